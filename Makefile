@@ -1,0 +1,72 @@
+# rproxy -- build, test, bench.  `make` builds ./rproxy (the host daemon).
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -std=c99 -Wall -Wextra -Wundef -Wshadow -Wstrict-prototypes -Wpointer-arith
+CPPFLAGS = -D_GNU_SOURCE -I. -Iport -Iboards/host
+SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+BUILD    = build
+HOST_SRC = rproxy.c port/posix.c boards/host/main.c
+
+.PHONY: all deps demo test unit integration valgrind check-symbols size bench clean
+
+all: rproxy check-symbols
+
+rproxy: $(HOST_SRC) rproxy.h port/*.h boards/host/*.h
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $(HOST_SRC)
+
+$(BUILD)/rproxy.o: rproxy.c rproxy.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ rproxy.c
+
+# The core must not allocate and must export only rp_-prefixed symbols.
+check-symbols: $(BUILD)/rproxy.o
+	@bad=$$(nm -u $< | awk '{print $$2}' | grep -E '^(malloc|calloc|realloc|free|strdup|aligned_alloc|posix_memalign)$$'); \
+	 if [ -n "$$bad" ]; then echo "rproxy.o references allocation: $$bad"; exit 1; fi
+	@bad=$$(nm -g --defined-only $< | awk '{print $$3}' | grep -v '^rp_'); \
+	 if [ -n "$$bad" ]; then echo "rproxy.o exports symbols without rp_: $$bad"; exit 1; fi
+	@echo "check-symbols: ok (no allocation, every export rp_-prefixed)"
+
+# Sanitized daemon for the integration tests.
+$(BUILD)/rproxy-asan: $(HOST_SRC) rproxy.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -o $@ $(HOST_SRC)
+
+$(BUILD)/devsim: tests/devsim.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CPPFLAGS) -O2 -g -Wall -Wextra -o $@ $<
+
+UNIT_TESTS = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.h
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(CPPFLAGS) -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -o $@ $< rproxy.c tests/fakeport.c
+
+deps:
+	@sh scripts/deps.sh
+
+unit: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do $$t || true; done
+
+integration: $(BUILD)/rproxy-asan $(BUILD)/devsim rproxy
+	@RPROXY=$(BUILD)/rproxy-asan DEVSIM=$(BUILD)/devsim python3 tests/integration/run.py
+
+valgrind: rproxy $(BUILD)/devsim
+	@RPROXY=./rproxy DEVSIM=$(BUILD)/devsim RP_VALGRIND=1 python3 tests/integration/run.py --valgrind
+
+# Everything; the last line is "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(UNIT_TESTS) $(BUILD)/rproxy-asan $(BUILD)/devsim
+	@sh scripts/runtests.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory rproxy $(BUILD)/devsim
+	@sh scripts/demo.sh
+
+size: $(BUILD)/rproxy.o
+	@sh scripts/size.sh
+
+bench: rproxy $(BUILD)/devsim
+	@sh bench/run.sh
+
+clean:
+	rm -rf $(BUILD) rproxy

@@ -1,0 +1,582 @@
+/*
+ * rproxy.h -- a small HTTP/1.1 reverse proxy for gateways and small Linux boxes.
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * ==== Overview ====
+ *
+ * rproxy forwards HTTP/1.1 from clients to a few "devices" (cameras, PLCs,
+ * sensors with tiny HTTP servers) behind it: keep-alive on both sides, a pool
+ * of idle device connections reused across clients, streamed bodies
+ * (Content-Length, chunked, close-delimited), WebSocket tunnels, routing by
+ * Host and path prefix, balancing by weight, strict parsing that refuses
+ * ambiguous framing.
+ *
+ * The whole core is one file, rproxy.c.  It makes no OS calls and never
+ * allocates: everything lives in one caller-declared `rp_proxy` whose size is
+ * fixed by the RP_* macros below.  It reaches the network through the small
+ * port contract at the end of this header, implemented by exactly one file in
+ * port/ (posix.c: epoll/poll on BSD sockets; lwip.c: lwIP's raw API).
+ *
+ * ==== Quick start ====
+ *
+ *     static rp_proxy p;                         // zero-filled: static storage
+ *     rp_cfg_error e;
+ *     if (rp_init(&p) != RP_OK) ...
+ *     if (rp_config_parse(&p, text, strlen(text), &e) != RP_OK)
+ *         printf("cfg:%d: %s\n", e.line, e.msg);
+ *     if (rp_start(&p) != RP_OK) ...            // opens the listeners
+ *     for (;;) rp_poll(&p, 1000);               // the whole event loop
+ *
+ * ==== Conventions ====
+ *
+ * - Threading: single-threaded.  Every rp_* call on one rp_proxy must come
+ *   from the same thread (or the lwIP main loop); nothing inside locks.
+ * - Ownership: rproxy never frees or keeps caller memory.  rp_config_parse
+ *   copies every string it keeps into the proxy's own arena, so the config
+ *   text may be freed afterwards.  Views (rp_str) point into rproxy's buffers
+ *   and are valid only during the call that hands them out.
+ * - NULL: pointers are never NULL unless a doc block says so.
+ * - Errors: functions return RP_OK (0) or a negative rp_err; functions that
+ *   move or consume bytes return a count >= 0 or a negative rp_err.
+ *   rp_strerror() names every code.
+ * - Memory: rp_proxy must start zero-filled (declare it static, or memset it
+ *   once).  rp_init() touches only bookkeeping, never the big buffers, so
+ *   untouched buffer pages cost no RSS on a hosted OS.
+ *
+ * ==== Memory table (defaults; `make size` prints the real figures) ====
+ *
+ *   per client connection   2 * RP_BUF_SIZE + ~200 B   (in + out buffer)
+ *   per device connection   2 * RP_BUF_SIZE + ~100 B
+ *   whole proxy             RP_MAX_CONNS * client + RP_MAX_UPSTREAM * device
+ *                           + config tables (~RP_CFG_STR_BYTES + 1 KB)
+ *   rp_proxy_size() returns sizeof(rp_proxy) for the configuration compiled.
+ */
+#ifndef RPROXY_H
+#define RPROXY_H
+
+#ifdef RP_CONFIG_FILE
+#include RP_CONFIG_FILE
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ==== Compile-time configuration ====
+ * Every knob has a default here; override it in RP_CONFIG_FILE or with -D.
+ * Byte costs are per instance of the thing counted. */
+
+/** Client connections served at once.  Cost: 2*RP_BUF_SIZE + ~200 B each. */
+#ifndef RP_MAX_CONNS
+#define RP_MAX_CONNS 1024
+#endif
+
+/** Device (upstream) connections, busy and idle-pooled together.
+ *  Cost: 2*RP_BUF_SIZE + ~100 B each. */
+#ifndef RP_MAX_UPSTREAM
+#define RP_MAX_UPSTREAM RP_MAX_CONNS
+#endif
+
+/** Bytes per direction per connection (each side has an in and an out
+ *  buffer).  A request or response head must fit in RP_MAX_HEAD. */
+#ifndef RP_BUF_SIZE
+#define RP_BUF_SIZE 16384
+#endif
+
+/** Largest request/response head accepted (bytes); larger -> 431 / 502. */
+#ifndef RP_MAX_HEAD
+#define RP_MAX_HEAD 8192
+#endif
+
+/** Longest request target (bytes); longer -> 414. */
+#ifndef RP_MAX_URI
+#define RP_MAX_URI 4096
+#endif
+
+/** Header fields per message; more -> 431 (request) or 502 (response).
+ *  Cost: 32 B each on the parse stack. */
+#ifndef RP_MAX_HEADERS
+#define RP_MAX_HEADERS 64
+#endif
+
+/** Configuration tables. */
+#ifndef RP_MAX_LISTENERS
+#define RP_MAX_LISTENERS 4
+#endif
+#ifndef RP_MAX_POOLS
+#define RP_MAX_POOLS 8
+#endif
+#ifndef RP_MAX_DEVICES
+#define RP_MAX_DEVICES 16
+#endif
+#ifndef RP_MAX_ROUTES
+#define RP_MAX_ROUTES 16
+#endif
+/** Bytes for strings kept from the config (names, hosts, paths). */
+#ifndef RP_CFG_STR_BYTES
+#define RP_CFG_STR_BYTES 1024
+#endif
+
+/** Default timeouts in milliseconds; `timeout` in the config overrides. */
+#ifndef RP_TIMEOUT_CLIENT_HEADER_MS
+#define RP_TIMEOUT_CLIENT_HEADER_MS 10000 /* whole request head must arrive */
+#endif
+#ifndef RP_TIMEOUT_CLIENT_IDLE_MS
+#define RP_TIMEOUT_CLIENT_IDLE_MS 60000 /* keep-alive wait; stalled client */
+#endif
+#ifndef RP_TIMEOUT_CONNECT_MS
+#define RP_TIMEOUT_CONNECT_MS 3000 /* device TCP connect */
+#endif
+#ifndef RP_TIMEOUT_DEVICE_MS
+#define RP_TIMEOUT_DEVICE_MS 30000 /* device silence while a response is due */
+#endif
+#ifndef RP_TIMEOUT_DEVICE_IDLE_MS
+#define RP_TIMEOUT_DEVICE_IDLE_MS 30000 /* idle pooled device connection */
+#endif
+#ifndef RP_TIMEOUT_LINGER_MS
+#define RP_TIMEOUT_LINGER_MS 2000 /* drain after an error reply, then close */
+#endif
+
+/** Retries of a request on another device (or a fresh connection) when
+ *  nothing of it can have been processed; `pool ... retries=N` overrides. */
+#ifndef RP_DEFAULT_RETRIES
+#define RP_DEFAULT_RETRIES 2
+#endif
+
+/** Logging: RP_LOG(level, (fmt, ...)) compiles away when RP_ENABLE_LOG is 0. */
+#ifndef RP_ENABLE_LOG
+#define RP_ENABLE_LOG 1
+#endif
+
+#if RP_MAX_HEAD > RP_BUF_SIZE
+#error "RP_MAX_HEAD must not exceed RP_BUF_SIZE: raise RP_BUF_SIZE or lower RP_MAX_HEAD"
+#endif
+#if RP_BUF_SIZE < 1024
+#error "RP_BUF_SIZE below 1024 cannot hold an error reply: raise RP_BUF_SIZE"
+#endif
+#if RP_MAX_URI >= RP_MAX_HEAD
+#error "RP_MAX_URI must be smaller than RP_MAX_HEAD"
+#endif
+#if RP_MAX_CONNS < 1 || RP_MAX_UPSTREAM < 1
+#error "RP_MAX_CONNS and RP_MAX_UPSTREAM must be at least 1"
+#endif
+
+/* ==== Errors ==== */
+
+/** One signed error space (lwIP's err_t): RP_OK, or a negative failure. */
+typedef enum {
+    RP_OK = 0,
+    RP_EAGAIN = -1,      /**< would block / message incomplete: try later */
+    RP_EINVAL = -2,      /**< malformed input (-> 400 / 502) */
+    RP_ENOMEM = -3,      /**< a fixed pool is exhausted */
+    RP_ECLOSED = -4,     /**< peer closed the connection */
+    RP_ERESET = -5,      /**< connection reset */
+    RP_ETIMEDOUT = -6,   /**< a timeout expired */
+    RP_EREFUSED = -7,    /**< connect refused */
+    RP_EIO = -8,         /**< other I/O failure */
+    RP_ETOOLONG = -9,    /**< request target too long (-> 414) */
+    RP_EHDRTOOBIG = -10, /**< head too big or too many fields (-> 431) */
+    RP_ENOTIMPL = -11,   /**< unknown transfer coding / method (-> 501) */
+    RP_EVERSION = -12,   /**< HTTP version not supported (-> 505) */
+    RP_EEXPECT = -13,    /**< unsupported Expect (-> 417) */
+    RP_ECONFIG = -14,    /**< bad configuration */
+    RP_ENOTFOUND = -15,  /**< no route / no such name */
+    RP_EADDR = -16       /**< cannot bind or resolve an address */
+} rp_err;
+
+/** Name of an error code ("RP_OK", "connect refused", ...); never NULL. */
+const char *rp_strerror(int err);
+
+/* ==== Small shared types ==== */
+
+/** A view: n bytes at p, not NUL-terminated, owned by someone else. */
+typedef struct {
+    const char *p;
+    size_t n;
+} rp_str;
+
+/** A network address.  family 4 or 6; ip in network order (4 or 16 bytes
+ *  used); port in host order. */
+typedef struct {
+    uint8_t family;
+    uint8_t ip[16];
+    uint16_t port;
+} rp_addr;
+
+/** Parse "A.B.C.D", "[v6]" or "localhost" with a ":PORT" (port required when
+ *  need_port, else optional and left 0).  Returns RP_OK or RP_EINVAL. */
+int rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port);
+
+/** Format an address without port ("10.0.0.5", "::1") into out (NUL-ended);
+ *  returns the length.  cap >= 46 is always enough. */
+size_t rp_addr_format(const rp_addr *a, char *out, size_t cap);
+
+/* ==== HTTP/1.1 message parser ====
+ * Zero-copy: every rp_str points into the caller's buffer.  The parser
+ * validates a whole head at once and is strict (RFC 9112): bare CR or LF,
+ * NUL, obs-fold, whitespace before a colon, invalid token characters,
+ * conflicting or malformed framing are errors. */
+
+/** Flags describing a parsed message. */
+enum {
+    RP_HF_CHUNKED = 1 << 0,    /**< Transfer-Encoding: chunked (final) */
+    RP_HF_LENGTH = 1 << 1,     /**< valid Content-Length present */
+    RP_HF_CONN_CLOSE = 1 << 2, /**< Connection: close */
+    RP_HF_CONN_KEEP = 1 << 3,  /**< Connection: keep-alive */
+    RP_HF_CONN_UPG = 1 << 4,   /**< Connection: upgrade */
+    RP_HF_UPGRADE = 1 << 5,    /**< Upgrade header present */
+    RP_HF_EXPECT100 = 1 << 6,  /**< Expect: 100-continue */
+    RP_HF_ABSOLUTE = 1 << 7,   /**< request target was absolute-form */
+    RP_HF_HOST = 1 << 8        /**< a host was given (header or target) */
+};
+
+/** One header field; name and value views, value without surrounding OWS. */
+typedef struct {
+    rp_str name;
+    rp_str value;
+} rp_header;
+
+/** A parsed request or response head.  For requests: method, target (the
+ *  path+query in origin form; for absolute-form the authority is moved to
+ *  host), host (from the target or the Host header, without port check).
+ *  For responses: status and reason.  content_length is -1 when absent. */
+typedef struct {
+    rp_str method, target, host, reason;
+    int minor;   /**< HTTP/1.minor */
+    int status;  /**< responses only */
+    unsigned flags;
+    int64_t content_length;
+    size_t nheaders;
+    rp_header headers[RP_MAX_HEADERS];
+} rp_http_msg;
+
+/** Length of the head at buf[0..len) including the final empty line, once
+ *  it is complete.  *scan carries the offset already checked between calls
+ *  (start with 0) so a trickling sender costs only its new bytes.  Returns
+ *  the head length > 0, RP_EAGAIN when incomplete, RP_EINVAL on a bare CR,
+ *  bare LF or NUL.  Does not enforce size limits. */
+long rp_http_head_end(const char *buf, size_t len, size_t *scan);
+
+/** Parse a complete request head of length len (as returned by
+ *  rp_http_head_end).  Returns RP_OK, or RP_EINVAL (400), RP_ETOOLONG (414),
+ *  RP_EHDRTOOBIG (431), RP_ENOTIMPL (501), RP_EVERSION (505),
+ *  RP_EEXPECT (417). */
+int rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m);
+
+/** Parse a complete response head.  Returns RP_OK or RP_EINVAL /
+ *  RP_EHDRTOOBIG (both mean 502 to the proxy). */
+int rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m);
+
+/** Incremental chunked-body scanner.  Zero-initialise; feed bytes with
+ *  rp_chunked_step until `done`. */
+typedef struct {
+    uint8_t state;
+    uint8_t done;      /**< last chunk and trailers seen */
+    uint8_t in_data;   /**< the span just returned was chunk data */
+    uint16_t linelen;  /**< bytes of the current size/trailer line */
+    uint64_t left;     /**< data bytes left in the current chunk */
+} rp_chunked;
+
+/** Consume bytes from p[0..n).  Returns how many were consumed (> 0 unless
+ *  n == 0 or done) -- all framing or all data, see c->in_data -- or RP_EINVAL
+ *  for a bad size (not hex, overflow), bad line ending or bad trailer. */
+long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
+
+/* ==== Configuration ====
+ * Line-based; one directive per line; `#` starts a comment.
+ *
+ *   listen [ADDR:]PORT
+ *   pool NAME [balance=wrr|leastconn] [retries=N]
+ *   device POOL HOST:PORT [weight=N] [backup] [max_fails=N] [fail_timeout=SECONDS]
+ *   route [host=HOSTNAME] [path=/PREFIX] pool=NAME [cache=on|off]
+ *   timeout [client_header=MS] [client_idle=MS] [connect=MS] [device=MS]
+ *           [device_idle=MS]
+ *   via NAME                 pseudonym in Via headers (default "rproxy")
+ *
+ * The README's config reference documents every option. */
+
+/** Where a configuration error is: 1-based line and a message. */
+typedef struct {
+    int line;
+    char msg[96];
+} rp_cfg_error;
+
+/** Balancing algorithms. */
+enum { RP_BALANCE_WRR = 0, RP_BALANCE_LEASTCONN = 1 };
+
+/** A device (upstream server) and its runtime balancing state. */
+typedef struct {
+    rp_addr addr;
+    uint8_t pool;
+    uint8_t backup;
+    uint16_t weight;          /**< configured, 0 = disabled */
+    uint16_t max_fails;
+    uint32_t fail_timeout_ms;
+    int32_t current;          /**< smooth WRR current weight */
+    int32_t effective;        /**< smooth WRR effective weight */
+    uint16_t active;          /**< busy connections now */
+    uint16_t idle;            /**< idle pooled connections now */
+    uint16_t fails;           /**< failures in the current window */
+    uint64_t down_until;      /**< skipped until this time (ms) */
+    uint64_t requests, failures;
+    int last_err;             /**< last failure (rp_err) */
+} rp_device;
+
+typedef struct {
+    const char *name;
+    uint8_t balance;
+    uint8_t retries;
+    uint8_t ndevices;
+    uint8_t devices[RP_MAX_DEVICES]; /**< indexes into rp_config.devices */
+} rp_pool;
+
+typedef struct {
+    const char *host;   /**< NULL = any host; "*.x" matches subdomains */
+    const char *path;   /**< NULL = any path; else a prefix */
+    uint8_t pool;
+    uint8_t cache;
+} rp_route;
+
+typedef struct {
+    rp_addr addr;
+} rp_listener_cfg;
+
+/** The parsed configuration (inside rp_proxy). */
+typedef struct {
+    rp_listener_cfg listeners[RP_MAX_LISTENERS];
+    rp_pool pools[RP_MAX_POOLS];
+    rp_device devices[RP_MAX_DEVICES];
+    rp_route routes[RP_MAX_ROUTES];
+    uint8_t nlisteners, npools, ndevices, nroutes;
+    uint32_t t_client_header, t_client_idle, t_connect, t_device, t_device_idle;
+    const char *via;
+    size_t str_used;
+    char str[RP_CFG_STR_BYTES];
+} rp_config;
+
+/* ==== Statistics ==== */
+
+/** Counters since rp_init (monotonic). */
+typedef struct {
+    uint64_t accepted;        /**< client connections accepted */
+    uint64_t refused_conns;   /**< clients refused: no free slot */
+    uint64_t accept_errors;   /**< accept failed (e.g. EMFILE) */
+    uint64_t requests;        /**< request heads parsed */
+    uint64_t bad_requests;    /**< requests refused as malformed (4xx/5xx) */
+    uint64_t responses[6];    /**< responses sent to clients by class 1xx..5xx */
+    uint64_t device_connects; /**< new device connections opened */
+    uint64_t device_reuses;   /**< requests sent on a pooled connection */
+    uint64_t device_errors;   /**< connect/read failures toward devices */
+    uint64_t upstream_full;   /**< no free device connection slot */
+    uint64_t retries;         /**< requests retried on another connection */
+    uint64_t timeouts;        /**< any timeout fired */
+    uint64_t tunnels;         /**< upgraded (WebSocket) tunnels */
+    uint64_t bytes_in, bytes_out; /**< client-side bytes received / sent */
+} rp_stats;
+
+/* ==== The proxy object ==== */
+
+/** Called once per finished request (the access log).  device is NULL when
+ *  no device was involved; status 0 means the client got no response. */
+typedef struct {
+    const rp_addr *client;
+    rp_str method, target;
+    int status;
+    uint64_t bytes;          /**< bytes sent to the client for this request */
+    const rp_addr *device;
+    uint32_t ms;             /**< head received -> response finished */
+    int err;                 /**< first error on the connection (rp_err) */
+} rp_access;
+
+typedef void (*rp_access_fn)(void *ud, const rp_access *a);
+
+/** A byte buffer: data is d[r..w). */
+typedef struct {
+    uint32_t r, w;
+    char *d;
+} rp_buf;
+
+struct rp_conn;
+
+/** Everything rproxy has.  Opaque in spirit: read `cfg` and `stats`, and set
+ *  `access_fn`/`access_ud` after rp_init; the rest is private. */
+typedef struct rp_proxy {
+    rp_config cfg;
+    rp_stats stats;
+    rp_access_fn access_fn;
+    void *access_ud;
+    /* private below */
+    uint64_t now;
+    uint64_t next_timer;
+    uint8_t started, stopping;
+    struct rp_lsock {
+        uint8_t kind;
+        int sock;
+        uint64_t paused_until;
+    } lsocks[RP_MAX_LISTENERS];
+    struct rp_conn *free_clients, *free_devices;
+    struct rp_conn {
+        uint8_t kind;        /* must stay first: events carry &kind */
+        uint8_t state;
+        uint8_t watched;     /* interest last given to the port */
+        uint8_t ready;       /* readiness last reported by the port */
+        uint16_t flags;
+        int16_t err;         /* first error (sticky) */
+        int sock;
+        uint16_t slot;
+        uint8_t device;      /* device index (device side) */
+        uint8_t route;       /* route index (client side) */
+        uint8_t tries;       /* attempts for the current request */
+        uint8_t resp_mode;   /* how the response body is framed */
+        uint8_t req_mode;    /* how the request body is framed */
+        uint8_t pad;
+        int status;          /* response status being forwarded */
+        uint32_t head_len;   /* request head held in `in` for a retry */
+        uint32_t scan;       /* rp_http_head_end resume offset */
+        uint64_t left;       /* body bytes left (length mode) */
+        uint64_t deadline;   /* timer, 0 = none */
+        uint64_t t_start;    /* request head parsed at */
+        uint64_t sent;       /* bytes to the client for this request */
+        rp_chunked ch;
+        rp_addr peer;        /* client address / device address */
+        struct rp_conn *link;  /* the other side of the exchange */
+        struct rp_conn *next;  /* free list / idle list */
+        rp_buf in, out;
+        char method[16];     /* for the access log */
+        char target[64];
+    } clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
+    struct rp_conn *idle[RP_MAX_DEVICES]; /* pooled device connections */
+    char client_bufs[RP_MAX_CONNS][2][RP_BUF_SIZE];
+    char device_bufs[RP_MAX_UPSTREAM][2][RP_BUF_SIZE];
+} rp_proxy;
+
+/** Prepare p (which must be zero-filled) for configuration.  RP_OK. */
+int rp_init(rp_proxy *p);
+
+/** Parse a whole configuration text into p->cfg, replacing nothing: call
+ *  once after rp_init.  Returns RP_OK or RP_ECONFIG with *err filled. */
+int rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err);
+
+/** Open the listeners.  Returns RP_OK or the port's error (RP_EADDR). */
+int rp_start(rp_proxy *p);
+
+/** Run one turn of the event loop: wait up to timeout_ms for I/O, handle it,
+ *  fire due timers.  Returns the number of events handled (>= 0) or an
+ *  error from the port. */
+int rp_poll(rp_proxy *p, int timeout_ms);
+
+/** Graceful stop: close the listeners and idle keep-alive connections; busy
+ *  connections finish their current request, then close. */
+void rp_shutdown(rp_proxy *p);
+
+/** Client connections still open (0 after rp_shutdown once all finished). */
+int rp_active(const rp_proxy *p);
+
+/** sizeof(rp_proxy) for the compiled configuration. */
+size_t rp_proxy_size(void);
+
+/** Library version string, e.g. "0.1.0". */
+const char *rp_version(void);
+
+#define RP_VERSION "0.1.0"
+
+/* ==== Port contract ====
+ * Implemented by exactly one file in port/ and bound at link time.  Sockets
+ * are small non-negative integers chosen by the port; every call is
+ * non-blocking.  rproxy calls nothing else outside this list (and memcpy,
+ * memmove, memcmp, memset, strlen). */
+
+typedef int rp_sock;
+
+/** Readiness / interest bits. */
+enum { RP_EV_READ = 1, RP_EV_WRITE = 2, RP_EV_ERROR = 4 };
+
+/** One readiness report from rp_port_wait: ud as given to rp_port_watch. */
+typedef struct {
+    void *ud;
+    unsigned events;
+} rp_event;
+
+/** Listen on a (backlog connections queued).  Returns a socket or RP_EADDR. */
+rp_sock rp_port_listen(const rp_addr *a, int backlog);
+
+/** Accept one pending connection; *peer gets its address.  Returns a socket,
+ *  RP_EAGAIN when none is pending, RP_ENOMEM when out of descriptors. */
+rp_sock rp_port_accept(rp_sock l, rp_addr *peer);
+
+/** Start a non-blocking connect.  Returns a socket (connect in progress or
+ *  done: writable readiness tells), or RP_EREFUSED / RP_ENOMEM. */
+rp_sock rp_port_connect(const rp_addr *a);
+
+/** After a connecting socket turned writable: RP_OK if connected, else why
+ *  not (RP_EREFUSED, RP_ETIMEDOUT, RP_EIO). */
+int rp_port_connect_result(rp_sock s);
+
+/** Send up to n bytes.  Returns bytes taken (> 0), RP_EAGAIN, or an error
+ *  (RP_ERESET, RP_EIO). */
+long rp_port_send(rp_sock s, const void *buf, size_t n);
+
+/** Receive up to n bytes.  Returns bytes (> 0), 0 at end of stream,
+ *  RP_EAGAIN, or an error. */
+long rp_port_recv(rp_sock s, void *buf, size_t n);
+
+/** Half-close: no more sends (FIN after queued data). */
+void rp_port_shutdown(rp_sock s);
+
+/** Close; pending readiness reports for s are dropped. */
+void rp_port_close(rp_sock s);
+
+/** Set the interest for s (RP_EV_READ | RP_EV_WRITE, 0 for none) and the
+ *  pointer reported with its events.  Returns RP_OK or an error. */
+int rp_port_watch(rp_sock s, unsigned events, void *ud);
+
+/** Wait up to timeout_ms (0 = poll, -1 = forever) for readiness; fills at
+ *  most max reports.  Returns how many (>= 0) or an error. */
+int rp_port_wait(rp_event *ev, int max, int timeout_ms);
+
+/** Monotonic milliseconds. */
+uint64_t rp_port_now_ms(void);
+
+/** Fill buf with n cryptographically strong random bytes: RP_OK or RP_EIO. */
+int rp_port_random(void *buf, size_t n);
+
+/** Load a named blob (certificate, key): files on a host, flash arrays on a
+ *  board.  *data stays valid until the port is torn down.  RP_OK or
+ *  RP_ENOTFOUND. */
+int rp_port_blob(const char *name, const void **data, size_t *len);
+
+/** Log levels for rp_port_log. */
+enum { RP_LOG_ERROR = 0, RP_LOG_WARN = 1, RP_LOG_INFO = 2, RP_LOG_DEBUG = 3 };
+
+/** Write one log line (printf-style, no trailing newline needed). */
+void rp_port_log(int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/** RP_LOG(level, (fmt, ...)): lwIP-style double parentheses; compiles away
+ *  when RP_ENABLE_LOG is 0 or level is above RP_LOG_LEVEL. */
+#ifndef RP_LOG_LEVEL
+#define RP_LOG_LEVEL RP_LOG_INFO
+#endif
+#define RP_UNPAREN_(...) __VA_ARGS__
+#define RP_LOG_CALL_(level, ...) rp_port_log(level, __VA_ARGS__)
+#if RP_ENABLE_LOG
+#define RP_LOG(level, args)                                    \
+    do {                                                       \
+        if ((level) <= RP_LOG_LEVEL)                           \
+            RP_LOG_CALL_(level, RP_UNPAREN_ args);             \
+    } while (0)
+#else
+#define RP_LOG(level, args) ((void)0)
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RPROXY_H */
