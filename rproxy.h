@@ -161,6 +161,9 @@ extern "C" {
 #if RP_MAX_URI >= RP_MAX_HEAD
 #error "RP_MAX_URI must be smaller than RP_MAX_HEAD"
 #endif
+#if RP_MAX_DEVICES > 32
+#error "RP_MAX_DEVICES above 32 does not fit the per-request tried mask"
+#endif
 #if RP_MAX_CONNS < 1 || RP_MAX_UPSTREAM < 1
 #error "RP_MAX_CONNS and RP_MAX_UPSTREAM must be at least 1"
 #endif
@@ -394,6 +397,12 @@ typedef struct {
 
 typedef void (*rp_access_fn)(void *ud, const rp_access *a);
 
+/** One readiness report from rp_port_wait: ud as given to rp_port_watch. */
+typedef struct {
+    void *ud;
+    unsigned events;
+} rp_event;
+
 /** A byte buffer: data is d[r..w). */
 typedef struct {
     uint32_t r, w;
@@ -413,48 +422,51 @@ typedef struct rp_proxy {
     uint64_t now;
     uint64_t next_timer;
     uint8_t started, stopping;
+    rp_event *batch;       /* reports of the current rp_poll turn */
+    int batch_at, batch_n;
     struct rp_lsock {
-        uint8_t kind;
+        uint8_t kind;      /* must stay first: reports carry &kind */
         int sock;
         uint64_t paused_until;
     } lsocks[RP_MAX_LISTENERS];
     struct rp_conn *free_clients, *free_devices;
     struct rp_conn {
-        uint8_t kind;        /* must stay first: events carry &kind */
+        uint8_t kind;      /* must stay first: reports carry &kind */
         uint8_t state;
-        uint8_t watched;     /* interest last given to the port */
-        uint8_t ready;       /* readiness last reported by the port */
-        uint16_t flags;
-        int16_t err;         /* first error (sticky) */
-        int sock;
+        uint8_t watched;   /* interest last given to the port */
+        uint8_t ready;     /* readiness last reported by the port */
+        uint8_t mode;      /* framing of the body in `in` */
+        uint8_t tkind;     /* which timer is armed */
+        uint8_t device;    /* device index */
+        uint8_t route;     /* route index (client side) */
+        uint8_t tries;     /* retries used for the current request */
         uint16_t slot;
-        uint8_t device;      /* device index (device side) */
-        uint8_t route;       /* route index (client side) */
-        uint8_t tries;       /* attempts for the current request */
-        uint8_t resp_mode;   /* how the response body is framed */
-        uint8_t req_mode;    /* how the request body is framed */
-        uint8_t pad;
-        int status;          /* response status being forwarded */
-        uint32_t head_len;   /* request head held in `in` for a retry */
-        uint32_t scan;       /* rp_http_head_end resume offset */
-        uint64_t left;       /* body bytes left (length mode) */
-        uint64_t deadline;   /* timer, 0 = none */
-        uint64_t t_start;    /* request head parsed at */
-        uint64_t sent;       /* bytes to the client for this request */
-        rp_chunked ch;
-        rp_addr peer;        /* client address / device address */
+        int16_t err;       /* first error (sticky) */
+        uint32_t flags;
+        int sock;
+        int status;        /* response status being forwarded */
+        uint32_t tried;    /* devices tried for this request (bit mask) */
+        uint32_t head_len; /* request head held in `in` for a retry */
+        size_t scan;       /* rp_http_head_end resume offset */
+        uint64_t left;     /* body bytes left (length framing) */
+        uint64_t deadline; /* timer, 0 = none */
+        uint64_t t_start;  /* request head started (access log) */
+        uint64_t sent;     /* bytes queued to the client for this request */
+        rp_chunked ch;     /* chunked framing of the body in `in` */
+        rp_addr peer;      /* client address / device address */
         struct rp_conn *link;  /* the other side of the exchange */
         struct rp_conn *next;  /* free list / idle list */
         rp_buf in, out;
-        char method[16];     /* for the access log */
-        char target[64];
+        char method[16];   /* for the access log */
+        char target[96];
     } clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
     struct rp_conn *idle[RP_MAX_DEVICES]; /* pooled device connections */
     char client_bufs[RP_MAX_CONNS][2][RP_BUF_SIZE];
     char device_bufs[RP_MAX_UPSTREAM][2][RP_BUF_SIZE];
 } rp_proxy;
 
-/** Prepare p (which must be zero-filled) for configuration.  RP_OK. */
+/** Prepare p for configuration: resets the bookkeeping (not the buffers,
+ *  so their pages stay untouched until used).  RP_OK. */
 int rp_init(rp_proxy *p);
 
 /** Parse a whole configuration text into p->cfg, replacing nothing: call
@@ -495,11 +507,6 @@ typedef int rp_sock;
 /** Readiness / interest bits. */
 enum { RP_EV_READ = 1, RP_EV_WRITE = 2, RP_EV_ERROR = 4 };
 
-/** One readiness report from rp_port_wait: ud as given to rp_port_watch. */
-typedef struct {
-    void *ud;
-    unsigned events;
-} rp_event;
 
 /** Listen on a (backlog connections queued).  Returns a socket or RP_EADDR. */
 rp_sock rp_port_listen(const rp_addr *a, int backlog);
@@ -512,8 +519,9 @@ rp_sock rp_port_accept(rp_sock l, rp_addr *peer);
  *  done: writable readiness tells), or RP_EREFUSED / RP_ENOMEM. */
 rp_sock rp_port_connect(const rp_addr *a);
 
-/** After a connecting socket turned writable: RP_OK if connected, else why
- *  not (RP_EREFUSED, RP_ETIMEDOUT, RP_EIO). */
+/** After a connecting socket turned writable: RP_OK if connected,
+ *  RP_EAGAIN if still connecting, else why not (RP_EREFUSED, RP_ETIMEDOUT,
+ *  RP_EIO). */
 int rp_port_connect_result(rp_sock s);
 
 /** Send up to n bytes.  Returns bytes taken (> 0), RP_EAGAIN, or an error

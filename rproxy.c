@@ -1,0 +1,2658 @@
+/*
+ * rproxy.c -- the portable core of rproxy, an HTTP/1.1 reverse proxy.
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * This file is the whole proxy: configuration language, HTTP/1.1 parser,
+ * router, balancer, connection state machine and event loop.  It makes no OS
+ * calls (the port in port/ does, through the contract at the end of
+ * rproxy.h) and never allocates: every object lives in the caller's
+ * rp_proxy.  Read it top-down; each section uses only those above it.
+ *
+ * Contents  (grep -n '^/\* ==== \[' rproxy.c)
+ *   [1] Basics: views, characters, numbers, a bounded writer
+ *   [2] Errors and addresses
+ *   [3] Buffers
+ *   [4] HTTP/1.1 parser: head end, request, response, chunked
+ *   [5] Configuration language
+ *   [6] Router and balancer
+ *   [7] Connections: slots, interest, timers, closing
+ *   [8] Request forwarding: the device-bound head
+ *   [9] Response forwarding: the client-bound head and bodies
+ *  [10] The exchange state machine
+ *  [11] Event loop
+ *  [12] Public API
+ */
+#include "rproxy.h"
+
+#include <string.h>
+
+/* ==== [1] Basics: views, characters, numbers, a bounded writer ====
+ * Small helpers everything else leans on.  Character classes are RFC 9110's:
+ * tchar for tokens (methods, field names), vchar/obs-text for values. */
+
+#define RP_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define S(lit) lit, (sizeof(lit) - 1)
+
+/* tchar bitmap: "!#$%&'*+-.^_`|~", DIGIT, ALPHA */
+static const uint32_t tchar_map[8] = {0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff,
+                                      0, 0,          0,          0};
+
+static int
+is_tchar(unsigned char c)
+{
+    return (tchar_map[c >> 5] >> (c & 31)) & 1;
+}
+
+static int
+lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+/* Case-insensitive compare of a view with a lower-case literal. */
+static int
+str_ieq(rp_str a, const char *lit, size_t n)
+{
+    size_t i;
+    if (a.n != n)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (lower((unsigned char)a.p[i]) != lit[i])
+            return 0;
+    return 1;
+}
+
+static int
+str_ieq2(rp_str a, rp_str b)
+{
+    size_t i;
+    if (a.n != b.n)
+        return 0;
+    for (i = 0; i < a.n; i++)
+        if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
+            return 0;
+    return 1;
+}
+
+static rp_str
+str_trim(rp_str s)
+{
+    while (s.n && (s.p[0] == ' ' || s.p[0] == '\t'))
+        s.p++, s.n--;
+    while (s.n && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t'))
+        s.n--;
+    return s;
+}
+
+/* Next comma-separated element of a list value; returns 0 when none left.
+ * Empty elements ("a,,b") are skipped, as RFC 9110 §5.6.1 allows. */
+static int
+list_next(rp_str *rest, rp_str *elem)
+{
+    while (rest->n) {
+        size_t i = 0;
+        while (i < rest->n && rest->p[i] != ',')
+            i++;
+        elem->p = rest->p;
+        elem->n = i;
+        *elem = str_trim(*elem);
+        rest->p += i + (i < rest->n);
+        rest->n -= i + (i < rest->n);
+        if (elem->n)
+            return 1;
+    }
+    return 0;
+}
+
+/* Decimal digits only, at most 18 of them (fits int64).  -1 if invalid. */
+static int64_t
+parse_dec(rp_str s)
+{
+    int64_t v = 0;
+    size_t i;
+    if (s.n == 0 || s.n > 18)
+        return -1;
+    for (i = 0; i < s.n; i++) {
+        if (s.p[i] < '0' || s.p[i] > '9')
+            return -1;
+        v = v * 10 + (s.p[i] - '0');
+    }
+    return v;
+}
+
+/* A bounded writer: appends until full, then remembers it overflowed. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int full;
+} wbuf;
+
+static void
+w_put(wbuf *w, const char *s, size_t n)
+{
+    if (w->full || n > w->cap - w->n) {
+        w->full = 1;
+        return;
+    }
+    memcpy(w->p + w->n, s, n);
+    w->n += n;
+}
+
+static void
+w_str(wbuf *w, rp_str s)
+{
+    w_put(w, s.p, s.n);
+}
+
+static void
+w_num(wbuf *w, uint64_t v)
+{
+    char t[24];
+    size_t i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    w_put(w, t + i, sizeof(t) - i);
+}
+
+/* "Name: value\r\n" */
+static void
+w_field(wbuf *w, const char *name, size_t n, rp_str value)
+{
+    w_put(w, name, n);
+    w_put(w, S(": "));
+    w_str(w, value);
+    w_put(w, S("\r\n"));
+}
+
+/* ==== [2] Errors and addresses ====
+ * rp_err is one signed space (lwIP's err_t).  Addresses are parsed from the
+ * config ("10.0.0.5:80", "[fe80::1]:80", "localhost:80") without any
+ * resolver: a gateway names its devices by address. */
+
+const char *
+rp_strerror(int err)
+{
+    static const char *const names[] = {
+        "ok", "would block", "malformed input", "out of slots",
+        "connection closed", "connection reset", "timed out",
+        "connect refused", "I/O error", "request target too long",
+        "header too large", "not implemented", "HTTP version not supported",
+        "expectation failed", "bad configuration", "not found",
+        "bad address"};
+    if (err > 0 || -err >= (int)RP_COUNT(names))
+        return "unknown error";
+    return names[-err];
+}
+
+static int
+parse_ip4(const char *s, size_t n, uint8_t *ip)
+{
+    size_t i = 0;
+    int part;
+    for (part = 0; part < 4; part++) {
+        unsigned v = 0, digits = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 4)
+            v = v * 10 + (unsigned)(s[i++] - '0'), digits++;
+        if (digits == 0 || digits > 3 || v > 255)
+            return RP_EINVAL;
+        ip[part] = (uint8_t)v;
+        if (part < 3 && (i >= n || s[i++] != '.'))
+            return RP_EINVAL;
+    }
+    return i == n ? RP_OK : RP_EINVAL;
+}
+
+static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = lower(c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* RFC 4291 text form, with one "::" allowed (no embedded IPv4). */
+static int
+parse_ip6(const char *s, size_t n, uint8_t *ip)
+{
+    uint16_t g[8];
+    int ng = 0, gap = -1, i;
+    size_t k = 0;
+    if (n >= 2 && s[0] == ':' && s[1] == ':')
+        gap = 0, k = 2;
+    while (k < n) {
+        unsigned v = 0, digits = 0;
+        while (k < n && hexval(s[k]) >= 0 && digits < 5)
+            v = v * 16 + (unsigned)hexval(s[k++]), digits++;
+        if (digits == 0 || digits > 4 || ng == 8)
+            return RP_EINVAL;
+        g[ng++] = (uint16_t)v;
+        if (k == n)
+            break;
+        if (s[k++] != ':' || k == n)
+            return RP_EINVAL;
+        if (s[k] == ':') {
+            if (gap >= 0)
+                return RP_EINVAL;
+            gap = ng, k++;
+        }
+    }
+    if ((gap < 0 && ng != 8) || (gap >= 0 && ng > 7))
+        return RP_EINVAL;
+    memset(ip, 0, 16);
+    for (i = 0; i < ng; i++) {
+        int at = (gap >= 0 && i >= gap) ? i + (8 - ng) : i;
+        ip[2 * at] = (uint8_t)(g[i] >> 8);
+        ip[2 * at + 1] = (uint8_t)g[i];
+    }
+    return RP_OK;
+}
+
+int
+rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
+{
+    size_t hn = n, i;
+    const char *h = s;
+    int64_t port = 0;
+    memset(a, 0, sizeof(*a));
+    if (n && s[0] == '[') { /* [v6]:port */
+        for (i = 1; i < n && s[i] != ']'; i++)
+            ;
+        if (i == n)
+            return RP_EINVAL;
+        h = s + 1, hn = i - 1;
+        i++;
+    } else {
+        for (i = n; i > 0 && s[i - 1] != ':'; i--)
+            ;
+        i = i ? i - 1 : n;
+        hn = i;
+    }
+    if (i < n) {
+        rp_str ps;
+        if (s[i] != ':')
+            return RP_EINVAL;
+        ps.p = s + i + 1, ps.n = n - i - 1;
+        port = parse_dec(ps);
+        if (port < 1 || port > 65535)
+            return RP_EINVAL;
+    } else if (need_port) {
+        return RP_EINVAL;
+    }
+    a->port = (uint16_t)port;
+    if (h != s) {
+        a->family = 6;
+        return parse_ip6(h, hn, a->ip);
+    }
+    a->family = 4;
+    if (hn == 9 && memcmp(h, "localhost", 9) == 0) {
+        a->ip[0] = 127, a->ip[3] = 1;
+        return RP_OK;
+    }
+    return parse_ip4(h, hn, a->ip);
+}
+
+size_t
+rp_addr_format(const rp_addr *a, char *out, size_t cap)
+{
+    char t[48];
+    wbuf w;
+    int i;
+    w.p = t, w.n = 0, w.cap = sizeof(t), w.full = 0;
+    if (a->family == 4) {
+        for (i = 0; i < 4; i++) {
+            if (i)
+                w_put(&w, ".", 1);
+            w_num(&w, a->ip[i]);
+        }
+    } else {
+        static const char hex[] = "0123456789abcdef";
+        for (i = 0; i < 8; i++) {
+            unsigned v = (unsigned)a->ip[2 * i] << 8 | a->ip[2 * i + 1];
+            int shift, started = 0;
+            if (i)
+                w_put(&w, ":", 1);
+            for (shift = 12; shift >= 0; shift -= 4) {
+                unsigned d = (v >> shift) & 15;
+                if (d || started || shift == 0)
+                    w_put(&w, &hex[d], 1), started = 1;
+            }
+        }
+    }
+    if (cap == 0)
+        return 0;
+    if (w.n >= cap)
+        w.n = cap - 1;
+    memcpy(out, t, w.n);
+    out[w.n] = 0;
+    return w.n;
+}
+
+/* ==== [3] Buffers ====
+ * One buffer per direction per connection: bytes live in d[r..w).  Space is
+ * reclaimed by resetting when empty and by sliding the data down when the
+ * tail is short -- only between parses, so views never dangle. */
+
+static size_t
+buf_len(const rp_buf *b)
+{
+    return b->w - b->r;
+}
+
+static size_t
+buf_room(rp_buf *b)
+{
+    if (b->r == b->w)
+        b->r = b->w = 0;
+    else if (b->r && RP_BUF_SIZE - b->w < RP_BUF_SIZE / 4) {
+        memmove(b->d, b->d + b->r, b->w - b->r);
+        b->w -= b->r;
+        b->r = 0;
+    }
+    return RP_BUF_SIZE - b->w;
+}
+
+/* Copy up to n bytes from src to dst; returns how many moved. */
+static size_t
+buf_move(rp_buf *dst, rp_buf *src, size_t n)
+{
+    size_t room = buf_room(dst);
+    n = RP_MIN(n, RP_MIN(room, buf_len(src)));
+    memcpy(dst->d + dst->w, src->d + src->r, n);
+    dst->w += (uint32_t)n;
+    src->r += (uint32_t)n;
+    return n;
+}
+
+/* A writer over the free tail of b; commit with buf_commit. */
+static wbuf
+buf_writer(rp_buf *b)
+{
+    wbuf w;
+    buf_room(b);
+    w.p = b->d + b->w;
+    w.n = 0;
+    w.cap = RP_BUF_SIZE - b->w;
+    w.full = 0;
+    return w;
+}
+
+static int
+buf_commit(rp_buf *b, const wbuf *w)
+{
+    if (w->full)
+        return RP_ENOMEM;
+    b->w += (uint32_t)w->n;
+    return RP_OK;
+}
+
+/* ==== [4] HTTP/1.1 parser: head end, request, response, chunked ====
+ * Three steps, like picohttpparser: rp_http_head_end finds the end of a head
+ * incrementally (and rejects bare CR, bare LF and NUL on the way), the
+ * message parsers split a complete head into views, and one semantic pass
+ * derives the framing.  Anything ambiguous is an error: the proxy refuses
+ * what a device might read differently (RFC 9112 §6.3, §11.2). */
+
+enum {
+    H_OTHER, H_HOST, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION,
+    H_KEEP_ALIVE, H_PROXY_CONNECTION, H_TE, H_TRAILER, H_UPGRADE, H_EXPECT,
+    H_XFF, H_XFPROTO, H_XFHOST, H_VIA
+};
+
+static const struct {
+    const char *name;
+    uint8_t len, id;
+} header_names[] = {
+    {"host", 4, H_HOST},
+    {"content-length", 14, H_CONTENT_LENGTH},
+    {"transfer-encoding", 17, H_TRANSFER_ENCODING},
+    {"connection", 10, H_CONNECTION},
+    {"keep-alive", 10, H_KEEP_ALIVE},
+    {"proxy-connection", 16, H_PROXY_CONNECTION},
+    {"te", 2, H_TE},
+    {"trailer", 7, H_TRAILER},
+    {"upgrade", 7, H_UPGRADE},
+    {"expect", 6, H_EXPECT},
+    {"x-forwarded-for", 15, H_XFF},
+    {"x-forwarded-proto", 17, H_XFPROTO},
+    {"x-forwarded-host", 16, H_XFHOST},
+    {"via", 3, H_VIA},
+};
+
+static int
+header_id(rp_str name)
+{
+    size_t i;
+    for (i = 0; i < RP_COUNT(header_names); i++)
+        if (name.n == header_names[i].len &&
+            str_ieq(name, header_names[i].name, header_names[i].len))
+            return header_names[i].id;
+    return H_OTHER;
+}
+
+long
+rp_http_head_end(const char *buf, size_t len, size_t *scan)
+{
+    size_t i = *scan;
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c > '\r')
+            continue;
+        if (c == 0 || c == '\n')
+            return RP_EINVAL; /* NUL, or LF without its CR */
+        if (c != '\r')
+            continue;
+        if (i + 1 == len)
+            break; /* look at this CR again with the next byte */
+        if (buf[i + 1] != '\n')
+            return RP_EINVAL; /* bare CR */
+        i++;
+        if (i >= 3 && buf[i - 2] == '\n')
+            return (long)(i + 1);
+    }
+    *scan = i;
+    return RP_EAGAIN;
+}
+
+/* Field lines from p to the final CRLF (end points past it; the caller has
+ * checked that the head ends in CRLF CRLF, so every scan stops in bounds). */
+static int
+parse_fields(const char *p, const char *end, rp_http_msg *m)
+{
+    m->nheaders = 0;
+    while (p < end - 2) {
+        rp_header *h;
+        const char *q = p;
+        if (*p == ' ' || *p == '\t')
+            return RP_EINVAL; /* obs-fold or leading whitespace */
+        while (q < end && is_tchar((unsigned char)*q))
+            q++;
+        if (q == p || *q != ':')
+            return RP_EINVAL; /* empty name, bad char, space before colon */
+        if (m->nheaders == RP_MAX_HEADERS)
+            return RP_EHDRTOOBIG;
+        h = &m->headers[m->nheaders++];
+        h->name.p = p, h->name.n = (size_t)(q - p);
+        p = ++q;
+        while (*q != '\r') {
+            unsigned char c = (unsigned char)*q++;
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                return RP_EINVAL;
+        }
+        if (q[1] != '\n')
+            return RP_EINVAL;
+        h->value.p = p, h->value.n = (size_t)(q - p);
+        h->value = str_trim(h->value);
+        p = q + 2;
+    }
+    return RP_OK;
+}
+
+/* Transfer-Encoding: exactly "chunked" is fine; a list that ends in chunked
+ * names a coding we do not implement (501); anything else is ambiguous. */
+static int
+check_te(rp_str v)
+{
+    rp_str e, last = {0, 0};
+    int n = 0, chunked = 0;
+    while (list_next(&v, &e)) {
+        n++;
+        last = e;
+        chunked += str_ieq(e, S("chunked"));
+    }
+    if (n == 1 && chunked == 1)
+        return RP_OK;
+    if (n > 1 && chunked == 1 && str_ieq(last, S("chunked")))
+        return RP_ENOTIMPL;
+    return RP_EINVAL;
+}
+
+/* reg-name / IP-literal / port characters (RFC 3986 host + ":" port). */
+static int
+check_host(rp_str h)
+{
+    size_t i;
+    for (i = 0; i < h.n; i++) {
+        unsigned char c = (unsigned char)h.p[i];
+        if (!(is_tchar(c) || c == ':' || c == '[' || c == ']' || c == '(' ||
+              c == ')' || c == ',' || c == ';' || c == '=') ||
+            c == '|' || c == '`' || c == '^')
+            return RP_EINVAL;
+    }
+    return RP_OK;
+}
+
+/* The semantic pass: framing and connection flags.  One rule set for both
+ * directions; request-only rules are applied by the caller. */
+static int
+scan_fields(rp_http_msg *m, int is_request)
+{
+    size_t i;
+    int te = 0, host = 0, rc;
+    m->content_length = -1;
+    for (i = 0; i < m->nheaders; i++) {
+        rp_str v = m->headers[i].value, e;
+        switch (header_id(m->headers[i].name)) {
+        case H_CONTENT_LENGTH:
+            if (m->flags & RP_HF_LENGTH || (m->content_length = parse_dec(v)) < 0)
+                return RP_EINVAL; /* duplicate, list, sign, hex, space */
+            m->flags |= RP_HF_LENGTH;
+            break;
+        case H_TRANSFER_ENCODING:
+            if (te++ || (rc = check_te(v)) == RP_EINVAL)
+                return RP_EINVAL;
+            if (rc != RP_OK)
+                return is_request ? rc : RP_EINVAL;
+            m->flags |= RP_HF_CHUNKED;
+            break;
+        case H_CONNECTION:
+            while (list_next(&v, &e)) {
+                if (str_ieq(e, S("close")))
+                    m->flags |= RP_HF_CONN_CLOSE;
+                else if (str_ieq(e, S("keep-alive")))
+                    m->flags |= RP_HF_CONN_KEEP;
+                else if (str_ieq(e, S("upgrade")))
+                    m->flags |= RP_HF_CONN_UPG;
+            }
+            break;
+        case H_UPGRADE:
+            m->flags |= RP_HF_UPGRADE;
+            break;
+        case H_HOST:
+            if (!is_request)
+                break;
+            if (host++ || check_host(v) != RP_OK)
+                return RP_EINVAL;
+            if (!(m->flags & RP_HF_ABSOLUTE))
+                m->host = v;
+            m->flags |= RP_HF_HOST;
+            break;
+        case H_EXPECT:
+            if (!is_request)
+                break;
+            if (!str_ieq(v, S("100-continue")))
+                return RP_EEXPECT;
+            m->flags |= RP_HF_EXPECT100;
+            break;
+        }
+    }
+    if ((m->flags & RP_HF_LENGTH) && (m->flags & RP_HF_CHUNKED))
+        return RP_EINVAL; /* CL + TE: the classic desync */
+    return RP_OK;
+}
+
+/* "HTTP/1.x" at p: returns the minor version, or an error. */
+static int
+parse_version(const char *p, const char *end)
+{
+    if (end - p < 8 || memcmp(p, "HTTP/", 5) != 0)
+        return RP_EINVAL;
+    if (p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' || p[7] > '9')
+        return RP_EINVAL;
+    if (p[5] != '1' || p[7] > '1')
+        return RP_EVERSION;
+    return p[7] - '0';
+}
+
+/* Request target: origin-form, absolute-form (authority moves to host),
+ * asterisk-form for OPTIONS, authority-form for CONNECT (refused later). */
+static int
+parse_target(rp_http_msg *m)
+{
+    rp_str t = m->target;
+    size_t i, skip;
+    if (t.n > RP_MAX_URI)
+        return RP_ETOOLONG;
+    if (t.p[0] == '/')
+        return RP_OK;
+    if (t.n == 1 && t.p[0] == '*')
+        return str_ieq(m->method, S("options")) ? RP_OK : RP_EINVAL;
+    if (t.n > 7 && str_ieq((rp_str){t.p, 7}, S("http://")))
+        skip = 7;
+    else if (t.n > 8 && str_ieq((rp_str){t.p, 8}, S("https://")))
+        skip = 8;
+    else
+        return m->method.n == 7 && memcmp(m->method.p, "CONNECT", 7) == 0
+                   ? RP_OK : RP_EINVAL;
+    for (i = skip; i < t.n && t.p[i] != '/' && t.p[i] != '?'; i++)
+        if (t.p[i] == '@')
+            return RP_EINVAL; /* no userinfo */
+    if (i == skip)
+        return RP_EINVAL;
+    m->host.p = t.p + skip, m->host.n = i - skip;
+    m->target.p = t.p + i, m->target.n = t.n - i;
+    m->flags |= RP_HF_ABSOLUTE | RP_HF_HOST;
+    return check_host(m->host);
+}
+
+int
+rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
+{
+    const char *p = buf, *end = buf + len, *q;
+    int rc;
+    memset(m, 0, offsetof(rp_http_msg, headers));
+    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
+        return RP_EINVAL;
+    for (q = p; q < end && is_tchar((unsigned char)*q); q++)
+        ;
+    if (q == p || q >= end || *q != ' ')
+        return RP_EINVAL;
+    m->method.p = p, m->method.n = (size_t)(q - p);
+    for (p = ++q; q < end && *q > ' ' && *q < 0x7f; q++)
+        ;
+    if (q == p || q >= end || *q != ' ')
+        return q - p > RP_MAX_URI ? RP_ETOOLONG : RP_EINVAL;
+    m->target.p = p, m->target.n = (size_t)(q - p);
+    if ((rc = parse_version(q + 1, end)) < 0)
+        return rc;
+    m->minor = rc;
+    p = q + 9;
+    if (p + 2 > end || p[0] != '\r' || p[1] != '\n')
+        return RP_EINVAL;
+    if ((rc = parse_target(m)) != RP_OK)
+        return rc;
+    if ((rc = parse_fields(p + 2, end, m)) != RP_OK ||
+        (rc = scan_fields(m, 1)) != RP_OK)
+        return rc;
+    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED))
+        return RP_EINVAL; /* RFC 9112 §6.1: TE in 1.0 is faulty framing */
+    if (m->minor == 1 && !(m->flags & RP_HF_HOST))
+        return RP_EINVAL;
+    return RP_OK;
+}
+
+int
+rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
+{
+    const char *p = buf, *end = buf + len;
+    int rc, i;
+    memset(m, 0, offsetof(rp_http_msg, headers));
+    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
+        return RP_EINVAL;
+    if ((rc = parse_version(p, end)) < 0)
+        return RP_EINVAL;
+    m->minor = rc;
+    p += 8;
+    if (end - p < 6 || *p++ != ' ')
+        return RP_EINVAL;
+    for (i = 0; i < 3; i++, p++) {
+        if (*p < '0' || *p > '9')
+            return RP_EINVAL;
+        m->status = m->status * 10 + (*p - '0');
+    }
+    if (m->status < 100 || (*p != ' ' && *p != '\r'))
+        return RP_EINVAL;
+    if (*p == ' ')
+        p++;
+    for (m->reason.p = p; *p != '\r'; p++)
+        if ((unsigned char)*p < 0x20 && *p != '\t')
+            return RP_EINVAL;
+    m->reason.n = (size_t)(p - m->reason.p);
+    if (p[1] != '\n')
+        return RP_EINVAL;
+    if ((rc = parse_fields(p + 2, end, m)) != RP_OK ||
+        (rc = scan_fields(m, 0)) != RP_OK)
+        return rc == RP_EHDRTOOBIG ? rc : RP_EINVAL;
+    return RP_OK;
+}
+
+/* Chunked framing (RFC 9112 §7.1) as a byte-at-a-time state machine over
+ * everything but chunk data, which it hands back in spans.  Sizes are capped
+ * at 2^60, extension and trailer lines at 4 KiB each. */
+enum {
+    CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF,
+    CH_TRAILER, CH_TRAILER_LINE, CH_TRAILER_LF, CH_END_LF
+};
+#define CH_MAX_LINE 4096
+
+static int
+chunked_byte(rp_chunked *c, unsigned char b)
+{
+    int h;
+    if (++c->linelen > CH_MAX_LINE || b == 0)
+        return RP_EINVAL;
+    switch (c->state) {
+    case CH_SIZE:
+        if ((h = hexval(b)) >= 0) {
+            if (c->left >> 56)
+                return RP_EINVAL; /* would pass 2^60 */
+            c->left = c->left * 16 + (uint64_t)h;
+            return RP_OK;
+        }
+        if (c->linelen == 1)
+            return RP_EINVAL; /* no digits */
+        if (b == '\r')
+            c->state = CH_SIZE_LF;
+        else if (b == ';' || b == ' ' || b == '\t')
+            c->state = CH_EXT;
+        else
+            return RP_EINVAL;
+        return RP_OK;
+    case CH_EXT:
+        if (b == '\r')
+            c->state = CH_SIZE_LF;
+        else if ((b < 0x20 && b != '\t') || b == 0x7f)
+            return RP_EINVAL;
+        return RP_OK;
+    case CH_SIZE_LF:
+        if (b != '\n')
+            return RP_EINVAL;
+        c->state = c->left ? CH_DATA : CH_TRAILER;
+        c->linelen = 0;
+        return RP_OK;
+    case CH_DATA_CR:
+        c->state = CH_DATA_LF;
+        return b == '\r' ? RP_OK : RP_EINVAL;
+    case CH_DATA_LF:
+        c->state = CH_SIZE;
+        c->linelen = 0;
+        return b == '\n' ? RP_OK : RP_EINVAL;
+    case CH_TRAILER:
+        if (b == '\r') {
+            c->state = CH_END_LF;
+            return RP_OK;
+        }
+        if (!is_tchar(b))
+            return RP_EINVAL;
+        c->state = CH_TRAILER_LINE;
+        return RP_OK;
+    case CH_TRAILER_LINE:
+        if (b == '\r')
+            c->state = CH_TRAILER_LF;
+        else if ((b < 0x20 && b != '\t') || b == 0x7f)
+            return RP_EINVAL;
+        return RP_OK;
+    case CH_TRAILER_LF:
+        c->state = CH_TRAILER;
+        c->linelen = 0;
+        return b == '\n' ? RP_OK : RP_EINVAL;
+    case CH_END_LF:
+        if (b != '\n')
+            return RP_EINVAL;
+        c->done = 1;
+        return RP_OK;
+    }
+    return RP_EINVAL;
+}
+
+long
+rp_chunked_step(rp_chunked *c, const char *p, size_t n)
+{
+    size_t i = 0;
+    if (n == 0 || c->done)
+        return 0;
+    if (c->state == CH_DATA) {
+        size_t take = (size_t)RP_MIN((uint64_t)n, c->left);
+        c->left -= take;
+        if (c->left == 0)
+            c->state = CH_DATA_CR;
+        c->in_data = 1;
+        return (long)take;
+    }
+    c->in_data = 0;
+    while (i < n && c->state != CH_DATA && !c->done)
+        if (chunked_byte(c, (unsigned char)p[i++]) != RP_OK)
+            return RP_EINVAL;
+    return (long)i;
+}
+
+/* ==== [5] Configuration language ====
+ * One directive per line, words separated by blanks, options as key=value,
+ * `#` to the end of the line is a comment.  Strings the tables keep are
+ * copied into cfg->str so the text can go away.  Every error names its line
+ * and stops the parse. */
+
+#define CFG_MAX_WORDS 16
+
+typedef struct {
+    rp_proxy *p;
+    rp_cfg_error *err;
+    int line;
+} cfg_ctx;
+
+static int
+cfg_fail(cfg_ctx *x, const char *msg, rp_str arg)
+{
+    wbuf w;
+    w.p = x->err->msg, w.n = 0, w.cap = sizeof(x->err->msg) - 1, w.full = 0;
+    w_put(&w, msg, strlen(msg));
+    if (arg.n) {
+        w_put(&w, S(" '"));
+        w_put(&w, arg.p, RP_MIN(arg.n, (size_t)40));
+        w_put(&w, S("'"));
+    }
+    x->err->msg[w.n] = 0;
+    x->err->line = x->line;
+    return RP_ECONFIG;
+}
+
+static const char *
+cfg_str(cfg_ctx *x, rp_str s)
+{
+    rp_config *c = &x->p->cfg;
+    char *d;
+    if (s.n + 1 > sizeof(c->str) - c->str_used)
+        return NULL;
+    d = c->str + c->str_used;
+    memcpy(d, s.p, s.n);
+    d[s.n] = 0;
+    c->str_used += s.n + 1;
+    return d;
+}
+
+/* Split "key=value"; a word without '=' has an empty value view. */
+static rp_str
+opt_key(rp_str word, rp_str *val)
+{
+    size_t i;
+    rp_str k = word;
+    val->p = word.p + word.n, val->n = 0;
+    for (i = 0; i < word.n; i++)
+        if (word.p[i] == '=') {
+            k.n = i;
+            val->p = word.p + i + 1, val->n = word.n - i - 1;
+            break;
+        }
+    return k;
+}
+
+static int
+opt_num(cfg_ctx *x, rp_str key, rp_str val, int64_t lo, int64_t hi, uint32_t *out)
+{
+    int64_t v = parse_dec(val);
+    if (v < lo || v > hi)
+        return cfg_fail(x, "value out of range for", key);
+    *out = (uint32_t)v;
+    return RP_OK;
+}
+
+static int
+cfg_pool_find(rp_config *c, rp_str name)
+{
+    int i;
+    for (i = 0; i < c->npools; i++)
+        if (strlen(c->pools[i].name) == name.n &&
+            memcmp(c->pools[i].name, name.p, name.n) == 0)
+            return i;
+    return -1;
+}
+
+static int
+cfg_listen(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    rp_addr a;
+    int64_t port = parse_dec(w[1]);
+    if (n != 2)
+        return cfg_fail(x, n < 2 ? "listen needs [ADDR:]PORT" : "unknown option", w[n - 1]);
+    if (c->nlisteners == RP_MAX_LISTENERS)
+        return cfg_fail(x, "too many listen lines (RP_MAX_LISTENERS)", w[0]);
+    if (port >= 0) {
+        memset(&a, 0, sizeof(a));
+        a.family = 4;
+        a.port = (uint16_t)port;
+        if (port < 1 || port > 65535)
+            return cfg_fail(x, "bad port", w[1]);
+    } else if (rp_addr_parse(&a, w[1].p, w[1].n, 1) != RP_OK) {
+        return cfg_fail(x, "bad listen address", w[1]);
+    }
+    c->listeners[c->nlisteners++].addr = a;
+    return RP_OK;
+}
+
+static int
+cfg_name_ok(rp_str s)
+{
+    size_t i;
+    for (i = 0; i < s.n; i++) {
+        char ch = s.p[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+            return 0;
+    }
+    return s.n > 0 && s.n <= 32;
+}
+
+static int
+cfg_pool(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    rp_pool *pl;
+    uint32_t v;
+    int i;
+    if (n < 2 || !cfg_name_ok(w[1]))
+        return cfg_fail(x, "pool needs a NAME of letters, digits, - _ .", n < 2 ? w[0] : w[1]);
+    if (cfg_pool_find(c, w[1]) >= 0)
+        return cfg_fail(x, "duplicate pool", w[1]);
+    if (c->npools == RP_MAX_POOLS)
+        return cfg_fail(x, "too many pools (RP_MAX_POOLS)", w[1]);
+    pl = &c->pools[c->npools];
+    pl->retries = RP_DEFAULT_RETRIES;
+    for (i = 2; i < n; i++) {
+        rp_str val, key = opt_key(w[i], &val);
+        if (str_ieq(key, S("balance")) && str_ieq(val, S("wrr")))
+            pl->balance = RP_BALANCE_WRR;
+        else if (str_ieq(key, S("balance")) && str_ieq(val, S("leastconn")))
+            pl->balance = RP_BALANCE_LEASTCONN;
+        else if (str_ieq(key, S("balance")))
+            return cfg_fail(x, "balance must be wrr or leastconn", val);
+        else if (str_ieq(key, S("retries"))) {
+            if (opt_num(x, key, val, 0, 10, &v) != RP_OK)
+                return RP_ECONFIG;
+            pl->retries = (uint8_t)v;
+        } else
+            return cfg_fail(x, "unknown pool option", w[i]);
+    }
+    if ((pl->name = cfg_str(x, w[1])) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
+    c->npools++;
+    return RP_OK;
+}
+
+static int
+cfg_device_opt(cfg_ctx *x, rp_device *d, rp_str word)
+{
+    rp_str val, key = opt_key(word, &val);
+    uint32_t v;
+    if (str_ieq(key, S("backup")) && val.n == 0 && word.n == key.n) {
+        d->backup = 1;
+        return RP_OK;
+    }
+    if (str_ieq(key, S("weight"))) {
+        if (opt_num(x, key, val, 0, 1000, &v) != RP_OK)
+            return RP_ECONFIG;
+        d->weight = (uint16_t)v;
+    } else if (str_ieq(key, S("max_fails"))) {
+        if (opt_num(x, key, val, 0, 1000, &v) != RP_OK)
+            return RP_ECONFIG;
+        d->max_fails = (uint16_t)v;
+    } else if (str_ieq(key, S("fail_timeout"))) {
+        if (opt_num(x, key, val, 0, 86400, &v) != RP_OK)
+            return RP_ECONFIG;
+        d->fail_timeout_ms = v * 1000;
+    } else {
+        return cfg_fail(x, "unknown device option", word);
+    }
+    return RP_OK;
+}
+
+static int
+cfg_device(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    rp_device *d;
+    rp_pool *pl;
+    int i, pool;
+    if (n < 3)
+        return cfg_fail(x, "device needs POOL HOST:PORT", w[0]);
+    if ((pool = cfg_pool_find(c, w[1])) < 0)
+        return cfg_fail(x, "undefined pool", w[1]);
+    pl = &c->pools[pool];
+    if (c->ndevices == RP_MAX_DEVICES || pl->ndevices == RP_MAX_DEVICES)
+        return cfg_fail(x, "too many devices (RP_MAX_DEVICES)", w[2]);
+    d = &c->devices[c->ndevices];
+    memset(d, 0, sizeof(*d));
+    if (rp_addr_parse(&d->addr, w[2].p, w[2].n, 1) != RP_OK)
+        return cfg_fail(x, "bad device address (want IP:PORT)", w[2]);
+    d->pool = (uint8_t)pool;
+    d->weight = 1;
+    d->max_fails = 1;
+    d->fail_timeout_ms = 10000;
+    for (i = 3; i < n; i++)
+        if (cfg_device_opt(x, d, w[i]) != RP_OK)
+            return RP_ECONFIG;
+    d->effective = d->weight;
+    pl->devices[pl->ndevices++] = c->ndevices++;
+    return RP_OK;
+}
+
+static int
+cfg_route(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    rp_route *r;
+    int i, pool = -1;
+    if (c->nroutes == RP_MAX_ROUTES)
+        return cfg_fail(x, "too many routes (RP_MAX_ROUTES)", w[0]);
+    r = &c->routes[c->nroutes];
+    memset(r, 0, sizeof(*r));
+    for (i = 1; i < n; i++) {
+        rp_str val, key = opt_key(w[i], &val);
+        const char **dst = NULL;
+        if (str_ieq(key, S("pool"))) {
+            if ((pool = cfg_pool_find(c, val)) < 0)
+                return cfg_fail(x, "undefined pool", val);
+        } else if (str_ieq(key, S("cache")) && (str_ieq(val, S("on")) || str_ieq(val, S("off")))) {
+            r->cache = str_ieq(val, S("on"));
+        } else if (str_ieq(key, S("host")) && val.n && check_host(val) == RP_OK) {
+            dst = &r->host;
+        } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
+            dst = &r->path;
+        } else if (str_ieq(key, S("path")) || str_ieq(key, S("host")) ||
+                   str_ieq(key, S("cache"))) {
+            return cfg_fail(x, "bad value (path must start with '/', cache on|off)", w[i]);
+        } else {
+            return cfg_fail(x, "unknown route option", w[i]);
+        }
+        if (dst && (*dst = cfg_str(x, val)) == NULL)
+            return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+    }
+    if (pool < 0)
+        return cfg_fail(x, "route needs pool=NAME", w[0]);
+    r->pool = (uint8_t)pool;
+    c->nroutes++;
+    return RP_OK;
+}
+
+static int
+cfg_timeout(cfg_ctx *x, rp_str *w, int n)
+{
+    static const struct {
+        const char *name;
+        size_t len, off;
+    } keys[] = {
+        {"client_header", 13, offsetof(rp_config, t_client_header)},
+        {"client_idle", 11, offsetof(rp_config, t_client_idle)},
+        {"connect", 7, offsetof(rp_config, t_connect)},
+        {"device", 6, offsetof(rp_config, t_device)},
+        {"device_idle", 11, offsetof(rp_config, t_device_idle)},
+    };
+    int i;
+    size_t k;
+    if (n < 2)
+        return cfg_fail(x, "timeout needs NAME=MS", w[0]);
+    for (i = 1; i < n; i++) {
+        rp_str val, key = opt_key(w[i], &val);
+        for (k = 0; k < RP_COUNT(keys); k++)
+            if (str_ieq(key, keys[k].name, keys[k].len))
+                break;
+        if (k == RP_COUNT(keys))
+            return cfg_fail(x, "unknown timeout", w[i]);
+        if (opt_num(x, key, val, 1, 86400000,
+                    (uint32_t *)((char *)&x->p->cfg + keys[k].off)) != RP_OK)
+            return RP_ECONFIG;
+    }
+    return RP_OK;
+}
+
+static int
+cfg_via(cfg_ctx *x, rp_str *w, int n)
+{
+    if (n != 2 || !cfg_name_ok(w[1]))
+        return cfg_fail(x, "via needs one NAME of letters, digits, - _ .", w[n - 1]);
+    if ((x->p->cfg.via = cfg_str(x, w[1])) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
+    return RP_OK;
+}
+
+static int
+cfg_line(cfg_ctx *x, const char *s, size_t n)
+{
+    static const struct {
+        const char *name;
+        size_t len;
+        int (*fn)(cfg_ctx *, rp_str *, int);
+    } dirs[] = {
+        {"listen", 6, cfg_listen}, {"pool", 4, cfg_pool},
+        {"device", 6, cfg_device}, {"route", 5, cfg_route},
+        {"timeout", 7, cfg_timeout}, {"via", 3, cfg_via},
+    };
+    rp_str w[CFG_MAX_WORDS];
+    int nw = 0;
+    size_t i = 0, k;
+    while (i < n && s[i] != '#') {
+        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r') {
+            i++;
+            continue;
+        }
+        if (nw == CFG_MAX_WORDS)
+            return cfg_fail(x, "too many words on one line", w[0]);
+        w[nw].p = s + i;
+        while (i < n && s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '#')
+            i++;
+        w[nw].n = (size_t)(s + i - w[nw].p);
+        nw++;
+    }
+    if (nw == 0)
+        return RP_OK;
+    for (k = 0; k < RP_COUNT(dirs); k++)
+        if (w[0].n == dirs[k].len && memcmp(w[0].p, dirs[k].name, dirs[k].len) == 0)
+            return dirs[k].fn(x, w, nw);
+    return cfg_fail(x, "unknown directive", w[0]);
+}
+
+/* Whole-config checks once every line is read. */
+static int
+cfg_finish(cfg_ctx *x)
+{
+    rp_config *c = &x->p->cfg;
+    rp_str none = {0, 0};
+    int i;
+    if (c->nlisteners == 0)
+        return cfg_fail(x, "no listen line", none);
+    if (c->nroutes == 0)
+        return cfg_fail(x, "no route line", none);
+    for (i = 0; i < c->npools; i++)
+        if (c->pools[i].ndevices == 0) {
+            rp_str name;
+            name.p = c->pools[i].name, name.n = strlen(name.p);
+            return cfg_fail(x, "pool has no devices", name);
+        }
+    return RP_OK;
+}
+
+int
+rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
+{
+    cfg_ctx x;
+    size_t i = 0;
+    x.p = p, x.err = err, x.line = 0;
+    err->line = 0, err->msg[0] = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && text[j] != '\n')
+            j++;
+        x.line++;
+        if (memchr(text + i, 0, j - i) != NULL)
+            return cfg_fail(&x, "NUL byte in config", (rp_str){0, 0});
+        if (cfg_line(&x, text + i, j - i) != RP_OK)
+            return RP_ECONFIG;
+        i = j + 1;
+    }
+    if (x.line == 0)
+        x.line = 1;
+    return cfg_finish(&x);
+}
+
+/* ==== [6] Router and balancer ====
+ * A route matches the request's host (case-insensitive, port ignored; a
+ * leading "*." matches any subdomain) and/or a path prefix; the first match
+ * wins.  A pool picks a device by nginx's smooth weighted round-robin: every
+ * eligible device adds its effective weight to its current weight, the
+ * highest wins and gives the total back -- weights 5,1,1 give a a b a c a a.
+ * Backups are considered only when no primary is eligible. */
+
+static rp_str
+host_only(rp_str h)
+{
+    size_t i;
+    if (h.n && h.p[0] == '[') {
+        for (i = 0; i < h.n && h.p[i] != ']'; i++)
+            ;
+        h.n = i < h.n ? i + 1 : h.n;
+        return h;
+    }
+    for (i = 0; i < h.n && h.p[i] != ':'; i++)
+        ;
+    h.n = i;
+    return h;
+}
+
+static int
+route_host_match(const char *pat, rp_str host)
+{
+    rp_str ps;
+    ps.p = pat, ps.n = strlen(pat);
+    if (ps.n > 2 && pat[0] == '*' && pat[1] == '.') {
+        rp_str tail;
+        ps.p++, ps.n--; /* ".example.com" */
+        if (host.n <= ps.n)
+            return 0;
+        tail.p = host.p + host.n - ps.n, tail.n = ps.n;
+        return str_ieq2(tail, ps);
+    }
+    return str_ieq2(ps, host);
+}
+
+static int
+route_match(const rp_config *c, rp_str host, rp_str path)
+{
+    int i;
+    host = host_only(host);
+    for (i = 0; i < c->nroutes; i++) {
+        const rp_route *r = &c->routes[i];
+        size_t n = r->path ? strlen(r->path) : 0;
+        if (r->host && !route_host_match(r->host, host))
+            continue;
+        if (r->path && (path.n < n || memcmp(path.p, r->path, n) != 0))
+            continue;
+        return i;
+    }
+    return -1;
+}
+
+static int
+device_eligible(const rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
+{
+    return d->weight > 0 && !(tried >> idx & 1) && d->down_until <= p->now;
+}
+
+/* One smooth-WRR or least-connections pick among primaries (backup == 0)
+ * or backups (backup == 1).  Returns a device index or -1. */
+static int
+pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
+{
+    rp_device *best = NULL;
+    int32_t total = 0;
+    int i, pick = -1;
+    for (i = 0; i < pl->ndevices; i++) {
+        int idx = pl->devices[i];
+        rp_device *d = &p->cfg.devices[idx];
+        if (d->backup != backup || !device_eligible(p, d, tried, idx))
+            continue;
+        d->current += d->effective;
+        total += d->effective;
+        if (pl->balance == RP_BALANCE_LEASTCONN && best &&
+            (uint64_t)d->active * best->weight != (uint64_t)best->active * d->weight) {
+            if ((uint64_t)d->active * best->weight < (uint64_t)best->active * d->weight)
+                best = d, pick = idx;
+            continue;
+        }
+        if (!best || d->current > best->current)
+            best = d, pick = idx;
+    }
+    if (best)
+        best->current -= total;
+    return pick;
+}
+
+static int
+pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
+{
+    int pick = pool_pick_tier(p, pl, tried, 0);
+    return pick >= 0 ? pick : pool_pick_tier(p, pl, tried, 1);
+}
+
+/* Passive health: max_fails failures within fail_timeout take a device out
+ * for fail_timeout (nginx's rule); a success clears the count. */
+static void
+device_fail(rp_proxy *p, int idx, int err)
+{
+    rp_device *d = &p->cfg.devices[idx];
+    d->failures++;
+    d->last_err = err;
+    p->stats.device_errors++;
+    if (d->down_until && d->down_until + d->fail_timeout_ms < p->now)
+        d->fails = 0; /* the old window is over */
+    if (d->max_fails && ++d->fails >= d->max_fails) {
+        d->down_until = p->now + d->fail_timeout_ms;
+        d->fails = 0;
+        RP_LOG(RP_LOG_WARN, ("device %d down for %u ms: %s", idx,
+                             (unsigned)d->fail_timeout_ms, rp_strerror(err)));
+    }
+}
+
+static void
+device_ok(rp_proxy *p, int idx)
+{
+    p->cfg.devices[idx].fails = 0;
+}
+
+/* ==== [7] Connections: slots, interest, timers, closing ====
+ * Client and device connections share one struct and live in two fixed
+ * arrays with free lists.  Interest (read/write) is computed from buffer
+ * levels after every turn and handed to the port only when it changed.
+ * Each connection has at most one timer; its kind follows the state:
+ *
+ *   state          waits for                     timer         owns
+ *   CS_HEAD        a request head                head / idle   in: head
+ *   CS_FWD         body bytes, the response      client        in, out
+ *   CS_TUNNEL      bytes either way              tunnel        in, out
+ *   CS_CLOSING     out drained, then peer FIN    client/linger out
+ *   DS_CONNECTING  the TCP connect               connect       out: head
+ *   DS_BUSY        response bytes                device        in, out
+ *   DS_IDLE        reuse (or the device's FIN)   device_idle   --
+ */
+
+typedef struct rp_conn rp_conn;
+
+enum { K_LISTENER = 1, K_CLIENT, K_DEVICE };
+enum {
+    CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING,
+    DS_CONNECTING, DS_BUSY, DS_IDLE
+};
+enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
+enum {
+    T_NONE, T_HEAD, T_IDLE, T_CLIENT, T_TUNNEL, T_LINGER,
+    T_CONNECT, T_DEVICE, T_DIDLE
+};
+
+#define F_EOF (1u << 0)       /* peer sent FIN */
+#define F_DEAD (1u << 1)      /* socket failed (reset, send error) */
+#define F_WBLOCK (1u << 2)    /* last send would block */
+#define F_WSHUT (1u << 3)     /* we sent FIN */
+#define F_KEEP (1u << 4)      /* keep the connection after this exchange */
+#define F_REQ_DONE (1u << 5)  /* request fully moved to the device */
+#define F_RESP_HEAD (1u << 6) /* final response head queued to the client */
+#define F_RESP_DONE (1u << 7) /* response fully queued to the client */
+#define F_HOLD (1u << 8)      /* request head still in `in`: retry possible */
+#define F_REUSED (1u << 9)    /* device connection came from the idle pool */
+#define F_GOT (1u << 10)      /* device sent bytes in this exchange */
+#define F_HEAD (1u << 11)     /* request method is HEAD */
+#define F_HTTP10 (1u << 12)   /* client speaks HTTP/1.0 */
+#define F_UPG (1u << 13)      /* client asked for an Upgrade */
+#define F_IDEMP (1u << 14)    /* method is idempotent (RFC 9110 §9.2.2) */
+#define F_PROGRESS (1u << 15) /* bytes moved since the timer was armed */
+#define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
+                    F_HTTP10 | F_UPG | F_IDEMP | F_KEEP)
+
+static uint32_t
+timer_ms(const rp_proxy *p, int kind)
+{
+    const rp_config *c = &p->cfg;
+    switch (kind) {
+    case T_HEAD: return c->t_client_header;
+    case T_IDLE: case T_CLIENT: case T_TUNNEL: return c->t_client_idle;
+    case T_LINGER: return RP_TIMEOUT_LINGER_MS;
+    case T_CONNECT: return c->t_connect;
+    case T_DEVICE: return c->t_device;
+    case T_DIDLE: return c->t_device_idle;
+    }
+    return 0;
+}
+
+static int
+out_blocked(const rp_conn *c)
+{
+    return buf_len(&c->out) && (c->flags & F_WBLOCK);
+}
+
+static int
+timer_kind(const rp_conn *c)
+{
+    const rp_conn *o = c->link;
+    switch (c->state) {
+    case CS_HEAD: return buf_len(&c->in) ? T_HEAD : T_IDLE;
+    case CS_FWD:
+        if (out_blocked(c) || (!(c->flags & F_REQ_DONE) && o && o->state == DS_BUSY))
+            return T_CLIENT;
+        return T_NONE;
+    case CS_TUNNEL: return T_TUNNEL;
+    case CS_CLOSING: return buf_len(&c->out) ? T_CLIENT : T_LINGER;
+    case DS_CONNECTING: return T_CONNECT;
+    case DS_IDLE: return T_DIDLE;
+    case DS_BUSY:
+        if (out_blocked(c))
+            return T_DEVICE;
+        if (o && o->state == CS_FWD && (o->flags & F_REQ_DONE) &&
+            !(o->flags & F_RESP_DONE) && !out_blocked(o) && buf_len(&c->in) < RP_BUF_SIZE)
+            return T_DEVICE;
+        return T_NONE;
+    }
+    return T_NONE;
+}
+
+static unsigned
+conn_interest(const rp_conn *c)
+{
+    unsigned ev = 0;
+    if (c->state == DS_CONNECTING)
+        return RP_EV_WRITE;
+    if (out_blocked(c))
+        ev |= RP_EV_WRITE;
+    if (!(c->flags & (F_EOF | F_DEAD)) && buf_len(&c->in) < RP_BUF_SIZE)
+        ev |= RP_EV_READ;
+    return ev;
+}
+
+/* After a turn: arm the timer this state needs, tell the port the interest. */
+static void
+conn_rearm(rp_proxy *p, rp_conn *c)
+{
+    int k = timer_kind(c);
+    unsigned ev;
+    int refresh = k == T_IDLE || k == T_CLIENT || k == T_TUNNEL || k == T_DEVICE;
+    if (k != c->tkind || (refresh && (c->flags & F_PROGRESS))) {
+        c->tkind = (uint8_t)k;
+        c->deadline = k ? p->now + timer_ms(p, k) : 0;
+        if (c->deadline && (!p->next_timer || c->deadline < p->next_timer))
+            p->next_timer = c->deadline;
+    }
+    c->flags &= ~F_PROGRESS;
+    ev = conn_interest(c);
+    if (ev != c->watched) {
+        c->watched = (uint8_t)ev;
+        rp_port_watch(c->sock, ev, c);
+    }
+}
+
+static rp_conn *
+conn_alloc(rp_proxy *p, int kind)
+{
+    rp_conn **list = kind == K_CLIENT ? &p->free_clients : &p->free_devices;
+    rp_conn *c = *list;
+    if (!c)
+        return NULL;
+    *list = c->next;
+    c->next = c->link = NULL;
+    c->flags = 0;
+    c->err = 0;
+    c->ready = 0;
+    c->watched = 0xff; /* force the first rp_port_watch */
+    c->tkind = T_NONE;
+    c->deadline = 0;
+    c->scan = 0;
+    c->in.r = c->in.w = c->out.r = c->out.w = 0;
+    c->state = kind == K_CLIENT ? CS_HEAD : DS_CONNECTING;
+    return c;
+}
+
+static void
+idle_remove(rp_proxy *p, rp_conn *d)
+{
+    rp_conn **pp = &p->idle[d->device];
+    while (*pp && *pp != d)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = d->next;
+    d->next = NULL;
+}
+
+/* Close and return to the free list.  A client takes its device connection
+ * with it (it is mid-exchange, so not reusable); a device just unlinks. */
+static void
+conn_free(rp_proxy *p, rp_conn *c)
+{
+    int i;
+    if (c->state == CS_FREE)
+        return;
+    if (c->kind == K_DEVICE) {
+        rp_device *dev = &p->cfg.devices[c->device];
+        if (c->state == DS_IDLE) {
+            idle_remove(p, c);
+            dev->idle--;
+        } else {
+            dev->active--;
+        }
+        if (c->link)
+            c->link->link = NULL;
+    } else if (c->link) {
+        conn_free(p, c->link);
+    }
+    if (c->sock >= 0)
+        rp_port_close(c->sock);
+    for (i = p->batch_at; i < p->batch_n; i++) /* drop reports still queued */
+        if (p->batch[i].ud == c)
+            p->batch[i].ud = NULL;
+    c->sock = -1;
+    c->state = CS_FREE;
+    c->link = NULL;
+    c->deadline = 0;
+    c->tkind = T_NONE;
+    if (c->kind == K_CLIENT)
+        c->next = p->free_clients, p->free_clients = c;
+    else
+        c->next = p->free_devices, p->free_devices = c;
+}
+
+static int
+conn_read(rp_proxy *p, rp_conn *c)
+{
+    size_t room;
+    long n;
+    if (!(c->ready & RP_EV_READ) || (c->flags & (F_EOF | F_DEAD)))
+        return 0;
+    if ((room = buf_room(&c->in)) == 0)
+        return 0;
+    n = rp_port_recv(c->sock, c->in.d + c->in.w, room);
+    if (n > 0) {
+        c->in.w += (uint32_t)n;
+        c->flags |= F_PROGRESS;
+        if ((size_t)n < room)
+            c->ready &= ~RP_EV_READ;
+        if (c->kind == K_CLIENT)
+            p->stats.bytes_in += (uint64_t)n;
+        return 1;
+    }
+    c->ready &= ~RP_EV_READ;
+    if (n == RP_EAGAIN)
+        return 0;
+    if (n < 0) {
+        c->flags |= F_DEAD;
+        if (!c->err)
+            c->err = (int16_t)n;
+    }
+    c->flags |= F_EOF;
+    return 1;
+}
+
+static int
+conn_write(rp_proxy *p, rp_conn *c)
+{
+    size_t len = buf_len(&c->out);
+    long n;
+    if (!len || c->state == DS_CONNECTING || (c->flags & F_DEAD))
+        return 0;
+    if ((c->flags & F_WBLOCK) && !(c->ready & RP_EV_WRITE))
+        return 0;
+    n = rp_port_send(c->sock, c->out.d + c->out.r, len);
+    if (n == RP_EAGAIN || (n >= 0 && (size_t)n < len)) {
+        c->flags |= F_WBLOCK;
+        c->ready &= ~RP_EV_WRITE;
+    } else {
+        c->flags &= ~F_WBLOCK;
+    }
+    if (n == RP_EAGAIN)
+        return 0;
+    if (n < 0) {
+        c->flags |= F_DEAD | F_EOF;
+        if (!c->err)
+            c->err = (int16_t)n;
+        return 1;
+    }
+    c->out.r += (uint32_t)n;
+    c->flags |= F_PROGRESS;
+    if (c->kind == K_CLIENT)
+        p->stats.bytes_out += (uint64_t)n;
+    return 1;
+}
+
+/* Stop serving c: flush what is queued, send FIN, drain the peer until it
+ * closes or the linger timer fires (so an error reply is not lost to a
+ * reset caused by unread request bytes -- nginx's lingering close). */
+static void
+closing_begin(rp_proxy *p, rp_conn *c)
+{
+    if (c->link)
+        conn_free(p, c->link);
+    c->flags &= ~(F_KEEP | F_HOLD);
+    if (c->flags & F_DEAD) {
+        conn_free(p, c);
+        return;
+    }
+    c->state = CS_CLOSING;
+}
+
+static int
+closing_step(rp_proxy *p, rp_conn *c)
+{
+    c->in.r = c->in.w; /* discard whatever still arrives */
+    if (c->flags & F_DEAD) {
+        conn_free(p, c);
+        return 0;
+    }
+    if (buf_len(&c->out))
+        return 0;
+    if (!(c->flags & F_WSHUT)) {
+        rp_port_shutdown(c->sock);
+        c->flags |= F_WSHUT;
+        return 1;
+    }
+    if (c->flags & F_EOF)
+        conn_free(p, c);
+    return 0;
+}
+
+/* ==== [8] Request forwarding: the device-bound head ====
+ * The head is re-serialised, never copied blindly (RFC 9110 §7.6.1): the
+ * request line in origin form, Host first, hop-by-hop fields dropped
+ * (Connection and every field it names, Keep-Alive, Proxy-Connection, TE,
+ * Trailer, Upgrade unless tunnelling), framing re-emitted canonically, and
+ * X-Forwarded-For (appended), -Proto, -Host and Via added. */
+
+#define MAX_CONN_TOKENS 16
+
+/* The field names a message's Connection headers list (bounded). */
+static size_t
+conn_tokens(const rp_http_msg *m, rp_str *tok)
+{
+    size_t i, n = 0;
+    for (i = 0; i < m->nheaders; i++) {
+        rp_str v = m->headers[i].value, e;
+        if (header_id(m->headers[i].name) != H_CONNECTION)
+            continue;
+        while (n < MAX_CONN_TOKENS && list_next(&v, &e))
+            tok[n++] = e;
+    }
+    return n;
+}
+
+/* Is header i passed on?  Hop-by-hop fields, framing (re-emitted) and the
+ * fields this proxy writes itself are not. */
+static int
+field_passes(const rp_http_msg *m, size_t i, const rp_str *tok, size_t ntok)
+{
+    size_t k;
+    switch (header_id(m->headers[i].name)) {
+    case H_OTHER: case H_EXPECT:
+        break;
+    default:
+        return 0;
+    }
+    for (k = 0; k < ntok; k++)
+        if (str_ieq2(m->headers[i].name, tok[k]))
+            return 0;
+    return 1;
+}
+
+/* "Name: v1, v2, extra\r\n" joining every field with this id. */
+static void
+w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id,
+         rp_str extra)
+{
+    size_t i;
+    w_put(w, name, n);
+    w_put(w, S(": "));
+    for (i = 0; i < m->nheaders; i++)
+        if (header_id(m->headers[i].name) == id && m->headers[i].value.n) {
+            w_str(w, m->headers[i].value);
+            w_put(w, S(", "));
+        }
+    w_str(w, extra);
+    w_put(w, S("\r\n"));
+}
+
+static rp_str
+header_value(const rp_http_msg *m, int id)
+{
+    size_t i;
+    rp_str none = {"", 0};
+    for (i = 0; i < m->nheaders; i++)
+        if (header_id(m->headers[i].name) == id)
+            return m->headers[i].value;
+    return none;
+}
+
+/* "1.1 rproxy": the protocol received and this proxy's pseudonym. */
+static rp_str
+via_value(const rp_proxy *p, int minor, char *buf)
+{
+    rp_str v;
+    size_t n = RP_MIN(strlen(p->cfg.via), (size_t)40);
+    memcpy(buf, minor ? "1.1 " : "1.0 ", 4);
+    memcpy(buf + 4, p->cfg.via, n);
+    v.p = buf, v.n = 4 + n;
+    return v;
+}
+
+static int
+request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
+{
+    rp_str tok[MAX_CONN_TOKENS], ip, via;
+    char ipbuf[48], viabuf[48];
+    size_t i, ntok = conn_tokens(m, tok);
+    wbuf w = buf_writer(&d->out);
+    w_str(&w, m->method);
+    w_put(&w, " ", 1);
+    if (m->target.n == 0 || (m->target.p[0] != '/' && m->target.p[0] != '*'))
+        w_put(&w, "/", 1); /* absolute-form without a path */
+    w_str(&w, m->target);
+    w_put(&w, S(" HTTP/1.1\r\n"));
+    if (m->flags & RP_HF_HOST)
+        w_field(&w, S("Host"), m->host);
+    for (i = 0; i < m->nheaders; i++)
+        if (field_passes(m, i, tok, ntok))
+            w_field(&w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+    ip.p = ipbuf, ip.n = rp_addr_format(&c->peer, ipbuf, sizeof(ipbuf));
+    w_joined(&w, S("X-Forwarded-For"), m, H_XFF, ip);
+    w_put(&w, S("X-Forwarded-Proto: http\r\n"));
+    if (m->flags & RP_HF_HOST)
+        w_field(&w, S("X-Forwarded-Host"), m->host);
+    via = via_value(p, m->minor, viabuf);
+    w_joined(&w, S("Via"), m, H_VIA, via);
+    if (m->flags & RP_HF_CHUNKED)
+        w_put(&w, S("Transfer-Encoding: chunked\r\n"));
+    else if (m->flags & RP_HF_LENGTH) {
+        w_put(&w, S("Content-Length: "));
+        w_num(&w, (uint64_t)m->content_length);
+        w_put(&w, S("\r\n"));
+    }
+    if (c->flags & F_UPG) {
+        w_put(&w, S("Connection: upgrade\r\n"));
+        w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
+    }
+    w_put(&w, S("\r\n"));
+    return buf_commit(&d->out, &w);
+}
+
+/* ==== [9] Response forwarding: the client-bound head and bodies ====
+ * The response head gets the same treatment as the request's, plus the
+ * connection's fate: "Connection: close" when rproxy will close,
+ * "keep-alive" for an HTTP/1.0 client that keeps.  Bodies move between
+ * buffers by framing mode; chunked passes through raw to HTTP/1.1 clients
+ * and is decoded for HTTP/1.0 ones.  Error replies are canned. */
+
+static const char *
+reason_for(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    }
+    return "Error";
+}
+
+static int
+status_for(int err)
+{
+    switch (err) {
+    case RP_ETOOLONG: return 414;
+    case RP_EHDRTOOBIG: return 431;
+    case RP_ENOTIMPL: return 501;
+    case RP_EVERSION: return 505;
+    case RP_EEXPECT: return 417;
+    }
+    return 400;
+}
+
+/* Queue "HTTP/1.1 status ..." with a short text body and Connection: close. */
+static void
+error_write(rp_conn *c, int status)
+{
+    const char *reason = reason_for(status);
+    size_t rn = strlen(reason);
+    wbuf w = buf_writer(&c->out);
+    w_put(&w, S("HTTP/1.1 "));
+    w_num(&w, (uint64_t)status);
+    w_put(&w, " ", 1);
+    w_put(&w, reason, rn);
+    w_put(&w, S("\r\nContent-Type: text/plain\r\nContent-Length: "));
+    w_num(&w, (uint64_t)rn + 1);
+    w_put(&w, S("\r\nConnection: close\r\n\r\n"));
+    w_put(&w, reason, rn);
+    w_put(&w, "\n", 1);
+    if (buf_commit(&c->out, &w) == RP_OK)
+        c->sent += w.n;
+}
+
+static int
+response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
+{
+    rp_str tok[MAX_CONN_TOKENS], via;
+    char viabuf[48];
+    size_t i, ntok = conn_tokens(m, tok);
+    wbuf w = buf_writer(&c->out);
+    w_put(&w, S("HTTP/1.1 "));
+    w_num(&w, (uint64_t)m->status);
+    w_put(&w, " ", 1);
+    w_str(&w, m->reason);
+    w_put(&w, S("\r\n"));
+    for (i = 0; i < m->nheaders; i++)
+        if (field_passes(m, i, tok, ntok))
+            w_field(&w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+    if ((m->flags & RP_HF_LENGTH) && m->status != 204 && d->mode != M_DECHUNK) {
+        w_put(&w, S("Content-Length: "));
+        w_num(&w, (uint64_t)m->content_length);
+        w_put(&w, S("\r\n"));
+    }
+    if (d->mode == M_CHUNKED)
+        w_put(&w, S("Transfer-Encoding: chunked\r\n"));
+    via = via_value(p, m->minor, viabuf);
+    w_joined(&w, S("Via"), m, H_VIA, via);
+    if (m->status == 101) {
+        w_put(&w, S("Connection: upgrade\r\n"));
+        w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
+    } else if (!(c->flags & F_KEEP)) {
+        w_put(&w, S("Connection: close\r\n"));
+    } else if (c->flags & F_HTTP10) {
+        w_put(&w, S("Connection: keep-alive\r\n"));
+    }
+    w_put(&w, S("\r\n"));
+    if (buf_commit(&c->out, &w) != RP_OK)
+        return RP_ENOMEM;
+    c->sent += w.n;
+    return RP_OK;
+}
+
+/* Move body bytes framed by f's mode from src to dst.  Returns the bytes
+ * consumed from src, or RP_EINVAL for broken chunked framing; *done is set
+ * when the body ended and *out grows by the bytes written to dst. */
+static long
+body_move(rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t *out)
+{
+    size_t n, total = 0;
+    *done = 0;
+    switch (f->mode) {
+    case M_NONE:
+        *done = 1;
+        return 0;
+    case M_LENGTH:
+        n = buf_move(dst, src, (size_t)RP_MIN(f->left, (uint64_t)(size_t)-1));
+        f->left -= n;
+        *out += n;
+        *done = f->left == 0;
+        return (long)n;
+    case M_CLOSE: case M_TUNNEL:
+        n = buf_move(dst, src, (size_t)-1);
+        *out += n;
+        return (long)n;
+    }
+    while (!f->ch.done && buf_len(src)) { /* M_CHUNKED, M_DECHUNK */
+        size_t avail = buf_len(src), room = buf_room(dst);
+        int copy = f->mode == M_CHUNKED || f->ch.state == CH_DATA;
+        long k;
+        if (copy && (avail = RP_MIN(avail, room)) == 0)
+            break;
+        if ((k = rp_chunked_step(&f->ch, src->d + src->r, avail)) < 0)
+            return RP_EINVAL;
+        if (k == 0)
+            break;
+        if (f->mode == M_CHUNKED || f->ch.in_data) {
+            memcpy(dst->d + dst->w, src->d + src->r, (size_t)k);
+            dst->w += (uint32_t)k;
+            *out += (uint64_t)k;
+        }
+        src->r += (uint32_t)k;
+        total += (size_t)k;
+    }
+    *done = f->ch.done;
+    return (long)total;
+}
+
+/* ==== [10] The exchange state machine ====
+ * One exchange = one request and its response.  The client connection
+ * drives it; its device connection (c->link) comes from the idle pool or a
+ * new connect.  A turn reads what the port reported, moves bytes between the
+ * four buffers as far as framing and space allow, and writes; it repeats
+ * while anything moved.  The request head stays in the client's buffer
+ * (F_HOLD) until body bytes or a response make a retry unsafe. */
+
+static void
+access_log(rp_proxy *p, rp_conn *c)
+{
+    rp_access a;
+    const rp_addr *dev = c->device < RP_MAX_DEVICES && c->device < p->cfg.ndevices
+                             ? &p->cfg.devices[c->device].addr : NULL;
+    if (c->status >= 100 && c->status < 600)
+        p->stats.responses[c->status / 100]++;
+    if (!p->access_fn)
+        return;
+    a.client = &c->peer;
+    a.method.p = c->method, a.method.n = strlen(c->method);
+    a.target.p = c->target, a.target.n = strlen(c->target);
+    a.status = c->status;
+    a.bytes = c->sent;
+    a.device = dev;
+    a.ms = (uint32_t)(p->now - c->t_start);
+    a.err = c->err;
+    p->access_fn(p->access_ud, &a);
+}
+
+/* The exchange cannot go on.  The device connection is dropped; the client
+ * gets `status` if no response head went out yet (status 0: nothing), and
+ * is closed.  Returns 1 (something changed). */
+static int
+exchange_fail(rp_proxy *p, rp_conn *c, int status)
+{
+    if (c->link)
+        conn_free(p, c->link);
+    if (!(c->flags & F_RESP_HEAD) && status) {
+        error_write(c, status);
+        c->status = status;
+    }
+    access_log(p, c);
+    closing_begin(p, c);
+    return 1;
+}
+
+/* A refusal before any device is involved (bad request, no route). */
+static int
+reply_error(rp_proxy *p, rp_conn *c, int status)
+{
+    if (status < 500 || status == 501 || status == 505)
+        p->stats.bad_requests++;
+    RP_LOG(RP_LOG_INFO, ("refused request: %d %s", status, reason_for(status)));
+    return exchange_fail(p, c, status);
+}
+
+/* An idle pooled connection to dev, or a new connect.  Returns RP_OK,
+ * RP_ENOMEM (no slot) or the connect error. */
+static int
+device_get(rp_proxy *p, int dev, rp_conn **out)
+{
+    rp_device *dv = &p->cfg.devices[dev];
+    rp_conn *d = p->idle[dev];
+    if (d) {
+        p->idle[dev] = d->next;
+        dv->idle--;
+        d->flags = (d->flags & (F_WBLOCK)) | F_REUSED;
+        d->state = DS_BUSY;
+        p->stats.device_reuses++;
+    } else {
+        rp_sock s;
+        if ((d = conn_alloc(p, K_DEVICE)) == NULL) {
+            p->stats.upstream_full++;
+            return RP_ENOMEM;
+        }
+        d->device = (uint8_t)dev;
+        d->sock = -1;
+        dv->active++; /* conn_free below gives it back */
+        if ((s = rp_port_connect(&dv->addr)) < 0) {
+            conn_free(p, d);
+            return s;
+        }
+        dv->active--;
+        d->sock = s;
+        d->peer = dv->addr;
+        p->stats.device_connects++;
+    }
+    d->next = NULL;
+    d->device = (uint8_t)dev;
+    d->scan = 0;
+    d->mode = M_NONE;
+    d->left = 0;
+    memset(&d->ch, 0, sizeof(d->ch));
+    dv->active++;
+    dv->requests++;
+    *out = d;
+    return RP_OK;
+}
+
+/* Find a device and send it the request head; m is NULL on a retry (the
+ * head is parsed again from the held bytes). */
+static int
+dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
+{
+    const rp_pool *pl = &p->cfg.pools[p->cfg.routes[c->route].pool];
+    rp_http_msg again;
+    rp_conn *d;
+    int dev, rc;
+    if (!m) {
+        if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &again) != RP_OK)
+            return exchange_fail(p, c, 502);
+        m = &again;
+    }
+    for (;;) {
+        if ((dev = pool_pick(p, pl, c->tried)) < 0)
+            return exchange_fail(p, c, c->tries ? 502 : 503);
+        rc = device_get(p, dev, &d);
+        if (rc == RP_OK)
+            break;
+        if (rc == RP_ENOMEM)
+            return exchange_fail(p, c, 503);
+        device_fail(p, dev, rc);
+        c->tried |= 1u << dev;
+        if (c->tries++ >= pl->retries)
+            return exchange_fail(p, c, 502);
+    }
+    c->link = d;
+    d->link = c;
+    c->device = (uint8_t)dev;
+    if (request_head_write(p, c, d, m) != RP_OK)
+        return exchange_fail(p, c, 431);
+    return 1;
+}
+
+/* The device connection failed before a response head: `connecting` when
+ * the connect itself failed (nothing reached the device: any method may be
+ * retried), else only an idempotent request whose head is still held. */
+static int
+device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
+{
+    const rp_pool *pl = &p->cfg.pools[p->cfg.routes[c->route].pool];
+    int stale = (d->flags & F_REUSED) && !(d->flags & F_GOT) && err != RP_ETIMEDOUT;
+    int status = err == RP_ETIMEDOUT ? 504 : 502;
+    if (!stale) {
+        device_fail(p, d->device, err);
+        c->tried |= 1u << d->device;
+    }
+    if (!c->err)
+        c->err = (int16_t)err;
+    conn_free(p, d);
+    if ((c->flags & F_HOLD) && c->tries < pl->retries &&
+        (connecting || ((stale || err != RP_ETIMEDOUT) && (c->flags & F_IDEMP)))) {
+        c->tries++;
+        p->stats.retries++;
+        return dispatch(p, c, NULL);
+    }
+    return exchange_fail(p, c, status);
+}
+
+static int
+is_method(rp_str m, const char *lit, size_t n)
+{
+    return m.n == n && memcmp(m.p, lit, n) == 0;
+}
+
+static void
+copy_cstr(char *dst, size_t cap, rp_str s)
+{
+    size_t n = RP_MIN(s.n, cap - 1);
+    memcpy(dst, s.p, n);
+    dst[n] = 0;
+}
+
+static int
+exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
+{
+    rp_str meth = m->method;
+    int keep, route;
+    c->flags &= ~F_EXCHANGE;
+    if (is_method(meth, S("CONNECT")))
+        return reply_error(p, c, 405);
+    if (is_method(meth, S("HEAD")))
+        c->flags |= F_HEAD;
+    if (is_method(meth, S("GET")) || is_method(meth, S("HEAD")) ||
+        is_method(meth, S("OPTIONS")) || is_method(meth, S("PUT")) ||
+        is_method(meth, S("DELETE")) || is_method(meth, S("TRACE")))
+        c->flags |= F_IDEMP;
+    if (m->minor == 0)
+        c->flags |= F_HTTP10;
+    keep = m->minor ? !(m->flags & RP_HF_CONN_CLOSE)
+                    : (m->flags & RP_HF_CONN_KEEP) && !(m->flags & RP_HF_CONN_CLOSE);
+    if (keep && !p->stopping)
+        c->flags |= F_KEEP;
+    if ((m->flags & RP_HF_UPGRADE) && (m->flags & RP_HF_CONN_UPG) && m->minor == 1)
+        c->flags |= F_UPG;
+    if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
+        return reply_error(p, c, 404);
+    c->route = (uint8_t)route;
+    memset(&c->ch, 0, sizeof(c->ch));
+    c->left = 0;
+    if (m->flags & RP_HF_CHUNKED)
+        c->mode = M_CHUNKED;
+    else if (m->content_length > 0)
+        c->mode = M_LENGTH, c->left = (uint64_t)m->content_length;
+    else
+        c->mode = M_NONE, c->flags |= F_REQ_DONE;
+    c->head_len = (uint32_t)head_len;
+    c->flags |= F_HOLD;
+    c->state = CS_FWD;
+    return dispatch(p, c, m);
+}
+
+static int
+client_head(rp_proxy *p, rp_conn *c)
+{
+    rp_http_msg m;
+    size_t len;
+    long n;
+    int rc;
+    while (c->scan == 0 && buf_len(&c->in) >= 2 && c->in.d[c->in.r] == '\r' &&
+           c->in.d[c->in.r + 1] == '\n')
+        c->in.r += 2; /* RFC 9112 §2.2: ignore empty lines before a request */
+    if ((len = buf_len(&c->in)) == 0) {
+        if (c->flags & (F_EOF | F_DEAD) || p->stopping) {
+            closing_begin(p, c);
+            return 1;
+        }
+        return 0;
+    }
+    n = rp_http_head_end(c->in.d + c->in.r, len, &c->scan);
+    if (n == RP_EAGAIN) {
+        if (len >= RP_MAX_HEAD)
+            return reply_error(p, c, memchr(c->in.d + c->in.r, '\n', len) ? 431 : 414);
+        if (c->flags & (F_EOF | F_DEAD)) {
+            closing_begin(p, c); /* gave up mid-head */
+            return 1;
+        }
+        return 0;
+    }
+    c->scan = 0;
+    c->t_start = p->now;
+    c->sent = 0;
+    c->status = 0;
+    c->tries = 0;
+    c->tried = 0;
+    c->device = 0xff;
+    c->method[0] = c->target[0] = 0;
+    p->stats.requests++;
+    if (n < 0)
+        return reply_error(p, c, 400);
+    if (n > RP_MAX_HEAD)
+        return reply_error(p, c, 431);
+    rc = rp_http_parse_request(c->in.d + c->in.r, (size_t)n, &m);
+    copy_cstr(c->method, sizeof(c->method), m.method);
+    copy_cstr(c->target, sizeof(c->target), m.target);
+    if (rc != RP_OK)
+        return reply_error(p, c, status_for(rc));
+    return exchange_begin(p, c, &m, (size_t)n);
+}
+
+static int
+request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
+{
+    uint64_t out = 0;
+    int done;
+    long n;
+    if (c->flags & F_REQ_DONE)
+        return 0;
+    if (c->flags & F_HOLD) {
+        if (buf_len(&c->in) <= c->head_len)
+            return 0; /* no body byte yet: keep the head for a retry */
+        c->in.r += c->head_len;
+        c->flags &= ~F_HOLD;
+    }
+    if ((n = body_move(&d->out, &c->in, c, &done, &out)) < 0)
+        return exchange_fail(p, c, 400);
+    if (done)
+        c->flags |= F_REQ_DONE;
+    else if ((c->flags & (F_EOF | F_DEAD)) && !buf_len(&c->in))
+        return exchange_fail(p, c, 0); /* client gave up mid-body */
+    return n > 0 || done;
+}
+
+/* The device's final response head is parsed: choose the body framing,
+ * decide both connections' fate, queue the client's head. */
+static int
+response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
+{
+    if (m->status == 101 && !(c->flags & F_UPG))
+        return exchange_fail(p, c, 502);
+    memset(&d->ch, 0, sizeof(d->ch));
+    if (m->status == 101)
+        d->mode = M_TUNNEL;
+    else if ((c->flags & F_HEAD) || m->status == 204 || m->status == 304)
+        d->mode = M_NONE;
+    else if (m->flags & RP_HF_CHUNKED)
+        d->mode = (c->flags & F_HTTP10) ? M_DECHUNK : M_CHUNKED;
+    else if (m->flags & RP_HF_LENGTH)
+        d->mode = M_LENGTH, d->left = (uint64_t)m->content_length;
+    else
+        d->mode = M_CLOSE;
+    if (m->minor == 1 && !(m->flags & RP_HF_CONN_CLOSE) && d->mode != M_CLOSE &&
+        d->mode != M_TUNNEL)
+        d->flags |= F_KEEP;
+    if (d->mode == M_CLOSE || d->mode == M_DECHUNK || !(c->flags & F_REQ_DONE))
+        c->flags &= ~F_KEEP;
+    c->status = m->status;
+    if (response_head_write(p, c, d, m) != RP_OK)
+        return exchange_fail(p, c, 502);
+    d->in.r += (uint32_t)n;
+    if (c->flags & F_HOLD) {
+        c->in.r += c->head_len;
+        c->flags &= ~F_HOLD;
+    }
+    c->flags |= F_RESP_HEAD;
+    if (d->mode == M_NONE || (d->mode == M_LENGTH && d->left == 0))
+        c->flags |= F_RESP_DONE;
+    device_ok(p, d->device);
+    if (d->mode == M_TUNNEL) {
+        c->state = CS_TUNNEL;
+        p->stats.tunnels++;
+        access_log(p, c);
+    }
+    return 1;
+}
+
+/* Parse response heads from the device: interim 1xx are relayed (to
+ * HTTP/1.1 clients) and skipped, the final one starts the response. */
+static int
+response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
+{
+    rp_http_msg m;
+    int moved = 0;
+    for (;;) {
+        size_t len = buf_len(&d->in);
+        long n;
+        if (len == 0) {
+            if (d->flags & (F_EOF | F_DEAD))
+                return device_failed(p, c, d, d->err ? d->err : RP_ECLOSED, 0);
+            return moved;
+        }
+        d->flags |= F_GOT;
+        n = rp_http_head_end(d->in.d + d->in.r, len, &d->scan);
+        if (n == RP_EAGAIN) {
+            if (len >= RP_MAX_HEAD || (d->flags & (F_EOF | F_DEAD)))
+                return exchange_fail(p, c, 502);
+            return moved;
+        }
+        d->scan = 0;
+        if (n < 0 || n > RP_MAX_HEAD ||
+            rp_http_parse_response(d->in.d + d->in.r, (size_t)n, &m) != RP_OK) {
+            RP_LOG(RP_LOG_WARN, ("device %d sent a malformed response head", d->device));
+            return exchange_fail(p, c, 502);
+        }
+        if (buf_len(&c->out) && buf_room(&c->out) < (size_t)n + 512)
+            return moved; /* wait for the client to drain */
+        if (m.status >= 200 || m.status == 101)
+            return response_begin(p, c, d, &m, (size_t)n);
+        if (!(c->flags & F_HTTP10)) {
+            wbuf w = buf_writer(&c->out);
+            w_put(&w, S("HTTP/1.1 "));
+            w_num(&w, (uint64_t)m.status);
+            w_put(&w, " ", 1);
+            w_str(&w, m.reason);
+            w_put(&w, S("\r\n\r\n"));
+            buf_commit(&c->out, &w);
+        }
+        d->in.r += (uint32_t)n;
+        moved = 1;
+    }
+}
+
+/* Give a device connection back: to the idle pool when it is clean and
+ * keep-alive, else closed. */
+static void
+device_release(rp_proxy *p, rp_conn *d)
+{
+    rp_device *dv = &p->cfg.devices[d->device];
+    d->link = NULL;
+    if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
+        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
+        d->state = DS_IDLE;
+        d->flags &= F_WBLOCK;
+        d->next = p->idle[d->device];
+        p->idle[d->device] = d;
+        dv->active--;
+        dv->idle++;
+        conn_rearm(p, d);
+        return;
+    }
+    conn_free(p, d);
+}
+
+static int
+exchange_end(rp_proxy *p, rp_conn *c)
+{
+    rp_conn *d = c->link;
+    access_log(p, c);
+    c->link = NULL;
+    if (d) {
+        if (!(c->flags & F_REQ_DONE))
+            d->flags &= ~F_KEEP;
+        device_release(p, d);
+    }
+    if (c->flags & F_HOLD)
+        c->in.r += c->head_len;
+    c->flags &= ~F_HOLD;
+    if ((c->flags & F_KEEP) && !p->stopping) {
+        c->state = CS_HEAD;
+        return 1;
+    }
+    closing_begin(p, c);
+    return 1;
+}
+
+static int
+response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
+{
+    int done;
+    long n = body_move(&c->out, &d->in, d, &done, &c->sent);
+    if (n < 0)
+        return exchange_fail(p, c, 502);
+    if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))
+        done = 1;
+    if (done) {
+        c->flags |= F_RESP_DONE;
+        return 1;
+    }
+    if ((d->flags & (F_EOF | F_DEAD)) && !buf_len(&d->in)) {
+        RP_LOG(RP_LOG_WARN, ("device %d closed mid-response", d->device));
+        device_fail(p, d->device, RP_ECLOSED);
+        return exchange_fail(p, c, 0); /* never a short body on keep-alive */
+    }
+    return n > 0;
+}
+
+static int
+exchange_step(rp_proxy *p, rp_conn *c)
+{
+    rp_conn *d = c->link;
+    int moved = 0;
+    if ((c->flags & F_DEAD) || !d)
+        return exchange_fail(p, c, 0);
+    if (d->state == DS_CONNECTING)
+        return 0;
+    if (!(c->flags & F_RESP_DONE)) {
+        moved |= request_body(p, c, d);
+        if (c->state != CS_FWD || c->link != d)
+            return 1;
+    }
+    if (!(c->flags & F_RESP_HEAD)) {
+        moved |= response_head(p, c, d);
+        if (c->state != CS_FWD || c->link != d)
+            return 1;
+    }
+    if ((c->flags & F_RESP_HEAD) && !(c->flags & F_RESP_DONE))
+        moved |= response_body(p, c, d);
+    if (c->state == CS_FWD && (c->flags & F_RESP_DONE) &&
+        ((c->flags & F_REQ_DONE) || !(c->flags & F_KEEP)))
+        return exchange_end(p, c);
+    return moved;
+}
+
+/* After a 101: raw bytes both ways until either side closes. */
+static int
+tunnel_step(rp_proxy *p, rp_conn *c)
+{
+    rp_conn *d = c->link;
+    size_t a, b;
+    if (!d || ((c->flags | d->flags) & F_DEAD)) {
+        closing_begin(p, c); /* frees d too */
+        return 1;
+    }
+    a = buf_move(&d->out, &c->in, (size_t)-1);
+    b = buf_move(&c->out, &d->in, (size_t)-1);
+    if (a || b)
+        c->flags |= F_PROGRESS;
+    if (((c->flags & F_EOF) && !buf_len(&c->in) && !buf_len(&d->out)) ||
+        ((d->flags & F_EOF) && !buf_len(&d->in))) {
+        conn_free(p, d);
+        closing_begin(p, c);
+        return 1;
+    }
+    return a || b;
+}
+
+static int
+client_step(rp_proxy *p, rp_conn *c)
+{
+    switch (c->state) {
+    case CS_HEAD: return client_head(p, c);
+    case CS_FWD: return exchange_step(p, c);
+    case CS_TUNNEL: return tunnel_step(p, c);
+    case CS_CLOSING: return closing_step(p, c);
+    }
+    return 0;
+}
+
+/* Move a client and its device connection as far as they go. */
+static void
+pair_service(rp_proxy *p, rp_conn *c)
+{
+    int moved;
+    do {
+        rp_conn *d = c->link;
+        moved = conn_read(p, c);
+        if (d)
+            moved |= conn_read(p, d);
+        moved |= client_step(p, c);
+        if (c->state == CS_FREE)
+            return;
+        if ((d = c->link) != NULL)
+            moved |= conn_write(p, d);
+        moved |= conn_write(p, c);
+    } while (moved);
+    if (c->link)
+        conn_rearm(p, c->link);
+    conn_rearm(p, c);
+}
+
+/* ==== [11] Event loop ====
+ * rp_poll waits in the port, hands each report to its connection, then runs
+ * the timers that are due.  Timers are a deadline per connection and one
+ * "earliest deadline" hint; the full sweep runs only when the hint is due.
+ * A listener that hits EMFILE pauses for 100 ms instead of spinning. */
+
+#define LISTEN_PAUSE_MS 100
+
+static void
+timer_hint(rp_proxy *p, uint64_t t)
+{
+    if (t && (!p->next_timer || t < p->next_timer))
+        p->next_timer = t;
+}
+
+static void
+listener_event(rp_proxy *p, struct rp_lsock *l)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    int i;
+    for (i = 0; i < 64; i++) {
+        rp_addr peer;
+        rp_conn *c;
+        rp_sock s = rp_port_accept(l->sock, &peer);
+        if (s == RP_EAGAIN)
+            return;
+        if (s < 0) {
+            p->stats.accept_errors++;
+            rp_port_watch(l->sock, 0, l);
+            l->paused_until = p->now + LISTEN_PAUSE_MS;
+            timer_hint(p, l->paused_until);
+            RP_LOG(RP_LOG_WARN, ("accept failed (%s): pausing", rp_strerror(s)));
+            return;
+        }
+        if ((c = conn_alloc(p, K_CLIENT)) == NULL) {
+            p->stats.refused_conns++;
+            rp_port_send(s, busy, sizeof(busy) - 1);
+            rp_port_close(s);
+            continue;
+        }
+        p->stats.accepted++;
+        c->sock = s;
+        c->peer = peer;
+        c->t_start = p->now;
+        conn_rearm(p, c);
+    }
+}
+
+static void
+connect_done(rp_proxy *p, rp_conn *d)
+{
+    int rc = rp_port_connect_result(d->sock);
+    if (rc == RP_EAGAIN)
+        return;
+    if (rc != RP_OK) {
+        rp_conn *c = d->link;
+        if (!d->err)
+            d->err = (int16_t)rc;
+        device_failed(p, c, d, rc, 1);
+        if (c->state != CS_FREE)
+            pair_service(p, c);
+        return;
+    }
+    d->state = DS_BUSY;
+    d->ready |= RP_EV_WRITE;
+    pair_service(p, d->link);
+}
+
+static void
+on_event(rp_proxy *p, void *ud, unsigned ev)
+{
+    rp_conn *c = (rp_conn *)ud;
+    if (*(uint8_t *)ud == K_LISTENER) {
+        listener_event(p, (struct rp_lsock *)ud);
+        return;
+    }
+    if (c->state == CS_FREE)
+        return;
+    c->ready |= (uint8_t)(ev & (RP_EV_READ | RP_EV_WRITE));
+    if (ev & RP_EV_ERROR)
+        c->ready |= RP_EV_READ | RP_EV_WRITE;
+    if (c->kind == K_DEVICE) {
+        if (c->state == DS_IDLE) { /* the device closed or babbled: drop it */
+            conn_free(p, c);
+            return;
+        }
+        if (c->state == DS_CONNECTING) {
+            connect_done(p, c);
+            return;
+        }
+        if ((c = c->link) == NULL)
+            return;
+    }
+    pair_service(p, c);
+}
+
+static void
+conn_timeout(rp_proxy *p, rp_conn *x)
+{
+    rp_conn *c = x->kind == K_CLIENT ? x : x->link;
+    int k = x->tkind;
+    x->deadline = 0;
+    x->tkind = T_NONE;
+    if (k == T_IDLE || k == T_LINGER || k == T_DIDLE || k == T_TUNNEL ||
+        (k == T_CLIENT && x->state == CS_CLOSING) || !c) {
+        conn_free(p, x);
+        return;
+    }
+    p->stats.timeouts++;
+    if (k == T_HEAD)
+        reply_error(p, x, 408);
+    else if (k == T_CLIENT)
+        exchange_fail(p, x, (x->flags & F_RESP_HEAD) ? 0 : 408);
+    else if (k == T_CONNECT)
+        device_failed(p, c, x, RP_ETIMEDOUT, 1);
+    else if (k == T_DEVICE) {
+        device_fail(p, x->device, RP_ETIMEDOUT);
+        if (!c->err)
+            c->err = RP_ETIMEDOUT;
+        exchange_fail(p, c, 504);
+    }
+    if (c->state != CS_FREE)
+        pair_service(p, c);
+}
+
+static void
+timers_run(rp_proxy *p)
+{
+    int i;
+    p->next_timer = 0;
+    for (i = 0; i < RP_MAX_LISTENERS; i++) {
+        struct rp_lsock *l = &p->lsocks[i];
+        if (l->sock < 0 || !l->paused_until)
+            continue;
+        if (l->paused_until <= p->now) {
+            l->paused_until = 0;
+            rp_port_watch(l->sock, RP_EV_READ, l);
+        } else {
+            timer_hint(p, l->paused_until);
+        }
+    }
+    for (i = 0; i < RP_MAX_CONNS + RP_MAX_UPSTREAM; i++) {
+        rp_conn *c = i < RP_MAX_CONNS ? &p->clients[i] : &p->devices[i - RP_MAX_CONNS];
+        if (c->state == CS_FREE || !c->deadline)
+            continue;
+        if (c->deadline <= p->now)
+            conn_timeout(p, c);
+        else
+            timer_hint(p, c->deadline);
+    }
+}
+
+/* ==== [12] Public API ==== */
+
+const char *
+rp_version(void)
+{
+    return RP_VERSION;
+}
+
+size_t
+rp_proxy_size(void)
+{
+    return sizeof(rp_proxy);
+}
+
+int
+rp_init(rp_proxy *p)
+{
+    int i;
+    memset(p, 0, offsetof(rp_proxy, client_bufs));
+    for (i = RP_MAX_CONNS - 1; i >= 0; i--) {
+        rp_conn *c = &p->clients[i];
+        c->kind = K_CLIENT;
+        c->sock = -1;
+        c->slot = (uint16_t)i;
+        c->in.d = p->client_bufs[i][0];
+        c->out.d = p->client_bufs[i][1];
+        c->next = p->free_clients;
+        p->free_clients = c;
+    }
+    for (i = RP_MAX_UPSTREAM - 1; i >= 0; i--) {
+        rp_conn *d = &p->devices[i];
+        d->kind = K_DEVICE;
+        d->sock = -1;
+        d->slot = (uint16_t)i;
+        d->in.d = p->device_bufs[i][0];
+        d->out.d = p->device_bufs[i][1];
+        d->next = p->free_devices;
+        p->free_devices = d;
+    }
+    for (i = 0; i < RP_MAX_LISTENERS; i++) {
+        p->lsocks[i].kind = K_LISTENER;
+        p->lsocks[i].sock = -1;
+    }
+    p->cfg.t_client_header = RP_TIMEOUT_CLIENT_HEADER_MS;
+    p->cfg.t_client_idle = RP_TIMEOUT_CLIENT_IDLE_MS;
+    p->cfg.t_connect = RP_TIMEOUT_CONNECT_MS;
+    p->cfg.t_device = RP_TIMEOUT_DEVICE_MS;
+    p->cfg.t_device_idle = RP_TIMEOUT_DEVICE_IDLE_MS;
+    p->cfg.via = "rproxy";
+    return RP_OK;
+}
+
+int
+rp_start(rp_proxy *p)
+{
+    int i;
+    p->now = rp_port_now_ms();
+    for (i = 0; i < p->cfg.nlisteners; i++) {
+        rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, 511);
+        if (s < 0) {
+            while (--i >= 0) {
+                rp_port_close(p->lsocks[i].sock);
+                p->lsocks[i].sock = -1;
+            }
+            return RP_EADDR;
+        }
+        p->lsocks[i].sock = s;
+        rp_port_watch(s, RP_EV_READ, &p->lsocks[i]);
+    }
+    p->started = 1;
+    return RP_OK;
+}
+
+int
+rp_poll(rp_proxy *p, int timeout_ms)
+{
+    rp_event ev[64];
+    int i, n, wait = timeout_ms;
+    p->now = rp_port_now_ms();
+    if (p->next_timer) {
+        uint64_t left = p->next_timer > p->now ? p->next_timer - p->now : 0;
+        if (wait < 0 || left < (uint64_t)wait)
+            wait = (int)left;
+    }
+    n = rp_port_wait(ev, (int)RP_COUNT(ev), wait);
+    if (n < 0)
+        return n;
+    p->now = rp_port_now_ms();
+    p->batch = ev;
+    p->batch_n = n;
+    for (i = 0; i < n; i++) {
+        p->batch_at = i + 1;
+        if (ev[i].ud)
+            on_event(p, ev[i].ud, ev[i].events);
+    }
+    p->batch = NULL;
+    p->batch_n = p->batch_at = 0;
+    if (p->next_timer && p->now >= p->next_timer)
+        timers_run(p);
+    return n;
+}
+
+void
+rp_shutdown(rp_proxy *p)
+{
+    int i;
+    p->stopping = 1;
+    for (i = 0; i < RP_MAX_LISTENERS; i++)
+        if (p->lsocks[i].sock >= 0) {
+            rp_port_close(p->lsocks[i].sock);
+            p->lsocks[i].sock = -1;
+        }
+    for (i = 0; i < RP_MAX_CONNS; i++) {
+        rp_conn *c = &p->clients[i];
+        if (c->state == CS_HEAD && !buf_len(&c->in) && !buf_len(&c->out))
+            conn_free(p, c);
+    }
+    for (i = 0; i < RP_MAX_UPSTREAM; i++)
+        if (p->devices[i].state == DS_IDLE)
+            conn_free(p, &p->devices[i]);
+}
+
+int
+rp_active(const rp_proxy *p)
+{
+    int i, n = 0;
+    for (i = 0; i < RP_MAX_CONNS; i++)
+        n += p->clients[i].state != CS_FREE;
+    return n;
+}
