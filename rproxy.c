@@ -922,7 +922,7 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
 {
     rp_config *c = &x->p->cfg;
     rp_pool *pl;
-    uint32_t v;
+    uint32_t v = 0;
     int i;
     if (n < 2 || !cfg_name_ok(w[1]))
         return cfg_fail(x, "pool needs a NAME of letters, digits, - _ .", n < 2 ? w[0] : w[1]);
@@ -957,7 +957,7 @@ static int
 cfg_device_opt(cfg_ctx *x, rp_device *d, rp_str word)
 {
     rp_str val, key = opt_key(word, &val);
-    uint32_t v;
+    uint32_t v = 0;
     if (str_ieq(key, S("backup")) && val.n == 0 && word.n == key.n) {
         d->backup = 1;
         return RP_OK;
