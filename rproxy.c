@@ -1337,6 +1337,7 @@ enum {
 #define F_UPG (1u << 13)      /* client asked for an Upgrade */
 #define F_IDEMP (1u << 14)    /* method is idempotent (RFC 9110 §9.2.2) */
 #define F_PROGRESS (1u << 15) /* bytes moved since the timer was armed */
+#define F_SERVED (1u << 16)   /* a request was answered on this connection */
 #define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
                     F_HTTP10 | F_UPG | F_IDEMP | F_KEEP)
 
@@ -1366,7 +1367,8 @@ timer_kind(const rp_conn *c)
 {
     const rp_conn *o = c->link;
     switch (c->state) {
-    case CS_HEAD: return buf_len(&c->in) ? T_HEAD : T_IDLE;
+    case CS_HEAD: /* a new connection owes its first head in client_header */
+        return buf_len(&c->in) || !(c->flags & F_SERVED) ? T_HEAD : T_IDLE;
     case CS_FWD:
         if (out_blocked(c) || (!(c->flags & F_REQ_DONE) && o && o->state == DS_BUSY))
             return T_CLIENT;
@@ -2260,6 +2262,7 @@ exchange_end(rp_proxy *p, rp_conn *c)
     if (c->flags & F_HOLD)
         c->in.r += c->head_len;
     c->flags &= ~F_HOLD;
+    c->flags |= F_SERVED;
     if ((c->flags & F_KEEP) && !p->stopping) {
         c->state = CS_HEAD;
         return 1;
@@ -2478,6 +2481,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     x->deadline = 0;
     x->tkind = T_NONE;
     if (k == T_IDLE || k == T_LINGER || k == T_DIDLE || k == T_TUNNEL ||
+        (k == T_HEAD && !buf_len(&x->in)) || /* a silent probe: just close */
         (k == T_CLIENT && x->state == CS_CLOSING) || !c) {
         conn_free(p, x);
         return;
