@@ -31,6 +31,11 @@ $(BUILD)/rproxy-asan: $(HOST_SRC) rproxy.h
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -o $@ $(HOST_SRC)
 
+# Tiny pools, so the exhaustion paths run in the integration tests.
+$(BUILD)/rproxy-small: $(HOST_SRC) rproxy.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -DRP_MAX_CONNS=8 -DRP_MAX_UPSTREAM=4 -o $@ $(HOST_SRC)
+
 $(BUILD)/devsim: tests/devsim.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) -O2 -g -Wall -Wextra -o $@ $<
@@ -46,8 +51,8 @@ deps:
 unit: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do $$t || true; done
 
-integration: $(BUILD)/rproxy-asan $(BUILD)/devsim rproxy
-	@RPROXY=$(BUILD)/rproxy-asan DEVSIM=$(BUILD)/devsim python3 tests/integration/run.py
+integration: $(BUILD)/rproxy-asan $(BUILD)/rproxy-small $(BUILD)/devsim rproxy
+	@RPROXY=$(BUILD)/rproxy-asan RPROXY_SMALL=$(BUILD)/rproxy-small DEVSIM=$(BUILD)/devsim python3 tests/integration/run.py
 
 valgrind: rproxy $(BUILD)/devsim
 	@RPROXY=./rproxy DEVSIM=$(BUILD)/devsim RP_VALGRIND=1 python3 tests/integration/run.py --valgrind
@@ -55,7 +60,7 @@ valgrind: rproxy $(BUILD)/devsim
 # Everything; the last line is "N passed, N failed".
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory $(UNIT_TESTS) $(BUILD)/rproxy-asan $(BUILD)/devsim
+	@$(MAKE) --no-print-directory $(UNIT_TESTS) $(BUILD)/rproxy-asan $(BUILD)/rproxy-small $(BUILD)/devsim
 	@sh scripts/runtests.sh
 
 demo: deps

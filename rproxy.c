@@ -296,6 +296,36 @@ rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
     return parse_ip4(h, hn, a->ip);
 }
 
+/* RFC 5952: lower-case hex, no leading zeros, the longest run of two or
+ * more zero groups (the first on a tie) written as "::". */
+static void
+addr6_format(const uint8_t *ip, wbuf *w)
+{
+    static const char hex[] = "0123456789abcdef";
+    int i, run = 0, best = -1, bestlen = 1;
+    for (i = 0; i < 8; i++) {
+        run = (ip[2 * i] | ip[2 * i + 1]) ? 0 : run + 1;
+        if (run > bestlen)
+            bestlen = run, best = i - run + 1;
+    }
+    for (i = 0; i < 8; i++) {
+        unsigned v = (unsigned)ip[2 * i] << 8 | ip[2 * i + 1];
+        int shift, started = 0;
+        if (i == best) {
+            w_put(w, "::", 2);
+            i += bestlen - 1;
+            continue;
+        }
+        if (i && i != best + bestlen)
+            w_put(w, ":", 1);
+        for (shift = 12; shift >= 0; shift -= 4) {
+            unsigned d = (v >> shift) & 15;
+            if (d || started || shift == 0)
+                w_put(w, &hex[d], 1), started = 1;
+        }
+    }
+}
+
 size_t
 rp_addr_format(const rp_addr *a, char *out, size_t cap)
 {
@@ -310,18 +340,7 @@ rp_addr_format(const rp_addr *a, char *out, size_t cap)
             w_num(&w, a->ip[i]);
         }
     } else {
-        static const char hex[] = "0123456789abcdef";
-        for (i = 0; i < 8; i++) {
-            unsigned v = (unsigned)a->ip[2 * i] << 8 | a->ip[2 * i + 1];
-            int shift, started = 0;
-            if (i)
-                w_put(&w, ":", 1);
-            for (shift = 12; shift >= 0; shift -= 4) {
-                unsigned d = (v >> shift) & 15;
-                if (d || started || shift == 0)
-                    w_put(&w, &hex[d], 1), started = 1;
-            }
-        }
+        addr6_format(a->ip, &w);
     }
     if (cap == 0)
         return 0;

@@ -1,0 +1,241 @@
+/*
+ * main.c -- the rproxy daemon for hosts (Linux, BSD, macOS).
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * Loads a configuration file (or the built-in demo), opens the listeners,
+ * writes one ACCESS line per finished request to stderr, and on SIGTERM or
+ * SIGINT stops accepting while in-flight requests finish, bounded by the
+ * grace period (-g).  A second signal exits at once.  This file may allocate
+ * (the port reads the file); rproxy.c never does.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sigaction, getopt */
+#endif
+#include "rproxy.h"
+#include "posix.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_GRACE_MS 10000
+#define EMBEDDED_NAME "(embedded)"
+
+/* The demo: two devsim devices behind :8080 (scripts/demo.sh starts them). */
+static const char demo_config[] =
+    "# rproxy built-in demo configuration\n"
+    "listen 8080\n"
+    "pool demo\n"
+    "device demo 127.0.0.1:9001 weight=1\n"
+    "device demo 127.0.0.1:9002 weight=1\n"
+    "route pool=demo\n";
+
+/* Stop signals received (SIGTERM, SIGINT). */
+static volatile sig_atomic_t stop_signals;
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    stop_signals = stop_signals + 1;
+}
+
+/* SIGTERM/SIGINT set the flag and interrupt the wait (no SA_RESTART);
+ * SIGPIPE is ignored (the port sends with MSG_NOSIGNAL anyway). */
+static void
+install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+static int
+usage(FILE *f, int status)
+{
+    fputs("usage: rproxy [-t] [-c FILE] [-g MS] [-h] [-v]\n"
+          "  -c FILE  run FILE (default: the built-in demo, listen 8080)\n"
+          "  -t       check the configuration, print \"FILE: ok\", exit\n"
+          "  -g MS    graceful-shutdown grace period (default 10000)\n"
+          "  -h       this help\n"
+          "  -v       print the version\n",
+          f);
+    return status;
+}
+
+/* "IP:PORT" ("[IP]:PORT" for IPv6), or "-" without an address. */
+static void
+format_endpoint(const rp_addr *a, char *out, size_t cap)
+{
+    char ip[48];
+
+    if (!a) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    rp_addr_format(a, ip, sizeof ip);
+    snprintf(out, cap, a->family == 6 ? "[%s]:%u" : "%s:%u", ip, (unsigned)a->port);
+}
+
+/* Append s at out[*n] (capacity cap, NUL kept), writing bytes outside
+ * printable ASCII, '"' and '\\' as \xHH so a line cannot be forged. */
+static void
+append_escaped(char *out, size_t cap, size_t *n, rp_str s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < s.n && *n + 5 <= cap; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            out[(*n)++] = '\\';
+            out[(*n)++] = 'x';
+            out[(*n)++] = hex[c >> 4];
+            c = (unsigned char)hex[c & 15];
+        }
+        out[(*n)++] = (char)c;
+    }
+    out[*n] = '\0';
+}
+
+/* The access log: ACCESS CLIENT_IP "METHOD TARGET" STATUS BYTES DEVICE MSms */
+static void
+on_access(void *ud, const rp_access *a)
+{
+    static const rp_str space = {" ", 1};
+    char client[48], device[64], req[RP_MAX_URI + 64];
+    size_t n = 0;
+
+    (void)ud;
+    rp_addr_format(a->client, client, sizeof client);
+    format_endpoint(a->device, device, sizeof device);
+    append_escaped(req, sizeof req, &n, a->method);
+    append_escaped(req, sizeof req, &n, space);
+    append_escaped(req, sizeof req, &n, a->target);
+    fprintf(stderr, "ACCESS %s \"%s\" %d %llu %s %lums\n", client, req, a->status,
+            (unsigned long long)a->bytes, device, (unsigned long)a->ms);
+}
+
+/* -g argument: whole milliseconds, 0..86400000.  0 or -1. */
+static int
+parse_ms(const char *s, long *ms)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (s[0] < '0' || s[0] > '9' || *end || v > 86400000L)
+        return -1;
+    *ms = v;
+    return 0;
+}
+
+/* Load and parse the configuration (file, or the demo when file is NULL);
+ * errors go to stderr as "FILE: cannot read" or "FILE:LINE: message". */
+static int
+configure(rp_proxy *p, const char *file)
+{
+    const char *name = file ? file : EMBEDDED_NAME, *text = demo_config;
+    const void *data;
+    size_t len = sizeof demo_config - 1;
+    rp_cfg_error e;
+
+    if (file && rp_port_blob(file, &data, &len) != RP_OK) {
+        fprintf(stderr, "%s: cannot read\n", file);
+        return -1;
+    }
+    if (file)
+        text = data;
+    memset(&e, 0, sizeof e);
+    if (rp_init(p) != RP_OK || rp_config_parse(p, text, len, &e) != RP_OK) {
+        if (e.line > 0)
+            fprintf(stderr, "%s:%d: %s\n", name, e.line, e.msg);
+        else
+            fprintf(stderr, "%s: %s\n", name, e.msg[0] ? e.msg : "invalid configuration");
+        return -1;
+    }
+    return 0;
+}
+
+/* Open the listeners and run the loop until stopped; 0 or 1. */
+static int
+serve(rp_proxy *p, long grace_ms)
+{
+    char ep[64];
+    uint64_t deadline = 0, now;
+    long nofile = rp_posix_raise_nofile();
+    int i, rc, wait_ms = 1000;
+
+    if (nofile >= 0 && nofile < 2L * RP_MAX_CONNS + 16)
+        fprintf(stderr, "rproxy: only %ld descriptors: fewer than %d clients fit\n", nofile,
+                RP_MAX_CONNS);
+    install_signals();
+    p->access_fn = on_access;
+    if ((rc = rp_start(p)) != RP_OK) {
+        fprintf(stderr, "rproxy: cannot start: %s\n", rp_strerror(rc));
+        return 1;
+    }
+    for (i = 0; i < p->cfg.nlisteners; i++) {
+        format_endpoint(&p->cfg.listeners[i].addr, ep, sizeof ep);
+        fprintf(stderr, "rproxy: listening on %s\n", ep);
+    }
+    for (;;) {
+        if ((rc = rp_poll(p, wait_ms)) < 0) {
+            fprintf(stderr, "rproxy: event loop failed: %s\n", rp_strerror(rc));
+            return 1;
+        }
+        now = rp_port_now_ms();
+        if (stop_signals && !deadline) {
+            rp_shutdown(p);
+            deadline = now + (uint64_t)grace_ms;
+            fprintf(stderr, "rproxy: stopping, %d connection(s) open\n", rp_active(p));
+        }
+        if (deadline && (rp_active(p) == 0 || now >= deadline || stop_signals > 1))
+            break;
+        if (deadline) /* wake up for the end of the grace period */
+            wait_ms = deadline - now < 1000 ? (int)(deadline - now) : 1000;
+    }
+    fprintf(stderr, "rproxy: stopped (%llu requests)\n", (unsigned long long)p->stats.requests);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    static rp_proxy p;
+    const char *file = NULL;
+    long grace_ms = DEFAULT_GRACE_MS;
+    int check = 0, c, rc;
+
+    while ((c = getopt(argc, argv, "c:tg:hv")) != -1) {
+        switch (c) {
+        case 'c': file = optarg; break;
+        case 't': check = 1; break;
+        case 'g':
+            if (parse_ms(optarg, &grace_ms) < 0)
+                return usage(stderr, 2);
+            break;
+        case 'h': return usage(stdout, 0);
+        case 'v': printf("rproxy %s\n", rp_version()); return 0;
+        default: return usage(stderr, 2);
+        }
+    }
+    if (optind < argc)
+        return usage(stderr, 2);
+    if (configure(&p, file) < 0)
+        rc = 1;
+    else if (check)
+        rc = printf("%s: ok\n", file ? file : EMBEDDED_NAME) < 0;
+    else
+        rc = serve(&p, grace_ms);
+    rp_posix_cleanup();
+    return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * posix.h -- host-only extras of the POSIX port (port/posix.c).
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * The port contract itself is declared in rproxy.h.  These few functions are
+ * for the host daemon (boards/host/main.c) only; the core never calls them.
+ */
+#ifndef RP_PORT_POSIX_H
+#define RP_PORT_POSIX_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Largest descriptor number the port tracks (per-descriptor table entries,
+ *  ~16 B each, in .bss).  Descriptors at or above it are refused. */
+#ifndef RP_POSIX_MAX_FDS
+#define RP_POSIX_MAX_FDS 65536
+#endif
+
+/** Raise the RLIMIT_NOFILE soft limit to the hard limit, capped at
+ *  RP_POSIX_MAX_FDS so the kernel refuses descriptors the port could not
+ *  track.  Returns the soft limit now in force, or -1 if it is unknown. */
+long rp_posix_raise_nofile(void);
+
+/** Tear the port down: free every blob loaded by rp_port_blob and close the
+ *  event descriptor.  Call at exit, after the last rp_* call. */
+void rp_posix_cleanup(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RP_PORT_POSIX_H */

@@ -1,0 +1,494 @@
+/*
+ * test_config.c -- rp_config_parse (good configs checked table by table, bad
+ * ones by error line and message) and rp_addr_parse / rp_addr_format.
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * Config texts are placed right before a guard page and are not
+ * NUL-terminated, so the parser must honour len.  After a parse the text is
+ * overwritten: everything the config keeps must live in rproxy's arena.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rproxy.h"
+#include "fakeport.h"
+#include "tap.h"
+#include "guard.h"
+
+#define S(lit) lit, sizeof(lit) - 1
+#define ANY_LINE (-1)
+
+/* A fresh proxy per parse; returns the rp_config_parse result. */
+static int
+parse(rp_proxy **pp, const char *text, size_t len, rp_cfg_error *e)
+{
+    rp_proxy *p = fp_proxy_new();
+    char *b;
+    int rc;
+    if (rp_init(p) != RP_OK) {
+        CHECK(0, "rp_init");
+        *pp = p;
+        return RP_EIO;
+    }
+    b = guard_buf(len);
+    memcpy(b, text, len);
+    memset(e, 0, sizeof *e);
+    e->line = -12345;
+    rc = rp_config_parse(p, b, len, e);
+    memset(b, 'Z', len); /* the text is gone now */
+    *pp = p;
+    return rc;
+}
+
+static int
+addr_is(const rp_addr *a, int family, const char *ip, unsigned port)
+{
+    unsigned char want[16];
+    memset(want, 0, sizeof want);
+    if (family == 4) {
+        unsigned x[4];
+        if (sscanf(ip, "%u.%u.%u.%u", &x[0], &x[1], &x[2], &x[3]) != 4)
+            return 0;
+        want[0] = (unsigned char)x[0];
+        want[1] = (unsigned char)x[1];
+        want[2] = (unsigned char)x[2];
+        want[3] = (unsigned char)x[3];
+        return a->family == 4 && memcmp(a->ip, want, 4) == 0 && a->port == port;
+    }
+    return 0;
+}
+
+static int
+str_is(const char *got, const char *want)
+{
+    if (!got || !want)
+        return got == want;
+    return strcmp(got, want) == 0;
+}
+
+/* ==== good configs ==== */
+
+static const char good_text[] =
+    "# rproxy test config\n"
+    "\n"
+    "listen 8080\n"
+    "listen 127.0.0.1:8081\n"
+    "pool cams balance=leastconn retries=3\n"
+    "pool plcs\n"
+    "device cams 10.0.0.5:80 weight=3 max_fails=2 fail_timeout=7\n"
+    "   device cams 10.0.0.6:8080 backup\n"
+    "device plcs 10.0.0.7:502 weight=0\n"
+    "device plcs localhost:9001 weight=1000\n"
+    "route host=cam.example path=/video pool=cams cache=on\n"
+    "route path=/plc pool=plcs cache=off\n"
+    "route pool=cams\n"
+    "timeout client_header=1500 client_idle=2500 connect=350 device=4500 device_idle=5500\n"
+    "via gw1\n"
+    "# trailing comment\n";
+
+static void
+test_good(void)
+{
+    rp_proxy *p;
+    rp_cfg_error e;
+    const rp_config *c;
+    int rc = parse(&p, good_text, sizeof good_text - 1, &e);
+    if (!CHECK_INT(rc, RP_OK, "good: parses")) {
+        tap_diag("line %d: %s", e.line, e.msg);
+        fp_proxy_free(p);
+        return;
+    }
+    c = &p->cfg;
+    CHECK_INT(c->nlisteners, 2, "good: 2 listeners");
+    CHECK(c->listeners[0].addr.port == 8080 && c->listeners[0].addr.family == 4,
+          "good: listen 8080 -> IPv4 port 8080");
+    CHECK(addr_is(&c->listeners[0].addr, 4, "0.0.0.0", 8080), "good: listen PORT binds 0.0.0.0");
+    CHECK(addr_is(&c->listeners[1].addr, 4, "127.0.0.1", 8081), "good: listen 127.0.0.1:8081");
+
+    CHECK_INT(c->npools, 2, "good: 2 pools");
+    CHECK_STR(c->pools[0].name, "cams", "good: pool 0 name");
+    CHECK_INT(c->pools[0].balance, RP_BALANCE_LEASTCONN, "good: pool 0 balance=leastconn");
+    CHECK_INT(c->pools[0].retries, 3, "good: pool 0 retries=3");
+    CHECK_INT(c->pools[0].ndevices, 2, "good: pool 0 has 2 devices");
+    CHECK(c->pools[0].devices[0] == 0 && c->pools[0].devices[1] == 1, "good: pool 0 device indexes");
+    CHECK_STR(c->pools[1].name, "plcs", "good: pool 1 name");
+    CHECK_INT(c->pools[1].balance, RP_BALANCE_WRR, "good: pool 1 balance defaults to wrr");
+    CHECK_INT(c->pools[1].retries, RP_DEFAULT_RETRIES, "good: pool 1 retries default");
+    CHECK_INT(c->pools[1].ndevices, 2, "good: pool 1 has 2 devices");
+    CHECK(c->pools[1].devices[0] == 2 && c->pools[1].devices[1] == 3, "good: pool 1 device indexes");
+
+    CHECK_INT(c->ndevices, 4, "good: 4 devices");
+    CHECK(addr_is(&c->devices[0].addr, 4, "10.0.0.5", 80), "good: device 0 address");
+    CHECK_INT(c->devices[0].pool, 0, "good: device 0 pool");
+    CHECK_INT(c->devices[0].weight, 3, "good: device 0 weight=3");
+    CHECK_INT(c->devices[0].max_fails, 2, "good: device 0 max_fails=2");
+    CHECK_INT(c->devices[0].fail_timeout_ms, 7000, "good: device 0 fail_timeout=7 s -> 7000 ms");
+    CHECK_INT(c->devices[0].backup, 0, "good: device 0 not backup");
+    CHECK(addr_is(&c->devices[1].addr, 4, "10.0.0.6", 8080), "good: device 1 address");
+    CHECK_INT(c->devices[1].backup, 1, "good: device 1 backup");
+    CHECK_INT(c->devices[1].weight, 1, "good: device 1 weight defaults to 1");
+    CHECK_INT(c->devices[2].pool, 1, "good: device 2 pool");
+    CHECK_INT(c->devices[2].weight, 0, "good: device 2 weight=0 (disabled)");
+    CHECK(addr_is(&c->devices[3].addr, 4, "127.0.0.1", 9001), "good: device 3 localhost -> 127.0.0.1");
+    CHECK_INT(c->devices[3].weight, 1000, "good: device 3 weight=1000 (the maximum)");
+
+    CHECK_INT(c->nroutes, 3, "good: 3 routes");
+    CHECK(str_is(c->routes[0].host, "cam.example"), "good: route 0 host");
+    CHECK(str_is(c->routes[0].path, "/video"), "good: route 0 path");
+    CHECK_INT(c->routes[0].pool, 0, "good: route 0 pool");
+    CHECK_INT(c->routes[0].cache, 1, "good: route 0 cache=on");
+    CHECK(c->routes[1].host == NULL, "good: route 1 any host (NULL)");
+    CHECK(str_is(c->routes[1].path, "/plc"), "good: route 1 path");
+    CHECK_INT(c->routes[1].pool, 1, "good: route 1 pool");
+    CHECK_INT(c->routes[1].cache, 0, "good: route 1 cache=off");
+    CHECK(c->routes[2].host == NULL && c->routes[2].path == NULL, "good: route 2 matches everything");
+    CHECK_INT(c->routes[2].pool, 0, "good: route 2 pool");
+
+    CHECK_INT(c->t_client_header, 1500, "good: timeout client_header");
+    CHECK_INT(c->t_client_idle, 2500, "good: timeout client_idle");
+    CHECK_INT(c->t_connect, 350, "good: timeout connect");
+    CHECK_INT(c->t_device, 4500, "good: timeout device");
+    CHECK_INT(c->t_device_idle, 5500, "good: timeout device_idle");
+    CHECK(str_is(c->via, "gw1"), "good: via gw1");
+    fp_proxy_free(p);
+}
+
+/* The smallest config: defaults everywhere; last line without newline. */
+static void
+test_minimal(void)
+{
+    static const char text[] = "listen 80\npool a\ndevice a 127.0.0.1:9001\nroute pool=a";
+    rp_proxy *p;
+    rp_cfg_error e;
+    const rp_config *c;
+    int rc = parse(&p, text, sizeof text - 1, &e);
+    if (!CHECK_INT(rc, RP_OK, "minimal: parses (no final newline)")) {
+        tap_diag("line %d: %s", e.line, e.msg);
+        fp_proxy_free(p);
+        return;
+    }
+    c = &p->cfg;
+    CHECK_INT(c->t_client_header, RP_TIMEOUT_CLIENT_HEADER_MS, "minimal: default client_header");
+    CHECK_INT(c->t_client_idle, RP_TIMEOUT_CLIENT_IDLE_MS, "minimal: default client_idle");
+    CHECK_INT(c->t_connect, RP_TIMEOUT_CONNECT_MS, "minimal: default connect");
+    CHECK_INT(c->t_device, RP_TIMEOUT_DEVICE_MS, "minimal: default device");
+    CHECK_INT(c->t_device_idle, RP_TIMEOUT_DEVICE_IDLE_MS, "minimal: default device_idle");
+    CHECK(c->via == NULL || strcmp(c->via, "rproxy") == 0, "minimal: via unset or \"rproxy\"");
+    CHECK_INT(c->pools[0].retries, RP_DEFAULT_RETRIES, "minimal: default retries");
+    CHECK_INT(c->devices[0].weight, 1, "minimal: default weight 1");
+    CHECK_INT(c->devices[0].backup, 0, "minimal: not backup");
+    CHECK(c->routes[0].host == NULL && c->routes[0].path == NULL, "minimal: catch-all route");
+    fp_proxy_free(p);
+}
+
+/* Small variants that must parse. */
+static const struct {
+    const char *name;
+    const char *text;
+    size_t len;
+} ok_cases[] = {
+    {"comments and blank lines", S("# a\n\n   \n\t\nlisten 80\n# b\npool a\ndevice a 127.0.0.1:1\nroute pool=a\n")},
+    {"options in any order", S("listen 80\npool a retries=0 balance=wrr\ndevice a 127.0.0.1:1 fail_timeout=1 backup weight=2 max_fails=0\nroute cache=off pool=a path=/ host=x\n")},
+    {"IPv6 device", S("listen 80\npool a\ndevice a [::1]:9001\nroute pool=a\n")},
+    {"IPv6 listen", S("listen [::1]:8080\npool a\ndevice a 127.0.0.1:1\nroute pool=a\n")},
+    {"partial timeout line", S("listen 80\npool a\ndevice a 127.0.0.1:1\nroute pool=a\ntimeout connect=100\n")},
+    {"max listeners", S("listen 80\nlisten 81\nlisten 82\nlisten 83\npool a\ndevice a 127.0.0.1:1\nroute pool=a\n")},
+    {"weight 0 and 1000", S("listen 80\npool a\ndevice a 127.0.0.1:1 weight=0\ndevice a 127.0.0.1:2 weight=1000\nroute pool=a\n")},
+    {"route wildcard host", S("listen 80\npool a\ndevice a 127.0.0.1:1\nroute host=*.example.com pool=a\n")},
+    {"CRLF line endings", S("listen 80\r\npool a\r\ndevice a 127.0.0.1:1\r\nroute pool=a\r\n")},
+};
+
+static void
+test_ok_variants(void)
+{
+    size_t i;
+    for (i = 0; i < sizeof ok_cases / sizeof ok_cases[0]; i++) {
+        rp_proxy *p;
+        rp_cfg_error e;
+        int rc = parse(&p, ok_cases[i].text, ok_cases[i].len, &e);
+        if (!CHECK_INT(rc, RP_OK, "ok: %s", ok_cases[i].name))
+            tap_diag("line %d: %s", e.line, e.msg);
+        if (rc == RP_OK && i == 2)
+            CHECK(p->cfg.devices[0].addr.family == 6 && p->cfg.devices[0].addr.ip[15] == 1 &&
+                      p->cfg.devices[0].addr.port == 9001,
+                  "ok: IPv6 device is [::1]:9001");
+        fp_proxy_free(p);
+    }
+}
+
+/* ==== bad configs ==== */
+
+#define BASE "listen 8080\npool a\ndevice a 127.0.0.1:9001\nroute pool=a\n" /* 4 lines */
+
+static const struct {
+    const char *name;
+    const char *text;
+    size_t len;
+    int line;         /* ANY_LINE: not checked */
+    const char *msg;  /* substring (case-insensitive), NULL: not checked */
+} bad_cases[] = {
+    {"unknown directive", S(BASE "frobnicate 1\n"), 5, "unknown"},
+    {"unknown directive after comments", S("# c\n\nlisten 8080\n\n   \nfrobnicate\n"), 6, "unknown"},
+    {"unknown pool option", S(BASE "pool b color=red\n"), 5, "color"},
+    {"unknown device option", S(BASE "device a 127.0.0.1:9002 speed=9\n"), 5, "speed"},
+    {"unknown route option", S(BASE "route pool=a foo=bar\n"), 5, "foo"},
+    {"unknown timeout", S(BASE "timeout forever=1\n"), 5, "forever"},
+    {"listen extra word", S(BASE "listen 8081 extra\n"), 5, NULL},
+    {"bad port 70000", S(BASE "listen 70000\n"), 5, "port"},
+    {"bad port letters", S(BASE "listen http\n"), 5, NULL},
+    {"listen without argument", S(BASE "listen\n"), 5, NULL},
+    {"device with undefined pool", S(BASE "device nope 127.0.0.1:9002\n"), 5, "pool"},
+    {"device before its pool", S("listen 8080\ndevice a 127.0.0.1:9001\npool a\nroute pool=a\n"), 2, "pool"},
+    {"device without port", S(BASE "device a 127.0.0.1\n"), 5, NULL},
+    {"device bad address", S(BASE "device a 999.0.0.1:80\n"), 5, NULL},
+    {"device hostname", S(BASE "device a cam.example:80\n"), 5, NULL},
+    {"device port 70000", S(BASE "device a 127.0.0.1:70000\n"), 5, NULL},
+    {"device without address", S(BASE "device a\n"), 5, NULL},
+    {"weight 5000", S(BASE "device a 127.0.0.1:9002 weight=5000\n"), 5, "weight"},
+    {"weight 1001", S(BASE "device a 127.0.0.1:9002 weight=1001\n"), 5, "weight"},
+    {"weight -1", S(BASE "device a 127.0.0.1:9002 weight=-1\n"), 5, "weight"},
+    {"weight letters", S(BASE "device a 127.0.0.1:9002 weight=abc\n"), 5, "weight"},
+    {"weight empty", S(BASE "device a 127.0.0.1:9002 weight=\n"), 5, "weight"},
+    {"max_fails letters", S(BASE "device a 127.0.0.1:9002 max_fails=x\n"), 5, "max_fails"},
+    {"fail_timeout letters", S(BASE "device a 127.0.0.1:9002 fail_timeout=x\n"), 5, "fail_timeout"},
+    {"route with undefined pool", S(BASE "route pool=nope\n"), 5, "pool"},
+    {"route without pool", S(BASE "route path=/x\n"), 5, "pool"},
+    {"path without /", S(BASE "route path=x pool=a\n"), 5, "path"},
+    {"cache=maybe", S(BASE "route path=/c pool=a cache=maybe\n"), 5, "cache"},
+    {"duplicate pool", S(BASE "pool a\n"), 5, "duplicate"},
+    {"empty pool name", S(BASE "pool\n"), 5, "pool"},
+    {"balance=foo", S(BASE "pool b balance=foo\n"), 5, "balance"},
+    {"retries letters", S(BASE "pool b retries=x\n"), 5, "retries"},
+    {"timeout letters", S(BASE "timeout connect=abc\n"), 5, "connect"},
+    {"timeout negative", S(BASE "timeout device=-5\n"), 5, "device"},
+    {"via without name", S(BASE "via\n"), 5, "via"},
+    {"no listen", S("pool a\ndevice a 127.0.0.1:9001\nroute pool=a\n"), ANY_LINE, "listen"},
+    {"no route", S("listen 8080\npool a\ndevice a 127.0.0.1:9001\n"), ANY_LINE, "route"},
+    {"empty config", S(""), ANY_LINE, NULL},
+    {"too many listeners", S(BASE "listen 8081\nlisten 8082\nlisten 8083\nlisten 8084\n"), 8, NULL},
+    {"too many pools", S(BASE "pool p1\npool p2\npool p3\npool p4\npool p5\npool p6\npool p7\npool p8\n"), 12, NULL},
+};
+
+static void
+check_bad(const char *name, const char *text, size_t len, int line, const char *msg)
+{
+    rp_proxy *p;
+    rp_cfg_error e;
+    int rc = parse(&p, text, len, &e);
+    if (CHECK_INT(rc, RP_ECONFIG, "bad: %s -> RP_ECONFIG", name)) {
+        if (line != ANY_LINE)
+            CHECK_INT(e.line, line, "bad: %s: line (msg \"%.96s\")", name, e.msg);
+        else
+            CHECK(e.line >= 0, "bad: %s: line is set (%d)", name, e.line);
+        CHECK(memchr(e.msg, '\0', sizeof e.msg) && e.msg[0], "bad: %s: message set", name);
+        if (msg)
+            CHECK(strcasestr(e.msg, msg) != NULL, "bad: %s: message \"%.96s\" mentions \"%s\"",
+                  name, e.msg, msg);
+    }
+    fp_proxy_free(p);
+}
+
+static void
+test_bad(void)
+{
+    size_t i;
+    static char buf[8192];
+    size_t n;
+    int k;
+    for (i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++)
+        check_bad(bad_cases[i].name, bad_cases[i].text, bad_cases[i].len, bad_cases[i].line,
+                  bad_cases[i].msg);
+
+    /* RP_MAX_DEVICES + 1 devices: the base has one, the error is on the
+     * line of the (RP_MAX_DEVICES+1)-th. */
+    n = (size_t)snprintf(buf, sizeof buf, "%s", BASE);
+    for (k = 0; k < RP_MAX_DEVICES; k++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "device a 127.0.0.1:%d\n", 10000 + k);
+    check_bad("too many devices", buf, n, 4 + RP_MAX_DEVICES, NULL);
+
+    /* RP_MAX_ROUTES + 1 routes. */
+    n = (size_t)snprintf(buf, sizeof buf, "%s", BASE);
+    for (k = 0; k < RP_MAX_ROUTES; k++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "route path=/r%d pool=a\n", k);
+    check_bad("too many routes", buf, n, 4 + RP_MAX_ROUTES, NULL);
+
+    /* Strings beyond RP_CFG_STR_BYTES: long route hosts. */
+    n = (size_t)snprintf(buf, sizeof buf, "%s", BASE);
+    for (k = 0; k < 8; k++) {
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "route host=");
+        memset(buf + n, 'h' + k % 3, RP_CFG_STR_BYTES / 4);
+        n += RP_CFG_STR_BYTES / 4;
+        n += (size_t)snprintf(buf + n, sizeof buf - n, ".example pool=a\n");
+    }
+    check_bad("config strings over RP_CFG_STR_BYTES", buf, n, ANY_LINE, NULL);
+
+    /* the same bad line reported on the right line past many good ones */
+    n = 0;
+    for (k = 0; k < 100; k++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "# comment %d\n", k);
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "%s", BASE "bogus\n");
+    check_bad("line counted past 100 comments", buf, n, 105, "unknown");
+}
+
+/* Parsing must stop at len: a good config followed by junk outside len. */
+static void
+test_len_respected(void)
+{
+    static const char text[] = "listen 80\npool a\ndevice a 127.0.0.1:1\nroute pool=a\nbogus junk\n";
+    size_t len = sizeof text - 1 - 11; /* without "bogus junk\n" */
+    rp_proxy *p = fp_proxy_new();
+    rp_cfg_error e;
+    char *b = guard_buf(sizeof text - 1);
+    memcpy(b, text, sizeof text - 1);
+    rp_init(p);
+    CHECK_INT(rp_config_parse(p, b, len, &e), RP_OK, "len: text after len is not read");
+    fp_proxy_free(p);
+}
+
+/* ==== addresses ==== */
+
+static const struct {
+    const char *name;
+    const char *in;
+    size_t len;
+    int need_port;
+    int rc;
+    int family;
+    const char *ip; /* 4 or 16 bytes, for RP_OK */
+    unsigned port;
+} addr_cases[] = {
+    {"ipv4 with port", S("127.0.0.1:80"), 1, RP_OK, 4, "\x7f\0\0\x01", 80},
+    {"ipv4 port 65535", S("10.1.2.3:65535"), 1, RP_OK, 4, "\x0a\x01\x02\x03", 65535},
+    {"ipv4 no port, optional", S("10.0.0.5"), 0, RP_OK, 4, "\x0a\0\0\x05", 0},
+    {"ipv4 port, optional", S("10.0.0.5:8080"), 0, RP_OK, 4, "\x0a\0\0\x05", 8080},
+    {"0.0.0.0", S("0.0.0.0:1"), 1, RP_OK, 4, "\0\0\0\0", 1},
+    {"255.255.255.255", S("255.255.255.255:2"), 1, RP_OK, 4, "\xff\xff\xff\xff", 2},
+    {"localhost", S("localhost:9001"), 1, RP_OK, 4, "\x7f\0\0\x01", 9001},
+    {"ipv6 loopback", S("[::1]:8080"), 1, RP_OK, 6, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01", 8080},
+    {"ipv6 full", S("[2001:db8::1]:443"), 1, RP_OK, 6, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 443},
+    {"ipv6 any, no port", S("[::]"), 0, RP_OK, 6, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 0},
+    {"ipv6 8 groups", S("[1:2:3:4:5:6:7:8]:1"), 1, RP_OK, 6, "\0\x01\0\x02\0\x03\0\x04\0\x05\0\x06\0\x07\0\x08", 1},
+    {"port required", S("10.0.0.5"), 1, RP_EINVAL, 0, NULL, 0},
+    {"empty port", S("10.0.0.5:"), 1, RP_EINVAL, 0, NULL, 0},
+    {"port 65536", S("10.0.0.5:65536"), 1, RP_EINVAL, 0, NULL, 0},
+    {"port 99999999999", S("10.0.0.5:99999999999"), 1, RP_EINVAL, 0, NULL, 0},
+    {"port letters", S("10.0.0.5:8a"), 1, RP_EINVAL, 0, NULL, 0},
+    {"port negative", S("10.0.0.5:-1"), 1, RP_EINVAL, 0, NULL, 0},
+    {"octet 256", S("256.0.0.1:80"), 1, RP_EINVAL, 0, NULL, 0},
+    {"three octets", S("1.2.3:80"), 1, RP_EINVAL, 0, NULL, 0},
+    {"five octets", S("1.2.3.4.5:80"), 1, RP_EINVAL, 0, NULL, 0},
+    {"empty octet", S("1..3.4:80"), 1, RP_EINVAL, 0, NULL, 0},
+    {"hostname", S("example.com:80"), 1, RP_EINVAL, 0, NULL, 0},
+    {"empty", S(""), 0, RP_EINVAL, 0, NULL, 0},
+    {"ipv6 unclosed", S("[::1:80"), 1, RP_EINVAL, 0, NULL, 0},
+    {"ipv6 two ::", S("[1::2::3]:80"), 1, RP_EINVAL, 0, NULL, 0},
+    {"ipv6 bad group", S("[12345::1]:80"), 1, RP_EINVAL, 0, NULL, 0},
+    {"trailing junk", S("10.0.0.5:80x"), 1, RP_EINVAL, 0, NULL, 0},
+};
+
+static void
+test_addr_parse(void)
+{
+    size_t i;
+    for (i = 0; i < sizeof addr_cases / sizeof addr_cases[0]; i++) {
+        rp_addr a;
+        const char *b = guard_place(addr_cases[i].in, addr_cases[i].len);
+        int rc;
+        memset(&a, 0xa5, sizeof a);
+        rc = rp_addr_parse(&a, b, addr_cases[i].len, addr_cases[i].need_port);
+        if (!CHECK_INT(rc, addr_cases[i].rc, "addr_parse: %s", addr_cases[i].name) || rc != RP_OK)
+            continue;
+        CHECK_INT(a.family, addr_cases[i].family, "addr_parse: %s: family", addr_cases[i].name);
+        CHECK(memcmp(a.ip, addr_cases[i].ip, a.family == 6 ? 16 : 4) == 0, "addr_parse: %s: ip",
+              addr_cases[i].name);
+        CHECK_INT(a.port, addr_cases[i].port, "addr_parse: %s: port", addr_cases[i].name);
+    }
+    /* n is respected: "10.0.0.5:8080junk" cut at 13 bytes -> port 8080 */
+    {
+        static const char in[] = "10.0.0.5:8080junk";
+        rp_addr a;
+        const char *b = guard_place(in, sizeof in - 1);
+        CHECK_INT(rp_addr_parse(&a, b, 13, 1), RP_OK, "addr_parse: stops at n");
+        CHECK_INT(a.port, 8080, "addr_parse: stops at n: port");
+        CHECK_INT(rp_addr_parse(&a, b, 10, 1), RP_OK, "addr_parse: \"10.0.0.5:8\"");
+        CHECK_INT(a.port, 8, "addr_parse: \"10.0.0.5:8\": port");
+    }
+}
+
+static const struct {
+    int family;
+    const char *ip;
+    const char *want;
+} fmt_cases[] = {
+    {4, "\x7f\0\0\x01", "127.0.0.1"},
+    {4, "\0\0\0\0", "0.0.0.0"},
+    {4, "\xff\xff\xff\xff", "255.255.255.255"},
+    {4, "\x0a\x00\x00\x05", "10.0.0.5"},
+    {6, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01", "::1"},
+    {6, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", "::"},
+    {6, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", "2001:db8::1"},
+    {6, "\x20\x01\x0d\xb8\0\0\0\0\0\x01\0\0\0\0\0\x01", "2001:db8::1:0:0:1"},
+    {6, "\x20\x01\x0d\xb8\0\0\0\x01\0\x01\0\x01\0\x01\0\x01", "2001:db8:0:1:1:1:1:1"},
+    {6, "\xfe\x80\0\0\0\0\0\0\0\0\0\0\0\0\0\0", "fe80::"},
+    {6, "\0\x01\0\x02\0\x03\0\x04\0\x05\0\x06\0\x07\0\x08", "1:2:3:4:5:6:7:8"},
+    {6, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+     "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+};
+
+static void
+test_addr_format(void)
+{
+    size_t i;
+    for (i = 0; i < sizeof fmt_cases / sizeof fmt_cases[0]; i++) {
+        rp_addr a;
+        char *out = guard_buf(46);
+        size_t n;
+        memset(&a, 0, sizeof a);
+        a.family = (uint8_t)fmt_cases[i].family;
+        memcpy(a.ip, fmt_cases[i].ip, a.family == 6 ? 16 : 4);
+        a.port = 1234;
+        n = rp_addr_format(&a, out, 46);
+        CHECK_STR(out, fmt_cases[i].want, "addr_format: %s", fmt_cases[i].want);
+        CHECK_INT(n, strlen(fmt_cases[i].want), "addr_format: %s: length", fmt_cases[i].want);
+    }
+    /* a small cap: nothing written past it, still NUL-ended */
+    {
+        rp_addr a;
+        char *out = guard_buf(5);
+        memset(&a, 0, sizeof a);
+        a.family = 4;
+        memcpy(a.ip, "\xc0\xa8\x01\x01", 4);
+        rp_addr_format(&a, out, 5);
+        CHECK(memchr(out, '\0', 5) != NULL, "addr_format: cap 5 truncates, NUL-ended, no overflow");
+    }
+    /* round trip through the bracketed form */
+    {
+        rp_addr a, b;
+        char out[64];
+        size_t n;
+        CHECK_INT(rp_addr_parse(&a, "[2001:db8:0:0:1::]:80", 21, 1), RP_OK, "addr: parse [2001:db8:0:0:1::]:80");
+        out[0] = '[';
+        n = rp_addr_format(&a, out + 1, sizeof out - 2);
+        CHECK_STR(out + 1, "2001:db8:0:0:1::", "addr: format picks the longest zero run");
+        out[n + 1] = ']';
+        memset(&b, 0, sizeof b);
+        CHECK_INT(rp_addr_parse(&b, out, n + 2, 0), RP_OK, "addr: parse(format(x)) round trip");
+        CHECK(memcmp(a.ip, b.ip, 16) == 0 && b.family == 6, "addr: round trip same address");
+    }
+}
+
+int
+main(void)
+{
+    fp_log_quiet(1);
+    test_good();
+    test_minimal();
+    test_ok_variants();
+    test_bad();
+    test_len_respected();
+    test_addr_parse();
+    test_addr_format();
+    return tap_done();
+}
