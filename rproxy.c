@@ -2043,7 +2043,8 @@ static void
 copy_cstr(char *dst, size_t cap, rp_str s)
 {
     size_t n = RP_MIN(s.n, cap - 1);
-    memcpy(dst, s.p, n);
+    if (n)
+        memcpy(dst, s.p, n);
     dst[n] = 0;
 }
 

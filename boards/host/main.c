@@ -24,10 +24,11 @@
 #define DEFAULT_GRACE_MS 10000
 #define EMBEDDED_NAME "(embedded)"
 
-/* The demo: two devsim devices behind :8080 (scripts/demo.sh starts them). */
+/* The demo: two devsim devices behind 127.0.0.1:8080 (scripts/demo.sh starts
+ * them).  Loopback only: a demo should not be reachable from the network. */
 static const char demo_config[] =
     "# rproxy built-in demo configuration\n"
-    "listen 8080\n"
+    "listen 127.0.0.1:8080\n"
     "pool demo\n"
     "device demo 127.0.0.1:9001 weight=1\n"
     "device demo 127.0.0.1:9002 weight=1\n"
@@ -63,7 +64,7 @@ static int
 usage(FILE *f, int status)
 {
     fputs("usage: rproxy [-t] [-c FILE] [-g MS] [-h] [-v]\n"
-          "  -c FILE  run FILE (default: the built-in demo, listen 8080)\n"
+          "  -c FILE  run FILE (default: the built-in demo on 127.0.0.1:8080)\n"
           "  -t       check the configuration, print \"FILE: ok\", exit\n"
           "  -g MS    graceful-shutdown grace period (default 10000)\n"
           "  -h       this help\n"

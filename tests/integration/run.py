@@ -696,6 +696,7 @@ def t_routing_404(ctx):
                                  "route path=/only pool=p"]))
     c, r = get(ctx, "/other", host="else.example")
     eq(r.status, 404, "status")
+    expect_closed(c, "after a 404 (errors close the connection)")
     time.sleep(0.1)
     eq(dev.conns, 0, "device connections")
     eq(bytes(dev.raw), b"", "bytes at the device")
@@ -1077,6 +1078,268 @@ def make_bad_test(label, expect, raw):
 for _label, _expect, _raw in BAD:
     test("bad input: %s -> %s" % (_label, "400 or close" if _expect == CHUNK_BAD else _expect),
          valgrind=_label in VALGRIND_BAD)(make_bad_test(_label, _expect, _raw))
+
+
+# =====================================================================
+# [7b] More edges: device-side connection reuse, failover, limits, 1xx
+# =====================================================================
+
+def close_after_reply(conn, req):
+    """Answer keep-alive, then close the connection 100 ms later (a device whose
+    idle timeout is shorter than rproxy's)."""
+    echo(conn, req)
+    time.sleep(0.1)
+    conn.close()
+    return False
+
+
+@test("pooled device connection closed by the device (idle) -> next request still 200")
+def t_pool_stale_idle(ctx):
+    dev = ctx.device(close_after_reply)
+    ctx.start(devices=[dev])
+    c, r = get(ctx, "/first")
+    eq(r.status, 200, "first")
+    time.sleep(0.4)
+    c.send(req_bytes("GET", "/second"))
+    r = c.read_response()
+    eq(r.status, 200, "request after the device closed its idle connection")
+    eq(dev_info(r)["target"], "/second", "response for /second")
+
+
+def drop_second_on_conn(conn, req):
+    """On connection 0, answer the first request and drop the connection when the
+    second arrives (the race of a device closing an idle connection)."""
+    if conn.index == 0 and conn.dev.state.get("answered"):
+        conn.close()
+        return False
+    conn.dev.state["answered"] = True
+    return echo(conn, req)
+
+
+@test("request on a pooled connection the device drops without answering is retried "
+      "(GET, retries=2 default) on a fresh connection")
+def t_pool_retry(ctx):
+    dev = ctx.device(drop_second_on_conn)
+    ctx.start(devices=[dev])
+    c, r = get(ctx, "/first")
+    eq(r.status, 200, "first")
+    c.send(req_bytes("GET", "/second"))
+    r = c.read_response()
+    eq(r.status, 200, "second request (retried)")
+    eq(dev_info(r)["target"], "/second", "response for /second")
+    eq(dev_info(r)["conn"], 1, "served on a fresh device connection")
+
+
+@test("device_idle: pooled device connection closed by rproxy after device_idle=300",
+      serial=True)
+def t_device_idle(ctx):
+    dev = ctx.device()
+    ctx.start(devices=[dev], timeouts={"device_idle": 300})
+    c, r = get(ctx, "/x")
+    eq(r.status, 200, "status")
+    check(dev.wait_for(lambda d: d.eofs >= 1, 3), "device connection closed by rproxy",
+          "EOF at the device within 3 s", "still open")
+
+
+@test("failover: a refused device is skipped, the live one answers every request")
+def t_failover(ctx):
+    dev = ctx.device(name="live")
+    ctx.start(ctx.config(pools=["pool p", "device p 127.0.0.1:%d" % free_port(),
+                                "device p %s" % dev.addr]))
+    for i in range(4):
+        c, r = get(ctx, "/f%d" % i)
+        eq(r.status, 200, "status of request %d" % i)
+        eq(r.get("X-Device"), "live", "device")
+
+
+@test("backup device: unused while the primary is up, used when it is down")
+def t_backup(ctx):
+    a, b = ctx.device(name="A"), ctx.device(name="B")
+    ctx.start(ctx.config(
+        pools=["pool p", "device p %s" % a.addr, "device p %s backup" % b.addr,
+               "pool q", "device q 127.0.0.1:%d" % free_port(), "device q %s backup" % b.addr],
+        routes=["route path=/q pool=q", "route pool=p"]))
+    for i in range(4):
+        c, r = get(ctx, "/p%d" % i)
+        eq(r.get("X-Device"), "A", "primary serves /p%d" % i)
+    c, r = get(ctx, "/q")
+    eq(r.status, 200, "status with the primary down")
+    eq(r.get("X-Device"), "B", "backup serves when the primary is down")
+
+
+@test("via NAME: the pseudonym is used in both directions")
+def t_via_name(ctx):
+    dev = ctx.device()
+    ctx.start(ctx.config(devices=[dev], extra="via gw7"))
+    c, r = get(ctx, "/v")
+    eq(seen_header(dev_info(r), "Via"), ["1.1 gw7"], "Via at the device")
+    eq(r.get_all("Via"), ["1.1 gw7"], "Via in the response")
+
+
+@test("routing: host=*.cam.example matches subdomains only")
+def t_route_wildcard(ctx):
+    a, b = ctx.device(name="A"), ctx.device(name="B")
+    ctx.start(ctx.config(pools=["pool a", "device a %s" % a.addr, "pool b",
+                                "device b %s" % b.addr],
+                         routes=["route host=*.cam.example pool=a", "route pool=b"]))
+    for host, want in (("x.cam.example", "A"), ("y.z.cam.example:81", "A"),
+                       ("xcam.example", "B"), ("other.example", "B")):
+        c, r = get(ctx, "/", host=host)
+        eq(r.get("X-Device"), want, "device for Host %s" % host)
+
+
+@test("limits: 4096-byte target, 64 header fields and a 7.5 kB head are accepted")
+def t_limits_ok(ctx):
+    dev = ctx.device()
+    ctx.start(devices=[dev])
+    c, r = get(ctx, "/" + "t" * 4095)
+    eq(r.status, 200, "4096-byte target")
+    eq(len(dev_info(r)["target"]), 4096, "target length at the device")
+    c, r = get(ctx, "/h", headers=[("X-F%d" % i, "v") for i in range(63)])
+    eq(r.status, 200, "64 header fields (Host + 63)")
+    c, r = get(ctx, "/b", headers=[("X-Big", "b" * 7500)])
+    eq(r.status, 200, "7.5 kB header")
+    eq(seen_header(dev_info(r), "X-Big"), ["b" * 7500], "big header forwarded intact")
+
+
+def big_response_head(conn, req):
+    if req.target == "/bighead":
+        conn.send(b"HTTP/1.1 200 OK\r\nX-Big: " + b"h" * 9000 + b"\r\nContent-Length: 2\r\n\r\nok")
+    else:
+        conn.send(b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-R%d: v\r\n" % i for i in range(100))
+                  + b"Content-Length: 2\r\n\r\nok")
+    return True
+
+
+@test("502 for a device response head over 8 kB or with 100 fields")
+def t_502_big_head(ctx):
+    two_routes(ctx, big_response_head)
+    expect_error(ctx, 502, path="/one/bighead")
+    expect_error(ctx, 502, path="/two/manyfields")
+
+
+def early_hints(conn, req):
+    conn.send(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n")
+    time.sleep(0.05)
+    return echo(conn, req)
+
+
+@test("1xx: a 103 from the device is relayed to HTTP/1.1 clients, not to HTTP/1.0 ones")
+def t_1xx(ctx):
+    dev = ctx.device(early_hints)
+    ctx.start(devices=[dev])
+    c = ctx.client()
+    c.send(req_bytes("GET", "/eh"))
+    r = c.read_head()
+    eq(r.status, 103, "interim response to the 1.1 client")
+    r = c.read_response()
+    eq(r.status, 200, "final response")
+    c = ctx.client()
+    c.send(req_bytes("GET", "/eh", version="HTTP/1.0"))
+    r = c.read_head()
+    eq(r.status, 200, "HTTP/1.0 client gets no 1xx")
+
+
+@test("pipelining with bodies: CL POST + chunked POST + GET in one send")
+def t_pipelining_bodies(ctx):
+    dev = ctx.device()
+    ctx.start(devices=[dev])
+    c = ctx.client()
+    c.send(req_bytes("POST", "/a", body=b"0123456789") +
+           req_bytes("POST", "/b", headers=[("Transfer-Encoding", "chunked")]) +
+           chunked_bytes([b"abc", b"defgh"]) + req_bytes("GET", "/c"))
+    want = [("/a", b"0123456789"), ("/b", b"abcdefgh"), ("/c", b"")]
+    for path, body in want:
+        r = c.read_response()
+        info = dev_info(r)
+        eq(info["target"], path, "response order")
+        eq(info["body_sha256"], hashlib.sha256(body).hexdigest(), "body of %s" % path)
+
+
+@test("client aborts mid-upload: the half-used device connection is not reused")
+def t_client_abort_upload(ctx):
+    dev = ctx.device()
+    ctx.start(devices=[dev])
+    c = ctx.client()
+    c.send(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"a" * 1000)
+    check(dev.wait_requests(1, 3), "device got the head", "1", 0)
+    c.close()
+    time.sleep(0.2)
+    c2, r = get(ctx, "/next")
+    eq(r.status, 200, "next request")
+    info = dev_info(r)
+    eq(info["target"], "/next", "response for /next")
+    check(info["conn"] != 0, "not sent on the poisoned device connection", "conn >= 1",
+          info["conn"])
+    check(dev.wait_for(lambda d: d.eofs + len(d.errors) >= 1, 3),
+          "poisoned device connection closed", "closed", "open")
+
+
+def slow_big(conn, req):
+    if req.target.startswith("/big"):
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n")
+        try:
+            for _ in range(100):
+                conn.send(pattern(100000))
+                time.sleep(0.01)
+        except OSError:
+            conn.close()
+            return False
+        return True
+    return echo(conn, req)
+
+
+@test("client aborts mid-response: next client gets a correct response")
+def t_client_abort_download(ctx):
+    dev = ctx.device(slow_big)
+    ctx.start(devices=[dev])
+    c = ctx.client()
+    c.send(req_bytes("GET", "/big"))
+    r = c.read_head()
+    eq(r.status, 200, "status")
+    c.read_exact(1000)
+    c.close()
+    time.sleep(0.2)
+    c2, r = get(ctx, "/next")
+    eq(r.status, 200, "next request")
+    eq(dev_info(r)["target"], "/next", "response for /next")
+
+
+def stall_mid_body(conn, req):
+    conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+    return hang(conn, req)
+
+
+@test("device stalls mid-body: client connection closed after timeout device=500",
+      serial=True)
+def t_device_stall_mid_body(ctx):
+    dev = ctx.device(stall_mid_body)
+    ctx.start(devices=[dev], timeouts={"device": 500})
+    c = ctx.client()
+    c.send(req_bytes("GET", "/stall"))
+    r = c.read_head()
+    eq(r.status, 200, "status")
+    t0 = time.monotonic()
+    try:
+        body = c.read_until_close(timeout=5)
+    except socket.timeout:
+        fail("client connection still open 5 s after the device went silent", "close",
+             "open")
+    check(len(body) < 1000, "short body", "< 1000", len(body))
+    check(time.monotonic() - t0 >= 0.3, "closed only after the timeout", ">= 0.3 s",
+          time.monotonic() - t0)
+
+
+@test("SIGINT: graceful stop, exit 0")
+def t_sigint(ctx):
+    dev = ctx.device()
+    px = ctx.start(devices=[dev])
+    c, r = get(ctx, "/x")
+    eq(r.status, 200, "status")
+    c.close()
+    px.expect_exit = True
+    px.signal(signal.SIGINT)
+    eq(px.wait_exit(5), 0, "exit status after SIGINT")
 
 
 # =====================================================================

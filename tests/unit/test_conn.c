@@ -64,6 +64,7 @@ static struct {
     uint64_t bytes;
     unsigned dev_port; /* 0: no device */
     int err;
+    uint32_t ms;
 } acc[64];
 static int nacc;
 
@@ -81,6 +82,7 @@ on_access(void *ud, const rp_access *a)
         acc[nacc].bytes = a->bytes;
         acc[nacc].dev_port = a->device ? a->device->port : 0;
         acc[nacc].err = a->err;
+        acc[nacc].ms = a->ms;
     }
     nacc++;
 }
@@ -225,6 +227,27 @@ get_ok(int c, const char *path)
     out = take(c);
     CHECK(starts(out, "HTTP/1.1 200 OK\r\n") && ends(out, "\r\n\r\nok"), "%s: GET %s answered 200", test_name, path);
     return d;
+}
+
+/* One GET from a new client, answered with "Connection: close" (so no
+ * device connection is pooled); returns the device port that served it. */
+static int
+one_request(unsigned port, const char *path)
+{
+    int c = client(port), d;
+    char req[128];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: app.example\r\n\r\n", path);
+    fp_push_str(c, req);
+    run();
+    d = busy_device();
+    if (d < 0)
+        return 0;
+    take(d);
+    fp_push_str(d, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    run();
+    fp_eof(c);
+    run();
+    return fp_sock_addr(d)->port;
 }
 
 /* The client connection is being closed by rproxy (FIN sent or closed). */
@@ -553,6 +576,155 @@ test_half_close(void)
     teardown();
 }
 
+/* Connection: close from either side. */
+static void
+test_connection_close(void)
+{
+    int c, d;
+    char *out;
+    if (!setup("conn close", CFG))
+        return;
+    c = client(40001);
+    fp_push_str(c, "GET /bye HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n");
+    run();
+    d = busy_device();
+    take(d);
+    fp_push_str(d, RESP_OK);
+    run();
+    out = take(c);
+    CHECK(has(out, "\r\nConnection: close\r\n") && ends(out, "ok"), "conn close: client asked: Connection: close in the response");
+    CHECK(fp_shut(c), "conn close: client asked: FIN after the response");
+    CHECK(!fp_closed(d), "conn close: client asked: device connection still pooled");
+
+    c = client(40002);
+    fp_push_str(c, REQ("/dev-closes"));
+    run();
+    d = busy_device();
+    take(d);
+    fp_push_str(d, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    run();
+    out = take(c);
+    CHECK(ends(out, "ok") && !has(out, "Connection: close"), "conn close: device asked: client connection unaffected");
+    CHECK(!closing(c), "conn close: device asked: client stays");
+    CHECK(fp_closed(d), "conn close: device asked: device connection closed");
+    get_ok(c, "/next");
+    CHECK_INT(fp_connect_count(), 2, "conn close: next request on a new device connection");
+    teardown();
+
+    /* the device answers early (before the upload finished): relayed, then close */
+    if (!setup("early response", CFG))
+        return;
+    c = client(40001);
+    fp_push_str(c, "POST /up HTTP/1.1\r\nHost: app.example\r\nContent-Length: 100000\r\n\r\n0123456789");
+    run();
+    d = busy_device();
+    take(d);
+    fp_push_str(d, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbig");
+    run();
+    out = take(c);
+    CHECK(starts(out, "HTTP/1.1 413 ") && ends(out, "big"), "early response: relayed to the client");
+    CHECK(has(out, "\r\nConnection: close\r\n"), "early response: Connection: close (the body was not read)");
+    CHECK(closing(c), "early response: client connection closing");
+    teardown();
+}
+
+/* IPv6 client address in X-Forwarded-For, in the shortest form. */
+static void
+test_ipv6_client(void)
+{
+    int c, d;
+    if (!setup("ipv6 client", CFG))
+        return;
+    c = fp_client_connect("::1", 40001);
+    run();
+    fp_push_str(c, REQ("/six"));
+    run();
+    d = busy_device();
+    if (CHECK(d >= 0, "ipv6 client: forwarded"))
+        CHECK(has(take(d), "\r\nX-Forwarded-For: ::1\r\n"), "ipv6 client: X-Forwarded-For: ::1");
+    teardown();
+}
+
+static const char CFG_ROUTES[] = "listen 8080\n"
+                                 "pool a\n"
+                                 "pool b\n"
+                                 "device a 127.0.0.1:9001 max_fails=0\n"
+                                 "device b 127.0.0.1:9002 max_fails=0\n"
+                                 "route host=*.cams.example pool=b\n"
+                                 "route path=/api pool=b\n"
+                                 "route host=app.example pool=a\n" TIMEOUTS;
+
+static void
+test_routing(void)
+{
+    static const struct {
+        const char *host, *path;
+        int port; /* 0: 404 */
+    } cases[] = {
+        {"x.cams.example", "/", 9002},
+        {"X.CAMS.Example:8080", "/", 9002},
+        {"a.b.cams.example", "/", 9002},
+        {"cams.example", "/", 0},
+        {"app.example", "/api/v1", 9002},
+        {"other.example", "/api", 9002},
+        {"app.example", "/ap", 9001},
+        {"app.example", "/", 9001},
+        {"other.example", "/", 0},
+    };
+    size_t i;
+    if (!setup("routing", CFG_ROUTES))
+        return;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int c = client(44000 + (unsigned)i), d, before = fp_connect_count();
+        char req[256];
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", cases[i].path, cases[i].host);
+        fp_push_str(c, req);
+        run();
+        if (cases[i].port == 0) {
+            CHECK(starts(take(c), "HTTP/1.1 404 "), "routing: %s %s -> 404", cases[i].host, cases[i].path);
+            continue;
+        }
+        d = busy_device();
+        CHECK(d >= 0 && fp_sock_addr(d)->port == cases[i].port, "routing: %s %s -> %d", cases[i].host, cases[i].path,
+              cases[i].port);
+        if (d >= 0) {
+            take(d);
+            fp_push_str(d, RESP_OK);
+            run();
+        }
+        (void)before;
+    }
+    teardown();
+}
+
+static void
+test_balancing(void)
+{
+    int i, n9001 = 0, n9002 = 0, seq[8];
+    if (!setup("wrr", "listen 8080\npool a\ndevice a 127.0.0.1:9001 weight=3\ndevice a 127.0.0.1:9002 weight=1\n"
+                      "route pool=a\n" TIMEOUTS))
+        return;
+    for (i = 0; i < 8; i++) {
+        seq[i] = one_request(45000 + (unsigned)i, "/w");
+        n9001 += seq[i] == 9001;
+        n9002 += seq[i] == 9002;
+    }
+    CHECK(n9001 == 6 && n9002 == 2, "wrr: weights 3:1 over 8 requests -> 6:2 (got %d:%d)", n9001, n9002);
+    /* smooth WRR (nginx): 3:1 gives a a b a, ties to the first device */
+    CHECK(seq[0] == 9001 && seq[1] == 9001 && seq[2] == 9002 && seq[3] == 9001 && seq[6] == 9002,
+          "wrr: smooth order a a b a (got %d %d %d %d)", seq[0], seq[1], seq[2], seq[3]);
+    teardown();
+
+    if (!setup("backup", "listen 8080\npool a\ndevice a 127.0.0.1:9001 max_fails=1 fail_timeout=5\n"
+                         "device a 127.0.0.1:9002 backup\nroute pool=a\n" TIMEOUTS))
+        return;
+    CHECK_INT(one_request(45100, "/b"), 9001, "backup: primary used while up");
+    fp_connect_policy(9001, FP_CONNECT_REFUSE);
+    CHECK_INT(one_request(45101, "/b"), 9002, "backup: used when the primary fails");
+    CHECK_INT(one_request(45102, "/b"), 9002, "backup: used while the primary is down");
+    teardown();
+}
+
 static void
 test_head_timeout(void)
 {
@@ -656,6 +828,9 @@ test_device_timeout(void)
     CHECK_INT(P->stats.timeouts, 1, "device timeout: stats.timeouts");
     CHECK_INT(P->stats.device_errors, 1, "device timeout: stats.device_errors");
     CHECK_INT(P->stats.responses[5], 1, "device timeout: stats.responses[5xx]");
+    CHECK(nacc == 1 && acc[0].status == 504 && acc[0].ms == T_DEVICE + 1, "device timeout: access record 504, %u ms",
+          nacc ? acc[0].ms : 0);
+    CHECK(nacc == 1 && acc[0].err == RP_ETIMEDOUT, "device timeout: access record err RP_ETIMEDOUT");
     teardown();
 
     /* a device that keeps sending body bytes is not timed out */
@@ -774,25 +949,6 @@ test_connect_refused(void)
 }
 
 /* Passive health: a device that failed is skipped for fail_timeout. */
-static int
-one_request(unsigned port, const char *path)
-{
-    int c = client(port), d;
-    char req[128];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: app.example\r\n\r\n", path);
-    fp_push_str(c, req);
-    run();
-    d = busy_device();
-    if (d < 0)
-        return 0;
-    take(d);
-    fp_push_str(d, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-    run();
-    fp_eof(c);
-    run();
-    return fp_sock_addr(d)->port;
-}
-
 static void
 test_health(void)
 {
@@ -916,6 +1072,27 @@ test_slow_reader(void)
           (unsigned long)gotn);
     CHECK(gotn > total && memcmp(got + gotn - total, body, total) == 0, "slow reader: body intact");
     CHECK(!closing(c), "slow reader: keep-alive afterwards");
+    teardown();
+
+    /* a client that never reads is dropped after client_idle */
+    if (!setup("stalled reader", CFG))
+        return;
+    c = client(40001);
+    fp_push_str(c, REQ("/big"));
+    run();
+    d = fp_connect_sock(0);
+    take(d);
+    fp_set_sendcap(c, 0);
+    fp_push_str(d, head);
+    fp_push(d, body, sizeof body);
+    run();
+    advance(T_IDLE - 1);
+    CHECK(!closing(c) && !fp_closed(d), "stalled reader: kept just before client_idle");
+    advance(2);
+    CHECK(fp_closed(d), "stalled reader: device connection dropped after client_idle");
+    /* the queued bytes get one more client_idle to drain, then the socket goes */
+    advance(T_IDLE + 1);
+    CHECK(fp_closed(c), "stalled reader: client closed within 2 x client_idle");
     teardown();
 }
 
@@ -1477,6 +1654,10 @@ main(void)
     test_pipelined_burst();
     test_trickle_and_many();
     test_half_close();
+    test_connection_close();
+    test_ipv6_client();
+    test_routing();
+    test_balancing();
     test_head_timeout();
     test_idle_timeouts();
     test_device_timeout();
