@@ -737,8 +737,8 @@ chunked_byte(rp_chunked *c, unsigned char b)
     switch (c->state) {
     case CH_SIZE:
         if ((h = hexval(b)) >= 0) {
-            if (c->left >> 56)
-                return RP_EINVAL; /* would pass 2^60 */
+            if (c->linelen > 16 || c->left >> 56)
+                return RP_EINVAL; /* 16 digits at most, value below 2^60 */
             c->left = c->left * 16 + (uint64_t)h;
             return RP_OK;
         }
@@ -1810,7 +1810,7 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         w_num(&w, (uint64_t)m->content_length);
         w_put(&w, S("\r\n"));
     }
-    if (d->mode == M_CHUNKED)
+    if (d->mode == M_CHUNKED || ((c->flags & F_HEAD) && (m->flags & RP_HF_CHUNKED)))
         w_put(&w, S("Transfer-Encoding: chunked\r\n"));
     via = via_value(p, m->minor, viabuf);
     w_joined(&w, S("Via"), m, H_VIA, via);
@@ -2116,12 +2116,6 @@ client_head(rp_proxy *p, rp_conn *c)
     }
     c->scan = 0;
     c->t_start = p->now;
-    c->sent = 0;
-    c->status = 0;
-    c->tries = 0;
-    c->tried = 0;
-    c->device = 0xff;
-    c->method[0] = c->target[0] = 0;
     p->stats.requests++;
     if (n < 0)
         return reply_error(p, c, 400);
@@ -2179,7 +2173,8 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
     if (m->minor == 1 && !(m->flags & RP_HF_CONN_CLOSE) && d->mode != M_CLOSE &&
         d->mode != M_TUNNEL)
         d->flags |= F_KEEP;
-    if (d->mode == M_CLOSE || d->mode == M_DECHUNK || !(c->flags & F_REQ_DONE))
+    if (d->mode == M_CLOSE || d->mode == M_DECHUNK || !(c->flags & F_REQ_DONE) ||
+        p->stopping)
         c->flags &= ~F_KEEP;
     c->status = m->status;
     if (response_head_write(p, c, d, m) != RP_OK)
@@ -2268,6 +2263,19 @@ device_release(rp_proxy *p, rp_conn *d)
     conn_free(p, d);
 }
 
+/* Forget the finished request: flags, status and log fields. */
+static void
+request_reset(rp_conn *c)
+{
+    c->flags &= ~F_EXCHANGE;
+    c->status = 0;
+    c->sent = 0;
+    c->tries = 0;
+    c->tried = 0;
+    c->device = 0xff;
+    c->method[0] = c->target[0] = 0;
+}
+
 static int
 exchange_end(rp_proxy *p, rp_conn *c)
 {
@@ -2284,6 +2292,7 @@ exchange_end(rp_proxy *p, rp_conn *c)
     c->flags &= ~F_HOLD;
     c->flags |= F_SERVED;
     if ((c->flags & F_KEEP) && !p->stopping) {
+        request_reset(c);
         c->state = CS_HEAD;
         return 1;
     }
@@ -2438,6 +2447,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             continue;
         }
         p->stats.accepted++;
+        request_reset(c);
         c->sock = s;
         c->peer = peer;
         c->t_start = p->now;
@@ -2509,7 +2519,11 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     p->stats.timeouts++;
     if (k == T_HEAD)
         reply_error(p, x, 408);
-    else if (k == T_CLIENT)
+    else if (k == T_CLIENT && out_blocked(x)) { /* not reading: drop it */
+        access_log(p, x);
+        conn_free(p, x);
+        return;
+    } else if (k == T_CLIENT)
         exchange_fail(p, x, (x->flags & F_RESP_HEAD) ? 0 : 408);
     else if (k == T_CONNECT)
         device_failed(p, c, x, RP_ETIMEDOUT, 1);

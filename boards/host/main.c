@@ -172,13 +172,14 @@ serve(rp_proxy *p, long grace_ms)
 {
     char ep[64];
     uint64_t deadline = 0, now;
-    long nofile = rp_posix_raise_nofile();
-    int i, rc, wait_ms = 1000;
+    long nofile, need = (long)RP_MAX_CONNS + RP_MAX_UPSTREAM + RP_MAX_LISTENERS + 8;
+    int i, rc, wait_ms = 1000, stopping = 0;
 
-    if (nofile >= 0 && nofile < 2L * RP_MAX_CONNS + 16)
-        fprintf(stderr, "rproxy: only %ld descriptors: fewer than %d clients fit\n", nofile,
-                RP_MAX_CONNS);
     install_signals();
+    nofile = rp_posix_raise_nofile();
+    if (nofile >= 0 && nofile < need)
+        fprintf(stderr, "rproxy: only %ld file descriptors, %ld wanted for RP_MAX_CONNS\n",
+                nofile, need);
     p->access_fn = on_access;
     if ((rc = rp_start(p)) != RP_OK) {
         fprintf(stderr, "rproxy: cannot start: %s\n", rp_strerror(rc));
@@ -194,14 +195,15 @@ serve(rp_proxy *p, long grace_ms)
             return 1;
         }
         now = rp_port_now_ms();
-        if (stop_signals && !deadline) {
+        if (stop_signals && !stopping) {
+            stopping = 1;
             rp_shutdown(p);
             deadline = now + (uint64_t)grace_ms;
             fprintf(stderr, "rproxy: stopping, %d connection(s) open\n", rp_active(p));
         }
-        if (deadline && (rp_active(p) == 0 || now >= deadline || stop_signals > 1))
+        if (stopping && (rp_active(p) == 0 || now >= deadline || stop_signals > 1))
             break;
-        if (deadline) /* wake up for the end of the grace period */
+        if (stopping) /* wake up for the end of the grace period */
             wait_ms = deadline - now < 1000 ? (int)(deadline - now) : 1000;
     }
     fprintf(stderr, "rproxy: stopped (%llu requests)\n", (unsigned long long)p->stats.requests);

@@ -1330,6 +1330,136 @@ def t_device_stall_mid_body(ctx):
           time.monotonic() - t0)
 
 
+def head_chunked(conn, req):
+    if req.method == "HEAD":
+        conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-H: 1\r\n\r\n")
+        return True
+    return echo(conn, req)
+
+
+@test("HEAD answered with Transfer-Encoding: chunked: no body expected, next request works")
+def t_head_chunked(ctx):
+    dev = ctx.device(head_chunked)
+    ctx.start(devices=[dev])
+    c = ctx.client()
+    c.send(req_bytes("HEAD", "/h"))
+    r = c.read_response(method="HEAD", timeout=3)
+    eq(r.status, 200, "HEAD status")
+    c.send(req_bytes("GET", "/g"))
+    r = c.read_response(timeout=3)
+    eq(dev_info(r)["target"], "/g", "GET after HEAD")
+
+
+def no_reuse_handler(conn, req):
+    if req.target == "/close":
+        conn.send(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+    elif req.target == "/http10":
+        conn.send(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    else:
+        return echo(conn, req)
+    return True      # keep our end open: reusing it would be rproxy's mistake
+
+
+@test("device answers with Connection: close / HTTP/1.0: that connection is not reused")
+def t_device_no_reuse(ctx):
+    dev = ctx.device(no_reuse_handler)
+    ctx.start(devices=[dev])
+    for path, want_conn in (("/close", 0), ("/check1", 1), ("/http10", 1), ("/check2", 2)):
+        c, r = get(ctx, path)
+        eq(r.status, 200, "status for %s" % path)
+        eq(r.body if path in ("/close", "/http10") else r.body[:1], b"ok" if path in
+           ("/close", "/http10") else b"{", "body for %s" % path)
+        time.sleep(0.05)
+    conns = [q.conn_index for q in dev.requests]
+    eq(conns, [0, 1, 1, 2], "device connection used by each request")
+
+
+def trailers_handler(conn, req):
+    conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
+              b"5;name=value\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Sum: 15\r\n\r\n")
+    return True
+
+
+@test("chunked response with chunk extensions and trailers: valid framing, next request works")
+def t_chunked_trailers_response(ctx):
+    dev = ctx.device(dispatch({"/t": trailers_handler}))
+    ctx.start(devices=[dev])
+    c, r = get(ctx, "/t")
+    eq(r.status, 200, "status")
+    eq(r.body, b"hello0123456789", "body")
+    c.send(req_bytes("GET", "/next"))
+    r = c.read_response(timeout=3)
+    eq(dev_info(r)["target"], "/next", "next response")
+    rc, out, err = ctx.curl(ctx.url("/t"))
+    eq((rc, out), (0, b"hello0123456789"), "curl result (%s)" % err.strip())
+
+
+@test("chunked request with extensions, trailers, upper-case hex and 'Chunked' spelling")
+def t_chunked_request_ext(ctx):
+    dev = ctx.device()
+    ctx.start(devices=[dev])
+    c = ctx.client()
+    body = b"a" * 26
+    c.send(b"POST /ext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+           b"1A;foo=bar\r\n" + body + b"\r\n0\r\nX-Trailer: yes\r\n\r\n")
+    r = c.read_response()
+    eq(r.status, 200, "status")
+    eq(dev_info(r)["body_sha256"], hashlib.sha256(body).hexdigest(), "body at the device")
+    c.send(req_bytes("GET", "/next"))
+    eq(dev_info(c.read_response())["target"], "/next", "next request on the connection")
+
+
+@test("requests pipelined after 'Connection: close' are not forwarded")
+def t_after_close_ignored(ctx):
+    dev = ctx.device()
+    ctx.start(devices=[dev])
+    c = ctx.client()
+    c.send(req_bytes("GET", "/a", headers=[("Connection", "close")]) + req_bytes("GET", "/b"))
+    r = c.read_response()
+    eq(dev_info(r)["target"], "/a", "first response")
+    try:
+        c.read_until_close(timeout=3)
+    except socket.timeout:
+        fail("connection not closed after Connection: close", "EOF", "open")
+    time.sleep(0.1)
+    eq(dev.paths(), ["/a"], "requests at the device")
+
+
+@test("concurrency: 40 clients x 15 keep-alive requests, every response matches", timeout=40)
+def t_concurrency(ctx):
+    devs = [ctx.device(name="D%d" % i) for i in range(2)]
+    ctx.start(devices=devs)
+    errors = []
+
+    def one(k):
+        try:
+            c = ctx.client(timeout=10)
+            for i in range(15):
+                path = "/k%d/r%d" % (k, i)
+                body = b"x" * (k * 37 + i)
+                if i % 3 == 0:
+                    c.send(req_bytes("POST", path, body=body))
+                else:
+                    c.send(req_bytes("GET", path))
+                r = c.read_response()
+                info = json.loads(r.body)
+                if r.status != 200 or info["target"] != path or \
+                        (i % 3 == 0 and info["body_len"] != len(body)):
+                    errors.append("client %d request %d: got %s %s" % (k, i, r.status,
+                                                                     info["target"]))
+                    return
+        except Exception as e:     # noqa: BLE001
+            errors.append("client %d: %r" % (k, e))
+
+    ths = [threading.Thread(target=one, args=(k,)) for k in range(40)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(30)
+    eq(errors[:5], [], "mismatched/failed exchanges")
+    eq(sum(len(d.requests) for d in devs), 600, "requests at the devices")
+
+
 @test("SIGINT: graceful stop, exit 0")
 def t_sigint(ctx):
     dev = ctx.device()
@@ -1588,10 +1718,11 @@ def run_one(t, valgrind):
     th = threading.Thread(target=body, name="test", daemon=True)
     t0 = time.monotonic()
     th.start()
-    limit = t.timeout * (4 if valgrind else 1)
+    limit = t.timeout * (4 if valgrind else 1) * float(os.environ.get("RP_IT_TIMEOUT_SCALE",
+                                                                       "1"))
     if not res.done.wait(limit):
         res.ok = False
-        res.diag.append("test timed out after %.0f s (hard limit)" % limit)
+        res.diag.insert(0, "test timed out after %.1f s (hard limit)" % limit)
     problems = ctx.cleanup()
     th.join(2.0)
     res.exit_codes = [(px.proc.returncode, px.valgrind) for px in ctx.proxies]

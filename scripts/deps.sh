@@ -1,0 +1,53 @@
+#!/bin/sh
+# scripts/deps.sh -- install what building and testing rproxy needs (Debian/Ubuntu).
+#
+#   sh scripts/deps.sh          compilers and test tools
+#   sh scripts/deps.sh bench    also nginx, HAProxy and wrk for `make bench`
+#
+# Checks first (dpkg status, or the command being on PATH), so a machine that
+# has everything does nothing.  As root, missing packages are installed with
+# apt-get (one `apt-get update`, non-interactive).  Otherwise it prints what
+# to install and exits 1.
+set -u
+PATH=$PATH:/usr/sbin:/sbin # nginx, haproxy
+
+# package:command -- the package counts as present when dpkg has it installed
+# or, for packages with a command, when that command is on PATH.
+BASE="build-essential:cc make:make curl:curl python3:python3 valgrind:valgrind
+      clang:clang netcat-openbsd: procps:ps openssl:openssl libbearssl-dev:"
+BENCH="nginx-light:nginx haproxy:haproxy wrk:wrk"
+
+want=$BASE
+case ${1:-} in
+    "") ;;
+    bench) want="$BASE $BENCH" ;;
+    *) echo "usage: sh scripts/deps.sh [bench]" >&2; exit 2 ;;
+esac
+
+pkgs=
+for entry in $want; do pkgs="$pkgs ${entry%%:*}"; done
+# one dpkg-query for all: the names of those installed
+installed=" $(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null |
+    awk '$NF == "installed" { printf "%s ", $1 }')"
+
+missing=
+for entry in $want; do
+    pkg=${entry%%:*} cmd=${entry#*:}
+    case $installed in *" $pkg "*) continue ;; esac
+    [ -n "$cmd" ] && command -v "$cmd" >/dev/null 2>&1 && continue
+    missing="$missing $pkg"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "deps: missing:$missing" >&2
+    echo "deps: install them, e.g.: sudo apt-get install$missing" >&2
+    exit 1
+fi
+echo "deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2 &&
+    apt-get install -y -q --no-install-recommends $missing </dev/null >&2 || {
+    echo "deps: apt-get install$missing failed" >&2
+    exit 1
+}
