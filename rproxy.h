@@ -539,7 +539,8 @@ void rp_port_shutdown(rp_sock s);
 void rp_port_close(rp_sock s);
 
 /** Set the interest for s (RP_EV_READ | RP_EV_WRITE, 0 for none) and the
- *  pointer reported with its events.  Returns RP_OK or an error. */
+ *  pointer reported with its events.  Returns RP_OK, or RP_EINVAL for a
+ *  socket the port cannot track. */
 int rp_port_watch(rp_sock s, unsigned events, void *ud);
 
 /** Wait up to timeout_ms (0 = poll, -1 = forever) for readiness; fills at
@@ -553,8 +554,8 @@ uint64_t rp_port_now_ms(void);
 int rp_port_random(void *buf, size_t n);
 
 /** Load a named blob (certificate, key): files on a host, flash arrays on a
- *  board.  *data stays valid until the port is torn down.  RP_OK or
- *  RP_ENOTFOUND. */
+ *  board.  *data stays valid until the port is torn down.  RP_OK,
+ *  RP_ENOTFOUND, or RP_ENOMEM when the port has no room to keep it. */
 int rp_port_blob(const char *name, const void **data, size_t *len);
 
 /** Log levels for rp_port_log. */

@@ -23,6 +23,9 @@
 #                            numbers run to run than leaving placement to the
 #                            scheduler, and it gives every proxy exactly one core
 #                            whatever it does.  BENCH_PIN=0 turns it off.
+#   BENCH_REPEAT=1           rounds; with N > 1 the proxies run interleaved
+#                            (A B C A B C ...) and the table shows medians --
+#                            use 3 or 5 on a machine where other work runs
 #   BENCH_DEVSIM_SIZE=       reply body size for devsim -s (default: its
 #                            16-byte "hello from bench\n")
 #   RPROXY_ARGS=             extra arguments for ./rproxy
@@ -46,6 +49,7 @@ BENCH_SECS=${BENCH_SECS:-10}
 BENCH_SECS_256=${BENCH_SECS_256:-5}
 BENCH_ONLY=${BENCH_ONLY:-"rproxy nginx haproxy"}
 BENCH_RESULTS=${BENCH_RESULTS:-bench/results.txt}
+BENCH_REPEAT=${BENCH_REPEAT:-1}
 RPROXY_ARGS=${RPROXY_ARGS:-}
 NCPU=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 if [ "$NCPU" -ge 2 ]; then BENCH_PIN=${BENCH_PIN:-1}; else BENCH_PIN=0; fi
@@ -55,6 +59,8 @@ die() { printf '%s\n' "bench: error: $*" >&2; exit 1; }
 
 selected() { case " $BENCH_ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 
+case $BENCH_REPEAT in ''|*[!0-9]*|0) die "BENCH_REPEAT must be a positive integer" ;; esac
+case $BENCH_SECS$BENCH_SECS_256 in *[!0-9]*) die "BENCH_SECS / BENCH_SECS_256 must be whole seconds" ;; esac
 for p in $BENCH_ONLY; do
     case $p in rproxy|nginx|haproxy) ;; *) die "BENCH_ONLY: unknown proxy '$p' (rproxy nginx haproxy)" ;; esac
 done
@@ -359,33 +365,44 @@ EOF
 RESULTS="$TMP/results"
 : >"$RESULTS"
 
-for proxy in $BENCH_ONLY; do
-    free_port
-    port=$FREE_PORT
-    PROXY_PID=""
-    "start_$proxy" "$port"
-    PIDS="$PIDS $PROXY_PID"
-    say "$proxy: 127.0.0.1:$port (pid $PROXY_PID)"
-    check_proxy "$proxy" "$port"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+round=1
+while [ "$round" -le "$BENCH_REPEAT" ]; do
+    [ "$BENCH_REPEAT" -gt 1 ] && say "round $round of $BENCH_REPEAT"
+    for proxy in $BENCH_ONLY; do
+        free_port
+        port=$FREE_PORT
+        PROXY_PID=""
+        "start_$proxy" "$port"
+        PIDS="$PIDS $PROXY_PID"
+        say "$proxy: 127.0.0.1:$port (pid $PROXY_PID)"
+        check_proxy "$proxy" "$port"
 
-    run_wrk 64 2 "$port" "$TMP/$proxy-warm.txt"
-    run_wrk 64 "$BENCH_SECS" "$port" "$TMP/$proxy-64.txt"
-    rps64=$RPS
-    say "$proxy: $rps64 req/s with 64 connections"
-    echo 5 >"/proc/$PROXY_PID/clear_refs" 2>/dev/null # reset VmHWM to current RSS
-    run_wrk 256 "$BENCH_SECS_256" "$port" "$TMP/$proxy-256.txt"
-    rps256=$RPS
-    rss=$(hwm_kib "$PROXY_PID")
-    [ -n "$rss" ] || rss=0
-    say "$proxy: $rps256 req/s with 256 connections, peak RSS $rss KiB"
-    kill -0 "$PROXY_PID" 2>/dev/null || die "$proxy died during the benchmark"
-    echo "$proxy $rps64 $rps256 $rss" >>"$RESULTS"
-    stop_pid "$PROXY_PID"
+        run_wrk 64 2 "$port" "$TMP/$proxy-warm.txt"
+        run_wrk 64 "$BENCH_SECS" "$port" "$TMP/$proxy-64.txt"
+        rps64=$RPS
+        say "$proxy: $rps64 req/s with 64 connections"
+        echo 5 >"/proc/$PROXY_PID/clear_refs" 2>/dev/null # reset VmHWM to current RSS
+        run_wrk 256 "$BENCH_SECS_256" "$port" "$TMP/$proxy-256.txt"
+        rps256=$RPS
+        rss=$(hwm_kib "$PROXY_PID")
+        [ -n "$rss" ] || rss=0
+        say "$proxy: $rps256 req/s with 256 connections, peak RSS $rss KiB"
+        kill -0 "$PROXY_PID" 2>/dev/null || die "$proxy died during the benchmark"
+        echo "$proxy $rps64 $rps256 $rss" >>"$RESULTS"
+        stop_pid "$PROXY_PID"
+    done
+    round=$((round + 1))
 done
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 
 # ---- report ---------------------------------------------------------------
 
-val() { awk -v p="$1" -v f="$2" '$1 == p { print $f }' "$RESULTS"; }
+# val PROXY FIELD: the median over the rounds
+val() {
+    awk -v p="$1" -v f="$2" '$1 == p { print $f }' "$RESULTS" | sort -n |
+        awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else if (NR) printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 ratio() { # A B -> A/B with 2 decimals, or "-"
     if [ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ]; then
         awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
@@ -399,14 +416,16 @@ ratio() { # A B -> A/B with 2 decimals, or "-"
     echo "host: $(uname -sr), $NCPU CPU ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo))"
     echo "pinning: $([ "$BENCH_PIN" = 1 ] && echo 'proxy on CPU 0, wrk + devsim on CPU 1' || echo off)"
     echo "load: wrk -t1 keep-alive GET /, ${BENCH_SECS}s @64 conns, ${BENCH_SECS_256}s @256 conns; device build/devsim$([ -n "${BENCH_DEVSIM_SIZE:-}" ] && echo " -s $BENCH_DEVSIM_SIZE")"
+    echo "load average (1/5/15 min) at start: $LOAD_START, at end: $LOAD_END -- other work on the machine skews the figures"
+    [ "$BENCH_REPEAT" -gt 1 ] && echo "figures: median of $BENCH_REPEAT interleaved rounds (each round below)"
     selected nginx && echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), 1 process (master_process off)"
     selected haproxy && echo "haproxy: $("$HAPROXY" -v 2>&1 | awk 'NR == 1 { print $3 }'), nbthread 1"
     selected rproxy && echo "rproxy: $(./rproxy -v 2>&1 | head -n 1), access log to /dev/null"
     echo
     printf '%-10s %12s %12s %22s\n' proxy 'rps@64' 'rps@256' 'peak RSS KiB @256'
-    while read -r name r64 r256 rss; do
-        printf '%-10s %12s %12s %22s\n' "$name" "$r64" "$r256" "$rss"
-    done <"$RESULTS"
+    for name in $BENCH_ONLY; do
+        printf '%-10s %12s %12s %22s\n' "$name" "$(val "$name" 2)" "$(val "$name" 3)" "$(val "$name" 4)"
+    done
     if selected rproxy; then
         echo
         if selected nginx; then
@@ -416,6 +435,11 @@ ratio() { # A B -> A/B with 2 decimals, or "-"
             echo "rproxy/haproxy rps @64: $(ratio "$(val rproxy 2)" "$(val haproxy 2)")   @256: $(ratio "$(val rproxy 3)" "$(val haproxy 3)")"
             echo "rproxy RSS / haproxy RSS @256: $(ratio "$(val rproxy 4)" "$(val haproxy 4)")"
         fi
+    fi
+    if [ "$BENCH_REPEAT" -gt 1 ]; then
+        echo
+        echo "rounds (proxy rps@64 rps@256 rss_kib):"
+        sed 's/^/  /' "$RESULTS"
     fi
 } >"$TMP/table"
 

@@ -879,6 +879,39 @@ BIG = 64 << 20
 BP_LIMIT = 8 << 20
 
 
+def kernel_queued(ports):
+    """Bytes sitting in kernel socket queues (tx_queue + rx_queue from /proc/net/tcp) of
+    every established loopback connection touching one of ports."""
+    total = 0
+    try:
+        with open("/proc/net/tcp") as f:
+            lines = f.readlines()[1:]
+    except OSError:
+        return None
+    for ln in lines:
+        parts = ln.split()
+        lport = int(parts[1].split(":")[1], 16)
+        rport = int(parts[2].split(":")[1], 16)
+        if parts[3] != "01" or not (lport in ports or rport in ports):
+            continue
+        tx, rx = (int(x, 16) for x in parts[4].split(":"))
+        total += tx + rx
+    return total
+
+
+def held_by_proxy(ctx, sent, ports):
+    """sent - bytes queued in the kernel = bytes rproxy holds in user space (approx.)."""
+    q = kernel_queued(ports)
+    if q is None:
+        return None
+    held = sent - q
+    ctx.note("kernel queues hold %d bytes, so rproxy holds about %d bytes itself" % (q, held))
+    return held
+
+
+HELD_LIMIT = 1 << 20    # rproxy's fixed buffers are 2 x 2 x 16 KiB; 1 MiB leaves slack
+
+
 def big_download(conn, req):
     conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
               b"Content-Length: %d\r\n\r\n" % BIG)
@@ -907,6 +940,10 @@ def t_backpressure_download(ctx):
     ctx.note("device managed to send %d bytes while the client read nothing" % sent)
     check(sent < BP_LIMIT, "device blocked early", "< %d bytes" % BP_LIMIT, sent)
     check(sent > 0, "device sent something", "> 0", sent)
+    held = held_by_proxy(ctx, sent, {dev.port, ctx.port})
+    if held is not None:
+        check(held < HELD_LIMIT, "bytes buffered inside rproxy (sent - kernel queues)",
+              "< %d" % HELD_LIMIT, held)
     r = c.read_head(timeout=10)
     eq(r.status, 200, "status")
     eq(r.get("Content-Length"), str(BIG), "Content-Length")
@@ -956,6 +993,10 @@ def t_backpressure_upload(ctx):
             select.select([], [c.sock], [], 0.05)
     ctx.note("client managed to send %d bytes while the device read nothing" % sent)
     check(sent < BP_LIMIT, "client blocked early", "< %d bytes" % BP_LIMIT, sent)
+    held = held_by_proxy(ctx, sent + len(c.log[0][1]), {dev.port, ctx.port})
+    if held is not None:
+        check(held < HELD_LIMIT, "bytes buffered inside rproxy (sent - kernel queues)",
+              "< %d" % HELD_LIMIT, held)
     dev.state["go"].set()
     c.sock.settimeout(20)
     while sent < BIG:
