@@ -238,8 +238,9 @@ class Device:
     """
 
     def __init__(self, handler=None, name="dev", read_body=True, sndbuf=None, rcvbuf=None,
-                 io_timeout=10.0, idle_timeout=30.0, port=0):
+                 io_timeout=10.0, idle_timeout=30.0, port=0, close_on_accept=False):
         self.name = name
+        self.close_on_accept = close_on_accept   # accept, count, close at once
         self.handler = handler or echo
         self.read_body_first = read_body
         self.sndbuf = sndbuf
@@ -322,6 +323,10 @@ class Device:
             with self.cond:
                 idx = self.conns
                 self.conns += 1
+                if self.close_on_accept:
+                    s.close()
+                    self.cond.notify_all()
+                    continue
                 c = DevConn(self, s, idx)
                 self.live.append(c)
                 self.cond.notify_all()

@@ -909,7 +909,7 @@ def held_by_proxy(ctx, sent, ports):
     return held
 
 
-HELD_LIMIT = 1 << 20    # rproxy's fixed buffers are 2 x 2 x 16 KiB; 1 MiB leaves slack
+HELD_LIMIT = 256 << 10  # rproxy's fixed buffers: 2 x 2 x 16 KiB; the rest is slack
 
 
 def big_download(conn, req):
@@ -1499,6 +1499,164 @@ def t_concurrency(ctx):
         t.join(30)
     eq(errors[:5], [], "mismatched/failed exchanges")
     eq(sum(len(d.requests) for d in devs), 600, "requests at the devices")
+
+
+@test("balance=leastconn: while one device is busy, requests go to the other")
+def t_leastconn(ctx):
+    slow = lambda c, r: (time.sleep(1.0) if r.target == "/slow" else None) or echo(c, r)
+    a, b = ctx.device(slow, name="A"), ctx.device(slow, name="B")
+    ctx.start(ctx.config(pools=["pool p balance=leastconn", "device p %s" % a.addr,
+                                "device p %s" % b.addr]))
+    busy = ctx.client()
+    busy.send(req_bytes("GET", "/slow"))
+    check(a.wait_for(lambda d: len(d.requests) + len(b.requests) >= 1, 3),
+          "slow request reached a device", "1", 0)
+    time.sleep(0.05)
+    busy_dev = "A" if a.requests else "B"
+    free_dev = "B" if busy_dev == "A" else "A"
+    for i in range(4):
+        c, r = get(ctx, "/q%d" % i)
+        eq(r.get("X-Device"), free_dev, "device for quick request %d while %s is busy"
+           % (i, busy_dev))
+    eq(busy.read_response().status, 200, "slow request")
+
+
+@test("max_fails=1: a device that fails is skipped for fail_timeout, others serve")
+def t_max_fails(ctx):
+    bad = ctx.device(name="bad", close_on_accept=True)
+    good = ctx.device(name="good")
+    ctx.start(ctx.config(pools=["pool p", "device p %s max_fails=1 fail_timeout=30" % bad.addr,
+                                "device p %s" % good.addr]))
+    statuses = []
+    for i in range(6):
+        c, r = get(ctx, "/m%d" % i)
+        statuses.append(r.status)
+        c.close()
+    check(all(s == 200 for s in statuses[1:]), "requests after the failure", "all 200",
+          statuses)
+    check(bad.conns <= 1, "failing device tried at most once", "<= 1", bad.conns)
+
+
+@test("two listen lines: both listeners serve")
+def t_two_listeners(ctx):
+    dev = ctx.device()
+    p2 = free_port()
+    ctx.start(ctx.config(devices=[dev], extra="listen 127.0.0.1:%d" % p2))
+    c, r = get(ctx, "/l1")
+    eq(r.status, 200, "first listener")
+    c = ctx.client(port=p2)
+    c.send(req_bytes("GET", "/l2"))
+    eq(dev_info(c.read_response())["target"], "/l2", "second listener")
+
+
+@test("device slot exhaustion (RP_MAX_UPSTREAM=4 build): 5th concurrent request gets 503, "
+      "the 4 busy ones complete", serial=True)
+def t_upstream_exhaustion(ctx):
+    if not os.path.exists(RPROXY_SMALL):
+        fail("small-limits build missing: %s" % RPROXY_SMALL, "a binary", "missing")
+    slow = lambda c, r: (time.sleep(1.0) if r.target.startswith("/slow") else None) or echo(c, r)
+    dev = ctx.device(slow)
+    ctx.start(devices=[dev], binary=RPROXY_SMALL)
+    busy = []
+    for i in range(4):
+        c = ctx.client()
+        c.send(req_bytes("GET", "/slow%d" % i))
+        busy.append(c)
+    check(dev.wait_requests(4, 3), "4 slow requests at the device", 4, len(dev.requests))
+    c = ctx.client()
+    c.send(req_bytes("GET", "/fifth"))
+    r = c.read_response(timeout=3)
+    eq(r.status, 503, "5th concurrent request")
+    for i, b in enumerate(busy):
+        eq(b.read_response(timeout=5).status, 200, "busy request %d" % i)
+    c, r = get(ctx, "/after")
+    eq(r.status, 200, "request after the slots freed up")
+
+
+def expect_reject(conn, req):
+    if req.target == "/reject":
+        conn.send(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+        return True     # body (if it ever comes) is read by the framework after this
+    return echo(conn, req)
+
+
+@test("Expect: 100-continue answered with a final 401: body never misread as a request")
+def t_expect_rejected(ctx):
+    dev = ctx.device(expect_reject)
+    ctx.start(devices=[dev])
+    c = ctx.client()
+    c.send(b"POST /reject HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n"
+           b"Expect: 100-continue\r\n\r\n")
+    r = c.read_response(timeout=3)
+    eq(r.status, 401, "final status without 100")
+    c.send(b"hello world" + req_bytes("GET", "/next"), ignore_errors=True)
+    try:
+        r2 = c.read_response(timeout=3)
+    except Closed:
+        r2 = None          # closing after the 401 is fine
+    if r2 is not None:
+        eq(r2.status, 200, "request after the body (if the connection was kept)")
+        eq(dev_info(r2)["target"], "/next", "its response")
+    time.sleep(0.1)
+    check(not any(q.method.startswith("hello") for q in dev.requests),
+          "body not parsed as a request at the device", "no 'hello world...' request",
+          [q.method for q in dev.requests])
+
+
+def early_413(conn, req):
+    conn.send(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\nConnection: close"
+              b"\r\n\r\nbig\n")
+    time.sleep(0.2)
+    conn.close()
+    return False
+
+
+@test("device answers 413 before reading a 4 MiB upload: client gets the 413")
+def t_early_response(ctx):
+    dev = ctx.device(early_413, read_body=False)
+    ctx.start(devices=[dev])
+    c = ctx.client(timeout=5)
+    c.send(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (4 << 20))
+    check(dev.wait_requests(1, 3), "head at the device", 1, 0)
+    sender = threading.Thread(target=c.send, args=(pattern(4 << 20),),
+                              kwargs={"ignore_errors": True}, daemon=True)
+    sender.start()
+    try:
+        r = c.read_response(timeout=5)
+    except Closed as e:
+        fail("connection closed without the device's 413", "413", short(e.got))
+    eq(r.status, 413, "status")
+    eq(r.body, b"big\n", "body")
+
+
+@test("pipelining: 150 requests (> 16 KiB of heads) in one send, answered in order")
+def t_pipelining_many(ctx):
+    dev = ctx.device()
+    ctx.start(devices=[dev])
+    c = ctx.client(timeout=10)
+    reqs = b"".join(req_bytes("GET", "/p%03d" % i, headers=[("X-Pad", "p" * 100)])
+                    for i in range(150))
+    check(len(reqs) > 16384, "heads exceed one buffer", "> 16384", len(reqs))
+    sender = threading.Thread(target=c.send, args=(reqs,), daemon=True)
+    sender.start()
+    for i in range(150):
+        r = c.read_response()
+        eq(r.get("X-Echo-Target"), "/p%03d" % i, "response %d" % i)
+    sender.join(5)
+
+
+@test("Expect: 100-continue to a device that ignores it: body sent after a pause gets through")
+def t_expect_ignored(ctx):
+    dev = ctx.device(lambda c, r: c.read_body(r) is not None and echo(c, r), read_body=False)
+    ctx.start(devices=[dev])
+    c = ctx.client()
+    c.send(b"POST /exp HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+           b"Expect: 100-continue\r\n\r\n")
+    time.sleep(0.3)
+    c.send(b"abcde")
+    r = c.read_response(timeout=5)
+    eq(r.status, 200, "final status")
+    eq(dev_info(r)["body_len"], 5, "body at the device")
 
 
 @test("SIGINT: graceful stop, exit 0")
