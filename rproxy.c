@@ -352,9 +352,16 @@ rp_addr_format(const rp_addr *a, char *out, size_t cap)
 }
 
 /* ==== [3] Buffers ====
- * One buffer per direction per connection: bytes live in d[r..w).  Space is
- * reclaimed by resetting when empty and by sliding the data down when the
- * tail is short -- only between parses, so views never dangle. */
+ * Bytes live in d[r..w) of a buffer taken from one pool of RP_BUF_SIZE
+ * blocks.  A connection holds a block only while it has bytes in it: empty
+ * buffers go back after every turn, and the pool hands out the most
+ * recently returned block first, so the pages in use stay few and hot (a
+ * busy keep-alive connection waiting on its device holds one block, not
+ * four).  The pool has a block for every buffer of every slot, so taking
+ * one cannot fail while the slot tables do not; blocks never used are never
+ * touched.  Space is reclaimed by resetting when empty and by sliding the
+ * data down when the tail is short -- only between parses, so views never
+ * dangle. */
 
 static size_t
 buf_len(const rp_buf *b)
@@ -362,9 +369,37 @@ buf_len(const rp_buf *b)
     return b->w - b->r;
 }
 
-static size_t
-buf_room(rp_buf *b)
+static int
+buf_attach(rp_proxy *p, rp_buf *b)
 {
+    if (b->d)
+        return 1;
+    if (p->buf_top)
+        b->d = p->buf_free[--p->buf_top];
+    else if (p->buf_fresh < RP_NBUFS)
+        b->d = p->bufs[p->buf_fresh++];
+    else
+        return 0;
+    b->r = b->w = 0;
+    return 1;
+}
+
+/* Give an empty buffer's block back (any buffer's, when force). */
+static void
+buf_release(rp_proxy *p, rp_buf *b, int force)
+{
+    if (b->d && (force || b->r == b->w)) {
+        p->buf_free[p->buf_top++] = b->d;
+        b->d = NULL;
+        b->r = b->w = 0;
+    }
+}
+
+static size_t
+buf_room(rp_proxy *p, rp_buf *b)
+{
+    if (!buf_attach(p, b))
+        return 0;
     if (b->r == b->w)
         b->r = b->w = 0;
     else if (b->r && RP_BUF_SIZE - b->w < RP_BUF_SIZE / 4) {
@@ -377,10 +412,12 @@ buf_room(rp_buf *b)
 
 /* Copy up to n bytes from src to dst; returns how many moved. */
 static size_t
-buf_move(rp_buf *dst, rp_buf *src, size_t n)
+buf_move(rp_proxy *p, rp_buf *dst, rp_buf *src, size_t n)
 {
-    size_t room = buf_room(dst);
+    size_t room = buf_room(p, dst);
     n = RP_MIN(n, RP_MIN(room, buf_len(src)));
+    if (n == 0)
+        return 0;
     memcpy(dst->d + dst->w, src->d + src->r, n);
     dst->w += (uint32_t)n;
     src->r += (uint32_t)n;
@@ -389,13 +426,12 @@ buf_move(rp_buf *dst, rp_buf *src, size_t n)
 
 /* A writer over the free tail of b; commit with buf_commit. */
 static wbuf
-buf_writer(rp_buf *b)
+buf_writer(rp_proxy *p, rp_buf *b)
 {
     wbuf w;
-    buf_room(b);
-    w.p = b->d + b->w;
+    w.cap = buf_room(p, b);
+    w.p = b->d ? b->d + b->w : NULL;
     w.n = 0;
-    w.cap = RP_BUF_SIZE - b->w;
     w.full = 0;
     return w;
 }
@@ -1457,7 +1493,6 @@ conn_alloc(rp_proxy *p, int kind)
     c->tkind = T_NONE;
     c->deadline = 0;
     c->scan = 0;
-    c->in.r = c->in.w = c->out.r = c->out.w = 0;
     c->state = kind == K_CLIENT ? CS_HEAD : DS_CONNECTING;
     return c;
 }
@@ -1496,6 +1531,8 @@ conn_free(rp_proxy *p, rp_conn *c)
     }
     if (c->sock >= 0)
         rp_port_close(c->sock);
+    buf_release(p, &c->in, 1);
+    buf_release(p, &c->out, 1);
     for (i = p->batch_at; i < p->batch_n; i++) /* drop reports still queued */
         if (p->batch[i].ud == c)
             p->batch[i].ud = NULL;
@@ -1517,7 +1554,7 @@ conn_read(rp_proxy *p, rp_conn *c)
     long n;
     if (!(c->ready & RP_EV_READ) || (c->flags & (F_EOF | F_DEAD)))
         return 0;
-    if ((room = buf_room(&c->in)) == 0)
+    if ((room = buf_room(p, &c->in)) == 0)
         return 0;
     n = rp_port_recv(c->sock, c->in.d + c->in.w, room);
     if (n > 0) {
@@ -1696,7 +1733,7 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
     rp_str tok[MAX_CONN_TOKENS], ip, via;
     char ipbuf[48], viabuf[48];
     size_t i, ntok = conn_tokens(m, tok);
-    wbuf w = buf_writer(&d->out);
+    wbuf w = buf_writer(p, &d->out);
     w_str(&w, m->method);
     w_put(&w, " ", 1);
     if (m->target.n == 0 || (m->target.p[0] != '/' && m->target.p[0] != '*'))
@@ -1772,11 +1809,11 @@ status_for(int err)
 
 /* Queue "HTTP/1.1 status ..." with a short text body and Connection: close. */
 static void
-error_write(rp_conn *c, int status)
+error_write(rp_proxy *p, rp_conn *c, int status)
 {
     const char *reason = reason_for(status);
     size_t rn = strlen(reason);
-    wbuf w = buf_writer(&c->out);
+    wbuf w = buf_writer(p, &c->out);
     w_put(&w, S("HTTP/1.1 "));
     w_num(&w, (uint64_t)status);
     w_put(&w, " ", 1);
@@ -1796,7 +1833,7 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
     rp_str tok[MAX_CONN_TOKENS], via;
     char viabuf[48];
     size_t i, ntok = conn_tokens(m, tok);
-    wbuf w = buf_writer(&c->out);
+    wbuf w = buf_writer(p, &c->out);
     w_put(&w, S("HTTP/1.1 "));
     w_num(&w, (uint64_t)m->status);
     w_put(&w, " ", 1);
@@ -1833,7 +1870,7 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
  * consumed from src, or RP_EINVAL for broken chunked framing; *done is set
  * when the body ended and *out grows by the bytes written to dst. */
 static long
-body_move(rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t *out)
+body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t *out)
 {
     size_t n, total = 0;
     *done = 0;
@@ -1842,18 +1879,18 @@ body_move(rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t *out)
         *done = 1;
         return 0;
     case M_LENGTH:
-        n = buf_move(dst, src, (size_t)RP_MIN(f->left, (uint64_t)(size_t)-1));
+        n = buf_move(p, dst, src, (size_t)RP_MIN(f->left, (uint64_t)(size_t)-1));
         f->left -= n;
         *out += n;
         *done = f->left == 0;
         return (long)n;
     case M_CLOSE: case M_TUNNEL:
-        n = buf_move(dst, src, (size_t)-1);
+        n = buf_move(p, dst, src, (size_t)-1);
         *out += n;
         return (long)n;
     }
     while (!f->ch.done && buf_len(src)) { /* M_CHUNKED, M_DECHUNK */
-        size_t avail = buf_len(src), room = buf_room(dst);
+        size_t avail = buf_len(src), room = buf_room(p, dst);
         int copy = f->mode == M_CHUNKED || f->ch.state == CH_DATA;
         long k;
         if (copy && (avail = RP_MIN(avail, room)) == 0)
@@ -1912,7 +1949,7 @@ exchange_fail(rp_proxy *p, rp_conn *c, int status)
     if (c->link)
         conn_free(p, c->link);
     if (!(c->flags & F_RESP_HEAD) && status) {
-        error_write(c, status);
+        error_write(p, c, status);
         c->status = status;
     }
     access_log(p, c);
@@ -2143,7 +2180,7 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
         c->in.r += c->head_len;
         c->flags &= ~F_HOLD;
     }
-    if ((n = body_move(&d->out, &c->in, c, &done, &out)) < 0)
+    if ((n = body_move(p, &d->out, &c->in, c, &done, &out)) < 0)
         return exchange_fail(p, c, 400);
     if (done)
         c->flags |= F_REQ_DONE;
@@ -2224,12 +2261,12 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
             RP_LOG(RP_LOG_WARN, ("device %d sent a malformed response head", d->device));
             return exchange_fail(p, c, 502);
         }
-        if (buf_len(&c->out) && buf_room(&c->out) < (size_t)n + 512)
+        if (buf_len(&c->out) && buf_room(p, &c->out) < (size_t)n + 512)
             return moved; /* wait for the client to drain */
         if (m.status >= 200 || m.status == 101)
             return response_begin(p, c, d, &m, (size_t)n);
         if (!(c->flags & F_HTTP10)) {
-            wbuf w = buf_writer(&c->out);
+            wbuf w = buf_writer(p, &c->out);
             w_put(&w, S("HTTP/1.1 "));
             w_num(&w, (uint64_t)m.status);
             w_put(&w, " ", 1);
@@ -2253,6 +2290,8 @@ device_release(rp_proxy *p, rp_conn *d)
         !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
         d->state = DS_IDLE;
         d->flags &= F_WBLOCK;
+        buf_release(p, &d->in, 0);
+        buf_release(p, &d->out, 0);
         d->next = p->idle[d->device];
         p->idle[d->device] = d;
         dv->active--;
@@ -2304,7 +2343,7 @@ static int
 response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
     int done;
-    long n = body_move(&c->out, &d->in, d, &done, &c->sent);
+    long n = body_move(p, &c->out, &d->in, d, &done, &c->sent);
     if (n < 0)
         return exchange_fail(p, c, 502);
     if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))
@@ -2358,8 +2397,8 @@ tunnel_step(rp_proxy *p, rp_conn *c)
         closing_begin(p, c); /* frees d too */
         return 1;
     }
-    a = buf_move(&d->out, &c->in, (size_t)-1);
-    b = buf_move(&c->out, &d->in, (size_t)-1);
+    a = buf_move(p, &d->out, &c->in, (size_t)-1);
+    b = buf_move(p, &c->out, &d->in, (size_t)-1);
     if (a || b)
         c->flags |= F_PROGRESS;
     if (((c->flags & F_EOF) && !buf_len(&c->in) && !buf_len(&d->out)) ||
@@ -2400,8 +2439,13 @@ pair_service(rp_proxy *p, rp_conn *c)
             moved |= conn_write(p, d);
         moved |= conn_write(p, c);
     } while (moved);
-    if (c->link)
+    buf_release(p, &c->in, 0);
+    buf_release(p, &c->out, 0);
+    if (c->link) {
+        buf_release(p, &c->link->in, 0);
+        buf_release(p, &c->link->out, 0);
         conn_rearm(p, c->link);
+    }
     conn_rearm(p, c);
 }
 
@@ -2582,14 +2626,12 @@ int
 rp_init(rp_proxy *p)
 {
     int i;
-    memset(p, 0, offsetof(rp_proxy, client_bufs));
+    memset(p, 0, offsetof(rp_proxy, bufs));
     for (i = RP_MAX_CONNS - 1; i >= 0; i--) {
         rp_conn *c = &p->clients[i];
         c->kind = K_CLIENT;
         c->sock = -1;
         c->slot = (uint16_t)i;
-        c->in.d = p->client_bufs[i][0];
-        c->out.d = p->client_bufs[i][1];
         c->next = p->free_clients;
         p->free_clients = c;
     }
@@ -2598,8 +2640,6 @@ rp_init(rp_proxy *p)
         d->kind = K_DEVICE;
         d->sock = -1;
         d->slot = (uint16_t)i;
-        d->in.d = p->device_bufs[i][0];
-        d->out.d = p->device_bufs[i][1];
         d->next = p->free_devices;
         p->free_devices = d;
     }

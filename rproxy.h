@@ -81,6 +81,14 @@ extern "C" {
 #define RP_MAX_UPSTREAM RP_MAX_CONNS
 #endif
 
+/** Buffer blocks in the pool: one per direction per slot, so a slot never
+ *  waits for a block.  Cost: RP_BUF_SIZE + 8 B each.  Blocks are handed out
+ *  on demand and returned when empty, so on a hosted OS only the blocks in
+ *  use at the busiest moment ever cost RSS. */
+#ifndef RP_NBUFS
+#define RP_NBUFS (2 * (RP_MAX_CONNS + RP_MAX_UPSTREAM))
+#endif
+
 /** Bytes per direction per connection (each side has an in and an out
  *  buffer).  A request or response head must fit in RP_MAX_HEAD. */
 #ifndef RP_BUF_SIZE
@@ -160,6 +168,9 @@ extern "C" {
 #endif
 #if RP_MAX_URI >= RP_MAX_HEAD
 #error "RP_MAX_URI must be smaller than RP_MAX_HEAD"
+#endif
+#if RP_NBUFS < 2 * (RP_MAX_CONNS + RP_MAX_UPSTREAM)
+#error "RP_NBUFS must give every connection slot its two buffers: raise RP_NBUFS"
 #endif
 #if RP_MAX_DEVICES > 32
 #error "RP_MAX_DEVICES above 32 does not fit the per-request tried mask"
@@ -461,8 +472,10 @@ typedef struct rp_proxy {
         char target[96];
     } clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
     struct rp_conn *idle[RP_MAX_DEVICES]; /* pooled device connections */
-    char client_bufs[RP_MAX_CONNS][2][RP_BUF_SIZE];
-    char device_bufs[RP_MAX_UPSTREAM][2][RP_BUF_SIZE];
+    int buf_top;           /* free blocks stacked in buf_free */
+    int buf_fresh;         /* blocks never handed out start here */
+    char *buf_free[RP_NBUFS];
+    char bufs[RP_NBUFS][RP_BUF_SIZE];
 } rp_proxy;
 
 /** Prepare p for configuration: resets the bookkeeping (not the buffers,

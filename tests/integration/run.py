@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import select
 import signal
 import socket
@@ -1848,7 +1849,6 @@ def t_access_log(ctx):
         c.send(req_bytes("GET", path))
         c.read_response()
     c.close()
-    import re
     pat = re.compile(r'^ACCESS (\S+) "(\S+) (\S+)" (\d{3}) (\d+) (\S+) (\d+)ms$', re.M)
     err = wait_stderr(px, lambda s: len(pat.findall(s)) >= 3)
     lines = pat.findall(err)
