@@ -1283,7 +1283,8 @@ route_match(const rp_config *c, rp_str host, rp_str path)
 static int
 device_eligible(const rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
 {
-    return d->weight > 0 && !(tried >> idx & 1) && d->down_until <= p->now;
+    return d->weight > 0 && !(tried >> idx & 1) &&
+           (d->down_until <= p->now || p->pick_any);
 }
 
 /* One smooth-WRR or least-connections pick among primaries (backup == 0)
@@ -1315,11 +1316,22 @@ pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
     return pick;
 }
 
+/* Primaries, then backups; when every device is marked down, try them
+ * anyway rather than refuse (nginx does the same for a one-server group):
+ * a gateway with one camera must not answer 503 for fail_timeout after a
+ * single hiccup. */
 static int
 pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
 {
-    int pick = pool_pick_tier(p, pl, tried, 0);
-    return pick >= 0 ? pick : pool_pick_tier(p, pl, tried, 1);
+    int pick, tier;
+    for (p->pick_any = 0; p->pick_any < 2; p->pick_any++)
+        for (tier = 0; tier < 2; tier++)
+            if ((pick = pool_pick_tier(p, pl, tried, tier)) >= 0) {
+                p->pick_any = 0;
+                return pick;
+            }
+    p->pick_any = 0;
+    return -1;
 }
 
 /* Passive health: max_fails failures within fail_timeout take a device out

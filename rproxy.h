@@ -433,6 +433,7 @@ typedef struct rp_proxy {
     uint64_t now;
     uint64_t next_timer;
     uint8_t started, stopping;
+    uint8_t pick_any;      /* balancer: ignore passive down marks */
     rp_event *batch;       /* reports of the current rp_poll turn */
     int batch_at, batch_n;
     struct rp_lsock {
