@@ -59,12 +59,14 @@ suite() {
     failed=$((failed + bad))
 }
 
+suite header-check sh tests/header_check.sh
+
 for t in build/unit/test_*; do
     [ -f "$t" ] && [ -x "$t" ] && suite "$t" "$t"
 done
 
 if [ -f tests/integration/run.py ]; then
-    suite integration env RPROXY=build/rproxy-asan DEVSIM=build/devsim \
+    suite integration env RPROXY=build/rproxy-asan RPROXY_SMALL=build/rproxy-small DEVSIM=build/devsim \
         python3 tests/integration/run.py
     if [ "${RUNTESTS_VALGRIND:-1}" = 0 ]; then
         echo "# valgrind run skipped (RUNTESTS_VALGRIND=0)"

@@ -1,0 +1,45 @@
+#!/bin/sh
+# tests/header_check.sh -- compile checks, as TAP: rproxy.h as C99 and C++,
+# rproxy.c warning-free for Cortex-M targets, the symbol rules on rproxy.o.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+T=$(mktemp -d "${TMPDIR:-/tmp}/rp-hdr.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+n=0
+fails=0
+check() { # name, command...
+    name=$1
+    shift
+    n=$((n + 1))
+    if "$@" >"$T/log" 2>&1 && [ ! -s "$T/log" ]; then
+        echo "ok $n - $name"
+    else
+        echo "not ok $n - $name"
+        sed 's/^/# /' "$T/log" | head -20
+        fails=$((fails + 1))
+    fi
+}
+printf '#include "rproxy.h"\nint main(void) { static rp_proxy p; rp_cfg_error e;\n  (void)e; return rp_proxy_size() == sizeof p ? 0 : 1; }\n' >"$T/h.c"
+cp "$T/h.c" "$T/h.cpp"
+check "rproxy.h compiles as C99 -pedantic" \
+    cc -std=c99 -pedantic -Wall -Wextra -Wundef -I. -c "$T/h.c" -o "$T/h.o"
+if command -v c++ >/dev/null 2>&1; then
+    check "rproxy.h compiles as C++11 -pedantic" \
+        c++ -std=c++11 -pedantic -Wall -Wextra -I. -c "$T/h.cpp" -o "$T/hpp.o"
+fi
+check "rproxy.c compiles with -Werror -Wall -Wextra -Wundef -Wshadow" \
+    cc -std=c99 -Wall -Wextra -Wundef -Wshadow -Wstrict-prototypes -Werror -I. -c rproxy.c -o "$T/r.o"
+if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
+    for cpu in cortex-m0plus cortex-m4 cortex-m7; do
+        check "rproxy.c compiles warning-free for $cpu -Os" \
+            arm-none-eabi-gcc -mcpu=$cpu -mthumb -Os -std=c99 -Wall -Wextra -Wundef -Wshadow \
+            -DRP_MAX_CONNS=8 -DRP_BUF_SIZE=2048 -DRP_MAX_HEAD=2048 -DRP_MAX_URI=1024 \
+            -I. -c rproxy.c -o "$T/$cpu.o"
+    done
+fi
+check "rproxy.o references no allocation symbol" \
+    sh -c "nm -u '$T/r.o' | grep -wE 'malloc|calloc|realloc|free|strdup'; test \$? = 1"
+check "rproxy.o exports only rp_-prefixed symbols" \
+    sh -c "nm -g --defined-only '$T/r.o' | awk '{print \$3}' | grep -v '^rp_'; test \$? = 1"
+echo "1..$n"
+[ "$fails" = 0 ]
