@@ -2054,5 +2054,17 @@ def main():
     return 1 if failed else 0
 
 
+def load_modules():
+    """Extra test files: tests/integration/t_*.py, each `from run import ...`
+    and registering with @test like the tests above."""
+    import glob
+    import importlib
+    sys.modules.setdefault("run", sys.modules[__name__])
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in sorted(glob.glob(os.path.join(here, "t_*.py"))):
+        importlib.import_module(os.path.basename(path)[:-3])
+
+
 if __name__ == "__main__":
+    load_modules()
     sys.exit(main())
