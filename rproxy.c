@@ -20,8 +20,9 @@
  *   [8] Request forwarding: the device-bound head
  *   [9] Response forwarding: the client-bound head and bodies
  *  [10] The exchange state machine
- *  [11] Event loop
- *  [12] Public API
+ *  [11] Health probes and the status page
+ *  [12] Event loop
+ *  [13] Public API
  */
 #include "rproxy.h"
 
@@ -867,6 +868,7 @@ typedef struct {
     rp_proxy *p;
     rp_cfg_error *err;
     int line;
+    int pool_line[RP_MAX_POOLS]; /* where each pool was defined */
 } cfg_ctx;
 
 static int
@@ -1004,7 +1006,7 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
     }
     if ((pl->name = cfg_str(x, w[1])) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
-    c->npools++;
+    x->pool_line[c->npools++] = x->line;
     return RP_OK;
 }
 
@@ -1144,6 +1146,132 @@ cfg_via(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
+/* A path for probes and the status page: "/" then visible ASCII. */
+static int
+cfg_path_ok(rp_str v)
+{
+    size_t i;
+    if (v.n == 0 || v.p[0] != '/' || v.n > 200)
+        return 0;
+    for (i = 0; i < v.n; i++)
+        if ((unsigned char)v.p[i] <= ' ' || (unsigned char)v.p[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+static int
+cfg_health_opt(cfg_ctx *x, rp_pool *pl, rp_str word)
+{
+    rp_str val, key = opt_key(word, &val);
+    uint32_t v;
+    if (str_ieq(key, S("path"))) {
+        if (!cfg_path_ok(val))
+            return cfg_fail(x, "health path must start with '/'", word);
+        if ((pl->health_path = cfg_str(x, val)) == NULL)
+            return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+        return RP_OK;
+    }
+    if (str_ieq(key, S("interval")))
+        return opt_num(x, key, val, 100, 86400000, &pl->interval_ms);
+    if (str_ieq(key, S("timeout")))
+        return opt_num(x, key, val, 10, 600000, &pl->probe_timeout_ms);
+    if (str_ieq(key, S("rise")) || str_ieq(key, S("fall"))) {
+        if (opt_num(x, key, val, 1, 100, &v) != RP_OK)
+            return RP_ECONFIG;
+        *(str_ieq(key, S("rise")) ? &pl->rise : &pl->fall) = (uint8_t)v;
+        return RP_OK;
+    }
+    if (str_ieq(key, S("expect"))) {
+        if (opt_num(x, key, val, 100, 599, &v) != RP_OK)
+            return RP_ECONFIG;
+        pl->expect = (uint16_t)v;
+        return RP_OK;
+    }
+    return cfg_fail(x, "unknown health option", word);
+}
+
+static int
+cfg_health(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_pool *pl;
+    int i, pool;
+    if (n < 2 || (pool = cfg_pool_find(&x->p->cfg, w[1])) < 0)
+        return cfg_fail(x, "health needs a defined POOL", n < 2 ? w[0] : w[1]);
+    pl = &x->p->cfg.pools[pool];
+    if (pl->health)
+        return cfg_fail(x, "duplicate health line for pool", w[1]);
+    pl->health = 1;
+    pl->health_path = "/";
+    pl->interval_ms = 5000;
+    pl->probe_timeout_ms = 2000;
+    pl->rise = 2;
+    pl->fall = 3;
+    for (i = 2; i < n; i++)
+        if (cfg_health_opt(x, pl, w[i]) != RP_OK)
+            return RP_ECONFIG;
+    return RP_OK;
+}
+
+/* "10.0.0.0/8", "::1/128", or an address alone (all bits). */
+static int
+cidr_parse(rp_str v, rp_addr *net, uint8_t *bits)
+{
+    size_t i;
+    int64_t b = -1;
+    for (i = 0; i < v.n && v.p[i] != '/'; i++)
+        ;
+    if (i < v.n) {
+        rp_str bs;
+        bs.p = v.p + i + 1, bs.n = v.n - i - 1;
+        b = parse_dec(bs);
+    }
+    if (v.n && v.p[0] != '[' && memchr(v.p, ':', i)) { /* bare IPv6 */
+        memset(net, 0, sizeof(*net));
+        net->family = 6;
+        if (parse_ip6(v.p, i, net->ip) != RP_OK)
+            return RP_EINVAL;
+    } else if (rp_addr_parse(net, v.p, i, 0) != RP_OK || net->port) {
+        return RP_EINVAL;
+    }
+    if (i < v.n && b < 0)
+        return RP_EINVAL; /* "/" without bits */
+    if (b < 0)
+        b = net->family == 4 ? 32 : 128;
+    if (b > (net->family == 4 ? 32 : 128))
+        return RP_EINVAL;
+    *bits = (uint8_t)b;
+    return RP_OK;
+}
+
+static int
+cfg_status(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    int i;
+    if (c->status_path)
+        return cfg_fail(x, "duplicate status line", w[0]);
+    for (i = 1; i < n; i++) {
+        rp_str val, key = opt_key(w[i], &val);
+        if (str_ieq(key, S("path"))) {
+            if (!cfg_path_ok(val))
+                return cfg_fail(x, "status path must start with '/'", w[i]);
+            if ((c->status_path = cfg_str(x, val)) == NULL)
+                return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+        } else if (str_ieq(key, S("allow"))) {
+            if (c->nallow == RP_COUNT(c->allow))
+                return cfg_fail(x, "at most 4 allow= networks", w[i]);
+            if (cidr_parse(val, &c->allow[c->nallow].net, &c->allow[c->nallow].bits) != RP_OK)
+                return cfg_fail(x, "bad allow network (want ADDR[/BITS])", w[i]);
+            c->nallow++;
+        } else {
+            return cfg_fail(x, "unknown status option", w[i]);
+        }
+    }
+    if (!c->status_path)
+        return cfg_fail(x, "status needs path=/PATH", w[0]);
+    return RP_OK;
+}
+
 static int
 cfg_line(cfg_ctx *x, const char *s, size_t n)
 {
@@ -1155,6 +1283,7 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
         {"listen", 6, cfg_listen}, {"pool", 4, cfg_pool},
         {"device", 6, cfg_device}, {"route", 5, cfg_route},
         {"timeout", 7, cfg_timeout}, {"via", 3, cfg_via},
+        {"health", 6, cfg_health}, {"status", 6, cfg_status},
     };
     rp_str w[CFG_MAX_WORDS];
     int nw = 0;
@@ -1191,12 +1320,19 @@ cfg_finish(cfg_ctx *x)
         return cfg_fail(x, "no listen line", none);
     if (c->nroutes == 0)
         return cfg_fail(x, "no route line", none);
-    for (i = 0; i < c->npools; i++)
-        if (c->pools[i].ndevices == 0) {
-            rp_str name;
-            name.p = c->pools[i].name, name.n = strlen(name.p);
+    for (i = 0; i < c->npools; i++) {
+        const rp_pool *pl = &c->pools[i];
+        rp_str name;
+        int k, primaries = 0;
+        for (k = 0; k < pl->ndevices; k++)
+            primaries += !c->devices[pl->devices[k]].backup;
+        name.p = pl->name, name.n = strlen(name.p);
+        x->line = x->pool_line[i];
+        if (pl->ndevices == 0)
             return cfg_fail(x, "pool has no devices", name);
-        }
+        if (primaries == 0)
+            return cfg_fail(x, "pool has only backup devices", name);
+    }
     return RP_OK;
 }
 
@@ -1280,34 +1416,52 @@ route_match(const rp_config *c, rp_str host, rp_str path)
     return -1;
 }
 
+/* Up: not taken out by passive failures nor by active health. */
+static int
+device_is_up(const rp_proxy *p, const rp_device *d)
+{
+    return !d->hc_down && d->down_until <= p->now;
+}
+
 static int
 device_eligible(const rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
 {
-    return d->weight > 0 && !(tried >> idx & 1) &&
-           (d->down_until <= p->now || p->pick_any);
+    return d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d));
 }
 
-/* One smooth-WRR or least-connections pick among primaries (backup == 0)
- * or backups (backup == 1).  Returns a device index or -1. */
+/* a/wa < b/wb without division: weighted least-connections order. */
+static int
+lc_cmp(const rp_device *a, const rp_device *b)
+{
+    uint64_t x = (uint64_t)a->active * b->weight, y = (uint64_t)b->active * a->weight;
+    return x < y ? -1 : x > y;
+}
+
+/* One pick among primaries (backup == 0) or backups (backup == 1).  For
+ * leastconn only the devices tied at the lowest active/weight take part in
+ * the smooth-WRR round, so ties rotate by weight (nginx's least_conn). */
 static int
 pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
 {
-    rp_device *best = NULL;
+    rp_device *best = NULL, *least = NULL;
     int32_t total = 0;
     int i, pick = -1;
+    for (i = 0; i < pl->ndevices && pl->balance == RP_BALANCE_LEASTCONN; i++) {
+        rp_device *d = &p->cfg.devices[pl->devices[i]];
+        if (d->backup == backup && device_eligible(p, d, tried, pl->devices[i]) &&
+            (!least || lc_cmp(d, least) < 0))
+            least = d;
+    }
     for (i = 0; i < pl->ndevices; i++) {
         int idx = pl->devices[i];
         rp_device *d = &p->cfg.devices[idx];
-        if (d->backup != backup || !device_eligible(p, d, tried, idx))
+        if (d->backup != backup || !device_eligible(p, d, tried, idx) ||
+            (least && lc_cmp(d, least) != 0))
             continue;
         d->current += d->effective;
         total += d->effective;
-        if (pl->balance == RP_BALANCE_LEASTCONN && best &&
-            (uint64_t)d->active * best->weight != (uint64_t)best->active * d->weight) {
-            if ((uint64_t)d->active * best->weight < (uint64_t)best->active * d->weight)
-                best = d, pick = idx;
-            continue;
-        }
+        if (d->effective < d->weight)
+            d->effective++; /* recovery after failures: one step per pick */
         if (!best || d->current > best->current)
             best = d, pick = idx;
     }
@@ -1334,20 +1488,28 @@ pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
     return -1;
 }
 
-/* Passive health: max_fails failures within fail_timeout take a device out
- * for fail_timeout (nginx's rule); a success clears the count. */
+/* Passive health (nginx's max_fails/fail_timeout): failures closer together
+ * than fail_timeout add up; max_fails of them take the device out for
+ * fail_timeout, after which the next request probes it (one more failure
+ * takes it out again).  Each failure also lowers the effective weight by
+ * weight/max_fails, so a recovered device gets its share back gradually.
+ * A success clears the count. */
 static void
 device_fail(rp_proxy *p, int idx, int err)
 {
     rp_device *d = &p->cfg.devices[idx];
+    uint16_t mf = d->max_fails ? d->max_fails : 1;
     d->failures++;
     d->last_err = err;
     p->stats.device_errors++;
-    if (d->down_until && d->down_until + d->fail_timeout_ms < p->now)
-        d->fails = 0; /* the old window is over */
+    if (d->fails < d->max_fails && d->checked + d->fail_timeout_ms < p->now)
+        d->fails = 0; /* earlier failures are out of the window */
+    d->checked = p->now;
+    d->effective -= d->weight / mf ? d->weight / mf : 1;
+    if (d->effective < 0)
+        d->effective = 0;
     if (d->max_fails && ++d->fails >= d->max_fails) {
         d->down_until = p->now + d->fail_timeout_ms;
-        d->fails = 0;
         RP_LOG(RP_LOG_WARN, ("device %d down for %u ms: %s", idx,
                              (unsigned)d->fail_timeout_ms, rp_strerror(err)));
     }
@@ -1356,7 +1518,10 @@ device_fail(rp_proxy *p, int idx, int err)
 static void
 device_ok(rp_proxy *p, int idx)
 {
-    p->cfg.devices[idx].fails = 0;
+    rp_device *d = &p->cfg.devices[idx];
+    d->fails = 0;
+    d->down_until = 0;
+    d->last_ok = p->now;
 }
 
 /* ==== [7] Connections: slots, interest, timers, closing ====
@@ -1373,19 +1538,21 @@ device_ok(rp_proxy *p, int idx)
  *   DS_CONNECTING  the TCP connect               connect       out: head
  *   DS_BUSY        response bytes                device        in, out
  *   DS_IDLE        reuse (or the device's FIN)   device_idle   --
+ *   DS_PROBE       a health probe's status line  probe timeout in, out
+ *   CS_LOCAL       room to write the status page client        out
  */
 
 typedef struct rp_conn rp_conn;
 
 enum { K_LISTENER = 1, K_CLIENT, K_DEVICE };
 enum {
-    CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING,
-    DS_CONNECTING, DS_BUSY, DS_IDLE
+    CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL,
+    DS_CONNECTING, DS_BUSY, DS_IDLE, DS_PROBE
 };
 enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
 enum {
     T_NONE, T_HEAD, T_IDLE, T_CLIENT, T_TUNNEL, T_LINGER,
-    T_CONNECT, T_DEVICE, T_DIDLE
+    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE
 };
 
 #define F_EOF (1u << 0)       /* peer sent FIN */
@@ -1405,14 +1572,17 @@ enum {
 #define F_IDEMP (1u << 14)    /* method is idempotent (RFC 9110 §9.2.2) */
 #define F_PROGRESS (1u << 15) /* bytes moved since the timer was armed */
 #define F_SERVED (1u << 16)   /* a request was answered on this connection */
+#define F_PCONN (1u << 17)    /* health probe still connecting */
+#define F_PROM (1u << 18)     /* status page in Prometheus format */
 #define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
                     F_HTTP10 | F_UPG | F_IDEMP | F_KEEP)
 
 static uint32_t
-timer_ms(const rp_proxy *p, int kind)
+timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
 {
     const rp_config *c = &p->cfg;
     switch (kind) {
+    case T_PROBE: return c->pools[c->devices[x->device].pool].probe_timeout_ms;
     case T_HEAD: return c->t_client_header;
     case T_IDLE: case T_CLIENT: case T_TUNNEL: return c->t_client_idle;
     case T_LINGER: return RP_TIMEOUT_LINGER_MS;
@@ -1441,7 +1611,9 @@ timer_kind(const rp_conn *c)
             return T_CLIENT;
         return T_NONE;
     case CS_TUNNEL: return T_TUNNEL;
+    case CS_LOCAL: return out_blocked(c) ? T_CLIENT : T_NONE;
     case CS_CLOSING: return buf_len(&c->out) ? T_CLIENT : T_LINGER;
+    case DS_PROBE: return T_PROBE;
     case DS_CONNECTING: return T_CONNECT;
     case DS_IDLE: return T_DIDLE;
     case DS_BUSY:
@@ -1459,13 +1631,20 @@ static unsigned
 conn_interest(const rp_conn *c)
 {
     unsigned ev = 0;
-    if (c->state == DS_CONNECTING)
+    if (c->state == DS_CONNECTING || (c->flags & F_PCONN))
         return RP_EV_WRITE;
     if (out_blocked(c))
         ev |= RP_EV_WRITE;
     if (!(c->flags & (F_EOF | F_DEAD)) && buf_len(&c->in) < RP_BUF_SIZE)
         ev |= RP_EV_READ;
     return ev;
+}
+
+static void
+timer_hint(rp_proxy *p, uint64_t t)
+{
+    if (t && (!p->next_timer || t < p->next_timer))
+        p->next_timer = t;
 }
 
 /* After a turn: arm the timer this state needs, tell the port the interest. */
@@ -1477,9 +1656,8 @@ conn_rearm(rp_proxy *p, rp_conn *c)
     int refresh = k == T_IDLE || k == T_CLIENT || k == T_TUNNEL || k == T_DEVICE;
     if (k != c->tkind || (refresh && (c->flags & F_PROGRESS))) {
         c->tkind = (uint8_t)k;
-        c->deadline = k ? p->now + timer_ms(p, k) : 0;
-        if (c->deadline && (!p->next_timer || c->deadline < p->next_timer))
-            p->next_timer = c->deadline;
+        c->deadline = k ? p->now + timer_ms(p, c, k) : 0;
+        timer_hint(p, c->deadline);
     }
     c->flags &= ~F_PROGRESS;
     ev = conn_interest(c);
@@ -1533,6 +1711,8 @@ conn_free(rp_proxy *p, rp_conn *c)
         if (c->state == DS_IDLE) {
             idle_remove(p, c);
             dev->idle--;
+        } else if (c->state == DS_PROBE) {
+            dev->probe = NULL;
         } else {
             dev->active--;
         }
@@ -1595,7 +1775,7 @@ conn_write(rp_proxy *p, rp_conn *c)
 {
     size_t len = buf_len(&c->out);
     long n;
-    if (!len || c->state == DS_CONNECTING || (c->flags & F_DEAD))
+    if (!len || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
         return 0;
     if ((c->flags & F_WBLOCK) && !(c->ready & RP_EV_WRITE))
         return 0;
@@ -1791,6 +1971,7 @@ reason_for(int status)
 {
     switch (status) {
     case 400: return "Bad Request";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
@@ -2097,6 +2278,17 @@ copy_cstr(char *dst, size_t cap, rp_str s)
     dst[n] = 0;
 }
 
+/* Does the target's path (before any '?') equal path? */
+static int
+path_is(rp_str target, const char *path)
+{
+    size_t n = strlen(path);
+    return target.n >= n && memcmp(target.p, path, n) == 0 &&
+           (target.n == n || target.p[n] == '?');
+}
+
+static int status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
+
 static int
 exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 {
@@ -2119,9 +2311,6 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         c->flags |= F_KEEP;
     if ((m->flags & RP_HF_UPGRADE) && (m->flags & RP_HF_CONN_UPG) && m->minor == 1)
         c->flags |= F_UPG;
-    if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
-        return reply_error(p, c, 404);
-    c->route = (uint8_t)route;
     memset(&c->ch, 0, sizeof(c->ch));
     c->left = 0;
     if (m->flags & RP_HF_CHUNKED)
@@ -2131,6 +2320,11 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     else
         c->mode = M_NONE, c->flags |= F_REQ_DONE;
     c->head_len = (uint32_t)head_len;
+    if (p->cfg.status_path && path_is(m->target, p->cfg.status_path))
+        return status_begin(p, c, m);
+    if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
+        return reply_error(p, c, 404);
+    c->route = (uint8_t)route;
     c->flags |= F_HOLD;
     c->state = CS_FWD;
     return dispatch(p, c, m);
@@ -2422,6 +2616,8 @@ tunnel_step(rp_proxy *p, rp_conn *c)
     return a || b;
 }
 
+static int local_step(rp_proxy *p, rp_conn *c);
+
 static int
 client_step(rp_proxy *p, rp_conn *c)
 {
@@ -2430,6 +2626,7 @@ client_step(rp_proxy *p, rp_conn *c)
     case CS_FWD: return exchange_step(p, c);
     case CS_TUNNEL: return tunnel_step(p, c);
     case CS_CLOSING: return closing_step(p, c);
+    case CS_LOCAL: return local_step(p, c);
     }
     return 0;
 }
@@ -2461,20 +2658,473 @@ pair_service(rp_proxy *p, rp_conn *c)
     conn_rearm(p, c);
 }
 
-/* ==== [11] Event loop ====
+/* ==== [11] Health probes and the status page ====
+ * Active health: each device of a pool with a `health` line gets one probe
+ * at a time -- connect, "GET path" with Connection: close, read the status
+ * line -- at most once per interval, and not at all while real traffic
+ * keeps proving it alive (a battery sensor is not woken for nothing).
+ * `fall` failed probes in a row take it out, `rise` passes bring it back.
+ *
+ * The status page is answered by rproxy itself, item by item as the
+ * client's buffer has room (chunked), so it fits any RP_BUF_SIZE: JSON, or
+ * the Prometheus text format with ?format=prometheus.  Only clients inside
+ * `allow=` (default: loopback) see it; others get 403 and nothing else. */
+
+/* "ip:port", IPv6 in brackets. */
+static void
+w_addr(wbuf *w, const rp_addr *a)
+{
+    char ip[48];
+    size_t n = rp_addr_format(a, ip, sizeof(ip));
+    if (a->family == 6)
+        w_put(w, "[", 1);
+    w_put(w, ip, n);
+    if (a->family == 6)
+        w_put(w, "]", 1);
+    w_put(w, ":", 1);
+    w_num(w, a->port);
+}
+
+static void
+w_cstr(wbuf *w, const char *s)
+{
+    w_put(w, s, strlen(s));
+}
+
+static void
+probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
+{
+    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    if (d)
+        conn_free(p, d);
+    dv->probe = NULL;
+    dv->probes++;
+    dv->probe_next = p->now + pl->interval_ms;
+    timer_hint(p, dv->probe_next);
+    if (ok) {
+        dv->hc_fall = 0;
+        if (dv->hc_down && ++dv->hc_rise >= pl->rise) {
+            dv->hc_down = 0;
+            dv->hc_rise = 0;
+            RP_LOG(RP_LOG_WARN, ("device %d up: health probes pass", (int)(dv - p->cfg.devices)));
+        }
+        return;
+    }
+    dv->probe_failures++;
+    dv->hc_rise = 0;
+    if (!dv->hc_down && ++dv->hc_fall >= pl->fall) {
+        dv->hc_down = 1;
+        dv->hc_fall = 0;
+        RP_LOG(RP_LOG_WARN, ("device %d down: health probes fail", (int)(dv - p->cfg.devices)));
+    }
+}
+
+static void
+probe_start(rp_proxy *p, int idx)
+{
+    rp_device *dv = &p->cfg.devices[idx];
+    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    rp_conn *d = conn_alloc(p, K_DEVICE);
+    rp_sock s;
+    wbuf w;
+    if (!d) { /* every slot busy with traffic: that is not the device's fault */
+        dv->probe_next = p->now + pl->interval_ms;
+        return;
+    }
+    d->device = (uint8_t)idx;
+    d->sock = -1;
+    d->state = DS_PROBE;
+    if ((s = rp_port_connect(&dv->addr)) < 0) {
+        probe_finish(p, dv, d, 0);
+        return;
+    }
+    d->sock = s;
+    d->flags |= F_PCONN;
+    dv->probe = d;
+    w = buf_writer(p, &d->out);
+    w_put(&w, S("GET "));
+    w_cstr(&w, pl->health_path);
+    w_put(&w, S(" HTTP/1.1\r\nHost: "));
+    w_addr(&w, &dv->addr);
+    w_put(&w, S("\r\nUser-Agent: rproxy-health\r\nConnection: close\r\n\r\n"));
+    buf_commit(&d->out, &w);
+    conn_rearm(p, d);
+}
+
+static void
+probe_event(rp_proxy *p, rp_conn *d)
+{
+    rp_device *dv = &p->cfg.devices[d->device];
+    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    if (d->flags & F_PCONN) {
+        int rc = rp_port_connect_result(d->sock);
+        if (rc == RP_EAGAIN)
+            return;
+        if (rc != RP_OK) {
+            probe_finish(p, dv, d, 0);
+            return;
+        }
+        d->flags &= ~F_PCONN;
+        d->ready |= RP_EV_WRITE;
+    }
+    conn_write(p, d);
+    conn_read(p, d);
+    if (buf_len(&d->in) >= 12) { /* "HTTP/1.x NNN" */
+        const char *b = d->in.d + d->in.r;
+        int st = 0, i, ok;
+        if (memcmp(b, "HTTP/1.", 7) == 0 && b[8] == ' ')
+            for (i = 9; i < 12 && b[i] >= '0' && b[i] <= '9'; i++)
+                st = st * 10 + (b[i] - '0');
+        ok = pl->expect ? st == pl->expect : (st >= 200 && st < 400);
+        probe_finish(p, dv, d, ok);
+        return;
+    }
+    if (d->flags & (F_EOF | F_DEAD)) {
+        probe_finish(p, dv, d, 0);
+        return;
+    }
+    conn_rearm(p, d);
+}
+
+/* Start the probes that are due; hint the loop at the next ones. */
+static void
+health_run(rp_proxy *p)
+{
+    int i;
+    for (i = 0; i < p->cfg.ndevices; i++) {
+        rp_device *dv = &p->cfg.devices[i];
+        const rp_pool *pl = &p->cfg.pools[dv->pool];
+        if (!pl->health || dv->probe || dv->weight == 0)
+            continue;
+        if (dv->probe_next <= p->now) {
+            if (!dv->hc_down && dv->last_ok && dv->last_ok + pl->interval_ms > p->now)
+                dv->probe_next = dv->last_ok + pl->interval_ms; /* traffic vouched */
+            else
+                probe_start(p, i);
+        }
+        if (!dv->probe)
+            timer_hint(p, dv->probe_next);
+    }
+}
+
+static int
+cidr_match(const rp_addr *net, int bits, const rp_addr *a)
+{
+    int full = bits / 8, rest = bits % 8;
+    if (net->family != a->family || memcmp(net->ip, a->ip, (size_t)full) != 0)
+        return 0;
+    return !rest || ((net->ip[full] ^ a->ip[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+static int
+status_allowed(const rp_config *c, const rp_addr *a)
+{
+    static const rp_addr lo4 = {4, {127}, 0}, lo6 = {6, {0, 0, 0, 0, 0, 0, 0, 0,
+                                                           0, 0, 0, 0, 0, 0, 0, 1}, 0};
+    int i;
+    if (c->nallow == 0)
+        return cidr_match(&lo4, 8, a) || cidr_match(&lo6, 128, a);
+    for (i = 0; i < c->nallow; i++)
+        if (cidr_match(&c->allow[i].net, c->allow[i].bits, a))
+            return 1;
+    return 0;
+}
+
+static const char *
+device_state(const rp_proxy *p, const rp_device *d)
+{
+    if (d->weight == 0)
+        return "disabled";
+    if (!device_is_up(p, d))
+        return "down";
+    return d->backup ? "backup" : "up";
+}
+
+/* The n-th device in pool order, and where it sits in its pool. */
+static const rp_device *
+status_device(const rp_config *c, uint64_t n, int *pool, int *pos)
+{
+    int i;
+    for (i = 0; i < c->npools; i++) {
+        if (n < c->pools[i].ndevices) {
+            *pool = i, *pos = (int)n;
+            return &c->devices[c->pools[i].devices[n]];
+        }
+        n -= c->pools[i].ndevices;
+    }
+    return NULL;
+}
+
+static void
+json_num(wbuf *w, const char *key, uint64_t v, int comma)
+{
+    if (comma)
+        w_put(w, ",", 1);
+    w_put(w, "\"", 1);
+    w_cstr(w, key);
+    w_put(w, S("\":"));
+    w_num(w, v);
+}
+
+static void
+json_str(wbuf *w, const char *key, const char *v)
+{
+    w_put(w, S(",\""));
+    w_cstr(w, key);
+    w_put(w, S("\":\""));
+    w_cstr(w, v);
+    w_put(w, "\"", 1);
+}
+
+static void
+json_device(const rp_proxy *p, const rp_device *d, wbuf *w)
+{
+    w_put(w, S("{\"addr\":\""));
+    w_addr(w, &d->addr);
+    w_put(w, "\"", 1);
+    json_str(w, "state", device_state(p, d));
+    json_num(w, "weight", d->weight, 1);
+    json_num(w, "effective_weight", (uint64_t)d->effective, 1);
+    json_num(w, "active", d->active, 1);
+    json_num(w, "idle", d->idle, 1);
+    json_num(w, "requests", d->requests, 1);
+    json_num(w, "failures", d->failures, 1);
+    json_str(w, "last_failure", d->last_err ? rp_strerror(d->last_err) : "");
+    json_str(w, "health", !p->cfg.pools[d->pool].health ? "none" : d->hc_down ? "down" : "up");
+    json_num(w, "probes", d->probes, 1);
+    json_num(w, "probe_failures", d->probe_failures, 1);
+    w_put(w, "}", 1);
+}
+
+/* Item k of the JSON page; 0 when there is none. */
+static int
+status_json(rp_proxy *p, uint64_t k, wbuf *w)
+{
+    const rp_stats *st = &p->stats;
+    const rp_device *d;
+    int pool, pos;
+    if (k == 0) {
+        w_put(w, S("{\"version\":\"" RP_VERSION "\""));
+        json_num(w, "uptime_ms", p->now - p->t_started, 1);
+        json_num(w, "accepted", st->accepted, 1);
+        json_num(w, "refused_conns", st->refused_conns, 1);
+        json_num(w, "active_clients", (uint64_t)rp_active(p), 1);
+        json_num(w, "requests", st->requests, 1);
+        json_num(w, "bad_requests", st->bad_requests, 1);
+        json_num(w, "responses_2xx", st->responses[2], 1);
+        json_num(w, "responses_4xx", st->responses[4], 1);
+        json_num(w, "responses_5xx", st->responses[5], 1);
+        return 1;
+    }
+    if (k == 1) {
+        json_num(w, "device_connects", st->device_connects, 1);
+        json_num(w, "device_reuses", st->device_reuses, 1);
+        json_num(w, "device_errors", st->device_errors, 1);
+        json_num(w, "retries", st->retries, 1);
+        json_num(w, "timeouts", st->timeouts, 1);
+        json_num(w, "tunnels", st->tunnels, 1);
+        w_put(w, S(",\"pools\":["));
+        return 1;
+    }
+    if ((d = status_device(&p->cfg, k - 2, &pool, &pos)) == NULL) {
+        if (k - 2 > p->cfg.ndevices)
+            return 0;
+        w_put(w, S("]}\n"));
+        return 1;
+    }
+    if (pos == 0) {
+        const rp_pool *pl = &p->cfg.pools[pool];
+        w_put(w, pool ? ",{" : "{", pool ? 2 : 1);
+        w_put(w, S("\"name\":\""));
+        w_cstr(w, pl->name);
+        w_put(w, "\"", 1);
+        json_str(w, "balance", pl->balance == RP_BALANCE_LEASTCONN ? "leastconn" : "wrr");
+        json_num(w, "retries", pl->retries, 1);
+        w_put(w, S(",\"devices\":["));
+    } else {
+        w_put(w, ",", 1);
+    }
+    json_device(p, d, w);
+    if (pos == p->cfg.pools[pool].ndevices - 1)
+        w_put(w, S("]}"));
+    return 1;
+}
+
+static const struct {
+    const char *name, *type;
+} prom_metrics[] = {
+    {"rproxy_device_up", "gauge"},
+    {"rproxy_device_weight", "gauge"},
+    {"rproxy_device_effective_weight", "gauge"},
+    {"rproxy_device_active_connections", "gauge"},
+    {"rproxy_device_idle_connections", "gauge"},
+    {"rproxy_device_requests_total", "counter"},
+    {"rproxy_device_failures_total", "counter"},
+    {"rproxy_device_probe_failures_total", "counter"},
+};
+
+static void
+prom_global(wbuf *w, const char *name, const char *type, uint64_t v)
+{
+    w_put(w, S("# TYPE "));
+    w_cstr(w, name);
+    w_put(w, " ", 1);
+    w_cstr(w, type);
+    w_put(w, "\n", 1);
+    w_cstr(w, name);
+    w_put(w, " ", 1);
+    w_num(w, v);
+    w_put(w, "\n", 1);
+}
+
+/* Item k of the Prometheus page: globals, then one sample per device and
+ * metric, grouped by metric as the format wants. */
+static int
+status_prom(rp_proxy *p, uint64_t k, wbuf *w)
+{
+    const rp_stats *st = &p->stats;
+    uint64_t nd = p->cfg.ndevices, m, di;
+    const rp_device *d;
+    uint64_t v[RP_COUNT(prom_metrics)];
+    int i;
+    if (k == 0) {
+        prom_global(w, "rproxy_uptime_seconds", "gauge", (p->now - p->t_started) / 1000);
+        prom_global(w, "rproxy_connections_accepted_total", "counter", st->accepted);
+        prom_global(w, "rproxy_connections_refused_total", "counter", st->refused_conns);
+        prom_global(w, "rproxy_requests_total", "counter", st->requests);
+        prom_global(w, "rproxy_bad_requests_total", "counter", st->bad_requests);
+        w_put(w, S("# TYPE rproxy_responses_total counter\n"));
+        for (i = 1; i < 6; i++) {
+            w_put(w, S("rproxy_responses_total{code=\""));
+            w_num(w, (uint64_t)i);
+            w_put(w, S("xx\"} "));
+            w_num(w, st->responses[i]);
+            w_put(w, "\n", 1);
+        }
+        return 1;
+    }
+    if (k == 1) {
+        prom_global(w, "rproxy_device_connects_total", "counter", st->device_connects);
+        prom_global(w, "rproxy_device_reuses_total", "counter", st->device_reuses);
+        prom_global(w, "rproxy_retries_total", "counter", st->retries);
+        prom_global(w, "rproxy_timeouts_total", "counter", st->timeouts);
+        return 1;
+    }
+    k -= 2;
+    if (nd == 0 || (m = k / nd) >= RP_COUNT(prom_metrics))
+        return 0;
+    di = k % nd;
+    d = &p->cfg.devices[di];
+    v[0] = (uint64_t)device_is_up(p, d), v[1] = d->weight, v[2] = (uint64_t)d->effective;
+    v[3] = d->active, v[4] = d->idle, v[5] = d->requests, v[6] = d->failures;
+    v[7] = d->probe_failures;
+    if (di == 0) {
+        w_put(w, S("# TYPE "));
+        w_cstr(w, prom_metrics[m].name);
+        w_put(w, " ", 1);
+        w_cstr(w, prom_metrics[m].type);
+        w_put(w, "\n", 1);
+    }
+    w_cstr(w, prom_metrics[m].name);
+    w_put(w, S("{pool=\""));
+    w_cstr(w, p->cfg.pools[d->pool].name);
+    w_put(w, S("\",device=\""));
+    w_addr(w, &d->addr);
+    w_put(w, S("\"} "));
+    w_num(w, v[m]);
+    w_put(w, "\n", 1);
+    return 1;
+}
+
+#define STATUS_ITEM 640 /* bytes one page item may take */
+
+/* Write page items while the client's buffer has room; finish the exchange
+ * after the last one. */
+static int
+local_step(rp_proxy *p, rp_conn *c)
+{
+    int chunked = !(c->flags & F_HTTP10), moved = 0;
+    for (;;) {
+        char item[STATUS_ITEM];
+        wbuf w, o;
+        int more;
+        if (c->flags & F_DEAD)
+            return exchange_fail(p, c, 0);
+        if (buf_room(p, &c->out) < STATUS_ITEM + 16)
+            return moved;
+        w.p = item, w.n = 0, w.cap = sizeof(item), w.full = 0;
+        more = !(c->flags & F_HEAD) && ((c->flags & F_PROM) ? status_prom(p, c->left, &w)
+                                                             : status_json(p, c->left, &w));
+        o = buf_writer(p, &c->out);
+        if (more && chunked) {
+            static const char hex[] = "0123456789abcdef";
+            char h[4] = {hex[(w.n >> 8) & 15], hex[(w.n >> 4) & 15], hex[w.n & 15], 0};
+            w_put(&o, h, 3);
+            w_put(&o, S("\r\n"));
+        }
+        w_put(&o, item, w.n);
+        if (chunked && !(c->flags & F_HEAD))
+            w_put(&o, more ? "\r\n" : "0\r\n\r\n", more ? 2 : 5);
+        buf_commit(&c->out, &o);
+        c->sent += o.n;
+        c->left++;
+        if (!more) {
+            c->flags |= F_RESP_DONE | F_REQ_DONE;
+            return exchange_end(p, c);
+        }
+        moved = 1;
+    }
+}
+
+/* A request for the status path: answer it here instead of routing it. */
+static int
+status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
+{
+    rp_str q = m->target;
+    wbuf w;
+    size_t i;
+    if (!status_allowed(&p->cfg, &c->peer))
+        return reply_error(p, c, 403);
+    if (!(c->flags & F_HEAD) && !is_method(m->method, S("GET")))
+        return reply_error(p, c, 405);
+    if (c->mode != M_NONE)
+        return reply_error(p, c, 400);
+    p->stats.status_requests++;
+    for (i = 0; i + 17 <= q.n; i++)
+        if (memcmp(q.p + i, "format=prometheus", 17) == 0)
+            c->flags |= F_PROM;
+    c->in.r += c->head_len;
+    c->flags &= ~F_HOLD;
+    if (c->flags & F_HTTP10)
+        c->flags &= ~F_KEEP; /* close-delimited */
+    c->status = 200;
+    c->left = 0;
+    c->state = CS_LOCAL;
+    w = buf_writer(p, &c->out);
+    w_put(&w, S("HTTP/1.1 200 OK\r\nContent-Type: "));
+    if (c->flags & F_PROM)
+        w_put(&w, S("text/plain; version=0.0.4\r\n"));
+    else
+        w_put(&w, S("application/json\r\n"));
+    w_put(&w, S("Cache-Control: no-store\r\n"));
+    if (!(c->flags & F_HTTP10))
+        w_put(&w, S("Transfer-Encoding: chunked\r\n"));
+    if (!(c->flags & F_KEEP))
+        w_put(&w, S("Connection: close\r\n"));
+    w_put(&w, S("\r\n"));
+    buf_commit(&c->out, &w);
+    c->sent += w.n;
+    c->flags |= F_RESP_HEAD;
+    return 1;
+}
+
+/* ==== [12] Event loop ====
  * rp_poll waits in the port, hands each report to its connection, then runs
  * the timers that are due.  Timers are a deadline per connection and one
  * "earliest deadline" hint; the full sweep runs only when the hint is due.
  * A listener that hits EMFILE pauses for 100 ms instead of spinning. */
 
 #define LISTEN_PAUSE_MS 100
-
-static void
-timer_hint(rp_proxy *p, uint64_t t)
-{
-    if (t && (!p->next_timer || t < p->next_timer))
-        p->next_timer = t;
-}
 
 static void
 listener_event(rp_proxy *p, struct rp_lsock *l)
@@ -2553,6 +3203,10 @@ on_event(rp_proxy *p, void *ud, unsigned ev)
             connect_done(p, c);
             return;
         }
+        if (c->state == DS_PROBE) {
+            probe_event(p, c);
+            return;
+        }
         if ((c = c->link) == NULL)
             return;
     }
@@ -2566,6 +3220,10 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     int k = x->tkind;
     x->deadline = 0;
     x->tkind = T_NONE;
+    if (k == T_PROBE) {
+        probe_finish(p, &p->cfg.devices[x->device], x, 0);
+        return;
+    }
     if (k == T_IDLE || k == T_LINGER || k == T_DIDLE || k == T_TUNNEL ||
         (k == T_HEAD && !buf_len(&x->in)) || /* a silent probe: just close */
         (k == T_CLIENT && x->state == CS_CLOSING) || !c) {
@@ -2618,9 +3276,10 @@ timers_run(rp_proxy *p)
         else
             timer_hint(p, c->deadline);
     }
+    health_run(p);
 }
 
-/* ==== [12] Public API ==== */
+/* ==== [13] Public API ==== */
 
 const char *
 rp_version(void)
@@ -2686,6 +3345,14 @@ rp_start(rp_proxy *p)
         rp_port_watch(s, RP_EV_READ, &p->lsocks[i]);
     }
     p->started = 1;
+    p->t_started = p->now;
+    for (i = 0; i < p->cfg.ndevices; i++) { /* first probes, staggered */
+        rp_device *dv = &p->cfg.devices[i];
+        const rp_pool *pl = &p->cfg.pools[dv->pool];
+        if (pl->health)
+            dv->probe_next = p->now + 1 + (uint64_t)i * 37 % pl->interval_ms;
+    }
+    health_run(p);
     return RP_OK;
 }
 
@@ -2736,6 +3403,32 @@ rp_shutdown(rp_proxy *p)
     for (i = 0; i < RP_MAX_UPSTREAM; i++)
         if (p->devices[i].state == DS_IDLE)
             conn_free(p, &p->devices[i]);
+}
+
+int
+rp_pool_pick(rp_proxy *p, int pool, uint32_t tried)
+{
+    if (pool < 0 || pool >= p->cfg.npools)
+        return -1;
+    return pool_pick(p, &p->cfg.pools[pool], tried);
+}
+
+void
+rp_device_report(rp_proxy *p, int dev, int err)
+{
+    if (dev < 0 || dev >= p->cfg.ndevices)
+        return;
+    if (err == RP_OK)
+        device_ok(p, dev);
+    else
+        device_fail(p, dev, err);
+}
+
+int
+rp_device_up(const rp_proxy *p, int dev)
+{
+    return dev >= 0 && dev < p->cfg.ndevices && p->cfg.devices[dev].weight > 0 &&
+           device_is_up(p, &p->cfg.devices[dev]);
 }
 
 int

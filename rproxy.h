@@ -310,6 +310,9 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *   timeout [client_header=MS] [client_idle=MS] [connect=MS] [device=MS]
  *           [device_idle=MS]
  *   via NAME                 pseudonym in Via headers (default "rproxy")
+ *   health POOL [path=/PATH] [interval=MS] [timeout=MS] [rise=N] [fall=N]
+ *          [expect=STATUS]   active health probes for POOL's devices
+ *   status path=/PATH [allow=CIDR]...   JSON / Prometheus status page
  *
  * The README's config reference documents every option. */
 
@@ -322,20 +325,30 @@ typedef struct {
 /** Balancing algorithms. */
 enum { RP_BALANCE_WRR = 0, RP_BALANCE_LEASTCONN = 1 };
 
-/** A device (upstream server) and its runtime balancing state. */
+struct rp_conn;
+
+/** A device (upstream server) and its runtime balancing and health state. */
 typedef struct {
     rp_addr addr;
     uint8_t pool;
     uint8_t backup;
     uint16_t weight;          /**< configured, 0 = disabled */
-    uint16_t max_fails;
-    uint32_t fail_timeout_ms;
+    uint16_t max_fails;       /**< passive: failures that take it out */
+    uint32_t fail_timeout_ms; /**< passive: window and time out */
     int32_t current;          /**< smooth WRR current weight */
-    int32_t effective;        /**< smooth WRR effective weight */
+    int32_t effective;        /**< smooth WRR effective weight (drops on
+                                   failure, recovers by 1 per pick) */
     uint16_t active;          /**< busy connections now */
     uint16_t idle;            /**< idle pooled connections now */
-    uint16_t fails;           /**< failures in the current window */
-    uint64_t down_until;      /**< skipped until this time (ms) */
+    uint16_t fails;           /**< passive failures in the current window */
+    uint64_t checked;         /**< time of the last passive failure (ms) */
+    uint64_t down_until;      /**< passively out until this time (ms) */
+    uint64_t last_ok;         /**< last response head received (ms) */
+    uint8_t hc_down;          /**< active health says down */
+    uint8_t hc_rise, hc_fall; /**< consecutive probe passes / failures */
+    uint64_t probe_next;      /**< next active probe due (ms) */
+    uint64_t probes, probe_failures;
+    struct rp_conn *probe;    /**< probe in flight, or NULL */
     uint64_t requests, failures;
     int last_err;             /**< last failure (rp_err) */
 } rp_device;
@@ -346,6 +359,12 @@ typedef struct {
     uint8_t retries;
     uint8_t ndevices;
     uint8_t devices[RP_MAX_DEVICES]; /**< indexes into rp_config.devices */
+    /* active health (`health` line); health == 0: none */
+    uint8_t health;
+    uint8_t rise, fall;
+    uint16_t expect;          /**< status a probe wants; 0 = any 2xx/3xx */
+    uint32_t interval_ms, probe_timeout_ms;
+    const char *health_path;
 } rp_pool;
 
 typedef struct {
@@ -368,6 +387,12 @@ typedef struct {
     uint8_t nlisteners, npools, ndevices, nroutes;
     uint32_t t_client_header, t_client_idle, t_connect, t_device, t_device_idle;
     const char *via;
+    const char *status_path;  /**< `status path=`; NULL = no status page */
+    uint8_t nallow;           /**< `allow=` networks; 0 = loopback only */
+    struct {
+        rp_addr net;
+        uint8_t bits;
+    } allow[4];
     size_t str_used;
     char str[RP_CFG_STR_BYTES];
 } rp_config;
@@ -389,6 +414,7 @@ typedef struct {
     uint64_t retries;         /**< requests retried on another connection */
     uint64_t timeouts;        /**< any timeout fired */
     uint64_t tunnels;         /**< upgraded (WebSocket) tunnels */
+    uint64_t status_requests; /**< status page answers */
     uint64_t bytes_in, bytes_out; /**< client-side bytes received / sent */
 } rp_stats;
 
@@ -420,7 +446,6 @@ typedef struct {
     char *d;
 } rp_buf;
 
-struct rp_conn;
 
 /** Everything rproxy has.  Opaque in spirit: read `cfg` and `stats`, and set
  *  `access_fn`/`access_ud` after rp_init; the rest is private. */
@@ -432,6 +457,7 @@ typedef struct rp_proxy {
     /* private below */
     uint64_t now;
     uint64_t next_timer;
+    uint64_t t_started;    /* rp_start time, for uptime */
     uint8_t started, stopping;
     uint8_t pick_any;      /* balancer: ignore passive down marks */
     rp_event *batch;       /* reports of the current rp_poll turn */
@@ -478,6 +504,25 @@ typedef struct rp_proxy {
     char *buf_free[RP_NBUFS];
     char bufs[RP_NBUFS][RP_BUF_SIZE];
 } rp_proxy;
+
+/* ==== Balancing ====
+ * Exposed for embedders that want to steer traffic themselves, and for the
+ * unit tests that pin the picker's sequences down. */
+
+/** Pick a device of pool `pool` (index into cfg.pools) for one request,
+ *  skipping devices whose bit is set in `tried`: smooth weighted round-robin
+ *  or weighted least-connections among eligible primaries, then backups;
+ *  when every device is marked down they are tried anyway.  Returns a
+ *  device index, or -1 when none can take it (all weight 0 or tried). */
+int rp_pool_pick(rp_proxy *p, int pool, uint32_t tried);
+
+/** Report the outcome of a request to device `dev`: err == RP_OK is a
+ *  success (clears the failure count), else a failure counted toward
+ *  max_fails within fail_timeout and lowering the effective weight. */
+void rp_device_report(rp_proxy *p, int dev, int err);
+
+/** Is device `dev` taking traffic now (not passively or actively down)? */
+int rp_device_up(const rp_proxy *p, int dev);
 
 /** Prepare p for configuration: resets the bookkeeping (not the buffers,
  *  so their pages stay untouched until used).  RP_OK. */

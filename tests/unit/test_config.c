@@ -190,7 +190,7 @@ static const struct {
     size_t len;
 } ok_cases[] = {
     {"comments and blank lines", S("# a\n\n   \n\t\nlisten 80\n# b\npool a\ndevice a 127.0.0.1:1\nroute pool=a\n")},
-    {"options in any order", S("listen 80\npool a retries=0 balance=wrr\ndevice a 127.0.0.1:1 fail_timeout=1 backup weight=2 max_fails=0\nroute cache=off pool=a path=/ host=x\n")},
+    {"options in any order", S("listen 80\npool a retries=0 balance=wrr\ndevice a 127.0.0.1:2\ndevice a 127.0.0.1:1 fail_timeout=1 backup weight=2 max_fails=0\nroute cache=off pool=a path=/ host=x\n")},
     {"IPv6 device", S("listen 80\npool a\ndevice a [::1]:9001\nroute pool=a\n")},
     {"IPv6 listen", S("listen [::1]:8080\npool a\ndevice a 127.0.0.1:1\nroute pool=a\n")},
     {"partial timeout line", S("listen 80\npool a\ndevice a 127.0.0.1:1\nroute pool=a\ntimeout connect=100\n")},

@@ -1,0 +1,649 @@
+/*
+ * lwip.c -- the rproxy port contract (rproxy.h) on lwIP's raw TCP API.
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * For NO_SYS=1 (no RTOS): every lwIP callback below runs from the board's
+ * main loop (netif input, sys_check_timeouts) and only records state in the
+ * socket's slot; rproxy reads that state through rp_port_wait/recv/send from
+ * the same loop, so nothing needs a lock.  A socket is an index into a static
+ * table of slots.  Received pbufs stay queued in their slot until rproxy
+ * copies them out, and only then does tcp_recved reopen the window: a slow
+ * reader pushes back on its peer.  tcp_err means lwIP already freed the pcb,
+ * so the slot forgets it and keeps only the error.  Connections established
+ * before rproxy accepts them wait in a small per-listener backlog.
+ * Readiness is level-triggered and computed, never stored: READ when data,
+ * a FIN or an error is there, WRITE when connected with send buffer free.
+ * No proxy logic lives here.  lwIP's TCP_WND must not exceed 0xFFFF
+ * (one pbuf chain holds a slot's unread data; tot_len is 16 bits).
+ *
+ * [1] slots  [2] addresses and errors  [3] lwIP callbacks  [4] sockets
+ * [5] readiness  [6] clock, randomness, blobs, log, board API
+ */
+#include "rproxy.h"
+#include "lwip.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lwip/opt.h"
+#include "lwip/ip_addr.h"
+#include "lwip/pbuf.h"
+#include "lwip/sys.h"
+#include "lwip/tcp.h"
+
+#if !LWIP_TCP || !LWIP_CALLBACK_API
+#error "port/lwip.c needs LWIP_TCP=1 and the callback API (LWIP_EVENT_API=0)"
+#endif
+#if TCP_WND > 0xFFFF
+#error "port/lwip.c keeps unread data in one pbuf chain: TCP_WND must be <= 0xFFFF"
+#endif
+
+/* ==== [1] Slots ====
+ * A slot is a listener or a connection.  pcb is NULL before connect, after
+ * tcp_err (lwIP freed it) and after close.  A listener chains its accepted,
+ * not yet handed over connections through `next` (indexes, -1 = none). */
+
+enum { LW_FREE = 0, LW_LISTEN = 1, LW_CONN = 2 };
+
+typedef struct lw_sock {
+    struct tcp_pcb *pcb;
+    struct pbuf *rx;       /* received, unread; one chain */
+    void *ud;              /* reported with events (rp_port_watch) */
+    rp_addr peer;          /* remote address, kept after the pcb is gone */
+    int16_t next;          /* listener's queue link */
+    int16_t head, tail;    /* listener: queue of accepted connections */
+    uint8_t kind;
+    uint8_t interest;      /* RP_EV_READ | RP_EV_WRITE */
+    uint8_t connected;     /* handshake done */
+    uint8_t fin;           /* peer sent FIN */
+    uint8_t wfull;         /* tcp_write said ERR_MEM: wait for sent/poll */
+    uint8_t shut;          /* rp_port_shutdown asked, FIN not yet queued */
+    uint8_t npend, backlog; /* listener: queued / allowed */
+    err_t err;             /* from tcp_err; ERR_OK while none */
+} lw_sock;
+
+static lw_sock lw_socks[RP_LWIP_MAX_SOCKS];
+static int lw_top;         /* slots at or above this were never used */
+static int lw_turn;        /* where the next readiness scan starts */
+static rp_lwip_hooks lw_hooks;
+static const rp_lwip_blob *lw_blobs;
+static size_t lw_nblobs;
+static rp_lwip_stats lw_stats;
+
+static lw_sock *
+lw_alloc(void)
+{
+    int i;
+
+    for (i = 0; i < RP_LWIP_MAX_SOCKS; i++) {
+        lw_sock *s = &lw_socks[i];
+        if (s->kind != LW_FREE)
+            continue;
+        memset(s, 0, sizeof *s);
+        s->next = s->head = s->tail = -1;
+        if (i >= lw_top)
+            lw_top = i + 1;
+        if (++lw_stats.socks_used > lw_stats.socks_peak)
+            lw_stats.socks_peak = lw_stats.socks_used;
+        return s;
+    }
+    return NULL;
+}
+
+static void
+lw_release(lw_sock *s)
+{
+    s->kind = LW_FREE;
+    s->pcb = NULL;
+    s->ud = NULL;
+    lw_stats.socks_used--;
+}
+
+static lw_sock *
+lw_get(rp_sock sk)
+{
+    if (sk < 0 || sk >= RP_LWIP_MAX_SOCKS || lw_socks[sk].kind == LW_FREE)
+        return NULL;
+    return &lw_socks[sk];
+}
+
+static int
+lw_index(const lw_sock *s)
+{
+    return (int)(s - lw_socks);
+}
+
+/* ==== [2] Addresses and errors ==== */
+
+/* rp_addr -> ip_addr_t.  0 on success, -1 for a family lwIP was built
+ * without. */
+static int
+lw_ip(const rp_addr *a, ip_addr_t *ip)
+{
+    if (a->family == 4) {
+        uint32_t v;
+        memcpy(&v, a->ip, 4); /* already in network order */
+        ip_addr_set_ip4_u32_val(*ip, v);
+        return 0;
+    }
+#if LWIP_IPV6
+    if (a->family == 6) {
+        uint32_t w[4];
+        memcpy(w, a->ip, 16);
+        IP_ADDR6(ip, w[0], w[1], w[2], w[3]);
+        return 0;
+    }
+#endif
+    return -1;
+}
+
+static void
+lw_addr(const ip_addr_t *ip, uint16_t port, rp_addr *a)
+{
+    memset(a, 0, sizeof *a);
+    a->port = port;
+#if LWIP_IPV6
+    if (IP_IS_V6(ip)) {
+        a->family = 6;
+        memcpy(a->ip, ip_2_ip6(ip)->addr, 16);
+        return;
+    }
+#endif
+    a->family = 4;
+    memcpy(a->ip, &ip_2_ip4(ip)->addr, 4);
+}
+
+/* tcp_err's code -> rp_err, for I/O on an established connection. */
+static int
+lw_io_err(err_t e)
+{
+    if (e == ERR_RST)
+        return RP_ERESET;
+    if (e == ERR_CLSD)
+        return RP_ECLOSED;
+    return e == ERR_ABRT ? RP_ETIMEDOUT : RP_EIO; /* ABRT: retransmits ran out */
+}
+
+/* ==== [3] lwIP callbacks ====
+ * They only record state.  arg is the slot (tcp_arg); close sets every
+ * callback back to NULL first, so none of them can reach a freed slot. */
+
+static void
+lw_try_shutdown(lw_sock *s)
+{
+    if (s->shut && s->pcb && tcp_shutdown(s->pcb, 0, 1) != ERR_MEM)
+        s->shut = 0;
+}
+
+static err_t
+lw_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+    lw_sock *s = (lw_sock *)arg;
+
+    (void)err; /* always ERR_OK in lwIP 2.x */
+    if (!s) { /* cannot happen (close clears callbacks); be safe */
+        if (p) {
+            tcp_recved(pcb, p->tot_len);
+            pbuf_free(p);
+        }
+        return ERR_OK;
+    }
+    if (!p) {
+        s->fin = 1;
+        return ERR_OK;
+    }
+    if (s->rx && (uint32_t)s->rx->tot_len + p->tot_len > 0xFFFFu)
+        return ERR_MEM; /* lwIP keeps it and offers it again later */
+    if (s->rx)
+        pbuf_cat(s->rx, p);
+    else
+        s->rx = p;
+    return ERR_OK;
+}
+
+static err_t
+lw_sent_cb(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+    lw_sock *s = (lw_sock *)arg;
+
+    (void)pcb;
+    (void)len;
+    if (s) {
+        s->wfull = 0;
+        lw_try_shutdown(s);
+    }
+    return ERR_OK;
+}
+
+/* Every second: a write that failed for lack of memory (with nothing in
+ * flight to trigger lw_sent_cb) and a pending shutdown get another try. */
+static err_t
+lw_poll_cb(void *arg, struct tcp_pcb *pcb)
+{
+    return lw_sent_cb(arg, pcb, 0);
+}
+
+/* The pcb is already freed: forget it, keep why. */
+static void
+lw_err_cb(void *arg, err_t err)
+{
+    lw_sock *s = (lw_sock *)arg;
+
+    if (!s)
+        return;
+    s->pcb = NULL;
+    s->err = err != ERR_OK ? err : ERR_ABRT;
+    lw_stats.resets++;
+}
+
+static err_t
+lw_connected_cb(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+    lw_sock *s = (lw_sock *)arg;
+
+    (void)pcb;
+    (void)err; /* always ERR_OK: failures come through lw_err_cb */
+    if (s)
+        s->connected = 1;
+    return ERR_OK;
+}
+
+static void
+lw_attach(lw_sock *s, struct tcp_pcb *pcb)
+{
+    s->pcb = pcb;
+    tcp_arg(pcb, s);
+    tcp_recv(pcb, lw_recv_cb);
+    tcp_sent(pcb, lw_sent_cb);
+    tcp_err(pcb, lw_err_cb);
+    tcp_poll(pcb, lw_poll_cb, 2); /* 2 * 500 ms */
+    tcp_nagle_disable(pcb);       /* like TCP_NODELAY on the host */
+}
+
+static void
+lw_detach(struct tcp_pcb *pcb)
+{
+    tcp_arg(pcb, NULL);
+    tcp_recv(pcb, NULL);
+    tcp_sent(pcb, NULL);
+    tcp_err(pcb, NULL);
+    tcp_poll(pcb, NULL, 0);
+}
+
+/* A connection completed its handshake on listener arg.  Returning an error
+ * makes lwIP abort it (RST): the backlog or the slot table is full. */
+static err_t
+lw_accept_cb(void *arg, struct tcp_pcb *npcb, err_t err)
+{
+    lw_sock *l = (lw_sock *)arg, *s;
+
+    if (!npcb || err != ERR_OK)
+        return ERR_VAL; /* lwIP could not allocate a pcb; nothing to do */
+    tcp_arg(npcb, NULL); /* it inherited the listener's arg */
+    if (!l || l->kind != LW_LISTEN || l->npend >= l->backlog || !(s = lw_alloc())) {
+        lw_stats.accept_refused++;
+        return ERR_MEM;
+    }
+    s->kind = LW_CONN;
+    s->connected = 1;
+    lw_addr(&npcb->remote_ip, npcb->remote_port, &s->peer);
+    lw_attach(s, npcb);
+    if (l->tail >= 0)
+        lw_socks[l->tail].next = (int16_t)lw_index(s);
+    else
+        l->head = (int16_t)lw_index(s);
+    l->tail = (int16_t)lw_index(s);
+    l->npend++;
+    return ERR_OK;
+}
+
+/* ==== [4] Sockets ==== */
+
+rp_sock
+rp_port_listen(const rp_addr *a, int backlog)
+{
+    lw_sock *s = lw_alloc();
+    struct tcp_pcb *pcb = NULL, *lpcb = NULL;
+    ip_addr_t ip;
+    err_t e = ERR_MEM;
+
+    if (!s)
+        goto fail;
+    if (lw_ip(a, &ip) < 0) {
+        e = ERR_VAL;
+        goto fail;
+    }
+    if (!(pcb = tcp_new_ip_type(IP_GET_TYPE(&ip))))
+        goto fail;
+    ip_set_option(pcb, SOF_REUSEADDR);
+    if ((e = tcp_bind(pcb, &ip, a->port)) != ERR_OK)
+        goto fail;
+    lpcb = tcp_listen_with_backlog_and_err(pcb, (u8_t)(backlog > 255 ? 255 : backlog), &e);
+    if (!lpcb)
+        goto fail;
+    s->kind = LW_LISTEN;
+    s->pcb = lpcb;
+    s->backlog = (uint8_t)(backlog < RP_LWIP_BACKLOG ? backlog : RP_LWIP_BACKLOG);
+    tcp_arg(lpcb, s);
+    tcp_accept(lpcb, lw_accept_cb);
+    return lw_index(s);
+fail:
+    if (pcb)
+        tcp_close(pcb); /* not listening yet: frees it */
+    if (s)
+        lw_release(s);
+    rp_port_log(RP_LOG_ERROR, "listen port %u: lwIP error %d", (unsigned)a->port, (int)e);
+    return RP_EADDR;
+}
+
+rp_sock
+rp_port_accept(rp_sock l, rp_addr *peer)
+{
+    lw_sock *ls = lw_get(l), *s;
+
+    if (!ls || ls->kind != LW_LISTEN || ls->head < 0)
+        return RP_EAGAIN;
+    s = &lw_socks[ls->head];
+    ls->head = s->next;
+    if (ls->head < 0)
+        ls->tail = -1;
+    ls->npend--;
+    s->next = -1;
+    *peer = s->peer; /* even if it died meanwhile: rproxy meets the error */
+    return lw_index(s);
+}
+
+rp_sock
+rp_port_connect(const rp_addr *a)
+{
+    lw_sock *s;
+    struct tcp_pcb *pcb;
+    ip_addr_t ip;
+    err_t e;
+
+    if (lw_ip(a, &ip) < 0)
+        return RP_EREFUSED;
+    if (!(s = lw_alloc()))
+        return RP_ENOMEM;
+    if (!(pcb = tcp_new_ip_type(IP_GET_TYPE(&ip)))) {
+        lw_release(s);
+        return RP_ENOMEM;
+    }
+    s->kind = LW_CONN;
+    s->peer = *a;
+    lw_attach(s, pcb);
+    if ((e = tcp_connect(pcb, &ip, a->port, lw_connected_cb)) != ERR_OK) {
+        lw_detach(pcb);
+        tcp_close(pcb); /* still CLOSED: frees it */
+        lw_release(s);
+        return e == ERR_MEM || e == ERR_BUF || e == ERR_USE ? RP_ENOMEM : RP_EREFUSED;
+    }
+    return lw_index(s);
+}
+
+int
+rp_port_connect_result(rp_sock sk)
+{
+    lw_sock *s = lw_get(sk);
+
+    if (!s)
+        return RP_EIO;
+    if (s->connected)
+        return RP_OK; /* even if it died since: I/O reports that */
+    if (s->err == ERR_RST)
+        return RP_EREFUSED;
+    if (s->err != ERR_OK)
+        return s->err == ERR_ABRT ? RP_ETIMEDOUT : RP_EIO;
+    return s->pcb ? RP_EAGAIN : RP_EIO;
+}
+
+long
+rp_port_send(rp_sock sk, const void *buf, size_t n)
+{
+    lw_sock *s = lw_get(sk);
+    size_t room;
+    err_t e;
+
+    if (!s || s->kind != LW_CONN)
+        return RP_EIO;
+    if (!s->pcb)
+        return s->err != ERR_OK ? lw_io_err(s->err) : RP_EIO;
+    if (!s->connected || s->wfull || (room = tcp_sndbuf(s->pcb)) == 0)
+        return RP_EAGAIN;
+    if (n > room)
+        n = room;
+    if (n > 0xFFFF)
+        n = 0xFFFF;
+    e = tcp_write(s->pcb, buf, (u16_t)n, TCP_WRITE_FLAG_COPY);
+    if (e == ERR_MEM) { /* segment queue or memory full: wait for an ACK */
+        s->wfull = 1;
+        lw_stats.write_mem++;
+        tcp_output(s->pcb);
+        return RP_EAGAIN;
+    }
+    if (e != ERR_OK)
+        return e == ERR_CONN ? RP_ECLOSED : RP_EIO;
+    tcp_output(s->pcb);
+    return (long)n;
+}
+
+long
+rp_port_recv(rp_sock sk, void *buf, size_t n)
+{
+    lw_sock *s = lw_get(sk);
+
+    if (!s || s->kind != LW_CONN)
+        return RP_EIO;
+    if (s->rx && n > 0) {
+        u16_t take = (u16_t)(n < s->rx->tot_len ? n : s->rx->tot_len);
+        pbuf_copy_partial(s->rx, buf, take, 0);
+        s->rx = pbuf_free_header(s->rx, take);
+        if (s->pcb)
+            tcp_recved(s->pcb, take); /* only now the window reopens */
+        return (long)take;
+    }
+    if (s->fin)
+        return 0;
+    if (s->err != ERR_OK)
+        return lw_io_err(s->err);
+    return RP_EAGAIN;
+}
+
+void
+rp_port_shutdown(rp_sock sk)
+{
+    lw_sock *s = lw_get(sk);
+
+    if (s && s->kind == LW_CONN && s->pcb && s->connected) {
+        s->shut = 1;
+        lw_try_shutdown(s); /* ERR_MEM: retried from lw_sent_cb/lw_poll_cb */
+    }
+}
+
+/* Hand the pcb to lwIP for a graceful close (it finishes sending, then
+ * frees it); if lwIP has no memory for the FIN, reset instead. */
+static void
+lw_pcb_close(struct tcp_pcb *pcb)
+{
+    lw_detach(pcb);
+    if (tcp_close(pcb) != ERR_OK) {
+        lw_stats.close_aborts++;
+        tcp_abort(pcb);
+    }
+}
+
+void
+rp_port_close(rp_sock sk)
+{
+    lw_sock *s = lw_get(sk);
+
+    if (!s)
+        return;
+    if (s->kind == LW_LISTEN) { /* connections rproxy never took: reset */
+        while (s->head >= 0) {
+            lw_sock *c = &lw_socks[s->head];
+            s->head = c->next;
+            if (c->pcb) {
+                lw_detach(c->pcb);
+                tcp_abort(c->pcb);
+            }
+            if (c->rx)
+                pbuf_free(c->rx);
+            lw_release(c);
+        }
+        if (s->pcb) {
+            tcp_accept(s->pcb, NULL);
+            tcp_arg(s->pcb, NULL);
+            tcp_close(s->pcb); /* a listener always closes */
+        }
+    } else {
+        if (s->rx) { /* unread data: give the window back, then FIN (not RST) */
+            u16_t left = s->rx->tot_len;
+            pbuf_free(s->rx);
+            if (s->pcb)
+                tcp_recved(s->pcb, left);
+        }
+        if (s->pcb)
+            lw_pcb_close(s->pcb);
+    }
+    s->rx = NULL;
+    lw_release(s);
+}
+
+/* ==== [5] Readiness ====
+ * Computed from the slot each time (level-triggered): a listener is
+ * readable with a queued connection; a connection is readable with unread
+ * data or a FIN, writable once connected with send space; an error with
+ * nothing left to read is ERROR|READ|WRITE (connect failures included). */
+
+static unsigned
+lw_ready(const lw_sock *s)
+{
+    unsigned ev = 0;
+
+    if (s->kind == LW_LISTEN)
+        return s->head >= 0 ? RP_EV_READ : 0u;
+    if (s->rx || s->fin)
+        ev |= RP_EV_READ;
+    if (s->pcb && s->connected && !s->wfull && tcp_sndbuf(s->pcb) > 0
+        && tcp_sndqueuelen(s->pcb) < TCP_SND_QUEUELEN)
+        ev |= RP_EV_WRITE;
+    if (!s->pcb && !s->rx)
+        ev |= RP_EV_ERROR | RP_EV_READ | RP_EV_WRITE;
+    return ev;
+}
+
+static int
+lw_scan(rp_event *ev, int max)
+{
+    int i, k = 0, n = lw_top;
+
+    for (i = 0; i < n && k < max; i++) {
+        lw_sock *s = &lw_socks[(lw_turn + i) % n];
+        unsigned r;
+        if (s->kind == LW_FREE || !s->interest || !s->ud)
+            continue;
+        r = lw_ready(s);
+        r = (r & RP_EV_ERROR) ? r : (r & s->interest);
+        if (!r)
+            continue;
+        ev[k].ud = s->ud;
+        ev[k++].events = r;
+    }
+    lw_turn = n ? (lw_turn + i) % n : 0;
+    return k;
+}
+
+int
+rp_port_watch(rp_sock sk, unsigned events, void *ud)
+{
+    lw_sock *s = lw_get(sk);
+
+    if (!s)
+        return RP_EINVAL;
+    s->interest = (uint8_t)(events & (RP_EV_READ | RP_EV_WRITE));
+    s->ud = ud;
+    return RP_OK;
+}
+
+int
+rp_port_wait(rp_event *ev, int max, int timeout_ms)
+{
+    int n;
+
+    if (max < 1)
+        return RP_EINVAL;
+    n = lw_scan(ev, max);
+    if (n == 0 && timeout_ms != 0 && lw_hooks.idle) {
+        lw_hooks.idle(timeout_ms); /* drives lwIP; callbacks fill the slots */
+        n = lw_scan(ev, max);
+    }
+    return n;
+}
+
+/* ==== [6] Clock, randomness, blobs, log, board API ==== */
+
+/* sys_now() is 32-bit milliseconds and wraps after 49 days: extend it. */
+uint64_t
+rp_port_now_ms(void)
+{
+    static uint32_t last;
+    static uint64_t high;
+    uint32_t now = sys_now();
+
+    if (now < last)
+        high += (uint64_t)1 << 32;
+    last = now;
+    return high | now;
+}
+
+int
+rp_port_random(void *buf, size_t n)
+{
+    return lw_hooks.random ? lw_hooks.random(buf, n) : RP_EIO;
+}
+
+int
+rp_port_blob(const char *name, const void **data, size_t *len)
+{
+    size_t i;
+
+    for (i = 0; i < lw_nblobs; i++)
+        if (strcmp(lw_blobs[i].name, name) == 0) {
+            *data = lw_blobs[i].data;
+            *len = lw_blobs[i].len;
+            return RP_OK;
+        }
+    return RP_ENOTFOUND;
+}
+
+void
+rp_port_log(int level, const char *fmt, ...)
+{
+    char line[160];
+    va_list ap;
+
+    if (!lw_hooks.log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    lw_hooks.log(level, line);
+}
+
+void
+rp_lwip_init(const rp_lwip_hooks *hooks, const rp_lwip_blob *blobs, size_t nblobs)
+{
+    if (hooks)
+        lw_hooks = *hooks;
+    lw_blobs = blobs;
+    lw_nblobs = blobs ? nblobs : 0;
+}
+
+const rp_lwip_stats *
+rp_lwip_stats_get(void)
+{
+    return &lw_stats;
+}

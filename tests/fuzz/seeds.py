@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""seeds.py -- write the seed corpora in tests/fuzz/corpus/<target>/ (small files).
+
+Run from anywhere: python3 tests/fuzz/seeds.py.  Deterministic; the files are
+committed, so this only needs re-running when a seed is added.  The connection
+target's seeds are op scripts (see fuzz_conn.c): connect, client send, device
+send, close, time.
+"""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+C = os.path.join(HERE, "corpus")
+
+REQ = {
+    "get": b"GET /x?y=1 HTTP/1.1\r\nHost: a\r\nUser-Agent: t\r\n\r\n",
+    "get10": b"GET / HTTP/1.0\r\n\r\n",
+    "get10ka": b"GET / HTTP/1.0\r\nConnection: keep-alive\r\nHost: a\r\n\r\n",
+    "head": b"HEAD /h HTTP/1.1\r\nHost: a\r\n\r\n",
+    "post_cl": b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    "post_chunked": b"POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"5;x=y\r\nhello\r\n0\r\nX-T: 1\r\n\r\n",
+    "absolute": b"GET http://b.example/b/x HTTP/1.1\r\nHost: other\r\n\r\n",
+    "options": b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+    "upgrade": b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    "expect": b"PUT /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    "hop": b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-A\r\nX-A: 1\r\nTE: trailers\r\n"
+           b"X-Forwarded-For: 1.2.3.4\r\nVia: 1.0 x\r\n\r\n",
+    "clte": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "dup_cl": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+    "te_list": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "obsfold": b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
+    "bare_lf": b"GET / HTTP/1.1\nHost: a\n\n",
+    "nul": b"GET / HTTP/1.1\r\nHost: a\x00\r\n\r\n",
+    "pipeline": b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
+    "smuggle_body": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 30\r\n\r\nGET /evil HTTP/1.1\r\nHost: a\r\n\r\n",
+    "leading_crlf": b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+}
+RESP = {
+    "ok": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    "close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody until close",
+    "http10": b"HTTP/1.0 200 OK\r\n\r\nold",
+    "continue": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "switch": b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nraw",
+    "nocontent": b"HTTP/1.1 204 No Content\r\n\r\n",
+    "notmod": b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n",
+    "extra": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil",
+    "clte": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "no_reason": b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+    "hop": b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Dev\r\nX-Dev: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n",
+}
+CHUNKED = {
+    "simple": b"5\r\nhello\r\n0\r\n\r\n",
+    "ext": b"3;a=b;c=\"d\"\r\nabc\r\n0;x\r\n\r\n",
+    "trailer": b"1\r\na\r\n0\r\nX-Sum: 1\r\nY: 2\r\n\r\n",
+    "upper": b"A\r\n0123456789\r\n0\r\n\r\n",
+    "big": b"fffffffffffffff\r\n",
+    "overflow": b"10000000000000000\r\n",
+    "bare_lf": b"5\nhello\n0\n\n",
+    "0x": b"0x5\r\nhello\r\n0\r\n\r\n",
+    "space": b"5 \r\nhello\r\n0\r\n\r\n",
+    "leading_zeros": b"0005\r\nhello\r\n0000\r\n\r\n",
+}
+CONFIG = {
+    "readme": b"listen 8080\npool cams balance=wrr retries=2\ndevice cams 10.0.0.11:80 weight=5\n"
+              b"device cams 10.0.0.12:80 weight=1\ndevice cams 10.0.0.13:80 backup\npool plc\n"
+              b"device plc 10.0.0.20:8080 max_fails=3 fail_timeout=30\nroute host=plc.local pool=plc\n"
+              b"route path=/cam/ pool=cams\nroute pool=cams\ntimeout client_header=5000 device=10000\n",
+    "ipv6": b"listen [::1]:8080\nlisten 127.0.0.1:81\npool p balance=leastconn\ndevice p [::1]:9001\n"
+            b"route host=*.example.com path=/x pool=p cache=on\nvia gw\n",
+    "bad": b"listen 8080\npool p\ndevice q 1.2.3.4:5\n",
+    "comments": b"# c\n\n  listen   localhost:8080   # x\r\npool p\ndevice p 127.0.0.1:1 weight=0\nroute pool=p\n",
+}
+
+
+def op_connect():
+    return b"\x00"
+
+
+def op_client(i, data):
+    out = b""
+    while data:
+        k = data[:0xef]
+        data = data[0xef:]
+        out += bytes([1, i, len(k)]) + k
+    return out
+
+
+def op_device(i, data):
+    out = b""
+    while data:
+        k = data[:0xef]
+        data = data[0xef:]
+        out += bytes([7, i, len(k)]) + k
+    return out
+
+
+def op_time(units):
+    return bytes([11, units])
+
+
+CONN = {
+    "get": op_connect() + op_client(0, REQ["get"]) + op_device(0, RESP["ok"]),
+    "keepalive": op_connect() + op_client(0, REQ["get"]) + op_device(0, RESP["ok"])
+                 + op_client(0, REQ["head"]) + op_device(0, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"),
+    "post_chunked": op_connect() + op_client(0, REQ["post_chunked"]) + op_device(0, RESP["chunked"]),
+    "upgrade": op_connect() + op_client(0, REQ["upgrade"]) + op_device(0, RESP["switch"])
+               + op_client(0, b"client raw bytes") + bytes([6, 0, 0]),
+    "upgrade_200": op_connect() + op_client(0, REQ["upgrade"] + b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+                   + op_device(0, RESP["ok"]) + op_device(0, RESP["ok"]),
+    "extra": op_connect() + op_client(0, REQ["get"]) + op_device(0, RESP["extra"])
+             + op_connect() + op_client(1, REQ["get"]) + op_device(0, RESP["ok"]),
+    "timeout": op_connect() + op_client(0, b"GET / HTTP/1.1\r\nHo") + op_time(60),
+    "device_timeout": op_connect() + op_client(0, REQ["get"]) + op_time(100),
+    "expect": op_connect() + op_client(0, REQ["expect"][:-3]) + op_device(0, b"HTTP/1.1 100 Continue\r\n\r\n")
+              + op_client(0, b"abc") + op_device(0, RESP["ok"]),
+    "pipeline": op_connect() + op_client(0, REQ["pipeline"]) + op_device(0, RESP["ok"]) + op_device(0, RESP["ok"]),
+    "smuggle": op_connect() + op_client(0, REQ["smuggle_body"]) + op_device(0, RESP["ok"]),
+    "http10_chunked": op_connect() + op_client(0, REQ["get10ka"]) + op_device(0, RESP["chunked"]),
+    "refused": bytes([13, 1]) + op_connect() + op_client(0, REQ["get"]),
+    "pending": bytes([13, 3]) + op_connect() + op_client(0, REQ["get"]) + bytes([14, 0, 0])
+               + op_device(0, RESP["ok"]),
+    "many": b"".join(op_connect() for _ in range(6)) + b"".join(op_client(i, REQ["get"]) for i in range(6)),
+    "slow_reader": op_connect() + op_client(0, REQ["get"]) + bytes([12, 0, 0])
+                   + op_device(0, b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n") + bytes([7, 0, 0xf5]) + b"x" * 3072,
+    "route_b": op_connect() + op_client(0, b"GET /b/x HTTP/1.1\r\nHost: q\r\n\r\n") + op_device(0, RESP["close"])
+               + bytes([10, 0, 0]),
+}
+
+
+def write(target, table):
+    d = os.path.join(C, target)
+    os.makedirs(d, exist_ok=True)
+    for name, data in table.items():
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+
+
+write("request", REQ)
+write("response", RESP)
+write("chunked", {k: b"\x01\x02\x03\x04" + v for k, v in CHUNKED.items()})
+write("config", CONFIG)
+write("conn", CONN)
