@@ -280,10 +280,12 @@ client_check(fclient *f)
     }
 }
 
+static int trace; /* FZ_TRACE=1: print every byte taken (debugging a crash) */
+
 static void
 take_into(stream *s)
 {
-    size_t room;
+    size_t room, got;
     if (s->stalled)
         return;
     room = STREAM_CAP - 1 - s->n;
@@ -293,7 +295,10 @@ take_into(stream *s)
             ;
         return;
     }
-    s->n += fp_take(s->sock, s->buf + s->n, room + 1);
+    got = fp_take(s->sock, s->buf + s->n, room + 1);
+    if (trace && got)
+        fprintf(stderr, "[sock %d got %zu] %.*s\n", s->sock, got, (int)got, s->buf + s->n);
+    s->n += got;
 }
 
 /* ---- the loop ---- */
@@ -512,7 +517,8 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    fp_log_quiet(1);
+    trace = getenv("FZ_TRACE") != NULL;
+    fp_log_quiet(!trace);
     P = fp_proxy_new();
     return 0;
 }
