@@ -75,3 +75,8 @@ bench: rproxy $(BUILD)/devsim
 
 clean:
 	rm -rf $(BUILD) rproxy
+
+# Rules that live beside what they build: the Cortex-M4 firmware and QEMU
+# run (boards/mps2-an386), the libFuzzer targets (tests/fuzz).
+-include boards/mps2-an386/board.mk
+-include tests/fuzz/fuzz.mk

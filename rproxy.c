@@ -1509,9 +1509,12 @@ device_fail(rp_proxy *p, int idx, int err)
     if (d->effective < 0)
         d->effective = 0;
     if (d->max_fails && ++d->fails >= d->max_fails) {
+        char a[48];
         d->down_until = p->now + d->fail_timeout_ms;
-        RP_LOG(RP_LOG_WARN, ("device %d down for %u ms: %s", idx,
+        rp_addr_format(&d->addr, a, sizeof(a));
+        RP_LOG(RP_LOG_WARN, ("device %s:%u down for %u ms: %s", a, d->addr.port,
                              (unsigned)d->fail_timeout_ms, rp_strerror(err)));
+        (void)a;
     }
 }
 
@@ -2706,7 +2709,8 @@ probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
         if (dv->hc_down && ++dv->hc_rise >= pl->rise) {
             dv->hc_down = 0;
             dv->hc_rise = 0;
-            RP_LOG(RP_LOG_WARN, ("device %d up: health probes pass", (int)(dv - p->cfg.devices)));
+            RP_LOG(RP_LOG_WARN, ("device %d up: %d health probes passed",
+                                 (int)(dv - p->cfg.devices), pl->rise));
         }
         return;
     }
@@ -2715,7 +2719,8 @@ probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
     if (!dv->hc_down && ++dv->hc_fall >= pl->fall) {
         dv->hc_down = 1;
         dv->hc_fall = 0;
-        RP_LOG(RP_LOG_WARN, ("device %d down: health probes fail", (int)(dv - p->cfg.devices)));
+        RP_LOG(RP_LOG_WARN, ("device %d down: %d health probes failed",
+                             (int)(dv - p->cfg.devices), pl->fall));
     }
 }
 
