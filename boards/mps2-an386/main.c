@@ -1,0 +1,208 @@
+/*
+ * main.c -- rproxy gateway firmware for QEMU's mps2-an386 (Cortex-M4).
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * Bare metal, no RTOS: CMSDK UART0 console, SysTick 1 ms time base, the
+ * LAN9118 as lwIP's netif (NO_SYS=1), static address 10.0.2.15/24 with
+ * gateway 10.0.2.2 (QEMU user networking), the config text from
+ * gateway.conf compiled into flash.  The main loop polls the NIC, runs
+ * lwIP's timers and gives rproxy one non-blocking turn.
+ *
+ * Randomness: QEMU models no TRNG.  This demo seeds a xorshift generator
+ * from the LAN9118 free-running counter and SysTick, which is NOT
+ * cryptographically strong -- a real board must feed rp_port_random from
+ * its hardware TRNG (the banner says so).
+ */
+#include "rproxy.h"
+#include "lwip.h"
+#include "lan9118.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lwip/init.h"
+#include "lwip/netif.h"
+#include "lwip/timeouts.h"
+#include "netif/ethernet.h"
+
+#define UART0_DATA  (*(volatile uint32_t *)0x40004000u)
+#define UART0_STATE (*(volatile uint32_t *)0x40004004u)
+#define UART0_CTRL  (*(volatile uint32_t *)0x40004008u)
+#define UART0_BAUD  (*(volatile uint32_t *)0x40004010u)
+#define SYST_CSR    (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR    (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR    (*(volatile uint32_t *)0xE000E018u)
+#define ETH_FREE_RUN (*(volatile uint32_t *)0x4020009Cu)
+#define SYSCLK_HZ   25000000u
+
+extern const char gw_conf[], gw_conf_end[];
+
+static volatile uint32_t ticks;
+static struct netif eth;
+static rp_proxy proxy;
+static uint32_t rng;
+
+/* ==== Console, clock, randomness ==== */
+
+static void
+uart_putc(char c)
+{
+    while (UART0_STATE & 1u) /* TX buffer full */
+        ;
+    UART0_DATA = (uint32_t)(unsigned char)c;
+}
+
+static void
+uart_puts(const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\n')
+            uart_putc('\r');
+        uart_putc(*s);
+    }
+}
+
+void
+board_printf(const char *fmt, ...)
+{
+    char line[160];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    uart_puts(line);
+}
+
+void
+board_fault(const char *what)
+{
+    uart_puts("\nFATAL: ");
+    uart_puts(what);
+    uart_puts("\n");
+    for (;;)
+        ;
+}
+
+void
+board_systick(void)
+{
+    ticks++;
+}
+
+u32_t
+sys_now(void)
+{
+    return ticks;
+}
+
+/* xorshift32, stirred with the cycle-level SysTick value on every call.
+ * Demo quality only: see the top of this file. */
+unsigned
+board_rand(void)
+{
+    rng ^= SYST_CVR;
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+static int
+hook_random(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+
+    while (n--)
+        *p++ = (unsigned char)(board_rand() >> 11);
+    return RP_OK;
+}
+
+static void
+hook_log(int level, const char *line)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+
+    board_printf("[%lu] rproxy %s: %s\n", (unsigned long)ticks,
+                 names[level >= 0 && level <= 3 ? level : 3], line);
+}
+
+/* ==== Status ==== */
+
+static void
+print_stats(void)
+{
+    const lan9118_stats *e = lan9118_stats_get();
+    const rp_lwip_stats *l = rp_lwip_stats_get();
+
+    board_printf("[%lu] stats: accepted %lu requests %lu dev_connects %lu dev_errors %lu | "
+                 "eth rx %lu tx %lu nopbuf %lu rxerr %lu fifo_over %lu | "
+                 "port socks %lu/%lu refused %lu resets %lu write_mem %lu\n",
+                 (unsigned long)ticks, (unsigned long)proxy.stats.accepted,
+                 (unsigned long)proxy.stats.requests, (unsigned long)proxy.stats.device_connects,
+                 (unsigned long)proxy.stats.device_errors, (unsigned long)e->rx_frames,
+                 (unsigned long)e->tx_frames, (unsigned long)e->rx_nopbuf,
+                 (unsigned long)e->rx_errors, (unsigned long)e->rx_fifo_over,
+                 (unsigned long)l->socks_used, (unsigned long)l->socks_peak,
+                 (unsigned long)l->accept_refused, (unsigned long)l->resets,
+                 (unsigned long)l->write_mem);
+}
+
+/* ==== Main ==== */
+
+int
+main(void)
+{
+    static const rp_lwip_hooks hooks = {hook_log, hook_random, NULL};
+    ip4_addr_t ip, mask, gw;
+    rp_cfg_error err;
+    uint32_t last_stats = 0, last_req = 0;
+
+    UART0_BAUD = SYSCLK_HZ / 115200u;
+    UART0_CTRL = 1u; /* TX enable */
+    SYST_RVR = SYSCLK_HZ / 1000u - 1u;
+    SYST_CVR = 0;
+    SYST_CSR = 7u; /* processor clock, interrupt, enable */
+    rng = ETH_FREE_RUN ^ 0x9e3779b9u;
+
+    board_printf("\nrproxy %s gateway on mps2-an386 (Cortex-M4, lwIP %s, NO_SYS)\n",
+                 rp_version(), LWIP_VERSION_STRING);
+    board_printf("WARNING: no TRNG in QEMU: randomness is a SysTick-seeded xorshift, "
+                 "not for production; a real board must use its TRNG\n");
+    lwip_init();
+    IP4_ADDR(&ip, 10, 0, 2, 15);
+    IP4_ADDR(&mask, 255, 255, 255, 0);
+    IP4_ADDR(&gw, 10, 0, 2, 2);
+    if (!netif_add(&eth, &ip, &mask, &gw, NULL, lan9118_init, ethernet_input))
+        board_fault("no LAN9118 found");
+    netif_set_default(&eth);
+    netif_set_up(&eth);
+    board_printf("eth: %02x:%02x:%02x:%02x:%02x:%02x 10.0.2.15/24 gw 10.0.2.2 link %s\n",
+                 eth.hwaddr[0], eth.hwaddr[1], eth.hwaddr[2], eth.hwaddr[3], eth.hwaddr[4],
+                 eth.hwaddr[5], netif_is_link_up(&eth) ? "up" : "down");
+
+    rp_lwip_init(&hooks, NULL, 0);
+    rp_init(&proxy);
+    if (rp_config_parse(&proxy, gw_conf, (size_t)(gw_conf_end - gw_conf), &err) != RP_OK) {
+        board_printf("gateway.conf:%d: %s\n", err.line, err.msg);
+        board_fault("bad embedded config");
+    }
+    if (rp_start(&proxy) != RP_OK)
+        board_fault("rp_start failed");
+    board_printf("rproxy: rp_proxy %lu bytes, %u devices, listening on 10.0.2.15:80\n",
+                 (unsigned long)rp_proxy_size(), (unsigned)proxy.cfg.ndevices);
+    board_printf("rproxy gateway ready\n");
+
+    for (;;) {
+        lan9118_poll(&eth);
+        sys_check_timeouts();
+        rp_poll(&proxy, 0);
+        if (ticks - last_stats >= 10000u && proxy.stats.requests != last_req) {
+            last_stats = ticks;
+            last_req = (uint32_t)proxy.stats.requests;
+            print_stats();
+        }
+    }
+}
