@@ -6,7 +6,7 @@
 #   make fuzz-build              just build build/fuzz/fuzz_<target>
 #   build/fuzz/fuzz_conn tests/fuzz/corpus/conn   run one by hand (libFuzzer flags apply)
 #
-# A crash leaves build/fuzz/crash-<target>-* (the input); reproduce it with
+# A crash leaves build/fuzz/<target>-crash-* (the input); reproduce it with
 # `build/fuzz/fuzz_<target> FILE`.  Needs clang with libFuzzer (Debian: clang,
 # libclang-rt-<N>-dev or the llvm-<N> runtime); `make deps` installs clang.
 
@@ -43,11 +43,11 @@ FUZZ_RUN = t=$$1; secs=$$2; mkdir -p $(FUZZ_DIR)/corpus/$$t; \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	$(FUZZ_DIR)/fuzz_$$t -max_total_time=$$secs -timeout=10 -rss_limit_mb=2048 \
 	  -max_len=$$(case $$t in conn) echo 8192;; *) echo 16384;; esac) \
-	  -dict=tests/fuzz/http.dict -artifact_prefix=$(FUZZ_DIR)/crash-$$t- -print_final_stats=1 \
+	  -dict=tests/fuzz/http.dict -artifact_prefix=$(FUZZ_DIR)/$$t- -print_final_stats=1 \
 	  $(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t >$$log 2>&1; rc=$$?; \
 	runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
 	if [ $$rc = 0 ]; then echo "ok $$n - fuzz $$t: $${secs}s, $${runs:-?} runs, nothing found"; \
-	else echo "not ok $$n - fuzz $$t: exit $$rc (see $$log; input in $(FUZZ_DIR)/crash-$$t-*)"; \
+	else echo "not ok $$n - fuzz $$t: exit $$rc (see $$log; input in $(FUZZ_DIR)/$$t-crash-*)"; \
 	  grep -m3 -E 'ERROR|invariant|runtime error' $$log | sed 's/^/# /'; fail=1; fi
 
 fuzz-smoke fuzz: $(FUZZ_BINS)

@@ -61,6 +61,8 @@ typedef struct {
     int sock;
     int dead;        /* 1: stop checking (tunnel, close-delimited); 2: closing */
     int stalled;     /* the peer stopped reading */
+    int upg;         /* the last head asked for an upgrade */
+    int tun;         /* a 101 tunnel may have started (sticky, conservative) */
     int state;       /* 0 head, 1 length body, 2 chunked body */
     uint64_t left;
     rp_chunked ch;
@@ -89,6 +91,7 @@ static int ncl;
 static stream *dv[MAX_DEVS];
 static int ndv;
 static long dev_heads;
+static uint64_t tunnels; /* P->stats.tunnels at the last check */
 
 static const uint8_t *in;
 static size_t in_left;
@@ -144,6 +147,10 @@ static void
 device_check(stream *s, int tunnel)
 {
     static rp_http_msg m;
+    if (tunnel)
+        s->tun = 1;
+    if (s->tun && s->upg && !s->state)
+        s->dead = 1; /* the upgrade head was answered 101: raw bytes follow */
     while (s->n && !s->dead) {
         long h;
         int rc;
@@ -173,7 +180,8 @@ device_check(stream *s, int tunnel)
         memset(&s->ch, 0, sizeof s->ch);
         s->state = (m.flags & RP_HF_CHUNKED) ? 2 : m.content_length > 0 ? 1 : 0;
         s->left = m.content_length > 0 ? (uint64_t)m.content_length : 0;
-        if (tunnel && has_field(s->buf, (size_t)h, "\r\nConnection: upgrade\r\n"))
+        s->upg = has_field(s->buf, (size_t)h, "\r\nConnection: upgrade\r\n");
+        if (s->tun && s->upg)
             s->dead = 1; /* raw bytes may follow the 101 */
         drop(s->buf, &s->n, (size_t)h);
     }
@@ -318,7 +326,7 @@ device_tunnel(int sock)
 static void
 collect(void)
 {
-    int i, k;
+    int i, k, new_tunnel = P->stats.tunnels != tunnels;
     for (k = 0; k < fp_connect_count() && ndv < MAX_DEVS; k++) {
         int s = fp_connect_sock(k), known = 0;
         for (i = 0; i < ndv; i++)
@@ -329,13 +337,16 @@ collect(void)
         }
     }
     for (i = 0; i < ndv; i++) {
-        int tunnel = device_tunnel(dv[i]->sock);
+        /* A tunnel that started (and maybe ended) in this step: any stream
+         * may be the one, so every stream stops trusting upgrade heads. */
+        int tunnel = new_tunnel || device_tunnel(dv[i]->sock);
         take_into(dv[i]);
         device_check(dv[i], tunnel);
         FZ_CHECK(dev_heads <= (long)(P->stats.requests + P->stats.retries),
                  "devices got %ld heads, clients sent %llu (+%llu retries)", dev_heads,
                  (unsigned long long)P->stats.requests, (unsigned long long)P->stats.retries);
     }
+    tunnels = P->stats.tunnels;
     for (i = 0; i < ncl; i++) {
         take_into(&cl[i]->rx);
         client_check(cl[i]);
@@ -532,6 +543,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fp_set_now(T0);
     ncl = ndv = 0;
     dev_heads = 0;
+    tunnels = 0;
     FZ_CHECK(rp_init(P) == RP_OK, "rp_init");
     FZ_CHECK(rp_config_parse(P, CFG, sizeof CFG - 1, &e) == RP_OK, "config line %d: %s", e.line,
              e.msg);
