@@ -205,7 +205,7 @@ lan9118_poll(struct netif *netif)
 {
     int k;
 
-    for (k = 0; k < 8 && ((REG(RX_FIFO_INF) >> 16) & 0xffu); k++)
+    for (k = 0; k < 32 && ((REG(RX_FIFO_INF) >> 16) & 0xffu); k++)
         rx_one(netif);
     if (REG(INT_STS) & INT_RXDF) {
         REG(INT_STS) = INT_RXDF;
