@@ -375,6 +375,21 @@ run(void)
         FZ_CHECK(n >= 0, "rp_poll %d", n);
         quiet = n ? 0 : quiet + 1;
     }
+    if (quiet < 2) { /* say which sockets keep reporting */
+        int k;
+        for (k = 3; fp_sock_addr(k); k++)
+            fprintf(stderr, "sock %d port %u: interest %u closed %d shut %d unread %zu pending %zu\n",
+                    k, fp_sock_addr(k)->port, fp_interest(k), fp_closed(k), fp_shut(k),
+                    fp_unread(k), fp_pending(k));
+        for (k = 0; k < RP_MAX_CONNS + RP_MAX_UPSTREAM; k++) {
+            const struct rp_conn *c = k < RP_MAX_CONNS ? &P->clients[k] : &P->devices[k - RP_MAX_CONNS];
+            if (c->state)
+                fprintf(stderr, "%s %d: sock %d state %d flags %#x mode %d in %u out %u watched %u "
+                        "ready %u link %d\n", k < RP_MAX_CONNS ? "client" : "device", c->slot,
+                        c->sock, c->state, c->flags, c->mode, c->in.w - c->in.r,
+                        c->out.w - c->out.r, c->watched, c->ready, c->link ? c->link->sock : -1);
+        }
+    }
     FZ_CHECK(quiet >= 2, "event loop still busy after 20000 turns");
     collect();
     invariants();
@@ -447,6 +462,10 @@ op(void)
         break;
     case 10: /* a device closes or resets */
         if ((s = pick_device()) >= 0) {
+            /* A connect still pending completes first: a real socket cannot
+             * report a reset while connecting yet have no connect error
+             * (the fake would say "still connecting" forever). */
+            fp_connect_ok(s);
             if (next() & 1)
                 fp_reset(s);
             else
@@ -505,10 +524,10 @@ finish(void)
     run();
     for (i = 0; i < ncl; i++)
         fp_eof(cl[i]->rx.sock);
-    for (i = 0; i < ndv; i++)
-        fp_eof(dv[i]->sock);
     for (i = 0; i < fp_connect_count(); i++)
         fp_connect_refuse(fp_connect_sock(i));
+    for (i = 0; i < ndv; i++)
+        fp_eof(dv[i]->sock);
     for (k = 0; k < 20; k++) {
         fp_advance(5000);
         run();
