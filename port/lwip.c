@@ -3,19 +3,15 @@
  *
  * SPDX-License-Identifier: MIT
  *
- * For NO_SYS=1 (no RTOS): every lwIP callback below runs from the board's
- * main loop (netif input, sys_check_timeouts) and only records state in the
- * socket's slot; rproxy reads that state through rp_port_wait/recv/send from
- * the same loop, so nothing needs a lock.  A socket is an index into a static
- * table of slots.  Received pbufs stay queued in their slot until rproxy
- * copies them out, and only then does tcp_recved reopen the window: a slow
- * reader pushes back on its peer.  tcp_err means lwIP already freed the pcb,
- * so the slot forgets it and keeps only the error.  Connections established
- * before rproxy accepts them wait in a small per-listener backlog.
- * Readiness is level-triggered and computed, never stored: READ when data,
- * a FIN or an error is there, WRITE when connected with send buffer free.
- * No proxy logic lives here.  lwIP's TCP_WND must not exceed 0xFFFF
- * (one pbuf chain holds a slot's unread data; tot_len is 16 bits).
+ * NO_SYS=1: lwIP's callbacks run from the board's main loop (netif input,
+ * sys_check_timeouts) and only record state in the socket's slot (a socket
+ * is an index into a static table); rproxy reads it from the same loop, so
+ * nothing locks.  Received pbufs wait in their slot until rproxy copies them
+ * out; only then does tcp_recved reopen the window, so a slow reader pushes
+ * back.  After tcp_err the pcb is gone: the slot keeps only the error.
+ * Connections lwIP accepted before rproxy did wait in a per-listener
+ * backlog.  Readiness is computed, level-triggered.  No proxy logic here.
+ * TCP_WND must not exceed 0xFFFF (one pbuf chain holds unread data).
  *
  * [1] slots  [2] addresses and errors  [3] lwIP callbacks  [4] sockets
  * [5] readiness  [6] clock, randomness, blobs, log, board API
@@ -27,11 +23,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lwip/opt.h"
-#include "lwip/ip_addr.h"
-#include "lwip/pbuf.h"
 #include "lwip/sys.h"
-#include "lwip/tcp.h"
+#include "lwip/tcp.h" /* and opt.h, ip_addr.h, pbuf.h */
 
 #if !LWIP_TCP || !LWIP_CALLBACK_API
 #error "port/lwip.c needs LWIP_TCP=1 and the callback API (LWIP_EVENT_API=0)"
@@ -73,7 +66,7 @@ static size_t lw_nblobs;
 static rp_lwip_stats lw_stats;
 
 static lw_sock *
-lw_alloc(void)
+lw_alloc(uint8_t kind)
 {
     int i;
 
@@ -82,6 +75,7 @@ lw_alloc(void)
         if (s->kind != LW_FREE)
             continue;
         memset(s, 0, sizeof *s);
+        s->kind = kind;
         s->next = s->head = s->tail = -1;
         if (i >= lw_top)
             lw_top = i + 1;
@@ -104,16 +98,11 @@ lw_release(lw_sock *s)
 static lw_sock *
 lw_get(rp_sock sk)
 {
-    if (sk < 0 || sk >= RP_LWIP_MAX_SOCKS || lw_socks[sk].kind == LW_FREE)
-        return NULL;
-    return &lw_socks[sk];
+    return sk < 0 || sk >= RP_LWIP_MAX_SOCKS || lw_socks[sk].kind == LW_FREE ? NULL
+                                                                          : &lw_socks[sk];
 }
 
-static int
-lw_index(const lw_sock *s)
-{
-    return (int)(s - lw_socks);
-}
+#define LW_INDEX(s) ((int)((s) - lw_socks))
 
 /* ==== [2] Addresses and errors ==== */
 
@@ -155,15 +144,13 @@ lw_addr(const ip_addr_t *ip, uint16_t port, rp_addr *a)
     memcpy(a->ip, &ip_2_ip4(ip)->addr, 4);
 }
 
-/* tcp_err's code -> rp_err, for I/O on an established connection. */
+/* tcp_err's code -> rp_err, for I/O on an established connection (ABRT:
+ * lwIP gave up retransmitting). */
 static int
 lw_io_err(err_t e)
 {
-    if (e == ERR_RST)
-        return RP_ERESET;
-    if (e == ERR_CLSD)
-        return RP_ECLOSED;
-    return e == ERR_ABRT ? RP_ETIMEDOUT : RP_EIO; /* ABRT: retransmits ran out */
+    return e == ERR_RST ? RP_ERESET : e == ERR_CLSD ? RP_ECLOSED
+           : e == ERR_ABRT ? RP_ETIMEDOUT : RP_EIO;
 }
 
 /* ==== [3] lwIP callbacks ====
@@ -182,14 +169,8 @@ lw_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
     lw_sock *s = (lw_sock *)arg;
 
+    (void)pcb;
     (void)err; /* always ERR_OK in lwIP 2.x */
-    if (!s) { /* cannot happen (close clears callbacks); be safe */
-        if (p) {
-            tcp_recved(pcb, p->tot_len);
-            pbuf_free(p);
-        }
-        return ERR_OK;
-    }
     if (!p) {
         s->fin = 1;
         return ERR_OK;
@@ -206,19 +187,14 @@ lw_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 static err_t
 lw_sent_cb(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
-    lw_sock *s = (lw_sock *)arg;
-
     (void)pcb;
     (void)len;
-    if (s) {
-        s->wfull = 0;
-        lw_try_shutdown(s);
-    }
+    ((lw_sock *)arg)->wfull = 0;
+    lw_try_shutdown((lw_sock *)arg);
     return ERR_OK;
 }
 
-/* Every second: a write that failed for lack of memory (with nothing in
- * flight to trigger lw_sent_cb) and a pending shutdown get another try. */
+/* Every second: retry a write that met ERR_MEM, and a pending shutdown. */
 static err_t
 lw_poll_cb(void *arg, struct tcp_pcb *pcb)
 {
@@ -231,8 +207,6 @@ lw_err_cb(void *arg, err_t err)
 {
     lw_sock *s = (lw_sock *)arg;
 
-    if (!s)
-        return;
     s->pcb = NULL;
     s->err = err != ERR_OK ? err : ERR_ABRT;
     lw_stats.resets++;
@@ -241,12 +215,9 @@ lw_err_cb(void *arg, err_t err)
 static err_t
 lw_connected_cb(void *arg, struct tcp_pcb *pcb, err_t err)
 {
-    lw_sock *s = (lw_sock *)arg;
-
     (void)pcb;
     (void)err; /* always ERR_OK: failures come through lw_err_cb */
-    if (s)
-        s->connected = 1;
+    ((lw_sock *)arg)->connected = 1;
     return ERR_OK;
 }
 
@@ -282,19 +253,18 @@ lw_accept_cb(void *arg, struct tcp_pcb *npcb, err_t err)
     if (!npcb || err != ERR_OK)
         return ERR_VAL; /* lwIP could not allocate a pcb; nothing to do */
     tcp_arg(npcb, NULL); /* it inherited the listener's arg */
-    if (!l || l->kind != LW_LISTEN || l->npend >= l->backlog || !(s = lw_alloc())) {
+    if (!l || l->kind != LW_LISTEN || l->npend >= l->backlog || !(s = lw_alloc(LW_CONN))) {
         lw_stats.accept_refused++;
         return ERR_MEM;
     }
-    s->kind = LW_CONN;
     s->connected = 1;
     lw_addr(&npcb->remote_ip, npcb->remote_port, &s->peer);
     lw_attach(s, npcb);
     if (l->tail >= 0)
-        lw_socks[l->tail].next = (int16_t)lw_index(s);
+        lw_socks[l->tail].next = (int16_t)LW_INDEX(s);
     else
-        l->head = (int16_t)lw_index(s);
-    l->tail = (int16_t)lw_index(s);
+        l->head = (int16_t)LW_INDEX(s);
+    l->tail = (int16_t)LW_INDEX(s);
     l->npend++;
     return ERR_OK;
 }
@@ -304,31 +274,22 @@ lw_accept_cb(void *arg, struct tcp_pcb *npcb, err_t err)
 rp_sock
 rp_port_listen(const rp_addr *a, int backlog)
 {
-    lw_sock *s = lw_alloc();
-    struct tcp_pcb *pcb = NULL, *lpcb = NULL;
+    lw_sock *s = lw_alloc(LW_LISTEN);
+    struct tcp_pcb *pcb = NULL;
     ip_addr_t ip;
     err_t e = ERR_MEM;
+    u8_t lwip_backlog = (u8_t)(backlog > 255 ? 255 : backlog);
 
-    if (!s)
-        goto fail;
-    if (lw_ip(a, &ip) < 0) {
-        e = ERR_VAL;
-        goto fail;
-    }
-    if (!(pcb = tcp_new_ip_type(IP_GET_TYPE(&ip))))
-        goto fail;
+    if (!s || lw_ip(a, &ip) < 0 || !(pcb = tcp_new_ip_type(IP_GET_TYPE(&ip))))
+        goto fail; /* no slot, no pcb, or a family lwIP was built without */
     ip_set_option(pcb, SOF_REUSEADDR);
-    if ((e = tcp_bind(pcb, &ip, a->port)) != ERR_OK)
-        goto fail;
-    lpcb = tcp_listen_with_backlog_and_err(pcb, (u8_t)(backlog > 255 ? 255 : backlog), &e);
-    if (!lpcb)
-        goto fail;
-    s->kind = LW_LISTEN;
-    s->pcb = lpcb;
+    if ((e = tcp_bind(pcb, &ip, a->port)) != ERR_OK
+        || !(s->pcb = tcp_listen_with_backlog_and_err(pcb, lwip_backlog, &e)))
+        goto fail; /* (tcp_listen freed pcb only when it succeeded) */
     s->backlog = (uint8_t)(backlog < RP_LWIP_BACKLOG ? backlog : RP_LWIP_BACKLOG);
-    tcp_arg(lpcb, s);
-    tcp_accept(lpcb, lw_accept_cb);
-    return lw_index(s);
+    tcp_arg(s->pcb, s);
+    tcp_accept(s->pcb, lw_accept_cb);
+    return LW_INDEX(s);
 fail:
     if (pcb)
         tcp_close(pcb); /* not listening yet: frees it */
@@ -352,7 +313,7 @@ rp_port_accept(rp_sock l, rp_addr *peer)
     ls->npend--;
     s->next = -1;
     *peer = s->peer; /* even if it died meanwhile: rproxy meets the error */
-    return lw_index(s);
+    return LW_INDEX(s);
 }
 
 rp_sock
@@ -365,13 +326,12 @@ rp_port_connect(const rp_addr *a)
 
     if (lw_ip(a, &ip) < 0)
         return RP_EREFUSED;
-    if (!(s = lw_alloc()))
+    if (!(s = lw_alloc(LW_CONN)))
         return RP_ENOMEM;
     if (!(pcb = tcp_new_ip_type(IP_GET_TYPE(&ip)))) {
         lw_release(s);
         return RP_ENOMEM;
     }
-    s->kind = LW_CONN;
     s->peer = *a;
     lw_attach(s, pcb);
     if ((e = tcp_connect(pcb, &ip, a->port, lw_connected_cb)) != ERR_OK) {
@@ -380,7 +340,7 @@ rp_port_connect(const rp_addr *a)
         lw_release(s);
         return e == ERR_MEM || e == ERR_BUF || e == ERR_USE ? RP_ENOMEM : RP_EREFUSED;
     }
-    return lw_index(s);
+    return LW_INDEX(s);
 }
 
 int
@@ -392,10 +352,8 @@ rp_port_connect_result(rp_sock sk)
         return RP_EIO;
     if (s->connected)
         return RP_OK; /* even if it died since: I/O reports that */
-    if (s->err == ERR_RST)
-        return RP_EREFUSED;
     if (s->err != ERR_OK)
-        return s->err == ERR_ABRT ? RP_ETIMEDOUT : RP_EIO;
+        return s->err == ERR_RST ? RP_EREFUSED : s->err == ERR_ABRT ? RP_ETIMEDOUT : RP_EIO;
     return s->pcb ? RP_EAGAIN : RP_EIO;
 }
 
@@ -462,18 +420,6 @@ rp_port_shutdown(rp_sock sk)
     }
 }
 
-/* Hand the pcb to lwIP for a graceful close (it finishes sending, then
- * frees it); if lwIP has no memory for the FIN, reset instead. */
-static void
-lw_pcb_close(struct tcp_pcb *pcb)
-{
-    lw_detach(pcb);
-    if (tcp_close(pcb) != ERR_OK) {
-        lw_stats.close_aborts++;
-        tcp_abort(pcb);
-    }
-}
-
 void
 rp_port_close(rp_sock sk)
 {
@@ -505,8 +451,13 @@ rp_port_close(rp_sock sk)
             if (s->pcb)
                 tcp_recved(s->pcb, left);
         }
-        if (s->pcb)
-            lw_pcb_close(s->pcb);
+        if (s->pcb) { /* lwIP finishes sending, then frees it; no memory: RST */
+            lw_detach(s->pcb);
+            if (tcp_close(s->pcb) != ERR_OK) {
+                lw_stats.close_aborts++;
+                tcp_abort(s->pcb);
+            }
+        }
     }
     s->rx = NULL;
     lw_release(s);

@@ -2,7 +2,7 @@
 # mps2-an386 (included by the top Makefile; run from the repository root).
 #
 #   make firmware        build/mps2-an386/rproxy-gw.elf (arm-none-eabi-gcc -Os)
-#   make qemu            boot it: UART on stdio, 127.0.0.1:$(FW_PORT) -> gateway :80
+#   make qemu            boot it: UART on stdio, 127.0.0.1:$(FW_PORT) (8088) -> gateway :80
 #   make size-firmware   text/data/bss of rproxy.o and of the firmware per component
 #
 # lwIP comes from deps/ (scripts/fetch-deps.sh).  The embedded gateway.conf
@@ -13,7 +13,7 @@ include port/lwip.mk
 FW_DIR     = boards/mps2-an386
 FW_BUILD   = build/mps2-an386
 FW_ELF     = $(FW_BUILD)/rproxy-gw.elf
-FW_PORT   ?= 8080
+FW_PORT   ?= 8088
 FW_CC      = arm-none-eabi-gcc
 FW_ARCH    = -mcpu=cortex-m4 -mthumb -mfloat-abi=soft
 FW_WARN    = -std=c99 -Wall -Wextra -Wundef -Wshadow -Wstrict-prototypes -Wpointer-arith

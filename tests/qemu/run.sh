@@ -12,7 +12,10 @@
 set -u
 cd "$(dirname "$0")/../.."
 B=${BUILD:-build}
-PORT=${QEMU_PORT:-18080}
+PORT=${QEMU_PORT:-}
+if [ -z "$PORT" ]; then # a free loopback port for the forward
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+fi
 UART=$B/qemu-uart.log
 URL=http://127.0.0.1:$PORT
 n=0 fails=0
