@@ -6,13 +6,19 @@ CPPFLAGS = -D_GNU_SOURCE -I. -Iport -Iboards/host
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 BUILD    = build
 HOST_SRC = rproxy.c port/posix.c boards/host/main.c
+# TLS termination with BearSSL (libbearssl-dev); `make RP_TLS=0` builds without.
+RP_TLS  ?= 1
+ifeq ($(RP_TLS),1)
+CPPFLAGS += -DRP_ENABLE_TLS=1
+LDLIBS   += -lbearssl
+endif
 
 .PHONY: all deps demo test unit integration valgrind check-symbols size bench clean
 
 all: rproxy check-symbols
 
 rproxy: $(HOST_SRC) rproxy.h port/*.h boards/host/*.h
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $(HOST_SRC)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $(HOST_SRC) $(LDLIBS)
 
 $(BUILD)/rproxy.o: rproxy.c rproxy.h
 	@mkdir -p $(BUILD)
@@ -29,12 +35,12 @@ check-symbols: $(BUILD)/rproxy.o
 # Sanitized daemon for the integration tests.
 $(BUILD)/rproxy-asan: $(HOST_SRC) rproxy.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -o $@ $(HOST_SRC)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -o $@ $(HOST_SRC) $(LDLIBS)
 
 # Tiny pools, so the exhaustion paths run in the integration tests.
 $(BUILD)/rproxy-small: $(HOST_SRC) rproxy.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -DRP_MAX_CONNS=8 -DRP_MAX_UPSTREAM=4 -o $@ $(HOST_SRC)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -DRP_MAX_CONNS=8 -DRP_MAX_UPSTREAM=4 -DRP_MAX_TLS_CONNS=2 -o $@ $(HOST_SRC) $(LDLIBS)
 
 $(BUILD)/devsim: tests/devsim.c
 	@mkdir -p $(BUILD)
@@ -43,7 +49,7 @@ $(BUILD)/devsim: tests/devsim.c
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.h
 	@mkdir -p $(BUILD)/unit
-	$(CC) $(CPPFLAGS) -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -o $@ $< rproxy.c tests/fakeport.c
+	$(CC) $(CPPFLAGS) -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -o $@ $< rproxy.c tests/fakeport.c $(LDLIBS)
 
 deps:
 	@sh scripts/deps.sh

@@ -856,7 +856,223 @@ rp_chunked_step(rp_chunked *c, const char *p, size_t n)
     return (long)i;
 }
 
-/* ==== [5] Configuration language ====
+/* ==== [5] TLS certificate store ==== */
+
+#if RP_ENABLE_TLS
+/* TLS certificate store.  `tls cert= key=` lines are loaded as they are
+ * parsed, so a bad file is a `file:line:` error: PEM is decoded, DER chains
+ * are kept in cfg->store, private keys are decoded and their parts copied
+ * there too, and the key must match the leaf certificate's public key.  The
+ * BearSSL decoders need ~4 KB: they borrow TLS slot 0's input buffer, idle
+ * until rp_start. */
+
+struct tls_scratch;
+
+typedef struct {
+    rp_config *c;
+    struct tls_scratch *s;
+    size_t start;
+    int overflow, key;
+} der_sink;
+
+typedef struct tls_scratch {
+    br_pem_decoder_context pem;
+    br_skey_decoder_context sk;
+    br_x509_decoder_context xd;
+    der_sink sink;
+    unsigned char pub[BR_EC_KBUF_PUB_MAX_SIZE];
+    unsigned char mod[512];
+    size_t keylen;
+    unsigned char keyder[8192];
+} tls_scratch;
+
+typedef char tls_scratch_fits[sizeof(tls_scratch) <= BR_SSL_BUFSIZE_INPUT ? 1 : -1];
+
+static void
+der_append(void *ctx, const void *data, size_t len)
+{
+    der_sink *d = (der_sink *)ctx;
+    rp_config *c = d->c;
+    if (d->key) {
+        if (len > sizeof(d->s->keyder) - d->s->keylen)
+            d->overflow = 1;
+        else
+            memcpy(d->s->keyder + d->s->keylen, data, len), d->s->keylen += len;
+    } else if (len > sizeof(c->store) - c->store_used) {
+        d->overflow = 1;
+    } else {
+        memcpy(c->store + c->store_used, data, len);
+        c->store_used += len;
+    }
+}
+
+static void
+der_discard(void *ctx, const void *data, size_t len)
+{
+    (void)ctx, (void)data, (void)len;
+}
+
+static unsigned char *
+store_put(rp_config *c, const void *data, size_t n)
+{
+    unsigned char *d = c->store + c->store_used;
+    if (n > sizeof(c->store) - c->store_used)
+        return NULL;
+    memcpy(d, data, n);
+    c->store_used += n;
+    return d;
+}
+
+static int
+ends_with(const char *s, const char *tail)
+{
+    size_t a = strlen(s), b = strlen(tail);
+    return a >= b && memcmp(s + a - b, tail, b) == 0;
+}
+
+/* Decode the PEM objects of one file: certificates go to ct's chain
+ * (want_key 0), or the private key's DER to the scratch (want_key 1). */
+static const char *
+tls_pem_load(rp_config *c, rp_tls_cert *ct, const unsigned char *src, size_t len,
+             tls_scratch *s, int want_key)
+{
+    der_sink *d = &s->sink;
+    int in_obj = 0, keep = 0;
+    d->c = c, d->s = s, d->start = 0, d->overflow = 0, d->key = want_key;
+    br_pem_decoder_init(&s->pem);
+    while (len > 0) {
+        size_t k = br_pem_decoder_push(&s->pem, src, len);
+        const char *name;
+        src += k, len -= k;
+        switch (br_pem_decoder_event(&s->pem)) {
+        case BR_PEM_BEGIN_OBJ:
+            name = br_pem_decoder_name(&s->pem);
+            keep = want_key ? ends_with(name, "PRIVATE KEY") && s->keylen == 0
+                            : strcmp(name, "CERTIFICATE") == 0 || strcmp(name, "X509 CERTIFICATE") == 0;
+            d->start = c->store_used;
+            br_pem_decoder_setdest(&s->pem, keep ? der_append : der_discard, d);
+            in_obj = 1;
+            break;
+        case BR_PEM_END_OBJ:
+            if (d->overflow)
+                return "TLS store full (raise RP_TLS_STORE_BYTES)";
+            if (keep && !want_key) {
+                if (ct->chain_len == RP_TLS_MAX_CHAIN)
+                    return "certificate chain too long (RP_TLS_MAX_CHAIN)";
+                ct->chain[ct->chain_len].data = c->store + d->start;
+                ct->chain[ct->chain_len++].data_len = c->store_used - d->start;
+            }
+            in_obj = 0;
+            break;
+        case BR_PEM_ERROR:
+            return "malformed PEM";
+        }
+    }
+    return in_obj ? "truncated PEM" : NULL;
+}
+
+static const char *
+tls_key_take(rp_config *c, rp_tls_cert *ct, tls_scratch *s)
+{
+    br_skey_decoder_init(&s->sk);
+    br_skey_decoder_push(&s->sk, s->keyder, s->keylen);
+    if (br_skey_decoder_last_error(&s->sk) != 0)
+        return "cannot decode the private key";
+    ct->key_type = br_skey_decoder_key_type(&s->sk);
+    if (ct->key_type == BR_KEYTYPE_RSA) {
+        const br_rsa_private_key *k = br_skey_decoder_get_rsa(&s->sk);
+        if (k->n_bitlen < 2048)
+            return "RSA keys under 2048 bits are refused";
+        ct->rsa = *k;
+        ct->rsa.p = store_put(c, k->p, k->plen);
+        ct->rsa.q = store_put(c, k->q, k->qlen);
+        ct->rsa.dp = store_put(c, k->dp, k->dplen);
+        ct->rsa.dq = store_put(c, k->dq, k->dqlen);
+        ct->rsa.iq = store_put(c, k->iq, k->iqlen);
+        return ct->rsa.iq ? NULL : "TLS store full (raise RP_TLS_STORE_BYTES)";
+    }
+    if (ct->key_type == BR_KEYTYPE_EC) {
+        const br_ec_private_key *k = br_skey_decoder_get_ec(&s->sk);
+        if (k->curve != BR_EC_secp256r1 && k->curve != BR_EC_secp384r1)
+            return "EC keys must be P-256 or P-384";
+        ct->ec = *k;
+        ct->ec.x = store_put(c, k->x, k->xlen);
+        return ct->ec.x ? NULL : "TLS store full (raise RP_TLS_STORE_BYTES)";
+    }
+    return "unsupported private key type";
+}
+
+static size_t
+strip_zeros(const unsigned char **p, size_t n)
+{
+    while (n && **p == 0)
+        (*p)++, n--;
+    return n;
+}
+
+/* The key must be the one the leaf certificate names. */
+static const char *
+tls_key_matches(rp_tls_cert *ct, tls_scratch *s)
+{
+    const br_x509_pkey *pk;
+    br_x509_decoder_init(&s->xd, NULL, NULL);
+    br_x509_decoder_push(&s->xd, ct->chain[0].data, ct->chain[0].data_len);
+    if ((pk = br_x509_decoder_get_pkey(&s->xd)) == NULL)
+        return "cannot decode the certificate";
+    ct->issuer_key_type = br_x509_decoder_get_signer_key_type(&s->xd);
+    if ((int)pk->key_type != ct->key_type)
+        return "key does not match the certificate";
+    if (ct->key_type == BR_KEYTYPE_EC) {
+        br_ec_public_key pub;
+        if (!br_ec_compute_pub(br_ec_get_default(), &pub, s->pub, &ct->ec) ||
+            pub.curve != pk->key.ec.curve || pub.qlen != pk->key.ec.qlen ||
+            memcmp(pub.q, pk->key.ec.q, pub.qlen) != 0)
+            return "key does not match the certificate";
+    } else {
+        br_rsa_compute_modulus mod = br_rsa_compute_modulus_get_default();
+        const unsigned char *a = s->mod, *b = pk->key.rsa.n;
+        size_t na, nb;
+        if (mod(NULL, &ct->rsa) > sizeof(s->mod) || (na = mod(s->mod, &ct->rsa)) == 0)
+            return "RSA key too large";
+        na = strip_zeros(&a, na);
+        nb = strip_zeros(&b, pk->key.rsa.nlen);
+        if (na != nb || memcmp(a, b, na) != 0)
+            return "key does not match the certificate";
+    }
+    return NULL;
+}
+
+/* Load `file` (cert chain) and `keyfile` into ct. */
+static const char *
+tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, const char *keyfile)
+{
+    tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
+    const void *data;
+    size_t len;
+    const char *err;
+    memset(ct, 0, sizeof(*ct));
+    if (rp_port_blob(file, &data, &len) != RP_OK)
+        return "cannot read certificate file";
+    if ((err = tls_pem_load(&p->cfg, ct, (const unsigned char *)data, len, s, 0)) != NULL)
+        return err;
+    if (ct->chain_len == 0)
+        return "no CERTIFICATE in the certificate file";
+    if (rp_port_blob(keyfile, &data, &len) != RP_OK)
+        return "cannot read key file";
+    s->keylen = 0;
+    if ((err = tls_pem_load(&p->cfg, ct, (const unsigned char *)data, len, s, 1)) != NULL)
+        return err;
+    if (s->keylen == 0)
+        return "no PRIVATE KEY in the key file";
+    if ((err = tls_key_take(&p->cfg, ct, s)) != NULL)
+        return err;
+    err = tls_key_matches(ct, s);
+    memset(s, 0, sizeof(*s)); /* no key material left in the scratch */
+    return err;
+}
+#endif /* RP_ENABLE_TLS */
+
+/* ==== [6] Configuration language ====
  * One directive per line, words separated by blanks, options as key=value,
  * `#` to the end of the line is a comment.  Strings the tables keep are
  * copied into cfg->str so the text can go away.  Every error names its line
@@ -939,25 +1155,57 @@ cfg_pool_find(rp_config *c, rp_str name)
 }
 
 static int
+cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
+{
+    rp_str val, key = opt_key(word, &val);
+    uint32_t v;
+    if (str_ieq(key, S("tls")) && word.n == 3) {
+        l->tls = 1;
+    } else if (str_ieq(key, S("tls_profile")) &&
+               (str_ieq(val, S("modern")) || str_ieq(val, S("compat")))) {
+        l->compat = str_ieq(val, S("compat"));
+    } else if (str_ieq(key, S("redirect_https"))) {
+        if (val.n && opt_num(x, key, val, 1, 65535, &v) != RP_OK)
+            return RP_ECONFIG;
+        l->redirect = 1;
+        l->redirect_port = val.n ? (uint16_t)v : 0;
+    } else {
+        return cfg_fail(x, "unknown listen option", word);
+    }
+    return RP_OK;
+}
+
+static int
 cfg_listen(cfg_ctx *x, rp_str *w, int n)
 {
     rp_config *c = &x->p->cfg;
-    rp_addr a;
-    int64_t port = parse_dec(w[1]);
-    if (n != 2)
-        return cfg_fail(x, n < 2 ? "listen needs [ADDR:]PORT" : "unknown option", w[n - 1]);
+    rp_listener_cfg *l;
+    int64_t port;
+    int i;
+    if (n < 2)
+        return cfg_fail(x, "listen needs [ADDR:]PORT", w[0]);
     if (c->nlisteners == RP_MAX_LISTENERS)
         return cfg_fail(x, "too many listen lines (RP_MAX_LISTENERS)", w[0]);
-    if (port >= 0) {
-        memset(&a, 0, sizeof(a));
-        a.family = 4;
-        a.port = (uint16_t)port;
+    l = &c->listeners[c->nlisteners];
+    memset(l, 0, sizeof(*l));
+    if ((port = parse_dec(w[1])) >= 0) {
+        l->addr.family = 4;
+        l->addr.port = (uint16_t)port;
         if (port < 1 || port > 65535)
             return cfg_fail(x, "bad port", w[1]);
-    } else if (rp_addr_parse(&a, w[1].p, w[1].n, 1) != RP_OK) {
+    } else if (rp_addr_parse(&l->addr, w[1].p, w[1].n, 1) != RP_OK) {
         return cfg_fail(x, "bad listen address", w[1]);
     }
-    c->listeners[c->nlisteners++].addr = a;
+    for (i = 2; i < n; i++)
+        if (cfg_listen_opt(x, l, w[i]) != RP_OK)
+            return RP_ECONFIG;
+    if (l->tls && l->redirect)
+        return cfg_fail(x, "redirect_https belongs on a plain listener", w[1]);
+#if !RP_ENABLE_TLS
+    if (l->tls)
+        return cfg_fail(x, "TLS not compiled in (build with RP_ENABLE_TLS=1)", w[1]);
+#endif
+    c->nlisteners++;
     return RP_OK;
 }
 
@@ -1117,6 +1365,7 @@ cfg_timeout(cfg_ctx *x, rp_str *w, int n)
         {"connect", 7, offsetof(rp_config, t_connect)},
         {"device", 6, offsetof(rp_config, t_device)},
         {"device_idle", 11, offsetof(rp_config, t_device_idle)},
+        {"handshake", 9, offsetof(rp_config, t_handshake)},
     };
     int i;
     size_t k;
@@ -1272,6 +1521,47 @@ cfg_status(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
+/* `tls cert=FILE key=FILE [sni=HOST]`: loaded now, so errors have a line. */
+static int
+cfg_tls(cfg_ctx *x, rp_str *w, int n)
+{
+#if RP_ENABLE_TLS
+    rp_config *c = &x->p->cfg;
+    rp_str cert = {0, 0}, key = {0, 0}, sni = {0, 0};
+    char cf[256], kf[256];
+    rp_tls_cert *ct;
+    const char *err;
+    int i;
+    for (i = 1; i < n; i++) {
+        rp_str val, k = opt_key(w[i], &val);
+        if (str_ieq(k, S("cert")) && val.n && val.n < sizeof(cf))
+            cert = val;
+        else if (str_ieq(k, S("key")) && val.n && val.n < sizeof(kf))
+            key = val;
+        else if (str_ieq(k, S("sni")) && val.n && check_host(val) == RP_OK)
+            sni = val;
+        else
+            return cfg_fail(x, "unknown or bad tls option", w[i]);
+    }
+    if (!cert.n || !key.n)
+        return cfg_fail(x, "tls needs cert=FILE key=FILE", w[0]);
+    if (c->ncerts == RP_TLS_MAX_CERTS)
+        return cfg_fail(x, "too many tls lines (RP_TLS_MAX_CERTS)", w[0]);
+    ct = &c->certs[c->ncerts];
+    memcpy(cf, cert.p, cert.n), cf[cert.n] = 0;
+    memcpy(kf, key.p, key.n), kf[key.n] = 0;
+    if ((err = tls_cert_load(x->p, ct, cf, kf)) != NULL)
+        return cfg_fail(x, err, cert);
+    if (sni.n && (ct->sni = cfg_str(x, sni)) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", sni);
+    c->ncerts++;
+    return RP_OK;
+#else
+    (void)n;
+    return cfg_fail(x, "TLS not compiled in (build with RP_ENABLE_TLS=1)", w[0]);
+#endif
+}
+
 static int
 cfg_line(cfg_ctx *x, const char *s, size_t n)
 {
@@ -1284,6 +1574,7 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
         {"device", 6, cfg_device}, {"route", 5, cfg_route},
         {"timeout", 7, cfg_timeout}, {"via", 3, cfg_via},
         {"health", 6, cfg_health}, {"status", 6, cfg_status},
+        {"tls", 3, cfg_tls},
     };
     rp_str w[CFG_MAX_WORDS];
     int nw = 0;
@@ -1320,6 +1611,17 @@ cfg_finish(cfg_ctx *x)
         return cfg_fail(x, "no listen line", none);
     if (c->nroutes == 0)
         return cfg_fail(x, "no route line", none);
+    for (i = 0; i < c->nlisteners; i++) {
+        int k, tls = 0;
+        for (k = 0; k < c->nlisteners; k++)
+            tls += c->listeners[k].tls;
+#if RP_ENABLE_TLS
+        if (c->listeners[i].tls && c->ncerts == 0)
+            return cfg_fail(x, "a tls listener needs a `tls cert=FILE key=FILE` line", none);
+#endif
+        if (c->listeners[i].redirect && !c->listeners[i].redirect_port && !tls)
+            return cfg_fail(x, "redirect_https without a tls listener needs =PORT", none);
+    }
     for (i = 0; i < c->npools; i++) {
         const rp_pool *pl = &c->pools[i];
         rp_str name;
@@ -1555,7 +1857,7 @@ enum {
 enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
 enum {
     T_NONE, T_HEAD, T_IDLE, T_CLIENT, T_TUNNEL, T_LINGER,
-    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE
+    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE
 };
 
 #define F_EOF (1u << 0)       /* peer sent FIN */
@@ -1577,8 +1879,228 @@ enum {
 #define F_SERVED (1u << 16)   /* a request was answered on this connection */
 #define F_PCONN (1u << 17)    /* health probe still connecting */
 #define F_PROM (1u << 18)     /* status page in Prometheus format */
+#define F_HSDONE (1u << 19)   /* TLS handshake finished */
+#define F_TLSBYE (1u << 20)   /* TLS close_notify queued */
 #define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
                     F_HTTP10 | F_UPG | F_IDEMP | F_KEEP)
+
+#if RP_ENABLE_TLS
+/* TLS, pumped (BearSSL's engine API, never br_sslio): each turn moves
+ * records socket -> engine and engine -> socket, plaintext engine -> `in`
+ * and `out` -> engine, each `_buf` -> copy -> `_ack`, until nothing moves.
+ * The engine's input buffer is the TLS connection's receive buffer, so a
+ * full `in` stops record reading: backpressure as for plain TCP.  A slot
+ * is configured on first use; every connection re-seeds it from the port's
+ * generator and resets it with the listener's profile. */
+
+static const uint16_t tls_suites_modern[] = {
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    /* tls_profile=compat adds, for old clients: CBC with ECDHE, then RSA key exchange */
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, BR_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, BR_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, BR_TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+    BR_TLS_RSA_WITH_AES_128_GCM_SHA256, BR_TLS_RSA_WITH_AES_128_CBC_SHA256,
+    BR_TLS_RSA_WITH_AES_128_CBC_SHA,
+};
+#define TLS_MODERN_SUITES 6
+
+static const char *const tls_alpn[] = {"http/1.1"};
+
+static const br_ssl_server_policy_class tls_chooser_class;
+
+/* Pick the certificate by SNI (the first entry is the default) and hand
+ * the handshake to BearSSL's single-chain policy for it.  BearSSL passes the
+ * context as const; the policy slot it holds is ours to set. */
+static int
+tls_choose(const br_ssl_server_policy_class **pctx, const br_ssl_server_context *cc,
+           br_ssl_server_choices *choices)
+{
+    struct rp_tls *t = (struct rp_tls *)(void *)((char *)pctx - offsetof(struct rp_tls, chooser));
+    br_ssl_server_context *sc = (br_ssl_server_context *)(uintptr_t)cc;
+    const rp_config *c = &t->owner->cfg;
+    const char *sni = br_ssl_engine_get_server_name(&cc->eng);
+    const rp_tls_cert *ct = &c->certs[0];
+    unsigned usage = BR_KEYTYPE_SIGN;
+    int i;
+    for (i = 0; i < c->ncerts && sni && *sni; i++)
+        if (c->certs[i].sni && route_host_match(c->certs[i].sni, (rp_str){sni, strlen(sni)})) {
+            ct = &c->certs[i];
+            break;
+        }
+    if (br_ssl_engine_get_version(&cc->eng) < BR_TLS12 || t->sc.eng.suites_num > TLS_MODERN_SUITES)
+        usage |= BR_KEYTYPE_KEYX; /* compat: static RSA allowed */
+    if (ct->key_type == BR_KEYTYPE_EC)
+        br_ssl_server_set_single_ec(sc, ct->chain, ct->chain_len, &ct->ec, usage,
+                                    ct->issuer_key_type, &t->owner->tls_ec,
+                                    br_ecdsa_sign_asn1_get_default());
+    else
+        br_ssl_server_set_single_rsa(sc, ct->chain, ct->chain_len, &ct->rsa, usage,
+                                     br_rsa_private_get_default(),
+                                     br_rsa_pkcs1_sign_get_default());
+    return (*sc->policy_vtable)->choose(sc->policy_vtable, cc, choices);
+}
+
+static const br_ssl_server_policy_class tls_chooser_class = {
+    sizeof(const br_ssl_server_policy_class *), tls_choose, 0, 0};
+
+static void
+tls_slot_setup(rp_proxy *p, struct rp_tls *t)
+{
+    br_ssl_engine_context *e = &t->sc.eng;
+    br_ssl_server_zero(&t->sc);
+    br_ssl_engine_set_hash(e, br_md5_ID, &br_md5_vtable);
+    br_ssl_engine_set_hash(e, br_sha1_ID, &br_sha1_vtable);
+    br_ssl_engine_set_hash(e, br_sha256_ID, &br_sha256_vtable);
+    br_ssl_engine_set_hash(e, br_sha384_ID, &br_sha384_vtable);
+    br_ssl_engine_set_prf10(e, &br_tls10_prf);
+    br_ssl_engine_set_prf_sha256(e, &br_tls12_sha256_prf);
+    br_ssl_engine_set_prf_sha384(e, &br_tls12_sha384_prf);
+    br_ssl_engine_set_default_aes_gcm(e); /* AES-NI + PCLMUL where the CPU has them */
+    br_ssl_engine_set_default_chapol(e);
+    br_ssl_engine_set_default_aes_cbc(e);
+    br_ssl_engine_set_ec(e, &p->tls_ec);
+    br_ssl_engine_set_buffers_bidi(e, t->ibuf, sizeof(t->ibuf), t->obuf, sizeof(t->obuf));
+    br_ssl_server_set_cache(&t->sc, &p->tls_cache.vtable);
+    br_ssl_engine_set_protocol_names(e, (const char **)(uintptr_t)tls_alpn, 1); /* read only */
+    br_ssl_engine_add_flags(e, BR_OPT_ENFORCE_SERVER_PREFERENCES | BR_OPT_NO_RENEGOTIATION);
+    t->chooser = &tls_chooser_class;
+    t->owner = p;
+    t->ready = 1;
+}
+
+/* A TLS slot reset for a new client of listener l, or NULL. */
+static struct rp_tls *
+tls_take(rp_proxy *p, const rp_listener_cfg *l)
+{
+    struct rp_tls *t;
+    unsigned char seed[32];
+    if (p->tls_top)
+        t = p->tls_stack[--p->tls_top];
+    else if (p->tls_fresh < RP_MAX_TLS_CONNS)
+        t = &p->tls[p->tls_fresh++];
+    else
+        return NULL;
+    if (!t->ready)
+        tls_slot_setup(p, t);
+    br_ssl_engine_set_versions(&t->sc.eng, l->compat ? BR_TLS10 : BR_TLS12, BR_TLS12);
+    br_ssl_engine_set_suites(&t->sc.eng, tls_suites_modern,
+                             l->compat ? RP_COUNT(tls_suites_modern) : TLS_MODERN_SUITES);
+    br_ssl_server_set_policy(&t->sc, &t->chooser);
+    if (rp_port_random(seed, sizeof(seed)) != RP_OK || !br_ssl_server_reset(&t->sc)) {
+        p->tls_stack[p->tls_top++] = t;
+        return NULL;
+    }
+    br_ssl_engine_inject_entropy(&t->sc.eng, seed, sizeof(seed));
+    memset(seed, 0, sizeof(seed));
+    return t;
+}
+
+static unsigned
+tls_state(const rp_conn *c)
+{
+    return br_ssl_engine_current_state(&c->tls->sc.eng);
+}
+
+/* One round of the pump; returns 1 if anything moved. */
+static int
+tls_pump_once(rp_proxy *p, rp_conn *c)
+{
+    br_ssl_engine_context *e = &c->tls->sc.eng;
+    unsigned st = br_ssl_engine_current_state(e);
+    unsigned char *b;
+    size_t len;
+    long n;
+    if (st & BR_SSL_CLOSED) {
+        if (!(c->flags & F_EOF) && br_ssl_engine_last_error(e) != BR_ERR_OK) {
+            c->flags |= F_DEAD;
+            p->stats.tls_failures++;
+            RP_LOG(RP_LOG_INFO, ("TLS failed: BearSSL error %d", br_ssl_engine_last_error(e)));
+        }
+        c->flags |= F_EOF;
+        return 0;
+    }
+    if ((st & BR_SSL_SENDAPP) && !(c->flags & F_HSDONE)) {
+        c->flags |= F_HSDONE | F_PROGRESS;
+        p->stats.tls_handshakes++;
+    }
+    if ((st & BR_SSL_SENDREC) && (!(c->flags & F_WBLOCK) || (c->ready & RP_EV_WRITE))) {
+        b = br_ssl_engine_sendrec_buf(e, &len);
+        n = rp_port_send(c->sock, b, len);
+        if (n > 0) {
+            br_ssl_engine_sendrec_ack(e, (size_t)n);
+            c->flags = (c->flags & ~F_WBLOCK) | F_PROGRESS;
+            p->stats.bytes_out += (uint64_t)n;
+            return 1;
+        }
+        c->flags |= n == RP_EAGAIN ? F_WBLOCK : F_DEAD | F_EOF;
+        c->ready &= ~RP_EV_WRITE;
+        if (n != RP_EAGAIN)
+            return 1;
+    }
+    if ((st & BR_SSL_RECVAPP) && buf_room(p, &c->in)) {
+        b = br_ssl_engine_recvapp_buf(e, &len);
+        len = RP_MIN(len, buf_room(p, &c->in));
+        memcpy(c->in.d + c->in.w, b, len);
+        c->in.w += (uint32_t)len;
+        br_ssl_engine_recvapp_ack(e, len);
+        return 1;
+    }
+    if ((st & BR_SSL_SENDAPP) && buf_len(&c->out)) {
+        b = br_ssl_engine_sendapp_buf(e, &len);
+        len = RP_MIN(len, buf_len(&c->out));
+        memcpy(b, c->out.d + c->out.r, len);
+        c->out.r += (uint32_t)len;
+        br_ssl_engine_sendapp_ack(e, len);
+        if (!buf_len(&c->out))
+            br_ssl_engine_flush(e, 0);
+        return 1;
+    }
+    if ((st & BR_SSL_RECVREC) && (c->ready & RP_EV_READ) && !(c->flags & F_EOF)) {
+        b = br_ssl_engine_recvrec_buf(e, &len);
+        n = rp_port_recv(c->sock, b, len);
+        if (n > 0) {
+            br_ssl_engine_recvrec_ack(e, (size_t)n);
+            if ((size_t)n < len)
+                c->ready &= ~RP_EV_READ;
+            c->flags |= F_PROGRESS;
+            p->stats.bytes_in += (uint64_t)n;
+            return 1;
+        }
+        c->ready &= ~RP_EV_READ;
+        if (n == RP_EAGAIN)
+            return 0;
+        c->flags |= F_EOF | (n < 0 ? F_DEAD : 0); /* FIN without close_notify */
+        return 1;
+    }
+    return 0;
+}
+
+static int
+tls_pump(rp_proxy *p, rp_conn *c)
+{
+    int moved = 0;
+    while (tls_pump_once(p, c))
+        moved = 1;
+    return moved;
+}
+
+/* Interest of a TLS connection: what its engine waits for. */
+static unsigned
+tls_interest(const rp_conn *c)
+{
+    unsigned st = tls_state(c), ev = 0;
+    if (st & BR_SSL_CLOSED)
+        return 0;
+    if ((st & BR_SSL_SENDREC) && (c->flags & F_WBLOCK))
+        ev |= RP_EV_WRITE;
+    if ((st & BR_SSL_RECVREC) && !(c->flags & (F_EOF | F_DEAD)))
+        ev |= RP_EV_READ;
+    return ev;
+}
+#endif /* RP_ENABLE_TLS */
 
 static uint32_t
 timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
@@ -1586,6 +2108,7 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
     const rp_config *c = &p->cfg;
     switch (kind) {
     case T_PROBE: return c->pools[c->devices[x->device].pool].probe_timeout_ms;
+    case T_HANDSHAKE: return c->t_handshake;
     case T_HEAD: return c->t_client_header;
     case T_IDLE: case T_CLIENT: case T_TUNNEL: return c->t_client_idle;
     case T_LINGER: return RP_TIMEOUT_LINGER_MS;
@@ -1599,7 +2122,7 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
 static int
 out_blocked(const rp_conn *c)
 {
-    return buf_len(&c->out) && (c->flags & F_WBLOCK);
+    return (c->flags & F_WBLOCK) && (buf_len(&c->out) || c->tls);
 }
 
 static int
@@ -1608,6 +2131,8 @@ timer_kind(const rp_conn *c)
     const rp_conn *o = c->link;
     switch (c->state) {
     case CS_HEAD: /* a new connection owes its first head in client_header */
+        if (c->tls && !(c->flags & F_HSDONE))
+            return T_HANDSHAKE;
         return buf_len(&c->in) || !(c->flags & F_SERVED) ? T_HEAD : T_IDLE;
     case CS_FWD:
         if (out_blocked(c) || (!(c->flags & F_REQ_DONE) && o && o->state == DS_BUSY))
@@ -1634,6 +2159,10 @@ static unsigned
 conn_interest(const rp_conn *c)
 {
     unsigned ev = 0;
+#if RP_ENABLE_TLS
+    if (c->tls)
+        return tls_interest(c);
+#endif
     if (c->state == DS_CONNECTING || (c->flags & F_PCONN))
         return RP_EV_WRITE;
     if (out_blocked(c))
@@ -1728,6 +2257,11 @@ conn_free(rp_proxy *p, rp_conn *c)
         rp_port_close(c->sock);
     buf_release(p, &c->in, 1);
     buf_release(p, &c->out, 1);
+#if RP_ENABLE_TLS
+    if (c->tls)
+        p->tls_stack[p->tls_top++] = c->tls;
+#endif
+    c->tls = NULL;
     for (i = p->batch_at; i < p->batch_n; i++) /* drop reports still queued */
         if (p->batch[i].ud == c)
             p->batch[i].ud = NULL;
@@ -1742,11 +2276,16 @@ conn_free(rp_proxy *p, rp_conn *c)
         c->next = p->free_devices, p->free_devices = c;
 }
 
+
 static int
 conn_read(rp_proxy *p, rp_conn *c)
 {
     size_t room;
     long n;
+#if RP_ENABLE_TLS
+    if (c->tls)
+        return tls_pump(p, c);
+#endif
     if (!(c->ready & RP_EV_READ) || (c->flags & (F_EOF | F_DEAD)))
         return 0;
     if ((room = buf_room(p, &c->in)) == 0)
@@ -1778,6 +2317,10 @@ conn_write(rp_proxy *p, rp_conn *c)
 {
     size_t len = buf_len(&c->out);
     long n;
+#if RP_ENABLE_TLS
+    if (c->tls)
+        return tls_pump(p, c);
+#endif
     if (!len || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
         return 0;
     if ((c->flags & F_WBLOCK) && !(c->ready & RP_EV_WRITE))
@@ -1830,6 +2373,17 @@ closing_step(rp_proxy *p, rp_conn *c)
     }
     if (buf_len(&c->out))
         return 0;
+#if RP_ENABLE_TLS
+    if (c->tls && !(c->flags & F_WSHUT)) { /* close_notify first, then FIN */
+        if (!(c->flags & F_TLSBYE)) {
+            c->flags |= F_TLSBYE;
+            br_ssl_engine_close(&c->tls->sc.eng);
+            return 1;
+        }
+        if (tls_state(c) & BR_SSL_SENDREC)
+            return 0;
+    }
+#endif
     if (!(c->flags & F_WSHUT)) {
         rp_port_shutdown(c->sock);
         c->flags |= F_WSHUT;
@@ -1942,7 +2496,8 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
             w_field(&w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
     ip.p = ipbuf, ip.n = rp_addr_format(&c->peer, ipbuf, sizeof(ipbuf));
     w_joined(&w, S("X-Forwarded-For"), m, H_XFF, ip);
-    w_put(&w, S("X-Forwarded-Proto: http\r\n"));
+    w_put(&w, c->tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n",
+          c->tls ? 26 : 25);
     if (m->flags & RP_HF_HOST)
         w_field(&w, S("X-Forwarded-Host"), m->host);
     via = via_value(p, m->minor, viabuf);
@@ -2292,6 +2847,39 @@ path_is(rp_str target, const char *path)
 
 static int status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
 
+/* `redirect_https`: 301 to the same host and target on the TLS port. */
+static int
+redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
+{
+    const rp_config *cf = &p->cfg;
+    unsigned port = cf->listeners[c->lsn].redirect_port;
+    int i;
+    wbuf w;
+    for (i = 0; !port && i < cf->nlisteners; i++)
+        if (cf->listeners[i].tls)
+            port = cf->listeners[i].addr.port;
+    if (!(m->flags & RP_HF_HOST) || !m->host.n)
+        return reply_error(p, c, 400);
+    w = buf_writer(p, &c->out);
+    w_put(&w, S("HTTP/1.1 301 Moved Permanently\r\nLocation: https://"));
+    w_str(&w, host_only(m->host));
+    if (port != 443) {
+        w_put(&w, ":", 1);
+        w_num(&w, port);
+    }
+    if (!m->target.n || m->target.p[0] != '/')
+        w_put(&w, "/", 1);
+    w_str(&w, m->target);
+    w_put(&w, S("\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
+    if (buf_commit(&c->out, &w) != RP_OK)
+        return reply_error(p, c, 414);
+    c->sent += w.n;
+    c->status = 301;
+    access_log(p, c);
+    closing_begin(p, c);
+    return 1;
+}
+
 static int
 exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 {
@@ -2323,6 +2911,8 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     else
         c->mode = M_NONE, c->flags |= F_REQ_DONE;
     c->head_len = (uint32_t)head_len;
+    if (p->cfg.listeners[c->lsn].redirect)
+        return redirect_reply(p, c, m);
     if (p->cfg.status_path && path_is(m->target, p->cfg.status_path))
         return status_begin(p, c, m);
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
@@ -3134,6 +3724,7 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 static void
 listener_event(rp_proxy *p, struct rp_lsock *l)
 {
+    int lsn = (int)(l - p->lsocks);
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                "Content-Length: 0\r\nConnection: close\r\n\r\n";
     int i;
@@ -3161,6 +3752,14 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
         request_reset(c);
         c->sock = s;
         c->peer = peer;
+        c->lsn = (uint8_t)lsn;
+#if RP_ENABLE_TLS
+        if (p->cfg.listeners[lsn].tls && (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL) {
+            p->stats.tls_refused++;
+            conn_free(p, c);
+            continue;
+        }
+#endif
         c->t_start = p->now;
         conn_rearm(p, c);
     }
@@ -3231,6 +3830,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     }
     if (k == T_IDLE || k == T_LINGER || k == T_DIDLE || k == T_TUNNEL ||
         (k == T_HEAD && !buf_len(&x->in)) || /* a silent probe: just close */
+        k == T_HANDSHAKE ||
         (k == T_CLIENT && x->state == CS_CLOSING) || !c) {
         conn_free(p, x);
         return;
@@ -3328,15 +3928,45 @@ rp_init(rp_proxy *p)
     p->cfg.t_connect = RP_TIMEOUT_CONNECT_MS;
     p->cfg.t_device = RP_TIMEOUT_DEVICE_MS;
     p->cfg.t_device_idle = RP_TIMEOUT_DEVICE_IDLE_MS;
+    p->cfg.t_handshake = RP_TIMEOUT_HANDSHAKE_MS;
     p->cfg.via = "rproxy";
     return RP_OK;
 }
+
+#if RP_ENABLE_TLS
+/* Before the first TLS listener opens: a seeded generator (refuse to run
+ * TLS without one), the session cache, and the EC code with its curves
+ * narrowed to X25519, P-256 (key exchange) and P-384 (P-384 certificates). */
+static int
+tls_start(rp_proxy *p)
+{
+    unsigned char probe[16];
+    int i, any = 0;
+    for (i = 0; i < p->cfg.nlisteners; i++)
+        any |= p->cfg.listeners[i].tls;
+    if (!any)
+        return RP_OK;
+    if (rp_port_random(probe, sizeof(probe)) != RP_OK) {
+        RP_LOG(RP_LOG_ERROR, ("no random generator: refusing to start TLS"));
+        return RP_EIO;
+    }
+    p->tls_ec = *br_ec_get_default();
+    p->tls_ec.supported_curves &= (1u << BR_EC_curve25519) | (1u << BR_EC_secp256r1) |
+                                  (1u << BR_EC_secp384r1);
+    br_ssl_session_cache_lru_init(&p->tls_cache, p->tls_cache_buf, sizeof(p->tls_cache_buf));
+    return RP_OK;
+}
+#endif
 
 int
 rp_start(rp_proxy *p)
 {
     int i;
     p->now = rp_port_now_ms();
+#if RP_ENABLE_TLS
+    if ((i = tls_start(p)) != RP_OK)
+        return i;
+#endif
     for (i = 0; i < p->cfg.nlisteners; i++) {
         rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, 511);
         if (s < 0) {

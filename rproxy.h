@@ -155,6 +155,46 @@ extern "C" {
 #define RP_DEFAULT_RETRIES 2
 #endif
 
+/** TLS termination with BearSSL (0/1): `listen PORT tls` and `tls` lines.
+ *  Needs <bearssl.h> and libbearssl.  Cost: see RP_MAX_TLS_CONNS. */
+#ifndef RP_ENABLE_TLS
+#define RP_ENABLE_TLS 0
+#endif
+
+/** TLS connections at once (their own pool: BearSSL's 16,709-byte input
+ *  buffer dominates).  Cost each: ~4.2 KB engine + 16,709 B input buffer +
+ *  RP_TLS_OBUF_SIZE output buffer.  Clients beyond it are refused. */
+#ifndef RP_MAX_TLS_CONNS
+#define RP_MAX_TLS_CONNS 64
+#endif
+
+/** TLS output buffer per connection (bytes).  Full records need 16,469;
+ *  smaller buffers send smaller records (fine for HTTP; at least 1,024). */
+#ifndef RP_TLS_OBUF_SIZE
+#define RP_TLS_OBUF_SIZE 16469
+#endif
+
+/** Session-ID cache for resumption (bytes; ~100 B per session). */
+#ifndef RP_TLS_SESSION_CACHE_BYTES
+#define RP_TLS_SESSION_CACHE_BYTES 16384
+#endif
+
+/** Certificates (`tls` lines), chain length each, and the bytes kept for
+ *  their DER chains and private keys. */
+#ifndef RP_TLS_MAX_CERTS
+#define RP_TLS_MAX_CERTS 4
+#endif
+#ifndef RP_TLS_MAX_CHAIN
+#define RP_TLS_MAX_CHAIN 4
+#endif
+#ifndef RP_TLS_STORE_BYTES
+#define RP_TLS_STORE_BYTES 16384
+#endif
+
+#ifndef RP_TIMEOUT_HANDSHAKE_MS
+#define RP_TIMEOUT_HANDSHAKE_MS 10000 /* TLS handshake must finish */
+#endif
+
 /** Logging: RP_LOG(level, (fmt, ...)) compiles away when RP_ENABLE_LOG is 0. */
 #ifndef RP_ENABLE_LOG
 #define RP_ENABLE_LOG 1
@@ -168,6 +208,15 @@ extern "C" {
 #endif
 #if RP_MAX_URI >= RP_MAX_HEAD
 #error "RP_MAX_URI must be smaller than RP_MAX_HEAD"
+#endif
+#if RP_ENABLE_TLS
+#include <bearssl.h>
+#if RP_TLS_OBUF_SIZE < 1024
+#error "RP_TLS_OBUF_SIZE below 1024 cannot carry a handshake record: raise it"
+#endif
+#if RP_MAX_TLS_CONNS < 1
+#error "RP_MAX_TLS_CONNS must be at least 1 with RP_ENABLE_TLS (or set RP_ENABLE_TLS 0)"
+#endif
 #endif
 #if RP_NBUFS < 2 * (RP_MAX_CONNS + RP_MAX_UPSTREAM)
 #error "RP_NBUFS must give every connection slot its two buffers: raise RP_NBUFS"
@@ -376,7 +425,25 @@ typedef struct {
 
 typedef struct {
     rp_addr addr;
+    uint8_t tls;             /**< `tls`: a TLS listener */
+    uint8_t compat;          /**< `tls_profile=compat` */
+    uint8_t redirect;        /**< `redirect_https`: answer 301 to https */
+    uint16_t redirect_port;  /**< port in the Location (0: first TLS port) */
 } rp_listener_cfg;
+
+#if RP_ENABLE_TLS
+/** A certificate chain and its private key (`tls` line), DER in the
+ *  config's store. */
+typedef struct {
+    const char *sni;         /**< NULL for the default (first) entry */
+    br_x509_certificate chain[RP_TLS_MAX_CHAIN];
+    size_t chain_len;
+    int key_type;            /**< BR_KEYTYPE_RSA or BR_KEYTYPE_EC */
+    unsigned issuer_key_type;
+    br_rsa_private_key rsa;
+    br_ec_private_key ec;
+} rp_tls_cert;
+#endif
 
 /** The parsed configuration (inside rp_proxy). */
 typedef struct {
@@ -386,6 +453,7 @@ typedef struct {
     rp_route routes[RP_MAX_ROUTES];
     uint8_t nlisteners, npools, ndevices, nroutes;
     uint32_t t_client_header, t_client_idle, t_connect, t_device, t_device_idle;
+    uint32_t t_handshake;
     const char *via;
     const char *status_path;  /**< `status path=`; NULL = no status page */
     uint8_t nallow;           /**< `allow=` networks; 0 = loopback only */
@@ -393,6 +461,12 @@ typedef struct {
         rp_addr net;
         uint8_t bits;
     } allow[4];
+#if RP_ENABLE_TLS
+    rp_tls_cert certs[RP_TLS_MAX_CERTS];
+    uint8_t ncerts;
+    size_t store_used;
+    unsigned char store[RP_TLS_STORE_BYTES];
+#endif
     size_t str_used;
     char str[RP_CFG_STR_BYTES];
 } rp_config;
@@ -415,6 +489,9 @@ typedef struct {
     uint64_t timeouts;        /**< any timeout fired */
     uint64_t tunnels;         /**< upgraded (WebSocket) tunnels */
     uint64_t status_requests; /**< status page answers */
+    uint64_t tls_handshakes;  /**< TLS handshakes completed */
+    uint64_t tls_failures;    /**< TLS connections that failed (handshake, alert) */
+    uint64_t tls_refused;     /**< TLS clients refused: no TLS slot */
     uint64_t bytes_in, bytes_out; /**< client-side bytes received / sent */
 } rp_stats;
 
@@ -478,6 +555,7 @@ typedef struct rp_proxy {
         uint8_t device;    /* device index */
         uint8_t route;     /* route index (client side) */
         uint8_t tries;     /* retries used for the current request */
+        uint8_t lsn;       /* listener index (client side) */
         uint16_t slot;
         int16_t err;       /* first error (sticky) */
         uint32_t flags;
@@ -492,6 +570,7 @@ typedef struct rp_proxy {
         uint64_t sent;     /* bytes queued to the client for this request */
         rp_chunked ch;     /* chunked framing of the body in `in` */
         rp_addr peer;      /* client address / device address */
+        struct rp_tls *tls;    /* TLS engine, or NULL for plain TCP */
         struct rp_conn *link;  /* the other side of the exchange */
         struct rp_conn *next;  /* free list / idle list */
         rp_buf in, out;
@@ -499,10 +578,29 @@ typedef struct rp_proxy {
         char target[96];
     } clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
     struct rp_conn *idle[RP_MAX_DEVICES]; /* pooled device connections */
+#if RP_ENABLE_TLS
+    struct rp_tls *tls_stack[RP_MAX_TLS_CONNS]; /* free TLS slots */
+    int tls_top, tls_fresh;
+    br_ssl_session_cache_lru tls_cache;
+    br_ec_impl tls_ec;     /* the default EC code, curves narrowed */
+#endif
     int buf_top;           /* free blocks stacked in buf_free */
     int buf_fresh;         /* blocks never handed out start here */
     char *buf_free[RP_NBUFS];
     char bufs[RP_NBUFS][RP_BUF_SIZE];
+#if RP_ENABLE_TLS
+    /* Past the bookkeeping rp_init clears: touched only when used. */
+    unsigned char tls_cache_buf[RP_TLS_SESSION_CACHE_BYTES];
+    struct rp_tls {
+        unsigned char ibuf[BR_SSL_BUFSIZE_INPUT]; /* first: aligned, so the
+                                   config loader may borrow slot 0's */
+        unsigned char obuf[RP_TLS_OBUF_SIZE];
+        br_ssl_server_context sc;
+        const br_ssl_server_policy_class *chooser; /* SNI: picks a cert */
+        struct rp_proxy *owner;
+        uint8_t ready;     /* engine configured once */
+    } tls[RP_MAX_TLS_CONNS];
+#endif
 } rp_proxy;
 
 /* ==== Balancing ====
