@@ -63,6 +63,7 @@ typedef struct {
     int stalled;     /* the peer stopped reading */
     int upg;         /* the last head asked for an upgrade */
     int tun;         /* a 101 tunnel may have started (sticky, conservative) */
+    int eof;         /* the peer closed or reset */
     int state;       /* 0 head, 1 length body, 2 chunked body */
     uint64_t left;
     rp_chunked ch;
@@ -82,7 +83,7 @@ typedef struct {
     char tx[STREAM_CAP];
     int heads[64];   /* 1 = HEAD request, queue of requests awaiting answers */
     int nq, qr;
-    int closed_by_us;
+    int eof;         /* the client closed or reset */
 } fclient;
 
 static rp_proxy *P;
@@ -395,6 +396,31 @@ run(void)
     invariants();
 }
 
+static stream *
+dev_stream(int sock)
+{
+    int i;
+    for (i = 0; i < ndv; i++)
+        if (dv[i]->sock == sock)
+            return dv[i];
+    return NULL;
+}
+
+static int
+dev_eof(int sock)
+{
+    stream *s = dev_stream(sock);
+    return s && s->eof;
+}
+
+static void
+set_dev_eof(int sock)
+{
+    stream *s = dev_stream(sock);
+    if (s)
+        s->eof = 1;
+}
+
 static fclient *
 pick_client(void)
 {
@@ -435,7 +461,8 @@ op(void)
         if ((f = pick_client()) == NULL)
             break;
         n = arg_len();
-        fp_push(f->rx.sock, in, n);
+        if (!fp_closed(f->rx.sock) && !f->eof) /* the fake would complain on stdout */
+            fp_push(f->rx.sock, in, n);
         if (f->tx_n + n < STREAM_CAP) {
             memcpy(f->tx + f->tx_n, in, n);
             f->tx_n += n;
@@ -451,12 +478,13 @@ op(void)
                 fp_reset(f->rx.sock);
             else
                 fp_eof(f->rx.sock);
+            f->eof = 1;
         }
         break;
     case 7: case 8: case 9: /* a device sends */
         s = pick_device();
         n = arg_len();
-        if (s >= 0)
+        if (s >= 0 && !fp_closed(s) && !dev_eof(s))
             fp_push(s, in, n);
         in += n, in_left -= n;
         break;
@@ -470,6 +498,7 @@ op(void)
                 fp_reset(s);
             else
                 fp_eof(s);
+            set_dev_eof(s);
         }
         break;
     case 11: /* time passes */
