@@ -133,6 +133,8 @@ typedef struct {
 static void
 w_put(wbuf *w, const char *s, size_t n)
 {
+    if (n == 0)
+        return;
     if (w->full || n > w->cap - w->n) {
         w->full = 1;
         return;
@@ -2489,8 +2491,7 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         w_put(&w, "/", 1); /* absolute-form without a path */
     w_str(&w, m->target);
     w_put(&w, S(" HTTP/1.1\r\n"));
-    if (m->flags & RP_HF_HOST)
-        w_field(&w, S("Host"), m->host);
+    w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
     for (i = 0; i < m->nheaders; i++)
         if (field_passes(m, i, tok, ntok))
             w_field(&w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
@@ -2572,8 +2573,10 @@ error_write(rp_proxy *p, rp_conn *c, int status)
     w_put(&w, S("\r\nContent-Type: text/plain\r\nContent-Length: "));
     w_num(&w, (uint64_t)rn + 1);
     w_put(&w, S("\r\nConnection: close\r\n\r\n"));
-    w_put(&w, reason, rn);
-    w_put(&w, "\n", 1);
+    if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
+        w_put(&w, reason, rn);
+        w_put(&w, "\n", 1);
+    }
     if (buf_commit(&c->out, &w) == RP_OK)
         c->sent += w.n;
 }

@@ -14,7 +14,9 @@ PATH=$PATH:/usr/sbin:/sbin # nginx, haproxy
 # package:command -- the package counts as present when dpkg has it installed
 # or, for packages with a command, when that command is on PATH.
 BASE="build-essential:cc make:make curl:curl python3:python3 valgrind:valgrind
-      clang:clang netcat-openbsd: procps:ps openssl:openssl libbearssl-dev:"
+      clang:clang libclang-rt-14-dev: netcat-openbsd: procps:ps openssl:openssl
+      libbearssl-dev: iproute2:ip gcc-arm-none-eabi:arm-none-eabi-gcc
+      libnewlib-arm-none-eabi: qemu-system-arm:qemu-system-arm dpkg-dev:dpkg-source"
 BENCH="nginx-light:nginx haproxy:haproxy wrk:wrk"
 
 want=$BASE

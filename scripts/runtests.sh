@@ -76,6 +76,14 @@ if [ -f tests/integration/run.py ]; then
     fi
 fi
 
+# The lwIP port on the host (a TAP in a network namespace of its own) and
+# the Cortex-M4 firmware under QEMU, end to end.
+[ -f tests/lwip-host/run.sh ] && suite lwip-host sh tests/lwip-host/run.sh
+[ -f tests/qemu/run.sh ] && suite qemu bash tests/qemu/run.sh
+# Every libFuzzer target for a short run (make fuzz runs them longer).
+[ -f tests/fuzz/fuzz.mk ] && suite fuzz-smoke make --no-print-directory fuzz-smoke
+[ -f tests/soak-short.sh ] && suite soak-short sh tests/soak-short.sh
+
 echo
 if [ "$failed" != 0 ]; then
     echo "# failures:"
