@@ -36,22 +36,8 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< rproxy.c tests/fakeport.c
 
-# One target for $(1) seconds: seeds + grown corpus, dictionary, crash files
-# named after the target.  Prints "ok" / "not ok" with the run's numbers.
-FUZZ_RUN = t=$$1; secs=$$2; mkdir -p $(FUZZ_DIR)/corpus/$$t; \
-	log=$(FUZZ_DIR)/$$t.log; \
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	$(FUZZ_DIR)/fuzz_$$t -max_total_time=$$secs -timeout=10 -rss_limit_mb=2048 \
-	  -max_len=$$(case $$t in conn) echo 8192;; *) echo 16384;; esac) \
-	  -dict=tests/fuzz/http.dict -artifact_prefix=$(FUZZ_DIR)/$$t- -print_final_stats=1 \
-	  $(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t >$$log 2>&1; rc=$$?; \
-	runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
-	if [ $$rc = 0 ]; then echo "ok $$n - fuzz $$t: $${secs}s, $${runs:-?} runs, nothing found"; \
-	else echo "not ok $$n - fuzz $$t: exit $$rc (see $$log; input in $(FUZZ_DIR)/$$t-crash-*)"; \
-	  grep -m3 -E 'ERROR|invariant|runtime error' $$log | sed 's/^/# /'; fail=1; fi
+fuzz: $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh $(FUZZ_SECS) $(FUZZ_TARGETS)
 
-fuzz-smoke fuzz: $(FUZZ_BINS)
-	@secs=$(if $(filter fuzz-smoke,$@),$(FUZZ_SMOKE_SECS),$(FUZZ_SECS)); \
-	 echo "1..$(words $(FUZZ_TARGETS))"; n=0; fail=0; \
-	 for t in $(FUZZ_TARGETS); do n=$$((n+1)); set -- $$t $$secs; $(FUZZ_RUN); done; \
-	 exit $$fail
+fuzz-smoke: $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh $(FUZZ_SMOKE_SECS) $(FUZZ_TARGETS)
