@@ -1044,6 +1044,58 @@ tls_key_matches(rp_tls_cert *ct, tls_scratch *s)
     return NULL;
 }
 
+static void
+dn_append(void *ctx, const void *data, size_t len)
+{
+    der_sink *d = (der_sink *)ctx;
+    if (!d->overflow && !store_put(d->c, data, len))
+        d->overflow = 1;
+}
+
+/* `client_ca=FILE`: every certificate in it becomes a trust anchor (its
+ * subject DN and public key, copied to the store). */
+static const char *
+tls_ca_load(rp_proxy *p, rp_tls_cert *ct, const char *file)
+{
+    tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
+    rp_config *c = &p->cfg;
+    rp_tls_cert tmp;
+    const void *data;
+    const char *err;
+    size_t len, i;
+    memset(&tmp, 0, sizeof(tmp));
+    if (rp_port_blob(file, &data, &len) != RP_OK)
+        return "cannot read client_ca file";
+    if ((err = tls_pem_load(c, &tmp, (const unsigned char *)data, len, s, 0)) != NULL)
+        return err;
+    if (tmp.chain_len == 0 || tmp.chain_len > RP_TLS_MAX_CAS)
+        return "client_ca needs 1 to RP_TLS_MAX_CAS certificates";
+    for (i = 0; i < tmp.chain_len; i++) {
+        br_x509_trust_anchor *ta = &ct->tas[i];
+        const br_x509_pkey *pk;
+        size_t dn0 = c->store_used;
+        s->sink.c = c, s->sink.overflow = 0;
+        br_x509_decoder_init(&s->xd, dn_append, &s->sink);
+        br_x509_decoder_push(&s->xd, tmp.chain[i].data, tmp.chain[i].data_len);
+        if ((pk = br_x509_decoder_get_pkey(&s->xd)) == NULL || s->sink.overflow)
+            return "cannot decode a client_ca certificate";
+        ta->dn.data = c->store + dn0;
+        ta->dn.len = c->store_used - dn0;
+        ta->flags = BR_X509_TA_CA;
+        ta->pkey = *pk;
+        if (pk->key_type == BR_KEYTYPE_RSA) {
+            ta->pkey.key.rsa.n = store_put(c, pk->key.rsa.n, pk->key.rsa.nlen);
+            ta->pkey.key.rsa.e = store_put(c, pk->key.rsa.e, pk->key.rsa.elen);
+            if (!ta->pkey.key.rsa.n || !ta->pkey.key.rsa.e)
+                return "TLS store full (raise RP_TLS_STORE_BYTES)";
+        } else if ((ta->pkey.key.ec.q = store_put(c, pk->key.ec.q, pk->key.ec.qlen)) == NULL) {
+            return "TLS store full (raise RP_TLS_STORE_BYTES)";
+        }
+    }
+    ct->ntas = tmp.chain_len;
+    return NULL;
+}
+
 /* Load `file` (cert chain) and `keyfile` into ct. */
 static const char *
 tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, const char *keyfile)
@@ -1529,8 +1581,9 @@ cfg_tls(cfg_ctx *x, rp_str *w, int n)
 {
 #if RP_ENABLE_TLS
     rp_config *c = &x->p->cfg;
-    rp_str cert = {0, 0}, key = {0, 0}, sni = {0, 0};
+    rp_str cert = {0, 0}, key = {0, 0}, sni = {0, 0}, ca = {0, 0}, hdr = {0, 0};
     char cf[256], kf[256];
+    int auth = -1;
     rp_tls_cert *ct;
     const char *err;
     int i;
@@ -1542,9 +1595,19 @@ cfg_tls(cfg_ctx *x, rp_str *w, int n)
             key = val;
         else if (str_ieq(k, S("sni")) && val.n && check_host(val) == RP_OK)
             sni = val;
+        else if (str_ieq(k, S("client_ca")) && val.n && val.n < sizeof(cf))
+            ca = val;
+        else if (str_ieq(k, S("client_auth")) && str_ieq(val, S("require")))
+            auth = 2;
+        else if (str_ieq(k, S("client_auth")) && str_ieq(val, S("optional")))
+            auth = 1;
+        else if (str_ieq(k, S("client_cert_header")) && cfg_name_ok(val))
+            hdr = val;
         else
             return cfg_fail(x, "unknown or bad tls option", w[i]);
     }
+    if (auth >= 0 && !ca.n)
+        return cfg_fail(x, "client_auth needs client_ca=FILE", w[0]);
     if (!cert.n || !key.n)
         return cfg_fail(x, "tls needs cert=FILE key=FILE", w[0]);
     if (c->ncerts == RP_TLS_MAX_CERTS)
@@ -1554,6 +1617,14 @@ cfg_tls(cfg_ctx *x, rp_str *w, int n)
     memcpy(kf, key.p, key.n), kf[key.n] = 0;
     if ((err = tls_cert_load(x->p, ct, cf, kf)) != NULL)
         return cfg_fail(x, err, cert);
+    if (ca.n) {
+        memcpy(cf, ca.p, ca.n), cf[ca.n] = 0;
+        if ((err = tls_ca_load(x->p, ct, cf)) != NULL)
+            return cfg_fail(x, err, ca);
+        ct->client_auth = (uint8_t)(auth < 0 ? 2 : auth);
+    }
+    if (hdr.n && (c->client_cert_header = cfg_str(x, hdr)) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", hdr);
     if (sni.n && (ct->sni = cfg_str(x, sni)) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", sni);
     c->ncerts++;
@@ -1913,6 +1984,38 @@ static const char *const tls_alpn[] = {"http/1.1"};
 
 static const br_ssl_server_policy_class tls_chooser_class;
 
+/* mTLS for the chosen certificate: ask for a client certificate chaining
+ * to its client_ca, verified by BearSSL's minimal X.509 engine, which also
+ * extracts the subject CN for client_cert_header. */
+static void
+tls_client_auth(struct rp_tls *t, br_ssl_server_context *sc, const rp_tls_cert *ct)
+{
+    static const unsigned char cn_oid[] = {3, 0x55, 0x04, 0x03};
+    t->cn[0] = 0;
+    t->cn_elt.status = 0;
+    if (!ct->ntas) {
+        br_ssl_server_set_trust_anchor_names_alt(sc, NULL, 0);
+        return;
+    }
+    br_x509_minimal_init(&t->xc, &br_sha256_vtable, ct->tas, ct->ntas);
+    br_x509_minimal_set_hash(&t->xc, br_sha1_ID, &br_sha1_vtable);
+    br_x509_minimal_set_hash(&t->xc, br_sha256_ID, &br_sha256_vtable);
+    br_x509_minimal_set_hash(&t->xc, br_sha384_ID, &br_sha384_vtable);
+    br_x509_minimal_set_hash(&t->xc, br_sha512_ID, &br_sha512_vtable);
+    br_x509_minimal_set_rsa(&t->xc, br_rsa_pkcs1_vrfy_get_default());
+    br_x509_minimal_set_ecdsa(&t->xc, br_ec_get_default(), br_ecdsa_vrfy_asn1_get_default());
+    t->cn_elt.oid = cn_oid;
+    t->cn_elt.buf = t->cn;
+    t->cn_elt.len = sizeof(t->cn);
+    br_x509_minimal_set_name_elements(&t->xc, &t->cn_elt, 1);
+    br_ssl_engine_set_x509(&sc->eng, &t->xc.vtable);
+    br_ssl_server_set_trust_anchor_names_alt(sc, ct->tas, ct->ntas);
+    if (ct->client_auth == 1)
+        br_ssl_engine_add_flags(&sc->eng, BR_OPT_TOLERATE_NO_CLIENT_AUTH);
+    else
+        br_ssl_engine_remove_flags(&sc->eng, BR_OPT_TOLERATE_NO_CLIENT_AUTH);
+}
+
 /* Pick the certificate by SNI (the first entry is the default) and hand
  * the handshake to BearSSL's single-chain policy for it.  BearSSL passes the
  * context as const; the policy slot it holds is ours to set. */
@@ -1934,6 +2037,7 @@ tls_choose(const br_ssl_server_policy_class **pctx, const br_ssl_server_context 
         }
     if (br_ssl_engine_get_version(&cc->eng) < BR_TLS12 || t->sc.eng.suites_num > TLS_MODERN_SUITES)
         usage |= BR_KEYTYPE_KEYX; /* compat: static RSA allowed */
+    tls_client_auth(t, sc, ct);
     if (ct->key_type == BR_KEYTYPE_EC)
         br_ssl_server_set_single_ec(sc, ct->chain, ct->chain_len, &ct->ec, usage,
                                     ct->issuer_key_type, &t->owner->tls_ec,
@@ -1947,6 +2051,16 @@ tls_choose(const br_ssl_server_policy_class **pctx, const br_ssl_server_context 
 
 static const br_ssl_server_policy_class tls_chooser_class = {
     sizeof(const br_ssl_server_policy_class *), tls_choose, 0, 0};
+
+static int
+tls_any_client_auth(const rp_config *c)
+{
+    int i;
+    for (i = 0; i < c->ncerts; i++)
+        if (c->certs[i].ntas)
+            return 1;
+    return 0;
+}
 
 static void
 tls_slot_setup(rp_proxy *p, struct rp_tls *t)
@@ -1964,8 +2078,11 @@ tls_slot_setup(rp_proxy *p, struct rp_tls *t)
     br_ssl_engine_set_default_chapol(e);
     br_ssl_engine_set_default_aes_cbc(e);
     br_ssl_engine_set_ec(e, &p->tls_ec);
+    br_ssl_engine_set_default_rsavrfy(e); /* client CertificateVerify */
+    br_ssl_engine_set_default_ecdsa(e);
     br_ssl_engine_set_buffers_bidi(e, t->ibuf, sizeof(t->ibuf), t->obuf, sizeof(t->obuf));
-    br_ssl_server_set_cache(&t->sc, &p->tls_cache.vtable);
+    if (!tls_any_client_auth(&p->cfg)) /* a resumed session would skip it */
+        br_ssl_server_set_cache(&t->sc, &p->tls_cache.vtable);
     br_ssl_engine_set_protocol_names(e, (const char **)(uintptr_t)tls_alpn, 1); /* read only */
     br_ssl_engine_add_flags(e, BR_OPT_ENFORCE_SERVER_PREFERENCES | BR_OPT_NO_RENEGOTIATION);
     t->chooser = &tls_chooser_class;
@@ -2493,8 +2610,16 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
     w_put(&w, S(" HTTP/1.1\r\n"));
     w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
     for (i = 0; i < m->nheaders; i++)
-        if (field_passes(m, i, tok, ntok))
+        if (field_passes(m, i, tok, ntok) &&
+            !(p->cfg.client_cert_header && /* never trust a client's own */
+              str_ieq2(m->headers[i].name, (rp_str){p->cfg.client_cert_header,
+                                                    strlen(p->cfg.client_cert_header)})))
             w_field(&w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+#if RP_ENABLE_TLS
+    if (p->cfg.client_cert_header && c->tls && c->tls->cn_elt.status > 0)
+        w_field(&w, p->cfg.client_cert_header, strlen(p->cfg.client_cert_header),
+                (rp_str){c->tls->cn, strlen(c->tls->cn)});
+#endif
     ip.p = ipbuf, ip.n = rp_addr_format(&c->peer, ipbuf, sizeof(ipbuf));
     w_joined(&w, S("X-Forwarded-For"), m, H_XFF, ip);
     w_put(&w, c->tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n",

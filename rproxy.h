@@ -190,6 +190,10 @@ extern "C" {
 #ifndef RP_TLS_STORE_BYTES
 #define RP_TLS_STORE_BYTES 16384
 #endif
+/** CA certificates per `client_ca=` file (client certificate trust). */
+#ifndef RP_TLS_MAX_CAS
+#define RP_TLS_MAX_CAS 4
+#endif
 
 #ifndef RP_TIMEOUT_HANDSHAKE_MS
 #define RP_TIMEOUT_HANDSHAKE_MS 10000 /* TLS handshake must finish */
@@ -442,6 +446,9 @@ typedef struct {
     unsigned issuer_key_type;
     br_rsa_private_key rsa;
     br_ec_private_key ec;
+    uint8_t client_auth;     /**< 0 none, 1 optional, 2 require */
+    size_t ntas;             /**< client CAs (`client_ca=`) */
+    br_x509_trust_anchor tas[RP_TLS_MAX_CAS];
 } rp_tls_cert;
 #endif
 
@@ -456,6 +463,7 @@ typedef struct {
     uint32_t t_handshake;
     const char *via;
     const char *status_path;  /**< `status path=`; NULL = no status page */
+    const char *client_cert_header; /**< `client_cert_header=`: verified CN */
     uint8_t nallow;           /**< `allow=` networks; 0 = loopback only */
     struct {
         rp_addr net;
@@ -596,6 +604,9 @@ typedef struct rp_proxy {
                                    config loader may borrow slot 0's */
         unsigned char obuf[RP_TLS_OBUF_SIZE];
         br_ssl_server_context sc;
+        br_x509_minimal_context xc;                /* client certificates */
+        br_name_element cn_elt;                    /* their subject CN */
+        char cn[64];
         const br_ssl_server_policy_class *chooser; /* SNI: picks a cert */
         struct rp_proxy *owner;
         uint8_t ready;     /* engine configured once */
