@@ -169,11 +169,6 @@ device_check(stream *s, int tunnel)
         }
         s->scan = 0;
         rc = rp_http_parse_request(s->buf, (size_t)h, &m);
-        /* HTTP/1.0 requests without Host are forwarded as 1.1 without Host:
-         * tolerated here (reported), everything else must parse. */
-        if (rc == RP_EINVAL && !(m.flags & RP_HF_HOST) && m.method.n &&
-            !has_field(s->buf, (size_t)h, "\r\nHost:"))
-            rc = RP_OK;
         FZ_CHECK(rc == RP_OK, "device got a head rproxy itself refuses (%d): %.*s", rc, (int)h,
                  s->buf);
         dev_heads++;
@@ -271,10 +266,6 @@ client_check(fclient *f)
         }
         is_head = f->qr < f->nq ? f->heads[f->qr] : 0;
         f->qr++;
-        /* rproxy's own error replies carry a body even for HEAD (known,
-         * reported; harmless because they always close): frame by length. */
-        if (is_head && m.status >= 400 && (m.flags & RP_HF_CONN_CLOSE))
-            is_head = 0;
         memset(&s->ch, 0, sizeof s->ch);
         if (is_head || m.status == 204 || m.status == 304)
             s->state = 0;
