@@ -1055,7 +1055,7 @@ dn_append(void *ctx, const void *data, size_t len)
 /* `client_ca=FILE`: every certificate in it becomes a trust anchor (its
  * subject DN and public key, copied to the store). */
 static const char *
-tls_ca_load(rp_proxy *p, rp_tls_cert *ct, const char *file)
+tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file)
 {
     tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
     rp_config *c = &p->cfg;
@@ -1071,7 +1071,7 @@ tls_ca_load(rp_proxy *p, rp_tls_cert *ct, const char *file)
     if (tmp.chain_len == 0 || tmp.chain_len > RP_TLS_MAX_CAS)
         return "client_ca needs 1 to RP_TLS_MAX_CAS certificates";
     for (i = 0; i < tmp.chain_len; i++) {
-        br_x509_trust_anchor *ta = &ct->tas[i];
+        br_x509_trust_anchor *ta = &tas[i];
         const br_x509_pkey *pk;
         size_t dn0 = c->store_used;
         s->sink.c = c, s->sink.overflow = 0;
@@ -1092,7 +1092,7 @@ tls_ca_load(rp_proxy *p, rp_tls_cert *ct, const char *file)
             return "TLS store full (raise RP_TLS_STORE_BYTES)";
         }
     }
-    ct->ntas = tmp.chain_len;
+    *ntas = tmp.chain_len;
     return NULL;
 }
 
@@ -1312,6 +1312,34 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
+/* `tls`, `ca=FILE`, `sni=NAME`, `verify=on|off` on a device line. */
+static int
+cfg_device_tls_opt(cfg_ctx *x, rp_device *d, rp_str word, rp_str key, rp_str val)
+{
+#if RP_ENABLE_TLS
+    char f[256];
+    const char *err;
+    if (str_ieq(key, S("tls")) && word.n == 3) {
+        d->tls = 1;
+    } else if (str_ieq(key, S("verify")) && (str_ieq(val, S("on")) || str_ieq(val, S("off")))) {
+        d->verify = str_ieq(val, S("on")) ? 1 : 2; /* 2: off, said so */
+    } else if (str_ieq(key, S("sni")) && val.n && check_host(val) == RP_OK) {
+        if ((d->sni = cfg_str(x, val)) == NULL)
+            return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+    } else if (str_ieq(key, S("ca")) && val.n && val.n < sizeof(f)) {
+        memcpy(f, val.p, val.n), f[val.n] = 0;
+        if ((err = tls_ca_load(x->p, d->tas, &d->ntas, f)) != NULL)
+            return cfg_fail(x, err, val);
+    } else {
+        return cfg_fail(x, "unknown device option", word);
+    }
+    return RP_OK;
+#else
+    (void)d, (void)key, (void)val;
+    return cfg_fail(x, "unknown device option (TLS options need RP_ENABLE_TLS=1)", word);
+#endif
+}
+
 static int
 cfg_device_opt(cfg_ctx *x, rp_device *d, rp_str word)
 {
@@ -1334,7 +1362,7 @@ cfg_device_opt(cfg_ctx *x, rp_device *d, rp_str word)
             return RP_ECONFIG;
         d->fail_timeout_ms = v * 1000;
     } else {
-        return cfg_fail(x, "unknown device option", word);
+        return cfg_device_tls_opt(x, d, word, key, val);
     }
     return RP_OK;
 }
@@ -1364,6 +1392,15 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
     for (i = 3; i < n; i++)
         if (cfg_device_opt(x, d, w[i]) != RP_OK)
             return RP_ECONFIG;
+#if RP_ENABLE_TLS
+    if ((d->ntas || d->sni || d->verify) && !d->tls)
+        return cfg_fail(x, "ca=, sni=, verify= need the tls option", w[2]);
+    if (d->tls && d->verify != 2 && !d->ntas)
+        return cfg_fail(x, "a tls device needs ca=FILE (or verify=off)", w[2]);
+    if (d->verify == 1 && !d->ntas)
+        return cfg_fail(x, "verify=on needs ca=FILE", w[2]);
+    d->verify = d->tls && d->verify != 2;
+#endif
     d->effective = d->weight;
     pl->devices[pl->ndevices++] = c->ndevices++;
     return RP_OK;
@@ -1619,7 +1656,7 @@ cfg_tls(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, err, cert);
     if (ca.n) {
         memcpy(cf, ca.p, ca.n), cf[ca.n] = 0;
-        if ((err = tls_ca_load(x->p, ct, cf)) != NULL)
+        if ((err = tls_ca_load(x->p, ct->tas, &ct->ntas, cf)) != NULL)
             return cfg_fail(x, err, ca);
         ct->client_auth = (uint8_t)(auth < 0 ? 2 : auth);
     }
@@ -1997,18 +2034,18 @@ tls_client_auth(struct rp_tls *t, br_ssl_server_context *sc, const rp_tls_cert *
         br_ssl_server_set_trust_anchor_names_alt(sc, NULL, 0);
         return;
     }
-    br_x509_minimal_init(&t->xc, &br_sha256_vtable, ct->tas, ct->ntas);
-    br_x509_minimal_set_hash(&t->xc, br_sha1_ID, &br_sha1_vtable);
-    br_x509_minimal_set_hash(&t->xc, br_sha256_ID, &br_sha256_vtable);
-    br_x509_minimal_set_hash(&t->xc, br_sha384_ID, &br_sha384_vtable);
-    br_x509_minimal_set_hash(&t->xc, br_sha512_ID, &br_sha512_vtable);
-    br_x509_minimal_set_rsa(&t->xc, br_rsa_pkcs1_vrfy_get_default());
-    br_x509_minimal_set_ecdsa(&t->xc, br_ec_get_default(), br_ecdsa_vrfy_asn1_get_default());
+    br_x509_minimal_init(&t->xc.min, &br_sha256_vtable, ct->tas, ct->ntas);
+    br_x509_minimal_set_hash(&t->xc.min, br_sha1_ID, &br_sha1_vtable);
+    br_x509_minimal_set_hash(&t->xc.min, br_sha256_ID, &br_sha256_vtable);
+    br_x509_minimal_set_hash(&t->xc.min, br_sha384_ID, &br_sha384_vtable);
+    br_x509_minimal_set_hash(&t->xc.min, br_sha512_ID, &br_sha512_vtable);
+    br_x509_minimal_set_rsa(&t->xc.min, br_rsa_pkcs1_vrfy_get_default());
+    br_x509_minimal_set_ecdsa(&t->xc.min, br_ec_get_default(), br_ecdsa_vrfy_asn1_get_default());
     t->cn_elt.oid = cn_oid;
     t->cn_elt.buf = t->cn;
     t->cn_elt.len = sizeof(t->cn);
-    br_x509_minimal_set_name_elements(&t->xc, &t->cn_elt, 1);
-    br_ssl_engine_set_x509(&sc->eng, &t->xc.vtable);
+    br_x509_minimal_set_name_elements(&t->xc.min, &t->cn_elt, 1);
+    br_ssl_engine_set_x509(&sc->eng, &t->xc.min.vtable);
     br_ssl_server_set_trust_anchor_names_alt(sc, ct->tas, ct->ntas);
     if (ct->client_auth == 1)
         br_ssl_engine_add_flags(&sc->eng, BR_OPT_TOLERATE_NO_CLIENT_AUTH);
@@ -2035,7 +2072,7 @@ tls_choose(const br_ssl_server_policy_class **pctx, const br_ssl_server_context 
             ct = &c->certs[i];
             break;
         }
-    if (br_ssl_engine_get_version(&cc->eng) < BR_TLS12 || t->sc.eng.suites_num > TLS_MODERN_SUITES)
+    if (br_ssl_engine_get_version(&cc->eng) < BR_TLS12 || t->u.sc.eng.suites_num > TLS_MODERN_SUITES)
         usage |= BR_KEYTYPE_KEYX; /* compat: static RSA allowed */
     tls_client_auth(t, sc, ct);
     if (ct->key_type == BR_KEYTYPE_EC)
@@ -2065,8 +2102,8 @@ tls_any_client_auth(const rp_config *c)
 static void
 tls_slot_setup(rp_proxy *p, struct rp_tls *t)
 {
-    br_ssl_engine_context *e = &t->sc.eng;
-    br_ssl_server_zero(&t->sc);
+    br_ssl_engine_context *e = &t->u.sc.eng;
+    br_ssl_server_zero(&t->u.sc);
     br_ssl_engine_set_hash(e, br_md5_ID, &br_md5_vtable);
     br_ssl_engine_set_hash(e, br_sha1_ID, &br_sha1_vtable);
     br_ssl_engine_set_hash(e, br_sha256_ID, &br_sha256_vtable);
@@ -2082,7 +2119,7 @@ tls_slot_setup(rp_proxy *p, struct rp_tls *t)
     br_ssl_engine_set_default_ecdsa(e);
     br_ssl_engine_set_buffers_bidi(e, t->ibuf, sizeof(t->ibuf), t->obuf, sizeof(t->obuf));
     if (!tls_any_client_auth(&p->cfg)) /* a resumed session would skip it */
-        br_ssl_server_set_cache(&t->sc, &p->tls_cache.vtable);
+        br_ssl_server_set_cache(&t->u.sc, &p->tls_cache.vtable);
     br_ssl_engine_set_protocol_names(e, (const char **)(uintptr_t)tls_alpn, 1); /* read only */
     br_ssl_engine_add_flags(e, BR_OPT_ENFORCE_SERVER_PREFERENCES | BR_OPT_NO_RENEGOTIATION);
     t->chooser = &tls_chooser_class;
@@ -2090,44 +2127,144 @@ tls_slot_setup(rp_proxy *p, struct rp_tls *t)
     t->ready = 1;
 }
 
+/* Fresh entropy from the port for every connection, before its reset. */
+static int
+tls_seed(br_ssl_engine_context *e)
+{
+    unsigned char seed[32];
+    if (rp_port_random(seed, sizeof(seed)) != RP_OK)
+        return 0;
+    br_ssl_engine_inject_entropy(e, seed, sizeof(seed));
+    memset(seed, 0, sizeof(seed));
+    return 1;
+}
+
+static struct rp_tls *
+tls_slot(rp_proxy *p)
+{
+    if (p->tls_top)
+        return p->tls_stack[--p->tls_top];
+    if (p->tls_fresh < RP_MAX_TLS_CONNS)
+        return &p->tls[p->tls_fresh++];
+    return NULL;
+}
+
+/* verify=off toward a device: take the server's key from its first
+ * certificate without checking the chain (the link is still encrypted). */
+static void
+xa_start_chain(const br_x509_class **ctx, const char *server_name)
+{
+    ((struct rp_x509_any *)(void *)ctx)->first = 1;
+    (void)server_name;
+}
+
+static void
+xa_start_cert(const br_x509_class **ctx, uint32_t length)
+{
+    struct rp_x509_any *x = (struct rp_x509_any *)(void *)ctx;
+    if (x->first)
+        br_x509_decoder_init(&x->dec, 0, 0);
+    (void)length;
+}
+
+static void
+xa_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
+{
+    struct rp_x509_any *x = (struct rp_x509_any *)(void *)ctx;
+    if (x->first)
+        br_x509_decoder_push(&x->dec, buf, len);
+}
+
+static void
+xa_end_cert(const br_x509_class **ctx)
+{
+    ((struct rp_x509_any *)(void *)ctx)->first = 0;
+}
+
+static unsigned
+xa_end_chain(const br_x509_class **ctx)
+{
+    struct rp_x509_any *x = (struct rp_x509_any *)(void *)ctx;
+    return br_x509_decoder_get_pkey(&x->dec) ? 0 : BR_ERR_X509_BAD_SERVER_NAME;
+}
+
+static const br_x509_pkey *
+xa_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
+{
+    struct rp_x509_any *x = (struct rp_x509_any *)(uintptr_t)ctx;
+    if (usages)
+        *usages = BR_KEYTYPE_KEYX | BR_KEYTYPE_SIGN;
+    return br_x509_decoder_get_pkey(&x->dec);
+}
+
+static const br_x509_class x509_any_class = {
+    sizeof(struct rp_x509_any), xa_start_chain, xa_start_cert, xa_append,
+    xa_end_cert, xa_end_chain, xa_get_pkey};
+
+/* A TLS slot as a client toward device dev (`device … tls`), or NULL. */
+static struct rp_tls *
+tls_take_client(rp_proxy *p, const rp_device *dv)
+{
+    struct rp_tls *t = tls_slot(p);
+    br_ssl_client_context *cc;
+    if (!t)
+        return NULL;
+    cc = &t->u.cc;
+    if (t->ready != 2) {
+        br_ssl_client_init_full(cc, &t->xc.min, NULL, 0);
+        br_ssl_engine_set_versions(&cc->eng, BR_TLS12, BR_TLS12);
+        br_ssl_engine_set_suites(&cc->eng, tls_suites_modern, TLS_MODERN_SUITES);
+        br_ssl_engine_set_buffers_bidi(&cc->eng, t->ibuf, sizeof(t->ibuf), t->obuf,
+                                       sizeof(t->obuf));
+        br_ssl_engine_set_protocol_names(&cc->eng, (const char **)(uintptr_t)tls_alpn, 1);
+        t->owner = p;
+        t->ready = 2;
+    }
+    if (dv->verify) {
+        br_x509_minimal_init_full(&t->xc.min, dv->tas, dv->ntas);
+        br_ssl_engine_set_x509(&cc->eng, &t->xc.min.vtable);
+    } else {
+        t->xc.any.vtable = &x509_any_class;
+        br_ssl_engine_set_x509(&cc->eng, &t->xc.any.vtable);
+    }
+    if (!tls_seed(&cc->eng) || !br_ssl_client_reset(cc, dv->sni, 0)) {
+        p->tls_stack[p->tls_top++] = t;
+        return NULL;
+    }
+    return t;
+}
+
 /* A TLS slot reset for a new client of listener l, or NULL. */
 static struct rp_tls *
 tls_take(rp_proxy *p, const rp_listener_cfg *l)
 {
-    struct rp_tls *t;
-    unsigned char seed[32];
-    if (p->tls_top)
-        t = p->tls_stack[--p->tls_top];
-    else if (p->tls_fresh < RP_MAX_TLS_CONNS)
-        t = &p->tls[p->tls_fresh++];
-    else
+    struct rp_tls *t = tls_slot(p);
+    if (!t)
         return NULL;
-    if (!t->ready)
+    if (t->ready != 1)
         tls_slot_setup(p, t);
-    br_ssl_engine_set_versions(&t->sc.eng, l->compat ? BR_TLS10 : BR_TLS12, BR_TLS12);
-    br_ssl_engine_set_suites(&t->sc.eng, tls_suites_modern,
+    br_ssl_engine_set_versions(&t->u.sc.eng, l->compat ? BR_TLS10 : BR_TLS12, BR_TLS12);
+    br_ssl_engine_set_suites(&t->u.sc.eng, tls_suites_modern,
                              l->compat ? RP_COUNT(tls_suites_modern) : TLS_MODERN_SUITES);
-    br_ssl_server_set_policy(&t->sc, &t->chooser);
-    if (rp_port_random(seed, sizeof(seed)) != RP_OK || !br_ssl_server_reset(&t->sc)) {
+    br_ssl_server_set_policy(&t->u.sc, &t->chooser);
+    if (!tls_seed(&t->u.sc.eng) || !br_ssl_server_reset(&t->u.sc)) {
         p->tls_stack[p->tls_top++] = t;
         return NULL;
     }
-    br_ssl_engine_inject_entropy(&t->sc.eng, seed, sizeof(seed));
-    memset(seed, 0, sizeof(seed));
     return t;
 }
 
 static unsigned
 tls_state(const rp_conn *c)
 {
-    return br_ssl_engine_current_state(&c->tls->sc.eng);
+    return br_ssl_engine_current_state(&c->tls->u.sc.eng);
 }
 
 /* One round of the pump; returns 1 if anything moved. */
 static int
 tls_pump_once(rp_proxy *p, rp_conn *c)
 {
-    br_ssl_engine_context *e = &c->tls->sc.eng;
+    br_ssl_engine_context *e = &c->tls->u.sc.eng; /* same place for a client */
     unsigned st = br_ssl_engine_current_state(e);
     unsigned char *b;
     size_t len;
@@ -2278,12 +2415,12 @@ static unsigned
 conn_interest(const rp_conn *c)
 {
     unsigned ev = 0;
+    if (c->state == DS_CONNECTING || (c->flags & F_PCONN))
+        return RP_EV_WRITE;
 #if RP_ENABLE_TLS
     if (c->tls)
         return tls_interest(c);
 #endif
-    if (c->state == DS_CONNECTING || (c->flags & F_PCONN))
-        return RP_EV_WRITE;
     if (out_blocked(c))
         ev |= RP_EV_WRITE;
     if (!(c->flags & (F_EOF | F_DEAD)) && buf_len(&c->in) < RP_BUF_SIZE)
@@ -2403,7 +2540,7 @@ conn_read(rp_proxy *p, rp_conn *c)
     long n;
 #if RP_ENABLE_TLS
     if (c->tls)
-        return tls_pump(p, c);
+        return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
 #endif
     if (!(c->ready & RP_EV_READ) || (c->flags & (F_EOF | F_DEAD)))
         return 0;
@@ -2438,7 +2575,7 @@ conn_write(rp_proxy *p, rp_conn *c)
     long n;
 #if RP_ENABLE_TLS
     if (c->tls)
-        return tls_pump(p, c);
+        return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
 #endif
     if (!len || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
         return 0;
@@ -2496,7 +2633,7 @@ closing_step(rp_proxy *p, rp_conn *c)
     if (c->tls && !(c->flags & F_WSHUT)) { /* close_notify first, then FIN */
         if (!(c->flags & F_TLSBYE)) {
             c->flags |= F_TLSBYE;
-            br_ssl_engine_close(&c->tls->sc.eng);
+            br_ssl_engine_close(&c->tls->u.sc.eng);
             return 1;
         }
         if (tls_state(c) & BR_SSL_SENDREC)
@@ -2876,6 +3013,14 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
         d->sock = s;
         d->peer = dv->addr;
         p->stats.device_connects++;
+#if RP_ENABLE_TLS
+        if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
+            p->stats.tls_refused++;
+            dv->active++;
+            conn_free(p, d);
+            return RP_ENOMEM;
+        }
+#endif
     }
     d->next = NULL;
     d->device = (uint8_t)dev;
@@ -3464,6 +3609,13 @@ probe_start(rp_proxy *p, int idx)
     d->sock = s;
     d->flags |= F_PCONN;
     dv->probe = d;
+#if RP_ENABLE_TLS
+    if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
+        dv->probe_next = p->now + pl->interval_ms; /* no TLS slot: not its fault */
+        conn_free(p, d);
+        return;
+    }
+#endif
     w = buf_writer(p, &d->out);
     w_put(&w, S("GET "));
     w_cstr(&w, pl->health_path);

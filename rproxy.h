@@ -385,6 +385,13 @@ typedef struct {
     rp_addr addr;
     uint8_t pool;
     uint8_t backup;
+    uint8_t tls;              /**< `tls`: re-encrypt to this device */
+    uint8_t verify;           /**< check its chain against `ca=` */
+    const char *sni;          /**< `sni=` (default: none) */
+#if RP_ENABLE_TLS
+    size_t ntas;
+    br_x509_trust_anchor tas[RP_TLS_MAX_CAS];
+#endif
     uint16_t weight;          /**< configured, 0 = disabled */
     uint16_t max_fails;       /**< passive: failures that take it out */
     uint32_t fail_timeout_ms; /**< passive: window and time out */
@@ -603,13 +610,23 @@ typedef struct rp_proxy {
         unsigned char ibuf[BR_SSL_BUFSIZE_INPUT]; /* first: aligned, so the
                                    config loader may borrow slot 0's */
         unsigned char obuf[RP_TLS_OBUF_SIZE];
-        br_ssl_server_context sc;
-        br_x509_minimal_context xc;                /* client certificates */
+        union {
+            br_ssl_server_context sc;              /* client-facing */
+            br_ssl_client_context cc;              /* device-facing */
+        } u;
+        union {
+            br_x509_minimal_context min;           /* chains checked */
+            struct rp_x509_any {                   /* verify=off: key only */
+                const br_x509_class *vtable;
+                br_x509_decoder_context dec;
+                int first;
+            } any;
+        } xc;
         br_name_element cn_elt;                    /* their subject CN */
         char cn[64];
         const br_ssl_server_policy_class *chooser; /* SNI: picks a cert */
         struct rp_proxy *owner;
-        uint8_t ready;     /* engine configured once */
+        uint8_t ready;     /* engine configured: 1 server, 2 client */
     } tls[RP_MAX_TLS_CONNS];
 #endif
 } rp_proxy;
