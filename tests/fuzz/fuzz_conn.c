@@ -442,9 +442,9 @@ op(void)
     size_t n;
     switch (o) {
     case 0: /* a client connects */
-        if (ncl < MAX_CLIENTS) {
-            f = (fclient *)calloc(1, sizeof(fclient));
-            f->rx.sock = fp_client_connect("10.0.0.7", (uint16_t)(40000 + ncl));
+        if (ncl < MAX_CLIENTS && (s = fp_client_connect("10.0.0.7", (uint16_t)(40000 + ncl))) >= 0) {
+            f = (fclient *)calloc(1, sizeof(fclient)); /* (no listener after rp_shutdown) */
+            f->rx.sock = s;
             cl[ncl++] = f;
         }
         break;
