@@ -763,7 +763,7 @@ rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
  * at 2^60, extension and trailer lines at 4 KiB each. */
 enum {
     CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF,
-    CH_TRAILER, CH_TRAILER_LINE, CH_TRAILER_LF, CH_END_LF
+    CH_TRAILER, CH_TRAILER_LINE, CH_TRAILER_LF, CH_END_LF, CH_BWS
 };
 #define CH_MAX_LINE 4096
 
@@ -783,12 +783,17 @@ chunked_byte(rp_chunked *c, unsigned char b)
         }
         if (c->linelen == 1)
             return RP_EINVAL; /* no digits */
-        if (b == '\r')
+        if (b == '\r') {
             c->state = CH_SIZE_LF;
-        else if (b == ';' || b == ' ' || b == '\t')
+            return RP_OK;
+        }
+        c->state = CH_BWS; /* optional whitespace, then ";" (RFC 9112 §7.1.1) */
+        /* fall through */
+    case CH_BWS:
+        if (b == ';')
             c->state = CH_EXT;
-        else
-            return RP_EINVAL;
+        else if (b != ' ' && b != '\t')
+            return RP_EINVAL; /* "5 x", "5 \r\n" */
         return RP_OK;
     case CH_EXT:
         if (b == '\r')
@@ -2686,6 +2691,9 @@ field_passes(const rp_http_msg *m, size_t i, const rp_str *tok, size_t ntok)
     default:
         return 0;
     }
+    if (memchr(m->headers[i].name.p, '_', m->headers[i].name.n))
+        return 0; /* "Content_Length" may mean Content-Length to a device's CGI
+                     layer: dropped, as nginx does by default */
     for (k = 0; k < ntok; k++)
         if (str_ieq2(m->headers[i].name, tok[k]))
             return 0;
@@ -3056,10 +3064,9 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
             break;
         if (rc == RP_ENOMEM)
             return exchange_fail(p, c, 503);
-        device_fail(p, dev, rc);
+        device_fail(p, dev, rc); /* nothing reached it: on to the next, free */
         c->tried |= 1u << dev;
-        if (c->tries++ >= pl->retries)
-            return exchange_fail(p, c, 502);
+        c->tries |= 0x80;        /* remember that a device failed */
     }
     c->link = d;
     d->link = c;
@@ -3085,9 +3092,14 @@ device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
     if (!c->err)
         c->err = (int16_t)err;
     conn_free(p, d);
-    if ((c->flags & F_HOLD) && c->tries < pl->retries &&
-        (connecting || ((stale || err != RP_ETIMEDOUT) && (c->flags & F_IDEMP)))) {
-        c->tries++;
+    /* A failed connect moves on to the next device without using a retry
+     * (nginx tries every server): nothing reached the device.  A request
+     * that did reach one is replayed only if idempotent, its head still
+     * held, and `retries` allows. */
+    if ((c->flags & F_HOLD) &&
+        (connecting || ((c->tries & 0x7f) < pl->retries && (stale || err != RP_ETIMEDOUT) &&
+                        (c->flags & F_IDEMP)))) {
+        c->tries = (uint8_t)((c->tries | 0x80) + !connecting);
         p->stats.retries++;
         return dispatch(p, c, NULL);
     }
@@ -4001,6 +4013,29 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 
 #define LISTEN_PAUSE_MS 100
 
+#if RP_ENABLE_TLS
+/* Out of TLS slots: the client that has waited longest in its handshake
+ * gives its slot up (floods of half-open handshakes cannot lock out real
+ * clients until the handshake timeout).  Returns 1 if one was freed. */
+static int
+tls_evict(rp_proxy *p, const rp_conn *keep)
+{
+    rp_conn *old = NULL;
+    int i;
+    for (i = 0; i < RP_MAX_CONNS; i++) {
+        rp_conn *c = &p->clients[i];
+        if (c != keep && c->state == CS_HEAD && c->tls && !(c->flags & F_HSDONE) &&
+            (!old || c->t_start < old->t_start))
+            old = c;
+    }
+    if (!old)
+        return 0;
+    p->stats.tls_failures++;
+    conn_free(p, old);
+    return 1;
+}
+#endif
+
 static void
 listener_event(rp_proxy *p, struct rp_lsock *l)
 {
@@ -4034,7 +4069,8 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
         c->peer = peer;
         c->lsn = (uint8_t)lsn;
 #if RP_ENABLE_TLS
-        if (p->cfg.listeners[lsn].tls && (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL) {
+        if (p->cfg.listeners[lsn].tls && (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL &&
+            (!tls_evict(p, c) || (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL)) {
             p->stats.tls_refused++;
             conn_free(p, c);
             continue;
