@@ -1557,6 +1557,7 @@ cfg_health(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
+#if RP_ENABLE_STATUS
 /* "10.0.0.0/8", "::1/128", or an address alone (all bits). */
 static int
 cidr_parse(rp_str v, rp_addr *net, uint8_t *bits)
@@ -1616,6 +1617,14 @@ cfg_status(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "status needs path=/PATH", w[0]);
     return RP_OK;
 }
+#else
+static int
+cfg_status(cfg_ctx *x, rp_str *w, int n)
+{
+    (void)n;
+    return cfg_fail(x, "status page not compiled in (RP_ENABLE_STATUS=0)", w[0]);
+}
+#endif
 
 /* `tls cert=FILE key=FILE [sni=HOST]`: loaded now, so errors have a line. */
 static int
@@ -3121,6 +3130,7 @@ copy_cstr(char *dst, size_t cap, rp_str s)
     dst[n] = 0;
 }
 
+#if RP_ENABLE_STATUS
 /* Does the target's path (before any '?') equal path? */
 static int
 path_is(rp_str target, const char *path)
@@ -3129,8 +3139,11 @@ path_is(rp_str target, const char *path)
     return target.n >= n && memcmp(target.p, path, n) == 0 &&
            (target.n == n || target.p[n] == '?');
 }
+#endif
 
+#if RP_ENABLE_STATUS
 static int status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
+#endif
 
 /* `redirect_https`: 301 to the same host and target on the TLS port. */
 static int
@@ -3198,8 +3211,10 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     c->head_len = (uint32_t)head_len;
     if (p->cfg.listeners[c->lsn].redirect)
         return redirect_reply(p, c, m);
+#if RP_ENABLE_STATUS
     if (p->cfg.status_path && path_is(m->target, p->cfg.status_path))
         return status_begin(p, c, m);
+#endif
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
         return reply_error(p, c, 404);
     c->route = (uint8_t)route;
@@ -3494,7 +3509,9 @@ tunnel_step(rp_proxy *p, rp_conn *c)
     return a || b;
 }
 
+#if RP_ENABLE_STATUS
 static int local_step(rp_proxy *p, rp_conn *c);
+#endif
 
 static int
 client_step(rp_proxy *p, rp_conn *c)
@@ -3504,7 +3521,9 @@ client_step(rp_proxy *p, rp_conn *c)
     case CS_FWD: return exchange_step(p, c);
     case CS_TUNNEL: return tunnel_step(p, c);
     case CS_CLOSING: return closing_step(p, c);
+#if RP_ENABLE_STATUS
     case CS_LOCAL: return local_step(p, c);
+#endif
     }
     return 0;
 }
@@ -3694,6 +3713,7 @@ health_run(rp_proxy *p)
     }
 }
 
+#if RP_ENABLE_STATUS
 static int
 cidr_match(const rp_addr *net, int bits, const rp_addr *a)
 {
@@ -4004,6 +4024,7 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     c->flags |= F_RESP_HEAD;
     return 1;
 }
+#endif /* RP_ENABLE_STATUS */
 
 /* ==== [12] Event loop ====
  * rp_poll waits in the port, hands each report to its connection, then runs

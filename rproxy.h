@@ -199,6 +199,11 @@ extern "C" {
 #define RP_TIMEOUT_HANDSHAKE_MS 10000 /* TLS handshake must finish */
 #endif
 
+/** The `status` page (JSON / Prometheus), 0/1.  Cost: ~2.5 KB of code. */
+#ifndef RP_ENABLE_STATUS
+#define RP_ENABLE_STATUS 1
+#endif
+
 /** Logging: RP_LOG(level, (fmt, ...)) compiles away when RP_ENABLE_LOG is 0. */
 #ifndef RP_ENABLE_LOG
 #define RP_ENABLE_LOG 1

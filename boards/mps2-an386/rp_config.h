@@ -20,5 +20,6 @@
 #define RP_MAX_DEVICES    8
 #define RP_MAX_ROUTES     8
 #define RP_CFG_STR_BYTES  512
+#define RP_ENABLE_STATUS  0     /* no status page on the board: ~2.5 KB of flash */
 
 #endif
