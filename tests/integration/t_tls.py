@@ -1230,5 +1230,5 @@ def t_tls_fault_reset_while_sending(ctx):
     time.sleep(0.3)
     t0 = time.monotonic()
     assert_serving(ctx, port, "resets while sending")
-    check(time.monotonic() - t0 < 3.0, "served promptly", "< 3 s",
+    check(time.monotonic() - t0 < 5.0, "served promptly", "< 5 s",
           "%.1f s" % (time.monotonic() - t0))
