@@ -2283,6 +2283,8 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     unsigned char *b;
     size_t len;
     long n;
+    if (c->flags & F_DEAD)
+        return 0; /* the socket failed: nothing more moves */
     if (st & BR_SSL_CLOSED) {
         if (!(c->flags & F_EOF) && br_ssl_engine_last_error(e) != BR_ERR_OK) {
             c->flags |= F_DEAD;
