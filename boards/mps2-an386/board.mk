@@ -2,11 +2,17 @@
 # mps2-an386 (included by the top Makefile; run from the repository root).
 #
 #   make firmware        build/mps2-an386/rproxy-gw.elf (arm-none-eabi-gcc -Os)
-#   make qemu            boot it: UART on stdio, 127.0.0.1:$(FW_PORT) (8088) -> gateway :80
+#   make qemu            boot it: UART on stdio, 127.0.0.1:$(FW_PORT) (8088) -> gateway :80,
+#                        127.0.0.1:$(FW_TLS_PORT) (8443) -> gateway :443 (TLS)
 #   make size-firmware   text/data/bss of rproxy.o and of the firmware per component
 #
-# lwIP comes from deps/ (scripts/fetch-deps.sh).  The embedded gateway.conf
-# is checked at build time by the real parser built with the board's knobs:
+# lwIP and BearSSL come from deps/ (scripts/fetch-deps.sh).  BearSSL is
+# built for the Cortex-M4 into $(FW_BUILD)/bearssl/libbearssl.a (bearssl.mk).
+# The gateway's test certificate (EC P-256, self-signed, CN rproxy-gw, SAN
+# localhost + 127.0.0.1) is generated with openssl at build time into
+# $(FW_BUILD)/tls/ -- never committed -- and compiled into flash (blobs.S)
+# next to gateway.conf.  The embedded gateway.conf is checked at build time
+# by the real parser built with the board's knobs, loading that certificate:
 # a config error fails the build.
 include port/lwip.mk
 
@@ -14,10 +20,14 @@ FW_DIR     = boards/mps2-an386
 FW_BUILD   = build/mps2-an386
 FW_ELF     = $(FW_BUILD)/rproxy-gw.elf
 FW_PORT   ?= 8088
+FW_TLS_PORT ?= 8443
 FW_CC      = arm-none-eabi-gcc
 FW_ARCH    = -mcpu=cortex-m4 -mthumb -mfloat-abi=soft
 FW_WARN    = -std=c99 -Wall -Wextra -Wundef -Wshadow -Wstrict-prototypes -Wpointer-arith
-FW_CPP     = -DRP_CONFIG_FILE='"rp_config.h"' -I$(FW_DIR) -I. -Iport $(LWIP_INC)
+FW_SSL_DIR = deps/bearssl
+FW_SSL_LIB = $(FW_BUILD)/bearssl/libbearssl.a
+FW_TLS     = $(FW_BUILD)/tls
+FW_CPP     = -DRP_CONFIG_FILE='"rp_config.h"' -I$(FW_DIR) -I. -Iport $(LWIP_INC) -isystem $(FW_SSL_DIR)/inc
 FW_CFLAGS  = $(FW_ARCH) -Os -g -ffunction-sections -fdata-sections
 FW_LDFLAGS = $(FW_ARCH) -T$(FW_DIR)/mps2-an386.ld -Wl,--gc-sections -Wl,-Map=$(FW_BUILD)/rproxy-gw.map \
              -specs=nano.specs -specs=nosys.specs
@@ -25,7 +35,7 @@ FW_BOARD   = $(FW_BUILD)/board/main.o $(FW_BUILD)/board/startup.o $(FW_BUILD)/bo
              $(FW_BUILD)/board/blobs.o
 FW_LWIP    = $(patsubst $(LWIP_DIR)/%.c,$(FW_BUILD)/lwip/%.o,$(LWIP_SRC))
 FW_OBJ     = $(FW_BUILD)/rproxy.o $(FW_BUILD)/port/lwip.o $(FW_BOARD) $(FW_LWIP)
-FW_HDRS    = rproxy.h $(FW_DIR)/rp_config.h $(FW_DIR)/lwipopts.h port/lwip.h
+FW_HDRS    = rproxy.h $(FW_DIR)/rp_config.h $(FW_DIR)/lwipopts.h port/lwip.h $(FW_SSL_DIR)/inc/bearssl.h
 
 .PHONY: firmware qemu size-firmware
 
@@ -43,30 +53,47 @@ $(FW_BUILD)/board/%.o: $(FW_DIR)/%.c $(FW_HDRS) $(FW_DIR)/lan9118.h $(LWIP_DIR)/
 	@mkdir -p $(dir $@)
 	$(FW_CC) $(FW_CPP) $(FW_WARN) $(FW_CFLAGS) -c -o $@ $<
 
-$(FW_BUILD)/board/blobs.o: $(FW_DIR)/blobs.S $(FW_DIR)/gateway.conf $(FW_BUILD)/gateway.conf.ok
+$(FW_BUILD)/board/blobs.o: $(FW_DIR)/blobs.S $(FW_DIR)/gateway.conf $(FW_BUILD)/gateway.conf.ok \
+                          $(FW_TLS)/gw.crt $(FW_TLS)/gw.key
 	@mkdir -p $(dir $@)
-	$(FW_CC) $(FW_ARCH) -I$(FW_DIR) -c -o $@ $<
+	$(FW_CC) $(FW_ARCH) -I$(FW_DIR) -I$(FW_TLS) -c -o $@ $<
+
+# Test certificate and key (build time only; a real gateway gets its own).
+$(FW_TLS)/gw.crt $(FW_TLS)/gw.key &:
+	@mkdir -p $(FW_TLS)
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+	    -subj /CN=rproxy-gw -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+	    -keyout $(FW_TLS)/gw.key -out $(FW_TLS)/gw.crt 2>/dev/null
+
+# BearSSL for the Cortex-M4 (sub-make: its source list exists only once
+# deps/bearssl has been fetched).
+$(FW_SSL_DIR)/inc/bearssl.h:
+	@sh scripts/fetch-deps.sh bearssl
+
+$(FW_SSL_LIB): $(FW_SSL_DIR)/inc/bearssl.h boards/mps2-an386/bearssl.mk
+	@$(MAKE) -s -f boards/mps2-an386/bearssl.mk BEARSSL=$(FW_SSL_DIR) OUT=$(FW_BUILD)/bearssl
 
 $(FW_BUILD)/lwip/%.o: $(LWIP_DIR)/%.c $(FW_DIR)/lwipopts.h
 	@mkdir -p $(dir $@)
 	$(FW_CC) $(FW_CPP) $(FW_CFLAGS) -w -c -o $@ $<
 
 # The embedded config, parsed by the same rproxy.c with the board's knobs.
+# (host build: the host's libbearssl-dev; blob names are files in $(FW_TLS))
 $(FW_BUILD)/conf-check: rproxy.c rproxy.h port/posix.c boards/host/main.c $(FW_DIR)/rp_config.h
 	@mkdir -p $(dir $@)
 	$(CC) -D_GNU_SOURCE -DRP_CONFIG_FILE='"rp_config.h"' -I$(FW_DIR) -I. -Iport -Iboards/host \
-	    -O1 -o $@ rproxy.c port/posix.c boards/host/main.c
+	    -O1 -o $@ rproxy.c port/posix.c boards/host/main.c -lbearssl
 
-$(FW_BUILD)/gateway.conf.ok: $(FW_DIR)/gateway.conf $(FW_BUILD)/conf-check
-	$(FW_BUILD)/conf-check -t -c $(FW_DIR)/gateway.conf && touch $@
+$(FW_BUILD)/gateway.conf.ok: $(FW_DIR)/gateway.conf $(FW_BUILD)/conf-check $(FW_TLS)/gw.crt $(FW_TLS)/gw.key
+	cd $(FW_TLS) && ../conf-check -t -c $(CURDIR)/$(FW_DIR)/gateway.conf && touch ../gateway.conf.ok
 
-$(FW_ELF): $(FW_OBJ) $(FW_DIR)/mps2-an386.ld
-	$(FW_CC) $(FW_LDFLAGS) -o $@ $(FW_OBJ)
+$(FW_ELF): $(FW_OBJ) $(FW_SSL_LIB) $(FW_DIR)/mps2-an386.ld
+	$(FW_CC) $(FW_LDFLAGS) -o $@ $(FW_OBJ) $(FW_SSL_LIB)
 	@arm-none-eabi-size $@
 
 qemu: $(FW_ELF)
 	qemu-system-arm -M mps2-an386 -nographic -kernel $(FW_ELF) \
-	    -nic user,model=lan9118,hostfwd=tcp:127.0.0.1:$(FW_PORT)-:80
+	    -nic user,model=lan9118,hostfwd=tcp:127.0.0.1:$(FW_PORT)-:80,hostfwd=tcp:127.0.0.1:$(FW_TLS_PORT)-:443
 
 size-firmware: $(FW_ELF)
 	@sh $(FW_DIR)/size.sh $(FW_BUILD)

@@ -6,13 +6,17 @@
  * Bare metal, no RTOS: CMSDK UART0 console, SysTick 1 ms time base, the
  * LAN9118 as lwIP's netif (NO_SYS=1), static address 10.0.2.15/24 with
  * gateway 10.0.2.2 (QEMU user networking), the config text from
- * gateway.conf compiled into flash.  The main loop polls the NIC, runs
+ * gateway.conf and its TLS certificate and key compiled into flash and
+ * handed to the port as named blobs ("gw.crt", "gw.key").  The main loop polls the NIC, runs
  * lwIP's timers and gives rproxy one non-blocking turn.
  *
  * Randomness: QEMU models no TRNG.  This demo seeds a xorshift generator
  * from the LAN9118 free-running counter and SysTick, which is NOT
  * cryptographically strong -- a real board must feed rp_port_random from
- * its hardware TRNG (the banner says so).
+ * its hardware TRNG (the banner says so).  It is what seeds every TLS
+ * engine here: the gateway's TLS is a DEMO, its session keys are guessable
+ * by anyone who can model the seed.  (rproxy refuses TLS when
+ * rp_port_random fails; this demo source never fails.)
  */
 #include "rproxy.h"
 #include "lwip.h"
@@ -38,6 +42,7 @@
 #define SYSCLK_HZ   25000000u
 
 extern const char gw_conf[], gw_conf_end[];
+extern const char gw_crt[], gw_crt_end[], gw_key[], gw_key_end[];
 
 static volatile uint32_t ticks;
 static struct netif eth;
@@ -99,7 +104,7 @@ sys_now(void)
 }
 
 /* xorshift32, stirred with the cycle-level SysTick value on every call.
- * Demo quality only: see the top of this file. */
+ * DEMO quality only, NOT a cryptographic source: see the top of this file. */
 unsigned
 board_rand(void)
 {
@@ -156,6 +161,7 @@ int
 main(void)
 {
     static const rp_lwip_hooks hooks = {hook_log, hook_random, NULL};
+    static rp_lwip_blob blobs[2];
     ip4_addr_t ip, mask, gw;
     rp_cfg_error err;
     uint32_t last_stats = 0, last_req = 0;
@@ -171,6 +177,8 @@ main(void)
                  rp_version(), LWIP_VERSION_STRING);
     board_printf("WARNING: no TRNG in QEMU: randomness is a SysTick-seeded xorshift, "
                  "not for production; a real board must use its TRNG\n");
+    board_printf("WARNING: TLS on :443 is a DEMO: its keys come from that generator and "
+                 "its certificate is a build-time test certificate\n");
     lwip_init();
     IP4_ADDR(&ip, 10, 0, 2, 15);
     IP4_ADDR(&mask, 255, 255, 255, 0);
@@ -183,7 +191,9 @@ main(void)
                  eth.hwaddr[0], eth.hwaddr[1], eth.hwaddr[2], eth.hwaddr[3], eth.hwaddr[4],
                  eth.hwaddr[5], netif_is_link_up(&eth) ? "up" : "down");
 
-    rp_lwip_init(&hooks, NULL, 0);
+    blobs[0].name = "gw.crt", blobs[0].data = gw_crt, blobs[0].len = (size_t)(gw_crt_end - gw_crt);
+    blobs[1].name = "gw.key", blobs[1].data = gw_key, blobs[1].len = (size_t)(gw_key_end - gw_key);
+    rp_lwip_init(&hooks, blobs, 2);
     rp_init(&proxy);
     if (rp_config_parse(&proxy, gw_conf, (size_t)(gw_conf_end - gw_conf), &err) != RP_OK) {
         board_printf("gateway.conf:%d: %s\n", err.line, err.msg);
@@ -191,8 +201,9 @@ main(void)
     }
     if (rp_start(&proxy) != RP_OK)
         board_fault("rp_start failed");
-    board_printf("rproxy: rp_proxy %lu bytes, %u devices, listening on 10.0.2.15:80\n",
-                 (unsigned long)rp_proxy_size(), (unsigned)proxy.cfg.ndevices);
+    board_printf("rproxy: rp_proxy %lu bytes, %u devices, listening on 10.0.2.15:80 and "
+                 ":443 (TLS, %d slots)\n",
+                 (unsigned long)rp_proxy_size(), (unsigned)proxy.cfg.ndevices, RP_MAX_TLS_CONNS);
     board_printf("rproxy gateway ready\n");
 
     for (;;) {

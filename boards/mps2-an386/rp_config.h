@@ -3,8 +3,13 @@
  *
  * SPDX-License-Identifier: MIT
  *
- * 8 clients and 8 device connections with 2 KiB buffers: the whole
- * rp_proxy is ~75 KB (printed at boot and by `make size-firmware`).
+ * 8 clients and 8 device connections with 2 KiB buffers, of which up to 2
+ * clients at once over TLS (BearSSL): the whole rp_proxy is ~135 KB
+ * (printed at boot and by `make size-firmware`).
+ *
+ * RAM per TLS connection: BearSSL's 16,709-byte input buffer (a full record:
+ * a client may send one) + RP_TLS_OBUF_SIZE output buffer (smaller records
+ * out) + ~7.4 KB server/X.509 contexts, on top of the plain connection.
  */
 #ifndef RP_CONFIG_MPS2_H
 #define RP_CONFIG_MPS2_H
@@ -21,5 +26,15 @@
 #define RP_MAX_ROUTES     8
 #define RP_CFG_STR_BYTES  512
 #define RP_ENABLE_STATUS  0     /* no status page on the board: ~2.5 KB of flash */
+
+/* TLS termination: one EC P-256 certificate (gw.crt/gw.key in flash). */
+#define RP_ENABLE_TLS     1
+#define RP_MAX_TLS_CONNS  2     /* TLS clients at once (~28 KB each) */
+#define RP_TLS_OBUF_SIZE  4096  /* records out of at most ~4 KB of plaintext */
+#define RP_TLS_SESSION_CACHE_BYTES 1024 /* ~10 resumable sessions */
+#define RP_TLS_STORE_BYTES 2048 /* DER chain + private key */
+#define RP_TLS_MAX_CERTS  1
+#define RP_TLS_MAX_CHAIN  2
+#define RP_TLS_MAX_CAS    1
 
 #endif

@@ -25,6 +25,7 @@ function comp(f) {
     if (index(f, B "/lwip/") == 1) return "lwIP core"
     if (f == B "/board/lan9118.o") return "LAN9118 driver"
     if (index(f, B "/board/") == 1) return "board (startup, main, UART)"
+    if (index(f, B "/bearssl/") == 1) return "BearSSL"
     if (f ~ /lib(c|g|m)_nano\.a|libnosys|libgcc/) return "newlib-nano, libgcc"
     return "other"
 }
@@ -43,7 +44,7 @@ NF >= 4 && $2 ~ /^0x/ && $3 ~ /^0x/ { add(hex($3), $4); next }
 NF == 3 && $1 ~ /^0x/ && $2 ~ /^0x/ && $3 !~ /^0x/ { add(hex($2), $3); next }
 END {
     printf "  %-30s %8s %8s %8s\n", "component", "text", "data", "bss"
-    n = split("rproxy.c|port/lwip.c|lwIP core|LAN9118 driver|board (startup, main, UART)|newlib-nano, libgcc|other", order, "|")
+    n = split("rproxy.c|port/lwip.c|lwIP core|BearSSL|LAN9118 driver|board (startup, main, UART)|newlib-nano, libgcc|other", order, "|")
     for (i = 1; i <= n; i++) {
         c = order[i]
         if (!(c in seen)) continue
