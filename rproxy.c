@@ -2374,6 +2374,27 @@ tls_interest(const rp_conn *c)
 }
 #endif /* RP_ENABLE_TLS */
 
+/* Give c's TLS slot back; a TLS listener that paused for want of one
+ * resumes accepting. */
+static void
+tls_release(rp_proxy *p, rp_conn *c)
+{
+#if RP_ENABLE_TLS
+    int i;
+    if (!c->tls)
+        return;
+    p->tls_stack[p->tls_top++] = c->tls;
+    c->tls = NULL;
+    for (i = 0; i < RP_MAX_LISTENERS; i++)
+        if (p->lsocks[i].slot_wait && p->lsocks[i].sock >= 0) {
+            p->lsocks[i].slot_wait = 0;
+            rp_port_watch(p->lsocks[i].sock, RP_EV_READ, &p->lsocks[i]);
+        }
+#else
+    (void)p, (void)c;
+#endif
+}
+
 static uint32_t
 timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
 {
@@ -2529,11 +2550,7 @@ conn_free(rp_proxy *p, rp_conn *c)
         rp_port_close(c->sock);
     buf_release(p, &c->in, 1);
     buf_release(p, &c->out, 1);
-#if RP_ENABLE_TLS
-    if (c->tls)
-        p->tls_stack[p->tls_top++] = c->tls;
-#endif
-    c->tls = NULL;
+    tls_release(p, c);
     for (i = p->batch_at; i < p->batch_n; i++) /* drop reports still queued */
         if (p->batch[i].ud == c)
             p->batch[i].ud = NULL;
@@ -2659,6 +2676,7 @@ closing_step(rp_proxy *p, rp_conn *c)
     if (!(c->flags & F_WSHUT)) {
         rp_port_shutdown(c->sock);
         c->flags |= F_WSHUT;
+        tls_release(p, c); /* close_notify and FIN are out: drain in the clear */
         return 1;
     }
     if (c->flags & F_EOF)
@@ -3832,6 +3850,9 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         json_num(w, "retries", st->retries, 1);
         json_num(w, "timeouts", st->timeouts, 1);
         json_num(w, "tunnels", st->tunnels, 1);
+        json_num(w, "tls_handshakes", st->tls_handshakes, 1);
+        json_num(w, "tls_failures", st->tls_failures, 1);
+        json_num(w, "tls_refused", st->tls_refused, 1);
         w_put(w, S(",\"pools\":["));
         return 1;
     }
@@ -3917,6 +3938,8 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
         prom_global(w, "rproxy_device_reuses_total", "counter", st->device_reuses);
         prom_global(w, "rproxy_retries_total", "counter", st->retries);
         prom_global(w, "rproxy_timeouts_total", "counter", st->timeouts);
+        prom_global(w, "rproxy_tls_handshakes_total", "counter", st->tls_handshakes);
+        prom_global(w, "rproxy_tls_failures_total", "counter", st->tls_failures);
         return 1;
     }
     k -= 2;
@@ -4035,13 +4058,15 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
  * A listener that hits EMFILE pauses for 100 ms instead of spinning. */
 
 #define LISTEN_PAUSE_MS 100
+#define TLS_EVICT_AGE_MS 1000 /* a handshake this old may lose its slot */
 
 #if RP_ENABLE_TLS
 /* Out of TLS slots: the client that has waited longest in its handshake
- * gives its slot up (floods of half-open handshakes cannot lock out real
- * clients until the handshake timeout).  Returns 1 if one was freed. */
+ * (at least min_age ms) gives its slot up, so floods of half-open
+ * handshakes cannot lock real clients out until the handshake timeout.
+ * Returns 1 if one was freed. */
 static int
-tls_evict(rp_proxy *p, const rp_conn *keep)
+tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
 {
     rp_conn *old = NULL;
     int i;
@@ -4051,7 +4076,7 @@ tls_evict(rp_proxy *p, const rp_conn *keep)
             (!old || c->t_start < old->t_start))
             old = c;
     }
-    if (!old)
+    if (!old || old->t_start + min_age > p->now)
         return 0;
     p->stats.tls_failures++;
     conn_free(p, old);
@@ -4069,8 +4094,20 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
     for (i = 0; i < 64; i++) {
         rp_addr peer;
         rp_conn *c;
-        rp_sock s = rp_port_accept(l->sock, &peer);
-        if (s == RP_EAGAIN)
+        rp_sock s;
+#if RP_ENABLE_TLS
+        if (p->cfg.listeners[lsn].tls && !p->tls_top && p->tls_fresh == RP_MAX_TLS_CONNS &&
+            !tls_evict(p, NULL, TLS_EVICT_AGE_MS)) {
+            /* no TLS slot: leave new clients in the kernel's queue until one
+             * frees (tls_release), rather than accept and drop them */
+            l->slot_wait = 1;
+            l->paused_until = p->now + TLS_EVICT_AGE_MS; /* look again then */
+            timer_hint(p, l->paused_until);
+            rp_port_watch(l->sock, 0, l);
+            return;
+        }
+#endif
+        if ((s = rp_port_accept(l->sock, &peer)) == RP_EAGAIN)
             return;
         if (s < 0) {
             p->stats.accept_errors++;
@@ -4093,7 +4130,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
         c->lsn = (uint8_t)lsn;
 #if RP_ENABLE_TLS
         if (p->cfg.listeners[lsn].tls && (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL &&
-            (!tls_evict(p, c) || (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL)) {
+            (!tls_evict(p, c, 0) || (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL)) {
             p->stats.tls_refused++;
             conn_free(p, c);
             continue;

@@ -561,6 +561,7 @@ typedef struct rp_proxy {
     int batch_at, batch_n;
     struct rp_lsock {
         uint8_t kind;      /* must stay first: reports carry &kind */
+        uint8_t slot_wait; /* paused until a TLS slot frees */
         int sock;
         uint64_t paused_until;
     } lsocks[RP_MAX_LISTENERS];

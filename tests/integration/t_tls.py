@@ -1124,8 +1124,9 @@ def t_tls_fault_flood(ctx):
           "/after only", sorted(set(dev.paths())))
 
 
-@tls_test("TLS slot pool (rproxy-small, RP_MAX_TLS_CONNS=2): a third TLS client is refused, "
-          "plain clients still served, slots come back after closes and failed handshakes",
+@tls_test("TLS slot pool (rproxy-small, RP_MAX_TLS_CONNS=2): a third TLS client waits in the "
+          "accept queue until a slot frees, plain clients still served, slots come back after "
+          "closes and failed handshakes",
           timeout=40)
 def t_tls_pool_exhaustion(ctx):
     if not os.path.exists(RPROXY_SMALL):
@@ -1143,16 +1144,29 @@ def t_tls_pool_exhaustion(ctx):
     time.sleep(0.3)         # let the start-up probe connections be reaped
     hello, _ = T.client_hello("a.test")
 
-    def refused(what):
+    def queued(what):
+        """A third TLS client waits in the kernel's queue (not accepted, not dropped)
+        while both slots are busy; returns its socket."""
         s = T.raw_socket(ctx, port)
+        s.sendall(hello)
+        s.settimeout(1.0)
         try:
-            s.sendall(hello)
-        except OSError:
-            return
-        closed, took, got = wait_closed(s, 3.0)
-        check(closed, "%s: third TLS client closed" % what, "closed", "open after 3 s")
-        check(not got.startswith(b"\x16"), "%s: no ServerHello for the third client" % what,
-              "no handshake record", short(got))
+            got = s.recv(100)
+        except socket.timeout:
+            got = None
+        check(got is None, "%s: third TLS client gets nothing while the slots are busy" % what,
+              "no bytes, still open", "closed" if got == b"" else short(got or b""))
+        return s
+
+    def served(s, what):
+        s.settimeout(5.0)
+        try:
+            got = s.recv(100)
+        except socket.timeout:
+            got = b"(timeout)"
+        check(got.startswith(b"\x16"), "%s: the queued client gets its ServerHello" % what,
+              "a handshake record", short(got))
+        s.close()
 
     def plain_ok(what):
         rc, out, err = ctx.curl("http://127.0.0.1:%d/plain" % plain)
@@ -1163,15 +1177,17 @@ def t_tls_pool_exhaustion(ctx):
     ka_request(c1, "/c1")
     c2 = T.tls_client(ctx, port)
     ka_request(c2, "/c2")
-    refused("2 slots busy")
+    q = queued("2 slots busy")
     plain_ok("TLS pool full")
     c1.close()
+    served(q, "after a slot frees")
     time.sleep(0.3)
     c3 = T.tls_client(ctx, port)
     ka_request(c3, "/c3")
     ka_request(c2, "/c2-again")
-    refused("2 slots busy again")
+    q = queued("2 slots busy again")
     c2.close()
+    served(q, "after the second slot frees")
     c3.close()
     time.sleep(0.3)
     # failed handshakes give their slot back
@@ -1187,7 +1203,9 @@ def t_tls_pool_exhaustion(ctx):
     c5 = T.tls_client(ctx, port)
     ka_request(c4, "/c4")
     ka_request(c5, "/c5")
-    refused("after failed handshakes")
+    q = queued("after failed handshakes")
+    c4.close()
+    served(q, "after failed handshakes, once c4 closes")
 
 
 LINGER0 = b"\x01\x00\x00\x00\x00\x00\x00\x00"      # struct linger {1, 0}: close() sends RST
