@@ -48,6 +48,9 @@ static volatile uint32_t ticks;
 static struct netif eth;
 static rp_proxy proxy;
 static uint32_t rng;
+static uint32_t busy_ms;  /* ms spent inside rp_poll, all turns */
+static uint32_t turn_max; /* longest rp_poll turn (ms): a TLS handshake's
+                             ECDHE + ECDSA sign run inside one turn */
 
 /* ==== Console, clock, randomness ==== */
 
@@ -72,7 +75,7 @@ uart_puts(const char *s)
 void
 board_printf(const char *fmt, ...)
 {
-    char line[160];
+    char line[256];
     va_list ap;
 
     va_start(ap, fmt);
@@ -144,7 +147,8 @@ print_stats(void)
 
     board_printf("[%lu] stats: accepted %lu requests %lu dev_connects %lu dev_errors %lu | "
                  "eth rx %lu tx %lu nopbuf %lu rxerr %lu fifo_over %lu | "
-                 "port socks %lu/%lu refused %lu resets %lu write_mem %lu\n",
+                 "port socks %lu/%lu refused %lu resets %lu write_mem %lu | "
+                 "rp_poll busy %lu ms, longest turn %lu ms\n",
                  (unsigned long)ticks, (unsigned long)proxy.stats.accepted,
                  (unsigned long)proxy.stats.requests, (unsigned long)proxy.stats.device_connects,
                  (unsigned long)proxy.stats.device_errors, (unsigned long)e->rx_frames,
@@ -152,7 +156,8 @@ print_stats(void)
                  (unsigned long)e->rx_errors, (unsigned long)e->rx_fifo_over,
                  (unsigned long)l->socks_used, (unsigned long)l->socks_peak,
                  (unsigned long)l->accept_refused, (unsigned long)l->resets,
-                 (unsigned long)l->write_mem);
+                 (unsigned long)l->write_mem, (unsigned long)busy_ms,
+                 (unsigned long)turn_max);
 }
 
 /* ==== Main ==== */
@@ -164,7 +169,7 @@ main(void)
     static rp_lwip_blob blobs[2];
     ip4_addr_t ip, mask, gw;
     rp_cfg_error err;
-    uint32_t last_stats = 0, last_req = 0;
+    uint32_t last_stats = 0, last_req = 0, t0;
 
     UART0_BAUD = SYSCLK_HZ / 115200u;
     UART0_CTRL = 1u; /* TX enable */
@@ -209,7 +214,15 @@ main(void)
     for (;;) {
         lan9118_poll(&eth);
         sys_check_timeouts();
+        t0 = ticks;
         rp_poll(&proxy, 0);
+        busy_ms += (t0 = ticks - t0);
+        if (t0 > turn_max) {
+            turn_max = t0;
+            if (t0 >= 10u) /* the main loop (netif, timers) waited this long */
+                board_printf("[%lu] longest rp_poll turn so far: %lu ms\n", (unsigned long)ticks,
+                             (unsigned long)t0);
+        }
         if (ticks - last_stats >= 10000u && proxy.stats.requests != last_req) {
             last_stats = ticks;
             last_req = (uint32_t)proxy.stats.requests;

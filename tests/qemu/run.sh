@@ -3,21 +3,32 @@
 #
 # Builds the firmware, starts three device servers (build/devsim) on the
 # host's 127.0.0.1 (9101 dev1, 9102 dev2, 9103 big: 1 MiB bodies), boots
-# qemu-system-arm -M mps2-an386 with user networking: the only forward is
-# 127.0.0.1:$QEMU_PORT -> gateway :80, and the gateway reaches the devices
-# through slirp's host alias 10.0.2.2 (= the host's loopback).  Then curl:
-# balancing by weight, keep-alive, 1 MiB byte-exact, concurrency, failover.
-# TAP output; the UART log is build/qemu-uart.log (kept, and printed on
-# failure).  As root, installs qemu-system-arm with apt-get when missing.
+# qemu-system-arm -M mps2-an386 with user networking: the forwards are
+# 127.0.0.1:$QEMU_PORT -> gateway :80 and 127.0.0.1:$QEMU_TLS_PORT -> gateway
+# :443 (TLS terminated by BearSSL on the emulated Cortex-M4, with the test
+# certificate build/mps2-an386/tls/gw.crt generated at build time), and the
+# gateway reaches the devices through slirp's host alias 10.0.2.2 (= the
+# host's loopback).  Then curl: balancing by weight, keep-alive, 1 MiB
+# byte-exact, concurrency, failover; over TLS: a verified GET, the handshake
+# time, keep-alive, 1 MiB byte-exact, the protocol and suite (openssl
+# s_client), TLS 1.3-only refused.  QEMU_ICOUNT=N runs the guest with
+# -icount shift=N (2^N ns per instruction) so the UART's "rp_poll busy" and
+# "longest turn" figures count instructions.  TAP output; the UART log is
+# build/qemu-uart.log (kept, and printed on failure).  As root, installs
+# qemu-system-arm and libbearssl-dev with apt-get when missing.
 set -u
 cd "$(dirname "$0")/../.."
 B=${BUILD:-build}
 PORT=${QEMU_PORT:-}
-if [ -z "$PORT" ]; then # a free loopback port for the forward
-    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-fi
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+[ -n "$PORT" ] || PORT=$(free_port) # free loopback ports for the forwards
+TPORT=${QEMU_TLS_PORT:-}
+while [ -z "$TPORT" ] || [ "$TPORT" = "$PORT" ]; do TPORT=$(free_port); done
+ICOUNT=${QEMU_ICOUNT:+-icount shift=$QEMU_ICOUNT}
 UART=$B/qemu-uart.log
 URL=http://127.0.0.1:$PORT
+SURL=https://127.0.0.1:$TPORT
+CRT=$B/mps2-an386/tls/gw.crt
 n=0 fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
@@ -31,10 +42,16 @@ if ! command -v qemu-system-arm >/dev/null 2>&1; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-system-arm >&2 ||
         { echo "Bail out! cannot install qemu-system-arm"; exit 1; }
 fi
+if [ ! -f /usr/include/bearssl.h ]; then # the build-time config check links the host's BearSSL
+    [ "$(id -u)" = 0 ] || { echo "1..0 # SKIP libbearssl-dev missing"; exit 0; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libbearssl-dev >&2 ||
+        { echo "Bail out! cannot install libbearssl-dev"; exit 1; }
+fi
 command -v arm-none-eabi-gcc >/dev/null || { echo "1..0 # SKIP arm-none-eabi-gcc missing"; exit 0; }
-sh scripts/fetch-deps.sh lwip >&2 || exit 1
+command -v openssl >/dev/null || { echo "1..0 # SKIP openssl missing"; exit 0; }
+sh scripts/fetch-deps.sh lwip bearssl >&2 || exit 1
 make -s firmware $B/devsim >&2 || { echo "Bail out! firmware build failed"; exit 1; }
-for p in 9101 9102 9103 $PORT; do
+for p in 9101 9102 9103 $PORT $TPORT; do
     if (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
         echo "Bail out! 127.0.0.1:$p is already in use"
         exit 1
@@ -50,9 +67,10 @@ $B/devsim -p 9103 -a 127.0.0.1 -n big -s 1048576 2>/dev/null & pid3=$!
 pids="$pid1 $pid2 $pid3"
 
 t0=$(now_ms)
-qemu-system-arm -M mps2-an386 -nographic -monitor none -serial stdio \
+qemu-system-arm -M mps2-an386 -nographic -monitor none -serial stdio $ICOUNT \
     -kernel $B/mps2-an386/rproxy-gw.elf \
-    -nic user,model=lan9118,hostfwd=tcp:127.0.0.1:$PORT-:80 </dev/null >$UART 2>&1 &
+    -nic user,model=lan9118,hostfwd=tcp:127.0.0.1:$PORT-:80,hostfwd=tcp:127.0.0.1:$TPORT-:443 \
+    </dev/null >$UART 2>&1 &
 qpid=$!
 pids="$pids $qpid"
 i=0
@@ -60,7 +78,7 @@ while ! grep -q "rproxy gateway ready" $UART 2>/dev/null && [ $i -lt 300 ]; do
     sleep 0.1
     i=$((i + 1))
 done
-echo "1..10"
+echo "1..17"
 if grep -q "rproxy gateway ready" $UART; then
     ok "firmware booted in $(($(now_ms) - t0)) ms ($(grep -o 'rp_proxy [0-9]* bytes' $UART))"
 else
@@ -108,6 +126,60 @@ while [ "$(cat $B/qemu-conc-big.* 2>/dev/null | wc -l)" -lt 4 ] && [ $wait_n -lt
     wait_n=$((wait_n + 1))
 done
 check "4 concurrent 1 MiB downloads byte-exact" "$(cat $B/qemu-conc-big.* | sort | uniq -c | tr -s ' ')" " 4 $want"
+
+# ---- HTTPS: TLS terminated by BearSSL on the Cortex-M4 ----
+# (generous timeouts: ECDHE + ECDSA P-256 in software on an emulated M4)
+S="curl -s --max-time 60 --cacert $CRT"
+out=$($S -w '\n%{http_code} %{ssl_verify_result} %{time_appconnect}' $SURL/hello)
+hs=$(echo "$out" | tail -1 | awk '{printf "%d", $3 * 1000}')
+case $(echo "$out" | head -1)/$(echo "$out" | tail -1 | cut -d' ' -f1,2) in
+"hello from dev"*"/200 0") ok "HTTPS GET, certificate verified against $CRT ($(echo "$out" | head -1)), handshake ${hs} ms" ;;
+*) nok "HTTPS GET (got '$out')" ;;
+esac
+
+# handshake time: the best of 5 fresh handshakes (one TLS slot at a time)
+for i in 1 2 3 4 5; do $S -o /dev/null -w '%{time_appconnect}\n' $SURL/h$i; done |
+    awk '{ms = $1 * 1000; if (n++ == 0 || ms < min) min = ms; if (ms > max) max = ms; sum += ms}
+         END {printf "%d %d %d %d", n, min, sum / (n ? n : 1), max}' >$B/qemu-hs
+read hs_n hs_min hs_avg hs_max <$B/qemu-hs
+if [ "$hs_n" = 5 ] && [ "$hs_max" -lt 20000 ]; then
+    ok "5 full handshakes (ECDHE, ECDSA P-256 sign on the M4): min $hs_min / avg $hs_avg / max $hs_max ms"
+else
+    nok "5 full handshakes under 20 s (got n=$hs_n max=$hs_max ms)"
+fi
+
+# keep-alive: 10 requests over one TLS connection
+urls=; for i in $(seq 1 10); do urls="$urls -o /dev/null $SURL/tk$i"; done
+conns=$($S -w '%{http_code}:%{num_connects}\n' $urls | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+check "TLS keep-alive: 10 requests on one TLS connection" "$conns" " 9 200:0; 1 200:1;"
+
+# 1 MiB over TLS, byte-exact against the device itself
+t1=$(now_ms)
+got=$($S $SURL/big -o $B/qemu-big-tls.bin -w '%{size_download}')
+t2=$(now_ms)
+check "1 MiB over TLS: byte-exact (sha256) in $((t2 - t1)) ms" \
+    "$got $(sha256sum <$B/qemu-big-tls.bin | cut -d" " -f1)" "1048576 $want"
+
+# protocol and suite, as openssl s_client sees them
+sc=$(echo | timeout 60 openssl s_client -connect 127.0.0.1:$TPORT -servername localhost \
+    -CAfile $CRT 2>/dev/null)
+proto=$(echo "$sc" | awk '/^ *Protocol *:/ {print $3; exit}')
+suite=$(echo "$sc" | awk '/^ *Cipher *:/ {print $3; exit}')
+vrfy=$(echo "$sc" | awk '/Verify return code:/ {print $4; exit}')
+case "$proto $suite $vrfy" in
+"TLSv1.2 ECDHE-"*"-GCM-"*" 0" | "TLSv1.2 ECDHE-"*"-CHACHA20-"*" 0")
+    ok "openssl s_client: $proto $suite, verify 0" ;;
+*) nok "openssl s_client: TLSv1.2 with an ECDHE AEAD suite (got '$proto $suite verify=$vrfy')" ;;
+esac
+
+# a TLS 1.3-only client cannot connect (BearSSL has no 1.3), and the gateway keeps serving
+if echo | timeout 60 openssl s_client -tls1_3 -connect 127.0.0.1:$TPORT >/dev/null 2>&1; then
+    nok "TLS 1.3-only client refused"
+else
+    ok "TLS 1.3-only client refused"
+fi
+body=$($S $SURL/after13)
+case $body in "hello from dev"*) ok "HTTPS still served after the refused handshake" ;; *) nok "HTTPS after the refused handshake (got '$body')" ;; esac
 
 # failover: dev2 stopped; every request answered, all by dev1
 kill $pid2 2>/dev/null
