@@ -230,6 +230,9 @@ run_wrk() {
 }
 
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# cpu_ticks PID: user + system CPU time of the process so far, in clock ticks
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 # ---- the device ------------------------------------------------------------
 
@@ -379,8 +382,15 @@ while [ "$round" -le "$BENCH_REPEAT" ]; do
         check_proxy "$proxy" "$port"
 
         run_wrk 64 2 "$port" "$TMP/$proxy-warm.txt"
+        t0=$(cpu_ticks "$PROXY_PID")
         run_wrk 64 "$BENCH_SECS" "$port" "$TMP/$proxy-64.txt"
         rps64=$RPS
+        t1=$(cpu_ticks "$PROXY_PID")
+        # requests per CPU-second of the proxy: what it costs, whatever else the
+        # machine was doing (contention moves rps a lot, this much less)
+        eff=$(awk -v f="$TMP/$proxy-64.txt" -v a="$t0" -v b="$t1" -v t="$TCK" 'BEGIN {
+            while ((getline l < f) > 0) if (l ~ / requests in /) { split(l, w, " "); n = w[1] }
+            if (b > a && n) printf "%.0f", n / ((b - a) / t); else print 0 }')
         say "$proxy: $rps64 req/s with 64 connections"
         echo 5 >"/proc/$PROXY_PID/clear_refs" 2>/dev/null # reset VmHWM to current RSS
         run_wrk 256 "$BENCH_SECS_256" "$port" "$TMP/$proxy-256.txt"
@@ -389,7 +399,7 @@ while [ "$round" -le "$BENCH_REPEAT" ]; do
         [ -n "$rss" ] || rss=0
         say "$proxy: $rps256 req/s with 256 connections, peak RSS $rss KiB"
         kill -0 "$PROXY_PID" 2>/dev/null || die "$proxy died during the benchmark"
-        echo "$proxy $rps64 $rps256 $rss" >>"$RESULTS"
+        echo "$proxy $rps64 $rps256 $rss $eff" >>"$RESULTS"
         stop_pid "$PROXY_PID"
     done
     round=$((round + 1))
@@ -422,23 +432,23 @@ ratio() { # A B -> A/B with 2 decimals, or "-"
     selected haproxy && echo "haproxy: $("$HAPROXY" -v 2>&1 | awk 'NR == 1 { print $3 }'), nbthread 1"
     selected rproxy && echo "rproxy: $(./rproxy -v 2>&1 | head -n 1), access log to /dev/null"
     echo
-    printf '%-10s %12s %12s %22s\n' proxy 'rps@64' 'rps@256' 'peak RSS KiB @256'
+    printf '%-10s %12s %12s %22s %18s\n' proxy 'rps@64' 'rps@256' 'peak RSS KiB @256' 'req/CPU-s @64'
     for name in $BENCH_ONLY; do
-        printf '%-10s %12s %12s %22s\n' "$name" "$(val "$name" 2)" "$(val "$name" 3)" "$(val "$name" 4)"
+        printf '%-10s %12s %12s %22s %18s\n' "$name" "$(val "$name" 2)" "$(val "$name" 3)" "$(val "$name" 4)" "$(val "$name" 5)"
     done
     if selected rproxy; then
         echo
         if selected nginx; then
-            echo "rproxy/nginx   rps @64: $(ratio "$(val rproxy 2)" "$(val nginx 2)")   @256: $(ratio "$(val rproxy 3)" "$(val nginx 3)")"
+            echo "rproxy/nginx   rps @64: $(ratio "$(val rproxy 2)" "$(val nginx 2)")   @256: $(ratio "$(val rproxy 3)" "$(val nginx 3)")   per CPU-s @64: $(ratio "$(val rproxy 5)" "$(val nginx 5)")"
         fi
         if selected haproxy; then
-            echo "rproxy/haproxy rps @64: $(ratio "$(val rproxy 2)" "$(val haproxy 2)")   @256: $(ratio "$(val rproxy 3)" "$(val haproxy 3)")"
+            echo "rproxy/haproxy rps @64: $(ratio "$(val rproxy 2)" "$(val haproxy 2)")   @256: $(ratio "$(val rproxy 3)" "$(val haproxy 3)")   per CPU-s @64: $(ratio "$(val rproxy 5)" "$(val haproxy 5)")"
             echo "rproxy RSS / haproxy RSS @256: $(ratio "$(val rproxy 4)" "$(val haproxy 4)")"
         fi
     fi
     if [ "$BENCH_REPEAT" -gt 1 ]; then
         echo
-        echo "rounds (proxy rps@64 rps@256 rss_kib):"
+        echo "rounds (proxy rps@64 rps@256 rss_kib req_per_cpu_s@64):"
         sed 's/^/  /' "$RESULTS"
     fi
 } >"$TMP/table"
