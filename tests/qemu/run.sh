@@ -12,7 +12,7 @@
 # byte-exact, concurrency, failover; over TLS: a verified GET, the handshake
 # time, keep-alive, 1 MiB byte-exact, the protocol and suite (openssl
 # s_client), TLS 1.3-only refused.  QEMU_ICOUNT=N runs the guest with
-# -icount shift=N (2^N ns per instruction) so the UART's "rp_poll busy" and
+# -icount shift=N (2^N ns per instruction) so the UART's "long turns" and
 # "longest turn" figures count instructions.  TAP output; the UART log is
 # build/qemu-uart.log (kept, and printed on failure).  As root, installs
 # qemu-system-arm and libbearssl-dev with apt-get when missing.
