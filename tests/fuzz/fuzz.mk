@@ -2,7 +2,7 @@
 #
 #   make fuzz [FUZZ_SECS=60]     each target for FUZZ_SECS seconds (corpus grows in
 #                                build/fuzz/corpus/<target>, seeds from tests/fuzz/corpus)
-#   make fuzz-smoke              each target for 10 s, one TAP line per target (CI)
+#   make fuzz-smoke              each target for 60 s, one TAP line per target (CI)
 #   make fuzz-build              just build build/fuzz/fuzz_<target>
 #   build/fuzz/fuzz_conn tests/fuzz/corpus/conn   run one by hand (libFuzzer flags apply)
 #
@@ -12,7 +12,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECS    ?= 60
-FUZZ_SMOKE_SECS ?= 10
+FUZZ_SMOKE_SECS ?= 60
 FUZZ_DIR      = build/fuzz
 FUZZ_TARGETS  = request response chunked config conn
 FUZZ_BINS     = $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
