@@ -1049,6 +1049,7 @@ tls_key_matches(rp_tls_cert *ct, tls_scratch *s)
     return NULL;
 }
 
+#if RP_ENABLE_TLS_DEVICE || RP_ENABLE_TLS_CLIENT_AUTH
 static void
 dn_append(void *ctx, const void *data, size_t len)
 {
@@ -1100,6 +1101,7 @@ tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *fi
     *ntas = tmp.chain_len;
     return NULL;
 }
+#endif
 
 /* Load `file` (cert chain) and `keyfile` into ct. */
 static const char *
@@ -1223,6 +1225,10 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
     } else if (str_ieq(key, S("tls_profile")) &&
                (str_ieq(val, S("modern")) || str_ieq(val, S("compat")))) {
         l->compat = str_ieq(val, S("compat"));
+#if RP_ENABLE_TLS && !RP_ENABLE_TLS_COMPAT
+        if (l->compat)
+            return cfg_fail(x, "tls_profile=compat not compiled in (RP_ENABLE_TLS_COMPAT=0)", word);
+#endif
     } else if (str_ieq(key, S("redirect_https"))) {
         if (val.n && opt_num(x, key, val, 1, 65535, &v) != RP_OK)
             return RP_ECONFIG;
@@ -1322,8 +1328,14 @@ static int
 cfg_device_tls_opt(cfg_ctx *x, rp_device *d, rp_str word, rp_str key, rp_str val)
 {
 #if RP_ENABLE_TLS
+#if RP_ENABLE_TLS_DEVICE
     char f[256];
     const char *err;
+#else
+    if (str_ieq(key, S("tls")) || str_ieq(key, S("ca")) || str_ieq(key, S("sni")) ||
+        str_ieq(key, S("verify")))
+        return cfg_fail(x, "TLS to devices not compiled in (RP_ENABLE_TLS_DEVICE=0)", word);
+#endif
     if (str_ieq(key, S("tls")) && word.n == 3) {
         d->tls = 1;
     } else if (str_ieq(key, S("verify")) && (str_ieq(val, S("on")) || str_ieq(val, S("off")))) {
@@ -1331,10 +1343,12 @@ cfg_device_tls_opt(cfg_ctx *x, rp_device *d, rp_str word, rp_str key, rp_str val
     } else if (str_ieq(key, S("sni")) && val.n && check_host(val) == RP_OK) {
         if ((d->sni = cfg_str(x, val)) == NULL)
             return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+#if RP_ENABLE_TLS_DEVICE
     } else if (str_ieq(key, S("ca")) && val.n && val.n < sizeof(f)) {
         memcpy(f, val.p, val.n), f[val.n] = 0;
         if ((err = tls_ca_load(x->p, d->tas, &d->ntas, f)) != NULL)
             return cfg_fail(x, err, val);
+#endif
     } else {
         return cfg_fail(x, "unknown device option", word);
     }
@@ -1669,10 +1683,14 @@ cfg_tls(cfg_ctx *x, rp_str *w, int n)
     if ((err = tls_cert_load(x->p, ct, cf, kf)) != NULL)
         return cfg_fail(x, err, cert);
     if (ca.n) {
+#if RP_ENABLE_TLS_CLIENT_AUTH
         memcpy(cf, ca.p, ca.n), cf[ca.n] = 0;
         if ((err = tls_ca_load(x->p, ct->tas, &ct->ntas, cf)) != NULL)
             return cfg_fail(x, err, ca);
         ct->client_auth = (uint8_t)(auth < 0 ? 2 : auth);
+#else
+        return cfg_fail(x, "client certificates not compiled in (RP_ENABLE_TLS_CLIENT_AUTH=0)", ca);
+#endif
     }
     if (hdr.n && (c->client_cert_header = cfg_str(x, hdr)) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", hdr);
@@ -2041,6 +2059,7 @@ static const br_ssl_server_policy_class tls_chooser_class;
 static void
 tls_client_auth(struct rp_tls *t, br_ssl_server_context *sc, const rp_tls_cert *ct)
 {
+#if RP_ENABLE_TLS_CLIENT_AUTH
     static const unsigned char cn_oid[] = {3, 0x55, 0x04, 0x03};
     t->cn[0] = 0;
     t->cn_elt.status = 0;
@@ -2065,6 +2084,9 @@ tls_client_auth(struct rp_tls *t, br_ssl_server_context *sc, const rp_tls_cert *
         br_ssl_engine_add_flags(&sc->eng, BR_OPT_TOLERATE_NO_CLIENT_AUTH);
     else
         br_ssl_engine_remove_flags(&sc->eng, BR_OPT_TOLERATE_NO_CLIENT_AUTH);
+#else
+    (void)t, (void)sc, (void)ct;
+#endif
 }
 
 /* Pick the certificate by SNI (the first entry is the default) and hand
@@ -2118,19 +2140,23 @@ tls_slot_setup(rp_proxy *p, struct rp_tls *t)
 {
     br_ssl_engine_context *e = &t->u.sc.eng;
     br_ssl_server_zero(&t->u.sc);
+#if RP_ENABLE_TLS_COMPAT
     br_ssl_engine_set_hash(e, br_md5_ID, &br_md5_vtable);
     br_ssl_engine_set_hash(e, br_sha1_ID, &br_sha1_vtable);
+    br_ssl_engine_set_prf10(e, &br_tls10_prf);
+    br_ssl_engine_set_default_aes_cbc(e);
+#endif
     br_ssl_engine_set_hash(e, br_sha256_ID, &br_sha256_vtable);
     br_ssl_engine_set_hash(e, br_sha384_ID, &br_sha384_vtable);
-    br_ssl_engine_set_prf10(e, &br_tls10_prf);
     br_ssl_engine_set_prf_sha256(e, &br_tls12_sha256_prf);
     br_ssl_engine_set_prf_sha384(e, &br_tls12_sha384_prf);
     br_ssl_engine_set_default_aes_gcm(e); /* AES-NI + PCLMUL where the CPU has them */
     br_ssl_engine_set_default_chapol(e);
-    br_ssl_engine_set_default_aes_cbc(e);
     br_ssl_engine_set_ec(e, &p->tls_ec);
+#if RP_ENABLE_TLS_CLIENT_AUTH
     br_ssl_engine_set_default_rsavrfy(e); /* client CertificateVerify */
     br_ssl_engine_set_default_ecdsa(e);
+#endif
     br_ssl_engine_set_buffers_bidi(e, t->ibuf, sizeof(t->ibuf), t->obuf, sizeof(t->obuf));
     if (!tls_any_client_auth(&p->cfg)) /* a resumed session would skip it */
         br_ssl_server_set_cache(&t->u.sc, &p->tls_cache.vtable);
@@ -2163,6 +2189,7 @@ tls_slot(rp_proxy *p)
     return NULL;
 }
 
+#if RP_ENABLE_TLS_DEVICE
 /* verify=off toward a device: take the server's key from its first
  * certificate without checking the chain (the link is still encrypted). */
 static void
@@ -2249,6 +2276,8 @@ tls_take_client(rp_proxy *p, const rp_device *dv)
 }
 
 /* A TLS slot reset for a new client of listener l, or NULL. */
+#endif /* RP_ENABLE_TLS_DEVICE */
+
 static struct rp_tls *
 tls_take(rp_proxy *p, const rp_listener_cfg *l)
 {
@@ -3050,7 +3079,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
         d->sock = s;
         d->peer = dv->addr;
         p->stats.device_connects++;
-#if RP_ENABLE_TLS
+#if RP_ENABLE_TLS && RP_ENABLE_TLS_DEVICE
         if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
             p->stats.tls_refused++;
             dv->active++;
@@ -3660,7 +3689,7 @@ probe_start(rp_proxy *p, int idx)
     d->sock = s;
     d->flags |= F_PCONN;
     dv->probe = d;
-#if RP_ENABLE_TLS
+#if RP_ENABLE_TLS && RP_ENABLE_TLS_DEVICE
     if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
         dv->probe_next = p->now + pl->interval_ms; /* no TLS slot: not its fault */
         conn_free(p, d);

@@ -195,6 +195,21 @@ extern "C" {
 #define RP_TLS_MAX_CAS 4
 #endif
 
+/** Parts of TLS a small board may leave out (each 0/1, default 1):
+ *  TLS toward devices (`device … tls`, BearSSL's client handshake),
+ *  client certificates (`client_ca=`, BearSSL's X.509 engine), and the
+ *  compat profile (TLS 1.0/1.1, CBC, RSA key exchange).  Leaving all three
+ *  out saves ~25 KB of BearSSL and ~3 KB of rproxy on a Cortex-M4. */
+#ifndef RP_ENABLE_TLS_DEVICE
+#define RP_ENABLE_TLS_DEVICE 1
+#endif
+#ifndef RP_ENABLE_TLS_CLIENT_AUTH
+#define RP_ENABLE_TLS_CLIENT_AUTH 1
+#endif
+#ifndef RP_ENABLE_TLS_COMPAT
+#define RP_ENABLE_TLS_COMPAT 1
+#endif
+
 #ifndef RP_TIMEOUT_HANDSHAKE_MS
 #define RP_TIMEOUT_HANDSHAKE_MS 10000 /* TLS handshake must finish */
 #endif
