@@ -46,11 +46,21 @@
  *
  * ==== Memory table (defaults; `make size` prints the real figures) ====
  *
- *   per client connection   2 * RP_BUF_SIZE + ~200 B   (in + out buffer)
- *   per device connection   2 * RP_BUF_SIZE + ~100 B
- *   whole proxy             RP_MAX_CONNS * client + RP_MAX_UPSTREAM * device
- *                           + config tables (~RP_CFG_STR_BYTES + 1 KB)
- *   rp_proxy_size() returns sizeof(rp_proxy) for the configuration compiled.
+ *   connection slot (client or device)   ~290 B   RP_MAX_CONNS + RP_MAX_UPSTREAM
+ *   buffer block                  RP_BUF_SIZE + 8   RP_NBUFS = 2 per slot; taken
+ *                                  only while a buffer holds bytes, so a busy
+ *                                  keep-alive pair usually holds one block
+ *   TLS slot (RP_ENABLE_TLS)        ~40.6 KB   16,709 B input + RP_TLS_OBUF_SIZE
+ *                                  + ~7.4 KB engine/X.509, RP_MAX_TLS_CONNS of them
+ *   configuration                   ~3 KB (+ RP_TLS_STORE_BYTES with TLS)
+ *   rp_proxy_size() returns sizeof(rp_proxy) for the configuration compiled;
+ *   the README's table gives the figures for the host and the board.
+ *
+ * ==== Features ====
+ *
+ * HTTP/1.1 forwarding (always); balancing, passive and active health;
+ * the status page (RP_ENABLE_STATUS); TLS termination, TLS toward devices
+ * and client certificates with BearSSL (RP_ENABLE_TLS and its parts).
  */
 #ifndef RPROXY_H
 #define RPROXY_H
