@@ -737,7 +737,9 @@ rp_sock rp_port_connect(const rp_addr *a);
 
 /** After a connecting socket turned writable: RP_OK if connected,
  *  RP_EAGAIN if still connecting, else why not (RP_EREFUSED, RP_ETIMEDOUT,
- *  RP_EIO). */
+ *  RP_EIO).  A port must not report a socket writable while its connect is
+ *  still in progress (level-triggered readiness would spin until the
+ *  connect timeout). */
 int rp_port_connect_result(rp_sock s);
 
 /** Send up to n bytes.  Returns bytes taken (> 0), RP_EAGAIN, or an error
@@ -760,7 +762,10 @@ void rp_port_close(rp_sock s);
 int rp_port_watch(rp_sock s, unsigned events, void *ud);
 
 /** Wait up to timeout_ms (0 = poll, -1 = forever) for readiness; fills at
- *  most max reports.  Returns how many (>= 0) or an error. */
+ *  most max reports.  Returns how many (>= 0) or an error.  Readiness is
+ *  level-triggered: a socket is reported for as long as the condition holds.
+ *  On bare metal (lwIP, NO_SYS) it may return at once whatever the timeout:
+ *  the board's main loop does the waiting. */
 int rp_port_wait(rp_event *ev, int max, int timeout_ms);
 
 /** Monotonic milliseconds. */
