@@ -9,12 +9,14 @@
 # A crash leaves build/fuzz/<target>-crash-* (the input); reproduce it with
 # `build/fuzz/fuzz_<target> FILE`.  Needs clang with libFuzzer (Debian: clang,
 # libclang-rt-<N>-dev or the llvm-<N> runtime); `make deps` installs clang.
+# The tls target also needs libbearssl-dev, openssl and xxd (its test certificate
+# is generated into build/fuzz/ on first build).
 
 FUZZ_CC      ?= clang
 FUZZ_SECS    ?= 60
 FUZZ_SMOKE_SECS ?= 60
 FUZZ_DIR      = build/fuzz
-FUZZ_TARGETS  = request response chunked config conn
+FUZZ_TARGETS  = request response chunked config conn tls
 FUZZ_BINS     = $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all -D_GNU_SOURCE -I. -Itests -Itests/fuzz
@@ -31,6 +33,24 @@ fuzz-build: $(FUZZ_BINS)
 $(FUZZ_DIR)/fuzz_conn: tests/fuzz/fuzz_conn.c tests/fakeport.c tests/fakeport.h $(FUZZ_DEPS)
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SMALL) -o $@ $< rproxy.c tests/fakeport.c
+
+# The TLS target: a throwaway EC P-256 certificate and key, made once here with
+# openssl and embedded (xxd -i) -- test material only, never committed.
+FUZZ_TLS_CERT = $(FUZZ_DIR)/tls_cert.h
+
+$(FUZZ_TLS_CERT):
+	@mkdir -p $(FUZZ_DIR)
+	openssl ecparam -name prime256v1 -genkey -noout -out $(FUZZ_DIR)/tls_key.pem
+	openssl req -x509 -new -key $(FUZZ_DIR)/tls_key.pem -subj /CN=localhost -days 3650 \
+	    -out $(FUZZ_DIR)/tls_crt.pem
+	openssl x509 -in $(FUZZ_DIR)/tls_crt.pem -outform DER -out $(FUZZ_DIR)/tls_crt.der
+	{ xxd -i -n fz_crt_pem $(FUZZ_DIR)/tls_crt.pem && xxd -i -n fz_key_pem $(FUZZ_DIR)/tls_key.pem \
+	  && xxd -i -n fz_crt_der $(FUZZ_DIR)/tls_crt.der; } >$@.tmp && mv $@.tmp $@
+
+$(FUZZ_DIR)/fuzz_tls: tests/fuzz/fuzz_tls.c $(FUZZ_TLS_CERT) tests/fakeport.c tests/fakeport.h $(FUZZ_DEPS)
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SMALL) -DRP_MAX_TLS_CONNS=2 -DRP_ENABLE_TLS=1 -I$(FUZZ_DIR) \
+	    -o $@ $< rproxy.c tests/fakeport.c -lbearssl
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
 	@mkdir -p $(FUZZ_DIR)

@@ -128,6 +128,51 @@ CONN = {
 }
 
 
+# The TLS target's seeds (see fuzz_tls.c): 0 raw client, 1 engine client (BearSSL
+# inside the harness, a real handshake), 2 raw bytes on a client's wire, 4 app data
+# through an engine, 5 canned request, 6 close, 9 canned device response, 11 time,
+# 12 stall, 15 tamper.
+def t_engine(cfg=0):
+    return bytes([1, cfg])
+
+
+def t_req(c, which):
+    return bytes([5, c, which])
+
+
+def t_resp(d, which):
+    return bytes([9, d, which])
+
+
+def t_raw(c, data):
+    return bytes([2, c, len(data)]) + data
+
+
+def t_app(c, data):
+    return bytes([4, c, len(data)]) + data
+
+
+TLS = {
+    "get": t_engine() + t_req(0, 0) + t_resp(0, 0),
+    "get_chapol_nosni": t_engine(2 | 32) + t_req(0, 0) + t_resp(0, 0) + bytes([6, 0, 2]),
+    "resume": t_engine() + t_req(0, 0) + t_resp(0, 0) + bytes([6, 0, 2]) + t_engine(128)
+              + t_req(1, 0) + t_resp(0, 0),
+    "post_chunked": t_engine(1) + t_req(0, 1) + t_resp(0, 1),
+    "upgrade": t_engine(3) + t_req(0, 2) + t_resp(0, 2) + t_app(0, b"hello") + bytes([7, 0, 3]) + b"abc",
+    "close_delimited": t_engine() + t_req(0, 3) + t_resp(0, 3) + bytes([10, 0, 0]),
+    "inject": t_engine() + t_req(0, 0) + t_resp(0, 0) + t_raw(0, b"\x17\x03\x03\x00\x20" + b"\x00" * 32),
+    "tamper": t_engine() + bytes([15, 1, 0, 5, 0x40]) + t_req(0, 0),
+    "app_fuzz": t_engine() + t_app(0, REQ["post_chunked"]) + t_resp(0, 0),
+    "raw_hello": bytes([0]) + t_raw(0, b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00"),
+    "raw_http": bytes([0]) + t_raw(0, REQ["get"]),
+    "hs_timeout": bytes([0]) + t_raw(0, b"\x16\x03\x01") + bytes([11, 60]),
+    "exhaust": t_engine() + t_engine(1) + t_engine(2) + bytes([0]) + t_req(0, 0) + t_req(1, 0) + t_req(2, 0),
+    "tls10_only": t_engine(8 | 16),
+    "renegotiate": t_engine() + t_req(0, 0) + t_resp(0, 0) + bytes([6, 0, 3]) + t_req(0, 0),
+    "slow_reader": t_engine() + bytes([12, 0, 5]) + t_req(0, 0) + t_resp(0, 0) + bytes([12, 0, 0]),
+}
+
+
 def write(target, table):
     d = os.path.join(C, target)
     os.makedirs(d, exist_ok=True)
@@ -141,3 +186,4 @@ write("response", RESP)
 write("chunked", {k: b"\x01\x02\x03\x04" + v for k, v in CHUNKED.items()})
 write("config", CONFIG)
 write("conn", CONN)
+write("tls", TLS)
