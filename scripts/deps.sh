@@ -16,7 +16,8 @@ PATH=$PATH:/usr/sbin:/sbin # nginx, haproxy
 BASE="build-essential:cc make:make curl:curl python3:python3 valgrind:valgrind
       clang:clang libclang-rt-14-dev: netcat-openbsd: procps:ps openssl:openssl
       libbearssl-dev: iproute2:ip gcc-arm-none-eabi:arm-none-eabi-gcc
-      libnewlib-arm-none-eabi: qemu-system-arm:qemu-system-arm dpkg-dev:dpkg-source"
+      libnewlib-arm-none-eabi: qemu-system-arm:qemu-system-arm dpkg-dev:dpkg-source
+      xxd:xxd"
 BENCH="nginx-light:nginx haproxy:haproxy wrk:wrk"
 
 want=$BASE
