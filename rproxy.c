@@ -3049,6 +3049,25 @@ reply_error(rp_proxy *p, rp_conn *c, int status)
     return exchange_fail(p, c, status);
 }
 
+/* Every device slot taken: close the connection that has idled longest in
+ * some device's pool (idle connections must not starve a device that has
+ * none).  Returns 1 if one was freed. */
+static int
+idle_evict(rp_proxy *p)
+{
+    rp_conn *old = NULL;
+    int i;
+    for (i = 0; i < RP_MAX_UPSTREAM; i++) {
+        rp_conn *d = &p->devices[i];
+        if (d->state == DS_IDLE && (!old || d->deadline < old->deadline))
+            old = d;
+    }
+    if (!old)
+        return 0;
+    conn_free(p, old);
+    return 1;
+}
+
 /* An idle pooled connection to dev, or a new connect.  Returns RP_OK,
  * RP_ENOMEM (no slot) or the connect error. */
 static int
@@ -3064,7 +3083,9 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
         p->stats.device_reuses++;
     } else {
         rp_sock s;
-        if ((d = conn_alloc(p, K_DEVICE)) == NULL) {
+        if ((d = conn_alloc(p, K_DEVICE)) == NULL && idle_evict(p))
+            d = conn_alloc(p, K_DEVICE);
+        if (d == NULL) {
             p->stats.upstream_full++;
             return RP_ENOMEM;
         }

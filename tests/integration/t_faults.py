@@ -451,3 +451,27 @@ def t_fault_emfile(ctx):
     st, _ = try_get(ctx, "/after")
     eq(st, 200, "served again once descriptors are free")
     check(px.alive(), "rproxy still running", "alive", "exited")
+
+
+def slow_echo(conn, req):
+    time.sleep(0.4)
+    return echo(conn, req)
+
+
+@test("exhaustion: idle pooled connections to one device never starve another device "
+      "(4-slot build: 4 idle to A, then B still gets a connection)", serial=True, timeout=30)
+def t_fault_idle_pool_starvation(ctx):
+    need_small()
+    a = ctx.device(slow_echo)
+    b = ctx.device()
+    ctx.start(pools=["pool a", "device a %s" % a.addr, "pool b", "device b %s" % b.addr],
+              routes=["route path=/b pool=b", "route pool=a"], binary=RPROXY_SMALL)
+    clients = [ctx.client(timeout=5) for _ in range(4)]
+    for i, c in enumerate(clients):          # 4 requests at once: 4 device connections to A
+        c.send(req_bytes("GET", "/a%d" % i))
+    for i, c in enumerate(clients):
+        eq(c.read_response(timeout=5).status, 200, "request %d to A" % i)
+    eq(a.conns, 4, "device A connections (now idle in A's pool)")
+    st, c = try_get(ctx, "/b")
+    eq(st, 200, "a request for B while A's idle connections hold every device slot")
+    eq(len(b.requests), 1, "requests at B")
