@@ -535,6 +535,7 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
             return RP_EHDRTOOBIG;
         h = &m->headers[m->nheaders++];
         h->name.p = p, h->name.n = (size_t)(q - p);
+        h->id = header_id(h->name); /* once: every later pass reads it */
         p = ++q;
         while (*q != '\r') {
             unsigned char c = (unsigned char)*q++;
@@ -594,7 +595,7 @@ scan_fields(rp_http_msg *m, int is_request)
     m->content_length = -1;
     for (i = 0; i < m->nheaders; i++) {
         rp_str v = m->headers[i].value, e;
-        switch (header_id(m->headers[i].name)) {
+        switch (m->headers[i].id) {
         case H_CONTENT_LENGTH:
             if (m->flags & RP_HF_LENGTH || (m->content_length = parse_dec(v)) < 0)
                 return RP_EINVAL; /* duplicate, list, sign, hex, space */
@@ -2729,7 +2730,7 @@ conn_tokens(const rp_http_msg *m, rp_str *tok)
     size_t i, n = 0;
     for (i = 0; i < m->nheaders; i++) {
         rp_str v = m->headers[i].value, e;
-        if (header_id(m->headers[i].name) != H_CONNECTION)
+        if (m->headers[i].id != H_CONNECTION)
             continue;
         while (n < MAX_CONN_TOKENS && list_next(&v, &e))
             tok[n++] = e;
@@ -2743,7 +2744,7 @@ static int
 field_passes(const rp_http_msg *m, size_t i, const rp_str *tok, size_t ntok)
 {
     size_t k;
-    switch (header_id(m->headers[i].name)) {
+    switch (m->headers[i].id) {
     case H_OTHER: case H_EXPECT:
         break;
     default:
@@ -2767,7 +2768,7 @@ w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id,
     w_put(w, name, n);
     w_put(w, S(": "));
     for (i = 0; i < m->nheaders; i++)
-        if (header_id(m->headers[i].name) == id && m->headers[i].value.n) {
+        if (m->headers[i].id == id && m->headers[i].value.n) {
             w_str(w, m->headers[i].value);
             w_put(w, S(", "));
         }
@@ -2781,7 +2782,7 @@ header_value(const rp_http_msg *m, int id)
     size_t i;
     rp_str none = {"", 0};
     for (i = 0; i < m->nheaders; i++)
-        if (header_id(m->headers[i].name) == id)
+        if (m->headers[i].id == id)
             return m->headers[i].value;
     return none;
 }

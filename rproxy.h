@@ -335,6 +335,8 @@ enum {
 typedef struct {
     rp_str name;
     rp_str value;
+    int id;      /**< rproxy's number for a well-known name (0: other),
+                      set once by the parser */
 } rp_header;
 
 /** A parsed request or response head.  For requests: method, target (the
