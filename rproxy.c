@@ -2804,7 +2804,7 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 {
     rp_str tok[MAX_CONN_TOKENS], ip, via;
     char ipbuf[48], viabuf[48];
-    size_t i, ntok = conn_tokens(m, tok);
+    size_t i, ntok = conn_tokens(m, tok), nf = 4; /* Host, XFF, XFP, Via */
     wbuf w = buf_writer(p, &d->out);
     w_str(&w, m->method);
     w_put(&w, " ", 1);
@@ -2817,12 +2817,14 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         if (field_passes(m, i, tok, ntok) &&
             !(p->cfg.client_cert_header && /* never trust a client's own */
               str_ieq2(m->headers[i].name, (rp_str){p->cfg.client_cert_header,
-                                                    strlen(p->cfg.client_cert_header)})))
+                                                    strlen(p->cfg.client_cert_header)}))) {
             w_field(&w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+            nf++;
+        }
 #if RP_ENABLE_TLS
     if (p->cfg.client_cert_header && c->tls && c->tls->cn_elt.status > 0)
         w_field(&w, p->cfg.client_cert_header, strlen(p->cfg.client_cert_header),
-                (rp_str){c->tls->cn, strlen(c->tls->cn)});
+                (rp_str){c->tls->cn, strlen(c->tls->cn)}), nf++;
 #endif
     ip.p = ipbuf, ip.n = rp_addr_format(&c->peer, ipbuf, sizeof(ipbuf));
     w_joined(&w, S("X-Forwarded-For"), m, H_XFF, ip);
@@ -2844,6 +2846,12 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
     }
     w_put(&w, S("\r\n"));
+    /* What is added must not make a head rproxy itself would refuse:
+     * a device with the same limits would answer 431 anyway. */
+    nf += !!(m->flags & RP_HF_HOST) + !!(m->flags & (RP_HF_CHUNKED | RP_HF_LENGTH)) +
+          2 * !!(c->flags & F_UPG); /* X-Forwarded-Host, framing, Connection + Upgrade */
+    if (nf > RP_MAX_HEADERS || w.n > RP_MAX_HEAD)
+        return RP_EHDRTOOBIG;
     return buf_commit(&d->out, &w);
 }
 

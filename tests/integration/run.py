@@ -1230,15 +1230,20 @@ def t_route_wildcard(ctx):
         eq(r.get("X-Device"), want, "device for Host %s" % host)
 
 
-@test("limits: 4096-byte target, 64 header fields and a 7.5 kB head are accepted")
+@test("limits: 4096-byte target, 60 header fields and a 7.5 kB head are accepted")
 def t_limits_ok(ctx):
     dev = ctx.device()
     ctx.start(devices=[dev])
     c, r = get(ctx, "/" + "t" * 4095)
     eq(r.status, 200, "4096-byte target")
     eq(len(dev_info(r)["target"]), 4096, "target length at the device")
-    c, r = get(ctx, "/h", headers=[("X-F%d" % i, "v") for i in range(63)])
-    eq(r.status, 200, "64 header fields (Host + 63)")
+    # rproxy adds X-Forwarded-For/-Proto/-Host and Via: 60 client fields
+    # reach the device as 64, the most rproxy itself accepts.
+    c, r = get(ctx, "/h", headers=[("X-F%d" % i, "v") for i in range(59)])
+    eq(r.status, 200, "60 header fields (Host + 59)")
+    eq(len(dev_info(r)["headers"]), 64, "fields the device received")
+    c, r = get(ctx, "/h", headers=[("X-F%d" % i, "v") for i in range(60)])
+    eq(r.status, 431, "61 fields: the forwarded head would pass the 64-field limit")
     c, r = get(ctx, "/b", headers=[("X-Big", "b" * 7500)])
     eq(r.status, 200, "7.5 kB header")
     eq(seen_header(dev_info(r), "X-Big"), ["b" * 7500], "big header forwarded intact")
