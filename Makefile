@@ -17,6 +17,10 @@ endif
 
 all: rproxy check-symbols
 
+# rproxy.c is generated from the sections in src/ (see scripts/amalgamate.sh).
+rproxy.c: src/*.c scripts/amalgamate.sh
+	sh scripts/amalgamate.sh > $@.tmp && mv $@.tmp $@
+
 rproxy: $(HOST_SRC) rproxy.h port/*.h boards/host/*.h
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $(HOST_SRC) $(LDLIBS)
 

@@ -4,25 +4,31 @@
  * SPDX-License-Identifier: MIT
  *
  * This file is the whole proxy: configuration language, HTTP/1.1 parser,
- * router, balancer, connection state machine and event loop.  It makes no OS
- * calls (the port in port/ does, through the contract at the end of
- * rproxy.h) and never allocates: every object lives in the caller's
- * rp_proxy.  Read it top-down; each section uses only those above it.
+ * router, balancer, response cache, connection state machine and event
+ * loop.  It makes no OS calls (the port in port/ does, through the contract
+ * at the end of rproxy.h) and never allocates: every object lives in the
+ * caller's rp_proxy.  Read it top-down; each section uses only those above.
+ *
+ * Generated: the sections live in src/ (one file each); scripts/amalgamate.sh
+ * concatenates them into this file, which is what a firmware drops in.  Edit
+ * src/, run make; CI checks that this file matches.
  *
  * Contents  (grep -n '^/\* ==== \[' rproxy.c)
  *   [1] Basics: views, characters, numbers, a bounded writer
  *   [2] Errors and addresses
  *   [3] Buffers
  *   [4] HTTP/1.1 parser: head end, request, response, chunked
- *   [5] Configuration language
- *   [6] Router and balancer
- *   [7] Connections: slots, interest, timers, closing
- *   [8] Request forwarding: the device-bound head
- *   [9] Response forwarding: the client-bound head and bodies
- *  [10] The exchange state machine
- *  [11] Health probes and the status page
- *  [12] Event loop
- *  [13] Public API
+ *   [5] TLS certificate store
+ *   [6] Configuration language
+ *   [7] Router and balancer
+ *   [8] Connections: slots, interest, timers, closing
+ *   [9] Request forwarding: the device-bound head
+ *  [10] Response forwarding: the client-bound head and bodies
+ *  [11] Cache: arena, entries, freshness (RFC 9111)
+ *  [12] The exchange state machine
+ *  [13] Health probes and the status page
+ *  [14] Event loop
+ *  [15] Public API
  */
 #include "rproxy.h"
 
@@ -1804,7 +1810,7 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
     return cfg_finish(&x);
 }
 
-/* ==== [6] Router and balancer ====
+/* ==== [7] Router and balancer ====
  * A route matches the request's host (case-insensitive, port ignored; a
  * leading "*." matches any subdomain) and/or a path prefix; the first match
  * wins.  A pool picks a device by nginx's smooth weighted round-robin: every
@@ -1972,7 +1978,7 @@ device_ok(rp_proxy *p, int idx)
     d->last_ok = p->now;
 }
 
-/* ==== [7] Connections: slots, interest, timers, closing ====
+/* ==== [8] Connections: slots, interest, timers, closing ====
  * Client and device connections share one struct and live in two fixed
  * arrays with free lists.  Interest (read/write) is computed from buffer
  * levels after every turn and handed to the port only when it changed.
@@ -2714,7 +2720,7 @@ closing_step(rp_proxy *p, rp_conn *c)
     return 0;
 }
 
-/* ==== [8] Request forwarding: the device-bound head ====
+/* ==== [9] Request forwarding: the device-bound head ====
  * The head is re-serialised, never copied blindly (RFC 9110 §7.6.1): the
  * request line in origin form, Host first, hop-by-hop fields dropped
  * (Connection and every field it names, Keep-Alive, Proxy-Connection, TE,
@@ -2855,7 +2861,7 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
     return buf_commit(&d->out, &w);
 }
 
-/* ==== [9] Response forwarding: the client-bound head and bodies ====
+/* ==== [10] Response forwarding: the client-bound head and bodies ====
  * The response head gets the same treatment as the request's, plus the
  * connection's fate: "Connection: close" when rproxy will close,
  * "keep-alive" for an HTTP/1.0 client that keeps.  Bodies move between
@@ -3002,7 +3008,7 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t
     return (long)total;
 }
 
-/* ==== [10] The exchange state machine ====
+/* ==== [12] The exchange state machine ====
  * One exchange = one request and its response.  The client connection
  * drives it; its device connection (c->link) comes from the idle pool or a
  * new connect.  A turn reads what the port reported, moves bytes between the
@@ -3634,7 +3640,7 @@ pair_service(rp_proxy *p, rp_conn *c)
     conn_rearm(p, c);
 }
 
-/* ==== [11] Health probes and the status page ====
+/* ==== [13] Health probes and the status page ====
  * Active health: each device of a pool with a `health` line gets one probe
  * at a time -- connect, "GET path" with Connection: close, read the status
  * line -- at most once per interval, and not at all while real traffic
@@ -4110,7 +4116,7 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 }
 #endif /* RP_ENABLE_STATUS */
 
-/* ==== [12] Event loop ====
+/* ==== [14] Event loop ====
  * rp_poll waits in the port, hands each report to its connection, then runs
  * the timers that are due.  Timers are a deadline per connection and one
  * "earliest deadline" hint; the full sweep runs only when the hint is due.
@@ -4319,7 +4325,7 @@ timers_run(rp_proxy *p)
     health_run(p);
 }
 
-/* ==== [13] Public API ==== */
+/* ==== [15] Public API ==== */
 
 const char *
 rp_version(void)

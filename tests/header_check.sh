@@ -19,6 +19,13 @@ check() { # name, command...
         fails=$((fails + 1))
     fi
 }
+# rproxy.c is generated from src/ (scripts/amalgamate.sh): the working file
+# must match, and so must the committed one whenever src/ is as committed.
+check "rproxy.c is the amalgamation of src/" sh scripts/amalgamate.sh --check
+if git rev-parse --git-dir >/dev/null 2>&1 && git diff --quiet HEAD -- src scripts/amalgamate.sh; then
+    check "the committed rproxy.c matches the committed src/" \
+        sh -c 'git show HEAD:rproxy.c >"$1" && sh scripts/amalgamate.sh | cmp -s - "$1"' _ "$T/committed.c"
+fi
 printf '#include "rproxy.h"\nint main(void) { static rp_proxy p; rp_cfg_error e;\n  (void)e; return rp_proxy_size() == sizeof p ? 0 : 1; }\n' >"$T/h.c"
 cp "$T/h.c" "$T/h.cpp"
 check "rproxy.h compiles as C99 -pedantic" \

@@ -1,0 +1,142 @@
+/* ==== [1] Basics: views, characters, numbers, a bounded writer ====
+ * Small helpers everything else leans on.  Character classes are RFC 9110's:
+ * tchar for tokens (methods, field names), vchar/obs-text for values. */
+
+#define RP_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define S(lit) lit, (sizeof(lit) - 1)
+
+/* tchar bitmap: "!#$%&'*+-.^_`|~", DIGIT, ALPHA */
+static const uint32_t tchar_map[8] = {0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff,
+                                      0, 0,          0,          0};
+
+static int
+is_tchar(unsigned char c)
+{
+    return (tchar_map[c >> 5] >> (c & 31)) & 1;
+}
+
+static int
+lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+/* Case-insensitive compare of a view with a lower-case literal. */
+static int
+str_ieq(rp_str a, const char *lit, size_t n)
+{
+    size_t i;
+    if (a.n != n)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (lower((unsigned char)a.p[i]) != lit[i])
+            return 0;
+    return 1;
+}
+
+static int
+str_ieq2(rp_str a, rp_str b)
+{
+    size_t i;
+    if (a.n != b.n)
+        return 0;
+    for (i = 0; i < a.n; i++)
+        if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
+            return 0;
+    return 1;
+}
+
+static rp_str
+str_trim(rp_str s)
+{
+    while (s.n && (s.p[0] == ' ' || s.p[0] == '\t'))
+        s.p++, s.n--;
+    while (s.n && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t'))
+        s.n--;
+    return s;
+}
+
+/* Next comma-separated element of a list value; returns 0 when none left.
+ * Empty elements ("a,,b") are skipped, as RFC 9110 §5.6.1 allows. */
+static int
+list_next(rp_str *rest, rp_str *elem)
+{
+    while (rest->n) {
+        size_t i = 0;
+        while (i < rest->n && rest->p[i] != ',')
+            i++;
+        elem->p = rest->p;
+        elem->n = i;
+        *elem = str_trim(*elem);
+        rest->p += i + (i < rest->n);
+        rest->n -= i + (i < rest->n);
+        if (elem->n)
+            return 1;
+    }
+    return 0;
+}
+
+/* Decimal digits only, at most 18 of them (fits int64).  -1 if invalid. */
+static int64_t
+parse_dec(rp_str s)
+{
+    int64_t v = 0;
+    size_t i;
+    if (s.n == 0 || s.n > 18)
+        return -1;
+    for (i = 0; i < s.n; i++) {
+        if (s.p[i] < '0' || s.p[i] > '9')
+            return -1;
+        v = v * 10 + (s.p[i] - '0');
+    }
+    return v;
+}
+
+/* A bounded writer: appends until full, then remembers it overflowed. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int full;
+} wbuf;
+
+static void
+w_put(wbuf *w, const char *s, size_t n)
+{
+    if (n == 0)
+        return;
+    if (w->full || n > w->cap - w->n) {
+        w->full = 1;
+        return;
+    }
+    memcpy(w->p + w->n, s, n);
+    w->n += n;
+}
+
+static void
+w_str(wbuf *w, rp_str s)
+{
+    w_put(w, s.p, s.n);
+}
+
+static void
+w_num(wbuf *w, uint64_t v)
+{
+    char t[24];
+    size_t i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    w_put(w, t + i, sizeof(t) - i);
+}
+
+/* "Name: value\r\n" */
+static void
+w_field(wbuf *w, const char *name, size_t n, rp_str value)
+{
+    w_put(w, name, n);
+    w_put(w, S(": "));
+    w_str(w, value);
+    w_put(w, S("\r\n"));
+}

@@ -1,0 +1,182 @@
+/* ==== [2] Errors and addresses ====
+ * rp_err is one signed space (lwIP's err_t).  Addresses are parsed from the
+ * config ("10.0.0.5:80", "[fe80::1]:80", "localhost:80") without any
+ * resolver: a gateway names its devices by address. */
+
+const char *
+rp_strerror(int err)
+{
+    static const char *const names[] = {
+        "ok", "would block", "malformed input", "out of slots",
+        "connection closed", "connection reset", "timed out",
+        "connect refused", "I/O error", "request target too long",
+        "header too large", "not implemented", "HTTP version not supported",
+        "expectation failed", "bad configuration", "not found",
+        "bad address"};
+    if (err > 0 || -err >= (int)RP_COUNT(names))
+        return "unknown error";
+    return names[-err];
+}
+
+static int
+parse_ip4(const char *s, size_t n, uint8_t *ip)
+{
+    size_t i = 0;
+    int part;
+    for (part = 0; part < 4; part++) {
+        unsigned v = 0, digits = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 4)
+            v = v * 10 + (unsigned)(s[i++] - '0'), digits++;
+        if (digits == 0 || digits > 3 || v > 255)
+            return RP_EINVAL;
+        ip[part] = (uint8_t)v;
+        if (part < 3 && (i >= n || s[i++] != '.'))
+            return RP_EINVAL;
+    }
+    return i == n ? RP_OK : RP_EINVAL;
+}
+
+static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = lower(c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* RFC 4291 text form, with one "::" allowed (no embedded IPv4). */
+static int
+parse_ip6(const char *s, size_t n, uint8_t *ip)
+{
+    uint16_t g[8];
+    int ng = 0, gap = -1, i;
+    size_t k = 0;
+    if (n >= 2 && s[0] == ':' && s[1] == ':')
+        gap = 0, k = 2;
+    while (k < n) {
+        unsigned v = 0, digits = 0;
+        while (k < n && hexval(s[k]) >= 0 && digits < 5)
+            v = v * 16 + (unsigned)hexval(s[k++]), digits++;
+        if (digits == 0 || digits > 4 || ng == 8)
+            return RP_EINVAL;
+        g[ng++] = (uint16_t)v;
+        if (k == n)
+            break;
+        if (s[k++] != ':' || k == n)
+            return RP_EINVAL;
+        if (s[k] == ':') {
+            if (gap >= 0)
+                return RP_EINVAL;
+            gap = ng, k++;
+        }
+    }
+    if ((gap < 0 && ng != 8) || (gap >= 0 && ng > 7))
+        return RP_EINVAL;
+    memset(ip, 0, 16);
+    for (i = 0; i < ng; i++) {
+        int at = (gap >= 0 && i >= gap) ? i + (8 - ng) : i;
+        ip[2 * at] = (uint8_t)(g[i] >> 8);
+        ip[2 * at + 1] = (uint8_t)g[i];
+    }
+    return RP_OK;
+}
+
+int
+rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
+{
+    size_t hn = n, i;
+    const char *h = s;
+    int64_t port = 0;
+    memset(a, 0, sizeof(*a));
+    if (n && s[0] == '[') { /* [v6]:port */
+        for (i = 1; i < n && s[i] != ']'; i++)
+            ;
+        if (i == n)
+            return RP_EINVAL;
+        h = s + 1, hn = i - 1;
+        i++;
+    } else {
+        for (i = n; i > 0 && s[i - 1] != ':'; i--)
+            ;
+        i = i ? i - 1 : n;
+        hn = i;
+    }
+    if (i < n) {
+        rp_str ps;
+        if (s[i] != ':')
+            return RP_EINVAL;
+        ps.p = s + i + 1, ps.n = n - i - 1;
+        port = parse_dec(ps);
+        if (port < 1 || port > 65535)
+            return RP_EINVAL;
+    } else if (need_port) {
+        return RP_EINVAL;
+    }
+    a->port = (uint16_t)port;
+    if (h != s) {
+        a->family = 6;
+        return parse_ip6(h, hn, a->ip);
+    }
+    a->family = 4;
+    if (hn == 9 && memcmp(h, "localhost", 9) == 0) {
+        a->ip[0] = 127, a->ip[3] = 1;
+        return RP_OK;
+    }
+    return parse_ip4(h, hn, a->ip);
+}
+
+/* RFC 5952: lower-case hex, no leading zeros, the longest run of two or
+ * more zero groups (the first on a tie) written as "::". */
+static void
+addr6_format(const uint8_t *ip, wbuf *w)
+{
+    static const char hex[] = "0123456789abcdef";
+    int i, run = 0, best = -1, bestlen = 1;
+    for (i = 0; i < 8; i++) {
+        run = (ip[2 * i] | ip[2 * i + 1]) ? 0 : run + 1;
+        if (run > bestlen)
+            bestlen = run, best = i - run + 1;
+    }
+    for (i = 0; i < 8; i++) {
+        unsigned v = (unsigned)ip[2 * i] << 8 | ip[2 * i + 1];
+        int shift, started = 0;
+        if (i == best) {
+            w_put(w, "::", 2);
+            i += bestlen - 1;
+            continue;
+        }
+        if (i && i != best + bestlen)
+            w_put(w, ":", 1);
+        for (shift = 12; shift >= 0; shift -= 4) {
+            unsigned d = (v >> shift) & 15;
+            if (d || started || shift == 0)
+                w_put(w, &hex[d], 1), started = 1;
+        }
+    }
+}
+
+size_t
+rp_addr_format(const rp_addr *a, char *out, size_t cap)
+{
+    char t[48];
+    wbuf w;
+    int i;
+    w.p = t, w.n = 0, w.cap = sizeof(t), w.full = 0;
+    if (a->family == 4) {
+        for (i = 0; i < 4; i++) {
+            if (i)
+                w_put(&w, ".", 1);
+            w_num(&w, a->ip[i]);
+        }
+    } else {
+        addr6_format(a->ip, &w);
+    }
+    if (cap == 0)
+        return 0;
+    if (w.n >= cap)
+        w.n = cap - 1;
+    memcpy(out, t, w.n);
+    out[w.n] = 0;
+    return w.n;
+}

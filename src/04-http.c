@@ -1,0 +1,415 @@
+/* ==== [4] HTTP/1.1 parser: head end, request, response, chunked ====
+ * Three steps, like picohttpparser: rp_http_head_end finds the end of a head
+ * incrementally (and rejects bare CR, bare LF and NUL on the way), the
+ * message parsers split a complete head into views, and one semantic pass
+ * derives the framing.  Anything ambiguous is an error: the proxy refuses
+ * what a device might read differently (RFC 9112 §6.3, §11.2). */
+
+enum {
+    H_OTHER, H_HOST, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION,
+    H_KEEP_ALIVE, H_PROXY_CONNECTION, H_TE, H_TRAILER, H_UPGRADE, H_EXPECT,
+    H_XFF, H_XFPROTO, H_XFHOST, H_VIA
+};
+
+static const struct {
+    const char *name;
+    uint8_t len, id;
+} header_names[] = {
+    {"host", 4, H_HOST},
+    {"content-length", 14, H_CONTENT_LENGTH},
+    {"transfer-encoding", 17, H_TRANSFER_ENCODING},
+    {"connection", 10, H_CONNECTION},
+    {"keep-alive", 10, H_KEEP_ALIVE},
+    {"proxy-connection", 16, H_PROXY_CONNECTION},
+    {"te", 2, H_TE},
+    {"trailer", 7, H_TRAILER},
+    {"upgrade", 7, H_UPGRADE},
+    {"expect", 6, H_EXPECT},
+    {"x-forwarded-for", 15, H_XFF},
+    {"x-forwarded-proto", 17, H_XFPROTO},
+    {"x-forwarded-host", 16, H_XFHOST},
+    {"via", 3, H_VIA},
+};
+
+static int
+header_id(rp_str name)
+{
+    size_t i;
+    for (i = 0; i < RP_COUNT(header_names); i++)
+        if (name.n == header_names[i].len &&
+            str_ieq(name, header_names[i].name, header_names[i].len))
+            return header_names[i].id;
+    return H_OTHER;
+}
+
+long
+rp_http_head_end(const char *buf, size_t len, size_t *scan)
+{
+    size_t i = *scan;
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c > '\r')
+            continue;
+        if (c == 0 || c == '\n')
+            return RP_EINVAL; /* NUL, or LF without its CR */
+        if (c != '\r')
+            continue;
+        if (i + 1 == len)
+            break; /* look at this CR again with the next byte */
+        if (buf[i + 1] != '\n')
+            return RP_EINVAL; /* bare CR */
+        i++;
+        if (i >= 3 && buf[i - 2] == '\n')
+            return (long)(i + 1);
+    }
+    *scan = i;
+    return RP_EAGAIN;
+}
+
+/* Field lines from p to the final CRLF (end points past it; the caller has
+ * checked that the head ends in CRLF CRLF, so every scan stops in bounds). */
+static int
+parse_fields(const char *p, const char *end, rp_http_msg *m)
+{
+    m->nheaders = 0;
+    while (p < end - 2) {
+        rp_header *h;
+        const char *q = p;
+        if (*p == ' ' || *p == '\t')
+            return RP_EINVAL; /* obs-fold or leading whitespace */
+        while (q < end && is_tchar((unsigned char)*q))
+            q++;
+        if (q == p || *q != ':')
+            return RP_EINVAL; /* empty name, bad char, space before colon */
+        if (m->nheaders == RP_MAX_HEADERS)
+            return RP_EHDRTOOBIG;
+        h = &m->headers[m->nheaders++];
+        h->name.p = p, h->name.n = (size_t)(q - p);
+        h->id = header_id(h->name); /* once: every later pass reads it */
+        p = ++q;
+        while (*q != '\r') {
+            unsigned char c = (unsigned char)*q++;
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                return RP_EINVAL;
+        }
+        if (q[1] != '\n')
+            return RP_EINVAL;
+        h->value.p = p, h->value.n = (size_t)(q - p);
+        h->value = str_trim(h->value);
+        p = q + 2;
+    }
+    return RP_OK;
+}
+
+/* Transfer-Encoding: exactly "chunked" is fine; a list that ends in chunked
+ * names a coding we do not implement (501); anything else is ambiguous. */
+static int
+check_te(rp_str v)
+{
+    rp_str e, last = {0, 0};
+    int n = 0, chunked = 0;
+    while (list_next(&v, &e)) {
+        n++;
+        last = e;
+        chunked += str_ieq(e, S("chunked"));
+    }
+    if (n == 1 && chunked == 1)
+        return RP_OK;
+    if (n > 1 && chunked == 1 && str_ieq(last, S("chunked")))
+        return RP_ENOTIMPL;
+    return RP_EINVAL;
+}
+
+/* reg-name / IP-literal / port characters (RFC 3986 host + ":" port). */
+static int
+check_host(rp_str h)
+{
+    size_t i;
+    for (i = 0; i < h.n; i++) {
+        unsigned char c = (unsigned char)h.p[i];
+        if (!(is_tchar(c) || c == ':' || c == '[' || c == ']' || c == '(' ||
+              c == ')' || c == ',' || c == ';' || c == '=') ||
+            c == '|' || c == '`' || c == '^')
+            return RP_EINVAL;
+    }
+    return RP_OK;
+}
+
+/* The semantic pass: framing and connection flags.  One rule set for both
+ * directions; request-only rules are applied by the caller. */
+static int
+scan_fields(rp_http_msg *m, int is_request)
+{
+    size_t i;
+    int te = 0, host = 0, rc;
+    m->content_length = -1;
+    for (i = 0; i < m->nheaders; i++) {
+        rp_str v = m->headers[i].value, e;
+        switch (m->headers[i].id) {
+        case H_CONTENT_LENGTH:
+            if (m->flags & RP_HF_LENGTH || (m->content_length = parse_dec(v)) < 0)
+                return RP_EINVAL; /* duplicate, list, sign, hex, space */
+            m->flags |= RP_HF_LENGTH;
+            break;
+        case H_TRANSFER_ENCODING:
+            if (te++ || (rc = check_te(v)) == RP_EINVAL)
+                return RP_EINVAL;
+            if (rc != RP_OK)
+                return is_request ? rc : RP_EINVAL;
+            m->flags |= RP_HF_CHUNKED;
+            break;
+        case H_CONNECTION:
+            while (list_next(&v, &e)) {
+                if (str_ieq(e, S("close")))
+                    m->flags |= RP_HF_CONN_CLOSE;
+                else if (str_ieq(e, S("keep-alive")))
+                    m->flags |= RP_HF_CONN_KEEP;
+                else if (str_ieq(e, S("upgrade")))
+                    m->flags |= RP_HF_CONN_UPG;
+            }
+            break;
+        case H_UPGRADE:
+            m->flags |= RP_HF_UPGRADE;
+            break;
+        case H_HOST:
+            if (!is_request)
+                break;
+            if (host++ || check_host(v) != RP_OK)
+                return RP_EINVAL;
+            if (!(m->flags & RP_HF_ABSOLUTE))
+                m->host = v;
+            m->flags |= RP_HF_HOST;
+            break;
+        case H_EXPECT:
+            if (!is_request)
+                break;
+            if (!str_ieq(v, S("100-continue")))
+                return RP_EEXPECT;
+            m->flags |= RP_HF_EXPECT100;
+            break;
+        }
+    }
+    if ((m->flags & RP_HF_LENGTH) && (m->flags & RP_HF_CHUNKED))
+        return RP_EINVAL; /* CL + TE: the classic desync */
+    return RP_OK;
+}
+
+/* "HTTP/1.x" at p: returns the minor version, or an error. */
+static int
+parse_version(const char *p, const char *end)
+{
+    if (end - p < 8 || memcmp(p, "HTTP/", 5) != 0)
+        return RP_EINVAL;
+    if (p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' || p[7] > '9')
+        return RP_EINVAL;
+    if (p[5] != '1' || p[7] > '1')
+        return RP_EVERSION;
+    return p[7] - '0';
+}
+
+/* Request target: origin-form, absolute-form (authority moves to host),
+ * asterisk-form for OPTIONS, authority-form for CONNECT (refused later). */
+static int
+parse_target(rp_http_msg *m)
+{
+    rp_str t = m->target;
+    size_t i, skip;
+    if (t.n > RP_MAX_URI)
+        return RP_ETOOLONG;
+    if (t.p[0] == '/')
+        return RP_OK;
+    if (t.n == 1 && t.p[0] == '*')
+        return str_ieq(m->method, S("options")) ? RP_OK : RP_EINVAL;
+    if (t.n > 7 && str_ieq((rp_str){t.p, 7}, S("http://")))
+        skip = 7;
+    else if (t.n > 8 && str_ieq((rp_str){t.p, 8}, S("https://")))
+        skip = 8;
+    else
+        return m->method.n == 7 && memcmp(m->method.p, "CONNECT", 7) == 0
+                   ? RP_OK : RP_EINVAL;
+    for (i = skip; i < t.n && t.p[i] != '/' && t.p[i] != '?'; i++)
+        if (t.p[i] == '@')
+            return RP_EINVAL; /* no userinfo */
+    if (i == skip)
+        return RP_EINVAL;
+    m->host.p = t.p + skip, m->host.n = i - skip;
+    m->target.p = t.p + i, m->target.n = t.n - i;
+    m->flags |= RP_HF_ABSOLUTE | RP_HF_HOST;
+    return check_host(m->host);
+}
+
+int
+rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
+{
+    const char *p = buf, *end = buf + len, *q;
+    int rc;
+    memset(m, 0, offsetof(rp_http_msg, headers));
+    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
+        return RP_EINVAL;
+    for (q = p; q < end && is_tchar((unsigned char)*q); q++)
+        ;
+    if (q == p || q >= end || *q != ' ')
+        return RP_EINVAL;
+    m->method.p = p, m->method.n = (size_t)(q - p);
+    for (p = ++q; q < end && *q > ' ' && *q < 0x7f; q++)
+        ;
+    if (q == p || q >= end || *q != ' ')
+        return q - p > RP_MAX_URI ? RP_ETOOLONG : RP_EINVAL;
+    m->target.p = p, m->target.n = (size_t)(q - p);
+    if ((rc = parse_version(q + 1, end)) < 0)
+        return rc;
+    m->minor = rc;
+    p = q + 9;
+    if (p + 2 > end || p[0] != '\r' || p[1] != '\n')
+        return RP_EINVAL;
+    if ((rc = parse_target(m)) != RP_OK)
+        return rc;
+    if ((rc = parse_fields(p + 2, end, m)) != RP_OK ||
+        (rc = scan_fields(m, 1)) != RP_OK)
+        return rc;
+    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED))
+        return RP_EINVAL; /* RFC 9112 §6.1: TE in 1.0 is faulty framing */
+    if (m->minor == 1 && !(m->flags & RP_HF_HOST))
+        return RP_EINVAL;
+    return RP_OK;
+}
+
+int
+rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
+{
+    const char *p = buf, *end = buf + len;
+    int rc, i;
+    memset(m, 0, offsetof(rp_http_msg, headers));
+    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
+        return RP_EINVAL;
+    if ((rc = parse_version(p, end)) < 0)
+        return RP_EINVAL;
+    m->minor = rc;
+    p += 8;
+    if (end - p < 6 || *p++ != ' ')
+        return RP_EINVAL;
+    for (i = 0; i < 3; i++, p++) {
+        if (*p < '0' || *p > '9')
+            return RP_EINVAL;
+        m->status = m->status * 10 + (*p - '0');
+    }
+    if (m->status < 100 || (*p != ' ' && *p != '\r'))
+        return RP_EINVAL;
+    if (*p == ' ')
+        p++;
+    for (m->reason.p = p; *p != '\r'; p++)
+        if ((unsigned char)*p < 0x20 && *p != '\t')
+            return RP_EINVAL;
+    m->reason.n = (size_t)(p - m->reason.p);
+    if (p[1] != '\n')
+        return RP_EINVAL;
+    if ((rc = parse_fields(p + 2, end, m)) != RP_OK ||
+        (rc = scan_fields(m, 0)) != RP_OK)
+        return rc == RP_EHDRTOOBIG ? rc : RP_EINVAL;
+    return RP_OK;
+}
+
+/* Chunked framing (RFC 9112 §7.1) as a byte-at-a-time state machine over
+ * everything but chunk data, which it hands back in spans.  Sizes are capped
+ * at 2^60, extension and trailer lines at 4 KiB each. */
+enum {
+    CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF,
+    CH_TRAILER, CH_TRAILER_LINE, CH_TRAILER_LF, CH_END_LF, CH_BWS
+};
+#define CH_MAX_LINE 4096
+
+static int
+chunked_byte(rp_chunked *c, unsigned char b)
+{
+    int h;
+    if (++c->linelen > CH_MAX_LINE || b == 0)
+        return RP_EINVAL;
+    switch (c->state) {
+    case CH_SIZE:
+        if ((h = hexval(b)) >= 0) {
+            if (c->linelen > 16 || c->left >> 56)
+                return RP_EINVAL; /* 16 digits at most, value below 2^60 */
+            c->left = c->left * 16 + (uint64_t)h;
+            return RP_OK;
+        }
+        if (c->linelen == 1)
+            return RP_EINVAL; /* no digits */
+        if (b == '\r') {
+            c->state = CH_SIZE_LF;
+            return RP_OK;
+        }
+        c->state = CH_BWS; /* optional whitespace, then ";" (RFC 9112 §7.1.1) */
+        /* fall through */
+    case CH_BWS:
+        if (b == ';')
+            c->state = CH_EXT;
+        else if (b != ' ' && b != '\t')
+            return RP_EINVAL; /* "5 x", "5 \r\n" */
+        return RP_OK;
+    case CH_EXT:
+        if (b == '\r')
+            c->state = CH_SIZE_LF;
+        else if ((b < 0x20 && b != '\t') || b == 0x7f)
+            return RP_EINVAL;
+        return RP_OK;
+    case CH_SIZE_LF:
+        if (b != '\n')
+            return RP_EINVAL;
+        c->state = c->left ? CH_DATA : CH_TRAILER;
+        c->linelen = 0;
+        return RP_OK;
+    case CH_DATA_CR:
+        c->state = CH_DATA_LF;
+        return b == '\r' ? RP_OK : RP_EINVAL;
+    case CH_DATA_LF:
+        c->state = CH_SIZE;
+        c->linelen = 0;
+        return b == '\n' ? RP_OK : RP_EINVAL;
+    case CH_TRAILER:
+        if (b == '\r') {
+            c->state = CH_END_LF;
+            return RP_OK;
+        }
+        if (!is_tchar(b))
+            return RP_EINVAL;
+        c->state = CH_TRAILER_LINE;
+        return RP_OK;
+    case CH_TRAILER_LINE:
+        if (b == '\r')
+            c->state = CH_TRAILER_LF;
+        else if ((b < 0x20 && b != '\t') || b == 0x7f)
+            return RP_EINVAL;
+        return RP_OK;
+    case CH_TRAILER_LF:
+        c->state = CH_TRAILER;
+        c->linelen = 0;
+        return b == '\n' ? RP_OK : RP_EINVAL;
+    case CH_END_LF:
+        if (b != '\n')
+            return RP_EINVAL;
+        c->done = 1;
+        return RP_OK;
+    }
+    return RP_EINVAL;
+}
+
+long
+rp_chunked_step(rp_chunked *c, const char *p, size_t n)
+{
+    size_t i = 0;
+    if (n == 0 || c->done)
+        return 0;
+    if (c->state == CH_DATA) {
+        size_t take = (size_t)RP_MIN((uint64_t)n, c->left);
+        c->left -= take;
+        if (c->left == 0)
+            c->state = CH_DATA_CR;
+        c->in_data = 1;
+        return (long)take;
+    }
+    c->in_data = 0;
+    while (i < n && c->state != CH_DATA && !c->done)
+        if (chunked_byte(c, (unsigned char)p[i++]) != RP_OK)
+            return RP_EINVAL;
+    return (long)i;
+}

@@ -1,0 +1,167 @@
+/* ==== [7] Router and balancer ====
+ * A route matches the request's host (case-insensitive, port ignored; a
+ * leading "*." matches any subdomain) and/or a path prefix; the first match
+ * wins.  A pool picks a device by nginx's smooth weighted round-robin: every
+ * eligible device adds its effective weight to its current weight, the
+ * highest wins and gives the total back -- weights 5,1,1 give a a b a c a a.
+ * Backups are considered only when no primary is eligible. */
+
+static rp_str
+host_only(rp_str h)
+{
+    size_t i;
+    if (h.n && h.p[0] == '[') {
+        for (i = 0; i < h.n && h.p[i] != ']'; i++)
+            ;
+        h.n = i < h.n ? i + 1 : h.n;
+        return h;
+    }
+    for (i = 0; i < h.n && h.p[i] != ':'; i++)
+        ;
+    h.n = i;
+    return h;
+}
+
+static int
+route_host_match(const char *pat, rp_str host)
+{
+    rp_str ps;
+    ps.p = pat, ps.n = strlen(pat);
+    if (ps.n > 2 && pat[0] == '*' && pat[1] == '.') {
+        rp_str tail;
+        ps.p++, ps.n--; /* ".example.com" */
+        if (host.n <= ps.n)
+            return 0;
+        tail.p = host.p + host.n - ps.n, tail.n = ps.n;
+        return str_ieq2(tail, ps);
+    }
+    return str_ieq2(ps, host);
+}
+
+static int
+route_match(const rp_config *c, rp_str host, rp_str path)
+{
+    int i;
+    host = host_only(host);
+    for (i = 0; i < c->nroutes; i++) {
+        const rp_route *r = &c->routes[i];
+        size_t n = r->path ? strlen(r->path) : 0;
+        if (r->host && !route_host_match(r->host, host))
+            continue;
+        if (r->path && (path.n < n || memcmp(path.p, r->path, n) != 0))
+            continue;
+        return i;
+    }
+    return -1;
+}
+
+/* Up: not taken out by passive failures nor by active health. */
+static int
+device_is_up(const rp_proxy *p, const rp_device *d)
+{
+    return !d->hc_down && d->down_until <= p->now;
+}
+
+static int
+device_eligible(const rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
+{
+    return d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d));
+}
+
+/* a/wa < b/wb without division: weighted least-connections order. */
+static int
+lc_cmp(const rp_device *a, const rp_device *b)
+{
+    uint64_t x = (uint64_t)a->active * b->weight, y = (uint64_t)b->active * a->weight;
+    return x < y ? -1 : x > y;
+}
+
+/* One pick among primaries (backup == 0) or backups (backup == 1).  For
+ * leastconn only the devices tied at the lowest active/weight take part in
+ * the smooth-WRR round, so ties rotate by weight (nginx's least_conn). */
+static int
+pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
+{
+    rp_device *best = NULL, *least = NULL;
+    int32_t total = 0;
+    int i, pick = -1;
+    for (i = 0; i < pl->ndevices && pl->balance == RP_BALANCE_LEASTCONN; i++) {
+        rp_device *d = &p->cfg.devices[pl->devices[i]];
+        if (d->backup == backup && device_eligible(p, d, tried, pl->devices[i]) &&
+            (!least || lc_cmp(d, least) < 0))
+            least = d;
+    }
+    for (i = 0; i < pl->ndevices; i++) {
+        int idx = pl->devices[i];
+        rp_device *d = &p->cfg.devices[idx];
+        if (d->backup != backup || !device_eligible(p, d, tried, idx) ||
+            (least && lc_cmp(d, least) != 0))
+            continue;
+        d->current += d->effective;
+        total += d->effective;
+        if (d->effective < d->weight)
+            d->effective++; /* recovery after failures: one step per pick */
+        if (!best || d->current > best->current)
+            best = d, pick = idx;
+    }
+    if (best)
+        best->current -= total;
+    return pick;
+}
+
+/* Primaries, then backups; when every device is marked down, try them
+ * anyway rather than refuse (nginx does the same for a one-server group):
+ * a gateway with one camera must not answer 503 for fail_timeout after a
+ * single hiccup. */
+static int
+pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
+{
+    int pick, tier;
+    for (p->pick_any = 0; p->pick_any < 2; p->pick_any++)
+        for (tier = 0; tier < 2; tier++)
+            if ((pick = pool_pick_tier(p, pl, tried, tier)) >= 0) {
+                p->pick_any = 0;
+                return pick;
+            }
+    p->pick_any = 0;
+    return -1;
+}
+
+/* Passive health (nginx's max_fails/fail_timeout): failures closer together
+ * than fail_timeout add up; max_fails of them take the device out for
+ * fail_timeout, after which the next request probes it (one more failure
+ * takes it out again).  Each failure also lowers the effective weight by
+ * weight/max_fails, so a recovered device gets its share back gradually.
+ * A success clears the count. */
+static void
+device_fail(rp_proxy *p, int idx, int err)
+{
+    rp_device *d = &p->cfg.devices[idx];
+    uint16_t mf = d->max_fails ? d->max_fails : 1;
+    d->failures++;
+    d->last_err = err;
+    p->stats.device_errors++;
+    if (d->fails < d->max_fails && d->checked + d->fail_timeout_ms < p->now)
+        d->fails = 0; /* earlier failures are out of the window */
+    d->checked = p->now;
+    d->effective -= d->weight / mf ? d->weight / mf : 1;
+    if (d->effective < 0)
+        d->effective = 0;
+    if (d->max_fails && ++d->fails >= d->max_fails) {
+        char a[48];
+        d->down_until = p->now + d->fail_timeout_ms;
+        rp_addr_format(&d->addr, a, sizeof(a));
+        RP_LOG(RP_LOG_WARN, ("device %s:%u down for %u ms: %s", a, d->addr.port,
+                             (unsigned)d->fail_timeout_ms, rp_strerror(err)));
+        (void)a;
+    }
+}
+
+static void
+device_ok(rp_proxy *p, int idx)
+{
+    rp_device *d = &p->cfg.devices[idx];
+    d->fails = 0;
+    d->down_until = 0;
+    d->last_ok = p->now;
+}

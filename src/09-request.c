@@ -1,0 +1,140 @@
+/* ==== [9] Request forwarding: the device-bound head ====
+ * The head is re-serialised, never copied blindly (RFC 9110 §7.6.1): the
+ * request line in origin form, Host first, hop-by-hop fields dropped
+ * (Connection and every field it names, Keep-Alive, Proxy-Connection, TE,
+ * Trailer, Upgrade unless tunnelling), framing re-emitted canonically, and
+ * X-Forwarded-For (appended), -Proto, -Host and Via added. */
+
+#define MAX_CONN_TOKENS 16
+
+/* The field names a message's Connection headers list (bounded). */
+static size_t
+conn_tokens(const rp_http_msg *m, rp_str *tok)
+{
+    size_t i, n = 0;
+    for (i = 0; i < m->nheaders; i++) {
+        rp_str v = m->headers[i].value, e;
+        if (m->headers[i].id != H_CONNECTION)
+            continue;
+        while (n < MAX_CONN_TOKENS && list_next(&v, &e))
+            tok[n++] = e;
+    }
+    return n;
+}
+
+/* Is header i passed on?  Hop-by-hop fields, framing (re-emitted) and the
+ * fields this proxy writes itself are not. */
+static int
+field_passes(const rp_http_msg *m, size_t i, const rp_str *tok, size_t ntok)
+{
+    size_t k;
+    switch (m->headers[i].id) {
+    case H_OTHER: case H_EXPECT:
+        break;
+    default:
+        return 0;
+    }
+    if (memchr(m->headers[i].name.p, '_', m->headers[i].name.n))
+        return 0; /* "Content_Length" may mean Content-Length to a device's CGI
+                     layer: dropped, as nginx does by default */
+    for (k = 0; k < ntok; k++)
+        if (str_ieq2(m->headers[i].name, tok[k]))
+            return 0;
+    return 1;
+}
+
+/* "Name: v1, v2, extra\r\n" joining every field with this id. */
+static void
+w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id,
+         rp_str extra)
+{
+    size_t i;
+    w_put(w, name, n);
+    w_put(w, S(": "));
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == id && m->headers[i].value.n) {
+            w_str(w, m->headers[i].value);
+            w_put(w, S(", "));
+        }
+    w_str(w, extra);
+    w_put(w, S("\r\n"));
+}
+
+static rp_str
+header_value(const rp_http_msg *m, int id)
+{
+    size_t i;
+    rp_str none = {"", 0};
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == id)
+            return m->headers[i].value;
+    return none;
+}
+
+/* "1.1 rproxy": the protocol received and this proxy's pseudonym. */
+static rp_str
+via_value(const rp_proxy *p, int minor, char *buf)
+{
+    rp_str v;
+    size_t n = RP_MIN(strlen(p->cfg.via), (size_t)40);
+    memcpy(buf, minor ? "1.1 " : "1.0 ", 4);
+    memcpy(buf + 4, p->cfg.via, n);
+    v.p = buf, v.n = 4 + n;
+    return v;
+}
+
+static int
+request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
+{
+    rp_str tok[MAX_CONN_TOKENS], ip, via;
+    char ipbuf[48], viabuf[48];
+    size_t i, ntok = conn_tokens(m, tok), nf = 4; /* Host, XFF, XFP, Via */
+    wbuf w = buf_writer(p, &d->out);
+    w_str(&w, m->method);
+    w_put(&w, " ", 1);
+    if (m->target.n == 0 || (m->target.p[0] != '/' && m->target.p[0] != '*'))
+        w_put(&w, "/", 1); /* absolute-form without a path */
+    w_str(&w, m->target);
+    w_put(&w, S(" HTTP/1.1\r\n"));
+    w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
+    for (i = 0; i < m->nheaders; i++)
+        if (field_passes(m, i, tok, ntok) &&
+            !(p->cfg.client_cert_header && /* never trust a client's own */
+              str_ieq2(m->headers[i].name, (rp_str){p->cfg.client_cert_header,
+                                                    strlen(p->cfg.client_cert_header)}))) {
+            w_field(&w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+            nf++;
+        }
+#if RP_ENABLE_TLS
+    if (p->cfg.client_cert_header && c->tls && c->tls->cn_elt.status > 0)
+        w_field(&w, p->cfg.client_cert_header, strlen(p->cfg.client_cert_header),
+                (rp_str){c->tls->cn, strlen(c->tls->cn)}), nf++;
+#endif
+    ip.p = ipbuf, ip.n = rp_addr_format(&c->peer, ipbuf, sizeof(ipbuf));
+    w_joined(&w, S("X-Forwarded-For"), m, H_XFF, ip);
+    w_put(&w, c->tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n",
+          c->tls ? 26 : 25);
+    if (m->flags & RP_HF_HOST)
+        w_field(&w, S("X-Forwarded-Host"), m->host);
+    via = via_value(p, m->minor, viabuf);
+    w_joined(&w, S("Via"), m, H_VIA, via);
+    if (m->flags & RP_HF_CHUNKED)
+        w_put(&w, S("Transfer-Encoding: chunked\r\n"));
+    else if (m->flags & RP_HF_LENGTH) {
+        w_put(&w, S("Content-Length: "));
+        w_num(&w, (uint64_t)m->content_length);
+        w_put(&w, S("\r\n"));
+    }
+    if (c->flags & F_UPG) {
+        w_put(&w, S("Connection: upgrade\r\n"));
+        w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
+    }
+    w_put(&w, S("\r\n"));
+    /* What is added must not make a head rproxy itself would refuse:
+     * a device with the same limits would answer 431 anyway. */
+    nf += !!(m->flags & RP_HF_HOST) + !!(m->flags & (RP_HF_CHUNKED | RP_HF_LENGTH)) +
+          2 * !!(c->flags & F_UPG); /* X-Forwarded-Host, framing, Connection + Upgrade */
+    if (nf > RP_MAX_HEADERS || w.n > RP_MAX_HEAD)
+        return RP_EHDRTOOBIG;
+    return buf_commit(&d->out, &w);
+}

@@ -1,0 +1,475 @@
+/* ==== [13] Health probes and the status page ====
+ * Active health: each device of a pool with a `health` line gets one probe
+ * at a time -- connect, "GET path" with Connection: close, read the status
+ * line -- at most once per interval, and not at all while real traffic
+ * keeps proving it alive (a battery sensor is not woken for nothing).
+ * `fall` failed probes in a row take it out, `rise` passes bring it back.
+ *
+ * The status page is answered by rproxy itself, item by item as the
+ * client's buffer has room (chunked), so it fits any RP_BUF_SIZE: JSON, or
+ * the Prometheus text format with ?format=prometheus.  Only clients inside
+ * `allow=` (default: loopback) see it; others get 403 and nothing else. */
+
+/* "ip:port", IPv6 in brackets. */
+static void
+w_addr(wbuf *w, const rp_addr *a)
+{
+    char ip[48];
+    size_t n = rp_addr_format(a, ip, sizeof(ip));
+    if (a->family == 6)
+        w_put(w, "[", 1);
+    w_put(w, ip, n);
+    if (a->family == 6)
+        w_put(w, "]", 1);
+    w_put(w, ":", 1);
+    w_num(w, a->port);
+}
+
+static void
+w_cstr(wbuf *w, const char *s)
+{
+    w_put(w, s, strlen(s));
+}
+
+static void
+probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
+{
+    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    if (d)
+        conn_free(p, d);
+    dv->probe = NULL;
+    dv->probes++;
+    dv->probe_next = p->now + pl->interval_ms;
+    timer_hint(p, dv->probe_next);
+    if (ok) {
+        dv->hc_fall = 0;
+        if (dv->hc_down && ++dv->hc_rise >= pl->rise) {
+            dv->hc_down = 0;
+            dv->hc_rise = 0;
+            RP_LOG(RP_LOG_WARN, ("device %d up: %d health probes passed",
+                                 (int)(dv - p->cfg.devices), pl->rise));
+        }
+        return;
+    }
+    dv->probe_failures++;
+    dv->hc_rise = 0;
+    if (!dv->hc_down && ++dv->hc_fall >= pl->fall) {
+        dv->hc_down = 1;
+        dv->hc_fall = 0;
+        RP_LOG(RP_LOG_WARN, ("device %d down: %d health probes failed",
+                             (int)(dv - p->cfg.devices), pl->fall));
+    }
+}
+
+static void
+probe_start(rp_proxy *p, int idx)
+{
+    rp_device *dv = &p->cfg.devices[idx];
+    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    rp_conn *d = conn_alloc(p, K_DEVICE);
+    rp_sock s;
+    wbuf w;
+    if (!d) { /* every slot busy with traffic: that is not the device's fault */
+        dv->probe_next = p->now + pl->interval_ms;
+        return;
+    }
+    d->device = (uint8_t)idx;
+    d->sock = -1;
+    d->state = DS_PROBE;
+    if ((s = rp_port_connect(&dv->addr)) < 0) {
+        probe_finish(p, dv, d, 0);
+        return;
+    }
+    d->sock = s;
+    d->flags |= F_PCONN;
+    dv->probe = d;
+#if RP_ENABLE_TLS && RP_ENABLE_TLS_DEVICE
+    if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
+        dv->probe_next = p->now + pl->interval_ms; /* no TLS slot: not its fault */
+        conn_free(p, d);
+        return;
+    }
+#endif
+    w = buf_writer(p, &d->out);
+    w_put(&w, S("GET "));
+    w_cstr(&w, pl->health_path);
+    w_put(&w, S(" HTTP/1.1\r\nHost: "));
+    w_addr(&w, &dv->addr);
+    w_put(&w, S("\r\nUser-Agent: rproxy-health\r\nConnection: close\r\n\r\n"));
+    buf_commit(&d->out, &w);
+    conn_rearm(p, d);
+}
+
+static void
+probe_event(rp_proxy *p, rp_conn *d)
+{
+    rp_device *dv = &p->cfg.devices[d->device];
+    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    if (d->flags & F_PCONN) {
+        int rc = rp_port_connect_result(d->sock);
+        if (rc == RP_EAGAIN)
+            return;
+        if (rc != RP_OK) {
+            probe_finish(p, dv, d, 0);
+            return;
+        }
+        d->flags &= ~F_PCONN;
+        d->ready |= RP_EV_WRITE;
+    }
+    conn_write(p, d);
+    conn_read(p, d);
+    if (buf_len(&d->in) >= 12) { /* "HTTP/1.x NNN" */
+        const char *b = d->in.d + d->in.r;
+        int st = 0, i, ok;
+        if (memcmp(b, "HTTP/1.", 7) == 0 && b[8] == ' ')
+            for (i = 9; i < 12 && b[i] >= '0' && b[i] <= '9'; i++)
+                st = st * 10 + (b[i] - '0');
+        ok = pl->expect ? st == pl->expect : (st >= 200 && st < 400);
+        probe_finish(p, dv, d, ok);
+        return;
+    }
+    if (d->flags & (F_EOF | F_DEAD)) {
+        probe_finish(p, dv, d, 0);
+        return;
+    }
+    conn_rearm(p, d);
+}
+
+/* Start the probes that are due; hint the loop at the next ones. */
+static void
+health_run(rp_proxy *p)
+{
+    int i;
+    for (i = 0; i < p->cfg.ndevices; i++) {
+        rp_device *dv = &p->cfg.devices[i];
+        const rp_pool *pl = &p->cfg.pools[dv->pool];
+        if (!pl->health || dv->probe || dv->weight == 0)
+            continue;
+        if (dv->probe_next <= p->now) {
+            if (!dv->hc_down && dv->last_ok && dv->last_ok + pl->interval_ms > p->now)
+                dv->probe_next = dv->last_ok + pl->interval_ms; /* traffic vouched */
+            else
+                probe_start(p, i);
+        }
+        if (!dv->probe)
+            timer_hint(p, dv->probe_next);
+    }
+}
+
+#if RP_ENABLE_STATUS
+static int
+cidr_match(const rp_addr *net, int bits, const rp_addr *a)
+{
+    int full = bits / 8, rest = bits % 8;
+    if (net->family != a->family || memcmp(net->ip, a->ip, (size_t)full) != 0)
+        return 0;
+    return !rest || ((net->ip[full] ^ a->ip[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+static int
+status_allowed(const rp_config *c, const rp_addr *a)
+{
+    static const rp_addr lo4 = {4, {127}, 0}, lo6 = {6, {0, 0, 0, 0, 0, 0, 0, 0,
+                                                           0, 0, 0, 0, 0, 0, 0, 1}, 0};
+    int i;
+    if (c->nallow == 0)
+        return cidr_match(&lo4, 8, a) || cidr_match(&lo6, 128, a);
+    for (i = 0; i < c->nallow; i++)
+        if (cidr_match(&c->allow[i].net, c->allow[i].bits, a))
+            return 1;
+    return 0;
+}
+
+static const char *
+device_state(const rp_proxy *p, const rp_device *d)
+{
+    if (d->weight == 0)
+        return "disabled";
+    if (!device_is_up(p, d))
+        return "down";
+    return d->backup ? "backup" : "up";
+}
+
+/* The n-th device in pool order, and where it sits in its pool. */
+static const rp_device *
+status_device(const rp_config *c, uint64_t n, int *pool, int *pos)
+{
+    int i;
+    for (i = 0; i < c->npools; i++) {
+        if (n < c->pools[i].ndevices) {
+            *pool = i, *pos = (int)n;
+            return &c->devices[c->pools[i].devices[n]];
+        }
+        n -= c->pools[i].ndevices;
+    }
+    return NULL;
+}
+
+static void
+json_num(wbuf *w, const char *key, uint64_t v, int comma)
+{
+    if (comma)
+        w_put(w, ",", 1);
+    w_put(w, "\"", 1);
+    w_cstr(w, key);
+    w_put(w, S("\":"));
+    w_num(w, v);
+}
+
+static void
+json_str(wbuf *w, const char *key, const char *v)
+{
+    w_put(w, S(",\""));
+    w_cstr(w, key);
+    w_put(w, S("\":\""));
+    w_cstr(w, v);
+    w_put(w, "\"", 1);
+}
+
+static void
+json_device(const rp_proxy *p, const rp_device *d, wbuf *w)
+{
+    w_put(w, S("{\"addr\":\""));
+    w_addr(w, &d->addr);
+    w_put(w, "\"", 1);
+    json_str(w, "state", device_state(p, d));
+    json_num(w, "weight", d->weight, 1);
+    json_num(w, "effective_weight", (uint64_t)d->effective, 1);
+    json_num(w, "active", d->active, 1);
+    json_num(w, "idle", d->idle, 1);
+    json_num(w, "requests", d->requests, 1);
+    json_num(w, "failures", d->failures, 1);
+    json_str(w, "last_failure", d->last_err ? rp_strerror(d->last_err) : "");
+    json_str(w, "health", !p->cfg.pools[d->pool].health ? "none" : d->hc_down ? "down" : "up");
+    json_num(w, "probes", d->probes, 1);
+    json_num(w, "probe_failures", d->probe_failures, 1);
+    w_put(w, "}", 1);
+}
+
+/* Item k of the JSON page; 0 when there is none. */
+static int
+status_json(rp_proxy *p, uint64_t k, wbuf *w)
+{
+    const rp_stats *st = &p->stats;
+    const rp_device *d;
+    int pool, pos;
+    if (k == 0) {
+        w_put(w, S("{\"version\":\"" RP_VERSION "\""));
+        json_num(w, "uptime_ms", p->now - p->t_started, 1);
+        json_num(w, "accepted", st->accepted, 1);
+        json_num(w, "refused_conns", st->refused_conns, 1);
+        json_num(w, "active_clients", (uint64_t)rp_active(p), 1);
+        json_num(w, "requests", st->requests, 1);
+        json_num(w, "bad_requests", st->bad_requests, 1);
+        json_num(w, "responses_2xx", st->responses[2], 1);
+        json_num(w, "responses_4xx", st->responses[4], 1);
+        json_num(w, "responses_5xx", st->responses[5], 1);
+        return 1;
+    }
+    if (k == 1) {
+        json_num(w, "device_connects", st->device_connects, 1);
+        json_num(w, "device_reuses", st->device_reuses, 1);
+        json_num(w, "device_errors", st->device_errors, 1);
+        json_num(w, "retries", st->retries, 1);
+        json_num(w, "timeouts", st->timeouts, 1);
+        json_num(w, "tunnels", st->tunnels, 1);
+        json_num(w, "tls_handshakes", st->tls_handshakes, 1);
+        json_num(w, "tls_failures", st->tls_failures, 1);
+        json_num(w, "tls_refused", st->tls_refused, 1);
+        w_put(w, S(",\"pools\":["));
+        return 1;
+    }
+    if ((d = status_device(&p->cfg, k - 2, &pool, &pos)) == NULL) {
+        if (k - 2 > p->cfg.ndevices)
+            return 0;
+        w_put(w, S("]}\n"));
+        return 1;
+    }
+    if (pos == 0) {
+        const rp_pool *pl = &p->cfg.pools[pool];
+        w_put(w, pool ? ",{" : "{", pool ? 2 : 1);
+        w_put(w, S("\"name\":\""));
+        w_cstr(w, pl->name);
+        w_put(w, "\"", 1);
+        json_str(w, "balance", pl->balance == RP_BALANCE_LEASTCONN ? "leastconn" : "wrr");
+        json_num(w, "retries", pl->retries, 1);
+        w_put(w, S(",\"devices\":["));
+    } else {
+        w_put(w, ",", 1);
+    }
+    json_device(p, d, w);
+    if (pos == p->cfg.pools[pool].ndevices - 1)
+        w_put(w, S("]}"));
+    return 1;
+}
+
+static const struct {
+    const char *name, *type;
+} prom_metrics[] = {
+    {"rproxy_device_up", "gauge"},
+    {"rproxy_device_weight", "gauge"},
+    {"rproxy_device_effective_weight", "gauge"},
+    {"rproxy_device_active_connections", "gauge"},
+    {"rproxy_device_idle_connections", "gauge"},
+    {"rproxy_device_requests_total", "counter"},
+    {"rproxy_device_failures_total", "counter"},
+    {"rproxy_device_probe_failures_total", "counter"},
+};
+
+static void
+prom_global(wbuf *w, const char *name, const char *type, uint64_t v)
+{
+    w_put(w, S("# TYPE "));
+    w_cstr(w, name);
+    w_put(w, " ", 1);
+    w_cstr(w, type);
+    w_put(w, "\n", 1);
+    w_cstr(w, name);
+    w_put(w, " ", 1);
+    w_num(w, v);
+    w_put(w, "\n", 1);
+}
+
+/* Item k of the Prometheus page: globals, then one sample per device and
+ * metric, grouped by metric as the format wants. */
+static int
+status_prom(rp_proxy *p, uint64_t k, wbuf *w)
+{
+    const rp_stats *st = &p->stats;
+    uint64_t nd = p->cfg.ndevices, m, di;
+    const rp_device *d;
+    uint64_t v[RP_COUNT(prom_metrics)];
+    int i;
+    if (k == 0) {
+        prom_global(w, "rproxy_uptime_seconds", "gauge", (p->now - p->t_started) / 1000);
+        prom_global(w, "rproxy_connections_accepted_total", "counter", st->accepted);
+        prom_global(w, "rproxy_connections_refused_total", "counter", st->refused_conns);
+        prom_global(w, "rproxy_requests_total", "counter", st->requests);
+        prom_global(w, "rproxy_bad_requests_total", "counter", st->bad_requests);
+        w_put(w, S("# TYPE rproxy_responses_total counter\n"));
+        for (i = 1; i < 6; i++) {
+            w_put(w, S("rproxy_responses_total{code=\""));
+            w_num(w, (uint64_t)i);
+            w_put(w, S("xx\"} "));
+            w_num(w, st->responses[i]);
+            w_put(w, "\n", 1);
+        }
+        return 1;
+    }
+    if (k == 1) {
+        prom_global(w, "rproxy_device_connects_total", "counter", st->device_connects);
+        prom_global(w, "rproxy_device_reuses_total", "counter", st->device_reuses);
+        prom_global(w, "rproxy_retries_total", "counter", st->retries);
+        prom_global(w, "rproxy_timeouts_total", "counter", st->timeouts);
+        prom_global(w, "rproxy_tls_handshakes_total", "counter", st->tls_handshakes);
+        prom_global(w, "rproxy_tls_failures_total", "counter", st->tls_failures);
+        return 1;
+    }
+    k -= 2;
+    if (nd == 0 || (m = k / nd) >= RP_COUNT(prom_metrics))
+        return 0;
+    di = k % nd;
+    d = &p->cfg.devices[di];
+    v[0] = (uint64_t)device_is_up(p, d), v[1] = d->weight, v[2] = (uint64_t)d->effective;
+    v[3] = d->active, v[4] = d->idle, v[5] = d->requests, v[6] = d->failures;
+    v[7] = d->probe_failures;
+    if (di == 0) {
+        w_put(w, S("# TYPE "));
+        w_cstr(w, prom_metrics[m].name);
+        w_put(w, " ", 1);
+        w_cstr(w, prom_metrics[m].type);
+        w_put(w, "\n", 1);
+    }
+    w_cstr(w, prom_metrics[m].name);
+    w_put(w, S("{pool=\""));
+    w_cstr(w, p->cfg.pools[d->pool].name);
+    w_put(w, S("\",device=\""));
+    w_addr(w, &d->addr);
+    w_put(w, S("\"} "));
+    w_num(w, v[m]);
+    w_put(w, "\n", 1);
+    return 1;
+}
+
+#define STATUS_ITEM 640 /* bytes one page item may take */
+
+/* Write page items while the client's buffer has room; finish the exchange
+ * after the last one. */
+static int
+local_step(rp_proxy *p, rp_conn *c)
+{
+    int chunked = !(c->flags & F_HTTP10), moved = 0;
+    for (;;) {
+        char item[STATUS_ITEM];
+        wbuf w, o;
+        int more;
+        if (c->flags & F_DEAD)
+            return exchange_fail(p, c, 0);
+        if (buf_room(p, &c->out) < STATUS_ITEM + 16)
+            return moved;
+        w.p = item, w.n = 0, w.cap = sizeof(item), w.full = 0;
+        more = !(c->flags & F_HEAD) && ((c->flags & F_PROM) ? status_prom(p, c->left, &w)
+                                                             : status_json(p, c->left, &w));
+        o = buf_writer(p, &c->out);
+        if (more && chunked) {
+            static const char hex[] = "0123456789abcdef";
+            char h[4] = {hex[(w.n >> 8) & 15], hex[(w.n >> 4) & 15], hex[w.n & 15], 0};
+            w_put(&o, h, 3);
+            w_put(&o, S("\r\n"));
+        }
+        w_put(&o, item, w.n);
+        if (chunked && !(c->flags & F_HEAD))
+            w_put(&o, more ? "\r\n" : "0\r\n\r\n", more ? 2 : 5);
+        buf_commit(&c->out, &o);
+        c->sent += o.n;
+        c->left++;
+        if (!more) {
+            c->flags |= F_RESP_DONE | F_REQ_DONE;
+            return exchange_end(p, c);
+        }
+        moved = 1;
+    }
+}
+
+/* A request for the status path: answer it here instead of routing it. */
+static int
+status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
+{
+    rp_str q = m->target;
+    wbuf w;
+    size_t i;
+    if (!status_allowed(&p->cfg, &c->peer))
+        return reply_error(p, c, 403);
+    if (!(c->flags & F_HEAD) && !is_method(m->method, S("GET")))
+        return reply_error(p, c, 405);
+    if (c->mode != M_NONE)
+        return reply_error(p, c, 400);
+    p->stats.status_requests++;
+    for (i = 0; i + 17 <= q.n; i++)
+        if (memcmp(q.p + i, "format=prometheus", 17) == 0)
+            c->flags |= F_PROM;
+    c->in.r += c->head_len;
+    c->flags &= ~F_HOLD;
+    if (c->flags & F_HTTP10)
+        c->flags &= ~F_KEEP; /* close-delimited */
+    c->status = 200;
+    c->left = 0;
+    c->state = CS_LOCAL;
+    w = buf_writer(p, &c->out);
+    w_put(&w, S("HTTP/1.1 200 OK\r\nContent-Type: "));
+    if (c->flags & F_PROM)
+        w_put(&w, S("text/plain; version=0.0.4\r\n"));
+    else
+        w_put(&w, S("application/json\r\n"));
+    w_put(&w, S("Cache-Control: no-store\r\n"));
+    if (!(c->flags & F_HTTP10))
+        w_put(&w, S("Transfer-Encoding: chunked\r\n"));
+    if (!(c->flags & F_KEEP))
+        w_put(&w, S("Connection: close\r\n"));
+    w_put(&w, S("\r\n"));
+    buf_commit(&c->out, &w);
+    c->sent += w.n;
+    c->flags |= F_RESP_HEAD;
+    return 1;
+}
+#endif /* RP_ENABLE_STATUS */

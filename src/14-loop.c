@@ -1,0 +1,208 @@
+/* ==== [14] Event loop ====
+ * rp_poll waits in the port, hands each report to its connection, then runs
+ * the timers that are due.  Timers are a deadline per connection and one
+ * "earliest deadline" hint; the full sweep runs only when the hint is due.
+ * A listener that hits EMFILE pauses for 100 ms instead of spinning. */
+
+#define LISTEN_PAUSE_MS 100
+#define TLS_EVICT_AGE_MS 1000 /* a handshake this old may lose its slot */
+
+#if RP_ENABLE_TLS
+/* Out of TLS slots: the client that has waited longest in its handshake
+ * (at least min_age ms) gives its slot up, so floods of half-open
+ * handshakes cannot lock real clients out until the handshake timeout.
+ * Returns 1 if one was freed. */
+static int
+tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
+{
+    rp_conn *old = NULL;
+    int i;
+    for (i = 0; i < RP_MAX_CONNS; i++) {
+        rp_conn *c = &p->clients[i];
+        if (c != keep && c->state == CS_HEAD && c->tls && !(c->flags & F_HSDONE) &&
+            (!old || c->t_start < old->t_start))
+            old = c;
+    }
+    if (!old || old->t_start + min_age > p->now)
+        return 0;
+    p->stats.tls_failures++;
+    conn_free(p, old);
+    return 1;
+}
+#endif
+
+static void
+listener_event(rp_proxy *p, struct rp_lsock *l)
+{
+    int lsn = (int)(l - p->lsocks);
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    int i;
+    for (i = 0; i < 64; i++) {
+        rp_addr peer;
+        rp_conn *c;
+        rp_sock s;
+#if RP_ENABLE_TLS
+        if (p->cfg.listeners[lsn].tls && !p->tls_top && p->tls_fresh == RP_MAX_TLS_CONNS &&
+            !tls_evict(p, NULL, TLS_EVICT_AGE_MS)) {
+            /* no TLS slot: leave new clients in the kernel's queue until one
+             * frees (tls_release), rather than accept and drop them */
+            l->slot_wait = 1;
+            l->paused_until = p->now + TLS_EVICT_AGE_MS; /* look again then */
+            timer_hint(p, l->paused_until);
+            rp_port_watch(l->sock, 0, l);
+            return;
+        }
+#endif
+        if ((s = rp_port_accept(l->sock, &peer)) == RP_EAGAIN)
+            return;
+        if (s < 0) {
+            p->stats.accept_errors++;
+            rp_port_watch(l->sock, 0, l);
+            l->paused_until = p->now + LISTEN_PAUSE_MS;
+            timer_hint(p, l->paused_until);
+            RP_LOG(RP_LOG_WARN, ("accept failed (%s): pausing", rp_strerror(s)));
+            return;
+        }
+        if ((c = conn_alloc(p, K_CLIENT)) == NULL) {
+            p->stats.refused_conns++;
+            rp_port_send(s, busy, sizeof(busy) - 1);
+            rp_port_close(s);
+            continue;
+        }
+        p->stats.accepted++;
+        request_reset(c);
+        c->sock = s;
+        c->peer = peer;
+        c->lsn = (uint8_t)lsn;
+#if RP_ENABLE_TLS
+        if (p->cfg.listeners[lsn].tls && (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL &&
+            (!tls_evict(p, c, 0) || (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL)) {
+            p->stats.tls_refused++;
+            conn_free(p, c);
+            continue;
+        }
+#endif
+        c->t_start = p->now;
+        conn_rearm(p, c);
+    }
+}
+
+static void
+connect_done(rp_proxy *p, rp_conn *d)
+{
+    int rc = rp_port_connect_result(d->sock);
+    if (rc == RP_EAGAIN)
+        return;
+    if (rc != RP_OK) {
+        rp_conn *c = d->link;
+        if (!d->err)
+            d->err = (int16_t)rc;
+        device_failed(p, c, d, rc, 1);
+        if (c->state != CS_FREE)
+            pair_service(p, c);
+        return;
+    }
+    d->state = DS_BUSY;
+    d->ready |= RP_EV_WRITE;
+    pair_service(p, d->link);
+}
+
+static void
+on_event(rp_proxy *p, void *ud, unsigned ev)
+{
+    rp_conn *c = (rp_conn *)ud;
+    if (*(uint8_t *)ud == K_LISTENER) {
+        listener_event(p, (struct rp_lsock *)ud);
+        return;
+    }
+    if (c->state == CS_FREE)
+        return;
+    c->ready |= (uint8_t)(ev & (RP_EV_READ | RP_EV_WRITE));
+    if (ev & RP_EV_ERROR)
+        c->ready |= RP_EV_READ | RP_EV_WRITE;
+    if (c->kind == K_DEVICE) {
+        if (c->state == DS_IDLE) { /* the device closed or babbled: drop it */
+            conn_free(p, c);
+            return;
+        }
+        if (c->state == DS_CONNECTING) {
+            connect_done(p, c);
+            return;
+        }
+        if (c->state == DS_PROBE) {
+            probe_event(p, c);
+            return;
+        }
+        if ((c = c->link) == NULL)
+            return;
+    }
+    pair_service(p, c);
+}
+
+static void
+conn_timeout(rp_proxy *p, rp_conn *x)
+{
+    rp_conn *c = x->kind == K_CLIENT ? x : x->link;
+    int k = x->tkind;
+    x->deadline = 0;
+    x->tkind = T_NONE;
+    if (k == T_PROBE) {
+        probe_finish(p, &p->cfg.devices[x->device], x, 0);
+        return;
+    }
+    if (k == T_IDLE || k == T_LINGER || k == T_DIDLE || k == T_TUNNEL ||
+        (k == T_HEAD && !buf_len(&x->in)) || /* a silent probe: just close */
+        k == T_HANDSHAKE ||
+        (k == T_CLIENT && x->state == CS_CLOSING) || !c) {
+        conn_free(p, x);
+        return;
+    }
+    p->stats.timeouts++;
+    if (k == T_HEAD)
+        reply_error(p, x, 408);
+    else if (k == T_CLIENT && out_blocked(x)) { /* not reading: drop it */
+        access_log(p, x);
+        conn_free(p, x);
+        return;
+    } else if (k == T_CLIENT)
+        exchange_fail(p, x, (x->flags & F_RESP_HEAD) ? 0 : 408);
+    else if (k == T_CONNECT)
+        device_failed(p, c, x, RP_ETIMEDOUT, 1);
+    else if (k == T_DEVICE) {
+        device_fail(p, x->device, RP_ETIMEDOUT);
+        if (!c->err)
+            c->err = RP_ETIMEDOUT;
+        exchange_fail(p, c, 504);
+    }
+    if (c->state != CS_FREE)
+        pair_service(p, c);
+}
+
+static void
+timers_run(rp_proxy *p)
+{
+    int i;
+    p->next_timer = 0;
+    for (i = 0; i < RP_MAX_LISTENERS; i++) {
+        struct rp_lsock *l = &p->lsocks[i];
+        if (l->sock < 0 || !l->paused_until)
+            continue;
+        if (l->paused_until <= p->now) {
+            l->paused_until = 0;
+            rp_port_watch(l->sock, RP_EV_READ, l);
+        } else {
+            timer_hint(p, l->paused_until);
+        }
+    }
+    for (i = 0; i < RP_MAX_CONNS + RP_MAX_UPSTREAM; i++) {
+        rp_conn *c = i < RP_MAX_CONNS ? &p->clients[i] : &p->devices[i - RP_MAX_CONNS];
+        if (c->state == CS_FREE || !c->deadline)
+            continue;
+        if (c->deadline <= p->now)
+            conn_timeout(p, c);
+        else
+            timer_hint(p, c->deadline);
+    }
+    health_run(p);
+}

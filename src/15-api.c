@@ -1,0 +1,190 @@
+/* ==== [15] Public API ==== */
+
+const char *
+rp_version(void)
+{
+    return RP_VERSION;
+}
+
+size_t
+rp_proxy_size(void)
+{
+    return sizeof(rp_proxy);
+}
+
+int
+rp_init(rp_proxy *p)
+{
+    int i;
+    memset(p, 0, offsetof(rp_proxy, bufs));
+    for (i = RP_MAX_CONNS - 1; i >= 0; i--) {
+        rp_conn *c = &p->clients[i];
+        c->kind = K_CLIENT;
+        c->sock = -1;
+        c->slot = (uint16_t)i;
+        c->next = p->free_clients;
+        p->free_clients = c;
+    }
+    for (i = RP_MAX_UPSTREAM - 1; i >= 0; i--) {
+        rp_conn *d = &p->devices[i];
+        d->kind = K_DEVICE;
+        d->sock = -1;
+        d->slot = (uint16_t)i;
+        d->next = p->free_devices;
+        p->free_devices = d;
+    }
+    for (i = 0; i < RP_MAX_LISTENERS; i++) {
+        p->lsocks[i].kind = K_LISTENER;
+        p->lsocks[i].sock = -1;
+    }
+    p->cfg.t_client_header = RP_TIMEOUT_CLIENT_HEADER_MS;
+    p->cfg.t_client_idle = RP_TIMEOUT_CLIENT_IDLE_MS;
+    p->cfg.t_connect = RP_TIMEOUT_CONNECT_MS;
+    p->cfg.t_device = RP_TIMEOUT_DEVICE_MS;
+    p->cfg.t_device_idle = RP_TIMEOUT_DEVICE_IDLE_MS;
+    p->cfg.t_handshake = RP_TIMEOUT_HANDSHAKE_MS;
+    p->cfg.via = "rproxy";
+    return RP_OK;
+}
+
+#if RP_ENABLE_TLS
+/* Before the first TLS listener opens: a seeded generator (refuse to run
+ * TLS without one), the session cache, and the EC code with its curves
+ * narrowed to X25519, P-256 (key exchange) and P-384 (P-384 certificates). */
+static int
+tls_start(rp_proxy *p)
+{
+    unsigned char probe[16];
+    int i, any = 0;
+    for (i = 0; i < p->cfg.nlisteners; i++)
+        any |= p->cfg.listeners[i].tls;
+    if (!any)
+        return RP_OK;
+    if (rp_port_random(probe, sizeof(probe)) != RP_OK) {
+        RP_LOG(RP_LOG_ERROR, ("no random generator: refusing to start TLS"));
+        return RP_EIO;
+    }
+    p->tls_ec = *br_ec_get_default();
+    p->tls_ec.supported_curves &= (1u << BR_EC_curve25519) | (1u << BR_EC_secp256r1) |
+                                  (1u << BR_EC_secp384r1);
+    br_ssl_session_cache_lru_init(&p->tls_cache, p->tls_cache_buf, sizeof(p->tls_cache_buf));
+    return RP_OK;
+}
+#endif
+
+int
+rp_start(rp_proxy *p)
+{
+    int i;
+    p->now = rp_port_now_ms();
+#if RP_ENABLE_TLS
+    if ((i = tls_start(p)) != RP_OK)
+        return i;
+#endif
+    for (i = 0; i < p->cfg.nlisteners; i++) {
+        rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, 511);
+        if (s < 0) {
+            while (--i >= 0) {
+                rp_port_close(p->lsocks[i].sock);
+                p->lsocks[i].sock = -1;
+            }
+            return RP_EADDR;
+        }
+        p->lsocks[i].sock = s;
+        rp_port_watch(s, RP_EV_READ, &p->lsocks[i]);
+    }
+    p->started = 1;
+    p->t_started = p->now;
+    for (i = 0; i < p->cfg.ndevices; i++) { /* first probes, staggered */
+        rp_device *dv = &p->cfg.devices[i];
+        const rp_pool *pl = &p->cfg.pools[dv->pool];
+        if (pl->health)
+            dv->probe_next = p->now + 1 + (uint64_t)i * 37 % pl->interval_ms;
+    }
+    health_run(p);
+    return RP_OK;
+}
+
+int
+rp_poll(rp_proxy *p, int timeout_ms)
+{
+    rp_event ev[64];
+    int i, n, wait = timeout_ms;
+    p->now = rp_port_now_ms();
+    if (p->next_timer) {
+        uint64_t left = p->next_timer > p->now ? p->next_timer - p->now : 0;
+        if (wait < 0 || left < (uint64_t)wait)
+            wait = (int)left;
+    }
+    n = rp_port_wait(ev, (int)RP_COUNT(ev), wait);
+    if (n < 0)
+        return n;
+    p->now = rp_port_now_ms();
+    p->batch = ev;
+    p->batch_n = n;
+    for (i = 0; i < n; i++) {
+        p->batch_at = i + 1;
+        if (ev[i].ud)
+            on_event(p, ev[i].ud, ev[i].events);
+    }
+    p->batch = NULL;
+    p->batch_n = p->batch_at = 0;
+    if (p->next_timer && p->now >= p->next_timer)
+        timers_run(p);
+    return n;
+}
+
+void
+rp_shutdown(rp_proxy *p)
+{
+    int i;
+    p->stopping = 1;
+    for (i = 0; i < RP_MAX_LISTENERS; i++)
+        if (p->lsocks[i].sock >= 0) {
+            rp_port_close(p->lsocks[i].sock);
+            p->lsocks[i].sock = -1;
+        }
+    for (i = 0; i < RP_MAX_CONNS; i++) {
+        rp_conn *c = &p->clients[i];
+        if (c->state == CS_HEAD && !buf_len(&c->in) && !buf_len(&c->out))
+            conn_free(p, c);
+    }
+    for (i = 0; i < RP_MAX_UPSTREAM; i++)
+        if (p->devices[i].state == DS_IDLE)
+            conn_free(p, &p->devices[i]);
+}
+
+int
+rp_pool_pick(rp_proxy *p, int pool, uint32_t tried)
+{
+    if (pool < 0 || pool >= p->cfg.npools)
+        return -1;
+    return pool_pick(p, &p->cfg.pools[pool], tried);
+}
+
+void
+rp_device_report(rp_proxy *p, int dev, int err)
+{
+    if (dev < 0 || dev >= p->cfg.ndevices)
+        return;
+    if (err == RP_OK)
+        device_ok(p, dev);
+    else
+        device_fail(p, dev, err);
+}
+
+int
+rp_device_up(const rp_proxy *p, int dev)
+{
+    return dev >= 0 && dev < p->cfg.ndevices && p->cfg.devices[dev].weight > 0 &&
+           device_is_up(p, &p->cfg.devices[dev]);
+}
+
+int
+rp_active(const rp_proxy *p)
+{
+    int i, n = 0;
+    for (i = 0; i < RP_MAX_CONNS; i++)
+        n += p->clients[i].state != CS_FREE;
+    return n;
+}
