@@ -229,11 +229,48 @@ extern "C" {
 #define RP_ENABLE_STATUS 1
 #endif
 
+/** The response cache (RFC 9111), 0/1.  Routes opt in with `cache=on`. */
+#ifndef RP_ENABLE_CACHE
+#define RP_ENABLE_CACHE 1
+#endif
+/** Cache arena, bytes: stored heads and bodies, in RP_CACHE_BLOCK blocks.
+ *  Lives at the end of rp_proxy; pages are touched only as objects land. */
+#ifndef RP_CACHE_BYTES
+#define RP_CACHE_BYTES (1024u * 1024u)
+#endif
+/** Arena block size (bytes).  An object takes whole blocks, so small
+ *  blocks waste less and large ones need fewer sends per hit. */
+#ifndef RP_CACHE_BLOCK
+#define RP_CACHE_BLOCK 2048u
+#endif
+/** Stored responses (entries), each ~96 bytes of table. */
+#ifndef RP_CACHE_ENTRIES
+#define RP_CACHE_ENTRIES 512
+#endif
+/** Variants (Vary) kept per URL; more evicts the least recently used. */
+#ifndef RP_CACHE_VARIANTS
+#define RP_CACHE_VARIANTS 4
+#endif
+/** Bytes of stored key + Vary values + validators + head per entry (all
+ *  must fit one parse); larger responses are not stored. */
+#ifndef RP_CACHE_META
+#define RP_CACHE_META 8192u
+#endif
+
 /** Logging: RP_LOG(level, (fmt, ...)) compiles away when RP_ENABLE_LOG is 0. */
 #ifndef RP_ENABLE_LOG
 #define RP_ENABLE_LOG 1
 #endif
 
+#if RP_ENABLE_CACHE && (RP_CACHE_BYTES / RP_CACHE_BLOCK > 65534u || RP_CACHE_BYTES / RP_CACHE_BLOCK < 4u)
+#error "RP_CACHE_BYTES / RP_CACHE_BLOCK must be 4..65534 blocks: change RP_CACHE_BLOCK"
+#endif
+#if RP_ENABLE_CACHE && (RP_CACHE_ENTRIES > 65534 || RP_CACHE_ENTRIES < 2)
+#error "RP_CACHE_ENTRIES must be 2..65534"
+#endif
+#if RP_ENABLE_CACHE && RP_CACHE_META > RP_BUF_SIZE
+#error "RP_CACHE_META must not exceed RP_BUF_SIZE (a stored head is rebuilt in one buffer)"
+#endif
 #if RP_MAX_HEAD > RP_BUF_SIZE
 #error "RP_MAX_HEAD must not exceed RP_BUF_SIZE: raise RP_BUF_SIZE or lower RP_MAX_HEAD"
 #endif
@@ -398,6 +435,8 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *   health POOL [path=/PATH] [interval=MS] [timeout=MS] [rise=N] [fall=N]
  *          [expect=STATUS]   active health probes for POOL's devices
  *   status path=/PATH [allow=CIDR]...   JSON / Prometheus status page
+ *   cache [max_object=BYTES] [heuristic=on|off] [ignore_client_nocache=on|off]
+ *         [lock_timeout=MS]  response cache tuning (routes opt in: cache=on)
  *
  * The README's config reference documents every option. */
 
@@ -500,6 +539,10 @@ typedef struct {
     uint8_t nlisteners, npools, ndevices, nroutes;
     uint32_t t_client_header, t_client_idle, t_connect, t_device, t_device_idle;
     uint32_t t_handshake;
+    uint32_t cache_max_object;  /**< `cache max_object=`: larger is not stored */
+    uint32_t cache_lock_ms;     /**< `cache lock_timeout=`: collapsed misses wait */
+    uint8_t cache_heuristic;    /**< `cache heuristic=on`: 10% of Last-Modified age */
+    uint8_t cache_ignore_nocache; /**< `cache ignore_client_nocache=on` */
     const char *via;
     const char *status_path;  /**< `status path=`; NULL = no status page */
     const char *client_cert_header; /**< `client_cert_header=`: verified CN */
@@ -540,6 +583,14 @@ typedef struct {
     uint64_t tls_failures;    /**< TLS connections that failed (handshake, alert) */
     uint64_t tls_refused;     /**< TLS clients refused: no TLS slot */
     uint64_t bytes_in, bytes_out; /**< client-side bytes received / sent */
+    uint64_t cache_hits;      /**< answered from the cache (fresh or allowed stale) */
+    uint64_t cache_misses;    /**< cacheable requests forwarded (miss or stale) */
+    uint64_t cache_revalidated; /**< stale entries a 304 refreshed */
+    uint64_t cache_stores;    /**< responses stored */
+    uint64_t cache_evictions; /**< entries evicted to make room */
+    uint64_t cache_store_failures; /**< storable responses dropped: too big, no room */
+    uint64_t cache_collapsed; /**< misses that waited on another's fill */
+    uint64_t cache_invalidations; /**< entries removed by unsafe requests */
 } rp_stats;
 
 /* ==== The proxy object ==== */
@@ -772,6 +823,21 @@ int rp_port_wait(rp_event *ev, int max, int timeout_ms);
 
 /** Monotonic milliseconds. */
 uint64_t rp_port_now_ms(void);
+
+/** Wall-clock seconds since 1970-01-01 UTC, or 0 when the board has no
+ *  clock.  Only HTTP dates use it (the cache's Date and apparent age). */
+int64_t rp_port_time(void);
+
+/** One piece of a gather send. */
+typedef struct {
+    const void *p;
+    size_t n;
+} rp_iov;
+
+/** Send iov[0..n) in order as one stream (writev): returns bytes taken
+ *  (> 0, may end inside any piece), RP_EAGAIN, or an error.  Cache hits
+ *  send the head and the body straight from the arena with it. */
+long rp_port_sendv(rp_sock s, const rp_iov *iov, int n);
 
 /** Fill buf with n cryptographically strong random bytes: RP_OK or RP_EIO. */
 int rp_port_random(void *buf, size_t n);

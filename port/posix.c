@@ -27,6 +27,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -276,6 +278,29 @@ rp_port_send(rp_sock s, const void *buf, size_t n)
 }
 
 long
+rp_port_sendv(rp_sock s, const rp_iov *iov, int n)
+{
+    struct iovec v[8];
+    struct msghdr mh;
+    ssize_t r;
+    int i;
+
+    if (n > 8)
+        n = 8;
+    for (i = 0; i < n; i++) {
+        v[i].iov_base = (void *)(uintptr_t)iov[i].p;
+        v[i].iov_len = iov[i].n;
+    }
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = v;
+    mh.msg_iovlen = (size_t)n;
+    do
+        r = sendmsg(s, &mh, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    return r >= 0 ? (long)r : px_io_err(errno);
+}
+
+long
 rp_port_recv(rp_sock s, void *buf, size_t n)
 {
     ssize_t r;
@@ -426,6 +451,12 @@ rp_port_now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int64_t
+rp_port_time(void)
+{
+    return (int64_t)time(NULL);
 }
 
 int

@@ -105,6 +105,34 @@ rp_port_now_ms(void)
     return 0;
 }
 
+/* Wall-clock seconds since 1970 (an RTC, SNTP), or 0 when unknown. */
+int64_t
+rp_port_time(void)
+{
+    return 0;
+}
+
+/* Gather send: the pieces in order, as rp_port_send would send them one
+ * after another (a port without writev may loop over rp_port_send and stop
+ * at the first short send). */
+long
+rp_port_sendv(rp_sock s, const rp_iov *iov, int n)
+{
+    long total = 0, r;
+    int i;
+    for (i = 0; i < n; i++) {
+        if (iov[i].n == 0)
+            continue;
+        r = rp_port_send(s, iov[i].p, iov[i].n);
+        if (r < 0)
+            return total ? total : r;
+        total += r;
+        if ((size_t)r < iov[i].n)
+            break;
+    }
+    return total;
+}
+
 /* Fill buf with n bytes from a cryptographically strong source (a hardware
  * RNG); RP_EIO if there is none. */
 int

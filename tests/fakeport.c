@@ -750,6 +750,38 @@ rp_port_now_ms(void)
     return now_ms;
 }
 
+static int64_t wall_s = 1700000000; /* 2023-11-14T22:13:20Z */
+
+void
+fp_set_time(int64_t s)
+{
+    wall_s = s;
+}
+
+int64_t
+rp_port_time(void)
+{
+    return wall_s + (int64_t)(now_ms / 1000u);
+}
+
+long
+rp_port_sendv(rp_sock s, const rp_iov *iov, int n)
+{
+    long total = 0, r;
+    int i;
+    for (i = 0; i < n; i++) {
+        if (iov[i].n == 0)
+            continue;
+        r = rp_port_send(s, iov[i].p, iov[i].n);
+        if (r < 0)
+            return total ? total : r;
+        total += r;
+        if ((size_t)r < iov[i].n)
+            break;
+    }
+    return total;
+}
+
 int
 rp_port_random(void *buf, size_t n)
 {

@@ -48,6 +48,7 @@ void fp_reset_all(void);
 
 /* ---- clock ---- */
 void fp_set_now(uint64_t ms);      /**< rp_port_now_ms() returns ms */
+void fp_set_time(int64_t s);      /**< rp_port_time() = s + now_ms / 1000 */
 void fp_advance(uint64_t ms);      /**< clock += ms */
 uint64_t fp_now(void);
 
