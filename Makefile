@@ -13,7 +13,7 @@ CPPFLAGS += -DRP_ENABLE_TLS=1
 LDLIBS   += -lbearssl
 endif
 
-.PHONY: all deps demo test unit integration valgrind check-symbols size bench bench-tls soak clean
+.PHONY: all deps demo test unit integration valgrind check-symbols size bench bench-tls bench-cache soak clean
 
 all: rproxy check-symbols
 
@@ -85,6 +85,9 @@ bench: rproxy $(BUILD)/devsim
 
 bench-tls: rproxy $(BUILD)/devsim
 	@sh bench/tls.sh
+
+bench-cache: rproxy $(BUILD)/devsim
+	@sh bench/cache.sh
 
 # 1,000,000 mixed requests at 200 connections; SOAK_VALGRIND=1 for the valgrind run.
 soak: rproxy $(BUILD)/devsim

@@ -3,7 +3,7 @@
  *
  * SPDX-License-Identifier: MIT
  *
- *   devsim -p PORT [-a ADDR] [-n NAME] [-s BYTES]
+ *   devsim -p PORT [-a ADDR] [-n NAME] [-s BYTES] [-H 'Field: value']...
  *
  * Answers every request with
  *
@@ -11,6 +11,8 @@
  *   Content-Type: text/plain\r\n
  *   X-Device: NAME\r\n
  *   Content-Length: N\r\n
+ *   Field: value\r\n            (each -H, in order; e.g.
+ *                                 -H 'Cache-Control: public, max-age=3600')
  *   \r\n
  *   hello from NAME\n            (or exactly BYTES bytes with -s: that text,
  *                                 then 'x' padding, truncated if BYTES is smaller)
@@ -28,7 +30,9 @@
  * 400 and a close.  The replies are precomputed at start.
  *
  * With -p 0 the kernel picks the port; the "listening on" line on stderr
- * tells which.  SIGTERM / SIGINT: exit 0.
+ * tells which.  SIGTERM / SIGINT: exit 0.  SIGUSR1: one line on stderr,
+ * "devsim: NAME requests N", N = request heads parsed so far (any method,
+ * 400s excluded) -- how a benchmark tells whether a cache in front answered.
  *
  * Build: cc -D_GNU_SOURCE -O2 -Wall -Wextra -o build/devsim tests/devsim.c
  */
@@ -115,6 +119,11 @@ static int epfd = -1;
 static int lfd = -1;
 static int nlinger;
 static volatile sig_atomic_t stop;
+static volatile sig_atomic_t report;   /* SIGUSR1: print the request count */
+static unsigned long long nrequests;   /* request heads parsed */
+#define MAX_EXTRA 2048                 /* all -H lines together */
+static char extra_hdrs[MAX_EXTRA];
+static size_t extra_len;
 
 static uint64_t
 now_ms(void)
@@ -127,8 +136,10 @@ now_ms(void)
 static void
 on_signal(int sig)
 {
-    (void)sig;
-    stop = 1;
+    if (sig == SIGUSR1)
+        report = 1;
+    else
+        stop = 1;
 }
 
 static NORETURN void
@@ -144,11 +155,11 @@ static void
 make_reply(int k, const char *name, const char *extra, const char *body, size_t blen,
            int with_body)
 {
-    char head[512];
+    char head[512 + MAX_EXTRA];
     int hn = snprintf(head, sizeof head,
                       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Device: %s\r\n"
-                      "Content-Length: %zu\r\n%s\r\n",
-                      name, blen, extra);
+                      "Content-Length: %zu\r\n%s%s\r\n",
+                      name, blen, extra_hdrs, extra);
     size_t n = (size_t)hn + (with_body ? blen : 0);
     reply[k].p = malloc(n ? n : 1);
     if (!reply[k].p)
@@ -378,6 +389,7 @@ parse_head(conn *c, const char *p, size_t hn)
         l = e + 1;
     }
 
+    nrequests++;
     int close_after = conn_close_tok || (v10 && !conn_ka_tok);
     int kind = close_after ? K_CLOSE : (v10 ? K_KA10 : K_KA);
     kind += head;
@@ -659,7 +671,7 @@ sweep_lingering(void)
 static NORETURN void
 usage(void)
 {
-    fprintf(stderr, "usage: devsim -p PORT [-a ADDR] [-n NAME] [-s BYTES]\n");
+    fprintf(stderr, "usage: devsim -p PORT [-a ADDR] [-n NAME] [-s BYTES] [-H 'Field: value']...\n");
     exit(2);
 }
 
@@ -669,7 +681,7 @@ main(int argc, char **argv)
     const char *addr = "127.0.0.1", *port = NULL, *name = "device";
     long long size = -1;
     int opt;
-    while ((opt = getopt(argc, argv, "p:a:n:s:h")) != -1) {
+    while ((opt = getopt(argc, argv, "p:a:n:s:H:h")) != -1) {
         switch (opt) {
         case 'p': port = optarg; break;
         case 'a': addr = optarg; break;
@@ -682,6 +694,24 @@ main(int argc, char **argv)
                 fprintf(stderr, "devsim: bad -s %s\n", optarg);
                 return 2;
             }
+            break;
+        }
+        case 'H': {
+            /* one field line "Name: value": a token, a colon, no CR / LF */
+            size_t n = strlen(optarg), i = 0;
+            while (i < n && optarg[i] != ':' && optarg[i] > ' ' && optarg[i] < 127)
+                i++;
+            if (i == 0 || i == n || optarg[i] != ':' || strpbrk(optarg, "\r\n")) {
+                fprintf(stderr, "devsim: bad -H '%s' (want 'Field: value')\n", optarg);
+                return 2;
+            }
+            if (extra_len + n + 3 > sizeof extra_hdrs) {
+                fprintf(stderr, "devsim: -H lines longer than %d bytes in all\n", MAX_EXTRA);
+                return 2;
+            }
+            memcpy(extra_hdrs + extra_len, optarg, n);
+            memcpy(extra_hdrs + extra_len + n, "\r\n", 3);
+            extra_len += n + 2;
             break;
         }
         default: usage();
@@ -705,6 +735,7 @@ main(int argc, char **argv)
     sa.sa_handler = on_signal; /* no SA_RESTART: epoll_wait returns EINTR */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct addrinfo hints, *ai;
@@ -752,6 +783,10 @@ main(int argc, char **argv)
     uint64_t resume_at = 0, next_sweep = 0;
     struct epoll_event evs[MAX_EVENTS];
     while (!stop) {
+        if (report) {
+            report = 0;
+            fprintf(stderr, "devsim: %s requests %llu\n", name, nrequests);
+        }
         int timeout = (nlinger > 0 || !listening) ? 250 : -1;
         int n = epoll_wait(epfd, evs, MAX_EVENTS, timeout);
         if (n < 0) {
