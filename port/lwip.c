@@ -11,7 +11,6 @@
  * back.  After tcp_err the pcb is gone: the slot keeps only the error.
  * Connections lwIP accepted before rproxy did wait in a per-listener
  * backlog.  Readiness is computed, level-triggered.  No proxy logic here.
- * TCP_WND must not exceed 0xFFFF (one pbuf chain holds unread data).
  *
  * [1] slots  [2] addresses and errors  [3] lwIP callbacks  [4] sockets
  * [5] readiness  [6] clock, randomness, blobs, log, board API
@@ -58,6 +57,7 @@ typedef struct lw_sock {
 } lw_sock;
 
 static lw_sock lw_socks[RP_LWIP_MAX_SOCKS];
+#define LW_INDEX(s) ((int)((s) - lw_socks))
 static int lw_top;         /* slots at or above this were never used */
 static int lw_turn;        /* where the next readiness scan starts */
 static rp_lwip_hooks lw_hooks;
@@ -98,16 +98,12 @@ lw_release(lw_sock *s)
 static lw_sock *
 lw_get(rp_sock sk)
 {
-    return sk < 0 || sk >= RP_LWIP_MAX_SOCKS || lw_socks[sk].kind == LW_FREE ? NULL
-                                                                          : &lw_socks[sk];
+    return sk >= 0 && sk < RP_LWIP_MAX_SOCKS && lw_socks[sk].kind != LW_FREE ? &lw_socks[sk] : NULL;
 }
-
-#define LW_INDEX(s) ((int)((s) - lw_socks))
 
 /* ==== [2] Addresses and errors ==== */
 
-/* rp_addr -> ip_addr_t.  0 on success, -1 for a family lwIP was built
- * without. */
+/* rp_addr -> ip_addr_t: 0, or -1 for a family lwIP was built without. */
 static int
 lw_ip(const rp_addr *a, ip_addr_t *ip)
 {
@@ -144,8 +140,7 @@ lw_addr(const ip_addr_t *ip, uint16_t port, rp_addr *a)
     memcpy(a->ip, &ip_2_ip4(ip)->addr, 4);
 }
 
-/* tcp_err's code -> rp_err, for I/O on an established connection (ABRT:
- * lwIP gave up retransmitting). */
+/* tcp_err's code -> rp_err for I/O (ABRT: lwIP gave up retransmitting). */
 static int
 lw_io_err(err_t e)
 {
@@ -171,16 +166,14 @@ lw_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 
     (void)pcb;
     (void)err; /* always ERR_OK in lwIP 2.x */
-    if (!p) {
+    if (!p)
         s->fin = 1;
-        return ERR_OK;
-    }
-    if (s->rx && (uint32_t)s->rx->tot_len + p->tot_len > 0xFFFFu)
-        return ERR_MEM; /* lwIP keeps it and offers it again later */
-    if (s->rx)
-        pbuf_cat(s->rx, p);
-    else
+    else if (!s->rx)
         s->rx = p;
+    else if ((uint32_t)s->rx->tot_len + p->tot_len > 0xFFFFu)
+        return ERR_MEM; /* lwIP keeps it and offers it again later */
+    else
+        pbuf_cat(s->rx, p);
     return ERR_OK;
 }
 
@@ -243,18 +236,18 @@ lw_detach(struct tcp_pcb *pcb)
     tcp_poll(pcb, NULL, 0);
 }
 
-/* A connection completed its handshake on listener arg.  Returning an error
- * makes lwIP abort it (RST): the backlog or the slot table is full. */
+/* A connection completed its handshake on listener arg, or lwIP had no pcb
+ * for a SYN (npcb NULL).  Returning an error makes lwIP abort it (RST). */
 static err_t
 lw_accept_cb(void *arg, struct tcp_pcb *npcb, err_t err)
 {
     lw_sock *l = (lw_sock *)arg, *s;
 
-    if (!npcb || err != ERR_OK)
-        return ERR_VAL; /* lwIP could not allocate a pcb; nothing to do */
-    tcp_arg(npcb, NULL); /* it inherited the listener's arg */
-    if (!l || l->kind != LW_LISTEN || l->npend >= l->backlog || !(s = lw_alloc(LW_CONN))) {
-        lw_stats.accept_refused++;
+    if (npcb)
+        tcp_arg(npcb, NULL); /* it inherited the listener's arg */
+    if (!npcb || err != ERR_OK || !l || l->kind != LW_LISTEN || l->npend >= l->backlog
+        || !(s = lw_alloc(LW_CONN))) {
+        lw_stats.accept_refused++; /* no pcb (the SYN is dropped), backlog or slots full */
         return ERR_MEM;
     }
     s->connected = 1;
@@ -307,11 +300,9 @@ rp_port_accept(rp_sock l, rp_addr *peer)
     if (!ls || ls->kind != LW_LISTEN || ls->head < 0)
         return RP_EAGAIN;
     s = &lw_socks[ls->head];
-    ls->head = s->next;
-    if (ls->head < 0)
+    if ((ls->head = s->next) < 0)
         ls->tail = -1;
     ls->npend--;
-    s->next = -1;
     *peer = s->peer; /* even if it died meanwhile: rproxy meets the error */
     return LW_INDEX(s);
 }
@@ -326,11 +317,10 @@ rp_port_connect(const rp_addr *a)
 
     if (lw_ip(a, &ip) < 0)
         return RP_EREFUSED;
-    if (!(s = lw_alloc(LW_CONN)))
-        return RP_ENOMEM;
-    if (!(pcb = tcp_new_ip_type(IP_GET_TYPE(&ip)))) {
-        lw_release(s);
-        return RP_ENOMEM;
+    if (!(s = lw_alloc(LW_CONN)) || !(pcb = tcp_new_ip_type(IP_GET_TYPE(&ip)))) {
+        if (s)
+            lw_release(s);
+        return RP_ENOMEM; /* no slot, or no pcb (MEMP_NUM_TCP_PCB) */
     }
     s->peer = *a;
     lw_attach(s, pcb);
@@ -357,12 +347,16 @@ rp_port_connect_result(rp_sock sk)
     return s->pcb ? RP_EAGAIN : RP_EIO;
 }
 
+/* Gather send: tcp_write per piece within tcp_sndbuf, copied (rproxy's
+ * buffers move on), MORE (no PSH) on all but the last write, which is the
+ * last piece or the first that does not fit whole; then one tcp_output. */
 long
-rp_port_send(rp_sock sk, const void *buf, size_t n)
+rp_port_sendv(rp_sock sk, const rp_iov *iov, int n)
 {
     lw_sock *s = lw_get(sk);
-    size_t room;
-    err_t e;
+    size_t room, k;
+    long done = 0;
+    err_t e = ERR_OK;
 
     if (!s || s->kind != LW_CONN)
         return RP_EIO;
@@ -370,21 +364,29 @@ rp_port_send(rp_sock sk, const void *buf, size_t n)
         return s->err != ERR_OK ? lw_io_err(s->err) : RP_EIO;
     if (!s->connected || s->wfull || (room = tcp_sndbuf(s->pcb)) == 0)
         return RP_EAGAIN;
-    if (n > room)
-        n = room;
-    if (n > 0xFFFF)
-        n = 0xFFFF;
-    e = tcp_write(s->pcb, buf, (u16_t)n, TCP_WRITE_FLAG_COPY);
+    room = room > 0xFFFF ? 0xFFFF : room; /* tcp_write takes u16_t lengths */
+    while (n > 0 && iov[n - 1].n == 0)
+        n--; /* drop empty pieces at the end: iov[n - 1] has data */
+    for (; n > 0 && room > 0 && e == ERR_OK; iov++, n--) {
+        u8_t f = TCP_WRITE_FLAG_COPY | (iov->n < room && n > 1 ? TCP_WRITE_FLAG_MORE : 0);
+        k = iov->n < room ? iov->n : room; /* short: room is 0 after it, the loop ends */
+        if (k > 0 && (e = tcp_write(s->pcb, iov->p, (u16_t)k, f)) == ERR_OK)
+            done += (long)k, room -= k;
+    }
     if (e == ERR_MEM) { /* segment queue or memory full: wait for an ACK */
         s->wfull = 1;
         lw_stats.write_mem++;
-        tcp_output(s->pcb);
-        return RP_EAGAIN;
-    }
-    if (e != ERR_OK)
+    } else if (e != ERR_OK && done == 0)
         return e == ERR_CONN ? RP_ECLOSED : RP_EIO;
     tcp_output(s->pcb);
-    return (long)n;
+    return done > 0 ? done : e == ERR_MEM ? RP_EAGAIN : 0;
+}
+
+long
+rp_port_send(rp_sock sk, const void *buf, size_t n)
+{
+    rp_iov v = {buf, n};
+    return rp_port_sendv(sk, &v, 1);
 }
 
 long
@@ -423,43 +425,34 @@ rp_port_shutdown(rp_sock sk)
 void
 rp_port_close(rp_sock sk)
 {
-    lw_sock *s = lw_get(sk);
+    lw_sock *s = lw_get(sk), *c;
 
     if (!s)
         return;
-    if (s->kind == LW_LISTEN) { /* connections rproxy never took: reset */
-        while (s->head >= 0) {
-            lw_sock *c = &lw_socks[s->head];
-            s->head = c->next;
-            if (c->pcb) {
-                lw_detach(c->pcb);
-                tcp_abort(c->pcb);
-            }
-            if (c->rx)
-                pbuf_free(c->rx);
-            lw_release(c);
+    while (s->kind == LW_LISTEN && s->head >= 0) { /* connections rproxy never took: reset */
+        c = &lw_socks[s->head];
+        s->head = c->next;
+        if (c->pcb) {
+            lw_detach(c->pcb);
+            tcp_abort(c->pcb);
         }
-        if (s->pcb) {
-            tcp_accept(s->pcb, NULL);
-            tcp_arg(s->pcb, NULL);
-            tcp_close(s->pcb); /* a listener always closes */
-        }
-    } else {
-        if (s->rx) { /* unread data: give the window back, then FIN (not RST) */
-            u16_t left = s->rx->tot_len;
-            pbuf_free(s->rx);
-            if (s->pcb)
-                tcp_recved(s->pcb, left);
-        }
-        if (s->pcb) { /* lwIP finishes sending, then frees it; no memory: RST */
-            lw_detach(s->pcb);
-            if (tcp_close(s->pcb) != ERR_OK) {
-                lw_stats.close_aborts++;
-                tcp_abort(s->pcb);
-            }
+        if (c->rx)
+            pbuf_free(c->rx);
+        lw_release(c);
+    }
+    if (s->rx && s->pcb) /* unread data: give the window back, then FIN (not RST) */
+        tcp_recved(s->pcb, s->rx->tot_len);
+    if (s->rx)
+        pbuf_free(s->rx);
+    if (s->pcb && s->kind == LW_LISTEN) {
+        tcp_close(s->pcb); /* a listener always closes, calling nothing back */
+    } else if (s->pcb) { /* lwIP finishes sending, then frees it; no memory: RST */
+        lw_detach(s->pcb);
+        if (tcp_close(s->pcb) != ERR_OK) {
+            lw_stats.close_aborts++;
+            tcp_abort(s->pcb);
         }
     }
-    s->rx = NULL;
     lw_release(s);
 }
 
@@ -544,10 +537,17 @@ rp_port_now_ms(void)
     static uint64_t high;
     uint32_t now = sys_now();
 
-    if (now < last)
-        high += (uint64_t)1 << 32;
+    high += now < last ? (uint64_t)1 << 32 : 0;
     last = now;
     return high | now;
+}
+
+/* No wall clock (0).  A board with an RTC defines its own rp_port_time(),
+ * which replaces this weak one at link time. */
+__attribute__((weak)) int64_t
+rp_port_time(void)
+{
+    return 0;
 }
 
 int
