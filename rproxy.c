@@ -39,6 +39,7 @@
  * tchar for tokens (methods, field names), vchar/obs-text for values. */
 
 #define RP_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RP_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define S(lit) lit, (sizeof(lit) - 1)
 
@@ -50,6 +51,12 @@ static int
 is_tchar(unsigned char c)
 {
     return (tchar_map[c >> 5] >> (c & 31)) & 1;
+}
+
+static int
+is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
 }
 
 static int
@@ -464,7 +471,11 @@ buf_commit(rp_buf *b, const wbuf *w)
 enum {
     H_OTHER, H_HOST, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION,
     H_KEEP_ALIVE, H_PROXY_CONNECTION, H_TE, H_TRAILER, H_UPGRADE, H_EXPECT,
-    H_XFF, H_XFPROTO, H_XFHOST, H_VIA
+    H_XFF, H_XFPROTO, H_XFHOST, H_VIA,
+    /* end-to-end fields the cache reads; forwarded like H_OTHER */
+    H_DATE, H_AGE, H_CACHE_CONTROL, H_PRAGMA, H_EXPIRES, H_ETAG, H_LAST_MODIFIED,
+    H_VARY, H_SET_COOKIE, H_AUTHORIZATION, H_IF_NONE_MATCH, H_IF_MODIFIED_SINCE,
+    H_LOCATION, H_CONTENT_LOCATION, H_CACHE_STATUS
 };
 
 static const struct {
@@ -485,6 +496,21 @@ static const struct {
     {"x-forwarded-proto", 17, H_XFPROTO},
     {"x-forwarded-host", 16, H_XFHOST},
     {"via", 3, H_VIA},
+    {"date", 4, H_DATE},
+    {"age", 3, H_AGE},
+    {"cache-control", 13, H_CACHE_CONTROL},
+    {"pragma", 6, H_PRAGMA},
+    {"expires", 7, H_EXPIRES},
+    {"etag", 4, H_ETAG},
+    {"last-modified", 13, H_LAST_MODIFIED},
+    {"vary", 4, H_VARY},
+    {"set-cookie", 10, H_SET_COOKIE},
+    {"authorization", 13, H_AUTHORIZATION},
+    {"if-none-match", 13, H_IF_NONE_MATCH},
+    {"if-modified-since", 17, H_IF_MODIFIED_SINCE},
+    {"location", 8, H_LOCATION},
+    {"content-location", 16, H_CONTENT_LOCATION},
+    {"cache-status", 12, H_CACHE_STATUS},
 };
 
 static int
@@ -868,6 +894,105 @@ rp_chunked_step(rp_chunked *c, const char *p, size_t n)
         if (chunked_byte(c, (unsigned char)p[i++]) != RP_OK)
             return RP_EINVAL;
     return (long)i;
+}
+
+/* HTTP-date (RFC 9110 §5.6.7): the cache reads them, responses get a Date
+ * when the device sent none. */
+
+#if RP_ENABLE_CACHE
+
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int
+date_num(const char *s, size_t n, int *out)
+{
+    size_t i;
+    *out = 0;
+    for (i = 0; i < n; i++) {
+        if (!is_digit((unsigned char)s[i]))
+            return 0;
+        *out = *out * 10 + (s[i] - '0');
+    }
+    return n > 0;
+}
+
+static int
+date_month(const char *s)
+{
+    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    int i;
+    for (i = 0; i < 12; i++)
+        if (memcmp(s, names + 3 * i, 3) == 0)
+            return i + 1;
+    return 0;
+}
+
+/* IMF-fixdate, RFC 850 or asctime; -1 when none of them. */
+static int64_t
+http_date(rp_str v)
+{
+    const char *s = v.p, *c = memchr(v.p, ',', v.n);
+    int day, mon, year, hh, mm, ss, ylen;
+    size_t n = v.n, at;
+    if (c) { /* "Sun, 06 Nov 1994 08:49:37 GMT" / "Sunday, 06-Nov-94 08:49:37 GMT" */
+        at = (size_t)(c - s) + 2;
+        ylen = n - at == 24 ? 4 : 2;
+        if (n - at != (size_t)(20 + ylen) || s[at - 1] != ' ' ||
+            !date_num(s + at, 2, &day) || (mon = date_month(s + at + 3)) == 0 ||
+            !date_num(s + at + 7, (size_t)ylen, &year) || memcmp(s + n - 4, " GMT", 4))
+            return -1;
+        if (ylen == 2)
+            year += year < 70 ? 2000 : 1900;
+        at += 8 + (size_t)ylen;
+    } else { /* "Sun Nov  6 08:49:37 1994" */
+        if (n != 24 || (mon = date_month(s + 4)) == 0 ||
+            !date_num(s + 8 + (s[8] == ' '), s[8] == ' ' ? 1 : 2, &day) ||
+            !date_num(s + 20, 4, &year))
+            return -1;
+        at = 10;
+    }
+    if (s[at] != ' ' || s[at + 3] != ':' || s[at + 6] != ':' || !date_num(s + at + 1, 2, &hh) ||
+        !date_num(s + at + 4, 2, &mm) || !date_num(s + at + 7, 2, &ss) || day < 1 ||
+        day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970 || year > 9999)
+        return -1;
+    return days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss;
+}
+#endif
+
+/* t as IMF-fixdate into out (29 bytes). */
+static void
+http_date_format(int64_t t, char *out)
+{
+    static const char wd[] = "ThuFriSatSunMonTueWed", mn[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    int64_t z = t / 86400 + 719468, era = z / 146097;
+    unsigned doe = (unsigned)(z - era * 146097), yoe, doy, mp, d, m, secs = (unsigned)(t % 86400);
+    int64_t y;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y = (int64_t)yoe + era * 400 + (m <= 2);
+    memcpy(out, wd + 3 * ((t / 86400) % 7), 3);
+    memcpy(out + 3, ", 00 Jan 0000 00:00:00 GMT", 26);
+    out[5] = (char)('0' + d / 10), out[6] = (char)('0' + d % 10);
+    memcpy(out + 8, mn + 3 * (m - 1), 3);
+    out[12] = (char)('0' + y / 1000 % 10), out[13] = (char)('0' + y / 100 % 10);
+    out[14] = (char)('0' + y / 10 % 10), out[15] = (char)('0' + y % 10);
+    out[17] = (char)('0' + secs / 36000), out[18] = (char)('0' + secs / 3600 % 10);
+    out[20] = (char)('0' + secs % 3600 / 600), out[21] = (char)('0' + secs % 600 / 60);
+    out[23] = (char)('0' + secs % 60 / 10), out[24] = (char)('0' + secs % 10);
 }
 
 /* ==== [5] TLS certificate store ==== */
@@ -1512,6 +1637,44 @@ cfg_via(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
+#if RP_ENABLE_CACHE
+/* on|off into *out; RP_ECONFIG otherwise. */
+static int
+opt_onoff(cfg_ctx *x, rp_str word, rp_str val, uint8_t *out)
+{
+    if (!str_ieq(val, S("on")) && !str_ieq(val, S("off")))
+        return cfg_fail(x, "expected on or off", word);
+    *out = str_ieq(val, S("on"));
+    return RP_OK;
+}
+
+static int
+cfg_cache(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    int i, rc;
+    if (n < 2)
+        return cfg_fail(x, "cache needs max_object=, heuristic=, ignore_client_nocache= "
+                           "or lock_timeout=", w[0]);
+    for (i = 1; i < n; i++) {
+        rp_str val, key = opt_key(w[i], &val);
+        if (str_ieq(key, S("max_object")))
+            rc = opt_num(x, key, val, 1, RP_CACHE_BYTES, &c->cache_max_object);
+        else if (str_ieq(key, S("lock_timeout")))
+            rc = opt_num(x, key, val, 0, 600000, &c->cache_lock_ms);
+        else if (str_ieq(key, S("heuristic")))
+            rc = opt_onoff(x, w[i], val, &c->cache_heuristic);
+        else if (str_ieq(key, S("ignore_client_nocache")))
+            rc = opt_onoff(x, w[i], val, &c->cache_ignore_nocache);
+        else
+            return cfg_fail(x, "unknown cache option", w[i]);
+        if (rc != RP_OK)
+            return RP_ECONFIG;
+    }
+    return RP_OK;
+}
+#endif
+
 /* A path for probes and the status page: "/" then visible ASCII. */
 static int
 cfg_path_ok(rp_str v)
@@ -1724,6 +1887,9 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
         {"timeout", 7, cfg_timeout}, {"via", 3, cfg_via},
         {"health", 6, cfg_health}, {"status", 6, cfg_status},
         {"tls", 3, cfg_tls},
+#if RP_ENABLE_CACHE
+        {"cache", 5, cfg_cache},
+#endif
     };
     rp_str w[CFG_MAX_WORDS];
     int nw = 0;
@@ -1994,19 +2160,21 @@ device_ok(rp_proxy *p, int idx)
  *   DS_IDLE        reuse (or the device's FIN)   device_idle   --
  *   DS_PROBE       a health probe's status line  probe timeout in, out
  *   CS_LOCAL       room to write the status page client        out
+ *   CS_CACHE       room to send a hit's body     client        out, entry
+ *   CS_CWAIT       another request's cache fill  cache lock    in: head
  */
 
 typedef struct rp_conn rp_conn;
 
 enum { K_LISTENER = 1, K_CLIENT, K_DEVICE };
 enum {
-    CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL,
+    CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL, CS_CACHE, CS_CWAIT,
     DS_CONNECTING, DS_BUSY, DS_IDLE, DS_PROBE
 };
 enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
 enum {
     T_NONE, T_HEAD, T_IDLE, T_CLIENT, T_TUNNEL, T_LINGER,
-    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE
+    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT
 };
 
 #define F_EOF (1u << 0)       /* peer sent FIN */
@@ -2030,8 +2198,31 @@ enum {
 #define F_PROM (1u << 18)     /* status page in Prometheus format */
 #define F_HSDONE (1u << 19)   /* TLS handshake finished */
 #define F_TLSBYE (1u << 20)   /* TLS close_notify queued */
+#if RP_ENABLE_CACHE
+/* The one forward reference: a freed client lets go of its cache entries
+ * (section 11) whichever path freed it. */
+static void cache_release(rp_proxy *p, rp_conn *c);
+#endif
+
 #define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
                     F_HTTP10 | F_UPG | F_IDEMP | F_KEEP)
+
+#if RP_ENABLE_CACHE
+/* Step a hit's arena reader past n sent bytes. */
+static void
+hit_advance(rp_proxy *p, rp_conn *c, size_t n)
+{
+    while (n) {
+        size_t k = RP_MIN(n, RP_CACHE_BLOCK - c->coff);
+        c->coff = (uint16_t)(c->coff + k);
+        c->cleft -= (uint32_t)k;
+        n -= k;
+        if (c->coff == RP_CACHE_BLOCK)
+            c->cblk = p->cache.blk_next[c->cblk], c->coff = 0;
+    }
+}
+
+#endif
 
 #if RP_ENABLE_TLS
 /* TLS, pumped (BearSSL's engine API, never br_sslio): each turn moves
@@ -2366,6 +2557,18 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
             br_ssl_engine_flush(e, 0);
         return 1;
     }
+#if RP_ENABLE_CACHE
+    if ((st & BR_SSL_SENDAPP) && c->cleft) { /* a hit's body, from the arena */
+        b = br_ssl_engine_sendapp_buf(e, &len);
+        len = RP_MIN(len, RP_MIN((size_t)c->cleft, (size_t)(RP_CACHE_BLOCK - c->coff)));
+        memcpy(b, p->cache_arena + (size_t)c->cblk * RP_CACHE_BLOCK + c->coff, len);
+        hit_advance(p, c, len);
+        br_ssl_engine_sendapp_ack(e, len);
+        if (!c->cleft)
+            br_ssl_engine_flush(e, 0);
+        return 1;
+    }
+#endif
     if ((st & BR_SSL_RECVREC) && (c->ready & RP_EV_READ) && !(c->flags & F_EOF)) {
         b = br_ssl_engine_recvrec_buf(e, &len);
         n = rp_port_recv(c->sock, b, len);
@@ -2444,14 +2647,22 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
     case T_CONNECT: return c->t_connect;
     case T_DEVICE: return c->t_device;
     case T_DIDLE: return c->t_device_idle;
+    case T_CWAIT: return c->cache_lock_ms;
     }
     return 0;
 }
 
+/* Bytes of a cache hit's body still to send from the arena. */
+#if RP_ENABLE_CACHE
+#define HIT_LEFT(c) ((c)->cleft)
+#else
+#define HIT_LEFT(c) 0
+#endif
+
 static int
 out_blocked(const rp_conn *c)
 {
-    return (c->flags & F_WBLOCK) && (buf_len(&c->out) || c->tls);
+    return (c->flags & F_WBLOCK) && (buf_len(&c->out) || HIT_LEFT(c) || c->tls);
 }
 
 static int
@@ -2468,7 +2679,8 @@ timer_kind(const rp_conn *c)
             return T_CLIENT;
         return T_NONE;
     case CS_TUNNEL: return T_TUNNEL;
-    case CS_LOCAL: return out_blocked(c) ? T_CLIENT : T_NONE;
+    case CS_LOCAL: case CS_CACHE: return out_blocked(c) ? T_CLIENT : T_NONE;
+    case CS_CWAIT: return T_CWAIT;
     case CS_CLOSING: return buf_len(&c->out) ? T_CLIENT : T_LINGER;
     case DS_PROBE: return T_PROBE;
     case DS_CONNECTING: return T_CONNECT;
@@ -2587,6 +2799,10 @@ conn_free(rp_proxy *p, rp_conn *c)
     buf_release(p, &c->in, 1);
     buf_release(p, &c->out, 1);
     tls_release(p, c);
+#if RP_ENABLE_CACHE
+    if (c->kind == K_CLIENT)
+        cache_release(p, c);
+#endif
     for (i = p->batch_at; i < p->batch_n; i++) /* drop reports still queued */
         if (p->batch[i].ud == c)
             p->batch[i].ud = NULL;
@@ -2637,20 +2853,57 @@ conn_read(rp_proxy *p, rp_conn *c)
     return 1;
 }
 
+#if RP_ENABLE_CACHE
+/* Send what `out` holds and then a hit's body straight from its arena
+ * blocks, in one gather send.  *len gets the bytes offered. */
+static long
+hit_send(rp_proxy *p, rp_conn *c, size_t *len)
+{
+    rp_iov v[8];
+    int n = 0;
+    unsigned b = c->cblk, off = c->coff;
+    size_t head = buf_len(&c->out), left = c->cleft;
+    long r;
+    if (head)
+        v[n].p = c->out.d + c->out.r, v[n++].n = head;
+    *len = head;
+    while (n < 8 && left) {
+        size_t k = RP_MIN(left, RP_CACHE_BLOCK - off);
+        v[n].p = p->cache_arena + (size_t)b * RP_CACHE_BLOCK + off, v[n++].n = k;
+        *len += k, left -= k, off = 0;
+        b = p->cache.blk_next[b];
+    }
+    r = rp_port_sendv(c->sock, v, n);
+    if (r > 0) {
+        size_t k = RP_MIN((size_t)r, head);
+        c->out.r += (uint32_t)k;
+        hit_advance(p, c, (size_t)r - k);
+    }
+    return r;
+}
+#endif
+
+
 static int
 conn_write(rp_proxy *p, rp_conn *c)
 {
     size_t len = buf_len(&c->out);
     long n;
+    int hit = 0;
 #if RP_ENABLE_TLS
     if (c->tls)
         return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
 #endif
-    if (!len || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
+    if ((!len && !HIT_LEFT(c)) || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
         return 0;
     if ((c->flags & F_WBLOCK) && !(c->ready & RP_EV_WRITE))
         return 0;
-    n = rp_port_send(c->sock, c->out.d + c->out.r, len);
+#if RP_ENABLE_CACHE
+    if (c->cleft)
+        hit = 1, n = hit_send(p, c, &len); /* moves out.r and the reader */
+    else
+#endif
+        n = rp_port_send(c->sock, c->out.d + c->out.r, len);
     if (n == RP_EAGAIN || (n >= 0 && (size_t)n < len)) {
         c->flags |= F_WBLOCK;
         c->ready &= ~RP_EV_WRITE;
@@ -2665,7 +2918,8 @@ conn_write(rp_proxy *p, rp_conn *c)
             c->err = (int16_t)n;
         return 1;
     }
-    c->out.r += (uint32_t)n;
+    if (!hit)
+        c->out.r += (uint32_t)n;
     c->flags |= F_PROGRESS;
     if (c->kind == K_CLIENT)
         p->stats.bytes_out += (uint64_t)n;
@@ -2750,12 +3004,9 @@ static int
 field_passes(const rp_http_msg *m, size_t i, const rp_str *tok, size_t ntok)
 {
     size_t k;
-    switch (m->headers[i].id) {
-    case H_OTHER: case H_EXPECT:
-        break;
-    default:
+    int id = m->headers[i].id;
+    if (id != H_OTHER && id != H_EXPECT && id < H_DATE)
         return 0;
-    }
     if (memchr(m->headers[i].name.p, '_', m->headers[i].name.n))
         return 0; /* "Content_Length" may mean Content-Length to a device's CGI
                      layer: dropped, as nginx does by default */
@@ -2805,8 +3056,11 @@ via_value(const rp_proxy *p, int minor, char *buf)
     return v;
 }
 
+/* cond (cache revalidation, else NULL): the stored ETag and Last-Modified,
+ * sent as If-None-Match / If-Modified-Since instead of the client's own. */
 static int
-request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
+request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
+                   const rp_str *cond)
 {
     rp_str tok[MAX_CONN_TOKENS], ip, via;
     char ipbuf[48], viabuf[48];
@@ -2821,6 +3075,8 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
     w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
     for (i = 0; i < m->nheaders; i++)
         if (field_passes(m, i, tok, ntok) &&
+            !(cond && (m->headers[i].id == H_IF_NONE_MATCH ||
+                       m->headers[i].id == H_IF_MODIFIED_SINCE)) &&
             !(p->cfg.client_cert_header && /* never trust a client's own */
               str_ieq2(m->headers[i].name, (rp_str){p->cfg.client_cert_header,
                                                     strlen(p->cfg.client_cert_header)}))) {
@@ -2847,6 +3103,10 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         w_num(&w, (uint64_t)m->content_length);
         w_put(&w, S("\r\n"));
     }
+    if (cond && cond[0].n)
+        w_field(&w, S("If-None-Match"), cond[0]), nf++;
+    if (cond && cond[1].n)
+        w_field(&w, S("If-Modified-Since"), cond[1]), nf++;
     if (c->flags & F_UPG) {
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
@@ -2902,6 +3162,59 @@ status_for(int err)
     return 400;
 }
 
+#if RP_ENABLE_CACHE
+/* What an exchange on a cache route did (rp_conn.cflags). */
+#define CF_ON 1u        /* route has cache=on */
+#define CF_LOOKUP 2u    /* method and request allow using the cache */
+#define CF_NOSTORE 4u   /* request no-store: store nothing */
+#define CF_REVAL 8u     /* forwarded to revalidate a stale entry */
+#define CF_REQNC 16u    /* forwarded because the request said no-cache */
+#define CF_STORED 32u   /* the response is being stored */
+#define CF_COLLAPSED 64u /* waited on another request's fill */
+#define CF_AUTH 128u    /* request has Authorization */
+#define CF_SIE 256u     /* served stale because the device failed */
+#define CF_HIT 512u     /* answered from the cache */
+#define CF_HEADWAIT 1024u /* hit head waits for room in `out` */
+
+/* "Cache-Status: rproxy; ..." (RFC 9211) on every response of a cache
+ * route: what the cache did, the device's status when forwarded. */
+static void
+w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl)
+{
+    unsigned f = c->cflags;
+    if (!(f & CF_ON))
+        return;
+    w_put(w, S("Cache-Status: rproxy"));
+    if (f & CF_HIT) {
+        w_put(w, S("; hit; ttl="));
+        if (ttl < 0)
+            w_put(w, "-", 1), ttl = -ttl;
+        w_num(w, (uint64_t)ttl);
+    } else if (status) {
+        w_put(w, S("; fwd="));
+        if (!(f & CF_LOOKUP))
+            w_put(w, S("method"));
+        else if (f & CF_REQNC)
+            w_put(w, S("request"));
+        else if (f & CF_REVAL)
+            w_put(w, S("stale"));
+        else
+            w_put(w, S("miss"));
+        w_put(w, S("; fwd-status="));
+        w_num(w, (uint64_t)status);
+    }
+    if (f & CF_STORED)
+        w_put(w, S("; stored"));
+    if (f & CF_COLLAPSED)
+        w_put(w, S("; collapsed"));
+    if (f & CF_SIE)
+        w_put(w, S("; detail=stale-if-error"));
+    w_put(w, S("\r\n"));
+}
+#else
+#define w_cache_status(w, c, status, ttl) ((void)0)
+#endif
+
 /* Queue "HTTP/1.1 status ..." with a short text body and Connection: close. */
 static void
 error_write(rp_proxy *p, rp_conn *c, int status)
@@ -2915,13 +3228,31 @@ error_write(rp_proxy *p, rp_conn *c, int status)
     w_put(&w, reason, rn);
     w_put(&w, S("\r\nContent-Type: text/plain\r\nContent-Length: "));
     w_num(&w, (uint64_t)rn + 1);
-    w_put(&w, S("\r\nConnection: close\r\n\r\n"));
+    w_put(&w, S("\r\n"));
+    w_cache_status(&w, c, 0, 0);
+    w_put(&w, S("Connection: close\r\n\r\n"));
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
         w_put(&w, reason, rn);
         w_put(&w, "\n", 1);
     }
     if (buf_commit(&c->out, &w) == RP_OK)
         c->sent += w.n;
+}
+
+/* RFC 9110 §6.6.1: a proxy with a clock adds the Date a device left out. */
+static void
+w_date_if_missing(wbuf *w, const rp_http_msg *m)
+{
+    char date[29];
+    int64_t now;
+    size_t i;
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == H_DATE)
+            return;
+    if ((now = rp_port_time()) <= 0)
+        return;
+    http_date_format(now, date);
+    w_field(w, S("Date"), (rp_str){date, 29});
 }
 
 static int
@@ -2948,6 +3279,8 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         w_put(&w, S("Transfer-Encoding: chunked\r\n"));
     via = via_value(p, m->minor, viabuf);
     w_joined(&w, S("Via"), m, H_VIA, via);
+    w_date_if_missing(&w, m);
+    w_cache_status(&w, c, m->status, 0);
     if (m->status == 101) {
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
@@ -2963,50 +3296,1076 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
     return RP_OK;
 }
 
-/* Move body bytes framed by f's mode from src to dst.  Returns the bytes
- * consumed from src, or RP_EINVAL for broken chunked framing; *done is set
- * when the body ended and *out grows by the bytes written to dst. */
-static long
-body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t *out)
+/* ==== [11] Cache: arena, entries, freshness (RFC 9111) ====
+ * A stored response is an entry plus two chains of fixed-size arena blocks:
+ * `meta` (key, Vary values, ETag, Last-Modified and the head as it will be
+ * served) and `body`.  Fixed blocks cannot fragment; a hit sends the body
+ * straight from its blocks.  Ready entries sit on an LRU list and in a hash
+ * table; an entry being filled is in the table only (a concurrent miss for
+ * the same URL waits for it: collapsing) and is never evicted, nor is one
+ * that is pinned by an exchange serving or revalidating it.  Anything
+ * malformed in the caching fields makes a response stale or unstorable,
+ * never fresher. */
+
+#if RP_ENABLE_CACHE
+
+#define CACHE_NBLK (RP_CACHE_BYTES / RP_CACHE_BLOCK)
+enum { CE_FREE, CE_FILLING, CE_READY };
+#define CE_NO_CACHE 1u  /* response no-cache: revalidate before each use */
+#define CE_NO_STALE 2u  /* must-revalidate, proxy-revalidate, s-maxage */
+#define CE_DOOMED 4u    /* replaced or invalidated while pinned */
+
+/* ---- Cache-Control (RFC 9111 §5.2) ---- */
+
+#define CC_NO_STORE 1u
+#define CC_NO_CACHE 2u
+#define CC_PRIVATE 4u
+#define CC_PUBLIC 8u
+#define CC_MUST_REVAL 16u
+#define CC_PROXY_REVAL 32u
+#define CC_ONLY_IF_CACHED 64u
+#define CC_MAX_STALE_ANY 128u
+#define CC_BAD 256u      /* a freshness directive was malformed or repeated */
+
+typedef struct {
+    unsigned f;
+    int64_t max_age, s_maxage, max_stale, min_fresh, sie; /* -1: absent */
+} cc_t;
+
+#define CC_SECONDS_MAX 2147483648 /* §1.2.2: larger values mean this */
+
+/* delta-seconds, quoted or not; -1 when not digits. */
+static int64_t
+cc_seconds(rp_str v)
 {
-    size_t n, total = 0;
-    *done = 0;
-    switch (f->mode) {
-    case M_NONE:
-        *done = 1;
-        return 0;
-    case M_LENGTH:
-        n = buf_move(p, dst, src, (size_t)RP_MIN(f->left, (uint64_t)(size_t)-1));
-        f->left -= n;
-        *out += n;
-        *done = f->left == 0;
-        return (long)n;
-    case M_CLOSE: case M_TUNNEL:
-        n = buf_move(p, dst, src, (size_t)-1);
-        *out += n;
-        return (long)n;
+    int64_t n = 0;
+    size_t i;
+    if (v.n >= 2 && v.p[0] == '"' && v.p[v.n - 1] == '"')
+        v.p++, v.n -= 2;
+    if (v.n == 0)
+        return -1;
+    for (i = 0; i < v.n; i++) {
+        if (!is_digit((unsigned char)v.p[i]))
+            return -1;
+        if (n < CC_SECONDS_MAX)
+            n = n * 10 + (v.p[i] - '0');
     }
-    while (!f->ch.done && buf_len(src)) { /* M_CHUNKED, M_DECHUNK */
-        size_t avail = buf_len(src), room = buf_room(p, dst);
-        int copy = f->mode == M_CHUNKED || f->ch.state == CH_DATA;
-        long k;
-        if (copy && (avail = RP_MIN(avail, room)) == 0)
-            break;
-        if ((k = rp_chunked_step(&f->ch, src->d + src->r, avail)) < 0)
-            return RP_EINVAL;
-        if (k == 0)
-            break;
-        if (f->mode == M_CHUNKED || f->ch.in_data) {
-            memcpy(dst->d + dst->w, src->d + src->r, (size_t)k);
-            dst->w += (uint32_t)k;
-            *out += (uint64_t)k;
-        }
-        src->r += (uint32_t)k;
-        total += (size_t)k;
-    }
-    *done = f->ch.done;
-    return (long)total;
+    return RP_MIN(n, (int64_t)CC_SECONDS_MAX);
 }
+
+static void
+cc_set(cc_t *cc, int64_t *slot, rp_str v, int critical)
+{
+    int64_t n = cc_seconds(v);
+    if (n < 0 || (*slot >= 0 && *slot != n)) {
+        if (critical)
+            cc->f |= CC_BAD;
+        return;
+    }
+    *slot = n;
+}
+
+static void
+cc_directive(cc_t *cc, rp_str k, rp_str v, int has_v)
+{
+    static const struct {
+        const char *name;
+        uint8_t len;
+        unsigned flag;
+    } flags[] = {
+        {"no-store", 8, CC_NO_STORE}, {"no-cache", 8, CC_NO_CACHE},
+        {"private", 7, CC_PRIVATE}, {"public", 6, CC_PUBLIC},
+        {"must-revalidate", 15, CC_MUST_REVAL}, {"proxy-revalidate", 16, CC_PROXY_REVAL},
+        {"only-if-cached", 14, CC_ONLY_IF_CACHED},
+    };
+    size_t i;
+    for (i = 0; i < RP_COUNT(flags); i++)
+        if (k.n == flags[i].len && str_ieq(k, flags[i].name, flags[i].len)) {
+            cc->f |= flags[i].flag; /* no-cache="f" / private="f": whole response */
+            return;
+        }
+    if (str_ieq2(k, (rp_str){"max-age", 7}))
+        cc_set(cc, &cc->max_age, v, 1);
+    else if (str_ieq2(k, (rp_str){"s-maxage", 8}))
+        cc_set(cc, &cc->s_maxage, v, 1);
+    else if (str_ieq2(k, (rp_str){"max-stale", 9})) {
+        if (!has_v)
+            cc->f |= CC_MAX_STALE_ANY;
+        else
+            cc_set(cc, &cc->max_stale, v, 0);
+    } else if (str_ieq2(k, (rp_str){"min-fresh", 9}))
+        cc_set(cc, &cc->min_fresh, v, 1);
+    else if (str_ieq2(k, (rp_str){"stale-if-error", 14}))
+        cc_set(cc, &cc->sie, v, 0);
+}
+
+/* One Cache-Control field value.  An unterminated quote or a stray
+ * character marks the field bad (a response then counts as stale). */
+static void
+cc_parse(cc_t *cc, rp_str s)
+{
+    size_t i = 0;
+    while (i < s.n) {
+        rp_str k, v = {"", 0};
+        int has_v = 0;
+        while (i < s.n && (s.p[i] == ' ' || s.p[i] == '\t' || s.p[i] == ','))
+            i++;
+        for (k.p = s.p + i; i < s.n && is_tchar((unsigned char)s.p[i]); i++)
+            ;
+        k.n = (size_t)(s.p + i - k.p);
+        if (i < s.n && s.p[i] == '=') {
+            size_t j = ++i;
+            has_v = 1;
+            if (i < s.n && s.p[i] == '"') {
+                for (i++; i < s.n && s.p[i] != '"'; i++)
+                    if (s.p[i] == '\\')
+                        i++;
+                if (i >= s.n) {
+                    cc->f |= CC_BAD; /* unterminated quoted-string */
+                    return;
+                }
+                i++;
+            } else {
+                while (i < s.n && is_tchar((unsigned char)s.p[i]))
+                    i++;
+            }
+            v.p = s.p + j, v.n = i - j;
+        }
+        while (i < s.n && (s.p[i] == ' ' || s.p[i] == '\t'))
+            i++;
+        if ((i < s.n && s.p[i] != ',') || k.n == 0) {
+            cc->f |= CC_BAD;
+            while (i < s.n && s.p[i] != ',')
+                i++;
+            continue;
+        }
+        cc_directive(cc, k, v, has_v);
+    }
+}
+
+/* Every Cache-Control line of m (and Pragma: no-cache without one). */
+static void
+cc_of(const rp_http_msg *m, cc_t *cc)
+{
+    size_t i;
+    int any = 0, pragma = 0;
+    memset(cc, 0, sizeof(*cc));
+    cc->max_age = cc->s_maxage = cc->max_stale = cc->min_fresh = cc->sie = -1;
+    for (i = 0; i < m->nheaders; i++) {
+        if (m->headers[i].id == H_CACHE_CONTROL)
+            cc_parse(cc, m->headers[i].value), any = 1;
+        else if (m->headers[i].id == H_PRAGMA)
+            pragma |= m->headers[i].value.n >= 8 &&
+                      str_ieq(m->headers[i].value, "no-cache", 8);
+    }
+    if (!any && pragma)
+        cc->f |= CC_NO_CACHE; /* RFC 9111 §5.4 */
+}
+
+/* ---- Freshness (§4.2) ---- */
+
+/* Statuses cacheable by default (RFC 9110 §15.1). */
+static int
+heuristic_status(int s)
+{
+    return s == 200 || s == 203 || s == 204 || s == 206 || s == 300 || s == 301 ||
+           s == 308 || s == 404 || s == 405 || s == 410 || s == 414 || s == 501;
+}
+
+/* The one value of field id, or -2 when repeated, -1 absent / malformed. */
+static int64_t
+field_date(const rp_http_msg *m, int id, int *count)
+{
+    size_t i;
+    int64_t t = -1;
+    *count = 0;
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == id)
+            t = (*count)++ ? -2 : http_date(m->headers[i].value);
+    return t;
+}
+
+/* Freshness lifetime of response m (s): s-maxage > max-age > Expires - Date
+ * > heuristic; 0 when anything it rests on is malformed, -1 when nothing
+ * gives one. */
+static int64_t
+cache_lifetime(const rp_http_msg *m, const cc_t *cc, int64_t date, int heuristic)
+{
+    int n;
+    int64_t exp, lm;
+    if (cc->f & CC_BAD)
+        return 0;
+    if (cc->s_maxage >= 0)
+        return cc->s_maxage;
+    if (cc->max_age >= 0)
+        return cc->max_age;
+    exp = field_date(m, H_EXPIRES, &n);
+    if (n)
+        return exp < 0 || date <= 0 || exp <= date ? 0 : exp - date;
+    lm = field_date(m, H_LAST_MODIFIED, &n);
+    if (heuristic && heuristic_status(m->status) && lm > 0 && date > lm)
+        return RP_MIN((date - lm) / 10, 86400);
+    return -1;
+}
+
+/* §4.2.3: the age at response time, from the device's Age, the response
+ * delay and (with a clock) the apparent age.  -1 for a malformed Age. */
+static int64_t
+initial_age(const rp_http_msg *m, int64_t date, int64_t now_wall, uint64_t req_ms,
+            uint64_t resp_ms)
+{
+    size_t i;
+    int64_t age = 0, apparent = 0, delay = (int64_t)((resp_ms - req_ms) / 1000);
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == H_AGE && (age = cc_seconds(m->headers[i].value)) < 0)
+            return -1;
+    if (now_wall > 0 && date > 0 && now_wall > date)
+        apparent = now_wall - date;
+    return RP_MAX(apparent, age + delay);
+}
+
+static int64_t
+entry_age(const rp_proxy *p, const struct rp_cache_entry *e)
+{
+    return e->age0 + (int64_t)((p->now - e->resp_ms) / 1000);
+}
+
+/* ---- Arena, chains, entries ---- */
+
+typedef struct rp_cache_entry centry;
+typedef struct rp_chain chain;
+
+static unsigned char *
+blk_ptr(rp_proxy *p, unsigned b)
+{
+    return p->cache_arena + (size_t)b * RP_CACHE_BLOCK;
+}
+
+static void
+chain_free(rp_proxy *p, chain *ch)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned b = ch->first;
+    while (b) {
+        unsigned nx = k->blk_next[b];
+        k->blk_next[b] = k->free_blk;
+        k->free_blk = (uint16_t)b;
+        k->nblk_used--;
+        b = nx;
+    }
+    ch->first = ch->last = 0;
+    ch->len = 0;
+}
+
+static void
+lru_unlink(struct rp_cache *k, unsigned i)
+{
+    centry *e = &k->e[i];
+    if (e->prev)
+        k->e[e->prev].next = e->next;
+    else
+        k->lru_head = e->next;
+    if (e->next)
+        k->e[e->next].prev = e->prev;
+    else
+        k->lru_tail = e->prev;
+    e->prev = e->next = 0;
+}
+
+static void
+lru_front(struct rp_cache *k, unsigned i)
+{
+    centry *e = &k->e[i];
+    e->prev = 0;
+    e->next = k->lru_head;
+    if (k->lru_head)
+        k->e[k->lru_head].prev = (uint16_t)i;
+    else
+        k->lru_tail = (uint16_t)i;
+    k->lru_head = (uint16_t)i;
+}
+
+static void
+bucket_unlink(struct rp_cache *k, unsigned i)
+{
+    uint16_t *at = &k->bucket[k->e[i].hash % RP_CACHE_ENTRIES];
+    while (*at && *at != i)
+        at = &k->e[*at].hnext;
+    if (*at)
+        *at = k->e[i].hnext;
+    k->e[i].hnext = 0;
+}
+
+/* Entry i leaves the table; its blocks go back now, or when the last
+ * exchange using it lets go. */
+static void
+entry_drop(rp_proxy *p, unsigned i)
+{
+    struct rp_cache *k = &p->cache;
+    centry *e = &k->e[i];
+    if (e->flags & CE_DOOMED) {
+        if (e->pins)
+            return;
+    } else {
+        bucket_unlink(k, i);
+        if (e->state == CE_READY) {
+            lru_unlink(k, i);
+            k->nentries--;
+        }
+        e->flags |= CE_DOOMED;
+        if (e->pins)
+            return;
+    }
+    chain_free(p, &e->meta);
+    chain_free(p, &e->body);
+    memset(e, 0, sizeof(*e));
+    e->hnext = k->free_ent;
+    k->free_ent = (uint16_t)i;
+}
+
+/* Evict the least recently used entry nobody is using; 0 when none. */
+static int
+evict_one(rp_proxy *p)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i = k->lru_tail;
+    while (i && k->e[i].pins)
+        i = k->e[i].prev;
+    if (!i)
+        return 0;
+    entry_drop(p, i);
+    p->stats.cache_evictions++;
+    return 1;
+}
+
+static unsigned
+blk_alloc(rp_proxy *p)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned b;
+    for (;;) {
+        if ((b = k->free_blk) != 0) {
+            k->free_blk = k->blk_next[b];
+            break;
+        }
+        if (k->fresh_blk + 1u < CACHE_NBLK) {
+            b = ++k->fresh_blk; /* block 0 is never used */
+            break;
+        }
+        if (!evict_one(p))
+            return 0;
+    }
+    k->blk_next[b] = 0;
+    k->nblk_used++;
+    return b;
+}
+
+static unsigned
+entry_alloc(rp_proxy *p)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i;
+    for (;;) {
+        if ((i = k->free_ent) != 0) {
+            k->free_ent = k->e[i].hnext;
+            break;
+        }
+        if (k->fresh_ent + 1u < RP_CACHE_ENTRIES) {
+            i = ++k->fresh_ent;
+            break;
+        }
+        if (!evict_one(p))
+            return 0;
+    }
+    memset(&k->e[i], 0, sizeof(k->e[i]));
+    return i;
+}
+
+/* Append n bytes to a chain; RP_ENOMEM when the arena has no block left. */
+static int
+chain_put(rp_proxy *p, chain *ch, const void *src, size_t n)
+{
+    const char *s = (const char *)src;
+    while (n) {
+        size_t off = ch->len % RP_CACHE_BLOCK, k;
+        if (off == 0 && (ch->len || !ch->first)) {
+            unsigned b = blk_alloc(p);
+            if (!b)
+                return RP_ENOMEM;
+            if (ch->last)
+                p->cache.blk_next[ch->last] = (uint16_t)b;
+            else
+                ch->first = (uint16_t)b;
+            ch->last = (uint16_t)b;
+        }
+        k = RP_MIN(n, RP_CACHE_BLOCK - off);
+        memcpy(blk_ptr(p, ch->last) + off, s, k);
+        ch->len += (uint32_t)k, s += k, n -= k;
+    }
+    return RP_OK;
+}
+
+/* Copy n bytes at off out of a chain (the caller keeps off + n <= len). */
+static void
+chain_get(rp_proxy *p, const chain *ch, size_t off, char *dst, size_t n)
+{
+    unsigned b = ch->first;
+    while (off >= RP_CACHE_BLOCK)
+        b = p->cache.blk_next[b], off -= RP_CACHE_BLOCK;
+    while (n) {
+        size_t k = RP_MIN(n, RP_CACHE_BLOCK - off);
+        memcpy(dst, blk_ptr(p, b) + off, k);
+        dst += k, n -= k, off = 0;
+        b = p->cache.blk_next[b];
+    }
+}
+
+/* Does the chain hold s at off (case-insensitively when ci)? */
+static int
+chain_eq(rp_proxy *p, const chain *ch, size_t off, rp_str s, int ci)
+{
+    char t[64];
+    size_t i, k;
+    while (s.n) {
+        k = RP_MIN(s.n, sizeof(t));
+        chain_get(p, ch, off, t, k);
+        for (i = 0; i < k; i++)
+            if (ci ? lower((unsigned char)s.p[i]) != t[i] : s.p[i] != t[i])
+                return 0;
+        s.p += k, s.n -= k, off += k;
+    }
+    return 1;
+}
+
+/* ---- Keys and Vary ---- */
+
+static uint32_t
+fnv(uint32_t h, const char *s, size_t n, int ci)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        h = (h ^ (uint32_t)(ci ? lower((unsigned char)s[i]) : (unsigned char)s[i])) * 16777619u;
+    return h;
+}
+
+#define FNV0 2166136261u
+
+static uint32_t
+key_hash(uint32_t host_hash, rp_str target)
+{
+    return fnv(fnv(host_hash, " ", 1, 0), target.p, target.n, 0);
+}
+
+static int
+key_eq(rp_proxy *p, const centry *e, rp_str host, rp_str target)
+{
+    return e->key_len == host.n + 1 + target.n && chain_eq(p, &e->meta, 0, host, 1) &&
+           chain_eq(p, &e->meta, host.n, (rp_str){" ", 1}, 0) &&
+           chain_eq(p, &e->meta, host.n + 1, target, 0);
+}
+
+#define VARY_MAX_NAMES 8
+#define VARY_BYTES 1024
+
+/* The request's value of header `name` as a Vary key stores it: every
+ * line's value joined with ", ", "\x01" when absent. */
+static void
+vary_value(const rp_http_msg *req, rp_str name, wbuf *w)
+{
+    size_t j;
+    int seen = 0;
+    for (j = 0; j < req->nheaders; j++)
+        if (str_ieq2(req->headers[j].name, name)) {
+            if (seen++)
+                w_put(w, S(", "));
+            w_str(w, req->headers[j].value);
+        }
+    if (!seen)
+        w_put(w, "\x01", 1);
+}
+
+/* The request's values of the headers the response's Vary names, as the
+ * entry stores them: "name\nvalue\n" per name.  Returns the length, or -1
+ * for "*", more than VARY_MAX_NAMES names or more than VARY_BYTES. */
+static long
+vary_key(const rp_http_msg *resp, const rp_http_msg *req, char *out)
+{
+    wbuf w;
+    size_t i, j, names = 0;
+    w.p = out, w.n = 0, w.cap = VARY_BYTES, w.full = 0;
+    for (i = 0; i < resp->nheaders; i++) {
+        rp_str v = resp->headers[i].value, e;
+        if (resp->headers[i].id != H_VARY)
+            continue;
+        while (list_next(&v, &e)) {
+            if ((e.n == 1 && e.p[0] == '*') || ++names > VARY_MAX_NAMES)
+                return -1;
+            for (j = 0; j < e.n; j++) {
+                char c = (char)lower((unsigned char)e.p[j]);
+                w_put(&w, &c, 1);
+            }
+            w_put(&w, "\n", 1);
+            vary_value(req, e, &w);
+            w_put(&w, "\n", 1);
+        }
+    }
+    return w.full ? -1 : (long)w.n;
+}
+
+/* Does the request select entry e (each stored value equal)? */
+static int
+vary_match(rp_proxy *p, const centry *e, const rp_http_msg *req)
+{
+    char stored[VARY_BYTES], now[VARY_BYTES];
+    size_t i = 0, n = e->vary_len;
+    chain_get(p, &e->meta, e->key_len, stored, n);
+    while (i < n) {
+        const char *nl = memchr(stored + i, '\n', n - i), *vl;
+        rp_str name, val;
+        wbuf w;
+        name.p = stored + i, name.n = (size_t)(nl - name.p);
+        vl = memchr(nl + 1, '\n', n - (size_t)(nl + 1 - stored));
+        val.p = nl + 1, val.n = (size_t)(vl - val.p);
+        w.p = now, w.n = 0, w.cap = sizeof(now), w.full = 0;
+        vary_value(req, name, &w);
+        if (w.full || w.n != val.n || memcmp(now, val.p, val.n))
+            return 0;
+        i = (size_t)(vl + 1 - stored);
+    }
+    return 1;
+}
+
+/* ---- Lookup ---- */
+
+enum { USE_FRESH, USE_STALE, USE_REVALIDATE };
+
+/* May entry e answer a request with directives rq without the device?
+ * *ttl gets the freshness left (negative: stale by that much). */
+static int
+entry_use(const rp_proxy *p, const centry *e, const cc_t *rq, unsigned *cf, int64_t *ttl)
+{
+    int64_t age = entry_age(p, e), left = (int64_t)e->lifetime - age;
+    *ttl = left;
+    if ((rq->f & CC_NO_CACHE) && !p->cfg.cache_ignore_nocache) {
+        *cf |= CF_REQNC;
+        return USE_REVALIDATE;
+    }
+    if ((e->flags & CE_NO_CACHE) || (rq->f & CC_BAD) || rq->max_age == 0 ||
+        (rq->max_age > 0 && age > rq->max_age) || (rq->min_fresh >= 0 && left < rq->min_fresh))
+        return USE_REVALIDATE;
+    if (left > 0)
+        return USE_FRESH;
+    if (!(e->flags & CE_NO_STALE) &&
+        ((rq->f & CC_MAX_STALE_ANY) || (rq->max_stale >= 0 && -left <= rq->max_stale)))
+        return USE_STALE;
+    return USE_REVALIDATE;
+}
+
+/* Find the entry for (host, target) the request selects; *filling gets a
+ * fill in progress for the URL, *variants how many are stored. */
+static unsigned
+cache_find(rp_proxy *p, uint32_t key, rp_str host, const rp_http_msg *m, unsigned *filling,
+           unsigned *variants)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i, hit = 0;
+    *filling = *variants = 0;
+    for (i = k->bucket[key % RP_CACHE_ENTRIES]; i; i = k->e[i].hnext) {
+        centry *e = &k->e[i];
+        if (e->hash != key || !key_eq(p, e, host, m->target))
+            continue;
+        if (e->state == CE_FILLING)
+            *filling = i;
+        else if (++*variants && !hit && vary_match(p, e, m))
+            hit = i;
+    }
+    return hit;
+}
+
+static void
+entry_pin(rp_proxy *p, rp_conn *c, unsigned i)
+{
+    p->cache.e[i].pins++;
+    c->centry = (uint16_t)i;
+}
+
+static void
+entry_unpin(rp_proxy *p, rp_conn *c)
+{
+    centry *e;
+    if (!c->centry)
+        return;
+    e = &p->cache.e[c->centry];
+    c->centry = 0;
+    if (--e->pins == 0 && (e->flags & CE_DOOMED))
+        entry_drop(p, (unsigned)(e - p->cache.e));
+}
+
+/* A placeholder for the response this miss will fetch: concurrent misses
+ * for the URL wait for it instead of all asking the device. */
+static void
+fill_begin(rp_proxy *p, rp_conn *c, rp_str host, rp_str target)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i = entry_alloc(p), j;
+    centry *e;
+    if (!i) {
+        p->stats.cache_store_failures++;
+        return;
+    }
+    e = &k->e[i];
+    e->state = CE_FILLING;
+    e->hash = c->ckey;
+    for (j = 0; j < host.n; j++) {
+        char ch = (char)lower((unsigned char)host.p[j]);
+        if (chain_put(p, &e->meta, &ch, 1) != RP_OK)
+            break;
+    }
+    if (j < host.n || chain_put(p, &e->meta, " ", 1) || chain_put(p, &e->meta, target.p, target.n)) {
+        entry_drop(p, i);
+        p->stats.cache_store_failures++;
+        return;
+    }
+    e->key_len = (uint16_t)e->meta.len;
+    e->hnext = k->bucket[e->hash % RP_CACHE_ENTRIES];
+    k->bucket[e->hash % RP_CACHE_ENTRIES] = (uint16_t)i;
+    c->cfill = (uint16_t)i;
+}
+
+/* Clients waiting on a fill of this key look again (next timer turn). */
+static void
+cache_wake(rp_proxy *p, uint32_t key)
+{
+    int i;
+    for (i = 0; i < RP_MAX_CONNS; i++) {
+        rp_conn *w = &p->clients[i];
+        if (w->state == CS_CWAIT && w->ckey == key) {
+            w->deadline = p->now;
+            timer_hint(p, p->now);
+        }
+    }
+}
+
+static void
+fill_abort(rp_proxy *p, rp_conn *c)
+{
+    unsigned i = c->cfill;
+    if (!i)
+        return;
+    c->cfill = 0;
+    entry_drop(p, i);
+    cache_wake(p, c->ckey);
+}
+
+/* Every stored variant of a key goes (RFC 9111 §4.4). */
+static void
+cache_invalidate(rp_proxy *p, uint32_t key)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i = k->bucket[key % RP_CACHE_ENTRIES], nx;
+    for (; i; i = nx) {
+        nx = k->e[i].hnext;
+        if (k->e[i].hash == key && k->e[i].state == CE_READY) {
+            entry_drop(p, i);
+            p->stats.cache_invalidations++;
+        }
+    }
+}
+
+/* ---- Storing ---- */
+
+/* Freshness, age and flags of a response, kept in its entry. */
+static int
+entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
+{
+    cc_t cc;
+    int n;
+    int64_t date, life, now_wall = rp_port_time(), age;
+    cc_of(m, &cc);
+    date = field_date(m, H_DATE, &n);
+    if (n == 0 || date < 0)
+        date = now_wall; /* none (we add one) or malformed */
+    life = cache_lifetime(m, &cc, date, p->cfg.cache_heuristic);
+    age = initial_age(m, date, now_wall, req_ms, p->now);
+    e->flags &= (uint8_t)~(CE_NO_CACHE | CE_NO_STALE);
+    if (cc.f & CC_NO_CACHE)
+        e->flags |= CE_NO_CACHE;
+    if ((cc.f & (CC_MUST_REVAL | CC_PROXY_REVAL)) || cc.s_maxage >= 0)
+        e->flags |= CE_NO_STALE;
+    e->lifetime = (int32_t)RP_MIN(RP_MAX(life, 0), (int64_t)0x7fffffff);
+    if (age < 0)
+        e->lifetime = 0, age = 0; /* a malformed Age: stale */
+    e->age0 = age;
+    e->resp_ms = p->now;
+    e->stale_if_error = cc.sie >= 0 ? (int32_t)RP_MIN(cc.sie, (int64_t)0x7fffffff) : -1;
+    e->lm = field_date(m, H_LAST_MODIFIED, &n);
+    e->status = (uint16_t)m->status;
+    return life >= 0 || e->flags & CE_NO_CACHE;
+}
+
+/* May response m to a GET be stored (RFC 9111 §3)? */
+static int
+storable(const rp_proxy *p, const rp_conn *c, const rp_http_msg *m, const cc_t *cc)
+{
+    size_t i;
+    int explicit = cc->max_age >= 0 || cc->s_maxage >= 0;
+    if (c->cflags & CF_NOSTORE || m->status < 200 || m->status == 206 ||
+        (cc->f & (CC_NO_STORE | CC_PRIVATE)))
+        return 0;
+    if (!(m->flags & (RP_HF_LENGTH | RP_HF_CHUNKED)) ||
+        ((m->flags & RP_HF_LENGTH) && (uint64_t)m->content_length > p->cfg.cache_max_object))
+        return 0;
+    for (i = 0; i < m->nheaders; i++) {
+        int id = m->headers[i].id;
+        if (id == H_SET_COOKIE)
+            return 0;
+        if (id == H_EXPIRES)
+            explicit = 1;
+    }
+    if ((c->cflags & CF_AUTH) &&
+        !(cc->f & (CC_PUBLIC | CC_MUST_REVAL)) && cc->s_maxage < 0)
+        return 0;
+    return explicit || heuristic_status(m->status) || (cc->f & CC_PUBLIC);
+}
+
+/* The head as hits will serve it: status line, the device's end-to-end
+ * fields but Age and Cache-Status, Via, a Date when it had none. */
+static void
+stored_head(rp_proxy *p, const rp_http_msg *m, wbuf *w)
+{
+    rp_str tok[MAX_CONN_TOKENS], via;
+    char viabuf[48];
+    size_t i, ntok = conn_tokens(m, tok);
+    w_put(w, S("HTTP/1.1 "));
+    w_num(w, (uint64_t)m->status);
+    w_put(w, " ", 1);
+    w_str(w, m->reason);
+    w_put(w, S("\r\n"));
+    for (i = 0; i < m->nheaders; i++)
+        if (field_passes(m, i, tok, ntok) && m->headers[i].id != H_AGE &&
+            m->headers[i].id != H_CACHE_STATUS)
+            w_field(w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+    via = via_value(p, m->minor, viabuf);
+    w_joined(w, S("Via"), m, H_VIA, via);
+    w_date_if_missing(w, m);
+}
+
+/* Validators and head (already in stored form) after key and Vary. */
+static int
+meta_rest(rp_proxy *p, centry *e, const rp_http_msg *m, const char *head, size_t hn)
+{
+    rp_str etag = header_value(m, H_ETAG), lm = header_value(m, H_LAST_MODIFIED);
+    if (e->meta.len + etag.n + lm.n + hn > RP_CACHE_META ||
+        chain_put(p, &e->meta, etag.p, etag.n) || chain_put(p, &e->meta, lm.p, lm.n) ||
+        chain_put(p, &e->meta, head, hn))
+        return RP_ENOMEM;
+    e->etag_len = (uint16_t)etag.n;
+    e->lm_len = (uint16_t)lm.n;
+    return RP_OK;
+}
+
+/* Write Vary values, validators and head after the key already in
+ * e->meta.  RP_OK or RP_ENOMEM. */
+static int
+meta_write(rp_proxy *p, centry *e, const rp_http_msg *m, const char *vary, size_t vn,
+           char *scratch)
+{
+    wbuf w;
+    w.p = scratch, w.n = 0, w.cap = RP_CACHE_META, w.full = 0;
+    stored_head(p, m, &w);
+    if (w.full || e->key_len + vn > RP_CACHE_META || chain_put(p, &e->meta, vary, vn))
+        return RP_ENOMEM;
+    e->vary_len = (uint16_t)vn;
+    return meta_rest(p, e, m, scratch, w.n);
+}
+
+/* Start storing response m (request req) if RFC 9111 §3 allows: the
+ * placeholder gets Vary values, validators and head; the body follows. */
+static void
+fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m)
+{
+    char vary[VARY_BYTES];
+    rp_buf t = {0, 0, NULL};
+    cc_t cc;
+    centry *e;
+    long vn;
+    int ok;
+    if (!(c->cflags & CF_LOOKUP) || (c->flags & F_HEAD))
+        return;
+    cc_of(m, &cc);
+    if (!storable(p, c, m, &cc) || (vn = vary_key(m, req, vary)) < 0) {
+        fill_abort(p, c);
+        return;
+    }
+    if (!c->cfill)
+        fill_begin(p, c, req->host, req->target);
+    if (!c->cfill)
+        return;
+    e = &p->cache.e[c->cfill];
+    ok = entry_meta(p, e, m, c->t_start) || header_value(m, H_ETAG).n ||
+         header_value(m, H_LAST_MODIFIED).n;
+    if (ok && (!buf_attach(p, &t) || meta_write(p, e, m, vary, (size_t)vn, t.d) != RP_OK)) {
+        p->stats.cache_store_failures++;
+        ok = 0;
+    }
+    buf_release(p, &t, 1);
+    if (!ok) {
+        fill_abort(p, c);
+        return;
+    }
+    e->expect = (m->flags & RP_HF_LENGTH) ? (uint64_t)m->content_length : ~(uint64_t)0;
+    c->cflags |= CF_STORED;
+}
+
+static void
+fill_append(rp_proxy *p, rp_conn *c, const char *s, size_t n)
+{
+    centry *e = &p->cache.e[c->cfill];
+    if (e->body.len + n > p->cfg.cache_max_object || chain_put(p, &e->body, s, n) != RP_OK) {
+        p->stats.cache_store_failures++;
+        fill_abort(p, c);
+    }
+}
+
+/* Do entries a and b hold the same bytes at [off, off + n)? */
+static int
+chains_same(rp_proxy *p, const chain *a, const chain *b, size_t off, size_t n)
+{
+    char x[64], y[64];
+    while (n) {
+        size_t k = RP_MIN(n, sizeof(x));
+        chain_get(p, a, off, x, k);
+        chain_get(p, b, off, y, k);
+        if (memcmp(x, y, k))
+            return 0;
+        off += k, n -= k;
+    }
+    return 1;
+}
+
+/* The fill is complete: it replaces the variant it matches, the least
+ * recently used variant goes when there are too many, and it is served. */
+static void
+fill_commit(rp_proxy *p, rp_conn *c)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i = c->cfill, j, nx, variants = 0;
+    centry *e = &k->e[i];
+    if (e->expect != ~(uint64_t)0 && e->body.len != e->expect) {
+        fill_abort(p, c);
+        return;
+    }
+    c->cfill = 0;
+    for (j = k->bucket[e->hash % RP_CACHE_ENTRIES]; j; j = nx) {
+        centry *o = &k->e[j];
+        nx = o->hnext;
+        if (j == i || o->state != CE_READY || o->hash != e->hash || o->key_len != e->key_len ||
+            !chains_same(p, &o->meta, &e->meta, 0, e->key_len))
+            continue;
+        if (o->vary_len == e->vary_len &&
+            chains_same(p, &o->meta, &e->meta, e->key_len, e->vary_len))
+            entry_drop(p, j); /* the same variant: replaced */
+        else
+            variants++;
+    }
+    for (j = k->lru_tail; j && variants >= RP_CACHE_VARIANTS; j = nx) {
+        nx = k->e[j].prev;
+        if (k->e[j].hash == e->hash && !k->e[j].pins &&
+            chains_same(p, &k->e[j].meta, &e->meta, 0, e->key_len)) {
+            entry_drop(p, j);
+            p->stats.cache_evictions++;
+            variants--;
+        }
+    }
+    e->state = CE_READY;
+    lru_front(k, i);
+    k->nentries++;
+    p->stats.cache_stores++;
+    cache_wake(p, c->ckey);
+}
+
+/* Let go of everything an exchange holds in the cache. */
+static void
+cache_release(rp_proxy *p, rp_conn *c)
+{
+    fill_abort(p, c);
+    entry_unpin(p, c);
+    c->cleft = 0;
+}
+
+/* ---- Serving ---- */
+
+/* Weak comparison (RFC 9110 §8.8.3.2) of an entity-tag with the stored. */
+static int
+etag_weak_eq(rp_str a, rp_str b)
+{
+    if (a.n >= 2 && a.p[0] == 'W' && a.p[1] == '/')
+        a.p += 2, a.n -= 2;
+    if (b.n >= 2 && b.p[0] == 'W' && b.p[1] == '/')
+        b.p += 2, b.n -= 2;
+    return a.n == b.n && a.n >= 2 && memcmp(a.p, b.p, a.n) == 0;
+}
+
+/* Would the client's own conditionals turn this hit into a 304? */
+static int
+not_modified(rp_proxy *p, const centry *e, const rp_http_msg *m)
+{
+    char tag[256];
+    rp_str inm = header_value(m, H_IF_NONE_MATCH), ims, el, stored;
+    int n;
+    int64_t t;
+    if (m->nheaders && inm.n) {
+        stored.p = tag, stored.n = RP_MIN((size_t)e->etag_len, sizeof(tag));
+        chain_get(p, &e->meta, e->key_len + e->vary_len, tag, stored.n);
+        if (e->etag_len > sizeof(tag))
+            stored.n = 0;
+        while (list_next(&inm, &el))
+            if ((el.n == 1 && el.p[0] == '*') || (stored.n && etag_weak_eq(el, stored)))
+                return 1;
+        return 0;
+    }
+    ims = header_value(m, H_IF_MODIFIED_SINCE);
+    if (!ims.n || e->lm < 0 || field_date(m, H_IF_MODIFIED_SINCE, &n) < 0 || n != 1)
+        return 0;
+    t = http_date(ims);
+    return e->lm <= t;
+}
+
+/* Fields a 304 from the cache repeats (RFC 9110 §15.4.5). */
+static int
+kept_in_304(int id)
+{
+    return id == H_CACHE_CONTROL || id == H_DATE || id == H_ETAG || id == H_EXPIRES ||
+           id == H_VARY || id == H_LAST_MODIFIED || id == H_CONTENT_LOCATION;
+}
+
+/* The stored head, whole (200) or cut to what a 304 repeats. */
+static void
+hit_fields(rp_proxy *p, const centry *e, int status304, wbuf *w)
+{
+    size_t off = (size_t)e->key_len + e->vary_len + e->etag_len + e->lm_len;
+    size_t n = e->meta.len - off, i;
+    rp_http_msg h;
+    char *src;
+    if (!status304) {
+        if (n > w->cap - w->n)
+            w->full = 1;
+        else
+            chain_get(p, &e->meta, off, w->p + w->n, n), w->n += n;
+        return;
+    }
+    /* Parse the stored head at the far end of w's room, then write the
+     * kept fields from the near end: they cannot catch up with it. */
+    if (2 * n + 64 > w->cap - w->n) {
+        w->full = 1;
+        return;
+    }
+    src = w->p + w->cap - (n + 2);
+    chain_get(p, &e->meta, off, src, n);
+    memcpy(src + n, "\r\n", 2);
+    if (rp_http_parse_response(src, n + 2, &h) != RP_OK)
+        return;
+    w_put(w, S("HTTP/1.1 304 Not Modified\r\n"));
+    for (i = 0; i < h.nheaders; i++)
+        if (kept_in_304(h.headers[i].id))
+            w_field(w, h.headers[i].name.p, h.headers[i].name.n, h.headers[i].value);
+}
+
+/* Queue the answer from entry c->centry: a 304 for a matching conditional,
+ * else the stored head and (not for HEAD) the body from the arena.  0 when
+ * the client's buffer has no room yet. */
+static int
+hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
+{
+    centry *e = &p->cache.e[c->centry];
+    int nm = not_modified(p, e, m);
+    wbuf w = buf_writer(p, &c->out);
+    hit_fields(p, e, nm, &w);
+    if (!nm) {
+        w_put(&w, S("Content-Length: "));
+        w_num(&w, e->body.len);
+        w_put(&w, S("\r\n"));
+    }
+    w_put(&w, S("Age: "));
+    w_num(&w, (uint64_t)RP_MAX(entry_age(p, e), 0));
+    w_put(&w, S("\r\n"));
+    w_cache_status(&w, c, (c->cflags & CF_HIT) ? 0 : 304, ttl);
+    if (!(c->flags & F_KEEP))
+        w_put(&w, S("Connection: close\r\n"));
+    else if (c->flags & F_HTTP10)
+        w_put(&w, S("Connection: keep-alive\r\n"));
+    w_put(&w, S("\r\n"));
+    if (buf_commit(&c->out, &w) != RP_OK)
+        return 0;
+    c->sent += w.n;
+    c->status = nm ? 304 : 200;
+    if (!nm && !(c->flags & F_HEAD) && e->body.len) {
+        c->cblk = e->body.first, c->coff = 0;
+        c->cleft = e->body.len;
+        c->sent += e->body.len;
+    }
+    if (c->cflags & CF_HIT)
+        p->stats.cache_hits++;
+    lru_unlink(&p->cache, c->centry);
+    lru_front(&p->cache, c->centry);
+    return 1;
+}
+
+/* A 304 answered revalidation: the stored head takes the 304's fields
+ * (RFC 9111 §4.3.4) and fresh metadata.  The meta chain is rebuilt. */
+static void
+entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
+{
+    centry *e = &p->cache.e[c->centry];
+    size_t off = (size_t)e->key_len + e->vary_len + e->etag_len + e->lm_len, i, j;
+    size_t n = e->meta.len - off;
+    rp_buf t = {0, 0, NULL};
+    rp_http_msg old;
+    chain fresh = {0, 0, 0}, stale = e->meta;
+    wbuf w;
+    if (!buf_attach(p, &t) || n + 2 + RP_MAX_HEAD > RP_BUF_SIZE)
+        goto out;
+    chain_get(p, &e->meta, 0, t.d, e->meta.len);
+    memcpy(t.d + e->meta.len, "\r\n", 2);
+    if (rp_http_parse_response(t.d + off, n + 2, &old) != RP_OK)
+        goto out;
+    w.p = t.d + e->meta.len + 2, w.n = 0, w.cap = RP_BUF_SIZE - e->meta.len - 2, w.full = 0;
+    w_put(&w, S("HTTP/1.1 "));
+    w_num(&w, (uint64_t)old.status);
+    w_put(&w, " ", 1);
+    w_str(&w, old.reason);
+    w_put(&w, S("\r\n"));
+    for (i = 0; i < old.nheaders; i++) {
+        for (j = 0; j < r304->nheaders; j++)
+            if (str_ieq2(old.headers[i].name, r304->headers[j].name))
+                break;
+        if (j == r304->nheaders)
+            w_field(&w, old.headers[i].name.p, old.headers[i].name.n, old.headers[i].value);
+    }
+    for (j = 0; j < r304->nheaders; j++) {
+        int id = r304->headers[j].id;
+        if ((id == H_OTHER || id >= H_DATE) && id != H_AGE && id != H_CACHE_STATUS)
+            w_field(&w, r304->headers[j].name.p, r304->headers[j].name.n, r304->headers[j].value);
+    }
+    w_put(&w, S("\r\n"));
+    if (w.full || rp_http_parse_response(w.p, w.n, &old) != RP_OK)
+        goto out;
+    w.n -= 2;
+    e->meta = fresh;
+    if (chain_put(p, &e->meta, t.d, (size_t)e->key_len + e->vary_len) ||
+        meta_rest(p, e, &old, w.p, w.n)) {
+        chain_free(p, &e->meta);
+        e->meta = stale;
+        goto out;
+    }
+    chain_free(p, &stale);
+    entry_meta(p, e, &old, c->t_start);
+    p->stats.cache_revalidated++;
+out:
+    buf_release(p, &t, 1);
+}
+
+#endif /* RP_ENABLE_CACHE */
 
 /* ==== [12] The exchange state machine ====
  * One exchange = one request and its response.  The client connection
@@ -3037,12 +4396,92 @@ access_log(rp_proxy *p, rp_conn *c)
     p->access_fn(p->access_ud, &a);
 }
 
+/* Give a device connection back: to the idle pool when it is clean and
+ * keep-alive, else closed. */
+static void
+device_release(rp_proxy *p, rp_conn *d)
+{
+    rp_device *dv = &p->cfg.devices[d->device];
+    d->link = NULL;
+    if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
+        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
+        d->state = DS_IDLE;
+        d->flags &= F_WBLOCK;
+        buf_release(p, &d->in, 0);
+        buf_release(p, &d->out, 0);
+        d->next = p->idle[d->device];
+        p->idle[d->device] = d;
+        dv->active--;
+        dv->idle++;
+        conn_rearm(p, d);
+        return;
+    }
+    conn_free(p, d);
+}
+
+#if RP_ENABLE_CACHE
+/* ---- The cache in the exchange ----
+ * A request on a cache route is looked up before any device is chosen: a
+ * usable entry answers it (CS_CACHE: the head is queued, the body goes
+ * from the arena), a stale one is revalidated with a conditional request,
+ * a miss waits for a fill in progress (CS_CWAIT) or starts one. */
+
+static int
+entry_ttl(const rp_proxy *p, unsigned i)
+{
+    const centry *e = &p->cache.e[i];
+    return (int)RP_MAX(RP_MIN((int64_t)e->lifetime - entry_age(p, e), (int64_t)0x7fffffff),
+                       -(int64_t)0x7fffffff);
+}
+
+/* Answer request m from the pinned entry. */
+static int
+hit_serve(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
+{
+    if (!(c->cflags & CF_REVAL) || (c->cflags & CF_SIE))
+        c->cflags |= CF_HIT; /* else "fwd=stale; fwd-status=304" */
+    c->cflags &= (uint16_t)~CF_STORED;
+    c->state = CS_CACHE;
+    c->flags |= F_REQ_DONE | F_RESP_HEAD;
+    if (!hit_begin(p, c, m, ttl))
+        c->cflags |= CF_HEADWAIT; /* a previous response still fills `out` */
+    return 1;
+}
+
+/* The device failed while a stale entry was being revalidated: serve it
+ * if its stale-if-error allows (RFC 5861), never past must-revalidate. */
+static int
+stale_rescue(rp_proxy *p, rp_conn *c, int status)
+{
+    const centry *e;
+    rp_http_msg m;
+    if (!c->centry || !(c->cflags & CF_REVAL) || (c->flags & F_RESP_HEAD) ||
+        !(c->flags & F_HOLD) || status < 500 || status == 501 || status > 504)
+        return 0;
+    e = &p->cache.e[c->centry];
+    if (e->stale_if_error < 0 || (e->flags & CE_NO_STALE) ||
+        -entry_ttl(p, c->centry) > e->stale_if_error ||
+        rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK)
+        return 0;
+    if (c->link)
+        conn_free(p, c->link);
+    c->link = NULL;
+    c->cflags |= CF_SIE;
+    return hit_serve(p, c, &m, entry_ttl(p, c->centry));
+}
+#endif
+
 /* The exchange cannot go on.  The device connection is dropped; the client
  * gets `status` if no response head went out yet (status 0: nothing), and
  * is closed.  Returns 1 (something changed). */
 static int
 exchange_fail(rp_proxy *p, rp_conn *c, int status)
 {
+#if RP_ENABLE_CACHE
+    if (stale_rescue(p, c, status))
+        return 1;
+    cache_release(p, c);
+#endif
     if (c->link)
         conn_free(p, c->link);
     if (!(c->flags & F_RESP_HEAD) && status) {
@@ -3136,6 +4575,25 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
     return RP_OK;
 }
 
+/* The stored validators of the entry being revalidated, or NULL. */
+static const rp_str *
+revalidators(rp_proxy *p, const rp_conn *c, char *buf, rp_str *cond)
+{
+#if RP_ENABLE_CACHE
+    const centry *e = &p->cache.e[c->centry];
+    size_t n = (size_t)e->etag_len + e->lm_len;
+    if (!c->centry || !(c->cflags & CF_REVAL) || n > 512)
+        return NULL;
+    chain_get(p, &e->meta, (size_t)e->key_len + e->vary_len, buf, n);
+    cond[0].p = buf, cond[0].n = e->etag_len;
+    cond[1].p = buf + e->etag_len, cond[1].n = e->lm_len;
+    return cond;
+#else
+    (void)p, (void)c, (void)buf, (void)cond;
+    return NULL;
+#endif
+}
+
 /* Find a device and send it the request head; m is NULL on a retry (the
  * head is parsed again from the held bytes). */
 static int
@@ -3144,6 +4602,8 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     const rp_pool *pl = &p->cfg.pools[p->cfg.routes[c->route].pool];
     rp_http_msg again;
     rp_conn *d;
+    rp_str cond[2];
+    char vbuf[512];
     int dev, rc;
     if (!m) {
         if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &again) != RP_OK)
@@ -3165,7 +4625,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     c->link = d;
     d->link = c;
     c->device = (uint8_t)dev;
-    if (request_head_write(p, c, d, m) != RP_OK)
+    if (request_head_write(p, c, d, m, revalidators(p, c, vbuf, cond)) != RP_OK)
         return exchange_fail(p, c, 431);
     return 1;
 }
@@ -3263,11 +4723,89 @@ redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     return 1;
 }
 
+#if RP_ENABLE_CACHE
+static int
+has_field(const rp_http_msg *m, int id)
+{
+    size_t i;
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == id)
+            return 1;
+    return 0;
+}
+
+/* Look request m up on a cache route.  Returns 0 to go to a device (a
+ * miss, or a revalidation with c->centry pinned), else what the answer
+ * from the cache, the 504 of only-if-cached or the wait returned. */
+static int
+cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
+{
+    unsigned hit, filling, variants, cf;
+    int64_t ttl;
+    cc_t rq;
+    int use;
+    c->cflags &= CF_COLLAPSED;
+    if (!p->cfg.routes[c->route].cache)
+        return c->cflags = 0;
+    c->cflags |= CF_ON;
+    c->chost = fnv(FNV0, m->host.p, m->host.n, 1);
+    c->ckey = key_hash(c->chost, m->target);
+    if (c->mode != M_NONE || (!(c->flags & F_HEAD) && !is_method(m->method, S("GET"))))
+        return 0;
+    c->cflags |= CF_LOOKUP;
+    cc_of(m, &rq);
+    if (rq.f & CC_NO_STORE)
+        c->cflags |= CF_NOSTORE;
+    if (has_field(m, H_AUTHORIZATION))
+        c->cflags |= CF_AUTH;
+    if ((hit = cache_find(p, c->ckey, m->host, m, &filling, &variants)) != 0) {
+        cf = c->cflags;
+        use = entry_use(p, &p->cache.e[hit], &rq, &cf, &ttl);
+        c->cflags = (uint16_t)cf;
+        entry_pin(p, c, hit);
+        if (use != USE_REVALIDATE)
+            return hit_serve(p, c, m, ttl);
+        if (!(rq.f & CC_ONLY_IF_CACHED)) {
+            if (c->flags & F_HEAD)
+                entry_unpin(p, c); /* a HEAD is passed on as it is */
+            c->cflags |= CF_REVAL;
+            p->stats.cache_misses++;
+            return 0;
+        }
+    }
+    if (rq.f & CC_ONLY_IF_CACHED)
+        return reply_error(p, c, 504);
+    if (filling && !(c->cflags & CF_COLLAPSED)) {
+        c->cflags |= CF_COLLAPSED;
+        c->state = CS_CWAIT;
+        p->stats.cache_collapsed++;
+        return 1;
+    }
+    p->stats.cache_misses++;
+    if (!filling && !(c->flags & F_HEAD) && !(c->cflags & CF_NOSTORE))
+        fill_begin(p, c, m->host, m->target);
+    return 0;
+}
+
+/* A collapsed miss stops waiting (the fill ended or lock_timeout passed):
+ * look again, then go to a device if still nothing. */
+static void
+cache_resume(rp_proxy *p, rp_conn *c)
+{
+    rp_http_msg m;
+    c->state = CS_FWD;
+    if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK)
+        exchange_fail(p, c, 502);
+    else if (cache_request(p, c, &m) == 0)
+        dispatch(p, c, &m);
+}
+#endif
+
 static int
 exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 {
     rp_str meth = m->method;
-    int keep, route;
+    int keep, route, rc = 0;
     c->flags &= ~F_EXCHANGE;
     if (is_method(meth, S("CONNECT")))
         return reply_error(p, c, 405);
@@ -3305,6 +4843,10 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     c->route = (uint8_t)route;
     c->flags |= F_HOLD;
     c->state = CS_FWD;
+#if RP_ENABLE_CACHE
+    if ((rc = cache_request(p, c, m)) != 0)
+        return rc;
+#endif
     return dispatch(p, c, m);
 }
 
@@ -3350,6 +4892,62 @@ client_head(rp_proxy *p, rp_conn *c)
     return exchange_begin(p, c, &m, (size_t)n);
 }
 
+#if RP_ENABLE_CACHE
+#define TEE(c, s, n) ((c) && (c)->cfill && (n) ? fill_append(p, (c), (s), (n)) : (void)0)
+#else
+#define TEE(c, s, n) ((void)(c))
+#endif
+
+/* Move body bytes framed by f's mode from src to dst.  Returns the bytes
+ * consumed from src, or RP_EINVAL for broken chunked framing; *done is set
+ * when the body ended and *out grows by the bytes written to dst.  tee: a
+ * client whose cache fill gets a copy of the body's data bytes. */
+static long
+body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t *out,
+          rp_conn *tee)
+{
+    size_t n, total = 0;
+    *done = 0;
+    switch (f->mode) {
+    case M_NONE:
+        *done = 1;
+        return 0;
+    case M_LENGTH:
+        n = buf_move(p, dst, src, (size_t)RP_MIN(f->left, (uint64_t)(size_t)-1));
+        TEE(tee, dst->d + dst->w - n, n);
+        f->left -= n;
+        *out += n;
+        *done = f->left == 0;
+        return (long)n;
+    case M_CLOSE: case M_TUNNEL:
+        n = buf_move(p, dst, src, (size_t)-1);
+        *out += n;
+        return (long)n;
+    }
+    while (!f->ch.done && buf_len(src)) { /* M_CHUNKED, M_DECHUNK */
+        size_t avail = buf_len(src), room = buf_room(p, dst);
+        int copy = f->mode == M_CHUNKED || f->ch.state == CH_DATA;
+        long k;
+        if (copy && (avail = RP_MIN(avail, room)) == 0)
+            break;
+        if ((k = rp_chunked_step(&f->ch, src->d + src->r, avail)) < 0)
+            return RP_EINVAL;
+        if (k == 0)
+            break;
+        if (f->ch.in_data)
+            TEE(tee, src->d + src->r, (size_t)k);
+        if (f->mode == M_CHUNKED || f->ch.in_data) {
+            memcpy(dst->d + dst->w, src->d + src->r, (size_t)k);
+            dst->w += (uint32_t)k;
+            *out += (uint64_t)k;
+        }
+        src->r += (uint32_t)k;
+        total += (size_t)k;
+    }
+    *done = f->ch.done;
+    return (long)total;
+}
+
 static int
 request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
@@ -3364,7 +4962,7 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
         c->in.r += c->head_len;
         c->flags &= ~F_HOLD;
     }
-    if ((n = body_move(p, &d->out, &c->in, c, &done, &out)) < 0)
+    if ((n = body_move(p, &d->out, &c->in, c, &done, &out, NULL)) < 0)
         return exchange_fail(p, c, 400);
     if (done)
         c->flags |= F_REQ_DONE;
@@ -3373,6 +4971,85 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     return n > 0 || done;
 }
 
+#if RP_ENABLE_CACHE
+static int
+method_unsafe(const char *m)
+{
+    return strcmp(m, "GET") && strcmp(m, "HEAD") && strcmp(m, "OPTIONS") && strcmp(m, "TRACE");
+}
+
+/* Location / Content-Location of a response to an unsafe request: the
+ * same-host URI it names is invalidated too (RFC 9111 §4.4). */
+static void
+invalidate_named(rp_proxy *p, const rp_conn *c, const rp_http_msg *m)
+{
+    size_t i, k;
+    for (i = 0; i < m->nheaders; i++) {
+        rp_str v = m->headers[i].value;
+        int id = m->headers[i].id;
+        if (id != H_LOCATION && id != H_CONTENT_LOCATION)
+            continue;
+        k = v.n >= 7 && str_ieq((rp_str){v.p, 7}, S("http://")) ? 7
+          : v.n >= 8 && str_ieq((rp_str){v.p, 8}, S("https://")) ? 8 : 0;
+        if (k) { /* absolute: only for the request's own host */
+            const char *slash = memchr(v.p + k, '/', v.n - k);
+            size_t an = slash ? (size_t)(slash - (v.p + k)) : v.n - k;
+            if (fnv(FNV0, v.p + k, an, 1) != c->chost)
+                continue;
+            v.p += k + an, v.n -= k + an;
+            if (!v.n)
+                v.p = "/", v.n = 1;
+        }
+        if (v.n && v.p[0] == '/')
+            cache_invalidate(p, key_hash(c->chost, v));
+    }
+}
+
+/* The device's 304 (or a failure) ends a revalidation: the response the
+ * device sent has no body to pass on, its connection goes back. */
+static void
+device_done(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
+{
+    d->in.r += (uint32_t)n;
+    if (m->minor == 1 && !(m->flags & RP_HF_CONN_CLOSE) && m->status == 304)
+        d->flags |= F_KEEP;
+    device_ok(p, d->device);
+    c->link = NULL;
+    device_release(p, d);
+}
+
+/* A final response head on a cache route.  Returns 1 when the answer comes
+ * from the cache instead (a 304 refreshed the entry, or stale-if-error). */
+static int
+cache_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
+{
+    rp_http_msg req;
+    int s = m->status;
+    if (!(c->cflags & CF_LOOKUP)) {
+        if (s >= 200 && s < 400 && method_unsafe(c->method)) {
+            cache_invalidate(p, c->ckey);
+            invalidate_named(p, c, m);
+        }
+        return 0;
+    }
+    if (!(c->flags & F_HOLD) ||
+        rp_http_parse_request(c->in.d + c->in.r, c->head_len, &req) != RP_OK)
+        return 0;
+    if (c->centry && (c->cflags & CF_REVAL)) {
+        if (s == 304) {
+            entry_refresh(p, c, m);
+            device_done(p, c, d, m, n);
+            return hit_serve(p, c, &req, entry_ttl(p, c->centry));
+        }
+        if (stale_rescue(p, c, s))
+            return 1;
+        entry_unpin(p, c);
+    }
+    fill_start(p, c, &req, m);
+    return 0;
+}
+#endif
+
 /* The device's final response head is parsed: choose the body framing,
  * decide both connections' fate, queue the client's head. */
 static int
@@ -3380,6 +5057,10 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
 {
     if (m->status == 101 && !(c->flags & F_UPG))
         return exchange_fail(p, c, 502);
+#if RP_ENABLE_CACHE
+    if ((c->cflags & CF_ON) && cache_response(p, c, d, m, n))
+        return 1;
+#endif
     memset(&d->ch, 0, sizeof(d->ch));
     if (m->status == 101)
         d->mode = M_TUNNEL;
@@ -3463,29 +5144,6 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
     }
 }
 
-/* Give a device connection back: to the idle pool when it is clean and
- * keep-alive, else closed. */
-static void
-device_release(rp_proxy *p, rp_conn *d)
-{
-    rp_device *dv = &p->cfg.devices[d->device];
-    d->link = NULL;
-    if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
-        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
-        d->state = DS_IDLE;
-        d->flags &= F_WBLOCK;
-        buf_release(p, &d->in, 0);
-        buf_release(p, &d->out, 0);
-        d->next = p->idle[d->device];
-        p->idle[d->device] = d;
-        dv->active--;
-        dv->idle++;
-        conn_rearm(p, d);
-        return;
-    }
-    conn_free(p, d);
-}
-
 /* Forget the finished request: flags, status and log fields. */
 static void
 request_reset(rp_conn *c)
@@ -3497,12 +5155,20 @@ request_reset(rp_conn *c)
     c->tried = 0;
     c->device = 0xff;
     c->method[0] = c->target[0] = 0;
+#if RP_ENABLE_CACHE
+    c->cflags = 0;
+#endif
 }
 
 static int
 exchange_end(rp_proxy *p, rp_conn *c)
 {
     rp_conn *d = c->link;
+#if RP_ENABLE_CACHE
+    if (c->cfill && (c->flags & F_RESP_DONE))
+        fill_commit(p, c);
+    cache_release(p, c);
+#endif
     access_log(p, c);
     c->link = NULL;
     if (d) {
@@ -3523,11 +5189,32 @@ exchange_end(rp_proxy *p, rp_conn *c)
     return 1;
 }
 
+#if RP_ENABLE_CACHE
+/* A hit's body has gone out: the exchange ends. */
+static int
+hit_step(rp_proxy *p, rp_conn *c)
+{
+    rp_http_msg m;
+    if (c->flags & F_DEAD)
+        return exchange_fail(p, c, 0);
+    if (c->cflags & CF_HEADWAIT) {
+        if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK ||
+            !hit_begin(p, c, &m, entry_ttl(p, c->centry)))
+            return 0;
+        c->cflags &= (uint16_t)~CF_HEADWAIT;
+    }
+    if (c->cleft)
+        return 0;
+    c->flags |= F_RESP_DONE;
+    return exchange_end(p, c);
+}
+#endif
+
 static int
 response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
     int done;
-    long n = body_move(p, &c->out, &d->in, d, &done, &c->sent);
+    long n = body_move(p, &c->out, &d->in, d, &done, &c->sent, c);
     if (n < 0)
         return exchange_fail(p, c, 502);
     if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))
@@ -3606,6 +5293,9 @@ client_step(rp_proxy *p, rp_conn *c)
     case CS_FWD: return exchange_step(p, c);
     case CS_TUNNEL: return tunnel_step(p, c);
     case CS_CLOSING: return closing_step(p, c);
+#if RP_ENABLE_CACHE
+    case CS_CACHE: return hit_step(p, c);
+#endif
 #if RP_ENABLE_STATUS
     case CS_LOCAL: return local_step(p, c);
 #endif
@@ -4269,6 +5959,14 @@ conn_timeout(rp_proxy *p, rp_conn *x)
         probe_finish(p, &p->cfg.devices[x->device], x, 0);
         return;
     }
+#if RP_ENABLE_CACHE
+    if (k == T_CWAIT) { /* the fill ended, or waiting for it took too long */
+        cache_resume(p, x);
+        if (x->state != CS_FREE)
+            pair_service(p, x);
+        return;
+    }
+#endif
     if (k == T_IDLE || k == T_LINGER || k == T_DIDLE || k == T_TUNNEL ||
         (k == T_HEAD && !buf_len(&x->in)) || /* a silent probe: just close */
         k == T_HANDSHAKE ||
@@ -4370,6 +6068,8 @@ rp_init(rp_proxy *p)
     p->cfg.t_device = RP_TIMEOUT_DEVICE_MS;
     p->cfg.t_device_idle = RP_TIMEOUT_DEVICE_IDLE_MS;
     p->cfg.t_handshake = RP_TIMEOUT_HANDSHAKE_MS;
+    p->cfg.cache_max_object = RP_CACHE_BYTES / 4;
+    p->cfg.cache_lock_ms = 5000;
     p->cfg.via = "rproxy";
     return RP_OK;
 }

@@ -675,6 +675,16 @@ typedef struct rp_proxy {
         rp_buf in, out;
         char method[16];   /* for the access log */
         char target[96];
+#if RP_ENABLE_CACHE
+        uint16_t cflags;   /* cache: what this exchange did (CF_*) */
+        uint16_t centry;   /* entry pinned: being served or revalidated */
+        uint16_t cfill;    /* entry this exchange fills */
+        uint16_t cblk;     /* hit body: current arena block, offset in it */
+        uint16_t coff;
+        uint32_t cleft;    /* hit body bytes still to send */
+        uint32_t chost;    /* hash of the request's host, and of its key */
+        uint32_t ckey;
+#endif
     } clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
     struct rp_conn *idle[RP_MAX_DEVICES]; /* pooled device connections */
 #if RP_ENABLE_TLS
@@ -683,10 +693,48 @@ typedef struct rp_proxy {
     br_ssl_session_cache_lru tls_cache;
     br_ec_impl tls_ec;     /* the default EC code, curves narrowed */
 #endif
+#if RP_ENABLE_CACHE
+    /* The cache's tables (the arena itself is at the end).  Index 0 of
+     * entries and blocks is never used, so 0 means "none" and rp_init's
+     * memset is the whole initialisation. */
+    struct rp_cache {
+        uint16_t bucket[RP_CACHE_ENTRIES];   /* hash -> first entry */
+        uint16_t blk_next[RP_CACHE_BYTES / RP_CACHE_BLOCK];
+        uint16_t free_blk, fresh_blk;        /* free list; never used from */
+        uint16_t free_ent, fresh_ent;
+        uint16_t lru_head, lru_tail;         /* most / least recently used */
+        uint32_t nblk_used;
+        uint32_t nentries;                   /* stored (ready) entries */
+        struct rp_cache_entry {
+            struct rp_chain {
+                uint16_t first, last; /* arena blocks, linked by blk_next */
+                uint32_t len;         /* bytes in the chain */
+            } meta, body;          /* key, Vary values, ETag, Last-Modified,
+                                      head; and the body */
+            uint32_t hash;         /* of the key */
+            uint16_t hnext;        /* bucket chain */
+            uint16_t prev, next;   /* LRU list (ready entries) */
+            uint16_t key_len, vary_len, etag_len, lm_len;
+            uint16_t pins;         /* exchanges reading or revalidating it */
+            uint16_t status;
+            uint8_t state;         /* free, filling, ready */
+            uint8_t flags;         /* no-cache, no stale, doomed, ... */
+            int32_t lifetime;      /* freshness lifetime, s */
+            int32_t stale_if_error;/* s, -1 none */
+            int64_t age0;          /* corrected initial age, s */
+            uint64_t resp_ms;      /* response time (monotonic ms) */
+            int64_t lm;            /* Last-Modified, s since 1970, -1 none */
+            uint64_t expect;       /* Content-Length being filled, or ~0 */
+        } e[RP_CACHE_ENTRIES];
+    } cache;
+#endif
     int buf_top;           /* free blocks stacked in buf_free */
     int buf_fresh;         /* blocks never handed out start here */
     char *buf_free[RP_NBUFS];
     char bufs[RP_NBUFS][RP_BUF_SIZE];
+#if RP_ENABLE_CACHE
+    unsigned char cache_arena[RP_CACHE_BYTES]; /* untouched until stored to */
+#endif
 #if RP_ENABLE_TLS
     /* Past the bookkeeping rp_init clears: touched only when used. */
     unsigned char tls_cache_buf[RP_TLS_SESSION_CACHE_BYTES];

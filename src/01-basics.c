@@ -3,6 +3,7 @@
  * tchar for tokens (methods, field names), vchar/obs-text for values. */
 
 #define RP_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RP_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define S(lit) lit, (sizeof(lit) - 1)
 
@@ -14,6 +15,12 @@ static int
 is_tchar(unsigned char c)
 {
     return (tchar_map[c >> 5] >> (c & 31)) & 1;
+}
+
+static int
+is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
 }
 
 static int

@@ -8,7 +8,11 @@
 enum {
     H_OTHER, H_HOST, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION,
     H_KEEP_ALIVE, H_PROXY_CONNECTION, H_TE, H_TRAILER, H_UPGRADE, H_EXPECT,
-    H_XFF, H_XFPROTO, H_XFHOST, H_VIA
+    H_XFF, H_XFPROTO, H_XFHOST, H_VIA,
+    /* end-to-end fields the cache reads; forwarded like H_OTHER */
+    H_DATE, H_AGE, H_CACHE_CONTROL, H_PRAGMA, H_EXPIRES, H_ETAG, H_LAST_MODIFIED,
+    H_VARY, H_SET_COOKIE, H_AUTHORIZATION, H_IF_NONE_MATCH, H_IF_MODIFIED_SINCE,
+    H_LOCATION, H_CONTENT_LOCATION, H_CACHE_STATUS
 };
 
 static const struct {
@@ -29,6 +33,21 @@ static const struct {
     {"x-forwarded-proto", 17, H_XFPROTO},
     {"x-forwarded-host", 16, H_XFHOST},
     {"via", 3, H_VIA},
+    {"date", 4, H_DATE},
+    {"age", 3, H_AGE},
+    {"cache-control", 13, H_CACHE_CONTROL},
+    {"pragma", 6, H_PRAGMA},
+    {"expires", 7, H_EXPIRES},
+    {"etag", 4, H_ETAG},
+    {"last-modified", 13, H_LAST_MODIFIED},
+    {"vary", 4, H_VARY},
+    {"set-cookie", 10, H_SET_COOKIE},
+    {"authorization", 13, H_AUTHORIZATION},
+    {"if-none-match", 13, H_IF_NONE_MATCH},
+    {"if-modified-since", 17, H_IF_MODIFIED_SINCE},
+    {"location", 8, H_LOCATION},
+    {"content-location", 16, H_CONTENT_LOCATION},
+    {"cache-status", 12, H_CACHE_STATUS},
 };
 
 static int
@@ -412,4 +431,103 @@ rp_chunked_step(rp_chunked *c, const char *p, size_t n)
         if (chunked_byte(c, (unsigned char)p[i++]) != RP_OK)
             return RP_EINVAL;
     return (long)i;
+}
+
+/* HTTP-date (RFC 9110 §5.6.7): the cache reads them, responses get a Date
+ * when the device sent none. */
+
+#if RP_ENABLE_CACHE
+
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int
+date_num(const char *s, size_t n, int *out)
+{
+    size_t i;
+    *out = 0;
+    for (i = 0; i < n; i++) {
+        if (!is_digit((unsigned char)s[i]))
+            return 0;
+        *out = *out * 10 + (s[i] - '0');
+    }
+    return n > 0;
+}
+
+static int
+date_month(const char *s)
+{
+    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    int i;
+    for (i = 0; i < 12; i++)
+        if (memcmp(s, names + 3 * i, 3) == 0)
+            return i + 1;
+    return 0;
+}
+
+/* IMF-fixdate, RFC 850 or asctime; -1 when none of them. */
+static int64_t
+http_date(rp_str v)
+{
+    const char *s = v.p, *c = memchr(v.p, ',', v.n);
+    int day, mon, year, hh, mm, ss, ylen;
+    size_t n = v.n, at;
+    if (c) { /* "Sun, 06 Nov 1994 08:49:37 GMT" / "Sunday, 06-Nov-94 08:49:37 GMT" */
+        at = (size_t)(c - s) + 2;
+        ylen = n - at == 24 ? 4 : 2;
+        if (n - at != (size_t)(20 + ylen) || s[at - 1] != ' ' ||
+            !date_num(s + at, 2, &day) || (mon = date_month(s + at + 3)) == 0 ||
+            !date_num(s + at + 7, (size_t)ylen, &year) || memcmp(s + n - 4, " GMT", 4))
+            return -1;
+        if (ylen == 2)
+            year += year < 70 ? 2000 : 1900;
+        at += 8 + (size_t)ylen;
+    } else { /* "Sun Nov  6 08:49:37 1994" */
+        if (n != 24 || (mon = date_month(s + 4)) == 0 ||
+            !date_num(s + 8 + (s[8] == ' '), s[8] == ' ' ? 1 : 2, &day) ||
+            !date_num(s + 20, 4, &year))
+            return -1;
+        at = 10;
+    }
+    if (s[at] != ' ' || s[at + 3] != ':' || s[at + 6] != ':' || !date_num(s + at + 1, 2, &hh) ||
+        !date_num(s + at + 4, 2, &mm) || !date_num(s + at + 7, 2, &ss) || day < 1 ||
+        day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970 || year > 9999)
+        return -1;
+    return days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss;
+}
+#endif
+
+/* t as IMF-fixdate into out (29 bytes). */
+static void
+http_date_format(int64_t t, char *out)
+{
+    static const char wd[] = "ThuFriSatSunMonTueWed", mn[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    int64_t z = t / 86400 + 719468, era = z / 146097;
+    unsigned doe = (unsigned)(z - era * 146097), yoe, doy, mp, d, m, secs = (unsigned)(t % 86400);
+    int64_t y;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y = (int64_t)yoe + era * 400 + (m <= 2);
+    memcpy(out, wd + 3 * ((t / 86400) % 7), 3);
+    memcpy(out + 3, ", 00 Jan 0000 00:00:00 GMT", 26);
+    out[5] = (char)('0' + d / 10), out[6] = (char)('0' + d % 10);
+    memcpy(out + 8, mn + 3 * (m - 1), 3);
+    out[12] = (char)('0' + y / 1000 % 10), out[13] = (char)('0' + y / 100 % 10);
+    out[14] = (char)('0' + y / 10 % 10), out[15] = (char)('0' + y % 10);
+    out[17] = (char)('0' + secs / 36000), out[18] = (char)('0' + secs / 3600 % 10);
+    out[20] = (char)('0' + secs % 3600 / 600), out[21] = (char)('0' + secs % 600 / 60);
+    out[23] = (char)('0' + secs % 60 / 10), out[24] = (char)('0' + secs % 10);
 }

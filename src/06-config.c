@@ -370,6 +370,44 @@ cfg_via(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
+#if RP_ENABLE_CACHE
+/* on|off into *out; RP_ECONFIG otherwise. */
+static int
+opt_onoff(cfg_ctx *x, rp_str word, rp_str val, uint8_t *out)
+{
+    if (!str_ieq(val, S("on")) && !str_ieq(val, S("off")))
+        return cfg_fail(x, "expected on or off", word);
+    *out = str_ieq(val, S("on"));
+    return RP_OK;
+}
+
+static int
+cfg_cache(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    int i, rc;
+    if (n < 2)
+        return cfg_fail(x, "cache needs max_object=, heuristic=, ignore_client_nocache= "
+                           "or lock_timeout=", w[0]);
+    for (i = 1; i < n; i++) {
+        rp_str val, key = opt_key(w[i], &val);
+        if (str_ieq(key, S("max_object")))
+            rc = opt_num(x, key, val, 1, RP_CACHE_BYTES, &c->cache_max_object);
+        else if (str_ieq(key, S("lock_timeout")))
+            rc = opt_num(x, key, val, 0, 600000, &c->cache_lock_ms);
+        else if (str_ieq(key, S("heuristic")))
+            rc = opt_onoff(x, w[i], val, &c->cache_heuristic);
+        else if (str_ieq(key, S("ignore_client_nocache")))
+            rc = opt_onoff(x, w[i], val, &c->cache_ignore_nocache);
+        else
+            return cfg_fail(x, "unknown cache option", w[i]);
+        if (rc != RP_OK)
+            return RP_ECONFIG;
+    }
+    return RP_OK;
+}
+#endif
+
 /* A path for probes and the status page: "/" then visible ASCII. */
 static int
 cfg_path_ok(rp_str v)
@@ -582,6 +620,9 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
         {"timeout", 7, cfg_timeout}, {"via", 3, cfg_via},
         {"health", 6, cfg_health}, {"status", 6, cfg_status},
         {"tls", 3, cfg_tls},
+#if RP_ENABLE_CACHE
+        {"cache", 5, cfg_cache},
+#endif
     };
     rp_str w[CFG_MAX_WORDS];
     int nw = 0;

@@ -14,19 +14,21 @@
  *   DS_IDLE        reuse (or the device's FIN)   device_idle   --
  *   DS_PROBE       a health probe's status line  probe timeout in, out
  *   CS_LOCAL       room to write the status page client        out
+ *   CS_CACHE       room to send a hit's body     client        out, entry
+ *   CS_CWAIT       another request's cache fill  cache lock    in: head
  */
 
 typedef struct rp_conn rp_conn;
 
 enum { K_LISTENER = 1, K_CLIENT, K_DEVICE };
 enum {
-    CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL,
+    CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL, CS_CACHE, CS_CWAIT,
     DS_CONNECTING, DS_BUSY, DS_IDLE, DS_PROBE
 };
 enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
 enum {
     T_NONE, T_HEAD, T_IDLE, T_CLIENT, T_TUNNEL, T_LINGER,
-    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE
+    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT
 };
 
 #define F_EOF (1u << 0)       /* peer sent FIN */
@@ -50,8 +52,31 @@ enum {
 #define F_PROM (1u << 18)     /* status page in Prometheus format */
 #define F_HSDONE (1u << 19)   /* TLS handshake finished */
 #define F_TLSBYE (1u << 20)   /* TLS close_notify queued */
+#if RP_ENABLE_CACHE
+/* The one forward reference: a freed client lets go of its cache entries
+ * (section 11) whichever path freed it. */
+static void cache_release(rp_proxy *p, rp_conn *c);
+#endif
+
 #define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
                     F_HTTP10 | F_UPG | F_IDEMP | F_KEEP)
+
+#if RP_ENABLE_CACHE
+/* Step a hit's arena reader past n sent bytes. */
+static void
+hit_advance(rp_proxy *p, rp_conn *c, size_t n)
+{
+    while (n) {
+        size_t k = RP_MIN(n, RP_CACHE_BLOCK - c->coff);
+        c->coff = (uint16_t)(c->coff + k);
+        c->cleft -= (uint32_t)k;
+        n -= k;
+        if (c->coff == RP_CACHE_BLOCK)
+            c->cblk = p->cache.blk_next[c->cblk], c->coff = 0;
+    }
+}
+
+#endif
 
 #if RP_ENABLE_TLS
 /* TLS, pumped (BearSSL's engine API, never br_sslio): each turn moves
@@ -386,6 +411,18 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
             br_ssl_engine_flush(e, 0);
         return 1;
     }
+#if RP_ENABLE_CACHE
+    if ((st & BR_SSL_SENDAPP) && c->cleft) { /* a hit's body, from the arena */
+        b = br_ssl_engine_sendapp_buf(e, &len);
+        len = RP_MIN(len, RP_MIN((size_t)c->cleft, (size_t)(RP_CACHE_BLOCK - c->coff)));
+        memcpy(b, p->cache_arena + (size_t)c->cblk * RP_CACHE_BLOCK + c->coff, len);
+        hit_advance(p, c, len);
+        br_ssl_engine_sendapp_ack(e, len);
+        if (!c->cleft)
+            br_ssl_engine_flush(e, 0);
+        return 1;
+    }
+#endif
     if ((st & BR_SSL_RECVREC) && (c->ready & RP_EV_READ) && !(c->flags & F_EOF)) {
         b = br_ssl_engine_recvrec_buf(e, &len);
         n = rp_port_recv(c->sock, b, len);
@@ -464,14 +501,22 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
     case T_CONNECT: return c->t_connect;
     case T_DEVICE: return c->t_device;
     case T_DIDLE: return c->t_device_idle;
+    case T_CWAIT: return c->cache_lock_ms;
     }
     return 0;
 }
 
+/* Bytes of a cache hit's body still to send from the arena. */
+#if RP_ENABLE_CACHE
+#define HIT_LEFT(c) ((c)->cleft)
+#else
+#define HIT_LEFT(c) 0
+#endif
+
 static int
 out_blocked(const rp_conn *c)
 {
-    return (c->flags & F_WBLOCK) && (buf_len(&c->out) || c->tls);
+    return (c->flags & F_WBLOCK) && (buf_len(&c->out) || HIT_LEFT(c) || c->tls);
 }
 
 static int
@@ -488,7 +533,8 @@ timer_kind(const rp_conn *c)
             return T_CLIENT;
         return T_NONE;
     case CS_TUNNEL: return T_TUNNEL;
-    case CS_LOCAL: return out_blocked(c) ? T_CLIENT : T_NONE;
+    case CS_LOCAL: case CS_CACHE: return out_blocked(c) ? T_CLIENT : T_NONE;
+    case CS_CWAIT: return T_CWAIT;
     case CS_CLOSING: return buf_len(&c->out) ? T_CLIENT : T_LINGER;
     case DS_PROBE: return T_PROBE;
     case DS_CONNECTING: return T_CONNECT;
@@ -607,6 +653,10 @@ conn_free(rp_proxy *p, rp_conn *c)
     buf_release(p, &c->in, 1);
     buf_release(p, &c->out, 1);
     tls_release(p, c);
+#if RP_ENABLE_CACHE
+    if (c->kind == K_CLIENT)
+        cache_release(p, c);
+#endif
     for (i = p->batch_at; i < p->batch_n; i++) /* drop reports still queued */
         if (p->batch[i].ud == c)
             p->batch[i].ud = NULL;
@@ -657,20 +707,57 @@ conn_read(rp_proxy *p, rp_conn *c)
     return 1;
 }
 
+#if RP_ENABLE_CACHE
+/* Send what `out` holds and then a hit's body straight from its arena
+ * blocks, in one gather send.  *len gets the bytes offered. */
+static long
+hit_send(rp_proxy *p, rp_conn *c, size_t *len)
+{
+    rp_iov v[8];
+    int n = 0;
+    unsigned b = c->cblk, off = c->coff;
+    size_t head = buf_len(&c->out), left = c->cleft;
+    long r;
+    if (head)
+        v[n].p = c->out.d + c->out.r, v[n++].n = head;
+    *len = head;
+    while (n < 8 && left) {
+        size_t k = RP_MIN(left, RP_CACHE_BLOCK - off);
+        v[n].p = p->cache_arena + (size_t)b * RP_CACHE_BLOCK + off, v[n++].n = k;
+        *len += k, left -= k, off = 0;
+        b = p->cache.blk_next[b];
+    }
+    r = rp_port_sendv(c->sock, v, n);
+    if (r > 0) {
+        size_t k = RP_MIN((size_t)r, head);
+        c->out.r += (uint32_t)k;
+        hit_advance(p, c, (size_t)r - k);
+    }
+    return r;
+}
+#endif
+
+
 static int
 conn_write(rp_proxy *p, rp_conn *c)
 {
     size_t len = buf_len(&c->out);
     long n;
+    int hit = 0;
 #if RP_ENABLE_TLS
     if (c->tls)
         return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
 #endif
-    if (!len || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
+    if ((!len && !HIT_LEFT(c)) || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
         return 0;
     if ((c->flags & F_WBLOCK) && !(c->ready & RP_EV_WRITE))
         return 0;
-    n = rp_port_send(c->sock, c->out.d + c->out.r, len);
+#if RP_ENABLE_CACHE
+    if (c->cleft)
+        hit = 1, n = hit_send(p, c, &len); /* moves out.r and the reader */
+    else
+#endif
+        n = rp_port_send(c->sock, c->out.d + c->out.r, len);
     if (n == RP_EAGAIN || (n >= 0 && (size_t)n < len)) {
         c->flags |= F_WBLOCK;
         c->ready &= ~RP_EV_WRITE;
@@ -685,7 +772,8 @@ conn_write(rp_proxy *p, rp_conn *c)
             c->err = (int16_t)n;
         return 1;
     }
-    c->out.r += (uint32_t)n;
+    if (!hit)
+        c->out.r += (uint32_t)n;
     c->flags |= F_PROGRESS;
     if (c->kind == K_CLIENT)
         p->stats.bytes_out += (uint64_t)n;

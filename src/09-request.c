@@ -28,12 +28,9 @@ static int
 field_passes(const rp_http_msg *m, size_t i, const rp_str *tok, size_t ntok)
 {
     size_t k;
-    switch (m->headers[i].id) {
-    case H_OTHER: case H_EXPECT:
-        break;
-    default:
+    int id = m->headers[i].id;
+    if (id != H_OTHER && id != H_EXPECT && id < H_DATE)
         return 0;
-    }
     if (memchr(m->headers[i].name.p, '_', m->headers[i].name.n))
         return 0; /* "Content_Length" may mean Content-Length to a device's CGI
                      layer: dropped, as nginx does by default */
@@ -83,8 +80,11 @@ via_value(const rp_proxy *p, int minor, char *buf)
     return v;
 }
 
+/* cond (cache revalidation, else NULL): the stored ETag and Last-Modified,
+ * sent as If-None-Match / If-Modified-Since instead of the client's own. */
 static int
-request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
+request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
+                   const rp_str *cond)
 {
     rp_str tok[MAX_CONN_TOKENS], ip, via;
     char ipbuf[48], viabuf[48];
@@ -99,6 +99,8 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
     w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
     for (i = 0; i < m->nheaders; i++)
         if (field_passes(m, i, tok, ntok) &&
+            !(cond && (m->headers[i].id == H_IF_NONE_MATCH ||
+                       m->headers[i].id == H_IF_MODIFIED_SINCE)) &&
             !(p->cfg.client_cert_header && /* never trust a client's own */
               str_ieq2(m->headers[i].name, (rp_str){p->cfg.client_cert_header,
                                                     strlen(p->cfg.client_cert_header)}))) {
@@ -125,6 +127,10 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         w_num(&w, (uint64_t)m->content_length);
         w_put(&w, S("\r\n"));
     }
+    if (cond && cond[0].n)
+        w_field(&w, S("If-None-Match"), cond[0]), nf++;
+    if (cond && cond[1].n)
+        w_field(&w, S("If-Modified-Since"), cond[1]), nf++;
     if (c->flags & F_UPG) {
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));

@@ -39,6 +39,59 @@ status_for(int err)
     return 400;
 }
 
+#if RP_ENABLE_CACHE
+/* What an exchange on a cache route did (rp_conn.cflags). */
+#define CF_ON 1u        /* route has cache=on */
+#define CF_LOOKUP 2u    /* method and request allow using the cache */
+#define CF_NOSTORE 4u   /* request no-store: store nothing */
+#define CF_REVAL 8u     /* forwarded to revalidate a stale entry */
+#define CF_REQNC 16u    /* forwarded because the request said no-cache */
+#define CF_STORED 32u   /* the response is being stored */
+#define CF_COLLAPSED 64u /* waited on another request's fill */
+#define CF_AUTH 128u    /* request has Authorization */
+#define CF_SIE 256u     /* served stale because the device failed */
+#define CF_HIT 512u     /* answered from the cache */
+#define CF_HEADWAIT 1024u /* hit head waits for room in `out` */
+
+/* "Cache-Status: rproxy; ..." (RFC 9211) on every response of a cache
+ * route: what the cache did, the device's status when forwarded. */
+static void
+w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl)
+{
+    unsigned f = c->cflags;
+    if (!(f & CF_ON))
+        return;
+    w_put(w, S("Cache-Status: rproxy"));
+    if (f & CF_HIT) {
+        w_put(w, S("; hit; ttl="));
+        if (ttl < 0)
+            w_put(w, "-", 1), ttl = -ttl;
+        w_num(w, (uint64_t)ttl);
+    } else if (status) {
+        w_put(w, S("; fwd="));
+        if (!(f & CF_LOOKUP))
+            w_put(w, S("method"));
+        else if (f & CF_REQNC)
+            w_put(w, S("request"));
+        else if (f & CF_REVAL)
+            w_put(w, S("stale"));
+        else
+            w_put(w, S("miss"));
+        w_put(w, S("; fwd-status="));
+        w_num(w, (uint64_t)status);
+    }
+    if (f & CF_STORED)
+        w_put(w, S("; stored"));
+    if (f & CF_COLLAPSED)
+        w_put(w, S("; collapsed"));
+    if (f & CF_SIE)
+        w_put(w, S("; detail=stale-if-error"));
+    w_put(w, S("\r\n"));
+}
+#else
+#define w_cache_status(w, c, status, ttl) ((void)0)
+#endif
+
 /* Queue "HTTP/1.1 status ..." with a short text body and Connection: close. */
 static void
 error_write(rp_proxy *p, rp_conn *c, int status)
@@ -52,13 +105,31 @@ error_write(rp_proxy *p, rp_conn *c, int status)
     w_put(&w, reason, rn);
     w_put(&w, S("\r\nContent-Type: text/plain\r\nContent-Length: "));
     w_num(&w, (uint64_t)rn + 1);
-    w_put(&w, S("\r\nConnection: close\r\n\r\n"));
+    w_put(&w, S("\r\n"));
+    w_cache_status(&w, c, 0, 0);
+    w_put(&w, S("Connection: close\r\n\r\n"));
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
         w_put(&w, reason, rn);
         w_put(&w, "\n", 1);
     }
     if (buf_commit(&c->out, &w) == RP_OK)
         c->sent += w.n;
+}
+
+/* RFC 9110 §6.6.1: a proxy with a clock adds the Date a device left out. */
+static void
+w_date_if_missing(wbuf *w, const rp_http_msg *m)
+{
+    char date[29];
+    int64_t now;
+    size_t i;
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == H_DATE)
+            return;
+    if ((now = rp_port_time()) <= 0)
+        return;
+    http_date_format(now, date);
+    w_field(w, S("Date"), (rp_str){date, 29});
 }
 
 static int
@@ -85,6 +156,8 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         w_put(&w, S("Transfer-Encoding: chunked\r\n"));
     via = via_value(p, m->minor, viabuf);
     w_joined(&w, S("Via"), m, H_VIA, via);
+    w_date_if_missing(&w, m);
+    w_cache_status(&w, c, m->status, 0);
     if (m->status == 101) {
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
@@ -98,49 +171,4 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         return RP_ENOMEM;
     c->sent += w.n;
     return RP_OK;
-}
-
-/* Move body bytes framed by f's mode from src to dst.  Returns the bytes
- * consumed from src, or RP_EINVAL for broken chunked framing; *done is set
- * when the body ended and *out grows by the bytes written to dst. */
-static long
-body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t *out)
-{
-    size_t n, total = 0;
-    *done = 0;
-    switch (f->mode) {
-    case M_NONE:
-        *done = 1;
-        return 0;
-    case M_LENGTH:
-        n = buf_move(p, dst, src, (size_t)RP_MIN(f->left, (uint64_t)(size_t)-1));
-        f->left -= n;
-        *out += n;
-        *done = f->left == 0;
-        return (long)n;
-    case M_CLOSE: case M_TUNNEL:
-        n = buf_move(p, dst, src, (size_t)-1);
-        *out += n;
-        return (long)n;
-    }
-    while (!f->ch.done && buf_len(src)) { /* M_CHUNKED, M_DECHUNK */
-        size_t avail = buf_len(src), room = buf_room(p, dst);
-        int copy = f->mode == M_CHUNKED || f->ch.state == CH_DATA;
-        long k;
-        if (copy && (avail = RP_MIN(avail, room)) == 0)
-            break;
-        if ((k = rp_chunked_step(&f->ch, src->d + src->r, avail)) < 0)
-            return RP_EINVAL;
-        if (k == 0)
-            break;
-        if (f->mode == M_CHUNKED || f->ch.in_data) {
-            memcpy(dst->d + dst->w, src->d + src->r, (size_t)k);
-            dst->w += (uint32_t)k;
-            *out += (uint64_t)k;
-        }
-        src->r += (uint32_t)k;
-        total += (size_t)k;
-    }
-    *done = f->ch.done;
-    return (long)total;
 }

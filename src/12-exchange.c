@@ -27,12 +27,92 @@ access_log(rp_proxy *p, rp_conn *c)
     p->access_fn(p->access_ud, &a);
 }
 
+/* Give a device connection back: to the idle pool when it is clean and
+ * keep-alive, else closed. */
+static void
+device_release(rp_proxy *p, rp_conn *d)
+{
+    rp_device *dv = &p->cfg.devices[d->device];
+    d->link = NULL;
+    if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
+        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
+        d->state = DS_IDLE;
+        d->flags &= F_WBLOCK;
+        buf_release(p, &d->in, 0);
+        buf_release(p, &d->out, 0);
+        d->next = p->idle[d->device];
+        p->idle[d->device] = d;
+        dv->active--;
+        dv->idle++;
+        conn_rearm(p, d);
+        return;
+    }
+    conn_free(p, d);
+}
+
+#if RP_ENABLE_CACHE
+/* ---- The cache in the exchange ----
+ * A request on a cache route is looked up before any device is chosen: a
+ * usable entry answers it (CS_CACHE: the head is queued, the body goes
+ * from the arena), a stale one is revalidated with a conditional request,
+ * a miss waits for a fill in progress (CS_CWAIT) or starts one. */
+
+static int
+entry_ttl(const rp_proxy *p, unsigned i)
+{
+    const centry *e = &p->cache.e[i];
+    return (int)RP_MAX(RP_MIN((int64_t)e->lifetime - entry_age(p, e), (int64_t)0x7fffffff),
+                       -(int64_t)0x7fffffff);
+}
+
+/* Answer request m from the pinned entry. */
+static int
+hit_serve(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
+{
+    if (!(c->cflags & CF_REVAL) || (c->cflags & CF_SIE))
+        c->cflags |= CF_HIT; /* else "fwd=stale; fwd-status=304" */
+    c->cflags &= (uint16_t)~CF_STORED;
+    c->state = CS_CACHE;
+    c->flags |= F_REQ_DONE | F_RESP_HEAD;
+    if (!hit_begin(p, c, m, ttl))
+        c->cflags |= CF_HEADWAIT; /* a previous response still fills `out` */
+    return 1;
+}
+
+/* The device failed while a stale entry was being revalidated: serve it
+ * if its stale-if-error allows (RFC 5861), never past must-revalidate. */
+static int
+stale_rescue(rp_proxy *p, rp_conn *c, int status)
+{
+    const centry *e;
+    rp_http_msg m;
+    if (!c->centry || !(c->cflags & CF_REVAL) || (c->flags & F_RESP_HEAD) ||
+        !(c->flags & F_HOLD) || status < 500 || status == 501 || status > 504)
+        return 0;
+    e = &p->cache.e[c->centry];
+    if (e->stale_if_error < 0 || (e->flags & CE_NO_STALE) ||
+        -entry_ttl(p, c->centry) > e->stale_if_error ||
+        rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK)
+        return 0;
+    if (c->link)
+        conn_free(p, c->link);
+    c->link = NULL;
+    c->cflags |= CF_SIE;
+    return hit_serve(p, c, &m, entry_ttl(p, c->centry));
+}
+#endif
+
 /* The exchange cannot go on.  The device connection is dropped; the client
  * gets `status` if no response head went out yet (status 0: nothing), and
  * is closed.  Returns 1 (something changed). */
 static int
 exchange_fail(rp_proxy *p, rp_conn *c, int status)
 {
+#if RP_ENABLE_CACHE
+    if (stale_rescue(p, c, status))
+        return 1;
+    cache_release(p, c);
+#endif
     if (c->link)
         conn_free(p, c->link);
     if (!(c->flags & F_RESP_HEAD) && status) {
@@ -126,6 +206,25 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
     return RP_OK;
 }
 
+/* The stored validators of the entry being revalidated, or NULL. */
+static const rp_str *
+revalidators(rp_proxy *p, const rp_conn *c, char *buf, rp_str *cond)
+{
+#if RP_ENABLE_CACHE
+    const centry *e = &p->cache.e[c->centry];
+    size_t n = (size_t)e->etag_len + e->lm_len;
+    if (!c->centry || !(c->cflags & CF_REVAL) || n > 512)
+        return NULL;
+    chain_get(p, &e->meta, (size_t)e->key_len + e->vary_len, buf, n);
+    cond[0].p = buf, cond[0].n = e->etag_len;
+    cond[1].p = buf + e->etag_len, cond[1].n = e->lm_len;
+    return cond;
+#else
+    (void)p, (void)c, (void)buf, (void)cond;
+    return NULL;
+#endif
+}
+
 /* Find a device and send it the request head; m is NULL on a retry (the
  * head is parsed again from the held bytes). */
 static int
@@ -134,6 +233,8 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     const rp_pool *pl = &p->cfg.pools[p->cfg.routes[c->route].pool];
     rp_http_msg again;
     rp_conn *d;
+    rp_str cond[2];
+    char vbuf[512];
     int dev, rc;
     if (!m) {
         if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &again) != RP_OK)
@@ -155,7 +256,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     c->link = d;
     d->link = c;
     c->device = (uint8_t)dev;
-    if (request_head_write(p, c, d, m) != RP_OK)
+    if (request_head_write(p, c, d, m, revalidators(p, c, vbuf, cond)) != RP_OK)
         return exchange_fail(p, c, 431);
     return 1;
 }
@@ -253,11 +354,89 @@ redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     return 1;
 }
 
+#if RP_ENABLE_CACHE
+static int
+has_field(const rp_http_msg *m, int id)
+{
+    size_t i;
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == id)
+            return 1;
+    return 0;
+}
+
+/* Look request m up on a cache route.  Returns 0 to go to a device (a
+ * miss, or a revalidation with c->centry pinned), else what the answer
+ * from the cache, the 504 of only-if-cached or the wait returned. */
+static int
+cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
+{
+    unsigned hit, filling, variants, cf;
+    int64_t ttl;
+    cc_t rq;
+    int use;
+    c->cflags &= CF_COLLAPSED;
+    if (!p->cfg.routes[c->route].cache)
+        return c->cflags = 0;
+    c->cflags |= CF_ON;
+    c->chost = fnv(FNV0, m->host.p, m->host.n, 1);
+    c->ckey = key_hash(c->chost, m->target);
+    if (c->mode != M_NONE || (!(c->flags & F_HEAD) && !is_method(m->method, S("GET"))))
+        return 0;
+    c->cflags |= CF_LOOKUP;
+    cc_of(m, &rq);
+    if (rq.f & CC_NO_STORE)
+        c->cflags |= CF_NOSTORE;
+    if (has_field(m, H_AUTHORIZATION))
+        c->cflags |= CF_AUTH;
+    if ((hit = cache_find(p, c->ckey, m->host, m, &filling, &variants)) != 0) {
+        cf = c->cflags;
+        use = entry_use(p, &p->cache.e[hit], &rq, &cf, &ttl);
+        c->cflags = (uint16_t)cf;
+        entry_pin(p, c, hit);
+        if (use != USE_REVALIDATE)
+            return hit_serve(p, c, m, ttl);
+        if (!(rq.f & CC_ONLY_IF_CACHED)) {
+            if (c->flags & F_HEAD)
+                entry_unpin(p, c); /* a HEAD is passed on as it is */
+            c->cflags |= CF_REVAL;
+            p->stats.cache_misses++;
+            return 0;
+        }
+    }
+    if (rq.f & CC_ONLY_IF_CACHED)
+        return reply_error(p, c, 504);
+    if (filling && !(c->cflags & CF_COLLAPSED)) {
+        c->cflags |= CF_COLLAPSED;
+        c->state = CS_CWAIT;
+        p->stats.cache_collapsed++;
+        return 1;
+    }
+    p->stats.cache_misses++;
+    if (!filling && !(c->flags & F_HEAD) && !(c->cflags & CF_NOSTORE))
+        fill_begin(p, c, m->host, m->target);
+    return 0;
+}
+
+/* A collapsed miss stops waiting (the fill ended or lock_timeout passed):
+ * look again, then go to a device if still nothing. */
+static void
+cache_resume(rp_proxy *p, rp_conn *c)
+{
+    rp_http_msg m;
+    c->state = CS_FWD;
+    if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK)
+        exchange_fail(p, c, 502);
+    else if (cache_request(p, c, &m) == 0)
+        dispatch(p, c, &m);
+}
+#endif
+
 static int
 exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 {
     rp_str meth = m->method;
-    int keep, route;
+    int keep, route, rc = 0;
     c->flags &= ~F_EXCHANGE;
     if (is_method(meth, S("CONNECT")))
         return reply_error(p, c, 405);
@@ -295,6 +474,10 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     c->route = (uint8_t)route;
     c->flags |= F_HOLD;
     c->state = CS_FWD;
+#if RP_ENABLE_CACHE
+    if ((rc = cache_request(p, c, m)) != 0)
+        return rc;
+#endif
     return dispatch(p, c, m);
 }
 
@@ -340,6 +523,62 @@ client_head(rp_proxy *p, rp_conn *c)
     return exchange_begin(p, c, &m, (size_t)n);
 }
 
+#if RP_ENABLE_CACHE
+#define TEE(c, s, n) ((c) && (c)->cfill && (n) ? fill_append(p, (c), (s), (n)) : (void)0)
+#else
+#define TEE(c, s, n) ((void)(c))
+#endif
+
+/* Move body bytes framed by f's mode from src to dst.  Returns the bytes
+ * consumed from src, or RP_EINVAL for broken chunked framing; *done is set
+ * when the body ended and *out grows by the bytes written to dst.  tee: a
+ * client whose cache fill gets a copy of the body's data bytes. */
+static long
+body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t *out,
+          rp_conn *tee)
+{
+    size_t n, total = 0;
+    *done = 0;
+    switch (f->mode) {
+    case M_NONE:
+        *done = 1;
+        return 0;
+    case M_LENGTH:
+        n = buf_move(p, dst, src, (size_t)RP_MIN(f->left, (uint64_t)(size_t)-1));
+        TEE(tee, dst->d + dst->w - n, n);
+        f->left -= n;
+        *out += n;
+        *done = f->left == 0;
+        return (long)n;
+    case M_CLOSE: case M_TUNNEL:
+        n = buf_move(p, dst, src, (size_t)-1);
+        *out += n;
+        return (long)n;
+    }
+    while (!f->ch.done && buf_len(src)) { /* M_CHUNKED, M_DECHUNK */
+        size_t avail = buf_len(src), room = buf_room(p, dst);
+        int copy = f->mode == M_CHUNKED || f->ch.state == CH_DATA;
+        long k;
+        if (copy && (avail = RP_MIN(avail, room)) == 0)
+            break;
+        if ((k = rp_chunked_step(&f->ch, src->d + src->r, avail)) < 0)
+            return RP_EINVAL;
+        if (k == 0)
+            break;
+        if (f->ch.in_data)
+            TEE(tee, src->d + src->r, (size_t)k);
+        if (f->mode == M_CHUNKED || f->ch.in_data) {
+            memcpy(dst->d + dst->w, src->d + src->r, (size_t)k);
+            dst->w += (uint32_t)k;
+            *out += (uint64_t)k;
+        }
+        src->r += (uint32_t)k;
+        total += (size_t)k;
+    }
+    *done = f->ch.done;
+    return (long)total;
+}
+
 static int
 request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
@@ -354,7 +593,7 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
         c->in.r += c->head_len;
         c->flags &= ~F_HOLD;
     }
-    if ((n = body_move(p, &d->out, &c->in, c, &done, &out)) < 0)
+    if ((n = body_move(p, &d->out, &c->in, c, &done, &out, NULL)) < 0)
         return exchange_fail(p, c, 400);
     if (done)
         c->flags |= F_REQ_DONE;
@@ -363,6 +602,85 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     return n > 0 || done;
 }
 
+#if RP_ENABLE_CACHE
+static int
+method_unsafe(const char *m)
+{
+    return strcmp(m, "GET") && strcmp(m, "HEAD") && strcmp(m, "OPTIONS") && strcmp(m, "TRACE");
+}
+
+/* Location / Content-Location of a response to an unsafe request: the
+ * same-host URI it names is invalidated too (RFC 9111 §4.4). */
+static void
+invalidate_named(rp_proxy *p, const rp_conn *c, const rp_http_msg *m)
+{
+    size_t i, k;
+    for (i = 0; i < m->nheaders; i++) {
+        rp_str v = m->headers[i].value;
+        int id = m->headers[i].id;
+        if (id != H_LOCATION && id != H_CONTENT_LOCATION)
+            continue;
+        k = v.n >= 7 && str_ieq((rp_str){v.p, 7}, S("http://")) ? 7
+          : v.n >= 8 && str_ieq((rp_str){v.p, 8}, S("https://")) ? 8 : 0;
+        if (k) { /* absolute: only for the request's own host */
+            const char *slash = memchr(v.p + k, '/', v.n - k);
+            size_t an = slash ? (size_t)(slash - (v.p + k)) : v.n - k;
+            if (fnv(FNV0, v.p + k, an, 1) != c->chost)
+                continue;
+            v.p += k + an, v.n -= k + an;
+            if (!v.n)
+                v.p = "/", v.n = 1;
+        }
+        if (v.n && v.p[0] == '/')
+            cache_invalidate(p, key_hash(c->chost, v));
+    }
+}
+
+/* The device's 304 (or a failure) ends a revalidation: the response the
+ * device sent has no body to pass on, its connection goes back. */
+static void
+device_done(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
+{
+    d->in.r += (uint32_t)n;
+    if (m->minor == 1 && !(m->flags & RP_HF_CONN_CLOSE) && m->status == 304)
+        d->flags |= F_KEEP;
+    device_ok(p, d->device);
+    c->link = NULL;
+    device_release(p, d);
+}
+
+/* A final response head on a cache route.  Returns 1 when the answer comes
+ * from the cache instead (a 304 refreshed the entry, or stale-if-error). */
+static int
+cache_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
+{
+    rp_http_msg req;
+    int s = m->status;
+    if (!(c->cflags & CF_LOOKUP)) {
+        if (s >= 200 && s < 400 && method_unsafe(c->method)) {
+            cache_invalidate(p, c->ckey);
+            invalidate_named(p, c, m);
+        }
+        return 0;
+    }
+    if (!(c->flags & F_HOLD) ||
+        rp_http_parse_request(c->in.d + c->in.r, c->head_len, &req) != RP_OK)
+        return 0;
+    if (c->centry && (c->cflags & CF_REVAL)) {
+        if (s == 304) {
+            entry_refresh(p, c, m);
+            device_done(p, c, d, m, n);
+            return hit_serve(p, c, &req, entry_ttl(p, c->centry));
+        }
+        if (stale_rescue(p, c, s))
+            return 1;
+        entry_unpin(p, c);
+    }
+    fill_start(p, c, &req, m);
+    return 0;
+}
+#endif
+
 /* The device's final response head is parsed: choose the body framing,
  * decide both connections' fate, queue the client's head. */
 static int
@@ -370,6 +688,10 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
 {
     if (m->status == 101 && !(c->flags & F_UPG))
         return exchange_fail(p, c, 502);
+#if RP_ENABLE_CACHE
+    if ((c->cflags & CF_ON) && cache_response(p, c, d, m, n))
+        return 1;
+#endif
     memset(&d->ch, 0, sizeof(d->ch));
     if (m->status == 101)
         d->mode = M_TUNNEL;
@@ -453,29 +775,6 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
     }
 }
 
-/* Give a device connection back: to the idle pool when it is clean and
- * keep-alive, else closed. */
-static void
-device_release(rp_proxy *p, rp_conn *d)
-{
-    rp_device *dv = &p->cfg.devices[d->device];
-    d->link = NULL;
-    if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
-        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
-        d->state = DS_IDLE;
-        d->flags &= F_WBLOCK;
-        buf_release(p, &d->in, 0);
-        buf_release(p, &d->out, 0);
-        d->next = p->idle[d->device];
-        p->idle[d->device] = d;
-        dv->active--;
-        dv->idle++;
-        conn_rearm(p, d);
-        return;
-    }
-    conn_free(p, d);
-}
-
 /* Forget the finished request: flags, status and log fields. */
 static void
 request_reset(rp_conn *c)
@@ -487,12 +786,20 @@ request_reset(rp_conn *c)
     c->tried = 0;
     c->device = 0xff;
     c->method[0] = c->target[0] = 0;
+#if RP_ENABLE_CACHE
+    c->cflags = 0;
+#endif
 }
 
 static int
 exchange_end(rp_proxy *p, rp_conn *c)
 {
     rp_conn *d = c->link;
+#if RP_ENABLE_CACHE
+    if (c->cfill && (c->flags & F_RESP_DONE))
+        fill_commit(p, c);
+    cache_release(p, c);
+#endif
     access_log(p, c);
     c->link = NULL;
     if (d) {
@@ -513,11 +820,32 @@ exchange_end(rp_proxy *p, rp_conn *c)
     return 1;
 }
 
+#if RP_ENABLE_CACHE
+/* A hit's body has gone out: the exchange ends. */
+static int
+hit_step(rp_proxy *p, rp_conn *c)
+{
+    rp_http_msg m;
+    if (c->flags & F_DEAD)
+        return exchange_fail(p, c, 0);
+    if (c->cflags & CF_HEADWAIT) {
+        if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK ||
+            !hit_begin(p, c, &m, entry_ttl(p, c->centry)))
+            return 0;
+        c->cflags &= (uint16_t)~CF_HEADWAIT;
+    }
+    if (c->cleft)
+        return 0;
+    c->flags |= F_RESP_DONE;
+    return exchange_end(p, c);
+}
+#endif
+
 static int
 response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
     int done;
-    long n = body_move(p, &c->out, &d->in, d, &done, &c->sent);
+    long n = body_move(p, &c->out, &d->in, d, &done, &c->sent, c);
     if (n < 0)
         return exchange_fail(p, c, 502);
     if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))
@@ -596,6 +924,9 @@ client_step(rp_proxy *p, rp_conn *c)
     case CS_FWD: return exchange_step(p, c);
     case CS_TUNNEL: return tunnel_step(p, c);
     case CS_CLOSING: return closing_step(p, c);
+#if RP_ENABLE_CACHE
+    case CS_CACHE: return hit_step(p, c);
+#endif
 #if RP_ENABLE_STATUS
     case CS_LOCAL: return local_step(p, c);
 #endif

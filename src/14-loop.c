@@ -151,6 +151,14 @@ conn_timeout(rp_proxy *p, rp_conn *x)
         probe_finish(p, &p->cfg.devices[x->device], x, 0);
         return;
     }
+#if RP_ENABLE_CACHE
+    if (k == T_CWAIT) { /* the fill ended, or waiting for it took too long */
+        cache_resume(p, x);
+        if (x->state != CS_FREE)
+            pair_service(p, x);
+        return;
+    }
+#endif
     if (k == T_IDLE || k == T_LINGER || k == T_DIDLE || k == T_TUNNEL ||
         (k == T_HEAD && !buf_len(&x->in)) || /* a silent probe: just close */
         k == T_HANDSHAKE ||

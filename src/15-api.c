@@ -43,6 +43,8 @@ rp_init(rp_proxy *p)
     p->cfg.t_device = RP_TIMEOUT_DEVICE_MS;
     p->cfg.t_device_idle = RP_TIMEOUT_DEVICE_IDLE_MS;
     p->cfg.t_handshake = RP_TIMEOUT_HANDSHAKE_MS;
+    p->cfg.cache_max_object = RP_CACHE_BYTES / 4;
+    p->cfg.cache_lock_ms = 5000;
     p->cfg.via = "rproxy";
     return RP_OK;
 }

@@ -1,0 +1,1070 @@
+/* ==== [11] Cache: arena, entries, freshness (RFC 9111) ====
+ * A stored response is an entry plus two chains of fixed-size arena blocks:
+ * `meta` (key, Vary values, ETag, Last-Modified and the head as it will be
+ * served) and `body`.  Fixed blocks cannot fragment; a hit sends the body
+ * straight from its blocks.  Ready entries sit on an LRU list and in a hash
+ * table; an entry being filled is in the table only (a concurrent miss for
+ * the same URL waits for it: collapsing) and is never evicted, nor is one
+ * that is pinned by an exchange serving or revalidating it.  Anything
+ * malformed in the caching fields makes a response stale or unstorable,
+ * never fresher. */
+
+#if RP_ENABLE_CACHE
+
+#define CACHE_NBLK (RP_CACHE_BYTES / RP_CACHE_BLOCK)
+enum { CE_FREE, CE_FILLING, CE_READY };
+#define CE_NO_CACHE 1u  /* response no-cache: revalidate before each use */
+#define CE_NO_STALE 2u  /* must-revalidate, proxy-revalidate, s-maxage */
+#define CE_DOOMED 4u    /* replaced or invalidated while pinned */
+
+/* ---- Cache-Control (RFC 9111 §5.2) ---- */
+
+#define CC_NO_STORE 1u
+#define CC_NO_CACHE 2u
+#define CC_PRIVATE 4u
+#define CC_PUBLIC 8u
+#define CC_MUST_REVAL 16u
+#define CC_PROXY_REVAL 32u
+#define CC_ONLY_IF_CACHED 64u
+#define CC_MAX_STALE_ANY 128u
+#define CC_BAD 256u      /* a freshness directive was malformed or repeated */
+
+typedef struct {
+    unsigned f;
+    int64_t max_age, s_maxage, max_stale, min_fresh, sie; /* -1: absent */
+} cc_t;
+
+#define CC_SECONDS_MAX 2147483648 /* §1.2.2: larger values mean this */
+
+/* delta-seconds, quoted or not; -1 when not digits. */
+static int64_t
+cc_seconds(rp_str v)
+{
+    int64_t n = 0;
+    size_t i;
+    if (v.n >= 2 && v.p[0] == '"' && v.p[v.n - 1] == '"')
+        v.p++, v.n -= 2;
+    if (v.n == 0)
+        return -1;
+    for (i = 0; i < v.n; i++) {
+        if (!is_digit((unsigned char)v.p[i]))
+            return -1;
+        if (n < CC_SECONDS_MAX)
+            n = n * 10 + (v.p[i] - '0');
+    }
+    return RP_MIN(n, (int64_t)CC_SECONDS_MAX);
+}
+
+static void
+cc_set(cc_t *cc, int64_t *slot, rp_str v, int critical)
+{
+    int64_t n = cc_seconds(v);
+    if (n < 0 || (*slot >= 0 && *slot != n)) {
+        if (critical)
+            cc->f |= CC_BAD;
+        return;
+    }
+    *slot = n;
+}
+
+static void
+cc_directive(cc_t *cc, rp_str k, rp_str v, int has_v)
+{
+    static const struct {
+        const char *name;
+        uint8_t len;
+        unsigned flag;
+    } flags[] = {
+        {"no-store", 8, CC_NO_STORE}, {"no-cache", 8, CC_NO_CACHE},
+        {"private", 7, CC_PRIVATE}, {"public", 6, CC_PUBLIC},
+        {"must-revalidate", 15, CC_MUST_REVAL}, {"proxy-revalidate", 16, CC_PROXY_REVAL},
+        {"only-if-cached", 14, CC_ONLY_IF_CACHED},
+    };
+    size_t i;
+    for (i = 0; i < RP_COUNT(flags); i++)
+        if (k.n == flags[i].len && str_ieq(k, flags[i].name, flags[i].len)) {
+            cc->f |= flags[i].flag; /* no-cache="f" / private="f": whole response */
+            return;
+        }
+    if (str_ieq2(k, (rp_str){"max-age", 7}))
+        cc_set(cc, &cc->max_age, v, 1);
+    else if (str_ieq2(k, (rp_str){"s-maxage", 8}))
+        cc_set(cc, &cc->s_maxage, v, 1);
+    else if (str_ieq2(k, (rp_str){"max-stale", 9})) {
+        if (!has_v)
+            cc->f |= CC_MAX_STALE_ANY;
+        else
+            cc_set(cc, &cc->max_stale, v, 0);
+    } else if (str_ieq2(k, (rp_str){"min-fresh", 9}))
+        cc_set(cc, &cc->min_fresh, v, 1);
+    else if (str_ieq2(k, (rp_str){"stale-if-error", 14}))
+        cc_set(cc, &cc->sie, v, 0);
+}
+
+/* One Cache-Control field value.  An unterminated quote or a stray
+ * character marks the field bad (a response then counts as stale). */
+static void
+cc_parse(cc_t *cc, rp_str s)
+{
+    size_t i = 0;
+    while (i < s.n) {
+        rp_str k, v = {"", 0};
+        int has_v = 0;
+        while (i < s.n && (s.p[i] == ' ' || s.p[i] == '\t' || s.p[i] == ','))
+            i++;
+        for (k.p = s.p + i; i < s.n && is_tchar((unsigned char)s.p[i]); i++)
+            ;
+        k.n = (size_t)(s.p + i - k.p);
+        if (i < s.n && s.p[i] == '=') {
+            size_t j = ++i;
+            has_v = 1;
+            if (i < s.n && s.p[i] == '"') {
+                for (i++; i < s.n && s.p[i] != '"'; i++)
+                    if (s.p[i] == '\\')
+                        i++;
+                if (i >= s.n) {
+                    cc->f |= CC_BAD; /* unterminated quoted-string */
+                    return;
+                }
+                i++;
+            } else {
+                while (i < s.n && is_tchar((unsigned char)s.p[i]))
+                    i++;
+            }
+            v.p = s.p + j, v.n = i - j;
+        }
+        while (i < s.n && (s.p[i] == ' ' || s.p[i] == '\t'))
+            i++;
+        if ((i < s.n && s.p[i] != ',') || k.n == 0) {
+            cc->f |= CC_BAD;
+            while (i < s.n && s.p[i] != ',')
+                i++;
+            continue;
+        }
+        cc_directive(cc, k, v, has_v);
+    }
+}
+
+/* Every Cache-Control line of m (and Pragma: no-cache without one). */
+static void
+cc_of(const rp_http_msg *m, cc_t *cc)
+{
+    size_t i;
+    int any = 0, pragma = 0;
+    memset(cc, 0, sizeof(*cc));
+    cc->max_age = cc->s_maxage = cc->max_stale = cc->min_fresh = cc->sie = -1;
+    for (i = 0; i < m->nheaders; i++) {
+        if (m->headers[i].id == H_CACHE_CONTROL)
+            cc_parse(cc, m->headers[i].value), any = 1;
+        else if (m->headers[i].id == H_PRAGMA)
+            pragma |= m->headers[i].value.n >= 8 &&
+                      str_ieq(m->headers[i].value, "no-cache", 8);
+    }
+    if (!any && pragma)
+        cc->f |= CC_NO_CACHE; /* RFC 9111 §5.4 */
+}
+
+/* ---- Freshness (§4.2) ---- */
+
+/* Statuses cacheable by default (RFC 9110 §15.1). */
+static int
+heuristic_status(int s)
+{
+    return s == 200 || s == 203 || s == 204 || s == 206 || s == 300 || s == 301 ||
+           s == 308 || s == 404 || s == 405 || s == 410 || s == 414 || s == 501;
+}
+
+/* The one value of field id, or -2 when repeated, -1 absent / malformed. */
+static int64_t
+field_date(const rp_http_msg *m, int id, int *count)
+{
+    size_t i;
+    int64_t t = -1;
+    *count = 0;
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == id)
+            t = (*count)++ ? -2 : http_date(m->headers[i].value);
+    return t;
+}
+
+/* Freshness lifetime of response m (s): s-maxage > max-age > Expires - Date
+ * > heuristic; 0 when anything it rests on is malformed, -1 when nothing
+ * gives one. */
+static int64_t
+cache_lifetime(const rp_http_msg *m, const cc_t *cc, int64_t date, int heuristic)
+{
+    int n;
+    int64_t exp, lm;
+    if (cc->f & CC_BAD)
+        return 0;
+    if (cc->s_maxage >= 0)
+        return cc->s_maxage;
+    if (cc->max_age >= 0)
+        return cc->max_age;
+    exp = field_date(m, H_EXPIRES, &n);
+    if (n)
+        return exp < 0 || date <= 0 || exp <= date ? 0 : exp - date;
+    lm = field_date(m, H_LAST_MODIFIED, &n);
+    if (heuristic && heuristic_status(m->status) && lm > 0 && date > lm)
+        return RP_MIN((date - lm) / 10, 86400);
+    return -1;
+}
+
+/* §4.2.3: the age at response time, from the device's Age, the response
+ * delay and (with a clock) the apparent age.  -1 for a malformed Age. */
+static int64_t
+initial_age(const rp_http_msg *m, int64_t date, int64_t now_wall, uint64_t req_ms,
+            uint64_t resp_ms)
+{
+    size_t i;
+    int64_t age = 0, apparent = 0, delay = (int64_t)((resp_ms - req_ms) / 1000);
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == H_AGE && (age = cc_seconds(m->headers[i].value)) < 0)
+            return -1;
+    if (now_wall > 0 && date > 0 && now_wall > date)
+        apparent = now_wall - date;
+    return RP_MAX(apparent, age + delay);
+}
+
+static int64_t
+entry_age(const rp_proxy *p, const struct rp_cache_entry *e)
+{
+    return e->age0 + (int64_t)((p->now - e->resp_ms) / 1000);
+}
+
+/* ---- Arena, chains, entries ---- */
+
+typedef struct rp_cache_entry centry;
+typedef struct rp_chain chain;
+
+static unsigned char *
+blk_ptr(rp_proxy *p, unsigned b)
+{
+    return p->cache_arena + (size_t)b * RP_CACHE_BLOCK;
+}
+
+static void
+chain_free(rp_proxy *p, chain *ch)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned b = ch->first;
+    while (b) {
+        unsigned nx = k->blk_next[b];
+        k->blk_next[b] = k->free_blk;
+        k->free_blk = (uint16_t)b;
+        k->nblk_used--;
+        b = nx;
+    }
+    ch->first = ch->last = 0;
+    ch->len = 0;
+}
+
+static void
+lru_unlink(struct rp_cache *k, unsigned i)
+{
+    centry *e = &k->e[i];
+    if (e->prev)
+        k->e[e->prev].next = e->next;
+    else
+        k->lru_head = e->next;
+    if (e->next)
+        k->e[e->next].prev = e->prev;
+    else
+        k->lru_tail = e->prev;
+    e->prev = e->next = 0;
+}
+
+static void
+lru_front(struct rp_cache *k, unsigned i)
+{
+    centry *e = &k->e[i];
+    e->prev = 0;
+    e->next = k->lru_head;
+    if (k->lru_head)
+        k->e[k->lru_head].prev = (uint16_t)i;
+    else
+        k->lru_tail = (uint16_t)i;
+    k->lru_head = (uint16_t)i;
+}
+
+static void
+bucket_unlink(struct rp_cache *k, unsigned i)
+{
+    uint16_t *at = &k->bucket[k->e[i].hash % RP_CACHE_ENTRIES];
+    while (*at && *at != i)
+        at = &k->e[*at].hnext;
+    if (*at)
+        *at = k->e[i].hnext;
+    k->e[i].hnext = 0;
+}
+
+/* Entry i leaves the table; its blocks go back now, or when the last
+ * exchange using it lets go. */
+static void
+entry_drop(rp_proxy *p, unsigned i)
+{
+    struct rp_cache *k = &p->cache;
+    centry *e = &k->e[i];
+    if (e->flags & CE_DOOMED) {
+        if (e->pins)
+            return;
+    } else {
+        bucket_unlink(k, i);
+        if (e->state == CE_READY) {
+            lru_unlink(k, i);
+            k->nentries--;
+        }
+        e->flags |= CE_DOOMED;
+        if (e->pins)
+            return;
+    }
+    chain_free(p, &e->meta);
+    chain_free(p, &e->body);
+    memset(e, 0, sizeof(*e));
+    e->hnext = k->free_ent;
+    k->free_ent = (uint16_t)i;
+}
+
+/* Evict the least recently used entry nobody is using; 0 when none. */
+static int
+evict_one(rp_proxy *p)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i = k->lru_tail;
+    while (i && k->e[i].pins)
+        i = k->e[i].prev;
+    if (!i)
+        return 0;
+    entry_drop(p, i);
+    p->stats.cache_evictions++;
+    return 1;
+}
+
+static unsigned
+blk_alloc(rp_proxy *p)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned b;
+    for (;;) {
+        if ((b = k->free_blk) != 0) {
+            k->free_blk = k->blk_next[b];
+            break;
+        }
+        if (k->fresh_blk + 1u < CACHE_NBLK) {
+            b = ++k->fresh_blk; /* block 0 is never used */
+            break;
+        }
+        if (!evict_one(p))
+            return 0;
+    }
+    k->blk_next[b] = 0;
+    k->nblk_used++;
+    return b;
+}
+
+static unsigned
+entry_alloc(rp_proxy *p)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i;
+    for (;;) {
+        if ((i = k->free_ent) != 0) {
+            k->free_ent = k->e[i].hnext;
+            break;
+        }
+        if (k->fresh_ent + 1u < RP_CACHE_ENTRIES) {
+            i = ++k->fresh_ent;
+            break;
+        }
+        if (!evict_one(p))
+            return 0;
+    }
+    memset(&k->e[i], 0, sizeof(k->e[i]));
+    return i;
+}
+
+/* Append n bytes to a chain; RP_ENOMEM when the arena has no block left. */
+static int
+chain_put(rp_proxy *p, chain *ch, const void *src, size_t n)
+{
+    const char *s = (const char *)src;
+    while (n) {
+        size_t off = ch->len % RP_CACHE_BLOCK, k;
+        if (off == 0 && (ch->len || !ch->first)) {
+            unsigned b = blk_alloc(p);
+            if (!b)
+                return RP_ENOMEM;
+            if (ch->last)
+                p->cache.blk_next[ch->last] = (uint16_t)b;
+            else
+                ch->first = (uint16_t)b;
+            ch->last = (uint16_t)b;
+        }
+        k = RP_MIN(n, RP_CACHE_BLOCK - off);
+        memcpy(blk_ptr(p, ch->last) + off, s, k);
+        ch->len += (uint32_t)k, s += k, n -= k;
+    }
+    return RP_OK;
+}
+
+/* Copy n bytes at off out of a chain (the caller keeps off + n <= len). */
+static void
+chain_get(rp_proxy *p, const chain *ch, size_t off, char *dst, size_t n)
+{
+    unsigned b = ch->first;
+    while (off >= RP_CACHE_BLOCK)
+        b = p->cache.blk_next[b], off -= RP_CACHE_BLOCK;
+    while (n) {
+        size_t k = RP_MIN(n, RP_CACHE_BLOCK - off);
+        memcpy(dst, blk_ptr(p, b) + off, k);
+        dst += k, n -= k, off = 0;
+        b = p->cache.blk_next[b];
+    }
+}
+
+/* Does the chain hold s at off (case-insensitively when ci)? */
+static int
+chain_eq(rp_proxy *p, const chain *ch, size_t off, rp_str s, int ci)
+{
+    char t[64];
+    size_t i, k;
+    while (s.n) {
+        k = RP_MIN(s.n, sizeof(t));
+        chain_get(p, ch, off, t, k);
+        for (i = 0; i < k; i++)
+            if (ci ? lower((unsigned char)s.p[i]) != t[i] : s.p[i] != t[i])
+                return 0;
+        s.p += k, s.n -= k, off += k;
+    }
+    return 1;
+}
+
+/* ---- Keys and Vary ---- */
+
+static uint32_t
+fnv(uint32_t h, const char *s, size_t n, int ci)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        h = (h ^ (uint32_t)(ci ? lower((unsigned char)s[i]) : (unsigned char)s[i])) * 16777619u;
+    return h;
+}
+
+#define FNV0 2166136261u
+
+static uint32_t
+key_hash(uint32_t host_hash, rp_str target)
+{
+    return fnv(fnv(host_hash, " ", 1, 0), target.p, target.n, 0);
+}
+
+static int
+key_eq(rp_proxy *p, const centry *e, rp_str host, rp_str target)
+{
+    return e->key_len == host.n + 1 + target.n && chain_eq(p, &e->meta, 0, host, 1) &&
+           chain_eq(p, &e->meta, host.n, (rp_str){" ", 1}, 0) &&
+           chain_eq(p, &e->meta, host.n + 1, target, 0);
+}
+
+#define VARY_MAX_NAMES 8
+#define VARY_BYTES 1024
+
+/* The request's value of header `name` as a Vary key stores it: every
+ * line's value joined with ", ", "\x01" when absent. */
+static void
+vary_value(const rp_http_msg *req, rp_str name, wbuf *w)
+{
+    size_t j;
+    int seen = 0;
+    for (j = 0; j < req->nheaders; j++)
+        if (str_ieq2(req->headers[j].name, name)) {
+            if (seen++)
+                w_put(w, S(", "));
+            w_str(w, req->headers[j].value);
+        }
+    if (!seen)
+        w_put(w, "\x01", 1);
+}
+
+/* The request's values of the headers the response's Vary names, as the
+ * entry stores them: "name\nvalue\n" per name.  Returns the length, or -1
+ * for "*", more than VARY_MAX_NAMES names or more than VARY_BYTES. */
+static long
+vary_key(const rp_http_msg *resp, const rp_http_msg *req, char *out)
+{
+    wbuf w;
+    size_t i, j, names = 0;
+    w.p = out, w.n = 0, w.cap = VARY_BYTES, w.full = 0;
+    for (i = 0; i < resp->nheaders; i++) {
+        rp_str v = resp->headers[i].value, e;
+        if (resp->headers[i].id != H_VARY)
+            continue;
+        while (list_next(&v, &e)) {
+            if ((e.n == 1 && e.p[0] == '*') || ++names > VARY_MAX_NAMES)
+                return -1;
+            for (j = 0; j < e.n; j++) {
+                char c = (char)lower((unsigned char)e.p[j]);
+                w_put(&w, &c, 1);
+            }
+            w_put(&w, "\n", 1);
+            vary_value(req, e, &w);
+            w_put(&w, "\n", 1);
+        }
+    }
+    return w.full ? -1 : (long)w.n;
+}
+
+/* Does the request select entry e (each stored value equal)? */
+static int
+vary_match(rp_proxy *p, const centry *e, const rp_http_msg *req)
+{
+    char stored[VARY_BYTES], now[VARY_BYTES];
+    size_t i = 0, n = e->vary_len;
+    chain_get(p, &e->meta, e->key_len, stored, n);
+    while (i < n) {
+        const char *nl = memchr(stored + i, '\n', n - i), *vl;
+        rp_str name, val;
+        wbuf w;
+        name.p = stored + i, name.n = (size_t)(nl - name.p);
+        vl = memchr(nl + 1, '\n', n - (size_t)(nl + 1 - stored));
+        val.p = nl + 1, val.n = (size_t)(vl - val.p);
+        w.p = now, w.n = 0, w.cap = sizeof(now), w.full = 0;
+        vary_value(req, name, &w);
+        if (w.full || w.n != val.n || memcmp(now, val.p, val.n))
+            return 0;
+        i = (size_t)(vl + 1 - stored);
+    }
+    return 1;
+}
+
+/* ---- Lookup ---- */
+
+enum { USE_FRESH, USE_STALE, USE_REVALIDATE };
+
+/* May entry e answer a request with directives rq without the device?
+ * *ttl gets the freshness left (negative: stale by that much). */
+static int
+entry_use(const rp_proxy *p, const centry *e, const cc_t *rq, unsigned *cf, int64_t *ttl)
+{
+    int64_t age = entry_age(p, e), left = (int64_t)e->lifetime - age;
+    *ttl = left;
+    if ((rq->f & CC_NO_CACHE) && !p->cfg.cache_ignore_nocache) {
+        *cf |= CF_REQNC;
+        return USE_REVALIDATE;
+    }
+    if ((e->flags & CE_NO_CACHE) || (rq->f & CC_BAD) || rq->max_age == 0 ||
+        (rq->max_age > 0 && age > rq->max_age) || (rq->min_fresh >= 0 && left < rq->min_fresh))
+        return USE_REVALIDATE;
+    if (left > 0)
+        return USE_FRESH;
+    if (!(e->flags & CE_NO_STALE) &&
+        ((rq->f & CC_MAX_STALE_ANY) || (rq->max_stale >= 0 && -left <= rq->max_stale)))
+        return USE_STALE;
+    return USE_REVALIDATE;
+}
+
+/* Find the entry for (host, target) the request selects; *filling gets a
+ * fill in progress for the URL, *variants how many are stored. */
+static unsigned
+cache_find(rp_proxy *p, uint32_t key, rp_str host, const rp_http_msg *m, unsigned *filling,
+           unsigned *variants)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i, hit = 0;
+    *filling = *variants = 0;
+    for (i = k->bucket[key % RP_CACHE_ENTRIES]; i; i = k->e[i].hnext) {
+        centry *e = &k->e[i];
+        if (e->hash != key || !key_eq(p, e, host, m->target))
+            continue;
+        if (e->state == CE_FILLING)
+            *filling = i;
+        else if (++*variants && !hit && vary_match(p, e, m))
+            hit = i;
+    }
+    return hit;
+}
+
+static void
+entry_pin(rp_proxy *p, rp_conn *c, unsigned i)
+{
+    p->cache.e[i].pins++;
+    c->centry = (uint16_t)i;
+}
+
+static void
+entry_unpin(rp_proxy *p, rp_conn *c)
+{
+    centry *e;
+    if (!c->centry)
+        return;
+    e = &p->cache.e[c->centry];
+    c->centry = 0;
+    if (--e->pins == 0 && (e->flags & CE_DOOMED))
+        entry_drop(p, (unsigned)(e - p->cache.e));
+}
+
+/* A placeholder for the response this miss will fetch: concurrent misses
+ * for the URL wait for it instead of all asking the device. */
+static void
+fill_begin(rp_proxy *p, rp_conn *c, rp_str host, rp_str target)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i = entry_alloc(p), j;
+    centry *e;
+    if (!i) {
+        p->stats.cache_store_failures++;
+        return;
+    }
+    e = &k->e[i];
+    e->state = CE_FILLING;
+    e->hash = c->ckey;
+    for (j = 0; j < host.n; j++) {
+        char ch = (char)lower((unsigned char)host.p[j]);
+        if (chain_put(p, &e->meta, &ch, 1) != RP_OK)
+            break;
+    }
+    if (j < host.n || chain_put(p, &e->meta, " ", 1) || chain_put(p, &e->meta, target.p, target.n)) {
+        entry_drop(p, i);
+        p->stats.cache_store_failures++;
+        return;
+    }
+    e->key_len = (uint16_t)e->meta.len;
+    e->hnext = k->bucket[e->hash % RP_CACHE_ENTRIES];
+    k->bucket[e->hash % RP_CACHE_ENTRIES] = (uint16_t)i;
+    c->cfill = (uint16_t)i;
+}
+
+/* Clients waiting on a fill of this key look again (next timer turn). */
+static void
+cache_wake(rp_proxy *p, uint32_t key)
+{
+    int i;
+    for (i = 0; i < RP_MAX_CONNS; i++) {
+        rp_conn *w = &p->clients[i];
+        if (w->state == CS_CWAIT && w->ckey == key) {
+            w->deadline = p->now;
+            timer_hint(p, p->now);
+        }
+    }
+}
+
+static void
+fill_abort(rp_proxy *p, rp_conn *c)
+{
+    unsigned i = c->cfill;
+    if (!i)
+        return;
+    c->cfill = 0;
+    entry_drop(p, i);
+    cache_wake(p, c->ckey);
+}
+
+/* Every stored variant of a key goes (RFC 9111 §4.4). */
+static void
+cache_invalidate(rp_proxy *p, uint32_t key)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i = k->bucket[key % RP_CACHE_ENTRIES], nx;
+    for (; i; i = nx) {
+        nx = k->e[i].hnext;
+        if (k->e[i].hash == key && k->e[i].state == CE_READY) {
+            entry_drop(p, i);
+            p->stats.cache_invalidations++;
+        }
+    }
+}
+
+/* ---- Storing ---- */
+
+/* Freshness, age and flags of a response, kept in its entry. */
+static int
+entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
+{
+    cc_t cc;
+    int n;
+    int64_t date, life, now_wall = rp_port_time(), age;
+    cc_of(m, &cc);
+    date = field_date(m, H_DATE, &n);
+    if (n == 0 || date < 0)
+        date = now_wall; /* none (we add one) or malformed */
+    life = cache_lifetime(m, &cc, date, p->cfg.cache_heuristic);
+    age = initial_age(m, date, now_wall, req_ms, p->now);
+    e->flags &= (uint8_t)~(CE_NO_CACHE | CE_NO_STALE);
+    if (cc.f & CC_NO_CACHE)
+        e->flags |= CE_NO_CACHE;
+    if ((cc.f & (CC_MUST_REVAL | CC_PROXY_REVAL)) || cc.s_maxage >= 0)
+        e->flags |= CE_NO_STALE;
+    e->lifetime = (int32_t)RP_MIN(RP_MAX(life, 0), (int64_t)0x7fffffff);
+    if (age < 0)
+        e->lifetime = 0, age = 0; /* a malformed Age: stale */
+    e->age0 = age;
+    e->resp_ms = p->now;
+    e->stale_if_error = cc.sie >= 0 ? (int32_t)RP_MIN(cc.sie, (int64_t)0x7fffffff) : -1;
+    e->lm = field_date(m, H_LAST_MODIFIED, &n);
+    e->status = (uint16_t)m->status;
+    return life >= 0 || e->flags & CE_NO_CACHE;
+}
+
+/* May response m to a GET be stored (RFC 9111 §3)? */
+static int
+storable(const rp_proxy *p, const rp_conn *c, const rp_http_msg *m, const cc_t *cc)
+{
+    size_t i;
+    int explicit = cc->max_age >= 0 || cc->s_maxage >= 0;
+    if (c->cflags & CF_NOSTORE || m->status < 200 || m->status == 206 ||
+        (cc->f & (CC_NO_STORE | CC_PRIVATE)))
+        return 0;
+    if (!(m->flags & (RP_HF_LENGTH | RP_HF_CHUNKED)) ||
+        ((m->flags & RP_HF_LENGTH) && (uint64_t)m->content_length > p->cfg.cache_max_object))
+        return 0;
+    for (i = 0; i < m->nheaders; i++) {
+        int id = m->headers[i].id;
+        if (id == H_SET_COOKIE)
+            return 0;
+        if (id == H_EXPIRES)
+            explicit = 1;
+    }
+    if ((c->cflags & CF_AUTH) &&
+        !(cc->f & (CC_PUBLIC | CC_MUST_REVAL)) && cc->s_maxage < 0)
+        return 0;
+    return explicit || heuristic_status(m->status) || (cc->f & CC_PUBLIC);
+}
+
+/* The head as hits will serve it: status line, the device's end-to-end
+ * fields but Age and Cache-Status, Via, a Date when it had none. */
+static void
+stored_head(rp_proxy *p, const rp_http_msg *m, wbuf *w)
+{
+    rp_str tok[MAX_CONN_TOKENS], via;
+    char viabuf[48];
+    size_t i, ntok = conn_tokens(m, tok);
+    w_put(w, S("HTTP/1.1 "));
+    w_num(w, (uint64_t)m->status);
+    w_put(w, " ", 1);
+    w_str(w, m->reason);
+    w_put(w, S("\r\n"));
+    for (i = 0; i < m->nheaders; i++)
+        if (field_passes(m, i, tok, ntok) && m->headers[i].id != H_AGE &&
+            m->headers[i].id != H_CACHE_STATUS)
+            w_field(w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+    via = via_value(p, m->minor, viabuf);
+    w_joined(w, S("Via"), m, H_VIA, via);
+    w_date_if_missing(w, m);
+}
+
+/* Validators and head (already in stored form) after key and Vary. */
+static int
+meta_rest(rp_proxy *p, centry *e, const rp_http_msg *m, const char *head, size_t hn)
+{
+    rp_str etag = header_value(m, H_ETAG), lm = header_value(m, H_LAST_MODIFIED);
+    if (e->meta.len + etag.n + lm.n + hn > RP_CACHE_META ||
+        chain_put(p, &e->meta, etag.p, etag.n) || chain_put(p, &e->meta, lm.p, lm.n) ||
+        chain_put(p, &e->meta, head, hn))
+        return RP_ENOMEM;
+    e->etag_len = (uint16_t)etag.n;
+    e->lm_len = (uint16_t)lm.n;
+    return RP_OK;
+}
+
+/* Write Vary values, validators and head after the key already in
+ * e->meta.  RP_OK or RP_ENOMEM. */
+static int
+meta_write(rp_proxy *p, centry *e, const rp_http_msg *m, const char *vary, size_t vn,
+           char *scratch)
+{
+    wbuf w;
+    w.p = scratch, w.n = 0, w.cap = RP_CACHE_META, w.full = 0;
+    stored_head(p, m, &w);
+    if (w.full || e->key_len + vn > RP_CACHE_META || chain_put(p, &e->meta, vary, vn))
+        return RP_ENOMEM;
+    e->vary_len = (uint16_t)vn;
+    return meta_rest(p, e, m, scratch, w.n);
+}
+
+/* Start storing response m (request req) if RFC 9111 §3 allows: the
+ * placeholder gets Vary values, validators and head; the body follows. */
+static void
+fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m)
+{
+    char vary[VARY_BYTES];
+    rp_buf t = {0, 0, NULL};
+    cc_t cc;
+    centry *e;
+    long vn;
+    int ok;
+    if (!(c->cflags & CF_LOOKUP) || (c->flags & F_HEAD))
+        return;
+    cc_of(m, &cc);
+    if (!storable(p, c, m, &cc) || (vn = vary_key(m, req, vary)) < 0) {
+        fill_abort(p, c);
+        return;
+    }
+    if (!c->cfill)
+        fill_begin(p, c, req->host, req->target);
+    if (!c->cfill)
+        return;
+    e = &p->cache.e[c->cfill];
+    ok = entry_meta(p, e, m, c->t_start) || header_value(m, H_ETAG).n ||
+         header_value(m, H_LAST_MODIFIED).n;
+    if (ok && (!buf_attach(p, &t) || meta_write(p, e, m, vary, (size_t)vn, t.d) != RP_OK)) {
+        p->stats.cache_store_failures++;
+        ok = 0;
+    }
+    buf_release(p, &t, 1);
+    if (!ok) {
+        fill_abort(p, c);
+        return;
+    }
+    e->expect = (m->flags & RP_HF_LENGTH) ? (uint64_t)m->content_length : ~(uint64_t)0;
+    c->cflags |= CF_STORED;
+}
+
+static void
+fill_append(rp_proxy *p, rp_conn *c, const char *s, size_t n)
+{
+    centry *e = &p->cache.e[c->cfill];
+    if (e->body.len + n > p->cfg.cache_max_object || chain_put(p, &e->body, s, n) != RP_OK) {
+        p->stats.cache_store_failures++;
+        fill_abort(p, c);
+    }
+}
+
+/* Do entries a and b hold the same bytes at [off, off + n)? */
+static int
+chains_same(rp_proxy *p, const chain *a, const chain *b, size_t off, size_t n)
+{
+    char x[64], y[64];
+    while (n) {
+        size_t k = RP_MIN(n, sizeof(x));
+        chain_get(p, a, off, x, k);
+        chain_get(p, b, off, y, k);
+        if (memcmp(x, y, k))
+            return 0;
+        off += k, n -= k;
+    }
+    return 1;
+}
+
+/* The fill is complete: it replaces the variant it matches, the least
+ * recently used variant goes when there are too many, and it is served. */
+static void
+fill_commit(rp_proxy *p, rp_conn *c)
+{
+    struct rp_cache *k = &p->cache;
+    unsigned i = c->cfill, j, nx, variants = 0;
+    centry *e = &k->e[i];
+    if (e->expect != ~(uint64_t)0 && e->body.len != e->expect) {
+        fill_abort(p, c);
+        return;
+    }
+    c->cfill = 0;
+    for (j = k->bucket[e->hash % RP_CACHE_ENTRIES]; j; j = nx) {
+        centry *o = &k->e[j];
+        nx = o->hnext;
+        if (j == i || o->state != CE_READY || o->hash != e->hash || o->key_len != e->key_len ||
+            !chains_same(p, &o->meta, &e->meta, 0, e->key_len))
+            continue;
+        if (o->vary_len == e->vary_len &&
+            chains_same(p, &o->meta, &e->meta, e->key_len, e->vary_len))
+            entry_drop(p, j); /* the same variant: replaced */
+        else
+            variants++;
+    }
+    for (j = k->lru_tail; j && variants >= RP_CACHE_VARIANTS; j = nx) {
+        nx = k->e[j].prev;
+        if (k->e[j].hash == e->hash && !k->e[j].pins &&
+            chains_same(p, &k->e[j].meta, &e->meta, 0, e->key_len)) {
+            entry_drop(p, j);
+            p->stats.cache_evictions++;
+            variants--;
+        }
+    }
+    e->state = CE_READY;
+    lru_front(k, i);
+    k->nentries++;
+    p->stats.cache_stores++;
+    cache_wake(p, c->ckey);
+}
+
+/* Let go of everything an exchange holds in the cache. */
+static void
+cache_release(rp_proxy *p, rp_conn *c)
+{
+    fill_abort(p, c);
+    entry_unpin(p, c);
+    c->cleft = 0;
+}
+
+/* ---- Serving ---- */
+
+/* Weak comparison (RFC 9110 §8.8.3.2) of an entity-tag with the stored. */
+static int
+etag_weak_eq(rp_str a, rp_str b)
+{
+    if (a.n >= 2 && a.p[0] == 'W' && a.p[1] == '/')
+        a.p += 2, a.n -= 2;
+    if (b.n >= 2 && b.p[0] == 'W' && b.p[1] == '/')
+        b.p += 2, b.n -= 2;
+    return a.n == b.n && a.n >= 2 && memcmp(a.p, b.p, a.n) == 0;
+}
+
+/* Would the client's own conditionals turn this hit into a 304? */
+static int
+not_modified(rp_proxy *p, const centry *e, const rp_http_msg *m)
+{
+    char tag[256];
+    rp_str inm = header_value(m, H_IF_NONE_MATCH), ims, el, stored;
+    int n;
+    int64_t t;
+    if (m->nheaders && inm.n) {
+        stored.p = tag, stored.n = RP_MIN((size_t)e->etag_len, sizeof(tag));
+        chain_get(p, &e->meta, e->key_len + e->vary_len, tag, stored.n);
+        if (e->etag_len > sizeof(tag))
+            stored.n = 0;
+        while (list_next(&inm, &el))
+            if ((el.n == 1 && el.p[0] == '*') || (stored.n && etag_weak_eq(el, stored)))
+                return 1;
+        return 0;
+    }
+    ims = header_value(m, H_IF_MODIFIED_SINCE);
+    if (!ims.n || e->lm < 0 || field_date(m, H_IF_MODIFIED_SINCE, &n) < 0 || n != 1)
+        return 0;
+    t = http_date(ims);
+    return e->lm <= t;
+}
+
+/* Fields a 304 from the cache repeats (RFC 9110 §15.4.5). */
+static int
+kept_in_304(int id)
+{
+    return id == H_CACHE_CONTROL || id == H_DATE || id == H_ETAG || id == H_EXPIRES ||
+           id == H_VARY || id == H_LAST_MODIFIED || id == H_CONTENT_LOCATION;
+}
+
+/* The stored head, whole (200) or cut to what a 304 repeats. */
+static void
+hit_fields(rp_proxy *p, const centry *e, int status304, wbuf *w)
+{
+    size_t off = (size_t)e->key_len + e->vary_len + e->etag_len + e->lm_len;
+    size_t n = e->meta.len - off, i;
+    rp_http_msg h;
+    char *src;
+    if (!status304) {
+        if (n > w->cap - w->n)
+            w->full = 1;
+        else
+            chain_get(p, &e->meta, off, w->p + w->n, n), w->n += n;
+        return;
+    }
+    /* Parse the stored head at the far end of w's room, then write the
+     * kept fields from the near end: they cannot catch up with it. */
+    if (2 * n + 64 > w->cap - w->n) {
+        w->full = 1;
+        return;
+    }
+    src = w->p + w->cap - (n + 2);
+    chain_get(p, &e->meta, off, src, n);
+    memcpy(src + n, "\r\n", 2);
+    if (rp_http_parse_response(src, n + 2, &h) != RP_OK)
+        return;
+    w_put(w, S("HTTP/1.1 304 Not Modified\r\n"));
+    for (i = 0; i < h.nheaders; i++)
+        if (kept_in_304(h.headers[i].id))
+            w_field(w, h.headers[i].name.p, h.headers[i].name.n, h.headers[i].value);
+}
+
+/* Queue the answer from entry c->centry: a 304 for a matching conditional,
+ * else the stored head and (not for HEAD) the body from the arena.  0 when
+ * the client's buffer has no room yet. */
+static int
+hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
+{
+    centry *e = &p->cache.e[c->centry];
+    int nm = not_modified(p, e, m);
+    wbuf w = buf_writer(p, &c->out);
+    hit_fields(p, e, nm, &w);
+    if (!nm) {
+        w_put(&w, S("Content-Length: "));
+        w_num(&w, e->body.len);
+        w_put(&w, S("\r\n"));
+    }
+    w_put(&w, S("Age: "));
+    w_num(&w, (uint64_t)RP_MAX(entry_age(p, e), 0));
+    w_put(&w, S("\r\n"));
+    w_cache_status(&w, c, (c->cflags & CF_HIT) ? 0 : 304, ttl);
+    if (!(c->flags & F_KEEP))
+        w_put(&w, S("Connection: close\r\n"));
+    else if (c->flags & F_HTTP10)
+        w_put(&w, S("Connection: keep-alive\r\n"));
+    w_put(&w, S("\r\n"));
+    if (buf_commit(&c->out, &w) != RP_OK)
+        return 0;
+    c->sent += w.n;
+    c->status = nm ? 304 : 200;
+    if (!nm && !(c->flags & F_HEAD) && e->body.len) {
+        c->cblk = e->body.first, c->coff = 0;
+        c->cleft = e->body.len;
+        c->sent += e->body.len;
+    }
+    if (c->cflags & CF_HIT)
+        p->stats.cache_hits++;
+    lru_unlink(&p->cache, c->centry);
+    lru_front(&p->cache, c->centry);
+    return 1;
+}
+
+/* A 304 answered revalidation: the stored head takes the 304's fields
+ * (RFC 9111 §4.3.4) and fresh metadata.  The meta chain is rebuilt. */
+static void
+entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
+{
+    centry *e = &p->cache.e[c->centry];
+    size_t off = (size_t)e->key_len + e->vary_len + e->etag_len + e->lm_len, i, j;
+    size_t n = e->meta.len - off;
+    rp_buf t = {0, 0, NULL};
+    rp_http_msg old;
+    chain fresh = {0, 0, 0}, stale = e->meta;
+    wbuf w;
+    if (!buf_attach(p, &t) || n + 2 + RP_MAX_HEAD > RP_BUF_SIZE)
+        goto out;
+    chain_get(p, &e->meta, 0, t.d, e->meta.len);
+    memcpy(t.d + e->meta.len, "\r\n", 2);
+    if (rp_http_parse_response(t.d + off, n + 2, &old) != RP_OK)
+        goto out;
+    w.p = t.d + e->meta.len + 2, w.n = 0, w.cap = RP_BUF_SIZE - e->meta.len - 2, w.full = 0;
+    w_put(&w, S("HTTP/1.1 "));
+    w_num(&w, (uint64_t)old.status);
+    w_put(&w, " ", 1);
+    w_str(&w, old.reason);
+    w_put(&w, S("\r\n"));
+    for (i = 0; i < old.nheaders; i++) {
+        for (j = 0; j < r304->nheaders; j++)
+            if (str_ieq2(old.headers[i].name, r304->headers[j].name))
+                break;
+        if (j == r304->nheaders)
+            w_field(&w, old.headers[i].name.p, old.headers[i].name.n, old.headers[i].value);
+    }
+    for (j = 0; j < r304->nheaders; j++) {
+        int id = r304->headers[j].id;
+        if ((id == H_OTHER || id >= H_DATE) && id != H_AGE && id != H_CACHE_STATUS)
+            w_field(&w, r304->headers[j].name.p, r304->headers[j].name.n, r304->headers[j].value);
+    }
+    w_put(&w, S("\r\n"));
+    if (w.full || rp_http_parse_response(w.p, w.n, &old) != RP_OK)
+        goto out;
+    w.n -= 2;
+    e->meta = fresh;
+    if (chain_put(p, &e->meta, t.d, (size_t)e->key_len + e->vary_len) ||
+        meta_rest(p, e, &old, w.p, w.n)) {
+        chain_free(p, &e->meta);
+        e->meta = stale;
+        goto out;
+    }
+    chain_free(p, &stale);
+    entry_meta(p, e, &old, c->t_start);
+    p->stats.cache_revalidated++;
+out:
+    buf_release(p, &t, 1);
+}
+
+#endif /* RP_ENABLE_CACHE */
