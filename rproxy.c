@@ -5608,6 +5608,21 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         json_num(w, "tls_handshakes", st->tls_handshakes, 1);
         json_num(w, "tls_failures", st->tls_failures, 1);
         json_num(w, "tls_refused", st->tls_refused, 1);
+#if RP_ENABLE_CACHE
+        w_put(w, S(",\"cache\":{\"entries\":"));
+        w_num(w, p->cache.nentries);
+        json_num(w, "bytes_used", (uint64_t)p->cache.nblk_used * RP_CACHE_BLOCK, 1);
+        json_num(w, "bytes_total", RP_CACHE_BYTES, 1);
+        json_num(w, "hits", st->cache_hits, 1);
+        json_num(w, "misses", st->cache_misses, 1);
+        json_num(w, "revalidated", st->cache_revalidated, 1);
+        json_num(w, "stores", st->cache_stores, 1);
+        json_num(w, "evictions", st->cache_evictions, 1);
+        json_num(w, "store_failures", st->cache_store_failures, 1);
+        json_num(w, "collapsed", st->cache_collapsed, 1);
+        json_num(w, "invalidations", st->cache_invalidations, 1);
+        w_put(w, "}", 1);
+#endif
         w_put(w, S(",\"pools\":["));
         return 1;
     }
@@ -5695,6 +5710,19 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
         prom_global(w, "rproxy_timeouts_total", "counter", st->timeouts);
         prom_global(w, "rproxy_tls_handshakes_total", "counter", st->tls_handshakes);
         prom_global(w, "rproxy_tls_failures_total", "counter", st->tls_failures);
+#if RP_ENABLE_CACHE
+        prom_global(w, "rproxy_cache_entries", "gauge", p->cache.nentries);
+        prom_global(w, "rproxy_cache_bytes_used", "gauge",
+                    (uint64_t)p->cache.nblk_used * RP_CACHE_BLOCK);
+        prom_global(w, "rproxy_cache_hits_total", "counter", st->cache_hits);
+        prom_global(w, "rproxy_cache_misses_total", "counter", st->cache_misses);
+        prom_global(w, "rproxy_cache_revalidated_total", "counter", st->cache_revalidated);
+        prom_global(w, "rproxy_cache_stores_total", "counter", st->cache_stores);
+        prom_global(w, "rproxy_cache_evictions_total", "counter", st->cache_evictions);
+        prom_global(w, "rproxy_cache_store_failures_total", "counter", st->cache_store_failures);
+        prom_global(w, "rproxy_cache_collapsed_total", "counter", st->cache_collapsed);
+        prom_global(w, "rproxy_cache_invalidations_total", "counter", st->cache_invalidations);
+#endif
         return 1;
     }
     k -= 2;
@@ -5723,7 +5751,7 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     return 1;
 }
 
-#define STATUS_ITEM 640 /* bytes one page item may take */
+#define STATUS_ITEM 1536 /* bytes one page item may take */
 
 /* Write page items while the client's buffer has room; finish the exchange
  * after the last one. */
