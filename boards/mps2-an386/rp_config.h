@@ -26,6 +26,12 @@
 #define RP_MAX_ROUTES     8
 #define RP_CFG_STR_BYTES  512
 #define RP_ENABLE_STATUS  0     /* no status page on the board: ~2.5 KB of flash */
+#define RP_ENABLE_CACHE   1     /* sensors answer the same reads again and again */
+#define RP_CACHE_BYTES    16384 /* arena: 32 blocks of 512 B */
+#define RP_CACHE_BLOCK    512
+#define RP_CACHE_ENTRIES  16
+#define RP_CACHE_VARIANTS 2
+#define RP_CACHE_META     2048  /* key + Vary + validators + head per entry */
 
 /* TLS termination: one EC P-256 certificate (gw.crt/gw.key in flash). */
 #define RP_ENABLE_TLS     1
