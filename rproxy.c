@@ -954,7 +954,7 @@ http_date(rp_str v)
             return -1;
         if (ylen == 2)
             year += year < 70 ? 2000 : 1900;
-        at += 8 + (size_t)ylen;
+        at += 7 + (size_t)ylen;
     } else { /* "Sun Nov  6 08:49:37 1994" */
         if (n != 24 || (mon = date_month(s + 4)) == 0 ||
             !date_num(s + 8 + (s[8] == ' '), s[8] == ' ' ? 1 : 2, &day) ||
@@ -4012,7 +4012,7 @@ storable(const rp_proxy *p, const rp_conn *c, const rp_http_msg *m, const cc_t *
     if (c->cflags & CF_NOSTORE || m->status < 200 || m->status == 206 ||
         (cc->f & (CC_NO_STORE | CC_PRIVATE)))
         return 0;
-    if (!(m->flags & (RP_HF_LENGTH | RP_HF_CHUNKED)) ||
+    if ((m->status != 204 && !(m->flags & (RP_HF_LENGTH | RP_HF_CHUNKED))) ||
         ((m->flags & RP_HF_LENGTH) && (uint64_t)m->content_length > p->cfg.cache_max_object))
         return 0;
     for (i = 0; i < m->nheaders; i++) {
@@ -4113,7 +4113,9 @@ fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m
         fill_abort(p, c);
         return;
     }
-    e->expect = (m->flags & RP_HF_LENGTH) ? (uint64_t)m->content_length : ~(uint64_t)0;
+    e->expect = m->status == 204             ? 0
+              : (m->flags & RP_HF_LENGTH) ? (uint64_t)m->content_length
+                                          : ~(uint64_t)0;
     c->cflags |= CF_STORED;
 }
 
@@ -4281,7 +4283,7 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     int nm = not_modified(p, e, m);
     wbuf w = buf_writer(p, &c->out);
     hit_fields(p, e, nm, &w);
-    if (!nm) {
+    if (!nm && e->status != 204) { /* RFC 9110 §8.6: never on a 204 */
         w_put(&w, S("Content-Length: "));
         w_num(&w, e->body.len);
         w_put(&w, S("\r\n"));
@@ -4455,13 +4457,16 @@ stale_rescue(rp_proxy *p, rp_conn *c, int status)
 {
     const centry *e;
     rp_http_msg m;
+    cc_t rq;
     if (!c->centry || !(c->cflags & CF_REVAL) || (c->flags & F_RESP_HEAD) ||
         !(c->flags & F_HOLD) || status < 500 || status == 501 || status > 504)
         return 0;
     e = &p->cache.e[c->centry];
-    if (e->stale_if_error < 0 || (e->flags & CE_NO_STALE) ||
-        -entry_ttl(p, c->centry) > e->stale_if_error ||
+    if ((e->flags & CE_NO_STALE) ||
         rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK)
+        return 0;
+    cc_of(&m, &rq); /* the client may allow it too (RFC 5861 §4) */
+    if (-entry_ttl(p, c->centry) > RP_MAX((int64_t)e->stale_if_error, rq.sie))
         return 0;
     if (c->link)
         conn_free(p, c->link);

@@ -491,7 +491,7 @@ http_date(rp_str v)
             return -1;
         if (ylen == 2)
             year += year < 70 ? 2000 : 1900;
-        at += 8 + (size_t)ylen;
+        at += 7 + (size_t)ylen;
     } else { /* "Sun Nov  6 08:49:37 1994" */
         if (n != 24 || (mon = date_month(s + 4)) == 0 ||
             !date_num(s + 8 + (s[8] == ' '), s[8] == ' ' ? 1 : 2, &day) ||

@@ -714,7 +714,7 @@ storable(const rp_proxy *p, const rp_conn *c, const rp_http_msg *m, const cc_t *
     if (c->cflags & CF_NOSTORE || m->status < 200 || m->status == 206 ||
         (cc->f & (CC_NO_STORE | CC_PRIVATE)))
         return 0;
-    if (!(m->flags & (RP_HF_LENGTH | RP_HF_CHUNKED)) ||
+    if ((m->status != 204 && !(m->flags & (RP_HF_LENGTH | RP_HF_CHUNKED))) ||
         ((m->flags & RP_HF_LENGTH) && (uint64_t)m->content_length > p->cfg.cache_max_object))
         return 0;
     for (i = 0; i < m->nheaders; i++) {
@@ -815,7 +815,9 @@ fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m
         fill_abort(p, c);
         return;
     }
-    e->expect = (m->flags & RP_HF_LENGTH) ? (uint64_t)m->content_length : ~(uint64_t)0;
+    e->expect = m->status == 204             ? 0
+              : (m->flags & RP_HF_LENGTH) ? (uint64_t)m->content_length
+                                          : ~(uint64_t)0;
     c->cflags |= CF_STORED;
 }
 
@@ -983,7 +985,7 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     int nm = not_modified(p, e, m);
     wbuf w = buf_writer(p, &c->out);
     hit_fields(p, e, nm, &w);
-    if (!nm) {
+    if (!nm && e->status != 204) { /* RFC 9110 §8.6: never on a 204 */
         w_put(&w, S("Content-Length: "));
         w_num(&w, e->body.len);
         w_put(&w, S("\r\n"));

@@ -86,13 +86,16 @@ stale_rescue(rp_proxy *p, rp_conn *c, int status)
 {
     const centry *e;
     rp_http_msg m;
+    cc_t rq;
     if (!c->centry || !(c->cflags & CF_REVAL) || (c->flags & F_RESP_HEAD) ||
         !(c->flags & F_HOLD) || status < 500 || status == 501 || status > 504)
         return 0;
     e = &p->cache.e[c->centry];
-    if (e->stale_if_error < 0 || (e->flags & CE_NO_STALE) ||
-        -entry_ttl(p, c->centry) > e->stale_if_error ||
+    if ((e->flags & CE_NO_STALE) ||
         rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK)
+        return 0;
+    cc_of(&m, &rq); /* the client may allow it too (RFC 5861 §4) */
+    if (-entry_ttl(p, c->centry) > RP_MAX((int64_t)e->stale_if_error, rq.sie))
         return 0;
     if (c->link)
         conn_free(p, c->link);
