@@ -35,8 +35,22 @@ REASONS = {200: "OK", 201: "Created", 203: "Non-Authoritative Information",
 
 # ==== the scripted device ====
 
-def httpdate(t):
-    return email.utils.formatdate(t, usegmt=True)
+def httpdate(t, fmt="imf"):
+    """t as an HTTP-date: IMF-fixdate, or the obsolete RFC 850 / asctime forms that
+    recipients must accept too (RFC 9110 5.6.7)."""
+    if fmt == "imf":
+        return email.utils.formatdate(t, usegmt=True)
+    g = time.gmtime(t)
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    mons = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+            "Dec"]
+    if fmt == "rfc850":
+        return "%s, %02d-%s-%02d %02d:%02d:%02d GMT" % (days[g.tm_wday], g.tm_mday,
+                                                        mons[g.tm_mon - 1], g.tm_year % 100,
+                                                        g.tm_hour, g.tm_min, g.tm_sec)
+    return "%s %s %2d %02d:%02d:%02d %d" % (days[g.tm_wday][:3], mons[g.tm_mon - 1],
+                                            g.tm_mday, g.tm_hour, g.tm_min, g.tm_sec,
+                                            g.tm_year)
 
 
 class R:
@@ -290,6 +304,7 @@ def t_cache_basic(ctx):
     r1 = fetch(ctx, "/a")
     eq(r1.status, 200, "miss status")
     eq(r1.body, body, "miss body")
+    eq(len(r1.get_all("Date")), 1, "a Date is added when the device sent none")
     expect_fwd(r1, "miss", "miss", 200, stored=True)
     eq(nreq(dev, "/a"), 1, "device requests after the miss")
     c = ctx.client()
@@ -463,8 +478,9 @@ def t_cache_storable(ctx):
       "every byte; the next request goes to the device")
 def t_cache_chunked_too_big(ctx):
     body = pattern(30000)
-    dev = start(ctx, origin({"/ch": R(200, [CC100], body, framing="chunked", chunk=4000)}),
-                cache="max_object=10000")
+    dev = start(ctx, origin({"/ch": R(200, [CC100], body, framing="chunked", chunk=4000),
+                             "/after": R(200, [CC100], pattern(9000), framing="chunked")}),
+                cache="max_object=10000", extra=STATUS)
     c = ctx.client()
     for i in range(2):
         r = fetch(ctx, "/ch", c=c)
@@ -475,8 +491,14 @@ def t_cache_chunked_too_big(ctx):
         check("hit" not in cstat(r, "response %d" % i), "response %d not a hit" % i,
               "fwd=miss", r.get_all("Cache-Status"))
     eq(nreq(dev, "/ch"), 2, "device requests (not stored)")
-    # the arena is not leaking: a storable object still stores afterwards
     eq(c.buf, b"", "no stray bytes")
+    # nothing of the dropped fill is left behind: a storable object still stores
+    fetch(ctx, "/after", c=c)
+    expect_hit(fetch(ctx, "/after", c=c), pattern(9000), "chunked object under max_object")
+    k = status_json(ctx).get("cache") or {}
+    check(k.get("store_failures", 0) >= 2, "store_failures counts the dropped fills", ">= 2",
+          k)
+    eq((k.get("entries"), k.get("stores")), (1, 1), "entries, stores")
 
 
 @test("cache: POST, PUT and GET with a body on a cache route are forwarded "
@@ -516,11 +538,12 @@ def _fresh_case(ctx, dev, label, path, hit, ttl=None, age=None, fwd="stale"):
 
 
 def fresh_table():
-    def dated(headers, date_off=0):
+    def dated(headers, date_off=0, fmt="imf"):
         def f(req, n):
             now = time.time()
             hs = [(k, v(now) if callable(v) else v) for k, v in headers]
-            return R(200, [("Date", httpdate(now + date_off))] + hs, body_for(req.target, n))
+            return R(200, [("Date", httpdate(now + date_off, fmt))] + hs,
+                     body_for(req.target, n))
         return f
     return [
         # label, path, handler, hit?, ttl range, age range
@@ -550,6 +573,13 @@ def fresh_table():
         ("device Age + Date: the larger (Age 5, Date 40 s ago) counts", "/agedate",
          dated([("Cache-Control", "max-age=60"), ("Age", "5")], -40), True, (19, 20),
          (40, 41)),
+        ("Date 30 s in the past in RFC 850 form", "/d850",
+         dated([("Cache-Control", "max-age=60")], -30, "rfc850"), True, (29, 30), (30, 31)),
+        ("Date 30 s in the past in asctime form", "/dasc",
+         dated([("Cache-Control", "max-age=60")], -30, "asctime"), True, (29, 30), (30, 31)),
+        ("Expires - Date = 50, both in asctime form", "/expasc",
+         dated([("Expires", lambda t: httpdate(t + 50, "asctime"))], 0, "asctime"), True,
+         (49, 50), None),
         ("Last-Modified only, heuristic=off: stored but stale", "/lmonly",
          dated([("Last-Modified", lambda t: httpdate(t - 100000))]), False, None, None),
     ]
@@ -730,7 +760,9 @@ def t_cache_reval_etag(ctx):
         if n == 1:
             return R(200, [("Cache-Control", "max-age=0"), ("ETag", '"v1"'), ("X-Ver", "1"),
                            ("X-Orig", "stays")], body)
-        return R(304, [("Cache-Control", "max-age=100"), ("ETag", '"v1"'), ("X-Ver", "2")])
+        return R(304, [("Cache-Control", "max-age=100"), ("ETag", '"v1"'), ("X-Ver", "2"),
+                       ("Date", date304)])
+    date304 = httpdate(time.time() + 1)
     dev = start(ctx, origin({"/e": h}))
     r = fetch(ctx, "/e")
     expect_fwd(r, "miss", "miss", 200, stored=True)
@@ -753,6 +785,7 @@ def t_cache_reval_etag(ctx):
     expect_hit(r, body, "hit after the 304", ttl=(99, 100))
     eq(r.get_all("X-Ver"), ["2"], "X-Ver on the next hit")
     eq(r.get_all("Cache-Control"), ["max-age=100"], "Cache-Control replaced by the 304's")
+    eq(r.get_all("Date"), [date304], "Date replaced by the 304's (one Date)")
     eq(r.get_all("Content-Length"), [str(len(body))], "Content-Length still the body's")
     eq(nreq(dev, "/e"), 2, "device requests")
 
@@ -824,6 +857,58 @@ def t_cache_validator_only(ctx):
         expect_fwd(r, "use %d" % i, "stale", 304)
         eq(last_req(dev, "/vo").get_all("If-None-Match"), ['"only"'], "If-None-Match")
     eq(nreq(dev, "/vo"), 3, "device requests")
+
+
+@test("cache: a client's conditional GET on a miss is forwarded with its validators; the "
+      "device's 304 goes back to it and is never stored (with or without Content-Length)")
+def t_cache_cond_miss(ctx):
+    def h(req, n):
+        if req.get("If-None-Match"):
+            hs = [CC100, ("ETag", '"x"')]
+            if req.target == "/cm0":
+                hs.append(("Content-Length", "0"))
+            elif req.target == "/cm42":
+                hs.append(("Content-Length", "42"))
+            return R(304, hs)
+        return R(200, [CC100, ("ETag", '"x"')], "full body %s" % req.target)
+    dev = start(ctx, origin({}, default=h))
+
+    def case(label, path):
+        c = ctx.client()
+        r = fetch(ctx, path, headers=[("If-None-Match", '"x"')], c=c)
+        eq(r.status, 304, "the device's 304 to the client")
+        eq(last_req(dev, path).get_all("If-None-Match"), ['"x"'], "client's If-None-Match "
+           "forwarded on a miss")
+        r = fetch(ctx, path, c=c)
+        eq(r.status, 200, "unconditional GET after the 304 (never a stored 304)")
+        eq(r.body, ("full body %s" % path).encode(), "full body")
+        eq(nreq(dev, path), 2, "device requests")
+        expect_hit(fetch(ctx, path), r.body, "the 200 was stored")
+    run_cases([("304 without Content-Length", "/cm"), ("304 with Content-Length: 0", "/cm0"),
+               ("304 with Content-Length: 42", "/cm42")], case)
+
+
+@test("cache: HEAD on a stale entry is passed on as HEAD; the entry is still used and "
+      "revalidated by the next GET")
+def t_cache_head_stale(ctx):
+    def h(req, n):
+        if n == 1:
+            return R(200, [("Cache-Control", "max-age=0"), ("ETag", '"hs"')], "head stale")
+        if req.get("If-None-Match") == '"hs"':
+            return R(304, [("ETag", '"hs"'), CC100])
+        return R(200, [("Cache-Control", "max-age=0"), ("ETag", '"hs"')], "head stale")
+    dev = start(ctx, origin({"/hs": h}))
+    fetch(ctx, "/hs")
+    c = ctx.client()
+    r = fetch(ctx, "/hs", method="HEAD", c=c)
+    eq(r.status, 200, "HEAD status")
+    eq(last_req(dev, "/hs").method, "HEAD", "device got HEAD")
+    cstat(r, "HEAD on a stale entry")
+    r = fetch(ctx, "/hs", c=c)
+    eq(r.body, b"head stale", "GET after the HEAD on the same connection")
+    eq(last_req(dev, "/hs").get_all("If-None-Match"), ['"hs"'], "GET revalidates")
+    expect_hit(fetch(ctx, "/hs"), b"head stale", "hit after the 304 (max-age=100)")
+    eq(nreq(dev, "/hs"), 3, "device requests")
 
 
 # =====================================================================
@@ -1040,6 +1125,29 @@ def t_cache_sie_down(ctx):
     check(age_of(r) >= 100, "Age of the stale entry", ">= 100", age_of(r))
 
 
+@test("cache: stale-if-error when the device times out (rproxy's own 504) serves the stale "
+      "entry", serial=True)
+def t_cache_sie_timeout(ctx):
+    def h(req, n):
+        if n == 1:
+            return R(200, [("Cache-Control", "max-age=60, stale-if-error=100"), ("Age", "100")],
+                     "slow device")
+        return R(200, [CC100], "too late", delay=3.0)
+    dev = ctx.device(origin({"/to": h}))
+    ctx.start(ctx.config(pools=["pool p", "device p %s" % dev.addr],
+                         routes=["route pool=p cache=on"], timeouts={"device": 500}))
+    eq(fetch(ctx, "/to").body, b"slow device", "store /to")
+    t0 = time.monotonic()
+    r = fetch(ctx, "/to", timeout=6)
+    eq((r.status, r.body), (200, b"slow device"), "stale entry served after the device "
+       "timeout")
+    check(time.monotonic() - t0 < 2.5, "served at the timeout, not after the slow answer",
+          "< 2.5 s", time.monotonic() - t0)
+    d = cstat(r)
+    check(d.get("hit") is True and d.get("detail") == "stale-if-error", "Cache-Status",
+          "hit; detail=stale-if-error", r.get_all("Cache-Status"))
+
+
 # =====================================================================
 # 9. Client conditionals answered from the cache
 # =====================================================================
@@ -1066,6 +1174,10 @@ def t_cache_client_cond(ctx):
         ("INM strong vs weak stored", "/w", [("If-None-Match", '"weak"')]),
         ("IMS == Last-Modified", "/c", [("If-Modified-Since", lm)]),
         ("IMS after Last-Modified", "/c", [("If-Modified-Since", httpdate(lm_t + 100))]),
+        ("IMS == Last-Modified in RFC 850 form", "/c",
+         [("If-Modified-Since", httpdate(lm_t, "rfc850"))]),
+        ("IMS == Last-Modified in asctime form", "/c",
+         [("If-Modified-Since", httpdate(lm_t, "asctime"))]),
     ]
     cases200 = [
         ("INM other tag", "/c", [("If-None-Match", '"nope"')]),
@@ -1073,6 +1185,8 @@ def t_cache_client_cond(ctx):
         ("INM non-matching wins over a matching IMS", "/c",
          [("If-None-Match", '"nope"'), ("If-Modified-Since", lm)]),
         ("IMS unparsable", "/c", [("If-Modified-Since", "yesterday")]),
+        ("IMS before Last-Modified (asctime)", "/c",
+         [("If-Modified-Since", httpdate(lm_t - 100, "asctime"))]),
     ]
 
     def case304(label, path, hdrs):
@@ -1193,7 +1307,7 @@ def _concurrent(ctx, path, n=5, headers=()):
       "5 clients get the body (4 marked collapsed hits)")
 def t_cache_collapse(ctx):
     body = pattern(40000)
-    dev = start(ctx, origin({"/slow": R(200, [CC100], body, delay=0.5)}))
+    dev = start(ctx, origin({"/slow": R(200, [CC100], body, delay=0.5)}), extra=STATUS)
     rs = _concurrent(ctx, "/slow")
     for i, r in enumerate(rs):
         eq(r.status, 200, "client %d status" % i)
@@ -1208,6 +1322,39 @@ def t_cache_collapse(ctx):
     for d in waiters:
         check(d.get("hit") is True and d.get("collapsed") is True, "waiters are collapsed hits",
               "rproxy; hit; ttl=N; collapsed", d)
+    for i, (r, d) in enumerate(zip(rs, ds)):
+        if d.get("hit"):
+            age_of(r, "collapsed hit, client %d" % i)
+    k = status_json(ctx).get("cache") or {}
+    eq([k.get(x) for x in ("collapsed", "stores", "hits")], [4, 1, 4],
+       "status counters collapsed, stores, hits (%r)" % k)
+
+
+@test("cache: collapsing -- the client filling the entry goes away mid-fill: the waiter "
+      "still gets the whole body")
+def t_cache_collapse_abort(ctx):
+    body = pattern(300000)
+
+    def h(req, n):
+        return R(200, [CC100], body, framing="chunked", chunk=30000, delay=0.3)
+    dev = start(ctx, origin({"/ab": h}), cache="max_object=400000")
+    a = ctx.client()
+    a.send(req_bytes("GET", "/ab", host=HOST))
+    check(dev.wait_requests(1, 3), "first request reached the device", "1", 0)
+    b = ctx.client(timeout=8)
+    b.send(req_bytes("GET", "/ab", host=HOST))
+    time.sleep(0.1)
+    a.sock.close()                         # the filling client leaves before the response
+    try:
+        r = b.read_response(timeout=8)
+    except (Closed, socket.timeout) as e:
+        fail("waiting client got no response", "a response", repr(e))
+    eq(r.status, 200, "waiter status")
+    eq(len(r.body), len(body), "waiter body length")
+    eq(r.body, body, "waiter body byte-exact")
+    cstat(r, "waiter")
+    r = fetch(ctx, "/ab")
+    eq(r.body, body, "a later request")
 
 
 @test("cache: collapsing when the fill is not storable, and past lock_timeout: the "
