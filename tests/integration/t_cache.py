@@ -379,6 +379,44 @@ def t_cache_hit_framing(ctx):
     eq((nreq(dev, "/s"), nreq(dev, "/big")), (1, 1), "device requests (all hits)")
 
 
+@test("cache: hop-by-hop fields of the device's response (Connection, Keep-Alive, fields "
+      "named by Connection) are not stored and not served on hits")
+def t_cache_hop(ctx):
+    raw = (b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\n"
+           b"Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n"
+           b"Cache-Control: max-age=100\r\nX-End: kept\r\nContent-Length: 3\r\n\r\nhop")
+    dev = start(ctx, origin({"/hop": R(framing="raw", body=raw)}))
+    for i in range(2):
+        r = fetch(ctx, "/hop")
+        eq(r.body, b"hop", "body %d" % i)
+        for h in ("X-Hop", "Keep-Alive", "Proxy-Connection"):
+            eq(r.get_all(h), [], "response %d must not carry %s" % (i, h))
+        check(set(r.conn_tokens()) <= {"keep-alive", "close"}, "Connection", "no x-hop",
+              r.get_all("Connection"))
+        eq(r.get_all("X-End"), ["kept"], "end-to-end field kept")
+    check("hit" in cstat(r), "second is a hit", "hit", r.get_all("Cache-Status"))
+    eq(nreq(dev, "/hop"), 1, "device requests")
+
+
+@test("cache: absolute-form target -- the entry is keyed by the host the device was asked "
+      "for, never by a different Host header (no cache poisoning)")
+def t_cache_absolute_form(ctx):
+    def h(req, n):
+        return R(200, [CC100], "for host %s #%d" % (req.get("Host"), n))
+    dev = start(ctx, origin({"/x": h}))
+    r = fetch(ctx, "http://a.example/x", host="b.example")
+    eq(last_req(dev, "/x").get("Host"), "a.example", "device asked for a.example")
+    eq(r.body, b"for host a.example #1", "body")
+    r = fetch(ctx, "/x", host="b.example")
+    eq(r.body, b"for host b.example #2", "Host b.example must not get a.example's response")
+    r = fetch(ctx, "/x", host="a.example")
+    expect_hit(r, b"for host a.example #1", "origin-form for a.example hits the entry "
+               "stored by the absolute-form request")
+    r = fetch(ctx, "http://b.example/x", host="a.example")
+    expect_hit(r, b"for host b.example #2", "absolute-form for b.example")
+    eq(nreq(dev, "/x"), 2, "device requests")
+
+
 # =====================================================================
 # 2. Storability (each MUST NOT of the spec) -- plus controls that are stored
 # =====================================================================
@@ -413,6 +451,13 @@ STORE_CASES = [
     ("control: Vary with 8 names", "/vary8",
      R(200, [CC100, ("Vary", ", ".join("X-V%d" % i for i in range(8)))], "v"), [], None,
      True),
+    ("control: directives are case-insensitive (MAX-AGE=100)", "/okcase",
+     R(200, [("Cache-Control", "Public, MAX-AGE=100")], "c"), [], None, True),
+    ("NO-STORE in upper case", "/nsupper", R(200, [("Cache-Control", "NO-STORE, max-age=100")],
+                                            "x"), [], None, False),
+    ("Private in mixed case", "/privcase",
+     R(200, [("Cache-Control", "max-age=100"), ("Cache-Control", "Private")], "x"), [], None,
+     False),
     ("request Cache-Control: no-store", "/reqns", R(200, [CC100], "x"),
      [("Cache-Control", "no-store")], [], False),
     ("response no-store", "/respns", R(200, [("Cache-Control", "no-store, max-age=100")],
@@ -462,6 +507,12 @@ def t_cache_storable(ctx):
         if stored:
             expect_hit(r2, r1.body, "second (stored)", status=resp.status)
             eq(n, 1, "device requests (stored: the second is a hit)")
+            if resp.framing == "chunked":
+                check(not r2.chunked and r2.get_all("Transfer-Encoding") == [],
+                      "hit of a chunked response has no Transfer-Encoding", "none",
+                      r2.get_all("Transfer-Encoding"))
+                eq(r2.get_all("Content-Length"), [str(len(resp.body))],
+                   "hit of a chunked response framed by Content-Length")
             if resp.status == 204:
                 eq(r2.get_all("Content-Length"), [], "no Content-Length on a 204 hit "
                    "(RFC 9110 8.6)")
@@ -580,6 +631,10 @@ def fresh_table():
         ("Expires - Date = 50, both in asctime form", "/expasc",
          dated([("Expires", lambda t: httpdate(t + 50, "asctime"))], 0, "asctime"), True,
          (49, 50), None),
+        ("two Cache-Control lines (public + max-age=100)", "/twocc",
+         dated([("Cache-Control", "public"), CC100]), True, (99, 100), None),
+        ("quoted max-age=\"100\" (RFC 9111 5.2: accept both forms)", "/quoted",
+         dated([("Cache-Control", 'max-age="100"')]), True, (99, 100), None),
         ("Last-Modified only, heuristic=off: stored but stale", "/lmonly",
          dated([("Last-Modified", lambda t: httpdate(t - 100000))]), False, None, None),
     ]
@@ -1567,6 +1622,79 @@ def t_cache_pinned(ctx):
           "some 'new version'", kinds)
     r = fetch(ctx, "/pin")
     eq(r.body, b"new version", "GET /pin after the invalidation")
+
+
+@test("cache: 600 small objects (more than the entry table and the arena hold): LRU "
+      "keeps the newest, drops the oldest, the counters stay consistent", timeout=40)
+def t_cache_many(ctx):
+    def h(req, n):
+        return R(200, [CC100, ("ETag", '"%s"' % req.target[1:])], req.target.encode())
+    dev = start(ctx, origin({}, default=h), extra=STATUS)
+    c = ctx.client(timeout=10)
+    total = 600
+    for base in range(0, total, 50):
+        c.send(b"".join(req_bytes("GET", "/e%d" % i, host=HOST)
+                        for i in range(base, base + 50)))
+        for i in range(base, base + 50):
+            r = c.read_response(timeout=10)
+            eq(r.body, ("/e%d" % i).encode(), "store /e%d" % i)
+    k = status_json(ctx).get("cache") or {}
+    check(0 < k.get("entries", 0) < total, "entries bounded", "< %d" % total, k)
+    eq(k.get("stores"), total, "stores")
+    eq(k.get("evictions"), total - k.get("entries", 0), "evictions == stores - entries")
+    check(k.get("bytes_used", 0) <= k.get("bytes_total", 0), "bytes_used <= bytes_total",
+          "<=", k)
+    expect_hit(fetch(ctx, "/e%d" % (total - 1)), ("/e%d" % (total - 1)).encode(),
+               "newest object")
+    r = fetch(ctx, "/e0")
+    expect_fwd(r, "oldest object (evicted)", "miss", 200)
+    eq(nreq(dev, "/e0"), 2, "device requests for /e0")
+
+
+@test("cache: 8 threads mixing hits, misses and invalidations on 6 URLs: every GET gets "
+      "exactly its URL's body", timeout=40)
+def t_cache_concurrent(ctx):
+    paths = ["/m%d" % i for i in range(6)]
+    size = 30000
+
+    def h(req, n):
+        if req.method == "POST":
+            return R(200, [], "ok")
+        return R(200, [CC100], body_for(req.target, 0, size), delay=0.01 * (n % 3))
+    start(ctx, origin({}, default=h))
+    errors = []
+
+    def worker(k):
+        import random
+        rnd = random.Random(k)
+        c = None
+        try:
+            for j in range(25):
+                if c is None or rnd.random() < 0.2:
+                    c = ctx.client(timeout=10)
+                p = rnd.choice(paths)
+                if rnd.random() < 0.1:
+                    c.send(req_bytes("POST", p, host=HOST, body=b"x"))
+                    r = c.read_response(timeout=10)
+                    if r.status != 200:
+                        errors.append("POST %s: %d" % (p, r.status))
+                    continue
+                m = "HEAD" if rnd.random() < 0.1 else "GET"
+                c.send(req_bytes(m, p, host=HOST))
+                r = c.read_response(method=m, timeout=10)
+                want = b"" if m == "HEAD" else body_for(p, 0, size)
+                if r.status != 200 or r.body != want:
+                    errors.append("%s %s: status %d, %d body bytes, %s" % (
+                        m, p, r.status, len(r.body), r.get_all("Cache-Status")))
+        except Exception as e:      # noqa: BLE001 -- reported below
+            errors.append("worker %d: %r" % (k, e))
+    import threading
+    ths = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(30)
+    eq(errors, [], "bad responses")
 
 
 # =====================================================================
