@@ -711,7 +711,7 @@ storable(const rp_proxy *p, const rp_conn *c, const rp_http_msg *m, const cc_t *
 {
     size_t i;
     int explicit = cc->max_age >= 0 || cc->s_maxage >= 0;
-    if (c->cflags & CF_NOSTORE || m->status < 200 || m->status == 206 ||
+    if (c->cflags & CF_NOSTORE || m->status < 200 || m->status == 206 || m->status == 304 ||
         (cc->f & (CC_NO_STORE | CC_PRIVATE)))
         return 0;
     if ((m->status != 204 && !(m->flags & (RP_HF_LENGTH | RP_HF_CHUNKED))) ||
