@@ -589,6 +589,9 @@ def _fresh_case(ctx, dev, label, path, hit, ttl=None, age=None, fwd="stale"):
 
 
 def fresh_table():
+    # Ages derived from a Date may read one second low: rproxy's clock is time(2), the
+    # coarse clock, which can still show the previous second when the device's (precise)
+    # clock has already turned; hence the +-1 ranges below.
     def dated(headers, date_off=0, fmt="imf"):
         def f(req, n):
             now = time.time()
@@ -618,16 +621,16 @@ def fresh_table():
         ("device Age: 10 with max-age=60", "/age10",
          dated([("Cache-Control", "max-age=60"), ("Age", "10")]), True, (49, 50), (10, 11)),
         ("Date 30 s in the past (apparent age) with max-age=60", "/date30",
-         dated([("Cache-Control", "max-age=60")], -30), True, (29, 30), (30, 31)),
+         dated([("Cache-Control", "max-age=60")], -30), True, (29, 31), (29, 31)),
         ("Date 100 s in the past with max-age=60 is stale", "/date100",
          dated([("Cache-Control", "max-age=60")], -100), False, None, None),
         ("device Age + Date: the larger (Age 5, Date 40 s ago) counts", "/agedate",
-         dated([("Cache-Control", "max-age=60"), ("Age", "5")], -40), True, (19, 20),
-         (40, 41)),
+         dated([("Cache-Control", "max-age=60"), ("Age", "5")], -40), True, (19, 21),
+         (39, 41)),
         ("Date 30 s in the past in RFC 850 form", "/d850",
-         dated([("Cache-Control", "max-age=60")], -30, "rfc850"), True, (29, 30), (30, 31)),
+         dated([("Cache-Control", "max-age=60")], -30, "rfc850"), True, (29, 31), (29, 31)),
         ("Date 30 s in the past in asctime form", "/dasc",
-         dated([("Cache-Control", "max-age=60")], -30, "asctime"), True, (29, 30), (30, 31)),
+         dated([("Cache-Control", "max-age=60")], -30, "asctime"), True, (29, 31), (29, 31)),
         ("Expires - Date = 50, both in asctime form", "/expasc",
          dated([("Expires", lambda t: httpdate(t + 50, "asctime"))], 0, "asctime"), True,
          (49, 50), None),
@@ -683,23 +686,32 @@ def t_cache_heuristic(ctx):
     eq(nreq(dev, "/h302"), 2, "device requests for the 302")
 
 
-@test("cache: max-age=2 entry is a hit with Age growing (0, then 1 after 1.1 s), then "
-      "stale after 2.1 s and revalidated")
+@test("cache: max-age=2 entry is a hit with Age growing (0, then 1 after 1 s), then "
+      "stale after 2 s and fetched again")
 def t_cache_expiry(ctx):
     def h(req, n):
         return R(200, [("Cache-Control", "max-age=2")], body_for("/t", n))
     dev = start(ctx, origin({"/t": h}))
     t0 = time.monotonic()
     b0 = fetch(ctx, "/t").body
-    expect_hit(fetch(ctx, "/t"), b0, "immediate hit", ttl=(2, 2), age=(0, 0))
-    time.sleep(max(0, 1.1 - (time.monotonic() - t0)))
-    expect_hit(fetch(ctx, "/t"), b0, "hit after 1.1 s", ttl=(1, 1), age=(1, 1))
-    time.sleep(max(0, 2.1 - (time.monotonic() - t0)))
+    t1 = time.monotonic()              # the entry was stored between t0 and t1
+
+    def timed_hit(what):
+        s0 = time.monotonic()
+        r = fetch(ctx, "/t")
+        s1 = time.monotonic()
+        lo, hi = int(s0 - t1), int(s1 - t0)     # whole seconds of residence
+        expect_hit(r, b0, what, ttl=(2 - hi, 2 - lo), age=(lo, hi))
+        return lo
+    timed_hit("immediate hit")
+    time.sleep(max(0, 1.05 - (time.monotonic() - t1)))
+    eq(timed_hit("hit after 1.05 s") >= 1, True, "Age grew to at least 1")
+    time.sleep(max(0, 2.05 - (time.monotonic() - t1)))
     r = fetch(ctx, "/t")
-    expect_fwd(r, "after 2.1 s", "stale", 200, stored=True)
+    expect_fwd(r, "after 2.05 s", "stale", 200, stored=True)
     eq(r.body, body_for("/t", 2), "new body from the device")
     eq(nreq(dev, "/t"), 2, "device requests")
-    expect_hit(fetch(ctx, "/t"), body_for("/t", 2), "hit on the replacement", age=(0, 0))
+    expect_hit(fetch(ctx, "/t"), body_for("/t", 2), "hit on the replacement", age=(0, 1))
 
 
 # =====================================================================
@@ -1187,7 +1199,7 @@ def t_cache_sie_timeout(ctx):
         if n == 1:
             return R(200, [("Cache-Control", "max-age=60, stale-if-error=100"), ("Age", "100")],
                      "slow device")
-        return R(200, [CC100], "too late", delay=3.0)
+        return R(200, [CC100], "too late", delay=1.5)
     dev = ctx.device(origin({"/to": h}))
     ctx.start(ctx.config(pools=["pool p", "device p %s" % dev.addr],
                          routes=["route pool=p cache=on"], timeouts={"device": 500}))
@@ -1196,8 +1208,8 @@ def t_cache_sie_timeout(ctx):
     r = fetch(ctx, "/to", timeout=6)
     eq((r.status, r.body), (200, b"slow device"), "stale entry served after the device "
        "timeout")
-    check(time.monotonic() - t0 < 2.5, "served at the timeout, not after the slow answer",
-          "< 2.5 s", time.monotonic() - t0)
+    check(time.monotonic() - t0 < 1.3, "served at the timeout, not after the slow answer",
+          "< 1.3 s", time.monotonic() - t0)
     d = cstat(r)
     check(d.get("hit") is True and d.get("detail") == "stale-if-error", "Cache-Status",
           "hit; detail=stale-if-error", r.get_all("Cache-Status"))
