@@ -254,7 +254,7 @@ extern "C" {
 /** Bytes of stored key + Vary values + validators + head per entry (all
  *  must fit one parse); larger responses are not stored. */
 #ifndef RP_CACHE_META
-#define RP_CACHE_META 8192u
+#define RP_CACHE_META (RP_BUF_SIZE < 8192u ? RP_BUF_SIZE : 8192u)
 #endif
 
 /** Logging: RP_LOG(level, (fmt, ...)) compiles away when RP_ENABLE_LOG is 0. */
