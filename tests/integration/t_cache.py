@@ -57,9 +57,11 @@ class R:
     """One scripted device answer.
 
     framing: "cl" (Content-Length), "chunked" (body sent in `chunk`-byte chunks),
-    "close" (no length, connection closed after the body).  extra: bytes sent after a
-    Content-Length body (a device that sends too much).  delay: seconds to wait before
-    answering.  No Content-Length/body for HEAD, 204 and 304 (unless cl_for_empty)."""
+    "close" (no length, connection closed after the body), "raw" (body is the whole
+    answer, sent as is).  extra: bytes sent after a Content-Length body (a device that
+    sends too much).  truncate: send only that many body bytes, then close.  delay:
+    seconds to wait before answering.  HEAD gets the Content-Length but no body; 204
+    and 304 get neither (a test adds a Content-Length to `headers` when it wants one)."""
 
     def __init__(self, status=200, headers=(), body=b"", framing="cl", delay=0.0,
                  reason=None, extra=b"", chunk=4096, truncate=None):
@@ -1673,8 +1675,9 @@ def t_cache_concurrent(ctx):
         if req.method == "POST":
             return R(200, [], "ok")
         return R(200, [CC100], body_for(req.target, 0, size), delay=0.01 * (n % 3))
-    start(ctx, origin({}, default=h))
+    dev = start(ctx, origin({}, default=h))
     errors = []
+    gets = []
 
     def worker(k):
         import random
@@ -1695,6 +1698,7 @@ def t_cache_concurrent(ctx):
                 c.send(req_bytes(m, p, host=HOST))
                 r = c.read_response(method=m, timeout=10)
                 want = b"" if m == "HEAD" else body_for(p, 0, size)
+                gets.append(m)
                 if r.status != 200 or r.body != want:
                     errors.append("%s %s: status %d, %d body bytes, %s" % (
                         m, p, r.status, len(r.body), r.get_all("Cache-Status")))
@@ -1706,7 +1710,13 @@ def t_cache_concurrent(ctx):
         t.start()
     for t in ths:
         t.join(30)
+    check(not any(t.is_alive() for t in ths), "workers finished", "all", "some hang")
     eq(errors, [], "bad responses")
+    with dev.lock:
+        at_dev = sum(1 for q in dev.requests if q.method in ("GET", "HEAD"))
+    ctx.note("%d GET/HEAD from clients, %d reached the device" % (len(gets), at_dev))
+    check(at_dev <= 0.6 * len(gets), "the cache answered most of them", "<= 60%% of %d"
+          % len(gets), at_dev)
 
 
 # =====================================================================
