@@ -158,7 +158,8 @@ devsim_requests() {
 
 # wrk_measure OUTFILE CONNS SECS URL: one wrk -t1 run (keep-alive) on the load
 # CPU, waited for in the background so a TERM/INT acts at once.  Sets RPS
-# (requests/s), WRK_REQS (requests completed), WRK_BAD (non-2xx/3xx
+# (requests/s), WRK_REQS (requests completed), WRK_BYTES (bytes read, from
+# wrk's rounded "N.NNMB read"), WRK_BAD (non-2xx/3xx
 # responses + connect/read/write errors; timeouts not counted) and
 # WRK_BAD_TEXT (wrk's own lines about them, or empty).
 wrk_measure() {
@@ -175,6 +176,9 @@ wrk_measure() {
     RPS=$(awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }' "$1")
     [ -n "$RPS" ] || { sed 's/^/    /' "$1" >&2; die "no Requests/sec in wrk output"; }
     WRK_REQS=$(awk '/ requests in / { print $1 }' "$1")
+    WRK_BYTES=$(awk '/ requests in / { v = $(NF - 1); u = v; sub(/[0-9.]+/, "", u); sub(/[A-Za-z]+$/, "", v)
+        m = u == "KB" ? 1024 : u == "MB" ? 1048576 : u == "GB" ? 1073741824 : u == "TB" ? 1099511627776 : 1
+        printf "%.0f\n", v * m }' "$1")
     WRK_BAD=$(awk '/Non-2xx or 3xx responses:/ { b += $NF }
         /Socket errors:/ { gsub(/,/, ""); b += $4 + $6 + $8 } END { print b + 0 }' "$1")
     WRK_BAD_TEXT=$(awk '/Non-2xx|Socket errors/' "$1" | tr -s ' \n' ' ')
