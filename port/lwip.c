@@ -31,6 +31,8 @@
 #if TCP_WND > 0xFFFF
 #error "port/lwip.c keeps unread data in one pbuf chain: TCP_WND must be <= 0xFFFF"
 #endif
+#define LW_POOL_BYTES \
+    (LWIP_MEM_ALIGN_SIZE(sizeof(struct pbuf)) + LWIP_MEM_ALIGN_SIZE(PBUF_POOL_BUFSIZE))
 
 /* ==== [1] Slots ====
  * A slot is a listener or a connection.  pcb is NULL before connect, after
@@ -68,30 +70,25 @@ static rp_lwip_stats lw_stats;
 static lw_sock *
 lw_alloc(uint8_t kind)
 {
-    int i;
+    lw_sock *s = lw_socks;
 
-    for (i = 0; i < RP_LWIP_MAX_SOCKS; i++) {
-        lw_sock *s = &lw_socks[i];
-        if (s->kind != LW_FREE)
-            continue;
-        memset(s, 0, sizeof *s);
-        s->kind = kind;
-        s->next = s->head = s->tail = -1;
-        if (i >= lw_top)
-            lw_top = i + 1;
-        if (++lw_stats.socks_used > lw_stats.socks_peak)
-            lw_stats.socks_peak = lw_stats.socks_used;
-        return s;
-    }
-    return NULL;
+    while (s->kind != LW_FREE)
+        if (++s == lw_socks + RP_LWIP_MAX_SOCKS)
+            return NULL;
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->next = s->head = s->tail = -1;
+    if (LW_INDEX(s) >= lw_top)
+        lw_top = LW_INDEX(s) + 1;
+    if (++lw_stats.socks_used > lw_stats.socks_peak)
+        lw_stats.socks_peak = lw_stats.socks_used;
+    return s;
 }
 
 static void
 lw_release(lw_sock *s)
 {
-    s->kind = LW_FREE;
-    s->pcb = NULL;
-    s->ud = NULL;
+    s->kind = LW_FREE; /* lw_alloc clears the rest */
     lw_stats.socks_used--;
 }
 
@@ -152,42 +149,55 @@ lw_io_err(err_t e)
  * They only record state.  arg is the slot (tcp_arg); close sets every
  * callback back to NULL first, so none of them can reach a freed slot. */
 
-static void
-lw_try_shutdown(lw_sock *s)
-{
-    if (s->shut && s->pcb && tcp_shutdown(s->pcb, 0, 1) != ERR_MEM)
-        s->shut = 0;
-}
-
+/* Data waits in s->rx until read.  A segment that fits in the free end of
+ * the chain's last pbuf, a pool pbuf (its struct, then PBUF_POOL_BUFSIZE),
+ * is copied there: tiny segments would each pin a pool pbuf, and one unread
+ * window of them could take them all (every frame dropped, ACKs too). */
 static err_t
 lw_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
     lw_sock *s = (lw_sock *)arg;
+    struct pbuf *t = s->rx;
 
     (void)pcb;
     (void)err; /* always ERR_OK in lwIP 2.x */
-    if (!p)
-        s->fin = 1;
-    else if (!s->rx)
-        s->rx = p;
-    else if ((uint32_t)s->rx->tot_len + p->tot_len > 0xFFFFu)
+    if (!p || !t) { /* FIN, or data for an empty queue */
+        s->fin |= !p;
+        s->rx = t ? t : p;
+        return ERR_OK;
+    }
+    if ((uint32_t)t->tot_len + p->tot_len > 0xFFFFu)
         return ERR_MEM; /* lwIP keeps it and offers it again later */
-    else
+    while (t->next)
+        t = t->next;
+    if (!pbuf_match_allocsrc(t, PBUF_POOL) || t->ref != 1
+        || (u8_t *)t->payload + t->len + p->tot_len > (u8_t *)t + LW_POOL_BYTES) {
         pbuf_cat(s->rx, p);
+        return ERR_OK;
+    }
+    pbuf_copy_partial(p, (u8_t *)t->payload + t->len, p->tot_len, 0);
+    t->len = (u16_t)(t->len + p->tot_len);
+    for (t = s->rx; t; t = t->next)
+        t->tot_len = (u16_t)(t->tot_len + p->tot_len);
+    pbuf_free(p);
     return ERR_OK;
 }
 
+/* Data was acked, or a retry (lw_poll_cb every second, rp_port_shutdown): a
+ * write that met ERR_MEM may go again, a pending shutdown is tried. */
 static err_t
 lw_sent_cb(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
+    lw_sock *s = (lw_sock *)arg;
+
     (void)pcb;
     (void)len;
-    ((lw_sock *)arg)->wfull = 0;
-    lw_try_shutdown((lw_sock *)arg);
+    s->wfull = 0;
+    if (s->shut && s->pcb && tcp_shutdown(s->pcb, 0, 1) != ERR_MEM)
+        s->shut = 0;
     return ERR_OK;
 }
 
-/* Every second: retry a write that met ERR_MEM, and a pending shutdown. */
 static err_t
 lw_poll_cb(void *arg, struct tcp_pcb *pcb)
 {
@@ -214,30 +224,24 @@ lw_connected_cb(void *arg, struct tcp_pcb *pcb, err_t err)
     return ERR_OK;
 }
 
+/* Give pcb to slot s (its callbacks report there), or with s NULL take
+ * every callback away before the pcb is closed or aborted. */
 static void
-lw_attach(lw_sock *s, struct tcp_pcb *pcb)
+lw_hook(struct tcp_pcb *pcb, lw_sock *s)
 {
-    s->pcb = pcb;
     tcp_arg(pcb, s);
-    tcp_recv(pcb, lw_recv_cb);
-    tcp_sent(pcb, lw_sent_cb);
-    tcp_err(pcb, lw_err_cb);
-    tcp_poll(pcb, lw_poll_cb, 2); /* 2 * 500 ms */
-    tcp_nagle_disable(pcb);       /* like TCP_NODELAY on the host */
+    tcp_recv(pcb, s ? lw_recv_cb : NULL);
+    tcp_sent(pcb, s ? lw_sent_cb : NULL);
+    tcp_err(pcb, s ? lw_err_cb : NULL);
+    tcp_poll(pcb, s ? lw_poll_cb : NULL, 2); /* 2 * 500 ms */
+    tcp_nagle_disable(pcb);                  /* like TCP_NODELAY on the host */
+    if (s)
+        s->pcb = pcb;
 }
 
-static void
-lw_detach(struct tcp_pcb *pcb)
-{
-    tcp_arg(pcb, NULL);
-    tcp_recv(pcb, NULL);
-    tcp_sent(pcb, NULL);
-    tcp_err(pcb, NULL);
-    tcp_poll(pcb, NULL, 0);
-}
-
-/* A connection completed its handshake on listener arg, or lwIP had no pcb
- * for a SYN (npcb NULL).  Returning an error makes lwIP abort it (RST). */
+/* A connection completed its handshake on listener arg (lwIP's listen
+ * backlog counts it until rproxy takes it: more SYNs are dropped, the peer
+ * retries), or lwIP had no pcb for a SYN (npcb NULL).  Errors abort (RST). */
 static err_t
 lw_accept_cb(void *arg, struct tcp_pcb *npcb, err_t err)
 {
@@ -252,7 +256,8 @@ lw_accept_cb(void *arg, struct tcp_pcb *npcb, err_t err)
     }
     s->connected = 1;
     lw_addr(&npcb->remote_ip, npcb->remote_port, &s->peer);
-    lw_attach(s, npcb);
+    lw_hook(npcb, s);
+    tcp_backlog_delayed(npcb);
     if (l->tail >= 0)
         lw_socks[l->tail].next = (int16_t)LW_INDEX(s);
     else
@@ -271,15 +276,15 @@ rp_port_listen(const rp_addr *a, int backlog)
     struct tcp_pcb *pcb = NULL;
     ip_addr_t ip;
     err_t e = ERR_MEM;
-    u8_t lwip_backlog = (u8_t)(backlog > 255 ? 255 : backlog);
+    u8_t n = (u8_t)(backlog < RP_LWIP_BACKLOG ? backlog : RP_LWIP_BACKLOG);
 
     if (!s || lw_ip(a, &ip) < 0 || !(pcb = tcp_new_ip_type(IP_GET_TYPE(&ip))))
         goto fail; /* no slot, no pcb, or a family lwIP was built without */
     ip_set_option(pcb, SOF_REUSEADDR);
     if ((e = tcp_bind(pcb, &ip, a->port)) != ERR_OK
-        || !(s->pcb = tcp_listen_with_backlog_and_err(pcb, lwip_backlog, &e)))
+        || !(s->pcb = tcp_listen_with_backlog_and_err(pcb, n, &e)))
         goto fail; /* (tcp_listen freed pcb only when it succeeded) */
-    s->backlog = (uint8_t)(backlog < RP_LWIP_BACKLOG ? backlog : RP_LWIP_BACKLOG);
+    s->backlog = n;
     tcp_arg(s->pcb, s);
     tcp_accept(s->pcb, lw_accept_cb);
     return LW_INDEX(s);
@@ -303,6 +308,8 @@ rp_port_accept(rp_sock l, rp_addr *peer)
     if ((ls->head = s->next) < 0)
         ls->tail = -1;
     ls->npend--;
+    if (s->pcb)
+        tcp_backlog_accepted(s->pcb); /* lwIP may take the next SYN */
     *peer = s->peer; /* even if it died meanwhile: rproxy meets the error */
     return LW_INDEX(s);
 }
@@ -323,9 +330,9 @@ rp_port_connect(const rp_addr *a)
         return RP_ENOMEM; /* no slot, or no pcb (MEMP_NUM_TCP_PCB) */
     }
     s->peer = *a;
-    lw_attach(s, pcb);
+    lw_hook(pcb, s);
     if ((e = tcp_connect(pcb, &ip, a->port, lw_connected_cb)) != ERR_OK) {
-        lw_detach(pcb);
+        lw_hook(pcb, NULL);
         tcp_close(pcb); /* still CLOSED: frees it */
         lw_release(s);
         return e == ERR_MEM || e == ERR_BUF || e == ERR_USE ? RP_ENOMEM : RP_EREFUSED;
@@ -338,10 +345,8 @@ rp_port_connect_result(rp_sock sk)
 {
     lw_sock *s = lw_get(sk);
 
-    if (!s)
-        return RP_EIO;
-    if (s->connected)
-        return RP_OK; /* even if it died since: I/O reports that */
+    if (!s || s->connected) /* connected even if it died since: I/O reports that */
+        return s ? RP_OK : RP_EIO;
     if (s->err != ERR_OK)
         return s->err == ERR_RST ? RP_EREFUSED : s->err == ERR_ABRT ? RP_ETIMEDOUT : RP_EIO;
     return s->pcb ? RP_EAGAIN : RP_EIO;
@@ -404,11 +409,7 @@ rp_port_recv(rp_sock sk, void *buf, size_t n)
             tcp_recved(s->pcb, take); /* only now the window reopens */
         return (long)take;
     }
-    if (s->fin)
-        return 0;
-    if (s->err != ERR_OK)
-        return lw_io_err(s->err);
-    return RP_EAGAIN;
+    return s->fin ? 0 : s->err != ERR_OK ? lw_io_err(s->err) : RP_EAGAIN;
 }
 
 void
@@ -418,7 +419,7 @@ rp_port_shutdown(rp_sock sk)
 
     if (s && s->kind == LW_CONN && s->pcb && s->connected) {
         s->shut = 1;
-        lw_try_shutdown(s); /* ERR_MEM: retried from lw_sent_cb/lw_poll_cb */
+        lw_sent_cb(s, s->pcb, 0); /* ERR_MEM: retried from lw_sent_cb/lw_poll_cb */
     }
 }
 
@@ -433,7 +434,7 @@ rp_port_close(rp_sock sk)
         c = &lw_socks[s->head];
         s->head = c->next;
         if (c->pcb) {
-            lw_detach(c->pcb);
+            lw_hook(c->pcb, NULL);
             tcp_abort(c->pcb);
         }
         if (c->rx)
@@ -447,7 +448,7 @@ rp_port_close(rp_sock sk)
     if (s->pcb && s->kind == LW_LISTEN) {
         tcp_close(s->pcb); /* a listener always closes, calling nothing back */
     } else if (s->pcb) { /* lwIP finishes sending, then frees it; no memory: RST */
-        lw_detach(s->pcb);
+        lw_hook(s->pcb, NULL);
         if (tcp_close(s->pcb) != ERR_OK) {
             lw_stats.close_aborts++;
             tcp_abort(s->pcb);
@@ -519,12 +520,10 @@ rp_port_wait(rp_event *ev, int max, int timeout_ms)
 
     if (max < 1)
         return RP_EINVAL;
-    n = lw_scan(ev, max);
-    if (n == 0 && timeout_ms != 0 && lw_hooks.idle) {
-        lw_hooks.idle(timeout_ms); /* drives lwIP; callbacks fill the slots */
-        n = lw_scan(ev, max);
-    }
-    return n;
+    if ((n = lw_scan(ev, max)) > 0 || timeout_ms == 0 || !lw_hooks.idle)
+        return n;
+    lw_hooks.idle(timeout_ms); /* drives lwIP; callbacks fill the slots */
+    return lw_scan(ev, max);
 }
 
 /* ==== [6] Clock, randomness, blobs, log, board API ==== */
