@@ -5,6 +5,7 @@
  *
  * NO_SYS=1 and the raw API only, like the boards; pools sized for the test
  * (a few dozen connections), not for an MCU (see boards/mps2-an386).
+ * LWIP_STATS is on: the fault tests read memp and heap use (-C, main.c).
  */
 #ifndef RP_LWIPOPTS_HOST_H
 #define RP_LWIPOPTS_HOST_H
@@ -48,7 +49,8 @@
 
 #define LWIP_NETIF_LINK_CALLBACK 0
 #define LWIP_NETIF_STATUS_CALLBACK 0
-#define LWIP_STATS              0
+#define LWIP_STATS              1
+#define LWIP_STATS_DISPLAY      0
 #define LWIP_CHECKSUM_ON_COPY   1
 
 #endif

@@ -4,7 +4,10 @@
 # Creates its own network namespace with a TAP device in it: the kernel side
 # of the TAP (192.168.77.1) runs the device servers (build/devsim) and curl,
 # the lwIP side (192.168.77.2) is build/rproxy-lwip (ASan+UBSan).  Nothing
-# leaves the namespace, which is deleted at the end.  Needs root.
+# leaves the namespace, which is deleted at the end.  Needs root, curl and
+# python3.  After its own tests, tests/lwip-host/faults.sh (sourced) runs the
+# port's fault paths against a second gateway: link/netif down, lost
+# address, a stalled reader, tiny segments, exhausted pcbs/pbufs/heap.
 # Prints TAP lines; exit 0 when every test passed.
 set -u
 cd "$(dirname "$0")/../.."
@@ -22,8 +25,9 @@ inns() { ip netns exec $NS "$@"; }
 
 [ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root (ip netns, TAP)"; exit 0; }
 command -v curl >/dev/null || { echo "1..0 # SKIP curl missing"; exit 0; }
+command -v python3 >/dev/null || { echo "1..0 # SKIP python3 missing"; exit 0; }
 sh scripts/fetch-deps.sh lwip || exit 1
-make -s -f tests/lwip-host/lwip-host.mk BUILD=$B >&2 && make -s $B/devsim >&2 || exit 1
+make -s -f tests/lwip-host/lwip-host.mk BUILD=$B >&2 && make -s BUILD=$B $B/devsim >&2 || exit 1
 rm -rf $OUT && mkdir -p $OUT
 
 pids=
@@ -39,6 +43,9 @@ inns ip link set lo up
 inns ip tuntap add dev $TAPDEV mode tap
 inns ip addr add $HOSTIP/24 dev $TAPDEV
 inns ip link set $TAPDEV up
+# Small socket buffers on the kernel side: a stalled or slow reader then
+# stalls inside lwIP's window instead of 1 MB vanishing into curl's buffer.
+inns sysctl -q -w net.ipv4.tcp_rmem="4096 32768 65536" net.ipv4.tcp_wmem="4096 32768 65536"
 
 devsim() { # port name [size]
     ip netns exec $NS $B/devsim -p $1 -a $HOSTIP -n $2 ${3:+-s $3} 2>>$OUT/devsim.log &
@@ -65,7 +72,6 @@ rpid=$!
 pids="$pids $rpid"
 i=0
 while ! grep -q ready $OUT/stdout 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-echo "1..10"
 grep -q ready $OUT/stdout && ok "rproxy-lwip up on the TAP" || nok "rproxy-lwip up on the TAP"
 sleep 0.3
 
@@ -109,6 +115,11 @@ check "failover: dev2 stopped, all 8 answered by dev1" "$(cat $OUT/fo)" "200=8 d
 kill $rpid; wait $rpid 2>/dev/null; rc=$?
 check "clean exit under ASan/UBSan" "$rc" "0"
 tail -1 $OUT/rproxy.log | sed 's/^/# /'
-[ $fails = 0 ] || { echo "# logs in $OUT"; sed 's/^/# /' $OUT/rproxy.log | tail -20; }
+
+# The port's fault paths: link and netif down, lost address, a stalled
+# reader, exhausted pools (a second gateway with a control FIFO).
+. tests/lwip-host/faults.sh
+echo "1..$n"
+[ $fails = 0 ] || { echo "# logs in $OUT"; sed 's/^/# /' $OUT/rproxy.log $OUT/faults/rproxy.log | tail -20; }
 echo "# $((n - fails)) passed, $fails failed"
 [ $fails = 0 ]
