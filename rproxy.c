@@ -53,11 +53,13 @@ is_tchar(unsigned char c)
     return (tchar_map[c >> 5] >> (c & 31)) & 1;
 }
 
+#if RP_ENABLE_CACHE
 static int
 is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
 }
+#endif
 
 static int
 lower(int c)
@@ -4810,7 +4812,10 @@ static int
 exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 {
     rp_str meth = m->method;
-    int keep, route, rc = 0;
+    int keep, route;
+#if RP_ENABLE_CACHE
+    int rc;
+#endif
     c->flags &= ~F_EXCHANGE;
     if (is_method(meth, S("CONNECT")))
         return reply_error(p, c, 405);

@@ -17,11 +17,13 @@ is_tchar(unsigned char c)
     return (tchar_map[c >> 5] >> (c & 31)) & 1;
 }
 
+#if RP_ENABLE_CACHE
 static int
 is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
 }
+#endif
 
 static int
 lower(int c)

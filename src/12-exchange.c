@@ -439,7 +439,10 @@ static int
 exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 {
     rp_str meth = m->method;
-    int keep, route, rc = 0;
+    int keep, route;
+#if RP_ENABLE_CACHE
+    int rc;
+#endif
     c->flags &= ~F_EXCHANGE;
     if (is_method(meth, S("CONNECT")))
         return reply_error(p, c, 405);
