@@ -55,6 +55,12 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CPPFLAGS) -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -o $@ $< rproxy.c tests/fakeport.c $(LDLIBS)
 
+# test_cache includes rproxy.c itself (white-box: it calls the static cache
+# functions), so rproxy.c is not linked again; this rule overrides the pattern.
+$(BUILD)/unit/test_cache: tests/unit/test_cache.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.h
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(CPPFLAGS) -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -o $@ $< tests/fakeport.c $(LDLIBS)
+
 deps:
 	@sh scripts/deps.sh
 

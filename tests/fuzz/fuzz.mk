@@ -16,7 +16,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECS    ?= 60
 FUZZ_SMOKE_SECS ?= 60
 FUZZ_DIR      = build/fuzz
-FUZZ_TARGETS  = request response chunked config conn tls
+FUZZ_TARGETS  = request response chunked config conn tls cache
 FUZZ_BINS     = $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all -D_GNU_SOURCE -I. -Itests -Itests/fuzz
@@ -33,6 +33,16 @@ fuzz-build: $(FUZZ_BINS)
 $(FUZZ_DIR)/fuzz_conn: tests/fuzz/fuzz_conn.c tests/fakeport.c tests/fakeport.h $(FUZZ_DEPS)
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SMALL) -o $@ $< rproxy.c tests/fakeport.c
+
+# The cache target includes rproxy.c itself (white-box: the static cache
+# functions), so only the fake port is linked; a small arena and entry table
+# so eviction and a full arena come within a few operations.
+FUZZ_CACHE    = -DRP_CACHE_BYTES=16384 -DRP_CACHE_BLOCK=256 -DRP_CACHE_ENTRIES=16 \
+                -DRP_MAX_CONNS=4 -DRP_MAX_UPSTREAM=4
+
+$(FUZZ_DIR)/fuzz_cache: tests/fuzz/fuzz_cache.c tests/fakeport.c tests/fakeport.h $(FUZZ_DEPS)
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CACHE) -o $@ $< tests/fakeport.c
 
 # The TLS target: a throwaway EC P-256 certificate and key, made once here with
 # openssl and embedded (xxd -i) -- test material only, never committed.
