@@ -16,6 +16,7 @@ enum { CE_FREE, CE_FILLING, CE_READY };
 #define CE_NO_CACHE 1u  /* response no-cache: revalidate before each use */
 #define CE_NO_STALE 2u  /* must-revalidate, proxy-revalidate, s-maxage */
 #define CE_DOOMED 4u    /* replaced or invalidated while pinned */
+#define CE_VOID 8u      /* a fill its URI was invalidated during: not kept */
 
 /* ---- Cache-Control (RFC 9111 §5.2) ---- */
 
@@ -112,6 +113,8 @@ cc_parse(cc_t *cc, rp_str s)
         int has_v = 0;
         while (i < s.n && (s.p[i] == ' ' || s.p[i] == '\t' || s.p[i] == ','))
             i++;
+        if (i == s.n)
+            break; /* empty list elements are allowed (RFC 9110 §5.6.1) */
         for (k.p = s.p + i; i < s.n && is_tchar((unsigned char)s.p[i]); i++)
             ;
         k.n = (size_t)(s.p + i - k.p);
@@ -670,6 +673,8 @@ cache_invalidate(rp_proxy *p, uint32_t key)
         if (k->e[i].hash == key && k->e[i].state == CE_READY) {
             entry_drop(p, i);
             p->stats.cache_invalidations++;
+        } else if (k->e[i].hash == key && k->e[i].state == CE_FILLING) {
+            k->e[i].flags |= CE_VOID; /* its body predates the change */
         }
     }
 }
@@ -855,7 +860,7 @@ fill_commit(rp_proxy *p, rp_conn *c)
     struct rp_cache *k = &p->cache;
     unsigned i = c->cfill, j, nx, variants = 0;
     centry *e = &k->e[i];
-    if (e->expect != ~(uint64_t)0 && e->body.len != e->expect) {
+    if ((e->flags & CE_VOID) || (e->expect != ~(uint64_t)0 && e->body.len != e->expect)) {
         fill_abort(p, c);
         return;
     }
@@ -874,7 +879,7 @@ fill_commit(rp_proxy *p, rp_conn *c)
     }
     for (j = k->lru_tail; j && variants >= RP_CACHE_VARIANTS; j = nx) {
         nx = k->e[j].prev;
-        if (k->e[j].hash == e->hash && !k->e[j].pins &&
+        if (k->e[j].hash == e->hash && !k->e[j].pins && k->e[j].key_len == e->key_len &&
             chains_same(p, &k->e[j].meta, &e->meta, 0, e->key_len)) {
             entry_drop(p, j);
             p->stats.cache_evictions++;
@@ -943,36 +948,32 @@ kept_in_304(int id)
            id == H_VARY || id == H_LAST_MODIFIED || id == H_CONTENT_LOCATION;
 }
 
-/* The stored head, whole (200) or cut to what a 304 repeats. */
-static void
+/* The stored head, whole (200) or cut to what a 304 repeats; returns
+ * whether it wrote the 304 (else, when it could not, the whole head). */
+static int
 hit_fields(rp_proxy *p, const centry *e, int status304, wbuf *w)
 {
     size_t off = (size_t)e->key_len + e->vary_len + e->etag_len + e->lm_len;
     size_t n = e->meta.len - off, i;
     rp_http_msg h;
     char *src;
-    if (!status304) {
-        if (n > w->cap - w->n)
-            w->full = 1;
-        else
-            chain_get(p, &e->meta, off, w->p + w->n, n), w->n += n;
-        return;
+    if (status304 && 2 * n + 64 <= w->cap - w->n) {
+        src = w->p + w->cap - (n + 2);
+        chain_get(p, &e->meta, off, src, n);
+        memcpy(src + n, "\r\n", 2);
+        if (rp_http_parse_response(src, n + 2, &h) == RP_OK) {
+            w_put(w, S("HTTP/1.1 304 Not Modified\r\n"));
+            for (i = 0; i < h.nheaders; i++)
+                if (kept_in_304(h.headers[i].id))
+                    w_field(w, h.headers[i].name.p, h.headers[i].name.n, h.headers[i].value);
+            return 1;
+        }
     }
-    /* Parse the stored head at the far end of w's room, then write the
-     * kept fields from the near end: they cannot catch up with it. */
-    if (2 * n + 64 > w->cap - w->n) {
+    if (n > w->cap - w->n)
         w->full = 1;
-        return;
-    }
-    src = w->p + w->cap - (n + 2);
-    chain_get(p, &e->meta, off, src, n);
-    memcpy(src + n, "\r\n", 2);
-    if (rp_http_parse_response(src, n + 2, &h) != RP_OK)
-        return;
-    w_put(w, S("HTTP/1.1 304 Not Modified\r\n"));
-    for (i = 0; i < h.nheaders; i++)
-        if (kept_in_304(h.headers[i].id))
-            w_field(w, h.headers[i].name.p, h.headers[i].name.n, h.headers[i].value);
+    else
+        chain_get(p, &e->meta, off, w->p + w->n, n), w->n += n;
+    return 0;
 }
 
 /* Queue the answer from entry c->centry: a 304 for a matching conditional,
@@ -982,9 +983,8 @@ static int
 hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
 {
     centry *e = &p->cache.e[c->centry];
-    int nm = not_modified(p, e, m);
     wbuf w = buf_writer(p, &c->out);
-    hit_fields(p, e, nm, &w);
+    int nm = hit_fields(p, e, not_modified(p, e, m), &w);
     if (!nm && e->status != 204) { /* RFC 9110 §8.6: never on a 204 */
         w_put(&w, S("Content-Length: "));
         w_num(&w, e->body.len);
@@ -1010,8 +1010,10 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     }
     if (c->cflags & CF_HIT)
         p->stats.cache_hits++;
-    lru_unlink(&p->cache, c->centry);
-    lru_front(&p->cache, c->centry);
+    if (!(e->flags & CE_DOOMED)) { /* a dropped entry is off the list */
+        lru_unlink(&p->cache, c->centry);
+        lru_front(&p->cache, c->centry);
+    }
     return 1;
 }
 
@@ -1027,8 +1029,8 @@ entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
     rp_http_msg old;
     chain fresh = {0, 0, 0}, stale = e->meta;
     wbuf w;
-    if (!buf_attach(p, &t) || n + 2 + RP_MAX_HEAD > RP_BUF_SIZE)
-        goto out;
+    if (e->meta.len + 2 + 2 * n + 1024 > RP_BUF_SIZE || !buf_attach(p, &t))
+        goto out; /* room for the old meta and a merged head */
     chain_get(p, &e->meta, 0, t.d, e->meta.len);
     memcpy(t.d + e->meta.len, "\r\n", 2);
     if (rp_http_parse_response(t.d + off, n + 2, &old) != RP_OK)

@@ -496,16 +496,18 @@ op(in_t *in)
     }
     case 3: { /* commit, or an early end that must abort */
         unsigned i;
+        int voided;
         if ((j = conn_with(a, 1)) < 0)
             return 1;
         i = CONN[j].cfill;
+        voided = (P.cache.e[i].flags & CE_VOID) != 0; /* invalidated mid-fill */
         fill_commit(&P, &CONN[j]);
         FZ_CHECK(!CONN[j].cfill, "fill_commit left cfill");
         rq = key_req(cs_[j].key, cs_[j].var, "");
         hit = cache_find(&P, ckey_of(rq), rq->host, rq, &filling, &variants);
-        if (cs_[j].put != cs_[j].len) {
+        if (cs_[j].put != cs_[j].len || voided) {
             if (hit == i)
-                BAD("a short body (%u of %u) was committed", cs_[j].put, cs_[j].len);
+                BAD("a short or invalidated fill (%u of %u) was committed", cs_[j].put, cs_[j].len);
             return 1;
         }
         if (hit != i)

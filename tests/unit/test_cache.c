@@ -1002,16 +1002,23 @@ op_commit(int early)
 {
     int j = conn_with(1), key, var;
     unsigned i, hit, filling, variants, same = 0, pinned = 0;
+    int voided;
     const rp_http_msg *rq;
     if (j < 0 || (early ? cs_[j].put == cs_[j].len : cs_[j].put != cs_[j].len))
         return 1;
     i = CONN[j].cfill;
     key = cs_[j].key, var = cs_[j].var;
+    voided = (P.cache.e[i].flags & CE_VOID) != 0; /* invalidated mid-fill */
     fill_commit(&P, &CONN[j]);
     if (CONN[j].cfill)
         BAD("fill_commit left cfill %u", CONN[j].cfill);
     rq = key_req(key, var, 0);
     hit = cache_find(&P, key_ckey(rq), rq->host, rq, &filling, &variants);
+    if (voided && !early) {
+        if (hit == i)
+            BAD("a fill invalidated mid-way was committed (entry %u)", i);
+        return 1;
+    }
     if (early) {
         st.early++;
         if (hit == i)
