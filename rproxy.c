@@ -2861,7 +2861,7 @@ conn_read(rp_proxy *p, rp_conn *c)
 static long
 hit_send(rp_proxy *p, rp_conn *c, size_t *len)
 {
-    rp_iov v[8];
+    rp_iov v[16];
     int n = 0;
     unsigned b = c->cblk, off = c->coff;
     size_t head = buf_len(&c->out), left = c->cleft;
@@ -2869,7 +2869,7 @@ hit_send(rp_proxy *p, rp_conn *c, size_t *len)
     if (head)
         v[n].p = c->out.d + c->out.r, v[n++].n = head;
     *len = head;
-    while (n < 8 && left) {
+    while (n < 16 && left) {
         size_t k = RP_MIN(left, RP_CACHE_BLOCK - off);
         v[n].p = p->cache_arena + (size_t)b * RP_CACHE_BLOCK + off, v[n++].n = k;
         *len += k, left -= k, off = 0;

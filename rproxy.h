@@ -883,7 +883,7 @@ typedef struct {
 } rp_iov;
 
 /** Send iov[0..n) in order as one stream (writev): returns bytes taken
- *  (> 0, may end inside any piece), RP_EAGAIN, or an error.  Cache hits
+ *  (> 0, may end inside any piece), RP_EAGAIN, or an error; n <= 16.  Cache hits
  *  send the head and the body straight from the arena with it. */
 long rp_port_sendv(rp_sock s, const rp_iov *iov, int n);
 

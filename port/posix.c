@@ -280,13 +280,13 @@ rp_port_send(rp_sock s, const void *buf, size_t n)
 long
 rp_port_sendv(rp_sock s, const rp_iov *iov, int n)
 {
-    struct iovec v[8];
+    struct iovec v[16];
     struct msghdr mh;
     ssize_t r;
     int i;
 
-    if (n > 8)
-        n = 8;
+    if (n > 16)
+        n = 16;
     for (i = 0; i < n; i++) {
         v[i].iov_base = (void *)(uintptr_t)iov[i].p;
         v[i].iov_len = iov[i].n;
