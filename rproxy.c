@@ -3035,6 +3035,16 @@ w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id,
     w_put(w, S("\r\n"));
 }
 
+static int
+has_field(const rp_http_msg *m, int id)
+{
+    size_t i;
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == id)
+            return 1;
+    return 0;
+}
+
 static rp_str
 header_value(const rp_http_msg *m, int id)
 {
@@ -3247,11 +3257,7 @@ w_date_if_missing(wbuf *w, const rp_http_msg *m)
 {
     char date[29];
     int64_t now;
-    size_t i;
-    for (i = 0; i < m->nheaders; i++)
-        if (m->headers[i].id == H_DATE)
-            return;
-    if ((now = rp_port_time()) <= 0)
+    if (has_field(m, H_DATE) || (now = rp_port_time()) <= 0)
         return;
     http_date_format(now, date);
     w_field(w, S("Date"), (rp_str){date, 29});
@@ -3387,18 +3393,18 @@ cc_directive(cc_t *cc, rp_str k, rp_str v, int has_v)
             cc->f |= flags[i].flag; /* no-cache="f" / private="f": whole response */
             return;
         }
-    if (str_ieq2(k, (rp_str){"max-age", 7}))
+    if (str_ieq(k, S("max-age")))
         cc_set(cc, &cc->max_age, v, 1);
-    else if (str_ieq2(k, (rp_str){"s-maxage", 8}))
+    else if (str_ieq(k, S("s-maxage")))
         cc_set(cc, &cc->s_maxage, v, 1);
-    else if (str_ieq2(k, (rp_str){"max-stale", 9})) {
+    else if (str_ieq(k, S("max-stale"))) {
         if (!has_v)
             cc->f |= CC_MAX_STALE_ANY;
         else
             cc_set(cc, &cc->max_stale, v, 0);
-    } else if (str_ieq2(k, (rp_str){"min-fresh", 9}))
+    } else if (str_ieq(k, S("min-fresh")))
         cc_set(cc, &cc->min_fresh, v, 1);
-    else if (str_ieq2(k, (rp_str){"stale-if-error", 14}))
+    else if (str_ieq(k, S("stale-if-error")))
         cc_set(cc, &cc->sie, v, 0);
 }
 
@@ -4733,16 +4739,6 @@ redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 }
 
 #if RP_ENABLE_CACHE
-static int
-has_field(const rp_http_msg *m, int id)
-{
-    size_t i;
-    for (i = 0; i < m->nheaders; i++)
-        if (m->headers[i].id == id)
-            return 1;
-    return 0;
-}
-
 /* Look request m up on a cache route.  Returns 0 to go to a device (a
  * miss, or a revalidation with c->centry pinned), else what the answer
  * from the cache, the 504 of only-if-cached or the wait returned. */

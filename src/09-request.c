@@ -57,6 +57,16 @@ w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id,
     w_put(w, S("\r\n"));
 }
 
+static int
+has_field(const rp_http_msg *m, int id)
+{
+    size_t i;
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == id)
+            return 1;
+    return 0;
+}
+
 static rp_str
 header_value(const rp_http_msg *m, int id)
 {

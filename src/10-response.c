@@ -122,11 +122,7 @@ w_date_if_missing(wbuf *w, const rp_http_msg *m)
 {
     char date[29];
     int64_t now;
-    size_t i;
-    for (i = 0; i < m->nheaders; i++)
-        if (m->headers[i].id == H_DATE)
-            return;
-    if ((now = rp_port_time()) <= 0)
+    if (has_field(m, H_DATE) || (now = rp_port_time()) <= 0)
         return;
     http_date_format(now, date);
     w_field(w, S("Date"), (rp_str){date, 29});

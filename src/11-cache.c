@@ -87,18 +87,18 @@ cc_directive(cc_t *cc, rp_str k, rp_str v, int has_v)
             cc->f |= flags[i].flag; /* no-cache="f" / private="f": whole response */
             return;
         }
-    if (str_ieq2(k, (rp_str){"max-age", 7}))
+    if (str_ieq(k, S("max-age")))
         cc_set(cc, &cc->max_age, v, 1);
-    else if (str_ieq2(k, (rp_str){"s-maxage", 8}))
+    else if (str_ieq(k, S("s-maxage")))
         cc_set(cc, &cc->s_maxage, v, 1);
-    else if (str_ieq2(k, (rp_str){"max-stale", 9})) {
+    else if (str_ieq(k, S("max-stale"))) {
         if (!has_v)
             cc->f |= CC_MAX_STALE_ANY;
         else
             cc_set(cc, &cc->max_stale, v, 0);
-    } else if (str_ieq2(k, (rp_str){"min-fresh", 9}))
+    } else if (str_ieq(k, S("min-fresh")))
         cc_set(cc, &cc->min_fresh, v, 1);
-    else if (str_ieq2(k, (rp_str){"stale-if-error", 14}))
+    else if (str_ieq(k, S("stale-if-error")))
         cc_set(cc, &cc->sie, v, 0);
 }
 

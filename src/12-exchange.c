@@ -358,16 +358,6 @@ redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 }
 
 #if RP_ENABLE_CACHE
-static int
-has_field(const rp_http_msg *m, int id)
-{
-    size_t i;
-    for (i = 0; i < m->nheaders; i++)
-        if (m->headers[i].id == id)
-            return 1;
-    return 0;
-}
-
 /* Look request m up on a cache route.  Returns 0 to go to a device (a
  * miss, or a revalidation with c->centry pinned), else what the answer
  * from the cache, the 504 of only-if-cached or the wait returned. */
