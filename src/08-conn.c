@@ -67,7 +67,7 @@ static void
 hit_advance(rp_proxy *p, rp_conn *c, size_t n)
 {
     while (n) {
-        size_t k = RP_MIN(n, RP_CACHE_BLOCK - c->coff);
+        size_t k = RP_MIN(n, (size_t)(RP_CACHE_BLOCK - c->coff));
         c->coff = (uint16_t)(c->coff + k);
         c->cleft -= (uint32_t)k;
         n -= k;

@@ -39,7 +39,7 @@ check "rproxy.c compiles with -Werror -Wall -Wextra -Wundef -Wshadow" \
 if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
     for cpu in cortex-m0plus cortex-m4 cortex-m7; do
         check "rproxy.c compiles warning-free for $cpu -Os" \
-            arm-none-eabi-gcc -mcpu=$cpu -mthumb -Os -std=c99 -Wall -Wextra -Wundef -Wshadow \
+            arm-none-eabi-gcc -mcpu=$cpu -mthumb -Os -std=c99 -Wall -Wextra -Wundef -Wshadow -Werror \
             -DRP_MAX_CONNS=8 -DRP_BUF_SIZE=2048 -DRP_MAX_HEAD=2048 -DRP_MAX_URI=1024 \
             -I. -c rproxy.c -o "$T/$cpu.o"
     done

@@ -43,7 +43,7 @@ firmware: $(FW_ELF)
 
 $(FW_BUILD)/rproxy.o: rproxy.c $(FW_HDRS)
 	@mkdir -p $(dir $@)
-	$(FW_CC) $(FW_CPP) $(FW_WARN) $(FW_CFLAGS) -c -o $@ $<
+	$(FW_CC) $(FW_CPP) $(FW_WARN) -Werror $(FW_CFLAGS) -c -o $@ $<
 
 $(FW_BUILD)/port/lwip.o: port/lwip.c $(FW_HDRS) $(LWIP_DIR)/core/init.c
 	@mkdir -p $(dir $@)
