@@ -47,6 +47,9 @@
 #   BENCH_REPEAT=1           rounds; with N > 1 the proxies run interleaved
 #                            (A B C A B C ...) and the table shows medians
 #   BENCH_MAX_DEVICE_REQS=5  device requests tolerated during a measured run
+#   BENCH_PIPELINE=1         requests per write from wrk (bench/pipeline.lua);
+#                            >1 pipelines them, so wrk's own CPU stops being
+#                            the limit (wrk -t1 tops out near 75,000 req/s)
 #   BENCH_PIN=1              default (2+ CPUs): the proxy on CPU 0, wrk and
 #                            devsim on CPU 1 (taskset), as bench/run.sh; 0 = off
 #   BENCH_PORT_LO=27000, BENCH_PORT_HI=27999   loopback ports to pick from
@@ -475,7 +478,7 @@ rproxy_dirty=$(git -C "$ROOT" status --porcelain -- src rproxy.h rproxy.c port b
     echo "rproxy cache-hit benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "host: $(uname -sr), $NCPU CPU ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo))"
     echo "pinning: $([ "$BENCH_PIN" = 1 ] && echo 'proxy on CPU 0, wrk + devsim on CPU 1' || echo off)"
-    echo "load: one warming GET, then wrk -t1 -c$BENCH_CONNS -d${BENCH_SECS}s keep-alive GET /obj?size=N (all hits); device build/devsim -s N -H 'Cache-Control: public, max-age=3600'"
+    echo "load: one warming GET, then wrk -t1 -c$BENCH_CONNS -d${BENCH_SECS}s keep-alive GET /obj?size=N (all hits)$([ "${BENCH_PIPELINE:-1}" -gt 1 ] && echo ", $BENCH_PIPELINE pipelined per write"); device build/devsim -s N -H 'Cache-Control: public, max-age=3600'"
     echo "load average (1/5/15 min) at start: $LOAD_START, at end: $LOAD_END -- other work on the machine skews req/s"
     [ "$BENCH_REPEAT" -gt 1 ] && echo "figures: median of $BENCH_REPEAT interleaved rounds (each round below)"
     selected rproxy && echo "rproxy: $(./rproxy -v 2>&1 | head -n 1) (git $rproxy_rev$([ -n "$rproxy_dirty" ] && echo ', uncommitted changes')), route cache=on, cache defaults, access log to /dev/null"

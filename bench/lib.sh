@@ -163,7 +163,11 @@ devsim_requests() {
 # responses + connect/read/write errors; timeouts not counted) and
 # WRK_BAD_TEXT (wrk's own lines about them, or empty).
 wrk_measure() {
-    $PIN_LOAD wrk -t1 -c"$2" -d"$3"s "$4" >"$1" 2>&1 &
+    if [ "${BENCH_PIPELINE:-1}" -gt 1 ]; then
+        $PIN_LOAD wrk -t1 -c"$2" -d"$3"s -s bench/pipeline.lua "$4" -- "$BENCH_PIPELINE" >"$1" 2>&1 &
+    else
+        $PIN_LOAD wrk -t1 -c"$2" -d"$3"s "$4" >"$1" 2>&1 &
+    fi
     wpid=$!
     PIDS="$PIDS $wpid"
     wait "$wpid"

@@ -8,8 +8,11 @@
 # :443 (TLS terminated by BearSSL on the emulated Cortex-M4, with the test
 # certificate build/mps2-an386/tls/gw.crt generated at build time), and the
 # gateway reaches the devices through slirp's host alias 10.0.2.2 (= the
-# host's loopback).  Then curl: balancing by weight, keep-alive, 1 MiB
-# byte-exact, concurrency, failover; over TLS: a verified GET, the handshake
+# host's loopback; 9104 sensor: 3000-byte bodies, max-age=300, behind a
+# cache=on route).  Then curl: balancing by weight, keep-alive, 1 MiB
+# byte-exact, concurrency, a cache miss then hits that never reach the
+# sensor (its request count, read with SIGUSR1), over HTTP and HTTPS, byte-exact
+# from the arena, failover; over TLS: a verified GET, the handshake
 # time, keep-alive, 1 MiB byte-exact, the protocol and suite (openssl
 # s_client), TLS 1.3-only refused.  QEMU_ICOUNT=N runs the guest with
 # -icount shift=N (2^N ns per instruction) so the UART's "long turns" and
@@ -51,7 +54,7 @@ command -v arm-none-eabi-gcc >/dev/null || { echo "1..0 # SKIP arm-none-eabi-gcc
 command -v openssl >/dev/null || { echo "1..0 # SKIP openssl missing"; exit 0; }
 sh scripts/fetch-deps.sh lwip bearssl >&2 || exit 1
 make -s firmware $B/devsim >&2 || { echo "Bail out! firmware build failed"; exit 1; }
-for p in 9101 9102 9103 $PORT $TPORT; do
+for p in 9101 9102 9103 9104 $PORT $TPORT; do
     if (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
         echo "Bail out! 127.0.0.1:$p is already in use"
         exit 1
@@ -64,7 +67,15 @@ trap cleanup EXIT INT TERM
 $B/devsim -p 9101 -a 127.0.0.1 -n dev1 2>/dev/null & pid1=$!
 $B/devsim -p 9102 -a 127.0.0.1 -n dev2 2>/dev/null & pid2=$!
 $B/devsim -p 9103 -a 127.0.0.1 -n big -s 1048576 2>/dev/null & pid3=$!
-pids="$pid1 $pid2 $pid3"
+$B/devsim -p 9104 -a 127.0.0.1 -n sensor -s 3000 -H 'Cache-Control: public, max-age=300' \
+    2>$B/qemu-sensor.log & pid4=$!
+pids="$pid1 $pid2 $pid3 $pid4"
+# sensor_reqs: request heads the sensor has parsed so far
+sensor_reqs() {
+    kill -USR1 $pid4
+    sleep 0.2
+    awk '/requests/ { n = $NF } END { print n + 0 }' $B/qemu-sensor.log
+}
 
 t0=$(now_ms)
 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial stdio $ICOUNT \
@@ -78,7 +89,7 @@ while ! grep -q "rproxy gateway ready" $UART 2>/dev/null && [ $i -lt 300 ]; do
     sleep 0.1
     i=$((i + 1))
 done
-echo "1..17"
+echo "1..21"
 if grep -q "rproxy gateway ready" $UART; then
     ok "firmware booted in $(($(now_ms) - t0)) ms ($(grep -o 'rp_proxy [0-9]* bytes' $UART))"
 else
@@ -128,6 +139,21 @@ while [ "$(cat $B/qemu-conc-big.* 2>/dev/null | wc -l)" -lt 4 ] && [ $wait_n -lt
 done
 check "4 concurrent 1 MiB downloads byte-exact" "$(cat $B/qemu-conc-big.* | sort | uniq -c | tr -s ' ')" " 4 $want"
 
+# ---- the cache on the board: 16 KiB arena of 512-byte blocks ----
+want_s=$($C http://127.0.0.1:9104/direct | sha256sum | cut -d" " -f1)
+base=$(sensor_reqs)
+st=$($C -D - -o $B/qemu-sensor.bin $URL/sensor/temp | tr -d '\r' | awk -F': ' '/^Cache-Status:/ {print $2}')
+check "cache miss stored (Cache-Status), byte-exact" \
+    "$st $(sha256sum <$B/qemu-sensor.bin | cut -d" " -f1)" "rproxy; fwd=miss; fwd-status=200; stored $want_s"
+hits=0 same=0
+for i in 1 2 3 4 5; do
+    st=$($C -D - -o $B/qemu-sensor.bin $URL/sensor/temp | tr -d '\r' | awk -F': ' '/^Cache-Status:/ {print $2}')
+    case $st in "rproxy; hit"*) hits=$((hits + 1)) ;; esac
+    [ "$(sha256sum <$B/qemu-sensor.bin | cut -d" " -f1)" = "$want_s" ] && same=$((same + 1))
+done
+check "5 more GETs: hits (Cache-Status), byte-exact from the arena" "hits=$hits same=$same" "hits=5 same=5"
+check "the sensor saw the miss only" "$(($(sensor_reqs) - base))" "1"
+
 # ---- HTTPS: TLS terminated by BearSSL on the Cortex-M4 ----
 # (generous timeouts: ECDHE + ECDSA P-256 in software on an emulated M4)
 S="curl -s --max-time 60 --cacert $CRT"
@@ -160,6 +186,15 @@ got=$($S $SURL/big -o $B/qemu-big-tls.bin -w '%{size_download}')
 t2=$(now_ms)
 check "1 MiB over TLS: byte-exact (sha256) in $((t2 - t1)) ms" \
     "$got $(sha256sum <$B/qemu-big-tls.bin | cut -d" " -f1)" "1048576 $want"
+
+# a cache hit over TLS: the arena's blocks go through BearSSL.  The key has
+# the Host (another port here), so the first HTTPS GET is its own miss.
+base=$(sensor_reqs)
+$S -o /dev/null $SURL/sensor/temp
+st=$($S -D - -o $B/qemu-sensor-tls.bin $SURL/sensor/temp | tr -d '\r' | awk -F': ' '/^Cache-Status:/ {print $2}')
+case "$st" in "rproxy; hit"*) st=hit ;; esac
+check "HTTPS: miss then a hit, byte-exact, one sensor request" \
+    "$st $(sha256sum <$B/qemu-sensor-tls.bin | cut -d" " -f1) $(($(sensor_reqs) - base))" "hit $want_s 1"
 
 # protocol and suite, as openssl s_client sees them
 sc=$(echo | timeout 60 openssl s_client -connect 127.0.0.1:$TPORT -servername localhost \
