@@ -207,6 +207,16 @@ rp_strerror(int err)
 }
 
 static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = lower(c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+#if RP_ENABLE_CONFIG_TEXT
+static int
 parse_ip4(const char *s, size_t n, uint8_t *ip)
 {
     size_t i = 0;
@@ -222,15 +232,6 @@ parse_ip4(const char *s, size_t n, uint8_t *ip)
             return RP_EINVAL;
     }
     return i == n ? RP_OK : RP_EINVAL;
-}
-
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 }
 
 /* RFC 4291 text form, with one "::" allowed (no embedded IPv4). */
@@ -313,6 +314,7 @@ rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
     }
     return parse_ip4(h, hn, a->ip);
 }
+#endif
 
 /* RFC 5952: lower-case hex, no leading zeros, the longest run of two or
  * more zero groups (the first on a tie) written as "::". */
@@ -999,7 +1001,7 @@ http_date_format(int64_t t, char *out)
 
 /* ==== [5] TLS certificate store ==== */
 
-#if RP_ENABLE_TLS
+#if RP_ENABLE_TLS && RP_ENABLE_CONFIG_TEXT
 /* TLS certificate store.  `tls cert= key=` lines are loaded as they are
  * parsed, so a bad file is a `file:line:` error: PEM is decoded, DER chains
  * are kept in cfg->store, private keys are decoded and their parts copied
@@ -1265,7 +1267,7 @@ tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, const char *keyfil
     memset(s, 0, sizeof(*s)); /* no key material left in the scratch */
     return err;
 }
-#endif /* RP_ENABLE_TLS */
+#endif /* RP_ENABLE_TLS && RP_ENABLE_CONFIG_TEXT */
 
 /* ==== [6] Configuration language ====
  * One directive per line, words separated by blanks, options as key=value,
@@ -1273,6 +1275,7 @@ tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, const char *keyfil
  * copied into cfg->str so the text can go away.  Every error names its line
  * and stops the parse. */
 
+#if RP_ENABLE_CONFIG_TEXT
 #define CFG_MAX_WORDS 16
 
 typedef struct {
@@ -1977,6 +1980,7 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
         x.line = 1;
     return cfg_finish(&x);
 }
+#endif /* RP_ENABLE_CONFIG_TEXT */
 
 /* ==== [7] Router and balancer ====
  * A route matches the request's host (case-insensitive, port ignored; a
@@ -6107,6 +6111,21 @@ rp_init(rp_proxy *p)
     p->cfg.cache_max_object = RP_CACHE_BYTES / 4;
     p->cfg.cache_lock_ms = 5000;
     p->cfg.via = "rproxy";
+    return RP_OK;
+}
+
+int
+rp_config_load(rp_proxy *p, const rp_config *image)
+{
+    int i, k;
+    if (image->nlisteners > RP_MAX_LISTENERS || image->npools > RP_MAX_POOLS ||
+        image->ndevices > RP_MAX_DEVICES || image->nroutes > RP_MAX_ROUTES)
+        return RP_EINVAL;
+    for (i = 0; i < image->npools; i++)
+        for (k = 0; k < image->pools[i].ndevices; k++)
+            if (image->pools[i].devices[k] >= image->ndevices)
+                return RP_EINVAL;
+    p->cfg = *image;
     return RP_OK;
 }
 

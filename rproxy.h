@@ -229,6 +229,15 @@ extern "C" {
 #define RP_ENABLE_STATUS 1
 #endif
 
+/** The configuration language, 0/1: rp_config_parse() and what it needs
+ *  (address parsing, PEM and key decoding).  0 on a board whose config is
+ *  fixed at build time: scripts/cfgimage.c parses the text on the build
+ *  host and prints an rp_config initializer, rp_config_load() takes it.
+ *  Cost: ~9 KB of Cortex-M4 code. */
+#ifndef RP_ENABLE_CONFIG_TEXT
+#define RP_ENABLE_CONFIG_TEXT 1
+#endif
+
 /** The response cache (RFC 9111), 0/1.  Routes opt in with `cache=on`. */
 #ifndef RP_ENABLE_CACHE
 #define RP_ENABLE_CACHE 1
@@ -341,9 +350,11 @@ typedef struct {
     uint16_t port;
 } rp_addr;
 
+#if RP_ENABLE_CONFIG_TEXT
 /** Parse "A.B.C.D", "[v6]" or "localhost" with a ":PORT" (port required when
  *  need_port, else optional and left 0).  Returns RP_OK or RP_EINVAL. */
 int rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port);
+#endif
 
 /** Format an address without port ("10.0.0.5", "::1") into out (NUL-ended);
  *  returns the length.  cap >= 46 is always enough. */
@@ -786,9 +797,17 @@ int rp_device_up(const rp_proxy *p, int dev);
  *  so their pages stay untouched until used).  RP_OK. */
 int rp_init(rp_proxy *p);
 
+#if RP_ENABLE_CONFIG_TEXT
 /** Parse a whole configuration text into p->cfg, replacing nothing: call
  *  once after rp_init.  Returns RP_OK or RP_ECONFIG with *err filled. */
 int rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err);
+#endif
+
+/** Take a configuration parsed at build time (scripts/cfgimage.c prints it
+ *  as C, for the same knobs): call once after rp_init, instead of
+ *  rp_config_parse.  Its strings and certificate store stay where they are
+ *  (flash).  RP_OK, or RP_EINVAL when its counts do not fit these knobs. */
+int rp_config_load(rp_proxy *p, const rp_config *image);
 
 /** Open the listeners.  Returns RP_OK or the port's error (RP_EADDR). */
 int rp_start(rp_proxy *p);

@@ -19,6 +19,16 @@ rp_strerror(int err)
 }
 
 static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = lower(c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+#if RP_ENABLE_CONFIG_TEXT
+static int
 parse_ip4(const char *s, size_t n, uint8_t *ip)
 {
     size_t i = 0;
@@ -34,15 +44,6 @@ parse_ip4(const char *s, size_t n, uint8_t *ip)
             return RP_EINVAL;
     }
     return i == n ? RP_OK : RP_EINVAL;
-}
-
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 }
 
 /* RFC 4291 text form, with one "::" allowed (no embedded IPv4). */
@@ -125,6 +126,7 @@ rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
     }
     return parse_ip4(h, hn, a->ip);
 }
+#endif
 
 /* RFC 5952: lower-case hex, no leading zeros, the longest run of two or
  * more zero groups (the first on a tie) written as "::". */

@@ -1,6 +1,6 @@
 /* ==== [5] TLS certificate store ==== */
 
-#if RP_ENABLE_TLS
+#if RP_ENABLE_TLS && RP_ENABLE_CONFIG_TEXT
 /* TLS certificate store.  `tls cert= key=` lines are loaded as they are
  * parsed, so a bad file is a `file:line:` error: PEM is decoded, DER chains
  * are kept in cfg->store, private keys are decoded and their parts copied
@@ -266,4 +266,4 @@ tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, const char *keyfil
     memset(s, 0, sizeof(*s)); /* no key material left in the scratch */
     return err;
 }
-#endif /* RP_ENABLE_TLS */
+#endif /* RP_ENABLE_TLS && RP_ENABLE_CONFIG_TEXT */

@@ -4,6 +4,7 @@
  * copied into cfg->str so the text can go away.  Every error names its line
  * and stops the parse. */
 
+#if RP_ENABLE_CONFIG_TEXT
 #define CFG_MAX_WORDS 16
 
 typedef struct {
@@ -708,3 +709,4 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
         x.line = 1;
     return cfg_finish(&x);
 }
+#endif /* RP_ENABLE_CONFIG_TEXT */

@@ -49,6 +49,21 @@ rp_init(rp_proxy *p)
     return RP_OK;
 }
 
+int
+rp_config_load(rp_proxy *p, const rp_config *image)
+{
+    int i, k;
+    if (image->nlisteners > RP_MAX_LISTENERS || image->npools > RP_MAX_POOLS ||
+        image->ndevices > RP_MAX_DEVICES || image->nroutes > RP_MAX_ROUTES)
+        return RP_EINVAL;
+    for (i = 0; i < image->npools; i++)
+        for (k = 0; k < image->pools[i].ndevices; k++)
+            if (image->pools[i].devices[k] >= image->ndevices)
+                return RP_EINVAL;
+    p->cfg = *image;
+    return RP_OK;
+}
+
 #if RP_ENABLE_TLS
 /* Before the first TLS listener opens: a seeded generator (refuse to run
  * TLS without one), the session cache, and the EC code with its curves

@@ -32,7 +32,7 @@ FW_CFLAGS  = $(FW_ARCH) -Os -g -ffunction-sections -fdata-sections
 FW_LDFLAGS = $(FW_ARCH) -T$(FW_DIR)/mps2-an386.ld -Wl,--gc-sections -Wl,-Map=$(FW_BUILD)/rproxy-gw.map \
              -specs=nano.specs -specs=nosys.specs
 FW_BOARD   = $(FW_BUILD)/board/main.o $(FW_BUILD)/board/startup.o $(FW_BUILD)/board/lan9118.o \
-             $(FW_BUILD)/board/blobs.o
+             $(FW_BUILD)/board/blobs.o $(FW_BUILD)/board/gateway-cfg.o
 FW_LWIP    = $(patsubst $(LWIP_DIR)/%.c,$(FW_BUILD)/lwip/%.o,$(LWIP_SRC))
 FW_OBJ     = $(FW_BUILD)/rproxy.o $(FW_BUILD)/port/lwip.o $(FW_BOARD) $(FW_LWIP)
 FW_HDRS    = rproxy.h $(FW_DIR)/rp_config.h $(FW_DIR)/lwipopts.h port/lwip.h $(FW_SSL_DIR)/inc/bearssl.h
@@ -53,8 +53,8 @@ $(FW_BUILD)/board/%.o: $(FW_DIR)/%.c $(FW_HDRS) $(FW_DIR)/lan9118.h $(LWIP_DIR)/
 	@mkdir -p $(dir $@)
 	$(FW_CC) $(FW_CPP) $(FW_WARN) $(FW_CFLAGS) -c -o $@ $<
 
-$(FW_BUILD)/board/blobs.o: $(FW_DIR)/blobs.S $(FW_DIR)/gateway.conf $(FW_BUILD)/gateway.conf.ok \
-                          $(FW_TLS)/gw.crt $(FW_TLS)/gw.key
+$(FW_BUILD)/board/blobs.o: $(FW_DIR)/blobs.S $(FW_DIR)/gateway.conf $(FW_BUILD)/gateway-cfg.c \
+                          $(FW_TLS)/gw.crt $(FW_TLS)/gw.key $(FW_DIR)/rp_config.h
 	@mkdir -p $(dir $@)
 	$(FW_CC) $(FW_ARCH) -I$(FW_DIR) -I$(FW_TLS) -c -o $@ $<
 
@@ -77,15 +77,25 @@ $(FW_BUILD)/lwip/%.o: $(LWIP_DIR)/%.c $(FW_DIR)/lwipopts.h
 	@mkdir -p $(dir $@)
 	$(FW_CC) $(FW_CPP) $(FW_CFLAGS) -w -c -o $@ $<
 
-# The embedded config, parsed by the same rproxy.c with the board's knobs.
-# (host build: the host's libbearssl-dev; blob names are files in $(FW_TLS))
-$(FW_BUILD)/conf-check: rproxy.c rproxy.h port/posix.c boards/host/main.c $(FW_DIR)/rp_config.h
+# The embedded config, parsed on the build host by the same rproxy.c with the
+# board's knobs (host build: the host's libbearssl-dev; `tls cert=` files are
+# read from $(FW_TLS)): a bad line fails the build as gateway.conf:LINE: msg.
+# With RP_ENABLE_CONFIG_TEXT 0 (rp_config.h) the firmware takes the printed
+# rp_config image and carries no parser; with 1 it parses the text at boot
+# (blobs.S) and the linker drops the image.
+$(FW_BUILD)/cfgimage: scripts/cfgimage.c rproxy.c rproxy.h port/posix.c $(FW_DIR)/rp_config.h
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE -DRP_CONFIG_FILE='"rp_config.h"' -I$(FW_DIR) -I. -Iport -Iboards/host \
-	    -O1 -o $@ rproxy.c port/posix.c boards/host/main.c -lbearssl
+	$(CC) -D_GNU_SOURCE -DRP_CONFIG_FILE='"rp_config.h"' -DRP_ENABLE_CONFIG_TEXT=1 -I$(FW_DIR) -I. -Iport \
+	    -std=c99 -Wall -Wextra -O1 -o $@ scripts/cfgimage.c rproxy.c port/posix.c -lbearssl
 
-$(FW_BUILD)/gateway.conf.ok: $(FW_DIR)/gateway.conf $(FW_BUILD)/conf-check $(FW_TLS)/gw.crt $(FW_TLS)/gw.key
-	cd $(FW_TLS) && ../conf-check -t -c $(CURDIR)/$(FW_DIR)/gateway.conf && touch ../gateway.conf.ok
+$(FW_BUILD)/gateway-cfg.c: $(FW_DIR)/gateway.conf $(FW_BUILD)/cfgimage $(FW_TLS)/gw.crt $(FW_TLS)/gw.key
+	cd $(FW_TLS) && ../cfgimage $(CURDIR)/$(FW_DIR)/gateway.conf rp_gw_config >../gateway-cfg.c.tmp
+	mv $(FW_BUILD)/gateway-cfg.c.tmp $@
+	@echo "$(FW_DIR)/gateway.conf: ok"
+
+$(FW_BUILD)/board/gateway-cfg.o: $(FW_BUILD)/gateway-cfg.c $(FW_HDRS)
+	@mkdir -p $(dir $@)
+	$(FW_CC) $(FW_CPP) $(FW_WARN) -Werror $(FW_CFLAGS) -c -o $@ $<
 
 $(FW_ELF): $(FW_OBJ) $(FW_SSL_LIB) $(FW_DIR)/mps2-an386.ld
 	$(FW_CC) $(FW_LDFLAGS) -o $@ $(FW_OBJ) $(FW_SSL_LIB)

@@ -41,8 +41,12 @@
 #define ETH_FREE_RUN (*(volatile uint32_t *)0x4020009Cu)
 #define SYSCLK_HZ   25000000u
 
+#if RP_ENABLE_CONFIG_TEXT
 extern const char gw_conf[], gw_conf_end[];
 extern const char gw_crt[], gw_crt_end[], gw_key[], gw_key_end[];
+#else
+extern const rp_config rp_gw_config; /* gateway.conf, parsed at build time */
+#endif
 
 static volatile uint32_t ticks;
 static struct netif eth;
@@ -166,9 +170,7 @@ int
 main(void)
 {
     static const rp_lwip_hooks hooks = {hook_log, hook_random, NULL};
-    static rp_lwip_blob blobs[2];
     ip4_addr_t ip, mask, gw;
-    rp_cfg_error err;
     uint32_t last_stats = 0, last_req = 0, t0;
 
     UART0_BAUD = SYSCLK_HZ / 115200u;
@@ -196,14 +198,27 @@ main(void)
                  eth.hwaddr[0], eth.hwaddr[1], eth.hwaddr[2], eth.hwaddr[3], eth.hwaddr[4],
                  eth.hwaddr[5], netif_is_link_up(&eth) ? "up" : "down");
 
-    blobs[0].name = "gw.crt", blobs[0].data = gw_crt, blobs[0].len = (size_t)(gw_crt_end - gw_crt);
-    blobs[1].name = "gw.key", blobs[1].data = gw_key, blobs[1].len = (size_t)(gw_key_end - gw_key);
-    rp_lwip_init(&hooks, blobs, 2);
-    rp_init(&proxy);
-    if (rp_config_parse(&proxy, gw_conf, (size_t)(gw_conf_end - gw_conf), &err) != RP_OK) {
-        board_printf("gateway.conf:%d: %s\n", err.line, err.msg);
-        board_fault("bad embedded config");
+#if RP_ENABLE_CONFIG_TEXT
+    {
+        static rp_lwip_blob blobs[2];
+        rp_cfg_error err;
+        blobs[0].name = "gw.crt", blobs[0].data = gw_crt;
+        blobs[0].len = (size_t)(gw_crt_end - gw_crt);
+        blobs[1].name = "gw.key", blobs[1].data = gw_key;
+        blobs[1].len = (size_t)(gw_key_end - gw_key);
+        rp_lwip_init(&hooks, blobs, 2);
+        rp_init(&proxy);
+        if (rp_config_parse(&proxy, gw_conf, (size_t)(gw_conf_end - gw_conf), &err) != RP_OK) {
+            board_printf("gateway.conf:%d: %s\n", err.line, err.msg);
+            board_fault("bad embedded config");
+        }
     }
+#else
+    rp_lwip_init(&hooks, NULL, 0);
+    rp_init(&proxy);
+    if (rp_config_load(&proxy, &rp_gw_config) != RP_OK)
+        board_fault("the config image does not fit rp_config.h");
+#endif
     if (rp_start(&proxy) != RP_OK)
         board_fault("rp_start failed");
     board_printf("rproxy: rp_proxy %lu bytes, %u devices, listening on 10.0.2.15:80 and "

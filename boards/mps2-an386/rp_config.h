@@ -25,6 +25,9 @@
 #define RP_MAX_DEVICES    8
 #define RP_MAX_ROUTES     8
 #define RP_CFG_STR_BYTES  512
+#ifndef RP_ENABLE_CONFIG_TEXT   /* (1 in the build host's cfgimage) */
+#define RP_ENABLE_CONFIG_TEXT 0 /* gateway.conf parsed at build time: -9 KB */
+#endif
 #define RP_ENABLE_STATUS  0     /* no status page on the board: ~2.5 KB of flash */
 #define RP_ENABLE_CACHE   1     /* sensors answer the same reads again and again */
 #define RP_CACHE_BYTES    16384 /* arena: 32 blocks of 512 B */
