@@ -61,6 +61,29 @@ $(BUILD)/unit/test_cache: tests/unit/test_cache.c tests/unit/*.h tests/fakeport.
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CPPFLAGS) -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -o $@ $< tests/fakeport.c $(LDLIBS)
 
+# test_cfgimage compares a parsed config with its build-time image, printed by
+# build/cfgimage (scripts/cfgimage.c, these knobs) with test certificates.
+$(BUILD)/cfgimage: scripts/cfgimage.c rproxy.c rproxy.h port/posix.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g -o $@ scripts/cfgimage.c rproxy.c port/posix.c $(LDLIBS)
+
+$(BUILD)/unit/cfgimage/ca.crt:
+	@mkdir -p $(dir $@)
+	cd $(dir $@) && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+	    -subj /CN=cfgimage-ec -keyout ec.key -out ec.crt 2>/dev/null && \
+	  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=cfgimage-rsa \
+	    -keyout rsa.key -out rsa.crt 2>/dev/null && cp ec.crt ca.crt
+
+$(BUILD)/unit/cfgimage-all.c: tests/unit/cfgimage.conf $(BUILD)/cfgimage $(BUILD)/unit/cfgimage/ca.crt
+	cd $(BUILD)/unit/cfgimage && ../../cfgimage $(CURDIR)/tests/unit/cfgimage.conf cfgimage_all >../cfgimage-all.c.tmp
+	mv $@.tmp $@
+
+$(BUILD)/unit/test_cfgimage: tests/unit/test_cfgimage.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.h \
+                             $(BUILD)/unit/cfgimage-all.c
+	$(CC) $(CPPFLAGS) -Itests -Itests/unit -I$(BUILD)/unit $(WARN) -O1 -g $(SAN) \
+	    -DCFG_DIR='"$(BUILD)/unit/cfgimage"' -DCFGIMAGE='"$(BUILD)/cfgimage"' \
+	    -o $@ $< rproxy.c tests/fakeport.c $(LDLIBS)
+
 deps:
 	@sh scripts/deps.sh
 
