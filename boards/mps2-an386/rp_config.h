@@ -5,7 +5,8 @@
  *
  * 8 clients and 8 device connections with 2 KiB buffers, of which up to 2
  * clients at once over TLS (BearSSL): the whole rp_proxy is ~135 KB
- * (printed at boot and by `make size-firmware`).
+ * (printed at boot and by `make size-firmware`).  gateway.conf is parsed on
+ * the build host (scripts/cfgimage.c): no parser in the firmware.
  *
  * RAM per TLS connection: BearSSL's 16,709-byte input buffer (a full record:
  * a client may send one) + RP_TLS_OBUF_SIZE output buffer (smaller records
