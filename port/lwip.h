@@ -65,7 +65,7 @@ typedef struct {
 
 /** Port counters, for the board's status output. */
 typedef struct {
-    uint32_t accept_refused; /**< handshakes dropped: backlog or slots full */
+    uint32_t accept_refused; /**< SYNs dropped: no pcb, backlog or slots full */
     uint32_t resets;         /**< connections lost to tcp_err (RST, abort) */
     uint32_t write_mem;      /**< tcp_write said ERR_MEM (retried later) */
     uint32_t close_aborts;   /**< tcp_close failed, tcp_abort used instead */
