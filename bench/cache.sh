@@ -63,8 +63,8 @@
 # and every process started here is stopped on exit.
 #
 # rproxy also gets `status path=/_status` (loopback only): when its status page
-# has cache counters, their change during the run is printed.  Its access log
-# (one line per request, written once per loop turn) goes to /dev/null.
+# has cache counters, their change during the run is printed.  It runs with -q
+# (no access log), as HAProxy and nginx run without one.
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
@@ -211,7 +211,7 @@ EOF
     # stderr: one access-log line per request -- discarded during the runs;
     # on a failed start, re-run briefly to show what it says
     # shellcheck disable=SC2086
-    $PIN_PROXY ./rproxy $RPROXY_ARGS -c "$TMP/rproxy.conf" 2>/dev/null &
+    $PIN_PROXY ./rproxy -q $RPROXY_ARGS -c "$TMP/rproxy.conf" 2>/dev/null &
     PROXY_PID=$!
     n=0
     while [ $n -lt 100 ] && kill -0 "$PROXY_PID" 2>/dev/null && ! port_listening "$1"; do
@@ -481,7 +481,7 @@ rproxy_dirty=$(git -C "$ROOT" status --porcelain -- src rproxy.h rproxy.c port b
     echo "load: one warming GET, then wrk -t1 -c$BENCH_CONNS -d${BENCH_SECS}s keep-alive GET /obj?size=N (all hits)$([ "${BENCH_PIPELINE:-1}" -gt 1 ] && echo ", $BENCH_PIPELINE pipelined per write"); device build/devsim -s N -H 'Cache-Control: public, max-age=3600'"
     echo "load average (1/5/15 min) at start: $LOAD_START, at end: $LOAD_END -- other work on the machine skews req/s"
     [ "$BENCH_REPEAT" -gt 1 ] && echo "figures: median of $BENCH_REPEAT interleaved rounds (each round below)"
-    selected rproxy && echo "rproxy: $(./rproxy -v 2>&1 | head -n 1) (git $rproxy_rev$([ -n "$rproxy_dirty" ] && echo ', uncommitted changes')), route cache=on, cache defaults, access log to /dev/null"
+    selected rproxy && echo "rproxy: $(./rproxy -v 2>&1 | head -n 1) (git $rproxy_rev$([ -n "$rproxy_dirty" ] && echo ', uncommitted changes')), route cache=on, cache defaults, no access log (-q)"
     selected haproxy && echo "haproxy: $("$HAPROXY" -v 2>&1 | awk 'NR == 1 { print $3 }'), nbthread 1, cache total-max-size 4 MB, max-object-size 256 KiB"
     selected nginx && echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), 1 process (master_process off), proxy_cache on $(stat -f -c %T "$NGX_CACHE_BASE" 2>/dev/null) ($NGX_CACHE_BASE), sendfile on"
     echo "B/resp = bytes read by wrk / responses (head + body; from wrk's rounded total)"

@@ -34,6 +34,9 @@ static const char demo_config[] =
     "device demo 127.0.0.1:9002 weight=1\n"
     "route pool=demo\n";
 
+/* -q: no ACCESS lines. */
+static int quiet;
+
 /* Stop signals received (SIGTERM, SIGINT). */
 static volatile sig_atomic_t stop_signals;
 
@@ -63,10 +66,11 @@ install_signals(void)
 static int
 usage(FILE *f, int status)
 {
-    fputs("usage: rproxy [-t] [-c FILE] [-g MS] [-h] [-v]\n"
+    fputs("usage: rproxy [-t] [-q] [-c FILE] [-g MS] [-h] [-v]\n"
           "  -c FILE  run FILE (default: the built-in demo on 127.0.0.1:8080)\n"
           "  -t       check the configuration, print \"FILE: ok\", exit\n"
           "  -g MS    graceful-shutdown grace period (default 10000)\n"
+          "  -q       no access log (nginx's access_log off)\n"
           "  -h       this help\n"
           "  -v       print the version\n",
           f);
@@ -198,7 +202,7 @@ serve(rp_proxy *p, long grace_ms)
     if (nofile >= 0 && nofile < need)
         fprintf(stderr, "rproxy: only %ld file descriptors, %ld wanted for RP_MAX_CONNS\n",
                 nofile, need);
-    p->access_fn = on_access;
+    p->access_fn = quiet ? NULL : on_access;
     if ((rc = rp_start(p)) != RP_OK) {
         fprintf(stderr, "rproxy: cannot start: %s\n", rp_strerror(rc));
         return 1;
@@ -238,10 +242,11 @@ main(int argc, char **argv)
     long grace_ms = DEFAULT_GRACE_MS;
     int check = 0, c, rc;
 
-    while ((c = getopt(argc, argv, "c:tg:hv")) != -1) {
+    while ((c = getopt(argc, argv, "c:tqg:hv")) != -1) {
         switch (c) {
         case 'c': file = optarg; break;
         case 't': check = 1; break;
+        case 'q': quiet = 1; break;
         case 'g':
             if (parse_ms(optarg, &grace_ms) < 0)
                 return usage(stderr, 2);

@@ -1866,6 +1866,21 @@ def t_access_log(ctx):
     check(int(lines[0][4]) > 0, "BYTES field", "> 0", lines[0][4])
 
 
+@test("access log: -q writes no ACCESS line (the same requests are served)")
+def t_access_log_quiet(ctx):
+    dev = ctx.device()
+    px = ctx.start(ctx.config(pools=["pool p", "device p %s" % dev.addr],
+                              routes=["route pool=p"]), args=["-q", "-g", "1000"])
+    c = ctx.client()
+    for path in ("/a", "/b"):
+        c.send(req_bytes("GET", path))
+        eq(c.read_response().status, 200, "status of %s" % path)
+    c.close()
+    time.sleep(0.3)
+    eq([ln for ln in px.stderr().splitlines() if ln.startswith("ACCESS")], [],
+       "ACCESS lines with -q")
+
+
 @test("devsim: 20 keep-alive requests through rproxy (curl)")
 def t_devsim(ctx):
     if not os.path.exists(DEVSIM):
