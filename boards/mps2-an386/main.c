@@ -172,6 +172,7 @@ main(void)
     static const rp_lwip_hooks hooks = {hook_log, hook_random, NULL};
     ip4_addr_t ip, mask, gw;
     uint32_t last_stats = 0, last_req = 0, t0;
+    int link_was;
 
     UART0_BAUD = SYSCLK_HZ / 115200u;
     UART0_CTRL = 1u; /* TX enable */
@@ -226,8 +227,16 @@ main(void)
                  (unsigned long)rp_proxy_size(), (unsigned)proxy.cfg.ndevices, RP_MAX_TLS_CONNS);
     board_printf("rproxy gateway ready\n");
 
+    link_was = netif_is_link_up(&eth) != 0;
     for (;;) {
         lan9118_poll(&eth);
+        if ((netif_is_link_up(&eth) != 0) != link_was) { /* (the driver checks every 500 ms) */
+            link_was = !link_was;
+            board_printf("[%lu] eth: link %s (%lu changes)\n", (unsigned long)ticks,
+                         link_was ? "up" : "down",
+                         (unsigned long)lan9118_stats_get()->link_changes);
+            print_stats();
+        }
         sys_check_timeouts();
         t0 = ticks;
         rp_poll(&proxy, 0);
