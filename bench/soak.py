@@ -15,6 +15,11 @@ C concurrent connections (SOAK_CONNS) with a fixed mix:
     400                     malformed request (bare LF) -- connection closed
     502                     pool whose device port is closed
     client abort            request sent, connection dropped before the answer
+    cache GET / HEAD / POST a cache=on route over 400 URLs of 3000-byte bodies
+                            (max-age=2): more than the 1 MiB arena holds, so
+                            hits, misses, expiry, LRU eviction, collapsing and
+                            POST invalidation all run; every answer must be the
+                            exact body and carry Cache-Status
 
 Every response is checked (status, body length, framing); any mismatch is an error.
 After the load: every client closed, the idle device pool expires (device_idle=1000), and
@@ -46,7 +51,9 @@ SEED = int(os.environ.get("SOAK_SEED", "7"))
 
 MIX = [("ka", 40), ("close", 8), ("head", 5), ("post_cl", 10), ("post_chunked", 8),
        ("chunked_reply", 10), ("e404", 5), ("e400", 3), ("e502", 4), ("abort", 2),
-       ("pipeline", 5)]
+       ("pipeline", 5), ("cache_get", 12), ("cache_head", 2), ("cache_post", 2)]
+CACHE_URLS = 400
+CACHE_BODY = (b"hello from cached\n" + b"x" * 3000)[:3000]
 
 UPLOAD = bytes(random.Random(1).randrange(256) for _ in range(8192))
 
@@ -108,8 +115,10 @@ class Err(Exception):
     pass
 
 
-async def read_response(reader, head_req=False):
+async def read_response(reader, head_req=False, info=None):
     head = await reader.readuntil(b"\r\n\r\n")
+    if info is not None:
+        info["head"] = head
     m = re.match(rb"HTTP/1\.1 (\d{3}) ", head)
     if not m:
         raise Err("bad status line %r" % head[:60])
@@ -257,6 +266,22 @@ class Load:
                     raise Err("pipeline: %d" % st)
             self.count(3)
             return not close
+        if kind.startswith("cache_"):
+            info = {}
+            chost = b"Host: cache.example\r\n"
+            url = b"/c/%d" % random.randrange(CACHE_URLS)
+            method = {"cache_get": b"GET", "cache_head": b"HEAD", "cache_post": b"POST"}[kind]
+            writer.write(method + b" " + url + b" HTTP/1.1\r\n" + chost +
+                         (b"Content-Length: 3\r\n\r\nabc" if method == b"POST" else b"\r\n"))
+            st, body, close = await read_response(reader, head_req=method == b"HEAD", info=info)
+            h = info["head"].lower()
+            if st != 200 or b"\r\ncache-status: rproxy" not in h:
+                raise Err("%s: %d %r" % (kind, st, info["head"][:200]))
+            if method == b"GET" and body != CACHE_BODY:
+                raise Err("cache_get: %d-byte body, not the device's" % len(body))
+            if method == b"HEAD" and b"\r\ncontent-length: 3000\r\n" not in h:
+                raise Err("cache_head: %r" % info["head"][:200])
+            return not close
         raise Err("unknown kind " + kind)
 
 
@@ -282,6 +307,24 @@ async def drive(port, px_pid, out):
     out["load"] = load
 
 
+def cache_counters(port):
+    """The status page's cache counters (hits, misses, evictions, ...)."""
+    import json
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET /_status HTTP/1.0\r\nHost: soak.example\r\n\r\n")  # (1.0: no chunks)
+        data = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+        s.close()
+        return json.loads(data.split(b"\r\n\r\n", 1)[1]).get("cache", {})
+    except (OSError, ValueError, IndexError) as e:
+        return {"error": str(e)}
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="rproxy-soak-")
     procs = []
@@ -290,6 +333,11 @@ def main():
         dsim = subprocess.Popen([DEVSIM, "-p", str(dport), "-n", "soak"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(dsim)
+        cdport = free_port()
+        csim = subprocess.Popen([DEVSIM, "-p", str(cdport), "-n", "cached", "-s", "3000",
+                                 "-H", "Cache-Control: public, max-age=2"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(csim)
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         csrv = loop.run_until_complete(asyncio.start_server(chunked_device, "127.0.0.1", 0))
@@ -300,12 +348,15 @@ def main():
                     "pool sim\ndevice sim 127.0.0.1:%d\n"
                     "pool chk\ndevice chk 127.0.0.1:%d\n"
                     "pool dead retries=0\ndevice dead 127.0.0.1:%d max_fails=0\n"
+                    "pool csim\ndevice csim 127.0.0.1:%d\n"
+                    "route host=cache.example pool=csim cache=on\n"
+                    "status path=/_status\n"
                     "route host=nowhere.invalid path=/never pool=sim\n"
                     "route host=soak.example path=/chunked pool=chk\n"
                     "route host=soak.example path=/dead/ pool=dead\n"
                     "route host=soak.example pool=sim\n"
                     "timeout client_header=5000 client_idle=5000 connect=1000 device=5000 "
-                    "device_idle=1000\n" % (lport, dport, cport, dead))
+                    "device_idle=1000\n" % (lport, dport, cport, dead, cdport))
         cmd = [RPROXY, "-c", conf]
         if VALGRIND:
             cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
@@ -338,6 +389,10 @@ def main():
         tap(load.errors == 0, "soak: every response as expected (%d requests)" % load.done,
             "\n".join(load.err_samples))
         tap(px.poll() is None, "soak: rproxy still running")
+        st = cache_counters(lport)
+        tap(st.get("hits", 0) > 0 and st.get("misses", 0) > 0 and st.get("evictions", 0) > 0,
+            "soak: the cache answered hits, filled misses and evicted (%s)"
+            % ", ".join("%s %s" % kv for kv in sorted(st.items())), repr(st))
         # let client closes land and the idle device pool expire (device_idle=1000)
         deadline = time.monotonic() + (15 if VALGRIND else 8)
         now_fds = fds(px.pid)
