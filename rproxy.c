@@ -2183,6 +2183,13 @@ enum {
     T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT
 };
 
+/* Bytes of a cache hit's body still to send from the arena. */
+#if RP_ENABLE_CACHE
+#define HIT_LEFT(c) ((c)->cleft)
+#else
+#define HIT_LEFT(c) 0
+#endif
+
 #define F_EOF (1u << 0)       /* peer sent FIN */
 #define F_DEAD (1u << 1)      /* socket failed (reset, send error) */
 #define F_WBLOCK (1u << 2)    /* last send would block */
@@ -2592,6 +2599,11 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
         c->flags |= F_EOF | (n < 0 ? F_DEAD : 0); /* FIN without close_notify */
         return 1;
     }
+    if ((c->flags & F_EOF) && !(st & (BR_SSL_SENDAPP | BR_SSL_SENDREC)) &&
+        (buf_len(&c->out) || HIT_LEFT(c))) {
+        c->flags |= F_DEAD; /* the engine waits for records a closed peer will not send */
+        return 1;
+    }
     return 0;
 }
 
@@ -2658,17 +2670,19 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
     return 0;
 }
 
-/* Bytes of a cache hit's body still to send from the arena. */
-#if RP_ENABLE_CACHE
-#define HIT_LEFT(c) ((c)->cleft)
-#else
-#define HIT_LEFT(c) 0
-#endif
 
 static int
 out_blocked(const rp_conn *c)
 {
     return (c->flags & F_WBLOCK) && (buf_len(&c->out) || HIT_LEFT(c) || c->tls);
+}
+
+/* Output waits on the client: its socket would block, or its TLS engine
+ * holds back plaintext (mid-handshake, renegotiation, records queued). */
+static int
+out_waits(const rp_conn *c)
+{
+    return out_blocked(c) || (c->tls && (buf_len(&c->out) || HIT_LEFT(c)));
 }
 
 static int
@@ -2681,11 +2695,11 @@ timer_kind(const rp_conn *c)
             return T_HANDSHAKE;
         return buf_len(&c->in) || !(c->flags & F_SERVED) ? T_HEAD : T_IDLE;
     case CS_FWD:
-        if (out_blocked(c) || (!(c->flags & F_REQ_DONE) && o && o->state == DS_BUSY))
+        if (out_waits(c) || (!(c->flags & F_REQ_DONE) && o && o->state == DS_BUSY))
             return T_CLIENT;
         return T_NONE;
     case CS_TUNNEL: return T_TUNNEL;
-    case CS_LOCAL: case CS_CACHE: return out_blocked(c) ? T_CLIENT : T_NONE;
+    case CS_LOCAL: case CS_CACHE: return out_waits(c) ? T_CLIENT : T_NONE;
     case CS_CWAIT: return T_CWAIT;
     case CS_CLOSING: return buf_len(&c->out) ? T_CLIENT : T_LINGER;
     case DS_PROBE: return T_PROBE;

@@ -425,6 +425,9 @@ op(void)
     fclient *f;
     int d, s;
     size_t n;
+    if (trace)
+        fprintf(stderr, "[op %u at t=%llu, %zu input bytes left]\n", o,
+                (unsigned long long)fp_now(), in_left);
     switch (o) {
     case 0: /* a raw client connects */
         if (ncl < MAX_CLIENTS && (s = fp_client_connect_to(8443, "10.0.0.7", (uint16_t)(40000 + ncl))) >= 0) {
@@ -567,6 +570,16 @@ finish(void)
         fp_advance(5000);
         run();
     }
+    if (rp_active(P) != 0 || trace)
+        for (i = 0; i < RP_MAX_CONNS; i++) {
+            const struct rp_conn *c = &P->clients[i];
+            if (c->state)
+                fprintf(stderr, "[client slot %d: state %u flags %#x sock %d tls %d link %d "
+                        "deadline %llu (now %llu) timer %u in %u out %u]\n", i, c->state,
+                        (unsigned)c->flags, c->sock, c->tls != NULL, c->link != NULL,
+                        (unsigned long long)c->deadline, (unsigned long long)fp_now(), c->tkind,
+                        (unsigned)(c->in.w - c->in.r), (unsigned)(c->out.w - c->out.r));
+        }
     FZ_CHECK(rp_active(P) == 0, "%d clients still open after every peer left", rp_active(P));
     FZ_CHECK(fp_open_count() == P->cfg.nlisteners * !P->stopping, "%d sockets still open",
              fp_open_count());
