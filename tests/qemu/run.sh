@@ -109,8 +109,10 @@ else
 fi
 
 C="curl -s --max-time 20"
-body=$($C $URL/hello)
-case $body in "hello from dev"*) ok "GET proxied by the Cortex-M4 ($body)" ;; *) nok "GET proxied (got '$body')" ;; esac
+body=$($C $URL/hello 2>$B/qemu-first.err)
+rc=$?
+case $body in "hello from dev"*) ok "GET proxied by the Cortex-M4 ($body)" ;;
+*) nok "GET proxied (got '$body', curl exit $rc: $(cat $B/qemu-first.err))" ;; esac
 
 # weight 3:1 over 8 requests, a new client connection each
 for i in 1 2 3 4 5 6 7 8; do $C -D - -o /dev/null $URL/w$i; done | tr -d '\r' |
