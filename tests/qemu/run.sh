@@ -109,7 +109,7 @@ else
 fi
 
 C="curl -s --max-time 20"
-body=$($C $URL/hello 2>$B/qemu-first.err)
+body=$($C -S $URL/hello 2>$B/qemu-first.err)
 rc=$?
 case $body in "hello from dev"*) ok "GET proxied by the Cortex-M4 ($body)" ;;
 *) nok "GET proxied (got '$body', curl exit $rc: $(cat $B/qemu-first.err))" ;; esac
