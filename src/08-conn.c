@@ -518,19 +518,14 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
     return 0;
 }
 
-
+/* Output waits on the peer: its socket would block, or its TLS engine holds
+ * plaintext back (mid-handshake, renegotiation, records still queued). */
 static int
 out_blocked(const rp_conn *c)
 {
-    return (c->flags & F_WBLOCK) && (buf_len(&c->out) || HIT_LEFT(c) || c->tls);
-}
-
-/* Output waits on the client: its socket would block, or its TLS engine
- * holds back plaintext (mid-handshake, renegotiation, records queued). */
-static int
-out_waits(const rp_conn *c)
-{
-    return out_blocked(c) || (c->tls && (buf_len(&c->out) || HIT_LEFT(c)));
+    if (c->tls)
+        return (c->flags & F_WBLOCK) || buf_len(&c->out) || HIT_LEFT(c);
+    return (c->flags & F_WBLOCK) && (buf_len(&c->out) || HIT_LEFT(c));
 }
 
 static int
@@ -543,11 +538,11 @@ timer_kind(const rp_conn *c)
             return T_HANDSHAKE;
         return buf_len(&c->in) || !(c->flags & F_SERVED) ? T_HEAD : T_IDLE;
     case CS_FWD:
-        if (out_waits(c) || (!(c->flags & F_REQ_DONE) && o && o->state == DS_BUSY))
+        if (out_blocked(c) || (!(c->flags & F_REQ_DONE) && o && o->state == DS_BUSY))
             return T_CLIENT;
         return T_NONE;
     case CS_TUNNEL: return T_TUNNEL;
-    case CS_LOCAL: case CS_CACHE: return out_waits(c) ? T_CLIENT : T_NONE;
+    case CS_LOCAL: case CS_CACHE: return out_blocked(c) ? T_CLIENT : T_NONE;
     case CS_CWAIT: return T_CWAIT;
     case CS_CLOSING: return buf_len(&c->out) ? T_CLIENT : T_LINGER;
     case DS_PROBE: return T_PROBE;
