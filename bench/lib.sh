@@ -163,11 +163,9 @@ devsim_requests() {
 # responses + connect/read/write errors; timeouts not counted) and
 # WRK_BAD_TEXT (wrk's own lines about them, or empty).
 wrk_measure() {
-    if [ "${BENCH_PIPELINE:-1}" -gt 1 ]; then
-        $PIN_LOAD wrk -t1 -c"$2" -d"$3"s -s bench/pipeline.lua "$4" -- "$BENCH_PIPELINE" >"$1" 2>&1 &
-    else
-        $PIN_LOAD wrk -t1 -c"$2" -d"$3"s "$4" >"$1" 2>&1 &
-    fi
+    pipe=
+    [ "${BENCH_PIPELINE:-1}" -gt 1 ] && pipe=$BENCH_PIPELINE
+    $PIN_LOAD wrk -t1 -c"$2" -d"$3"s ${pipe:+-s bench/pipeline.lua} "$4" ${pipe:+-- $pipe} >"$1" 2>&1 &
     wpid=$!
     PIDS="$PIDS $wpid"
     wait "$wpid"

@@ -74,37 +74,29 @@ first_difference(const rp_config *a, const rp_config *b, const rp_config *img)
     return -1;
 }
 
-static void
-add_blob(const char *name)
-{
-    static char data[8][8192];
-    static int n;
-    char path[256];
-    FILE *f;
-    size_t len;
-    snprintf(path, sizeof(path), "%s/%s", CFG_DIR, name);
-    if (!(f = fopen(path, "rb"))) {
-        printf("Bail out! cannot open %s (make builds it)\n", path);
-        exit(1);
-    }
-    len = fread(data[n], 1, sizeof(data[n]), f);
-    fclose(f);
-    fp_blob_add(name, data[n], len);
-    n++;
-}
-
 static size_t
 read_file(const char *path, char *buf, size_t cap)
 {
     FILE *f = fopen(path, "rb");
     size_t n;
     if (!f) {
-        printf("Bail out! cannot open %s\n", path);
+        printf("Bail out! cannot open %s (make builds it)\n", path);
         exit(1);
     }
     n = fread(buf, 1, cap, f);
     fclose(f);
     return n;
+}
+
+static void
+add_blob(const char *name)
+{
+    static char data[8][8192];
+    static int n;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", CFG_DIR, name);
+    fp_blob_add(name, data[n], read_file(path, data[n], sizeof(data[n])));
+    n++;
 }
 
 int
