@@ -634,13 +634,15 @@ typedef struct {
 
 
 /** Everything rproxy has.  Opaque in spirit: read `cfg` and `stats`, and set
- *  `access_fn`/`access_ud` after rp_init; the rest is private. */
+ *  `access_fn`/`access_ud` after rp_init; the rest is private.  The small
+ *  fields every turn touches come first and the configuration after them:
+ *  a Thumb-2 load reaches 4 KB from `p` in one instruction, and the config's
+ *  certificate store would push everything behind it out of that reach. */
 typedef struct rp_proxy {
-    rp_config cfg;
     rp_stats stats;
     rp_access_fn access_fn;
     void *access_ud;
-    /* private below */
+    /* private, but for cfg */
     uint64_t now;
     uint64_t next_timer;
     uint64_t t_started;    /* rp_start time, for uptime */
@@ -655,48 +657,6 @@ typedef struct rp_proxy {
         uint64_t paused_until;
     } lsocks[RP_MAX_LISTENERS];
     struct rp_conn *free_clients, *free_devices;
-    struct rp_conn {
-        uint8_t kind;      /* must stay first: reports carry &kind */
-        uint8_t state;
-        uint8_t watched;   /* interest last given to the port */
-        uint8_t ready;     /* readiness last reported by the port */
-        uint8_t mode;      /* framing of the body in `in` */
-        uint8_t tkind;     /* which timer is armed */
-        uint8_t device;    /* device index */
-        uint8_t route;     /* route index (client side) */
-        uint8_t tries;     /* retries used for the current request */
-        uint8_t lsn;       /* listener index (client side) */
-        uint16_t slot;
-        int16_t err;       /* first error (sticky) */
-        uint32_t flags;
-        int sock;
-        int status;        /* response status being forwarded */
-        uint32_t tried;    /* devices tried for this request (bit mask) */
-        uint32_t head_len; /* request head held in `in` for a retry */
-        size_t scan;       /* rp_http_head_end resume offset */
-        uint64_t left;     /* body bytes left (length framing) */
-        uint64_t deadline; /* timer, 0 = none */
-        uint64_t t_start;  /* request head started (access log) */
-        uint64_t sent;     /* bytes queued to the client for this request */
-        rp_chunked ch;     /* chunked framing of the body in `in` */
-        rp_addr peer;      /* client address / device address */
-        struct rp_tls *tls;    /* TLS engine, or NULL for plain TCP */
-        struct rp_conn *link;  /* the other side of the exchange */
-        struct rp_conn *next;  /* free list / idle list */
-        rp_buf in, out;
-        char method[16];   /* for the access log */
-        char target[96];
-#if RP_ENABLE_CACHE
-        uint16_t cflags;   /* cache: what this exchange did (CF_*) */
-        uint16_t centry;   /* entry pinned: being served or revalidated */
-        uint16_t cfill;    /* entry this exchange fills */
-        uint16_t cblk;     /* hit body: current arena block, offset in it */
-        uint16_t coff;
-        uint32_t cleft;    /* hit body bytes still to send */
-        uint32_t chost;    /* hash of the request's host, and of its key */
-        uint32_t ckey;
-#endif
-    } clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
     struct rp_conn *idle[RP_MAX_DEVICES]; /* pooled device connections */
 #if RP_ENABLE_TLS
     struct rp_tls *tls_stack[RP_MAX_TLS_CONNS]; /* free TLS slots */
@@ -739,6 +699,49 @@ typedef struct rp_proxy {
         } e[RP_CACHE_ENTRIES];
     } cache;
 #endif
+    rp_config cfg;
+    struct rp_conn {
+        uint8_t kind;      /* must stay first: reports carry &kind */
+        uint8_t state;
+        uint8_t watched;   /* interest last given to the port */
+        uint8_t ready;     /* readiness last reported by the port */
+        uint8_t mode;      /* framing of the body in `in` */
+        uint8_t tkind;     /* which timer is armed */
+        uint8_t device;    /* device index */
+        uint8_t route;     /* route index (client side) */
+        uint8_t tries;     /* retries used for the current request */
+        uint8_t lsn;       /* listener index (client side) */
+        uint16_t slot;
+        int16_t err;       /* first error (sticky) */
+        uint32_t flags;
+        int sock;
+        int status;        /* response status being forwarded */
+        uint32_t tried;    /* devices tried for this request (bit mask) */
+        uint32_t head_len; /* request head held in `in` for a retry */
+        size_t scan;       /* rp_http_head_end resume offset */
+        uint64_t left;     /* body bytes left (length framing) */
+        uint64_t deadline; /* timer, 0 = none */
+        uint64_t t_start;  /* request head started (access log) */
+        uint64_t sent;     /* bytes queued to the client for this request */
+        rp_chunked ch;     /* chunked framing of the body in `in` */
+        rp_addr peer;      /* client address / device address */
+        struct rp_tls *tls;    /* TLS engine, or NULL for plain TCP */
+        struct rp_conn *link;  /* the other side of the exchange */
+        struct rp_conn *next;  /* free list / idle list */
+        rp_buf in, out;
+        char method[16];   /* for the access log */
+        char target[96];
+#if RP_ENABLE_CACHE
+        uint16_t cflags;   /* cache: what this exchange did (CF_*) */
+        uint16_t centry;   /* entry pinned: being served or revalidated */
+        uint16_t cfill;    /* entry this exchange fills */
+        uint16_t cblk;     /* hit body: current arena block, offset in it */
+        uint16_t coff;
+        uint32_t cleft;    /* hit body bytes still to send */
+        uint32_t chost;    /* hash of the request's host, and of its key */
+        uint32_t ckey;
+#endif
+    } clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
     int buf_top;           /* free blocks stacked in buf_free */
     int buf_fresh;         /* blocks never handed out start here */
     char *buf_free[RP_NBUFS];
