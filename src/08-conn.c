@@ -59,6 +59,8 @@ enum {
 #define F_PROM (1u << 18)     /* status page in Prometheus format */
 #define F_HSDONE (1u << 19)   /* TLS handshake finished */
 #define F_TLSBYE (1u << 20)   /* TLS close_notify queued */
+#define F_GET (1u << 21)      /* request method is GET */
+#define F_SAFE (1u << 22)     /* method is safe (RFC 9110 §9.2.1) */
 #if RP_ENABLE_CACHE
 /* The one forward reference: a freed client lets go of its cache entries
  * (section 11) whichever path freed it. */
@@ -66,7 +68,7 @@ static void cache_release(rp_proxy *p, rp_conn *c);
 #endif
 
 #define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
-                    F_HTTP10 | F_UPG | F_IDEMP | F_KEEP)
+                    F_HTTP10 | F_UPG | F_IDEMP | F_KEEP | F_GET | F_SAFE)
 
 #if RP_ENABLE_CACHE
 /* Step a hit's arena reader past n sent bytes. */
@@ -84,6 +86,56 @@ hit_advance(rp_proxy *p, rp_conn *c, size_t n)
 }
 
 #endif
+
+/* A recv of up to `want` bytes returned n: readiness, progress, counters,
+ * FIN and errors.  Returns 1 when something happened (not RP_EAGAIN). */
+static int
+recv_done(rp_proxy *p, rp_conn *c, long n, size_t want)
+{
+    if (n > 0) {
+        c->flags |= F_PROGRESS;
+        if ((size_t)n < want)
+            c->ready &= ~RP_EV_READ;
+        if (c->kind == K_CLIENT)
+            p->stats.bytes_in += (uint64_t)n;
+        return 1;
+    }
+    c->ready &= ~RP_EV_READ;
+    if (n == RP_EAGAIN)
+        return 0;
+    if (n < 0) {
+        c->flags |= F_DEAD;
+        if (!c->err)
+            c->err = (int16_t)n;
+    }
+    c->flags |= F_EOF; /* for TLS: FIN without close_notify */
+    return 1;
+}
+
+/* A send of len bytes returned n: a short send means the socket is full.
+ * Returns 1 when something happened (not RP_EAGAIN). */
+static int
+send_done(rp_proxy *p, rp_conn *c, long n, size_t len)
+{
+    if (n == RP_EAGAIN || (n >= 0 && (size_t)n < len)) {
+        c->flags |= F_WBLOCK;
+        c->ready &= ~RP_EV_WRITE;
+    } else {
+        c->flags &= ~F_WBLOCK;
+    }
+    if (n == RP_EAGAIN)
+        return 0;
+    if (n < 0) {
+        c->flags |= F_DEAD | F_EOF;
+        if (!c->err)
+            c->err = (int16_t)n;
+        return 1;
+    }
+    c->flags |= F_PROGRESS;
+    if (c->kind == K_CLIENT)
+        p->stats.bytes_out += (uint64_t)n;
+    return 1;
+}
 
 #if RP_ENABLE_TLS
 /* TLS, pumped (BearSSL's engine API, never br_sslio): each turn moves
@@ -389,15 +441,9 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     if ((st & BR_SSL_SENDREC) && (!(c->flags & F_WBLOCK) || (c->ready & RP_EV_WRITE))) {
         b = br_ssl_engine_sendrec_buf(e, &len);
         n = rp_port_send(c->sock, b, len);
-        if (n > 0) {
+        if (n > 0)
             br_ssl_engine_sendrec_ack(e, (size_t)n);
-            c->flags = (c->flags & ~F_WBLOCK) | F_PROGRESS;
-            p->stats.bytes_out += (uint64_t)n;
-            return 1;
-        }
-        c->flags |= n == RP_EAGAIN ? F_WBLOCK : F_DEAD | F_EOF;
-        c->ready &= ~RP_EV_WRITE;
-        if (n != RP_EAGAIN)
+        if (send_done(p, c, n, len))
             return 1;
     }
     if ((st & BR_SSL_RECVAPP) && buf_room(p, &c->in)) {
@@ -408,44 +454,31 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
         br_ssl_engine_recvapp_ack(e, len);
         return 1;
     }
-    if ((st & BR_SSL_SENDAPP) && buf_len(&c->out)) {
+    if ((st & BR_SSL_SENDAPP) && (buf_len(&c->out) || HIT_LEFT(c))) {
         b = br_ssl_engine_sendapp_buf(e, &len);
-        len = RP_MIN(len, buf_len(&c->out));
-        memcpy(b, c->out.d + c->out.r, len);
-        c->out.r += (uint32_t)len;
-        br_ssl_engine_sendapp_ack(e, len);
-        if (!buf_len(&c->out))
-            br_ssl_engine_flush(e, 0);
-        return 1;
-    }
+        if (buf_len(&c->out)) {
+            len = RP_MIN(len, buf_len(&c->out));
+            memcpy(b, c->out.d + c->out.r, len);
+            c->out.r += (uint32_t)len;
+        }
 #if RP_ENABLE_CACHE
-    if ((st & BR_SSL_SENDAPP) && c->cleft) { /* a hit's body, from the arena */
-        b = br_ssl_engine_sendapp_buf(e, &len);
-        len = RP_MIN(len, RP_MIN((size_t)c->cleft, (size_t)(RP_CACHE_BLOCK - c->coff)));
-        memcpy(b, p->cache_arena + (size_t)c->cblk * RP_CACHE_BLOCK + c->coff, len);
-        hit_advance(p, c, len);
+        else { /* a hit's body, from the arena */
+            len = RP_MIN(len, RP_MIN((size_t)c->cleft, (size_t)(RP_CACHE_BLOCK - c->coff)));
+            memcpy(b, p->cache_arena + (size_t)c->cblk * RP_CACHE_BLOCK + c->coff, len);
+            hit_advance(p, c, len);
+        }
+#endif
         br_ssl_engine_sendapp_ack(e, len);
-        if (!c->cleft)
+        if (!buf_len(&c->out) && !HIT_LEFT(c))
             br_ssl_engine_flush(e, 0);
         return 1;
     }
-#endif
     if ((st & BR_SSL_RECVREC) && (c->ready & RP_EV_READ) && !(c->flags & F_EOF)) {
         b = br_ssl_engine_recvrec_buf(e, &len);
         n = rp_port_recv(c->sock, b, len);
-        if (n > 0) {
+        if (n > 0)
             br_ssl_engine_recvrec_ack(e, (size_t)n);
-            if ((size_t)n < len)
-                c->ready &= ~RP_EV_READ;
-            c->flags |= F_PROGRESS;
-            p->stats.bytes_in += (uint64_t)n;
-            return 1;
-        }
-        c->ready &= ~RP_EV_READ;
-        if (n == RP_EAGAIN)
-            return 0;
-        c->flags |= F_EOF | (n < 0 ? F_DEAD : 0); /* FIN without close_notify */
-        return 1;
+        return recv_done(p, c, n, len);
     }
     if ((c->flags & F_EOF) && !(st & (BR_SSL_SENDAPP | BR_SSL_SENDREC)) &&
         (buf_len(&c->out) || HIT_LEFT(c))) {
@@ -695,25 +728,9 @@ conn_read(rp_proxy *p, rp_conn *c)
     if ((room = buf_room(p, &c->in)) == 0)
         return 0;
     n = rp_port_recv(c->sock, c->in.d + c->in.w, room);
-    if (n > 0) {
+    if (n > 0)
         c->in.w += (uint32_t)n;
-        c->flags |= F_PROGRESS;
-        if ((size_t)n < room)
-            c->ready &= ~RP_EV_READ;
-        if (c->kind == K_CLIENT)
-            p->stats.bytes_in += (uint64_t)n;
-        return 1;
-    }
-    c->ready &= ~RP_EV_READ;
-    if (n == RP_EAGAIN)
-        return 0;
-    if (n < 0) {
-        c->flags |= F_DEAD;
-        if (!c->err)
-            c->err = (int16_t)n;
-    }
-    c->flags |= F_EOF;
-    return 1;
+    return recv_done(p, c, n, room);
 }
 
 #if RP_ENABLE_CACHE
@@ -767,26 +784,9 @@ conn_write(rp_proxy *p, rp_conn *c)
     else
 #endif
         n = rp_port_send(c->sock, c->out.d + c->out.r, len);
-    if (n == RP_EAGAIN || (n >= 0 && (size_t)n < len)) {
-        c->flags |= F_WBLOCK;
-        c->ready &= ~RP_EV_WRITE;
-    } else {
-        c->flags &= ~F_WBLOCK;
-    }
-    if (n == RP_EAGAIN)
-        return 0;
-    if (n < 0) {
-        c->flags |= F_DEAD | F_EOF;
-        if (!c->err)
-            c->err = (int16_t)n;
-        return 1;
-    }
-    if (!hit)
+    if (n > 0 && !hit)
         c->out.r += (uint32_t)n;
-    c->flags |= F_PROGRESS;
-    if (c->kind == K_CLIENT)
-        p->stats.bytes_out += (uint64_t)n;
-    return 1;
+    return send_done(p, c, n, len);
 }
 
 /* Stop serving c: flush what is queued, send FIN, drain the peer until it

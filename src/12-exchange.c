@@ -300,6 +300,27 @@ is_method(rp_str m, const char *lit, size_t n)
     return m.n == n && memcmp(m.p, lit, n) == 0;
 }
 
+/* What the method tells the exchange (RFC 9110 §9.2): HEAD, GET, safe,
+ * idempotent.  Other methods carry none of these. */
+static uint32_t
+method_flags(rp_str m)
+{
+    static const struct {
+        char name[8];
+        uint32_t flags;
+    } known[] = {
+        {"GET", F_GET | F_SAFE | F_IDEMP}, {"HEAD", F_HEAD | F_SAFE | F_IDEMP},
+        {"OPTIONS", F_SAFE | F_IDEMP}, {"TRACE", F_SAFE | F_IDEMP},
+        {"PUT", F_IDEMP}, {"DELETE", F_IDEMP},
+    };
+    size_t i;
+    for (i = 0; i < RP_COUNT(known); i++)
+        if (m.n < sizeof(known[i].name) && !known[i].name[m.n] &&
+            memcmp(known[i].name, m.p, m.n) == 0)
+            return known[i].flags;
+    return 0;
+}
+
 static void
 copy_cstr(char *dst, size_t cap, rp_str s)
 {
@@ -436,12 +457,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     c->flags &= ~F_EXCHANGE;
     if (is_method(meth, S("CONNECT")))
         return reply_error(p, c, 405);
-    if (is_method(meth, S("HEAD")))
-        c->flags |= F_HEAD;
-    if (is_method(meth, S("GET")) || is_method(meth, S("HEAD")) ||
-        is_method(meth, S("OPTIONS")) || is_method(meth, S("PUT")) ||
-        is_method(meth, S("DELETE")) || is_method(meth, S("TRACE")))
-        c->flags |= F_IDEMP;
+    c->flags |= method_flags(meth);
     if (m->minor == 0)
         c->flags |= F_HTTP10;
     keep = m->minor ? !(m->flags & RP_HF_CONN_CLOSE)
