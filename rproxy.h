@@ -266,6 +266,13 @@ extern "C" {
 #define RP_CACHE_META (RP_BUF_SIZE < 8192u ? RP_BUF_SIZE : 8192u)
 #endif
 
+/** The type of the counters (rp_stats and the per-device ones): 64-bit by
+ *  default; a small board may set uint32_t (they then wrap after 4 G, like
+ *  lwIP's counters without LWIP_STATS_LARGE) and halve each increment's code. */
+#ifndef RP_COUNTER
+#define RP_COUNTER uint64_t
+#endif
+
 /** Logging: RP_LOG(level, (fmt, ...)) compiles away when RP_ENABLE_LOG is 0. */
 #ifndef RP_ENABLE_LOG
 #define RP_ENABLE_LOG 1
@@ -307,6 +314,8 @@ extern "C" {
 #if RP_MAX_CONNS < 1 || RP_MAX_UPSTREAM < 1
 #error "RP_MAX_CONNS and RP_MAX_UPSTREAM must be at least 1"
 #endif
+
+typedef RP_COUNTER rp_counter;
 
 /* ==== Errors ==== */
 
@@ -489,9 +498,9 @@ typedef struct {
     uint8_t hc_down;          /**< active health says down */
     uint8_t hc_rise, hc_fall; /**< consecutive probe passes / failures */
     uint64_t probe_next;      /**< next active probe due (ms) */
-    uint64_t probes, probe_failures;
+    rp_counter probes, probe_failures;
     struct rp_conn *probe;    /**< probe in flight, or NULL */
-    uint64_t requests, failures;
+    rp_counter requests, failures;
     int last_err;             /**< last failure (rp_err) */
 } rp_device;
 
@@ -576,32 +585,32 @@ typedef struct {
 
 /** Counters since rp_init (monotonic). */
 typedef struct {
-    uint64_t accepted;        /**< client connections accepted */
-    uint64_t refused_conns;   /**< clients refused: no free slot */
-    uint64_t accept_errors;   /**< accept failed (e.g. EMFILE) */
-    uint64_t requests;        /**< request heads parsed */
-    uint64_t bad_requests;    /**< requests refused as malformed (4xx/5xx) */
-    uint64_t responses[6];    /**< responses sent to clients by class 1xx..5xx */
-    uint64_t device_connects; /**< new device connections opened */
-    uint64_t device_reuses;   /**< requests sent on a pooled connection */
-    uint64_t device_errors;   /**< connect/read failures toward devices */
-    uint64_t upstream_full;   /**< no free device connection slot */
-    uint64_t retries;         /**< requests retried on another connection */
-    uint64_t timeouts;        /**< any timeout fired */
-    uint64_t tunnels;         /**< upgraded (WebSocket) tunnels */
-    uint64_t status_requests; /**< status page answers */
-    uint64_t tls_handshakes;  /**< TLS handshakes completed */
-    uint64_t tls_failures;    /**< TLS connections that failed (handshake, alert) */
-    uint64_t tls_refused;     /**< TLS clients refused: no TLS slot */
-    uint64_t bytes_in, bytes_out; /**< client-side bytes received / sent */
-    uint64_t cache_hits;      /**< answered from the cache (fresh or allowed stale) */
-    uint64_t cache_misses;    /**< cacheable requests forwarded (miss or stale) */
-    uint64_t cache_revalidated; /**< stale entries a 304 refreshed */
-    uint64_t cache_stores;    /**< responses stored */
-    uint64_t cache_evictions; /**< entries evicted to make room */
-    uint64_t cache_store_failures; /**< storable responses dropped: too big, no room */
-    uint64_t cache_collapsed; /**< misses that waited on another's fill */
-    uint64_t cache_invalidations; /**< entries removed by unsafe requests */
+    rp_counter accepted;        /**< client connections accepted */
+    rp_counter refused_conns;   /**< clients refused: no free slot */
+    rp_counter accept_errors;   /**< accept failed (e.g. EMFILE) */
+    rp_counter requests;        /**< request heads parsed */
+    rp_counter bad_requests;    /**< requests refused as malformed (4xx/5xx) */
+    rp_counter responses[6];    /**< responses sent to clients by class 1xx..5xx */
+    rp_counter device_connects; /**< new device connections opened */
+    rp_counter device_reuses;   /**< requests sent on a pooled connection */
+    rp_counter device_errors;   /**< connect/read failures toward devices */
+    rp_counter upstream_full;   /**< no free device connection slot */
+    rp_counter retries;         /**< requests retried on another connection */
+    rp_counter timeouts;        /**< any timeout fired */
+    rp_counter tunnels;         /**< upgraded (WebSocket) tunnels */
+    rp_counter status_requests; /**< status page answers */
+    rp_counter tls_handshakes;  /**< TLS handshakes completed */
+    rp_counter tls_failures;    /**< TLS connections that failed (handshake, alert) */
+    rp_counter tls_refused;     /**< TLS clients refused: no TLS slot */
+    rp_counter bytes_in, bytes_out; /**< client-side bytes received / sent */
+    rp_counter cache_hits;      /**< answered from the cache (fresh or allowed stale) */
+    rp_counter cache_misses;    /**< cacheable requests forwarded (miss or stale) */
+    rp_counter cache_revalidated; /**< stale entries a 304 refreshed */
+    rp_counter cache_stores;    /**< responses stored */
+    rp_counter cache_evictions; /**< entries evicted to make room */
+    rp_counter cache_store_failures; /**< storable responses dropped: too big, no room */
+    rp_counter cache_collapsed; /**< misses that waited on another's fill */
+    rp_counter cache_invalidations; /**< entries removed by unsafe requests */
 } rp_stats;
 
 /* ==== The proxy object ==== */
