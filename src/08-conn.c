@@ -151,14 +151,21 @@ static const uint16_t tls_suites_modern[] = {
     BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
     BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
     BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+#if RP_ENABLE_TLS_COMPAT
     /* tls_profile=compat adds, for old clients: CBC with ECDHE, then RSA key exchange */
     BR_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, BR_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256,
     BR_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, BR_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
     BR_TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, BR_TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
     BR_TLS_RSA_WITH_AES_128_GCM_SHA256, BR_TLS_RSA_WITH_AES_128_CBC_SHA256,
     BR_TLS_RSA_WITH_AES_128_CBC_SHA,
+#endif
 };
 #define TLS_MODERN_SUITES 6
+#if RP_ENABLE_TLS_COMPAT
+#define TLS_COMPAT(l) ((l)->compat)
+#else
+#define TLS_COMPAT(l) 0 /* the config refuses tls_profile=compat */
+#endif
 
 static const char *const tls_alpn[] = {"http/1.1"};
 
@@ -213,13 +220,18 @@ tls_choose(const br_ssl_server_policy_class **pctx, const br_ssl_server_context 
     const char *sni = br_ssl_engine_get_server_name(&cc->eng);
     const rp_tls_cert *ct = &c->certs[0];
     unsigned usage = BR_KEYTYPE_SIGN;
+#if RP_TLS_MAX_CERTS > 1
     int i;
     for (i = 0; i < c->ncerts && sni && *sni; i++)
         if (c->certs[i].sni && route_host_match(c->certs[i].sni, (rp_str){sni, strlen(sni)})) {
             ct = &c->certs[i];
             break;
         }
-    if (br_ssl_engine_get_version(&cc->eng) < BR_TLS12 || t->u.sc.eng.suites_num > TLS_MODERN_SUITES)
+#else
+    (void)sni; /* one certificate: it answers every name */
+#endif
+    if (RP_ENABLE_TLS_COMPAT && (br_ssl_engine_get_version(&cc->eng) < BR_TLS12 ||
+                                 t->u.sc.eng.suites_num > TLS_MODERN_SUITES))
         usage |= BR_KEYTYPE_KEYX; /* compat: static RSA allowed */
     tls_client_auth(t, sc, ct);
     if (ct->key_type == BR_KEYTYPE_EC)
@@ -397,9 +409,9 @@ tls_take(rp_proxy *p, const rp_listener_cfg *l)
         return NULL;
     if (t->ready != 1)
         tls_slot_setup(p, t);
-    br_ssl_engine_set_versions(&t->u.sc.eng, l->compat ? BR_TLS10 : BR_TLS12, BR_TLS12);
+    br_ssl_engine_set_versions(&t->u.sc.eng, TLS_COMPAT(l) ? BR_TLS10 : BR_TLS12, BR_TLS12);
     br_ssl_engine_set_suites(&t->u.sc.eng, tls_suites_modern,
-                             l->compat ? RP_COUNT(tls_suites_modern) : TLS_MODERN_SUITES);
+                             TLS_COMPAT(l) ? RP_COUNT(tls_suites_modern) : TLS_MODERN_SUITES);
     br_ssl_server_set_policy(&t->u.sc, &t->chooser);
     if (!tls_seed(&t->u.sc.eng) || !br_ssl_server_reset(&t->u.sc)) {
         p->tls_stack[p->tls_top++] = t;
