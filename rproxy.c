@@ -2433,7 +2433,7 @@ tls_slot_setup(rp_proxy *p, struct rp_tls *t)
     br_ssl_engine_set_default_ecdsa(e);
 #endif
     br_ssl_engine_set_buffers_bidi(e, t->ibuf, sizeof(t->ibuf), t->obuf, sizeof(t->obuf));
-    if (!tls_any_client_auth(&p->cfg)) /* a resumed session would skip it */
+    if (!RP_ENABLE_TLS_CLIENT_AUTH || !tls_any_client_auth(&p->cfg)) /* resuming skips it */
         br_ssl_server_set_cache(&t->u.sc, &p->tls_cache.vtable);
     br_ssl_engine_set_protocol_names(e, (const char **)(uintptr_t)tls_alpn, 1); /* read only */
     br_ssl_engine_add_flags(e, BR_OPT_ENFORCE_SERVER_PREFERENCES | BR_OPT_NO_RENEGOTIATION);
@@ -6032,41 +6032,56 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     int k = x->tkind;
     x->deadline = 0;
     x->tkind = T_NONE;
-    if (k == T_PROBE) {
+    switch (k) {
+    case T_PROBE:
         probe_finish(p, &p->cfg.devices[x->device], x, 0);
         return;
-    }
 #if RP_ENABLE_CACHE
-    if (k == T_CWAIT) { /* the fill ended, or waiting for it took too long */
+    case T_CWAIT: /* the fill ended, or waiting for it took too long */
         cache_resume(p, x);
-        if (x->state != CS_FREE)
-            pair_service(p, x);
-        return;
-    }
+        break;
 #endif
-    if (k == T_IDLE || k == T_LINGER || k == T_DIDLE || k == T_TUNNEL ||
-        (k == T_HEAD && !buf_len(&x->in)) || /* a silent probe: just close */
-        k == T_HANDSHAKE ||
-        (k == T_CLIENT && x->state == CS_CLOSING) || !c) {
+    case T_HEAD:
+        if (buf_len(&x->in)) {
+            p->stats.timeouts++;
+            reply_error(p, x, 408);
+            break;
+        }
+        /* a silent probe of the port: just close */
+        /* fall through */
+    case T_IDLE: case T_LINGER: case T_DIDLE: case T_TUNNEL: case T_HANDSHAKE:
         conn_free(p, x);
         return;
-    }
-    p->stats.timeouts++;
-    if (k == T_HEAD)
-        reply_error(p, x, 408);
-    else if (k == T_CLIENT && out_blocked(x)) { /* not reading: drop it */
-        access_log(p, x);
-        conn_free(p, x);
-        return;
-    } else if (k == T_CLIENT)
+    case T_CLIENT:
+        if (x->state == CS_CLOSING) {
+            conn_free(p, x);
+            return;
+        }
+        p->stats.timeouts++;
+        if (out_blocked(x)) { /* not reading: drop it */
+            access_log(p, x);
+            conn_free(p, x);
+            return;
+        }
         exchange_fail(p, x, (x->flags & F_RESP_HEAD) ? 0 : 408);
-    else if (k == T_CONNECT)
-        device_failed(p, c, x, RP_ETIMEDOUT, 1);
-    else if (k == T_DEVICE) {
+        break;
+    case T_CONNECT: case T_DEVICE:
+        if (!c) {
+            conn_free(p, x);
+            return;
+        }
+        p->stats.timeouts++;
+        if (k == T_CONNECT) {
+            device_failed(p, c, x, RP_ETIMEDOUT, 1);
+            break;
+        }
         device_fail(p, x->device, RP_ETIMEDOUT);
         if (!c->err)
             c->err = RP_ETIMEDOUT;
         exchange_fail(p, c, 504);
+        break;
+    default:
+        return;
     }
     if (c->state != CS_FREE)
         pair_service(p, c);

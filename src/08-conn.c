@@ -281,7 +281,7 @@ tls_slot_setup(rp_proxy *p, struct rp_tls *t)
     br_ssl_engine_set_default_ecdsa(e);
 #endif
     br_ssl_engine_set_buffers_bidi(e, t->ibuf, sizeof(t->ibuf), t->obuf, sizeof(t->obuf));
-    if (!tls_any_client_auth(&p->cfg)) /* a resumed session would skip it */
+    if (!RP_ENABLE_TLS_CLIENT_AUTH || !tls_any_client_auth(&p->cfg)) /* resuming skips it */
         br_ssl_server_set_cache(&t->u.sc, &p->tls_cache.vtable);
     br_ssl_engine_set_protocol_names(e, (const char **)(uintptr_t)tls_alpn, 1); /* read only */
     br_ssl_engine_add_flags(e, BR_OPT_ENFORCE_SERVER_PREFERENCES | BR_OPT_NO_RENEGOTIATION);
