@@ -3240,57 +3240,72 @@ w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl)
 #define w_cache_status(w, c, status, ttl) ((void)0)
 #endif
 
+/* "HTTP/1.1 status reason\r\n" */
+static void
+w_status_line(wbuf *w, int status, rp_str reason)
+{
+    w_put(w, S("HTTP/1.1 "));
+    w_num(w, (uint64_t)status);
+    w_put(w, " ", 1);
+    w_str(w, reason);
+    w_put(w, S("\r\n"));
+}
+
 /* Queue "HTTP/1.1 status ..." with a short text body and Connection: close. */
 static void
 error_write(rp_proxy *p, rp_conn *c, int status)
 {
-    const char *reason = reason_for(status);
-    size_t rn = strlen(reason);
+    rp_str reason;
     wbuf w = buf_writer(p, &c->out);
-    w_put(&w, S("HTTP/1.1 "));
-    w_num(&w, (uint64_t)status);
-    w_put(&w, " ", 1);
-    w_put(&w, reason, rn);
-    w_put(&w, S("\r\nContent-Type: text/plain\r\nContent-Length: "));
-    w_num(&w, (uint64_t)rn + 1);
+    reason.p = reason_for(status), reason.n = strlen(reason.p);
+    w_status_line(&w, status, reason);
+    w_put(&w, S("Content-Type: text/plain\r\nContent-Length: "));
+    w_num(&w, (uint64_t)reason.n + 1);
     w_put(&w, S("\r\n"));
     w_cache_status(&w, c, 0, 0);
     w_put(&w, S("Connection: close\r\n\r\n"));
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
-        w_put(&w, reason, rn);
+        w_str(&w, reason);
         w_put(&w, "\n", 1);
     }
     if (buf_commit(&c->out, &w) == RP_OK)
         c->sent += w.n;
 }
 
-/* RFC 9110 §6.6.1: a proxy with a clock adds the Date a device left out. */
+/* The status line and the fields of m that are passed on (RFC 9110
+ * §7.6.1); the cache's stored form (`stored`) also leaves out Age and
+ * Cache-Status, which a hit writes afresh. */
 static void
-w_date_if_missing(wbuf *w, const rp_http_msg *m)
+w_head_fields(wbuf *w, const rp_http_msg *m, int stored)
 {
-    char date[29];
+    rp_str tok[MAX_CONN_TOKENS];
+    size_t i, ntok = conn_tokens(m, tok);
+    w_status_line(w, m->status, m->reason);
+    for (i = 0; i < m->nheaders; i++)
+        if (field_passes(m, i, tok, ntok) &&
+            !(stored && (m->headers[i].id == H_AGE || m->headers[i].id == H_CACHE_STATUS)))
+            w_field(w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+}
+
+/* Via, and the Date a device left out: RFC 9110 §6.6.1, a proxy with a
+ * clock adds one. */
+static void
+w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m)
+{
+    char buf[48];
     int64_t now;
+    w_joined(w, S("Via"), m, H_VIA, via_value(p, m->minor, buf));
     if (has_field(m, H_DATE) || (now = rp_port_time()) <= 0)
         return;
-    http_date_format(now, date);
-    w_field(w, S("Date"), (rp_str){date, 29});
+    http_date_format(now, buf);
+    w_field(w, S("Date"), (rp_str){buf, 29});
 }
 
 static int
 response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 {
-    rp_str tok[MAX_CONN_TOKENS], via;
-    char viabuf[48];
-    size_t i, ntok = conn_tokens(m, tok);
     wbuf w = buf_writer(p, &c->out);
-    w_put(&w, S("HTTP/1.1 "));
-    w_num(&w, (uint64_t)m->status);
-    w_put(&w, " ", 1);
-    w_str(&w, m->reason);
-    w_put(&w, S("\r\n"));
-    for (i = 0; i < m->nheaders; i++)
-        if (field_passes(m, i, tok, ntok))
-            w_field(&w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+    w_head_fields(&w, m, 0);
     if ((m->flags & RP_HF_LENGTH) && m->status != 204 && d->mode != M_DECHUNK) {
         w_put(&w, S("Content-Length: "));
         w_num(&w, (uint64_t)m->content_length);
@@ -3298,9 +3313,7 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
     }
     if (d->mode == M_CHUNKED || ((c->flags & F_HEAD) && (m->flags & RP_HF_CHUNKED)))
         w_put(&w, S("Transfer-Encoding: chunked\r\n"));
-    via = via_value(p, m->minor, viabuf);
-    w_joined(&w, S("Via"), m, H_VIA, via);
-    w_date_if_missing(&w, m);
+    w_via_date(p, &w, m);
     w_cache_status(&w, c, m->status, 0);
     if (m->status == 101) {
         w_put(&w, S("Connection: upgrade\r\n"));
@@ -4054,28 +4067,6 @@ storable(const rp_proxy *p, const rp_conn *c, const rp_http_msg *m, const cc_t *
     return explicit || heuristic_status(m->status) || (cc->f & CC_PUBLIC);
 }
 
-/* The head as hits will serve it: status line, the device's end-to-end
- * fields but Age and Cache-Status, Via, a Date when it had none. */
-static void
-stored_head(rp_proxy *p, const rp_http_msg *m, wbuf *w)
-{
-    rp_str tok[MAX_CONN_TOKENS], via;
-    char viabuf[48];
-    size_t i, ntok = conn_tokens(m, tok);
-    w_put(w, S("HTTP/1.1 "));
-    w_num(w, (uint64_t)m->status);
-    w_put(w, " ", 1);
-    w_str(w, m->reason);
-    w_put(w, S("\r\n"));
-    for (i = 0; i < m->nheaders; i++)
-        if (field_passes(m, i, tok, ntok) && m->headers[i].id != H_AGE &&
-            m->headers[i].id != H_CACHE_STATUS)
-            w_field(w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
-    via = via_value(p, m->minor, viabuf);
-    w_joined(w, S("Via"), m, H_VIA, via);
-    w_date_if_missing(w, m);
-}
-
 /* Validators and head (already in stored form) after key and Vary. */
 static int
 meta_rest(rp_proxy *p, centry *e, const rp_http_msg *m, const char *head, size_t hn)
@@ -4091,14 +4082,17 @@ meta_rest(rp_proxy *p, centry *e, const rp_http_msg *m, const char *head, size_t
 }
 
 /* Write Vary values, validators and head after the key already in
- * e->meta.  RP_OK or RP_ENOMEM. */
+ * e->meta.  The head is stored as hits will serve it: status line, the
+ * device's end-to-end fields but Age and Cache-Status, Via, a Date when it
+ * had none.  RP_OK or RP_ENOMEM. */
 static int
 meta_write(rp_proxy *p, centry *e, const rp_http_msg *m, const char *vary, size_t vn,
            char *scratch)
 {
     wbuf w;
     w.p = scratch, w.n = 0, w.cap = RP_CACHE_META, w.full = 0;
-    stored_head(p, m, &w);
+    w_head_fields(&w, m, 1);
+    w_via_date(p, &w, m);
     if (w.full || e->key_len + vn > RP_CACHE_META || chain_put(p, &e->meta, vary, vn))
         return RP_ENOMEM;
     e->vary_len = (uint16_t)vn;
@@ -4355,11 +4349,7 @@ entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
     if (rp_http_parse_response(t.d + off, n + 2, &old) != RP_OK)
         goto out;
     w.p = t.d + e->meta.len + 2, w.n = 0, w.cap = RP_BUF_SIZE - e->meta.len - 2, w.full = 0;
-    w_put(&w, S("HTTP/1.1 "));
-    w_num(&w, (uint64_t)old.status);
-    w_put(&w, " ", 1);
-    w_str(&w, old.reason);
-    w_put(&w, S("\r\n"));
+    w_status_line(&w, old.status, old.reason);
     for (i = 0; i < old.nheaders; i++) {
         for (j = 0; j < r304->nheaders; j++)
             if (str_ieq2(old.headers[i].name, r304->headers[j].name))

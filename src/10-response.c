@@ -92,57 +92,72 @@ w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl)
 #define w_cache_status(w, c, status, ttl) ((void)0)
 #endif
 
+/* "HTTP/1.1 status reason\r\n" */
+static void
+w_status_line(wbuf *w, int status, rp_str reason)
+{
+    w_put(w, S("HTTP/1.1 "));
+    w_num(w, (uint64_t)status);
+    w_put(w, " ", 1);
+    w_str(w, reason);
+    w_put(w, S("\r\n"));
+}
+
 /* Queue "HTTP/1.1 status ..." with a short text body and Connection: close. */
 static void
 error_write(rp_proxy *p, rp_conn *c, int status)
 {
-    const char *reason = reason_for(status);
-    size_t rn = strlen(reason);
+    rp_str reason;
     wbuf w = buf_writer(p, &c->out);
-    w_put(&w, S("HTTP/1.1 "));
-    w_num(&w, (uint64_t)status);
-    w_put(&w, " ", 1);
-    w_put(&w, reason, rn);
-    w_put(&w, S("\r\nContent-Type: text/plain\r\nContent-Length: "));
-    w_num(&w, (uint64_t)rn + 1);
+    reason.p = reason_for(status), reason.n = strlen(reason.p);
+    w_status_line(&w, status, reason);
+    w_put(&w, S("Content-Type: text/plain\r\nContent-Length: "));
+    w_num(&w, (uint64_t)reason.n + 1);
     w_put(&w, S("\r\n"));
     w_cache_status(&w, c, 0, 0);
     w_put(&w, S("Connection: close\r\n\r\n"));
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
-        w_put(&w, reason, rn);
+        w_str(&w, reason);
         w_put(&w, "\n", 1);
     }
     if (buf_commit(&c->out, &w) == RP_OK)
         c->sent += w.n;
 }
 
-/* RFC 9110 §6.6.1: a proxy with a clock adds the Date a device left out. */
+/* The status line and the fields of m that are passed on (RFC 9110
+ * §7.6.1); the cache's stored form (`stored`) also leaves out Age and
+ * Cache-Status, which a hit writes afresh. */
 static void
-w_date_if_missing(wbuf *w, const rp_http_msg *m)
+w_head_fields(wbuf *w, const rp_http_msg *m, int stored)
 {
-    char date[29];
+    rp_str tok[MAX_CONN_TOKENS];
+    size_t i, ntok = conn_tokens(m, tok);
+    w_status_line(w, m->status, m->reason);
+    for (i = 0; i < m->nheaders; i++)
+        if (field_passes(m, i, tok, ntok) &&
+            !(stored && (m->headers[i].id == H_AGE || m->headers[i].id == H_CACHE_STATUS)))
+            w_field(w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+}
+
+/* Via, and the Date a device left out: RFC 9110 §6.6.1, a proxy with a
+ * clock adds one. */
+static void
+w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m)
+{
+    char buf[48];
     int64_t now;
+    w_joined(w, S("Via"), m, H_VIA, via_value(p, m->minor, buf));
     if (has_field(m, H_DATE) || (now = rp_port_time()) <= 0)
         return;
-    http_date_format(now, date);
-    w_field(w, S("Date"), (rp_str){date, 29});
+    http_date_format(now, buf);
+    w_field(w, S("Date"), (rp_str){buf, 29});
 }
 
 static int
 response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 {
-    rp_str tok[MAX_CONN_TOKENS], via;
-    char viabuf[48];
-    size_t i, ntok = conn_tokens(m, tok);
     wbuf w = buf_writer(p, &c->out);
-    w_put(&w, S("HTTP/1.1 "));
-    w_num(&w, (uint64_t)m->status);
-    w_put(&w, " ", 1);
-    w_str(&w, m->reason);
-    w_put(&w, S("\r\n"));
-    for (i = 0; i < m->nheaders; i++)
-        if (field_passes(m, i, tok, ntok))
-            w_field(&w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+    w_head_fields(&w, m, 0);
     if ((m->flags & RP_HF_LENGTH) && m->status != 204 && d->mode != M_DECHUNK) {
         w_put(&w, S("Content-Length: "));
         w_num(&w, (uint64_t)m->content_length);
@@ -150,9 +165,7 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
     }
     if (d->mode == M_CHUNKED || ((c->flags & F_HEAD) && (m->flags & RP_HF_CHUNKED)))
         w_put(&w, S("Transfer-Encoding: chunked\r\n"));
-    via = via_value(p, m->minor, viabuf);
-    w_joined(&w, S("Via"), m, H_VIA, via);
-    w_date_if_missing(&w, m);
+    w_via_date(p, &w, m);
     w_cache_status(&w, c, m->status, 0);
     if (m->status == 101) {
         w_put(&w, S("Connection: upgrade\r\n"));

@@ -735,28 +735,6 @@ storable(const rp_proxy *p, const rp_conn *c, const rp_http_msg *m, const cc_t *
     return explicit || heuristic_status(m->status) || (cc->f & CC_PUBLIC);
 }
 
-/* The head as hits will serve it: status line, the device's end-to-end
- * fields but Age and Cache-Status, Via, a Date when it had none. */
-static void
-stored_head(rp_proxy *p, const rp_http_msg *m, wbuf *w)
-{
-    rp_str tok[MAX_CONN_TOKENS], via;
-    char viabuf[48];
-    size_t i, ntok = conn_tokens(m, tok);
-    w_put(w, S("HTTP/1.1 "));
-    w_num(w, (uint64_t)m->status);
-    w_put(w, " ", 1);
-    w_str(w, m->reason);
-    w_put(w, S("\r\n"));
-    for (i = 0; i < m->nheaders; i++)
-        if (field_passes(m, i, tok, ntok) && m->headers[i].id != H_AGE &&
-            m->headers[i].id != H_CACHE_STATUS)
-            w_field(w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
-    via = via_value(p, m->minor, viabuf);
-    w_joined(w, S("Via"), m, H_VIA, via);
-    w_date_if_missing(w, m);
-}
-
 /* Validators and head (already in stored form) after key and Vary. */
 static int
 meta_rest(rp_proxy *p, centry *e, const rp_http_msg *m, const char *head, size_t hn)
@@ -772,14 +750,17 @@ meta_rest(rp_proxy *p, centry *e, const rp_http_msg *m, const char *head, size_t
 }
 
 /* Write Vary values, validators and head after the key already in
- * e->meta.  RP_OK or RP_ENOMEM. */
+ * e->meta.  The head is stored as hits will serve it: status line, the
+ * device's end-to-end fields but Age and Cache-Status, Via, a Date when it
+ * had none.  RP_OK or RP_ENOMEM. */
 static int
 meta_write(rp_proxy *p, centry *e, const rp_http_msg *m, const char *vary, size_t vn,
            char *scratch)
 {
     wbuf w;
     w.p = scratch, w.n = 0, w.cap = RP_CACHE_META, w.full = 0;
-    stored_head(p, m, &w);
+    w_head_fields(&w, m, 1);
+    w_via_date(p, &w, m);
     if (w.full || e->key_len + vn > RP_CACHE_META || chain_put(p, &e->meta, vary, vn))
         return RP_ENOMEM;
     e->vary_len = (uint16_t)vn;
@@ -1036,11 +1017,7 @@ entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
     if (rp_http_parse_response(t.d + off, n + 2, &old) != RP_OK)
         goto out;
     w.p = t.d + e->meta.len + 2, w.n = 0, w.cap = RP_BUF_SIZE - e->meta.len - 2, w.full = 0;
-    w_put(&w, S("HTTP/1.1 "));
-    w_num(&w, (uint64_t)old.status);
-    w_put(&w, " ", 1);
-    w_str(&w, old.reason);
-    w_put(&w, S("\r\n"));
+    w_status_line(&w, old.status, old.reason);
     for (i = 0; i < old.nheaders; i++) {
         for (j = 0; j < r304->nheaders; j++)
             if (str_ieq2(old.headers[i].name, r304->headers[j].name))
