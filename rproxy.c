@@ -3388,50 +3388,45 @@ cc_seconds(rp_str v)
     return RP_MIN(n, (int64_t)CC_SECONDS_MAX);
 }
 
-static void
-cc_set(cc_t *cc, int64_t *slot, rp_str v, int critical)
-{
-    int64_t n = cc_seconds(v);
-    if (n < 0 || (*slot >= 0 && *slot != n)) {
-        if (critical)
-            cc->f |= CC_BAD;
-        return;
-    }
-    *slot = n;
-}
+/* The directives rproxy reads: a flag, a delta-seconds field (`at`, its
+ * offset in cc_t), or both (max-stale: the flag when it has no value).  A
+ * malformed or conflicting value of a `critical` one marks the field bad;
+ * no-cache="f" and private="f" apply to the whole response. */
+static const struct {
+    const char *name;
+    uint8_t len, flag, at, critical;
+} cc_names[] = {
+    {"no-store", 8, CC_NO_STORE, 0, 0},
+    {"no-cache", 8, CC_NO_CACHE, 0, 0},
+    {"private", 7, CC_PRIVATE, 0, 0},
+    {"public", 6, CC_PUBLIC, 0, 0},
+    {"must-revalidate", 15, CC_MUST_REVAL, 0, 0},
+    {"proxy-revalidate", 16, CC_PROXY_REVAL, 0, 0},
+    {"only-if-cached", 14, CC_ONLY_IF_CACHED, 0, 0},
+    {"max-age", 7, 0, offsetof(cc_t, max_age), 1},
+    {"s-maxage", 8, 0, offsetof(cc_t, s_maxage), 1},
+    {"max-stale", 9, CC_MAX_STALE_ANY, offsetof(cc_t, max_stale), 0},
+    {"min-fresh", 9, 0, offsetof(cc_t, min_fresh), 1},
+    {"stale-if-error", 14, 0, offsetof(cc_t, sie), 0},
+};
 
 static void
 cc_directive(cc_t *cc, rp_str k, rp_str v, int has_v)
 {
-    static const struct {
-        const char *name;
-        uint8_t len;
-        unsigned flag;
-    } flags[] = {
-        {"no-store", 8, CC_NO_STORE}, {"no-cache", 8, CC_NO_CACHE},
-        {"private", 7, CC_PRIVATE}, {"public", 6, CC_PUBLIC},
-        {"must-revalidate", 15, CC_MUST_REVAL}, {"proxy-revalidate", 16, CC_PROXY_REVAL},
-        {"only-if-cached", 14, CC_ONLY_IF_CACHED},
-    };
     size_t i;
-    for (i = 0; i < RP_COUNT(flags); i++)
-        if (k.n == flags[i].len && str_ieq(k, flags[i].name, flags[i].len)) {
-            cc->f |= flags[i].flag; /* no-cache="f" / private="f": whole response */
+    for (i = 0; i < RP_COUNT(cc_names); i++)
+        if (str_ieq(k, cc_names[i].name, cc_names[i].len)) {
+            int64_t *slot = (int64_t *)((char *)cc + cc_names[i].at), n;
+            if (!cc_names[i].at || (!has_v && cc_names[i].flag)) {
+                cc->f |= cc_names[i].flag;
+            } else if ((n = cc_seconds(v)) < 0 || (*slot >= 0 && *slot != n)) {
+                if (cc_names[i].critical)
+                    cc->f |= CC_BAD;
+            } else {
+                *slot = n;
+            }
             return;
         }
-    if (str_ieq(k, S("max-age")))
-        cc_set(cc, &cc->max_age, v, 1);
-    else if (str_ieq(k, S("s-maxage")))
-        cc_set(cc, &cc->s_maxage, v, 1);
-    else if (str_ieq(k, S("max-stale"))) {
-        if (!has_v)
-            cc->f |= CC_MAX_STALE_ANY;
-        else
-            cc_set(cc, &cc->max_stale, v, 0);
-    } else if (str_ieq(k, S("min-fresh")))
-        cc_set(cc, &cc->min_fresh, v, 1);
-    else if (str_ieq(k, S("stale-if-error")))
-        cc_set(cc, &cc->sie, v, 0);
 }
 
 /* One Cache-Control field value.  An unterminated quote or a stray
@@ -3486,8 +3481,8 @@ cc_of(const rp_http_msg *m, cc_t *cc)
 {
     size_t i;
     int any = 0, pragma = 0;
-    memset(cc, 0, sizeof(*cc));
-    cc->max_age = cc->s_maxage = cc->max_stale = cc->min_fresh = cc->sie = -1;
+    memset(cc, 0xff, sizeof(*cc)); /* every delta-seconds field -1: absent */
+    cc->f = 0;
     for (i = 0; i < m->nheaders; i++) {
         if (m->headers[i].id == H_CACHE_CONTROL)
             cc_parse(cc, m->headers[i].value), any = 1;
@@ -3505,8 +3500,12 @@ cc_of(const rp_http_msg *m, cc_t *cc)
 static int
 heuristic_status(int s)
 {
-    return s == 200 || s == 203 || s == 204 || s == 206 || s == 300 || s == 301 ||
-           s == 308 || s == 404 || s == 405 || s == 410 || s == 414 || s == 501;
+    static const uint16_t ok[] = {200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501};
+    size_t i;
+    for (i = 0; i < RP_COUNT(ok); i++)
+        if (s == ok[i])
+            return 1;
+    return 0;
 }
 
 /* The one value of field id, or -2 when repeated, -1 absent / malformed. */
@@ -4149,24 +4148,32 @@ fill_append(rp_proxy *p, rp_conn *c, const char *s, size_t n)
     }
 }
 
-/* Do entries a and b hold the same bytes at [off, off + n)? */
+/* Do chains a and b hold the same bytes at [off, off + n)? */
 static int
 chains_same(rp_proxy *p, const chain *a, const chain *b, size_t off, size_t n)
 {
-    char x[64], y[64];
+    char x[64];
     while (n) {
         size_t k = RP_MIN(n, sizeof(x));
         chain_get(p, a, off, x, k);
-        chain_get(p, b, off, y, k);
-        if (memcmp(x, y, k))
+        if (!chain_eq(p, b, off, (rp_str){x, k}, 0))
             return 0;
         off += k, n -= k;
     }
     return 1;
 }
 
+/* Is o stored under e's key (a variant of the same URL)? */
+static int
+same_key(rp_proxy *p, const centry *o, const centry *e)
+{
+    return o->hash == e->hash && o->key_len == e->key_len &&
+           chains_same(p, &o->meta, &e->meta, 0, e->key_len);
+}
+
 /* The fill is complete: it replaces the variant it matches, the least
- * recently used variant goes when there are too many, and it is served. */
+ * recently used variant goes when there are too many, and it is served.
+ * (The other variants are ready entries, so all on the LRU list.) */
 static void
 fill_commit(rp_proxy *p, rp_conn *c)
 {
@@ -4178,11 +4185,10 @@ fill_commit(rp_proxy *p, rp_conn *c)
         return;
     }
     c->cfill = 0;
-    for (j = k->bucket[e->hash % RP_CACHE_ENTRIES]; j; j = nx) {
+    for (j = k->lru_tail; j; j = nx) {
         centry *o = &k->e[j];
-        nx = o->hnext;
-        if (j == i || o->state != CE_READY || o->hash != e->hash || o->key_len != e->key_len ||
-            !chains_same(p, &o->meta, &e->meta, 0, e->key_len))
+        nx = o->prev;
+        if (!same_key(p, o, e))
             continue;
         if (o->vary_len == e->vary_len &&
             chains_same(p, &o->meta, &e->meta, e->key_len, e->vary_len))
@@ -4192,8 +4198,7 @@ fill_commit(rp_proxy *p, rp_conn *c)
     }
     for (j = k->lru_tail; j && variants >= RP_CACHE_VARIANTS; j = nx) {
         nx = k->e[j].prev;
-        if (k->e[j].hash == e->hash && !k->e[j].pins && k->e[j].key_len == e->key_len &&
-            chains_same(p, &k->e[j].meta, &e->meta, 0, e->key_len)) {
+        if (!k->e[j].pins && same_key(p, &k->e[j], e)) {
             entry_drop(p, j);
             p->stats.cache_evictions++;
             variants--;
@@ -4441,6 +4446,13 @@ device_release(rp_proxy *p, rp_conn *d)
  * from the arena), a stale one is revalidated with a conditional request,
  * a miss waits for a fill in progress (CS_CWAIT) or starts one. */
 
+/* The request head held in the client's buffer (F_HOLD), parsed again. */
+static int
+held_request(const rp_conn *c, rp_http_msg *m)
+{
+    return rp_http_parse_request(c->in.d + c->in.r, c->head_len, m);
+}
+
 static int
 entry_ttl(const rp_proxy *p, unsigned i)
 {
@@ -4476,7 +4488,7 @@ stale_rescue(rp_proxy *p, rp_conn *c, int status)
         return 0;
     e = &p->cache.e[c->centry];
     if ((e->flags & CE_NO_STALE) ||
-        rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK)
+        held_request(c, &m) != RP_OK)
         return 0;
     cc_of(&m, &rq); /* the client may allow it too (RFC 5861 §4) */
     if (-entry_ttl(p, c->centry) > RP_MAX((int64_t)e->stale_if_error, rq.sie))
@@ -4802,7 +4814,7 @@ cache_resume(rp_proxy *p, rp_conn *c)
 {
     rp_http_msg m;
     c->state = CS_FWD;
-    if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK)
+    if (held_request(c, &m) != RP_OK)
         exchange_fail(p, c, 502);
     else if (cache_request(p, c, &m) == 0)
         dispatch(p, c, &m);
@@ -5044,7 +5056,7 @@ cache_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
         return 0;
     }
     if (!(c->flags & F_HOLD) ||
-        rp_http_parse_request(c->in.d + c->in.r, c->head_len, &req) != RP_OK)
+        held_request(c, &req) != RP_OK)
         return 0;
     if (c->centry && (c->cflags & CF_REVAL)) {
         if (s == 304) {
@@ -5209,7 +5221,7 @@ hit_step(rp_proxy *p, rp_conn *c)
     if (c->flags & F_DEAD)
         return exchange_fail(p, c, 0);
     if (c->cflags & CF_HEADWAIT) {
-        if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK ||
+        if (held_request(c, &m) != RP_OK ||
             !hit_begin(p, c, &m, entry_ttl(p, c->centry)))
             return 0;
         c->cflags &= (uint16_t)~CF_HEADWAIT;
