@@ -153,6 +153,23 @@ w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m)
     w_field(w, S("Date"), (rp_str){buf, 29});
 }
 
+/* The end of a head for the client: its connection's fate (unless the
+ * caller wrote it: `fate` 0), the blank line; then queued in `out`.
+ * RP_ENOMEM when it does not fit. */
+static int
+head_end(rp_conn *c, wbuf *w, int fate)
+{
+    if (fate && !(c->flags & F_KEEP))
+        w_put(w, S("Connection: close\r\n"));
+    else if (fate && (c->flags & F_HTTP10))
+        w_put(w, S("Connection: keep-alive\r\n"));
+    w_put(w, S("\r\n"));
+    if (buf_commit(&c->out, w) != RP_OK)
+        return RP_ENOMEM;
+    c->sent += w->n;
+    return RP_OK;
+}
+
 static int
 response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 {
@@ -170,14 +187,6 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
     if (m->status == 101) {
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
-    } else if (!(c->flags & F_KEEP)) {
-        w_put(&w, S("Connection: close\r\n"));
-    } else if (c->flags & F_HTTP10) {
-        w_put(&w, S("Connection: keep-alive\r\n"));
     }
-    w_put(&w, S("\r\n"));
-    if (buf_commit(&c->out, &w) != RP_OK)
-        return RP_ENOMEM;
-    c->sent += w.n;
-    return RP_OK;
+    return head_end(c, &w, m->status != 101);
 }

@@ -703,7 +703,7 @@ entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
         e->lifetime = 0, age = 0; /* a malformed Age: stale */
     e->age0 = age;
     e->resp_ms = p->now;
-    e->stale_if_error = cc.sie >= 0 ? (int32_t)RP_MIN(cc.sie, (int64_t)0x7fffffff) : -1;
+    e->stale_if_error = (int32_t)RP_MIN(cc.sie, (int64_t)0x7fffffff); /* -1: none */
     e->lm = field_date(m, H_LAST_MODIFIED, &n);
     e->status = (uint16_t)m->status;
     return life >= 0 || e->flags & CE_NO_CACHE;
@@ -901,15 +901,16 @@ etag_weak_eq(rp_str a, rp_str b)
     return a.n == b.n && a.n >= 2 && memcmp(a.p, b.p, a.n) == 0;
 }
 
-/* Would the client's own conditionals turn this hit into a 304? */
+/* Would the client's own conditionals turn this hit into a 304?  An
+ * If-None-Match decides alone; else one valid If-Modified-Since. */
 static int
 not_modified(rp_proxy *p, const centry *e, const rp_http_msg *m)
 {
     char tag[256];
-    rp_str inm = header_value(m, H_IF_NONE_MATCH), ims, el, stored;
+    rp_str inm = header_value(m, H_IF_NONE_MATCH), el, stored;
     int n;
     int64_t t;
-    if (m->nheaders && inm.n) {
+    if (inm.n) {
         stored.p = tag, stored.n = RP_MIN((size_t)e->etag_len, sizeof(tag));
         chain_get(p, &e->meta, e->key_len + e->vary_len, tag, stored.n);
         if (e->etag_len > sizeof(tag))
@@ -919,11 +920,8 @@ not_modified(rp_proxy *p, const centry *e, const rp_http_msg *m)
                 return 1;
         return 0;
     }
-    ims = header_value(m, H_IF_MODIFIED_SINCE);
-    if (!ims.n || e->lm < 0 || field_date(m, H_IF_MODIFIED_SINCE, &n) < 0 || n != 1)
-        return 0;
-    t = http_date(ims);
-    return e->lm <= t;
+    t = field_date(m, H_IF_MODIFIED_SINCE, &n);
+    return n == 1 && t >= 0 && e->lm >= 0 && e->lm <= t;
 }
 
 /* Fields a 304 from the cache repeats (RFC 9110 §15.4.5). */
@@ -980,14 +978,8 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     w_num(&w, (uint64_t)RP_MAX(entry_age(p, e), 0));
     w_put(&w, S("\r\n"));
     w_cache_status(&w, c, (c->cflags & CF_HIT) ? 0 : 304, ttl);
-    if (!(c->flags & F_KEEP))
-        w_put(&w, S("Connection: close\r\n"));
-    else if (c->flags & F_HTTP10)
-        w_put(&w, S("Connection: keep-alive\r\n"));
-    w_put(&w, S("\r\n"));
-    if (buf_commit(&c->out, &w) != RP_OK)
+    if (head_end(c, &w, 1) != RP_OK)
         return 0;
-    c->sent += w.n;
     c->status = nm ? 304 : 200;
     if (!nm && !(c->flags & F_HEAD) && e->body.len) {
         c->cblk = e->body.first, c->coff = 0;
