@@ -124,6 +124,13 @@ error_write(rp_proxy *p, rp_conn *c, int status)
         c->sent += w.n;
 }
 
+/* "Name: value\r\n" as header h came. */
+static void
+w_header(wbuf *w, const rp_header *h)
+{
+    w_field(w, h->name.p, h->name.n, h->value);
+}
+
 /* The status line and the fields of m that are passed on (RFC 9110
  * §7.6.1); the cache's stored form (`stored`) also leaves out Age and
  * Cache-Status, which a hit writes afresh. */
@@ -136,7 +143,7 @@ w_head_fields(wbuf *w, const rp_http_msg *m, int stored)
     for (i = 0; i < m->nheaders; i++)
         if (field_passes(m, i, tok, ntok) &&
             !(stored && (m->headers[i].id == H_AGE || m->headers[i].id == H_CACHE_STATUS)))
-            w_field(w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
+            w_header(w, &m->headers[i]);
 }
 
 /* Via, and the Date a device left out: RFC 9110 §6.6.1, a proxy with a

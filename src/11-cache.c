@@ -223,7 +223,7 @@ initial_age(const rp_http_msg *m, int64_t date, int64_t now_wall, uint64_t req_m
     for (i = 0; i < m->nheaders; i++)
         if (m->headers[i].id == H_AGE && (age = cc_seconds(m->headers[i].value)) < 0)
             return -1;
-    if (now_wall > 0 && date > 0 && now_wall > date)
+    if (date > 0 && now_wall > date)
         apparent = now_wall - date;
     return RP_MAX(apparent, age + delay);
 }
@@ -689,8 +689,8 @@ entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
     int64_t date, life, now_wall = rp_port_time(), age;
     cc_of(m, &cc);
     date = field_date(m, H_DATE, &n);
-    if (n == 0 || date < 0)
-        date = now_wall; /* none (we add one) or malformed */
+    if (date < 0)
+        date = now_wall; /* none (we add one), malformed or repeated */
     life = cache_lifetime(m, &cc, date, p->cfg.cache_heuristic);
     age = initial_age(m, date, now_wall, req_ms, p->now);
     e->flags &= (uint8_t)~(CE_NO_CACHE | CE_NO_STALE);
@@ -713,25 +713,17 @@ entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
 static int
 storable(const rp_proxy *p, const rp_conn *c, const rp_http_msg *m, const cc_t *cc)
 {
-    size_t i;
-    int explicit = cc->max_age >= 0 || cc->s_maxage >= 0;
     if (c->cflags & CF_NOSTORE || m->status < 200 || m->status == 206 || m->status == 304 ||
-        (cc->f & (CC_NO_STORE | CC_PRIVATE)))
+        (cc->f & (CC_NO_STORE | CC_PRIVATE)) || has_field(m, H_SET_COOKIE))
         return 0;
     if ((m->status != 204 && !(m->flags & (RP_HF_LENGTH | RP_HF_CHUNKED))) ||
         ((m->flags & RP_HF_LENGTH) && (uint64_t)m->content_length > p->cfg.cache_max_object))
         return 0;
-    for (i = 0; i < m->nheaders; i++) {
-        int id = m->headers[i].id;
-        if (id == H_SET_COOKIE)
-            return 0;
-        if (id == H_EXPIRES)
-            explicit = 1;
-    }
     if ((c->cflags & CF_AUTH) &&
         !(cc->f & (CC_PUBLIC | CC_MUST_REVAL)) && cc->s_maxage < 0)
         return 0;
-    return explicit || heuristic_status(m->status) || (cc->f & CC_PUBLIC);
+    return cc->max_age >= 0 || cc->s_maxage >= 0 || has_field(m, H_EXPIRES) ||
+           heuristic_status(m->status) || (cc->f & CC_PUBLIC);
 }
 
 /* Validators and head (already in stored form) after key and Vary. */
@@ -949,7 +941,7 @@ hit_fields(rp_proxy *p, const centry *e, int status304, wbuf *w)
             w_put(w, S("HTTP/1.1 304 Not Modified\r\n"));
             for (i = 0; i < h.nheaders; i++)
                 if (kept_in_304(h.headers[i].id))
-                    w_field(w, h.headers[i].name.p, h.headers[i].name.n, h.headers[i].value);
+                    w_header(w, &h.headers[i]);
             return 1;
         }
     }
@@ -1020,12 +1012,12 @@ entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
             if (str_ieq2(old.headers[i].name, r304->headers[j].name))
                 break;
         if (j == r304->nheaders)
-            w_field(&w, old.headers[i].name.p, old.headers[i].name.n, old.headers[i].value);
+            w_header(&w, &old.headers[i]);
     }
     for (j = 0; j < r304->nheaders; j++) {
         int id = r304->headers[j].id;
         if ((id == H_OTHER || id >= H_DATE) && id != H_AGE && id != H_CACHE_STATUS)
-            w_field(&w, r304->headers[j].name.p, r304->headers[j].name.n, r304->headers[j].value);
+            w_header(&w, &r304->headers[j]);
     }
     w_put(&w, S("\r\n"));
     if (w.full || rp_http_parse_response(w.p, w.n, &old) != RP_OK)

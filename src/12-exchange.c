@@ -94,6 +94,7 @@ stale_rescue(rp_proxy *p, rp_conn *c, int status)
     const centry *e;
     rp_http_msg m;
     cc_t rq;
+    int ttl;
     if (!c->centry || !(c->cflags & CF_REVAL) || (c->flags & F_RESP_HEAD) ||
         !(c->flags & F_HOLD) || status < 500 || status == 501 || status > 504)
         return 0;
@@ -102,13 +103,14 @@ stale_rescue(rp_proxy *p, rp_conn *c, int status)
         held_request(c, &m) != RP_OK)
         return 0;
     cc_of(&m, &rq); /* the client may allow it too (RFC 5861 §4) */
-    if (-entry_ttl(p, c->centry) > RP_MAX((int64_t)e->stale_if_error, rq.sie))
+    ttl = entry_ttl(p, c->centry);
+    if (-ttl > RP_MAX((int64_t)e->stale_if_error, rq.sie))
         return 0;
     if (c->link)
         conn_free(p, c->link);
     c->link = NULL;
     c->cflags |= CF_SIE;
-    return hit_serve(p, c, &m, entry_ttl(p, c->centry));
+    return hit_serve(p, c, &m, ttl);
 }
 #endif
 
