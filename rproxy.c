@@ -3156,21 +3156,28 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
 static const char *
 reason_for(int status)
 {
-    switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    }
+    static const struct {
+        uint16_t status;
+        const char *reason;
+    } reasons[] = {
+        {400, "Bad Request"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {408, "Request Timeout"},
+        {414, "URI Too Long"},
+        {417, "Expectation Failed"},
+        {431, "Request Header Fields Too Large"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
+    };
+    size_t i;
+    for (i = 0; i < RP_COUNT(reasons); i++)
+        if (reasons[i].status == status)
+            return reasons[i].reason;
     return "Error";
 }
 
@@ -3852,10 +3859,10 @@ vary_key(const rp_http_msg *resp, const rp_http_msg *req, char *out)
         while (list_next(&v, &e)) {
             if ((e.n == 1 && e.p[0] == '*') || ++names > VARY_MAX_NAMES)
                 return -1;
-            for (j = 0; j < e.n; j++) {
-                char c = (char)lower((unsigned char)e.p[j]);
-                w_put(&w, &c, 1);
-            }
+            j = w.n;
+            w_str(&w, e);
+            for (; j < w.n; j++) /* the name, lower-cased */
+                out[j] = (char)lower((unsigned char)out[j]);
             w_put(&w, "\n", 1);
             vary_value(req, e, &w);
             w_put(&w, "\n", 1);
@@ -4251,10 +4258,8 @@ not_modified(rp_proxy *p, const centry *e, const rp_http_msg *m)
     int n;
     int64_t t;
     if (inm.n) {
-        stored.p = tag, stored.n = RP_MIN((size_t)e->etag_len, sizeof(tag));
+        stored.p = tag, stored.n = e->etag_len <= sizeof(tag) ? e->etag_len : 0;
         chain_get(p, &e->meta, e->key_len + e->vary_len, tag, stored.n);
-        if (e->etag_len > sizeof(tag))
-            stored.n = 0;
         while (list_next(&inm, &el))
             if ((el.n == 1 && el.p[0] == '*') || (stored.n && etag_weak_eq(el, stored)))
                 return 1;

@@ -504,10 +504,10 @@ vary_key(const rp_http_msg *resp, const rp_http_msg *req, char *out)
         while (list_next(&v, &e)) {
             if ((e.n == 1 && e.p[0] == '*') || ++names > VARY_MAX_NAMES)
                 return -1;
-            for (j = 0; j < e.n; j++) {
-                char c = (char)lower((unsigned char)e.p[j]);
-                w_put(&w, &c, 1);
-            }
+            j = w.n;
+            w_str(&w, e);
+            for (; j < w.n; j++) /* the name, lower-cased */
+                out[j] = (char)lower((unsigned char)out[j]);
             w_put(&w, "\n", 1);
             vary_value(req, e, &w);
             w_put(&w, "\n", 1);
@@ -903,10 +903,8 @@ not_modified(rp_proxy *p, const centry *e, const rp_http_msg *m)
     int n;
     int64_t t;
     if (inm.n) {
-        stored.p = tag, stored.n = RP_MIN((size_t)e->etag_len, sizeof(tag));
+        stored.p = tag, stored.n = e->etag_len <= sizeof(tag) ? e->etag_len : 0;
         chain_get(p, &e->meta, e->key_len + e->vary_len, tag, stored.n);
-        if (e->etag_len > sizeof(tag))
-            stored.n = 0;
         while (list_next(&inm, &el))
             if ((el.n == 1 && el.p[0] == '*') || (stored.n && etag_weak_eq(el, stored)))
                 return 1;
