@@ -460,11 +460,13 @@ key_hash(uint32_t host_hash, rp_str target)
     return fnv(fnv(host_hash, " ", 1, 0), target.p, target.n, 0);
 }
 
+/* The stored key is "host target", the host lower-cased.  The parser lets
+ * no SP into a host or a target, so with the lengths equal the one SP of
+ * the stored key can only sit between the two: it is not compared. */
 static int
 key_eq(rp_proxy *p, const centry *e, rp_str host, rp_str target)
 {
     return e->key_len == host.n + 1 + target.n && chain_eq(p, &e->meta, 0, host, 1) &&
-           chain_eq(p, &e->meta, host.n, (rp_str){" ", 1}, 0) &&
            chain_eq(p, &e->meta, host.n + 1, target, 0);
 }
 
@@ -596,13 +598,12 @@ entry_pin(rp_proxy *p, rp_conn *c, unsigned i)
 static void
 entry_unpin(rp_proxy *p, rp_conn *c)
 {
-    centry *e;
-    if (!c->centry)
+    unsigned i = c->centry;
+    if (!i)
         return;
-    e = &p->cache.e[c->centry];
     c->centry = 0;
-    if (--e->pins == 0 && (e->flags & CE_DOOMED))
-        entry_drop(p, (unsigned)(e - p->cache.e));
+    if (--p->cache.e[i].pins == 0 && (p->cache.e[i].flags & CE_DOOMED))
+        entry_drop(p, i);
 }
 
 /* A placeholder for the response this miss will fetch: concurrent misses
