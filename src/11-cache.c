@@ -12,6 +12,7 @@
 #if RP_ENABLE_CACHE
 
 #define CACHE_NBLK (RP_CACHE_BYTES / RP_CACHE_BLOCK)
+
 enum { CE_FREE, CE_FILLING, CE_READY };
 #define CE_NO_CACHE 1u  /* response no-cache: revalidate before each use */
 #define CE_NO_STALE 2u  /* must-revalidate, proxy-revalidate, s-maxage */
@@ -35,13 +36,13 @@ typedef struct {
     int64_t max_age, s_maxage, max_stale, min_fresh, sie; /* -1: absent */
 } cc_t;
 
-#define CC_SECONDS_MAX 2147483648 /* §1.2.2: larger values mean this */
+#define CC_SECONDS_MAX 2147483648u /* §1.2.2: larger values mean this */
 
 /* delta-seconds, quoted or not; -1 when not digits. */
 static int64_t
 cc_seconds(rp_str v)
 {
-    int64_t n = 0;
+    uint32_t n = 0; /* at most 2^31 + 1: 32 bits suffice */
     size_t i;
     if (v.n >= 2 && v.p[0] == '"' && v.p[v.n - 1] == '"')
         v.p++, v.n -= 2;
@@ -50,56 +51,50 @@ cc_seconds(rp_str v)
     for (i = 0; i < v.n; i++) {
         if (!is_digit((unsigned char)v.p[i]))
             return -1;
-        if (n < CC_SECONDS_MAX)
-            n = n * 10 + (v.p[i] - '0');
+        n = n <= CC_SECONDS_MAX / 10 ? n * 10 + (uint32_t)(v.p[i] - '0') : CC_SECONDS_MAX;
     }
-    return RP_MIN(n, (int64_t)CC_SECONDS_MAX);
+    return RP_MIN(n, CC_SECONDS_MAX);
 }
 
-static void
-cc_set(cc_t *cc, int64_t *slot, rp_str v, int critical)
-{
-    int64_t n = cc_seconds(v);
-    if (n < 0 || (*slot >= 0 && *slot != n)) {
-        if (critical)
-            cc->f |= CC_BAD;
-        return;
-    }
-    *slot = n;
-}
+/* The directives rproxy reads: a flag, a delta-seconds field (`at`, its
+ * offset in cc_t), or both (max-stale: the flag when it has no value).  A
+ * malformed or conflicting value of a `critical` one marks the field bad;
+ * no-cache="f" and private="f" apply to the whole response. */
+static const struct {
+    const char *name;
+    uint8_t len, flag, at, critical;
+} cc_names[] = {
+    {"no-store", 8, CC_NO_STORE, 0, 0},
+    {"no-cache", 8, CC_NO_CACHE, 0, 0},
+    {"private", 7, CC_PRIVATE, 0, 0},
+    {"public", 6, CC_PUBLIC, 0, 0},
+    {"must-revalidate", 15, CC_MUST_REVAL, 0, 0},
+    {"proxy-revalidate", 16, CC_PROXY_REVAL, 0, 0},
+    {"only-if-cached", 14, CC_ONLY_IF_CACHED, 0, 0},
+    {"max-age", 7, 0, offsetof(cc_t, max_age), 1},
+    {"s-maxage", 8, 0, offsetof(cc_t, s_maxage), 1},
+    {"max-stale", 9, CC_MAX_STALE_ANY, offsetof(cc_t, max_stale), 0},
+    {"min-fresh", 9, 0, offsetof(cc_t, min_fresh), 1},
+    {"stale-if-error", 14, 0, offsetof(cc_t, sie), 0},
+};
 
 static void
 cc_directive(cc_t *cc, rp_str k, rp_str v, int has_v)
 {
-    static const struct {
-        const char *name;
-        uint8_t len;
-        unsigned flag;
-    } flags[] = {
-        {"no-store", 8, CC_NO_STORE}, {"no-cache", 8, CC_NO_CACHE},
-        {"private", 7, CC_PRIVATE}, {"public", 6, CC_PUBLIC},
-        {"must-revalidate", 15, CC_MUST_REVAL}, {"proxy-revalidate", 16, CC_PROXY_REVAL},
-        {"only-if-cached", 14, CC_ONLY_IF_CACHED},
-    };
     size_t i;
-    for (i = 0; i < RP_COUNT(flags); i++)
-        if (k.n == flags[i].len && str_ieq(k, flags[i].name, flags[i].len)) {
-            cc->f |= flags[i].flag; /* no-cache="f" / private="f": whole response */
+    for (i = 0; i < RP_COUNT(cc_names); i++)
+        if (str_ieq(k, cc_names[i].name, cc_names[i].len)) {
+            int64_t *slot = (int64_t *)((char *)cc + cc_names[i].at), n;
+            if (!cc_names[i].at || (!has_v && cc_names[i].flag)) {
+                cc->f |= cc_names[i].flag;
+            } else if ((n = cc_seconds(v)) < 0 || (*slot >= 0 && *slot != n)) {
+                if (cc_names[i].critical)
+                    cc->f |= CC_BAD;
+            } else {
+                *slot = n;
+            }
             return;
         }
-    if (str_ieq(k, S("max-age")))
-        cc_set(cc, &cc->max_age, v, 1);
-    else if (str_ieq(k, S("s-maxage")))
-        cc_set(cc, &cc->s_maxage, v, 1);
-    else if (str_ieq(k, S("max-stale"))) {
-        if (!has_v)
-            cc->f |= CC_MAX_STALE_ANY;
-        else
-            cc_set(cc, &cc->max_stale, v, 0);
-    } else if (str_ieq(k, S("min-fresh")))
-        cc_set(cc, &cc->min_fresh, v, 1);
-    else if (str_ieq(k, S("stale-if-error")))
-        cc_set(cc, &cc->sie, v, 0);
 }
 
 /* One Cache-Control field value.  An unterminated quote or a stray
@@ -154,8 +149,8 @@ cc_of(const rp_http_msg *m, cc_t *cc)
 {
     size_t i;
     int any = 0, pragma = 0;
-    memset(cc, 0, sizeof(*cc));
-    cc->max_age = cc->s_maxage = cc->max_stale = cc->min_fresh = cc->sie = -1;
+    memset(cc, 0xff, sizeof(*cc)); /* every delta-seconds field -1: absent */
+    cc->f = 0;
     for (i = 0; i < m->nheaders; i++) {
         if (m->headers[i].id == H_CACHE_CONTROL)
             cc_parse(cc, m->headers[i].value), any = 1;
@@ -173,8 +168,12 @@ cc_of(const rp_http_msg *m, cc_t *cc)
 static int
 heuristic_status(int s)
 {
-    return s == 200 || s == 203 || s == 204 || s == 206 || s == 300 || s == 301 ||
-           s == 308 || s == 404 || s == 405 || s == 410 || s == 414 || s == 501;
+    static const uint16_t ok[] = {200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501};
+    size_t i;
+    for (i = 0; i < RP_COUNT(ok); i++)
+        if (s == ok[i])
+            return 1;
+    return 0;
 }
 
 /* The one value of field id, or -2 when repeated, -1 absent / malformed. */
@@ -224,12 +223,12 @@ initial_age(const rp_http_msg *m, int64_t date, int64_t now_wall, uint64_t req_m
     for (i = 0; i < m->nheaders; i++)
         if (m->headers[i].id == H_AGE && (age = cc_seconds(m->headers[i].value)) < 0)
             return -1;
-    if (now_wall > 0 && date > 0 && now_wall > date)
+    if (date > 0 && now_wall > date)
         apparent = now_wall - date;
     return RP_MAX(apparent, age + delay);
 }
 
-static int64_t
+static OUT_OF_LINE int64_t
 entry_age(const rp_proxy *p, const struct rp_cache_entry *e)
 {
     return e->age0 + (int64_t)((p->now - e->resp_ms) / 1000);
@@ -444,7 +443,7 @@ chain_eq(rp_proxy *p, const chain *ch, size_t off, rp_str s, int ci)
 
 /* ---- Keys and Vary ---- */
 
-static uint32_t
+static OUT_OF_LINE uint32_t
 fnv(uint32_t h, const char *s, size_t n, int ci)
 {
     size_t i;
@@ -461,11 +460,13 @@ key_hash(uint32_t host_hash, rp_str target)
     return fnv(fnv(host_hash, " ", 1, 0), target.p, target.n, 0);
 }
 
+/* The stored key is "host target", the host lower-cased.  The parser lets
+ * no SP into a host or a target, so with the lengths equal the one SP of
+ * the stored key can only sit between the two: it is not compared. */
 static int
 key_eq(rp_proxy *p, const centry *e, rp_str host, rp_str target)
 {
     return e->key_len == host.n + 1 + target.n && chain_eq(p, &e->meta, 0, host, 1) &&
-           chain_eq(p, &e->meta, host.n, (rp_str){" ", 1}, 0) &&
            chain_eq(p, &e->meta, host.n + 1, target, 0);
 }
 
@@ -505,10 +506,10 @@ vary_key(const rp_http_msg *resp, const rp_http_msg *req, char *out)
         while (list_next(&v, &e)) {
             if ((e.n == 1 && e.p[0] == '*') || ++names > VARY_MAX_NAMES)
                 return -1;
-            for (j = 0; j < e.n; j++) {
-                char c = (char)lower((unsigned char)e.p[j]);
-                w_put(&w, &c, 1);
-            }
+            j = w.n;
+            w_str(&w, e);
+            for (; j < w.n; j++) /* the name, lower-cased */
+                out[j] = (char)lower((unsigned char)out[j]);
             w_put(&w, "\n", 1);
             vary_value(req, e, &w);
             w_put(&w, "\n", 1);
@@ -546,7 +547,7 @@ enum { USE_FRESH, USE_STALE, USE_REVALIDATE };
 
 /* May entry e answer a request with directives rq without the device?
  * *ttl gets the freshness left (negative: stale by that much). */
-static int
+static OUT_OF_LINE int
 entry_use(const rp_proxy *p, const centry *e, const cc_t *rq, unsigned *cf, int64_t *ttl)
 {
     int64_t age = entry_age(p, e), left = (int64_t)e->lifetime - age;
@@ -597,13 +598,12 @@ entry_pin(rp_proxy *p, rp_conn *c, unsigned i)
 static void
 entry_unpin(rp_proxy *p, rp_conn *c)
 {
-    centry *e;
-    if (!c->centry)
+    unsigned i = c->centry;
+    if (!i)
         return;
-    e = &p->cache.e[c->centry];
     c->centry = 0;
-    if (--e->pins == 0 && (e->flags & CE_DOOMED))
-        entry_drop(p, (unsigned)(e - p->cache.e));
+    if (--p->cache.e[i].pins == 0 && (p->cache.e[i].flags & CE_DOOMED))
+        entry_drop(p, i);
 }
 
 /* A placeholder for the response this miss will fetch: concurrent misses
@@ -690,8 +690,8 @@ entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
     int64_t date, life, now_wall = rp_port_time(), age;
     cc_of(m, &cc);
     date = field_date(m, H_DATE, &n);
-    if (n == 0 || date < 0)
-        date = now_wall; /* none (we add one) or malformed */
+    if (date < 0)
+        date = now_wall; /* none (we add one), malformed or repeated */
     life = cache_lifetime(m, &cc, date, p->cfg.cache_heuristic);
     age = initial_age(m, date, now_wall, req_ms, p->now);
     e->flags &= (uint8_t)~(CE_NO_CACHE | CE_NO_STALE);
@@ -704,7 +704,7 @@ entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
         e->lifetime = 0, age = 0; /* a malformed Age: stale */
     e->age0 = age;
     e->resp_ms = p->now;
-    e->stale_if_error = cc.sie >= 0 ? (int32_t)RP_MIN(cc.sie, (int64_t)0x7fffffff) : -1;
+    e->stale_if_error = (int32_t)RP_MIN(cc.sie, (int64_t)0x7fffffff); /* -1: none */
     e->lm = field_date(m, H_LAST_MODIFIED, &n);
     e->status = (uint16_t)m->status;
     return life >= 0 || e->flags & CE_NO_CACHE;
@@ -714,47 +714,17 @@ entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
 static int
 storable(const rp_proxy *p, const rp_conn *c, const rp_http_msg *m, const cc_t *cc)
 {
-    size_t i;
-    int explicit = cc->max_age >= 0 || cc->s_maxage >= 0;
     if (c->cflags & CF_NOSTORE || m->status < 200 || m->status == 206 || m->status == 304 ||
-        (cc->f & (CC_NO_STORE | CC_PRIVATE)))
+        (cc->f & (CC_NO_STORE | CC_PRIVATE)) || has_field(m, H_SET_COOKIE))
         return 0;
     if ((m->status != 204 && !(m->flags & (RP_HF_LENGTH | RP_HF_CHUNKED))) ||
         ((m->flags & RP_HF_LENGTH) && (uint64_t)m->content_length > p->cfg.cache_max_object))
         return 0;
-    for (i = 0; i < m->nheaders; i++) {
-        int id = m->headers[i].id;
-        if (id == H_SET_COOKIE)
-            return 0;
-        if (id == H_EXPIRES)
-            explicit = 1;
-    }
     if ((c->cflags & CF_AUTH) &&
         !(cc->f & (CC_PUBLIC | CC_MUST_REVAL)) && cc->s_maxage < 0)
         return 0;
-    return explicit || heuristic_status(m->status) || (cc->f & CC_PUBLIC);
-}
-
-/* The head as hits will serve it: status line, the device's end-to-end
- * fields but Age and Cache-Status, Via, a Date when it had none. */
-static void
-stored_head(rp_proxy *p, const rp_http_msg *m, wbuf *w)
-{
-    rp_str tok[MAX_CONN_TOKENS], via;
-    char viabuf[48];
-    size_t i, ntok = conn_tokens(m, tok);
-    w_put(w, S("HTTP/1.1 "));
-    w_num(w, (uint64_t)m->status);
-    w_put(w, " ", 1);
-    w_str(w, m->reason);
-    w_put(w, S("\r\n"));
-    for (i = 0; i < m->nheaders; i++)
-        if (field_passes(m, i, tok, ntok) && m->headers[i].id != H_AGE &&
-            m->headers[i].id != H_CACHE_STATUS)
-            w_field(w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
-    via = via_value(p, m->minor, viabuf);
-    w_joined(w, S("Via"), m, H_VIA, via);
-    w_date_if_missing(w, m);
+    return cc->max_age >= 0 || cc->s_maxage >= 0 || has_field(m, H_EXPIRES) ||
+           heuristic_status(m->status) || (cc->f & CC_PUBLIC);
 }
 
 /* Validators and head (already in stored form) after key and Vary. */
@@ -772,14 +742,17 @@ meta_rest(rp_proxy *p, centry *e, const rp_http_msg *m, const char *head, size_t
 }
 
 /* Write Vary values, validators and head after the key already in
- * e->meta.  RP_OK or RP_ENOMEM. */
+ * e->meta.  The head is stored as hits will serve it: status line, the
+ * device's end-to-end fields but Age and Cache-Status, Via, a Date when it
+ * had none.  RP_OK or RP_ENOMEM. */
 static int
 meta_write(rp_proxy *p, centry *e, const rp_http_msg *m, const char *vary, size_t vn,
            char *scratch)
 {
     wbuf w;
     w.p = scratch, w.n = 0, w.cap = RP_CACHE_META, w.full = 0;
-    stored_head(p, m, &w);
+    w_head_fields(&w, m, 1);
+    w_via_date(p, &w, m);
     if (w.full || e->key_len + vn > RP_CACHE_META || chain_put(p, &e->meta, vary, vn))
         return RP_ENOMEM;
     e->vary_len = (uint16_t)vn;
@@ -836,24 +809,32 @@ fill_append(rp_proxy *p, rp_conn *c, const char *s, size_t n)
     }
 }
 
-/* Do entries a and b hold the same bytes at [off, off + n)? */
+/* Do chains a and b hold the same bytes at [off, off + n)? */
 static int
 chains_same(rp_proxy *p, const chain *a, const chain *b, size_t off, size_t n)
 {
-    char x[64], y[64];
+    char x[64];
     while (n) {
         size_t k = RP_MIN(n, sizeof(x));
         chain_get(p, a, off, x, k);
-        chain_get(p, b, off, y, k);
-        if (memcmp(x, y, k))
+        if (!chain_eq(p, b, off, (rp_str){x, k}, 0))
             return 0;
         off += k, n -= k;
     }
     return 1;
 }
 
+/* Is o stored under e's key (a variant of the same URL)? */
+static OUT_OF_LINE int
+same_key(rp_proxy *p, const centry *o, const centry *e)
+{
+    return o->hash == e->hash && o->key_len == e->key_len &&
+           chains_same(p, &o->meta, &e->meta, 0, e->key_len);
+}
+
 /* The fill is complete: it replaces the variant it matches, the least
- * recently used variant goes when there are too many, and it is served. */
+ * recently used variant goes when there are too many, and it is served.
+ * (The other variants are ready entries, so all on the LRU list.) */
 static void
 fill_commit(rp_proxy *p, rp_conn *c)
 {
@@ -865,11 +846,10 @@ fill_commit(rp_proxy *p, rp_conn *c)
         return;
     }
     c->cfill = 0;
-    for (j = k->bucket[e->hash % RP_CACHE_ENTRIES]; j; j = nx) {
+    for (j = k->lru_tail; j; j = nx) {
         centry *o = &k->e[j];
-        nx = o->hnext;
-        if (j == i || o->state != CE_READY || o->hash != e->hash || o->key_len != e->key_len ||
-            !chains_same(p, &o->meta, &e->meta, 0, e->key_len))
+        nx = o->prev;
+        if (!same_key(p, o, e))
             continue;
         if (o->vary_len == e->vary_len &&
             chains_same(p, &o->meta, &e->meta, e->key_len, e->vary_len))
@@ -879,8 +859,7 @@ fill_commit(rp_proxy *p, rp_conn *c)
     }
     for (j = k->lru_tail; j && variants >= RP_CACHE_VARIANTS; j = nx) {
         nx = k->e[j].prev;
-        if (k->e[j].hash == e->hash && !k->e[j].pins && k->e[j].key_len == e->key_len &&
-            chains_same(p, &k->e[j].meta, &e->meta, 0, e->key_len)) {
+        if (!k->e[j].pins && same_key(p, &k->e[j], e)) {
             entry_drop(p, j);
             p->stats.cache_evictions++;
             variants--;
@@ -915,29 +894,25 @@ etag_weak_eq(rp_str a, rp_str b)
     return a.n == b.n && a.n >= 2 && memcmp(a.p, b.p, a.n) == 0;
 }
 
-/* Would the client's own conditionals turn this hit into a 304? */
+/* Would the client's own conditionals turn this hit into a 304?  An
+ * If-None-Match decides alone; else one valid If-Modified-Since. */
 static int
 not_modified(rp_proxy *p, const centry *e, const rp_http_msg *m)
 {
     char tag[256];
-    rp_str inm = header_value(m, H_IF_NONE_MATCH), ims, el, stored;
+    rp_str inm = header_value(m, H_IF_NONE_MATCH), el, stored;
     int n;
     int64_t t;
-    if (m->nheaders && inm.n) {
-        stored.p = tag, stored.n = RP_MIN((size_t)e->etag_len, sizeof(tag));
+    if (inm.n) {
+        stored.p = tag, stored.n = e->etag_len <= sizeof(tag) ? e->etag_len : 0;
         chain_get(p, &e->meta, e->key_len + e->vary_len, tag, stored.n);
-        if (e->etag_len > sizeof(tag))
-            stored.n = 0;
         while (list_next(&inm, &el))
             if ((el.n == 1 && el.p[0] == '*') || (stored.n && etag_weak_eq(el, stored)))
                 return 1;
         return 0;
     }
-    ims = header_value(m, H_IF_MODIFIED_SINCE);
-    if (!ims.n || e->lm < 0 || field_date(m, H_IF_MODIFIED_SINCE, &n) < 0 || n != 1)
-        return 0;
-    t = http_date(ims);
-    return e->lm <= t;
+    t = field_date(m, H_IF_MODIFIED_SINCE, &n);
+    return n == 1 && t >= 0 && e->lm >= 0 && e->lm <= t;
 }
 
 /* Fields a 304 from the cache repeats (RFC 9110 §15.4.5). */
@@ -965,7 +940,7 @@ hit_fields(rp_proxy *p, const centry *e, int status304, wbuf *w)
             w_put(w, S("HTTP/1.1 304 Not Modified\r\n"));
             for (i = 0; i < h.nheaders; i++)
                 if (kept_in_304(h.headers[i].id))
-                    w_field(w, h.headers[i].name.p, h.headers[i].name.n, h.headers[i].value);
+                    w_header(w, &h.headers[i]);
             return 1;
         }
     }
@@ -994,14 +969,8 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     w_num(&w, (uint64_t)RP_MAX(entry_age(p, e), 0));
     w_put(&w, S("\r\n"));
     w_cache_status(&w, c, (c->cflags & CF_HIT) ? 0 : 304, ttl);
-    if (!(c->flags & F_KEEP))
-        w_put(&w, S("Connection: close\r\n"));
-    else if (c->flags & F_HTTP10)
-        w_put(&w, S("Connection: keep-alive\r\n"));
-    w_put(&w, S("\r\n"));
-    if (buf_commit(&c->out, &w) != RP_OK)
+    if (head_end(c, &w, 1) != RP_OK)
         return 0;
-    c->sent += w.n;
     c->status = nm ? 304 : 200;
     if (!nm && !(c->flags & F_HEAD) && e->body.len) {
         c->cblk = e->body.first, c->coff = 0;
@@ -1036,22 +1005,18 @@ entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
     if (rp_http_parse_response(t.d + off, n + 2, &old) != RP_OK)
         goto out;
     w.p = t.d + e->meta.len + 2, w.n = 0, w.cap = RP_BUF_SIZE - e->meta.len - 2, w.full = 0;
-    w_put(&w, S("HTTP/1.1 "));
-    w_num(&w, (uint64_t)old.status);
-    w_put(&w, " ", 1);
-    w_str(&w, old.reason);
-    w_put(&w, S("\r\n"));
+    w_status_line(&w, old.status, old.reason);
     for (i = 0; i < old.nheaders; i++) {
         for (j = 0; j < r304->nheaders; j++)
             if (str_ieq2(old.headers[i].name, r304->headers[j].name))
                 break;
         if (j == r304->nheaders)
-            w_field(&w, old.headers[i].name.p, old.headers[i].name.n, old.headers[i].value);
+            w_header(&w, &old.headers[i]);
     }
     for (j = 0; j < r304->nheaders; j++) {
         int id = r304->headers[j].id;
         if ((id == H_OTHER || id >= H_DATE) && id != H_AGE && id != H_CACHE_STATUS)
-            w_field(&w, r304->headers[j].name.p, r304->headers[j].name.n, r304->headers[j].value);
+            w_header(&w, &r304->headers[j]);
     }
     w_put(&w, S("\r\n"));
     if (w.full || rp_http_parse_response(w.p, w.n, &old) != RP_OK)

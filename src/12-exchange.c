@@ -57,6 +57,13 @@ device_release(rp_proxy *p, rp_conn *d)
  * from the arena), a stale one is revalidated with a conditional request,
  * a miss waits for a fill in progress (CS_CWAIT) or starts one. */
 
+/* The request head held in the client's buffer (F_HOLD), parsed again. */
+static int
+held_request(const rp_conn *c, rp_http_msg *m)
+{
+    return rp_http_parse_request(c->in.d + c->in.r, c->head_len, m);
+}
+
 static int
 entry_ttl(const rp_proxy *p, unsigned i)
 {
@@ -87,21 +94,23 @@ stale_rescue(rp_proxy *p, rp_conn *c, int status)
     const centry *e;
     rp_http_msg m;
     cc_t rq;
+    int ttl;
     if (!c->centry || !(c->cflags & CF_REVAL) || (c->flags & F_RESP_HEAD) ||
         !(c->flags & F_HOLD) || status < 500 || status == 501 || status > 504)
         return 0;
     e = &p->cache.e[c->centry];
     if ((e->flags & CE_NO_STALE) ||
-        rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK)
+        held_request(c, &m) != RP_OK)
         return 0;
     cc_of(&m, &rq); /* the client may allow it too (RFC 5861 §4) */
-    if (-entry_ttl(p, c->centry) > RP_MAX((int64_t)e->stale_if_error, rq.sie))
+    ttl = entry_ttl(p, c->centry);
+    if (-ttl > RP_MAX((int64_t)e->stale_if_error, rq.sie))
         return 0;
     if (c->link)
         conn_free(p, c->link);
     c->link = NULL;
     c->cflags |= CF_SIE;
-    return hit_serve(p, c, &m, entry_ttl(p, c->centry));
+    return hit_serve(p, c, &m, ttl);
 }
 #endif
 
@@ -439,7 +448,7 @@ cache_resume(rp_proxy *p, rp_conn *c)
 {
     rp_http_msg m;
     c->state = CS_FWD;
-    if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK)
+    if (held_request(c, &m) != RP_OK)
         exchange_fail(p, c, 502);
     else if (cache_request(p, c, &m) == 0)
         dispatch(p, c, &m);
@@ -676,7 +685,7 @@ cache_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
         return 0;
     }
     if (!(c->flags & F_HOLD) ||
-        rp_http_parse_request(c->in.d + c->in.r, c->head_len, &req) != RP_OK)
+        held_request(c, &req) != RP_OK)
         return 0;
     if (c->centry && (c->cflags & CF_REVAL)) {
         if (s == 304) {
@@ -841,7 +850,7 @@ hit_step(rp_proxy *p, rp_conn *c)
     if (c->flags & F_DEAD)
         return exchange_fail(p, c, 0);
     if (c->cflags & CF_HEADWAIT) {
-        if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &m) != RP_OK ||
+        if (held_request(c, &m) != RP_OK ||
             !hit_begin(p, c, &m, entry_ttl(p, c->centry)))
             return 0;
         c->cflags &= (uint16_t)~CF_HEADWAIT;
