@@ -434,21 +434,27 @@ rp_chunked_step(rp_chunked *c, const char *p, size_t n)
 }
 
 /* HTTP-date (RFC 9110 §5.6.7): the cache reads them, responses get a Date
- * when the device sent none. */
+ * when the device sent none.  Both directions cover 1970..9999, the years
+ * an IMF-fixdate can carry, in 32-bit arithmetic: a day count there stays
+ * below 2^22 (Howard Hinnant's civil-date algorithms, with the eras made
+ * unsigned because no year before 1969 gets this far). */
+
+static const char month_names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
 #if RP_ENABLE_CACHE
 
-static int64_t
-days_from_civil(int64_t y, int m, int d)
+/* Days since 1970-01-01; y is 1970..9999, d may overshoot the month
+ * (Feb 30 is Mar 2). */
+static uint32_t
+days_from_civil(unsigned y, unsigned m, unsigned d)
 {
-    int64_t era;
-    unsigned yoe, doy, doe;
+    unsigned era, yoe, doy, doe;
     y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+    era = y / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
     doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
+    return era * 146097 + doe - 719468;
 }
 
 static int
@@ -467,67 +473,77 @@ date_num(const char *s, size_t n, int *out)
 static int
 date_month(const char *s)
 {
-    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     int i;
     for (i = 0; i < 12; i++)
-        if (memcmp(s, names + 3 * i, 3) == 0)
+        if (memcmp(s, month_names + 3 * i, 3) == 0)
             return i + 1;
     return 0;
 }
 
-/* IMF-fixdate, RFC 850 or asctime; -1 when none of them. */
+/* IMF-fixdate, RFC 850 or asctime; -1 when none of them.  The forms place
+ * the fields differently; one pass then reads them. */
 static int64_t
 http_date(rp_str v)
 {
     const char *s = v.p, *c = memchr(v.p, ',', v.n);
-    int day, mon, year, hh, mm, ss, ylen;
-    size_t n = v.n, at;
+    int day, mon, year, hh, mm, ss;
+    size_t n = v.n, at, dpos, dlen = 2, mpos, ypos, ylen = 4;
     if (c) { /* "Sun, 06 Nov 1994 08:49:37 GMT" / "Sunday, 06-Nov-94 08:49:37 GMT" */
-        at = (size_t)(c - s) + 2;
-        ylen = n - at == 24 ? 4 : 2;
-        if (n - at != (size_t)(20 + ylen) || s[at - 1] != ' ' ||
-            !date_num(s + at, 2, &day) || (mon = date_month(s + at + 3)) == 0 ||
-            !date_num(s + at + 7, (size_t)ylen, &year) || memcmp(s + n - 4, " GMT", 4))
+        dpos = (size_t)(c - s) + 2;
+        ylen = n - dpos == 24 ? 4 : 2;
+        if (n - dpos != 20 + ylen || s[dpos - 1] != ' ' || memcmp(s + n - 4, " GMT", 4))
             return -1;
-        if (ylen == 2)
-            year += year < 70 ? 2000 : 1900;
-        at += 7 + (size_t)ylen;
+        mpos = dpos + 3, ypos = dpos + 7, at = ypos + ylen;
     } else { /* "Sun Nov  6 08:49:37 1994" */
-        if (n != 24 || (mon = date_month(s + 4)) == 0 ||
-            !date_num(s + 8 + (s[8] == ' '), s[8] == ' ' ? 1 : 2, &day) ||
-            !date_num(s + 20, 4, &year))
+        if (n != 24)
             return -1;
-        at = 10;
+        dpos = 8 + (s[8] == ' '), dlen = 10 - dpos;
+        mpos = 4, ypos = 20, at = 10;
     }
-    if (s[at] != ' ' || s[at + 3] != ':' || s[at + 6] != ':' || !date_num(s + at + 1, 2, &hh) ||
-        !date_num(s + at + 4, 2, &mm) || !date_num(s + at + 7, 2, &ss) || day < 1 ||
-        day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970 || year > 9999)
+    /* at: the space before the time; four digits at most keep year <= 9999 */
+    if ((mon = date_month(s + mpos)) == 0 || !date_num(s + dpos, dlen, &day) ||
+        !date_num(s + ypos, ylen, &year) || s[at] != ' ' || s[at + 3] != ':' ||
+        s[at + 6] != ':' || !date_num(s + at + 1, 2, &hh) || !date_num(s + at + 4, 2, &mm) ||
+        !date_num(s + at + 7, 2, &ss))
         return -1;
-    return days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss;
+    if (ylen == 2) /* RFC 850 */
+        year += year < 70 ? 2000 : 1900;
+    if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970)
+        return -1;
+    return (int64_t)days_from_civil((unsigned)year, (unsigned)mon, (unsigned)day) * 86400 +
+           hh * 3600 + mm * 60 + ss;
 }
 #endif
 
-/* t as IMF-fixdate into out (29 bytes). */
+/* Two decimal digits of v (< 100) at out. */
+static void
+put2(char *out, unsigned v)
+{
+    out[0] = (char)('0' + v / 10);
+    out[1] = (char)('0' + v % 10);
+}
+
+/* t as IMF-fixdate into out (29 bytes); t >= 0.  Years past 9999 have no
+ * IMF-fixdate: from there on the year is written modulo 10000, and past
+ * 2^32 days (t >= 2^32 * 86400) the day count wraps. */
 static void
 http_date_format(int64_t t, char *out)
 {
-    static const char wd[] = "ThuFriSatSunMonTueWed", mn[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    int64_t z = t / 86400 + 719468, era = z / 146097;
-    unsigned doe = (unsigned)(z - era * 146097), yoe, doy, mp, d, m, secs = (unsigned)(t % 86400);
-    int64_t y;
+    static const char wd[] = "ThuFriSatSunMonTueWed";
+    uint32_t days = (uint32_t)((uint64_t)t / 86400), secs = (uint32_t)((uint64_t)t % 86400);
+    uint32_t z = days + 719468, era = z / 146097, doe = z - era * 146097, yoe, doy, mp, m, y;
     yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
     m = mp < 10 ? mp + 3 : mp - 9;
-    y = (int64_t)yoe + era * 400 + (m <= 2);
-    memcpy(out, wd + 3 * ((t / 86400) % 7), 3);
+    y = yoe + era * 400 + (m <= 2);
+    memcpy(out, wd + 3 * (days % 7), 3);
     memcpy(out + 3, ", 00 Jan 0000 00:00:00 GMT", 26);
-    out[5] = (char)('0' + d / 10), out[6] = (char)('0' + d % 10);
-    memcpy(out + 8, mn + 3 * (m - 1), 3);
-    out[12] = (char)('0' + y / 1000 % 10), out[13] = (char)('0' + y / 100 % 10);
-    out[14] = (char)('0' + y / 10 % 10), out[15] = (char)('0' + y % 10);
-    out[17] = (char)('0' + secs / 36000), out[18] = (char)('0' + secs / 3600 % 10);
-    out[20] = (char)('0' + secs % 3600 / 600), out[21] = (char)('0' + secs % 600 / 60);
-    out[23] = (char)('0' + secs % 60 / 10), out[24] = (char)('0' + secs % 10);
+    put2(out + 5, doy - (153 * mp + 2) / 5 + 1);
+    memcpy(out + 8, month_names + 3 * (m - 1), 3);
+    put2(out + 12, y / 100 % 100);
+    put2(out + 14, y % 100);
+    put2(out + 17, secs / 3600);
+    put2(out + 20, secs / 60 % 60);
+    put2(out + 23, secs % 60);
 }
