@@ -482,49 +482,24 @@ enum {
     H_LOCATION, H_CONTENT_LOCATION, H_CACHE_STATUS
 };
 
-static const struct {
-    const char *name;
-    uint8_t len, id;
-} header_names[] = {
-    {"host", 4, H_HOST},
-    {"content-length", 14, H_CONTENT_LENGTH},
-    {"transfer-encoding", 17, H_TRANSFER_ENCODING},
-    {"connection", 10, H_CONNECTION},
-    {"keep-alive", 10, H_KEEP_ALIVE},
-    {"proxy-connection", 16, H_PROXY_CONNECTION},
-    {"te", 2, H_TE},
-    {"trailer", 7, H_TRAILER},
-    {"upgrade", 7, H_UPGRADE},
-    {"expect", 6, H_EXPECT},
-    {"x-forwarded-for", 15, H_XFF},
-    {"x-forwarded-proto", 17, H_XFPROTO},
-    {"x-forwarded-host", 16, H_XFHOST},
-    {"via", 3, H_VIA},
-    {"date", 4, H_DATE},
-    {"age", 3, H_AGE},
-    {"cache-control", 13, H_CACHE_CONTROL},
-    {"pragma", 6, H_PRAGMA},
-    {"expires", 7, H_EXPIRES},
-    {"etag", 4, H_ETAG},
-    {"last-modified", 13, H_LAST_MODIFIED},
-    {"vary", 4, H_VARY},
-    {"set-cookie", 10, H_SET_COOKIE},
-    {"authorization", 13, H_AUTHORIZATION},
-    {"if-none-match", 13, H_IF_NONE_MATCH},
-    {"if-modified-since", 17, H_IF_MODIFIED_SINCE},
-    {"location", 8, H_LOCATION},
-    {"content-location", 16, H_CONTENT_LOCATION},
-    {"cache-status", 12, H_CACHE_STATUS},
-};
+/* The names of H_HOST.. in enum order, each ended by a NUL. */
+static const char header_names[] =
+    "host\0" "content-length\0" "transfer-encoding\0" "connection\0" "keep-alive\0"
+    "proxy-connection\0" "te\0" "trailer\0" "upgrade\0" "expect\0" "x-forwarded-for\0"
+    "x-forwarded-proto\0" "x-forwarded-host\0" "via\0" "date\0" "age\0"
+    "cache-control\0" "pragma\0" "expires\0" "etag\0" "last-modified\0" "vary\0"
+    "set-cookie\0" "authorization\0" "if-none-match\0" "if-modified-since\0"
+    "location\0" "content-location\0" "cache-status\0";
 
 static int
 header_id(rp_str name)
 {
-    size_t i;
-    for (i = 0; i < RP_COUNT(header_names); i++)
-        if (name.n == header_names[i].len &&
-            str_ieq(name, header_names[i].name, header_names[i].len))
-            return header_names[i].id;
+    const char *s = header_names;
+    size_t n;
+    int id;
+    for (id = H_HOST; (n = strlen(s)) > 0; id++, s += n + 1)
+        if (n == name.n && str_ieq(name, s, n))
+            return id;
     return H_OTHER;
 }
 
