@@ -567,18 +567,16 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
 static int
 check_te(rp_str v)
 {
-    rp_str e, last = {0, 0};
-    int n = 0, chunked = 0;
+    rp_str e;
+    int n = 0, chunked = 0, last = 0;
     while (list_next(&v, &e)) {
         n++;
-        last = e;
-        chunked += str_ieq(e, S("chunked"));
+        last = str_ieq(e, S("chunked"));
+        chunked += last;
     }
-    if (n == 1 && chunked == 1)
-        return RP_OK;
-    if (n > 1 && chunked == 1 && str_ieq(last, S("chunked")))
-        return RP_ENOTIMPL;
-    return RP_EINVAL;
+    if (chunked != 1 || !last)
+        return RP_EINVAL;
+    return n == 1 ? RP_OK : RP_ENOTIMPL;
 }
 
 /* reg-name / IP-literal / port characters (RFC 3986 host + ":" port). */
@@ -699,14 +697,14 @@ parse_target(rp_http_msg *m)
     return check_host(m->host);
 }
 
-int
-rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
+/* "METHOD target HTTP/1.x\r\n" at buf: the offset past its CRLF, or an
+ * error.  The head ends in CRLF CRLF and the version holds neither, so the
+ * CRLF after it is in bounds. */
+static long
+request_line(const char *buf, const char *end, rp_http_msg *m)
 {
-    const char *p = buf, *end = buf + len, *q;
+    const char *p = buf, *q;
     int rc;
-    memset(m, 0, offsetof(rp_http_msg, headers));
-    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
-        return RP_EINVAL;
     for (q = p; q < end && is_tchar((unsigned char)*q); q++)
         ;
     if (q == p || q >= end || *q != ' ')
@@ -721,28 +719,19 @@ rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
         return rc;
     m->minor = rc;
     p = q + 9;
-    if (p + 2 > end || p[0] != '\r' || p[1] != '\n')
+    if (p[0] != '\r' || p[1] != '\n')
         return RP_EINVAL;
     if ((rc = parse_target(m)) != RP_OK)
         return rc;
-    if ((rc = parse_fields(p + 2, end, m)) != RP_OK ||
-        (rc = scan_fields(m, 1)) != RP_OK)
-        return rc;
-    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED))
-        return RP_EINVAL; /* RFC 9112 §6.1: TE in 1.0 is faulty framing */
-    if (m->minor == 1 && !(m->flags & RP_HF_HOST))
-        return RP_EINVAL;
-    return RP_OK;
+    return p + 2 - buf;
 }
 
-int
-rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
+/* "HTTP/1.x 200 reason\r\n" at buf, likewise. */
+static long
+status_line(const char *buf, const char *end, rp_http_msg *m)
 {
-    const char *p = buf, *end = buf + len;
+    const char *p = buf;
     int rc, i;
-    memset(m, 0, offsetof(rp_http_msg, headers));
-    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
-        return RP_EINVAL;
     if ((rc = parse_version(p, end)) < 0)
         return RP_EINVAL;
     m->minor = rc;
@@ -764,10 +753,44 @@ rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
     m->reason.n = (size_t)(p - m->reason.p);
     if (p[1] != '\n')
         return RP_EINVAL;
-    if ((rc = parse_fields(p + 2, end, m)) != RP_OK ||
-        (rc = scan_fields(m, 0)) != RP_OK)
-        return rc == RP_EHDRTOOBIG ? rc : RP_EINVAL;
+    return p + 2 - buf;
+}
+
+/* A complete head: start line, field lines, then the semantic pass. */
+static int
+parse_head(const char *buf, size_t len, rp_http_msg *m, int is_request)
+{
+    const char *end = buf + len;
+    long at;
+    int rc;
+    memset(m, 0, offsetof(rp_http_msg, headers));
+    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
+        return RP_EINVAL;
+    at = is_request ? request_line(buf, end, m) : status_line(buf, end, m);
+    if (at < 0)
+        return (int)at;
+    if ((rc = parse_fields(buf + at, end, m)) != RP_OK)
+        return rc;
+    return scan_fields(m, is_request);
+}
+
+int
+rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
+{
+    int rc = parse_head(buf, len, m, 1);
+    if (rc != RP_OK)
+        return rc;
+    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED))
+        return RP_EINVAL; /* RFC 9112 §6.1: TE in 1.0 is faulty framing */
+    if (m->minor == 1 && !(m->flags & RP_HF_HOST))
+        return RP_EINVAL;
     return RP_OK;
+}
+
+int
+rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
+{
+    return parse_head(buf, len, m, 0); /* scan_fields: only RP_EINVAL here */
 }
 
 /* Chunked framing (RFC 9112 §7.1) as a byte-at-a-time state machine over
@@ -3078,10 +3101,13 @@ static int
 request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
                    const rp_str *cond)
 {
-    rp_str tok[MAX_CONN_TOKENS], ip, via;
+    rp_str tok[MAX_CONN_TOKENS], ip, via, proto = {"https", c->tls ? 5 : 4};
+    rp_str cert = {p->cfg.client_cert_header, 0};
     char ipbuf[48], viabuf[48];
     size_t i, ntok = conn_tokens(m, tok), nf = 4; /* Host, XFF, XFP, Via */
     wbuf w = buf_writer(p, &d->out);
+    if (cert.p)
+        cert.n = strlen(cert.p);
     w_str(&w, m->method);
     w_put(&w, " ", 1);
     if (m->target.n == 0 || (m->target.p[0] != '/' && m->target.p[0] != '*'))
@@ -3089,25 +3115,23 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
     w_str(&w, m->target);
     w_put(&w, S(" HTTP/1.1\r\n"));
     w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
-    for (i = 0; i < m->nheaders; i++)
-        if (field_passes(m, i, tok, ntok) &&
-            !(cond && (m->headers[i].id == H_IF_NONE_MATCH ||
-                       m->headers[i].id == H_IF_MODIFIED_SINCE)) &&
-            !(p->cfg.client_cert_header && /* never trust a client's own */
-              str_ieq2(m->headers[i].name, (rp_str){p->cfg.client_cert_header,
-                                                    strlen(p->cfg.client_cert_header)}))) {
-            w_field(&w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
-            nf++;
-        }
+    for (i = 0; i < m->nheaders; i++) {
+        const rp_header *h = &m->headers[i];
+        /* a client's own cert header is never trusted (no name is empty, so
+         * an empty cert matches none) */
+        if (!field_passes(m, i, tok, ntok) || str_ieq2(h->name, cert) ||
+            (cond && (h->id == H_IF_NONE_MATCH || h->id == H_IF_MODIFIED_SINCE)))
+            continue;
+        w_field(&w, h->name.p, h->name.n, h->value);
+        nf++;
+    }
 #if RP_ENABLE_TLS
-    if (p->cfg.client_cert_header && c->tls && c->tls->cn_elt.status > 0)
-        w_field(&w, p->cfg.client_cert_header, strlen(p->cfg.client_cert_header),
-                (rp_str){c->tls->cn, strlen(c->tls->cn)}), nf++;
+    if (cert.p && c->tls && c->tls->cn_elt.status > 0)
+        w_field(&w, cert.p, cert.n, (rp_str){c->tls->cn, strlen(c->tls->cn)}), nf++;
 #endif
     ip.p = ipbuf, ip.n = rp_addr_format(&c->peer, ipbuf, sizeof(ipbuf));
     w_joined(&w, S("X-Forwarded-For"), m, H_XFF, ip);
-    w_put(&w, c->tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n",
-          c->tls ? 26 : 25);
+    w_field(&w, S("X-Forwarded-Proto"), proto);
     if (m->flags & RP_HF_HOST)
         w_field(&w, S("X-Forwarded-Host"), m->host);
     via = via_value(p, m->minor, viabuf);

@@ -100,18 +100,16 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
 static int
 check_te(rp_str v)
 {
-    rp_str e, last = {0, 0};
-    int n = 0, chunked = 0;
+    rp_str e;
+    int n = 0, chunked = 0, last = 0;
     while (list_next(&v, &e)) {
         n++;
-        last = e;
-        chunked += str_ieq(e, S("chunked"));
+        last = str_ieq(e, S("chunked"));
+        chunked += last;
     }
-    if (n == 1 && chunked == 1)
-        return RP_OK;
-    if (n > 1 && chunked == 1 && str_ieq(last, S("chunked")))
-        return RP_ENOTIMPL;
-    return RP_EINVAL;
+    if (chunked != 1 || !last)
+        return RP_EINVAL;
+    return n == 1 ? RP_OK : RP_ENOTIMPL;
 }
 
 /* reg-name / IP-literal / port characters (RFC 3986 host + ":" port). */
@@ -232,14 +230,14 @@ parse_target(rp_http_msg *m)
     return check_host(m->host);
 }
 
-int
-rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
+/* "METHOD target HTTP/1.x\r\n" at buf: the offset past its CRLF, or an
+ * error.  The head ends in CRLF CRLF and the version holds neither, so the
+ * CRLF after it is in bounds. */
+static long
+request_line(const char *buf, const char *end, rp_http_msg *m)
 {
-    const char *p = buf, *end = buf + len, *q;
+    const char *p = buf, *q;
     int rc;
-    memset(m, 0, offsetof(rp_http_msg, headers));
-    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
-        return RP_EINVAL;
     for (q = p; q < end && is_tchar((unsigned char)*q); q++)
         ;
     if (q == p || q >= end || *q != ' ')
@@ -254,28 +252,19 @@ rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
         return rc;
     m->minor = rc;
     p = q + 9;
-    if (p + 2 > end || p[0] != '\r' || p[1] != '\n')
+    if (p[0] != '\r' || p[1] != '\n')
         return RP_EINVAL;
     if ((rc = parse_target(m)) != RP_OK)
         return rc;
-    if ((rc = parse_fields(p + 2, end, m)) != RP_OK ||
-        (rc = scan_fields(m, 1)) != RP_OK)
-        return rc;
-    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED))
-        return RP_EINVAL; /* RFC 9112 §6.1: TE in 1.0 is faulty framing */
-    if (m->minor == 1 && !(m->flags & RP_HF_HOST))
-        return RP_EINVAL;
-    return RP_OK;
+    return p + 2 - buf;
 }
 
-int
-rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
+/* "HTTP/1.x 200 reason\r\n" at buf, likewise. */
+static long
+status_line(const char *buf, const char *end, rp_http_msg *m)
 {
-    const char *p = buf, *end = buf + len;
+    const char *p = buf;
     int rc, i;
-    memset(m, 0, offsetof(rp_http_msg, headers));
-    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
-        return RP_EINVAL;
     if ((rc = parse_version(p, end)) < 0)
         return RP_EINVAL;
     m->minor = rc;
@@ -297,10 +286,44 @@ rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
     m->reason.n = (size_t)(p - m->reason.p);
     if (p[1] != '\n')
         return RP_EINVAL;
-    if ((rc = parse_fields(p + 2, end, m)) != RP_OK ||
-        (rc = scan_fields(m, 0)) != RP_OK)
-        return rc == RP_EHDRTOOBIG ? rc : RP_EINVAL;
+    return p + 2 - buf;
+}
+
+/* A complete head: start line, field lines, then the semantic pass. */
+static int
+parse_head(const char *buf, size_t len, rp_http_msg *m, int is_request)
+{
+    const char *end = buf + len;
+    long at;
+    int rc;
+    memset(m, 0, offsetof(rp_http_msg, headers));
+    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
+        return RP_EINVAL;
+    at = is_request ? request_line(buf, end, m) : status_line(buf, end, m);
+    if (at < 0)
+        return (int)at;
+    if ((rc = parse_fields(buf + at, end, m)) != RP_OK)
+        return rc;
+    return scan_fields(m, is_request);
+}
+
+int
+rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
+{
+    int rc = parse_head(buf, len, m, 1);
+    if (rc != RP_OK)
+        return rc;
+    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED))
+        return RP_EINVAL; /* RFC 9112 §6.1: TE in 1.0 is faulty framing */
+    if (m->minor == 1 && !(m->flags & RP_HF_HOST))
+        return RP_EINVAL;
     return RP_OK;
+}
+
+int
+rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
+{
+    return parse_head(buf, len, m, 0); /* scan_fields: only RP_EINVAL here */
 }
 
 /* Chunked framing (RFC 9112 §7.1) as a byte-at-a-time state machine over
