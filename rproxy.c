@@ -482,7 +482,21 @@ enum {
     H_LOCATION, H_CONTENT_LOCATION, H_CACHE_STATUS
 };
 
-/* The names of H_HOST.. in enum order, each ended by a NUL. */
+/* Index of s in words (lower-case, each ended by a NUL, the list by an
+ * empty one), case-insensitively; -1 when absent. */
+static int
+word_index(rp_str s, const char *words)
+{
+    size_t n;
+    int i;
+    for (i = 0; (n = strlen(words)) > 0; i++, words += n + 1)
+        if (str_ieq(s, words, n))
+            return i;
+    return -1;
+}
+
+/* The names of H_HOST.. in enum order: word i is id i + 1, and a name not
+ * there gets H_OTHER (0). */
 static const char header_names[] =
     "host\0" "content-length\0" "transfer-encoding\0" "connection\0" "keep-alive\0"
     "proxy-connection\0" "te\0" "trailer\0" "upgrade\0" "expect\0" "x-forwarded-for\0"
@@ -494,13 +508,7 @@ static const char header_names[] =
 static int
 header_id(rp_str name)
 {
-    const char *s = header_names;
-    size_t n;
-    int id;
-    for (id = H_HOST; (n = strlen(s)) > 0; id++, s += n + 1)
-        if (n == name.n && str_ieq(name, s, n))
-            return id;
-    return H_OTHER;
+    return word_index(name, header_names) + 1;
 }
 
 long
@@ -600,7 +608,7 @@ static int
 scan_fields(rp_http_msg *m, int is_request)
 {
     size_t i;
-    int te = 0, host = 0, rc;
+    int te = 0, host = 0, rc, k;
     m->content_length = -1;
     for (i = 0; i < m->nheaders; i++) {
         rp_str v = m->headers[i].value, e;
@@ -618,14 +626,10 @@ scan_fields(rp_http_msg *m, int is_request)
             m->flags |= RP_HF_CHUNKED;
             break;
         case H_CONNECTION:
-            while (list_next(&v, &e)) {
-                if (str_ieq(e, S("close")))
-                    m->flags |= RP_HF_CONN_CLOSE;
-                else if (str_ieq(e, S("keep-alive")))
-                    m->flags |= RP_HF_CONN_KEEP;
-                else if (str_ieq(e, S("upgrade")))
-                    m->flags |= RP_HF_CONN_UPG;
-            }
+            /* the three options have consecutive flags, in this order */
+            while (list_next(&v, &e))
+                if ((k = word_index(e, "close\0keep-alive\0upgrade\0")) >= 0)
+                    m->flags |= RP_HF_CONN_CLOSE << k;
             break;
         case H_UPGRADE:
             m->flags |= RP_HF_UPGRADE;
