@@ -67,19 +67,7 @@ lower(int c)
     return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
-/* Case-insensitive compare of a view with a lower-case literal. */
-static int
-str_ieq(rp_str a, const char *lit, size_t n)
-{
-    size_t i;
-    if (a.n != n)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (lower((unsigned char)a.p[i]) != lit[i])
-            return 0;
-    return 1;
-}
-
+/* Case-insensitive compare of two views. */
 static int
 str_ieq2(rp_str a, rp_str b)
 {
@@ -90,6 +78,15 @@ str_ieq2(rp_str a, rp_str b)
         if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
             return 0;
     return 1;
+}
+
+/* ... and of a view with a literal. */
+static int
+str_ieq(rp_str a, const char *lit, size_t n)
+{
+    rp_str b;
+    b.p = lit, b.n = n;
+    return str_ieq2(a, b);
 }
 
 static rp_str
@@ -194,16 +191,17 @@ w_field(wbuf *w, const char *name, size_t n, rp_str value)
 const char *
 rp_strerror(int err)
 {
-    static const char *const names[] = {
-        "ok", "would block", "malformed input", "out of slots",
-        "connection closed", "connection reset", "timed out",
-        "connect refused", "I/O error", "request target too long",
-        "header too large", "not implemented", "HTTP version not supported",
-        "expectation failed", "bad configuration", "not found",
-        "bad address"};
-    if (err > 0 || -err >= (int)RP_COUNT(names))
-        return "unknown error";
-    return names[-err];
+    /* -err picks one; the list ends with an empty name */
+    static const char names[] =
+        "ok\0would block\0malformed input\0out of slots\0connection closed\0"
+        "connection reset\0timed out\0connect refused\0I/O error\0"
+        "request target too long\0header too large\0not implemented\0"
+        "HTTP version not supported\0expectation failed\0bad configuration\0"
+        "not found\0bad address\0";
+    const char *s = names;
+    for (; err < 0 && *s; err++)
+        s += strlen(s) + 1;
+    return err || !*s ? "unknown error" : s;
 }
 
 static int

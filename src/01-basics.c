@@ -31,19 +31,7 @@ lower(int c)
     return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
-/* Case-insensitive compare of a view with a lower-case literal. */
-static int
-str_ieq(rp_str a, const char *lit, size_t n)
-{
-    size_t i;
-    if (a.n != n)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (lower((unsigned char)a.p[i]) != lit[i])
-            return 0;
-    return 1;
-}
-
+/* Case-insensitive compare of two views. */
 static int
 str_ieq2(rp_str a, rp_str b)
 {
@@ -54,6 +42,15 @@ str_ieq2(rp_str a, rp_str b)
         if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
             return 0;
     return 1;
+}
+
+/* ... and of a view with a literal. */
+static int
+str_ieq(rp_str a, const char *lit, size_t n)
+{
+    rp_str b;
+    b.p = lit, b.n = n;
+    return str_ieq2(a, b);
 }
 
 static rp_str
