@@ -7,14 +7,27 @@
 #define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define S(lit) lit, (sizeof(lit) - 1)
 
-/* tchar bitmap: "!#$%&'*+-.^_`|~", DIGIT, ALPHA */
-static const uint32_t tchar_map[8] = {0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff,
-                                      0, 0,          0,          0};
+/* Character classes as bitmaps over 0..127 (nothing above is in one). */
+static int
+in_class(const uint32_t *map, unsigned char c)
+{
+    return c < 128 && (map[c >> 5] >> (c & 31)) & 1;
+}
+
+/* tchar: "!#$%&'*+-.^_`|~", DIGIT, ALPHA */
+static const uint32_t tchar_map[4] = {0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff};
 
 static int
 is_tchar(unsigned char c)
 {
-    return (tchar_map[c >> 5] >> (c & 31)) & 1;
+    return in_class(tchar_map, c);
+}
+
+/* CTL but HTAB: not allowed in a field value or a chunk extension. */
+static int
+is_ctl(unsigned char c)
+{
+    return (c < 0x20 && c != '\t') || c == 0x7f;
 }
 
 #if RP_ENABLE_CACHE

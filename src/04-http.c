@@ -91,7 +91,7 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
         p = ++q;
         while (*q != '\r') {
             unsigned char c = (unsigned char)*q++;
-            if ((c < 0x20 && c != '\t') || c == 0x7f)
+            if (is_ctl(c))
                 return RP_EINVAL;
         }
         if (q[1] != '\n')
@@ -120,18 +120,17 @@ check_te(rp_str v)
     return n == 1 ? RP_OK : RP_ENOTIMPL;
 }
 
-/* reg-name / IP-literal / port characters (RFC 3986 host + ":" port). */
+/* reg-name / IP-literal / port characters (RFC 3986 host + ":" port):
+ * "!#$%&'()*+,-.:;=[]_~", DIGIT, ALPHA. */
+static const uint32_t host_map[4] = {0, 0x2fff7ffa, 0xaffffffe, 0x47fffffe};
+
 static int
 check_host(rp_str h)
 {
     size_t i;
-    for (i = 0; i < h.n; i++) {
-        unsigned char c = (unsigned char)h.p[i];
-        if (!(is_tchar(c) || c == ':' || c == '[' || c == ']' || c == '(' ||
-              c == ')' || c == ',' || c == ';' || c == '=') ||
-            c == '|' || c == '`' || c == '^')
+    for (i = 0; i < h.n; i++)
+        if (!in_class(host_map, (unsigned char)h.p[i]))
             return RP_EINVAL;
-    }
     return RP_OK;
 }
 
@@ -370,7 +369,7 @@ chunked_byte(rp_chunked *c, unsigned char b)
     case CH_EXT:
         if (b == '\r')
             c->state = CH_SIZE_LF;
-        else if ((b < 0x20 && b != '\t') || b == 0x7f)
+        else if (is_ctl(b))
             return RP_EINVAL;
         return RP_OK;
     case CH_SIZE_LF:
@@ -398,7 +397,7 @@ chunked_byte(rp_chunked *c, unsigned char b)
     case CH_TRAILER_LINE:
         if (b == '\r')
             c->state = CH_TRAILER_LF;
-        else if ((b < 0x20 && b != '\t') || b == 0x7f)
+        else if (is_ctl(b))
             return RP_EINVAL;
         return RP_OK;
     case CH_TRAILER_LF:
