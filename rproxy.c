@@ -3139,7 +3139,7 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
         w_field(&w, h->name.p, h->name.n, h->value);
         nf++;
     }
-#if RP_ENABLE_TLS
+#if RP_ENABLE_TLS && RP_ENABLE_TLS_CLIENT_AUTH /* else no CN is ever extracted */
     if (cert.p && c->tls && c->tls->cn_elt.status > 0)
         w_field(&w, cert.p, cert.n, (rp_str){c->tls->cn, strlen(c->tls->cn)}), nf++;
 #endif
