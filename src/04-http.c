@@ -69,20 +69,19 @@ rp_http_head_end(const char *buf, size_t len, size_t *scan)
 }
 
 /* Field lines from p to the final CRLF (end points past it; the caller has
- * checked that the head ends in CRLF CRLF, so every scan stops in bounds). */
+ * checked that the head ends in CRLF CRLF, so every scan stops in bounds,
+ * and has zeroed nheaders). */
 static int
 parse_fields(const char *p, const char *end, rp_http_msg *m)
 {
-    m->nheaders = 0;
     while (p < end - 2) {
         rp_header *h;
         const char *q = p;
-        if (*p == ' ' || *p == '\t')
-            return RP_EINVAL; /* obs-fold or leading whitespace */
-        while (q < end && is_tchar((unsigned char)*q))
+        while (is_tchar((unsigned char)*q))
             q++;
         if (q == p || *q != ':')
-            return RP_EINVAL; /* empty name, bad char, space before colon */
+            return RP_EINVAL; /* empty name (obs-fold or leading whitespace
+                                 too), bad char, space before colon */
         if (m->nheaders == RP_MAX_HEADERS)
             return RP_EHDRTOOBIG;
         h = &m->headers[m->nheaders++];
@@ -234,21 +233,21 @@ parse_target(rp_http_msg *m)
 }
 
 /* "METHOD target HTTP/1.x\r\n" at buf: the offset past its CRLF, or an
- * error.  The head ends in CRLF CRLF and the version holds neither, so the
- * CRLF after it is in bounds. */
+ * error.  The head ends in CRLF CRLF: the scans stop at a CR at the latest,
+ * and as the version holds neither, the CRLF after it is in bounds. */
 static long
 request_line(const char *buf, const char *end, rp_http_msg *m)
 {
     const char *p = buf, *q;
     int rc;
-    for (q = p; q < end && is_tchar((unsigned char)*q); q++)
+    for (q = p; is_tchar((unsigned char)*q); q++)
         ;
-    if (q == p || q >= end || *q != ' ')
+    if (q == p || *q != ' ')
         return RP_EINVAL;
     m->method.p = p, m->method.n = (size_t)(q - p);
-    for (p = ++q; q < end && *q > ' ' && *q < 0x7f; q++)
+    for (p = ++q; *q > ' ' && *q < 0x7f; q++)
         ;
-    if (q == p || q >= end || *q != ' ')
+    if (q == p || *q != ' ')
         return q - p > RP_MAX_URI ? RP_ETOOLONG : RP_EINVAL;
     m->target.p = p, m->target.n = (size_t)(q - p);
     if ((rc = parse_version(q + 1, end)) < 0)
