@@ -486,7 +486,7 @@ static int64_t
 http_date(rp_str v)
 {
     const char *s = v.p, *c = memchr(v.p, ',', v.n);
-    int day, mon, year, hh, mm, ss;
+    int day, mon, year, t[3], k; /* t: hour, minute, second */
     size_t n = v.n, at, dpos, dlen = 2, mpos, ypos, ylen = 4;
     if (c) { /* "Sun, 06 Nov 1994 08:49:37 GMT" / "Sunday, 06-Nov-94 08:49:37 GMT" */
         dpos = (size_t)(c - s) + 2;
@@ -500,27 +500,30 @@ http_date(rp_str v)
         dpos = 8 + (s[8] == ' '), dlen = 10 - dpos;
         mpos = 4, ypos = 20, at = 10;
     }
-    /* at: the space before the time; four digits at most keep year <= 9999 */
+    /* four digits at most keep year <= 9999 */
     if ((mon = date_month(s + mpos)) == 0 || !date_num(s + dpos, dlen, &day) ||
-        !date_num(s + ypos, ylen, &year) || s[at] != ' ' || s[at + 3] != ':' ||
-        s[at + 6] != ':' || !date_num(s + at + 1, 2, &hh) || !date_num(s + at + 4, 2, &mm) ||
-        !date_num(s + at + 7, 2, &ss))
+        !date_num(s + ypos, ylen, &year))
         return -1;
+    for (k = 0; k < 3; k++, at += 3) /* at: the space, then each ':' */
+        if (s[at] != (k ? ':' : ' ') || !date_num(s + at + 1, 2, &t[k]))
+            return -1;
     if (ylen == 2) /* RFC 850 */
         year += year < 70 ? 2000 : 1900;
-    if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970)
+    if (day < 1 || day > 31 || t[0] > 23 || t[1] > 59 || t[2] > 60 || year < 1970)
         return -1;
     return (int64_t)days_from_civil((unsigned)year, (unsigned)mon, (unsigned)day) * 86400 +
-           hh * 3600 + mm * 60 + ss;
+           t[0] * 3600 + t[1] * 60 + t[2];
 }
 #endif
 
-/* Two decimal digits of v (< 100) at out. */
+/* The last n decimal digits of v, ending before end. */
 static void
-put2(char *out, unsigned v)
+put_digits(char *end, unsigned v, int n)
 {
-    out[0] = (char)('0' + v / 10);
-    out[1] = (char)('0' + v % 10);
+    while (n--) {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    }
 }
 
 /* t as IMF-fixdate into out (29 bytes); t >= 0.  Years past 9999 have no
@@ -539,11 +542,10 @@ http_date_format(int64_t t, char *out)
     y = yoe + era * 400 + (m <= 2);
     memcpy(out, wd + 3 * (days % 7), 3);
     memcpy(out + 3, ", 00 Jan 0000 00:00:00 GMT", 26);
-    put2(out + 5, doy - (153 * mp + 2) / 5 + 1);
+    put_digits(out + 7, doy - (153 * mp + 2) / 5 + 1, 2);
     memcpy(out + 8, month_names + 3 * (m - 1), 3);
-    put2(out + 12, y / 100 % 100);
-    put2(out + 14, y % 100);
-    put2(out + 17, secs / 3600);
-    put2(out + 20, secs / 60 % 60);
-    put2(out + 23, secs % 60);
+    put_digits(out + 16, y, 4);
+    put_digits(out + 19, secs / 3600, 2);
+    put_digits(out + 22, secs / 60 % 60, 2);
+    put_digits(out + 25, secs % 60, 2);
 }
