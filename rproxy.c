@@ -80,26 +80,23 @@ lower(int c)
     return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
-/* Case-insensitive compare of two views. */
+/* Case-insensitive compare of a view with n bytes at b. */
 static int
-str_ieq2(rp_str a, rp_str b)
+str_ieq(rp_str a, const char *b, size_t n)
 {
     size_t i;
-    if (a.n != b.n)
+    if (a.n != n)
         return 0;
-    for (i = 0; i < a.n; i++)
-        if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
+    for (i = 0; i < n; i++)
+        if (lower((unsigned char)a.p[i]) != lower((unsigned char)b[i]))
             return 0;
     return 1;
 }
 
-/* ... and of a view with a literal. */
 static int
-str_ieq(rp_str a, const char *lit, size_t n)
+str_ieq2(rp_str a, rp_str b)
 {
-    rp_str b;
-    b.p = lit, b.n = n;
-    return str_ieq2(a, b);
+    return str_ieq(a, b.p, b.n);
 }
 
 static rp_str
