@@ -99,14 +99,14 @@ str_ieq2(rp_str a, rp_str b)
     return str_ieq(a, b.p, b.n);
 }
 
-static rp_str
-str_trim(rp_str s)
+/* A view without its leading and trailing spaces and tabs. */
+static void
+str_trim(rp_str *s)
 {
-    while (s.n && (s.p[0] == ' ' || s.p[0] == '\t'))
-        s.p++, s.n--;
-    while (s.n && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t'))
-        s.n--;
-    return s;
+    while (s->n && (s->p[0] == ' ' || s->p[0] == '\t'))
+        s->p++, s->n--;
+    while (s->n && (s->p[s->n - 1] == ' ' || s->p[s->n - 1] == '\t'))
+        s->n--;
 }
 
 /* Next comma-separated element of a list value; returns 0 when none left.
@@ -120,7 +120,7 @@ list_next(rp_str *rest, rp_str *elem)
             i++;
         elem->p = rest->p;
         elem->n = i;
-        *elem = str_trim(*elem);
+        str_trim(elem);
         rest->p += i + (i < rest->n);
         rest->n -= i + (i < rest->n);
         if (elem->n)
@@ -571,7 +571,7 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
         if (q[1] != '\n')
             return RP_EINVAL;
         h->value.p = p, h->value.n = (size_t)(q - p);
-        h->value = str_trim(h->value);
+        str_trim(&h->value);
         p = q + 2;
     }
     return RP_OK;

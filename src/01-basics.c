@@ -63,14 +63,14 @@ str_ieq2(rp_str a, rp_str b)
     return str_ieq(a, b.p, b.n);
 }
 
-static rp_str
-str_trim(rp_str s)
+/* A view without its leading and trailing spaces and tabs. */
+static void
+str_trim(rp_str *s)
 {
-    while (s.n && (s.p[0] == ' ' || s.p[0] == '\t'))
-        s.p++, s.n--;
-    while (s.n && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t'))
-        s.n--;
-    return s;
+    while (s->n && (s->p[0] == ' ' || s->p[0] == '\t'))
+        s->p++, s->n--;
+    while (s->n && (s->p[s->n - 1] == ' ' || s->p[s->n - 1] == '\t'))
+        s->n--;
 }
 
 /* Next comma-separated element of a list value; returns 0 when none left.
@@ -84,7 +84,7 @@ list_next(rp_str *rest, rp_str *elem)
             i++;
         elem->p = rest->p;
         elem->n = i;
-        *elem = str_trim(*elem);
+        str_trim(elem);
         rest->p += i + (i < rest->n);
         rest->n -= i + (i < rest->n);
         if (elem->n)

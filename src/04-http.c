@@ -96,7 +96,7 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
         if (q[1] != '\n')
             return RP_EINVAL;
         h->value.p = p, h->value.n = (size_t)(q - p);
-        h->value = str_trim(h->value);
+        str_trim(&h->value);
         p = q + 2;
     }
     return RP_OK;
