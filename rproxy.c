@@ -812,12 +812,11 @@ enum {
 };
 #define CH_MAX_LINE 4096
 
+/* One framing byte, already counted into its line and known not NUL. */
 static int
 chunked_byte(rp_chunked *c, unsigned char b)
 {
     int h;
-    if (++c->linelen > CH_MAX_LINE || b == 0)
-        return RP_EINVAL;
     switch (c->state) {
     case CH_SIZE:
         if ((h = hexval(b)) >= 0) {
@@ -902,9 +901,11 @@ rp_chunked_step(rp_chunked *c, const char *p, size_t n)
         return (long)take;
     }
     c->in_data = 0;
-    while (i < n && c->state != CH_DATA && !c->done)
-        if (chunked_byte(c, (unsigned char)p[i++]) != RP_OK)
+    while (i < n && c->state != CH_DATA && !c->done) {
+        unsigned char b = (unsigned char)p[i++];
+        if (++c->linelen > CH_MAX_LINE || b == 0 || chunked_byte(c, b) != RP_OK)
             return RP_EINVAL;
+    }
     return (long)i;
 }
 
