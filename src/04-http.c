@@ -201,6 +201,16 @@ parse_version(const char *p, const char *end)
     return p[7] - '0';
 }
 
+/* Does t go on past a case-insensitive lit? */
+static int
+starts_with(rp_str t, const char *lit, size_t n)
+{
+    if (t.n <= n)
+        return 0;
+    t.n = n;
+    return str_ieq(t, lit, n);
+}
+
 /* Request target: origin-form, absolute-form (authority moves to host),
  * asterisk-form for OPTIONS, authority-form for CONNECT (refused later). */
 static int
@@ -214,9 +224,9 @@ parse_target(rp_http_msg *m)
         return RP_OK;
     if (t.n == 1 && t.p[0] == '*')
         return str_ieq(m->method, S("options")) ? RP_OK : RP_EINVAL;
-    if (t.n > 7 && str_ieq((rp_str){t.p, 7}, S("http://")))
+    if (starts_with(t, S("http://")))
         skip = 7;
-    else if (t.n > 8 && str_ieq((rp_str){t.p, 8}, S("https://")))
+    else if (starts_with(t, S("https://")))
         skip = 8;
     else
         return m->method.n == 7 && memcmp(m->method.p, "CONNECT", 7) == 0
