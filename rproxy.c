@@ -922,15 +922,13 @@ rp_chunked_step(rp_chunked *c, const char *p, size_t n)
 /* HTTP-date (RFC 9110 §5.6.7): the cache reads them, responses get a Date
  * when the device sent none.  Both directions cover 1970..9999, the years
  * an IMF-fixdate can carry, in 32-bit arithmetic: a day count there stays
- * below 2^22 (Howard Hinnant's civil-date algorithms, with the eras made
+ * below 2^22 (Howard Hinnant's days_from_civil, with the eras made
  * unsigned because no year before 1969 gets this far). */
 
 static const char month_names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
-#if RP_ENABLE_CACHE
-
-/* Days since 1970-01-01; y is 1970..9999, d may overshoot the month
- * (Feb 30 is Mar 2). */
+/* Days since 1970-01-01 for y >= 1970 (exact while that fits 32 bits);
+ * d may overshoot the month (Feb 30 is Mar 2). */
 static uint32_t
 days_from_civil(unsigned y, unsigned m, unsigned d)
 {
@@ -942,6 +940,8 @@ days_from_civil(unsigned y, unsigned m, unsigned d)
     doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;
 }
+
+#if RP_ENABLE_CACHE
 
 static int
 date_num(const char *s, size_t n, int *out)
@@ -1012,23 +1012,24 @@ put_digits(char *end, unsigned v, int n)
     }
 }
 
-/* t as IMF-fixdate into out (29 bytes); t >= 0.  Years past 9999 have no
- * IMF-fixdate: from there on the year is written modulo 10000, and past
- * 2^32 days (t >= 2^32 * 86400) the day count wraps. */
+/* t as IMF-fixdate into out (29 bytes); t >= 0.  The year and then the
+ * month are searched for downwards with days_from_civil: a day count over
+ * 365 is never short of the years passed (and over by one per ~1,500).
+ * Years past 9999, which no IMF-fixdate can carry, are written modulo
+ * 10000; from about year 11,750,000 the 32-bit day arithmetic wraps. */
 static void
 http_date_format(int64_t t, char *out)
 {
     static const char wd[] = "ThuFriSatSunMonTueWed";
     uint32_t days = (uint32_t)((uint64_t)t / 86400), secs = (uint32_t)((uint64_t)t % 86400);
-    uint32_t z = days + 719468, era = z / 146097, doe = z - era * 146097, yoe, doy, mp, m, y;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y = yoe + era * 400 + (m <= 2);
+    unsigned y = 1970 + days / 365, m = 12;
+    while (days_from_civil(y, 1, 1) > days)
+        y--;
+    while (days_from_civil(y, m, 1) > days)
+        m--;
     memcpy(out, wd + 3 * (days % 7), 3);
     memcpy(out + 3, ", 00 Jan 0000 00:00:00 GMT", 26);
-    put_digits(out + 7, doy - (153 * mp + 2) / 5 + 1, 2);
+    put_digits(out + 7, days - days_from_civil(y, m, 1) + 1, 2);
     memcpy(out + 8, month_names + 3 * (m - 1), 3);
     put_digits(out + 16, y, 4);
     put_digits(out + 19, secs / 3600, 2);
