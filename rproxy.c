@@ -922,23 +922,20 @@ rp_chunked_step(rp_chunked *c, const char *p, size_t n)
 /* HTTP-date (RFC 9110 §5.6.7): the cache reads them, responses get a Date
  * when the device sent none.  Both directions cover 1970..9999, the years
  * an IMF-fixdate can carry, in 32-bit arithmetic: a day count there stays
- * below 2^22 (Howard Hinnant's days_from_civil, with the eras made
- * unsigned because no year before 1969 gets this far). */
+ * below 2^22 (Howard Hinnant's days_from_civil, unsigned because no year
+ * before 1969 gets this far). */
 
 static const char month_names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
 /* Days since 1970-01-01 for y >= 1970 (exact while that fits 32 bits);
- * d may overshoot the month (Feb 30 is Mar 2). */
+ * d may overshoot the month (Feb 30 is Mar 2).  Years start in March, so
+ * a leap day ends one; 719468 is 1970-01-01 counted from 0000-03-01. */
 static uint32_t
 days_from_civil(unsigned y, unsigned m, unsigned d)
 {
-    unsigned era, yoe, doy, doe;
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
     y -= m <= 2;
-    era = y / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
+    return y * 365 + y / 4 - y / 100 + y / 400 + doy - 719468;
 }
 
 #if RP_ENABLE_CACHE
