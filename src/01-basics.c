@@ -7,14 +7,27 @@
 #define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define S(lit) lit, (sizeof(lit) - 1)
 
-/* tchar bitmap: "!#$%&'*+-.^_`|~", DIGIT, ALPHA */
-static const uint32_t tchar_map[8] = {0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff,
-                                      0, 0,          0,          0};
+/* Character classes as bitmaps over 0..127 (nothing above is in one). */
+static int
+in_class(const uint32_t *map, unsigned char c)
+{
+    return c < 128 && (map[c >> 5] >> (c & 31)) & 1;
+}
+
+/* tchar: "!#$%&'*+-.^_`|~", DIGIT, ALPHA */
+static const uint32_t tchar_map[4] = {0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff};
 
 static int
 is_tchar(unsigned char c)
 {
-    return (tchar_map[c >> 5] >> (c & 31)) & 1;
+    return in_class(tchar_map, c);
+}
+
+/* CTL but HTAB: not allowed in a field value or a chunk extension. */
+static int
+is_ctl(unsigned char c)
+{
+    return (c < 0x20 && c != '\t') || c == 0x7f;
 }
 
 #if RP_ENABLE_CACHE
@@ -31,15 +44,15 @@ lower(int c)
     return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
-/* Case-insensitive compare of a view with a lower-case literal. */
+/* Case-insensitive compare of a view with n bytes at b. */
 static int
-str_ieq(rp_str a, const char *lit, size_t n)
+str_ieq(rp_str a, const char *b, size_t n)
 {
     size_t i;
     if (a.n != n)
         return 0;
     for (i = 0; i < n; i++)
-        if (lower((unsigned char)a.p[i]) != lit[i])
+        if (lower((unsigned char)a.p[i]) != lower((unsigned char)b[i]))
             return 0;
     return 1;
 }
@@ -47,23 +60,17 @@ str_ieq(rp_str a, const char *lit, size_t n)
 static int
 str_ieq2(rp_str a, rp_str b)
 {
-    size_t i;
-    if (a.n != b.n)
-        return 0;
-    for (i = 0; i < a.n; i++)
-        if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
-            return 0;
-    return 1;
+    return str_ieq(a, b.p, b.n);
 }
 
-static rp_str
-str_trim(rp_str s)
+/* A view without its leading and trailing spaces and tabs. */
+static void
+str_trim(rp_str *s)
 {
-    while (s.n && (s.p[0] == ' ' || s.p[0] == '\t'))
-        s.p++, s.n--;
-    while (s.n && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t'))
-        s.n--;
-    return s;
+    while (s->n && (s->p[0] == ' ' || s->p[0] == '\t'))
+        s->p++, s->n--;
+    while (s->n && (s->p[s->n - 1] == ' ' || s->p[s->n - 1] == '\t'))
+        s->n--;
 }
 
 /* Next comma-separated element of a list value; returns 0 when none left.
@@ -77,7 +84,7 @@ list_next(rp_str *rest, rp_str *elem)
             i++;
         elem->p = rest->p;
         elem->n = i;
-        *elem = str_trim(*elem);
+        str_trim(elem);
         rest->p += i + (i < rest->n);
         rest->n -= i + (i < rest->n);
         if (elem->n)

@@ -6,16 +6,17 @@
 const char *
 rp_strerror(int err)
 {
-    static const char *const names[] = {
-        "ok", "would block", "malformed input", "out of slots",
-        "connection closed", "connection reset", "timed out",
-        "connect refused", "I/O error", "request target too long",
-        "header too large", "not implemented", "HTTP version not supported",
-        "expectation failed", "bad configuration", "not found",
-        "bad address"};
-    if (err > 0 || -err >= (int)RP_COUNT(names))
-        return "unknown error";
-    return names[-err];
+    /* -err picks one; the list ends with an empty name */
+    static const char names[] =
+        "ok\0would block\0malformed input\0out of slots\0connection closed\0"
+        "connection reset\0timed out\0connect refused\0I/O error\0"
+        "request target too long\0header too large\0not implemented\0"
+        "HTTP version not supported\0expectation failed\0bad configuration\0"
+        "not found\0bad address\0";
+    const char *s = names;
+    for (; err < 0 && *s; err++)
+        s += strlen(s) + 1;
+    return err || !*s ? "unknown error" : s;
 }
 
 static int

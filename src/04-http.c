@@ -15,50 +15,33 @@ enum {
     H_LOCATION, H_CONTENT_LOCATION, H_CACHE_STATUS
 };
 
-static const struct {
-    const char *name;
-    uint8_t len, id;
-} header_names[] = {
-    {"host", 4, H_HOST},
-    {"content-length", 14, H_CONTENT_LENGTH},
-    {"transfer-encoding", 17, H_TRANSFER_ENCODING},
-    {"connection", 10, H_CONNECTION},
-    {"keep-alive", 10, H_KEEP_ALIVE},
-    {"proxy-connection", 16, H_PROXY_CONNECTION},
-    {"te", 2, H_TE},
-    {"trailer", 7, H_TRAILER},
-    {"upgrade", 7, H_UPGRADE},
-    {"expect", 6, H_EXPECT},
-    {"x-forwarded-for", 15, H_XFF},
-    {"x-forwarded-proto", 17, H_XFPROTO},
-    {"x-forwarded-host", 16, H_XFHOST},
-    {"via", 3, H_VIA},
-    {"date", 4, H_DATE},
-    {"age", 3, H_AGE},
-    {"cache-control", 13, H_CACHE_CONTROL},
-    {"pragma", 6, H_PRAGMA},
-    {"expires", 7, H_EXPIRES},
-    {"etag", 4, H_ETAG},
-    {"last-modified", 13, H_LAST_MODIFIED},
-    {"vary", 4, H_VARY},
-    {"set-cookie", 10, H_SET_COOKIE},
-    {"authorization", 13, H_AUTHORIZATION},
-    {"if-none-match", 13, H_IF_NONE_MATCH},
-    {"if-modified-since", 17, H_IF_MODIFIED_SINCE},
-    {"location", 8, H_LOCATION},
-    {"content-location", 16, H_CONTENT_LOCATION},
-    {"cache-status", 12, H_CACHE_STATUS},
-};
+/* Index of s in words (lower-case, each ended by a NUL, the list by an
+ * empty one), case-insensitively; -1 when absent. */
+static int
+word_index(rp_str s, const char *words)
+{
+    size_t n;
+    int i;
+    for (i = 0; (n = strlen(words)) > 0; i++, words += n + 1)
+        if (str_ieq(s, words, n))
+            return i;
+    return -1;
+}
+
+/* The names of H_HOST.. in enum order: word i is id i + 1, and a name not
+ * there gets H_OTHER (0). */
+static const char header_names[] =
+    "host\0" "content-length\0" "transfer-encoding\0" "connection\0" "keep-alive\0"
+    "proxy-connection\0" "te\0" "trailer\0" "upgrade\0" "expect\0" "x-forwarded-for\0"
+    "x-forwarded-proto\0" "x-forwarded-host\0" "via\0" "date\0" "age\0"
+    "cache-control\0" "pragma\0" "expires\0" "etag\0" "last-modified\0" "vary\0"
+    "set-cookie\0" "authorization\0" "if-none-match\0" "if-modified-since\0"
+    "location\0" "content-location\0" "cache-status\0";
 
 static int
 header_id(rp_str name)
 {
-    size_t i;
-    for (i = 0; i < RP_COUNT(header_names); i++)
-        if (name.n == header_names[i].len &&
-            str_ieq(name, header_names[i].name, header_names[i].len))
-            return header_names[i].id;
-    return H_OTHER;
+    return word_index(name, header_names) + 1;
 }
 
 long
@@ -86,20 +69,19 @@ rp_http_head_end(const char *buf, size_t len, size_t *scan)
 }
 
 /* Field lines from p to the final CRLF (end points past it; the caller has
- * checked that the head ends in CRLF CRLF, so every scan stops in bounds). */
+ * checked that the head ends in CRLF CRLF, so every scan stops in bounds,
+ * and has zeroed nheaders). */
 static int
 parse_fields(const char *p, const char *end, rp_http_msg *m)
 {
-    m->nheaders = 0;
     while (p < end - 2) {
         rp_header *h;
         const char *q = p;
-        if (*p == ' ' || *p == '\t')
-            return RP_EINVAL; /* obs-fold or leading whitespace */
-        while (q < end && is_tchar((unsigned char)*q))
+        while (is_tchar((unsigned char)*q))
             q++;
         if (q == p || *q != ':')
-            return RP_EINVAL; /* empty name, bad char, space before colon */
+            return RP_EINVAL; /* empty name (obs-fold or leading whitespace
+                                 too), bad char, space before colon */
         if (m->nheaders == RP_MAX_HEADERS)
             return RP_EHDRTOOBIG;
         h = &m->headers[m->nheaders++];
@@ -108,13 +90,13 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
         p = ++q;
         while (*q != '\r') {
             unsigned char c = (unsigned char)*q++;
-            if ((c < 0x20 && c != '\t') || c == 0x7f)
+            if (is_ctl(c))
                 return RP_EINVAL;
         }
         if (q[1] != '\n')
             return RP_EINVAL;
         h->value.p = p, h->value.n = (size_t)(q - p);
-        h->value = str_trim(h->value);
+        str_trim(&h->value);
         p = q + 2;
     }
     return RP_OK;
@@ -125,32 +107,29 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
 static int
 check_te(rp_str v)
 {
-    rp_str e, last = {0, 0};
-    int n = 0, chunked = 0;
+    rp_str e;
+    int n = 0, chunked = 0, last = 0;
     while (list_next(&v, &e)) {
         n++;
-        last = e;
-        chunked += str_ieq(e, S("chunked"));
+        last = str_ieq(e, S("chunked"));
+        chunked += last;
     }
-    if (n == 1 && chunked == 1)
-        return RP_OK;
-    if (n > 1 && chunked == 1 && str_ieq(last, S("chunked")))
-        return RP_ENOTIMPL;
-    return RP_EINVAL;
+    if (chunked != 1 || !last)
+        return RP_EINVAL;
+    return n == 1 ? RP_OK : RP_ENOTIMPL;
 }
 
-/* reg-name / IP-literal / port characters (RFC 3986 host + ":" port). */
+/* reg-name / IP-literal / port characters (RFC 3986 host + ":" port):
+ * "!#$%&'()*+,-.:;=[]_~", DIGIT, ALPHA. */
+static const uint32_t host_map[4] = {0, 0x2fff7ffa, 0xaffffffe, 0x47fffffe};
+
 static int
 check_host(rp_str h)
 {
     size_t i;
-    for (i = 0; i < h.n; i++) {
-        unsigned char c = (unsigned char)h.p[i];
-        if (!(is_tchar(c) || c == ':' || c == '[' || c == ']' || c == '(' ||
-              c == ')' || c == ',' || c == ';' || c == '=') ||
-            c == '|' || c == '`' || c == '^')
+    for (i = 0; i < h.n; i++)
+        if (!in_class(host_map, (unsigned char)h.p[i]))
             return RP_EINVAL;
-    }
     return RP_OK;
 }
 
@@ -160,7 +139,7 @@ static int
 scan_fields(rp_http_msg *m, int is_request)
 {
     size_t i;
-    int te = 0, host = 0, rc;
+    int te = 0, host = 0, rc, k;
     m->content_length = -1;
     for (i = 0; i < m->nheaders; i++) {
         rp_str v = m->headers[i].value, e;
@@ -178,14 +157,10 @@ scan_fields(rp_http_msg *m, int is_request)
             m->flags |= RP_HF_CHUNKED;
             break;
         case H_CONNECTION:
-            while (list_next(&v, &e)) {
-                if (str_ieq(e, S("close")))
-                    m->flags |= RP_HF_CONN_CLOSE;
-                else if (str_ieq(e, S("keep-alive")))
-                    m->flags |= RP_HF_CONN_KEEP;
-                else if (str_ieq(e, S("upgrade")))
-                    m->flags |= RP_HF_CONN_UPG;
-            }
+            /* the three options have consecutive flags, in this order */
+            while (list_next(&v, &e))
+                if ((k = word_index(e, "close\0keep-alive\0upgrade\0")) >= 0)
+                    m->flags |= RP_HF_CONN_CLOSE << k;
             break;
         case H_UPGRADE:
             m->flags |= RP_HF_UPGRADE;
@@ -226,6 +201,16 @@ parse_version(const char *p, const char *end)
     return p[7] - '0';
 }
 
+/* Does t go on past a case-insensitive lit? */
+static int
+starts_with(rp_str t, const char *lit, size_t n)
+{
+    if (t.n <= n)
+        return 0;
+    t.n = n;
+    return str_ieq(t, lit, n);
+}
+
 /* Request target: origin-form, absolute-form (authority moves to host),
  * asterisk-form for OPTIONS, authority-form for CONNECT (refused later). */
 static int
@@ -239,9 +224,9 @@ parse_target(rp_http_msg *m)
         return RP_OK;
     if (t.n == 1 && t.p[0] == '*')
         return str_ieq(m->method, S("options")) ? RP_OK : RP_EINVAL;
-    if (t.n > 7 && str_ieq((rp_str){t.p, 7}, S("http://")))
+    if (starts_with(t, S("http://")))
         skip = 7;
-    else if (t.n > 8 && str_ieq((rp_str){t.p, 8}, S("https://")))
+    else if (starts_with(t, S("https://")))
         skip = 8;
     else
         return m->method.n == 7 && memcmp(m->method.p, "CONNECT", 7) == 0
@@ -257,50 +242,41 @@ parse_target(rp_http_msg *m)
     return check_host(m->host);
 }
 
-int
-rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
+/* "METHOD target HTTP/1.x\r\n" at buf: the offset past its CRLF, or an
+ * error.  The head ends in CRLF CRLF: the scans stop at a CR at the latest,
+ * and as the version holds neither, the CRLF after it is in bounds. */
+static long
+request_line(const char *buf, const char *end, rp_http_msg *m)
 {
-    const char *p = buf, *end = buf + len, *q;
+    const char *p = buf, *q;
     int rc;
-    memset(m, 0, offsetof(rp_http_msg, headers));
-    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
-        return RP_EINVAL;
-    for (q = p; q < end && is_tchar((unsigned char)*q); q++)
+    for (q = p; is_tchar((unsigned char)*q); q++)
         ;
-    if (q == p || q >= end || *q != ' ')
+    if (q == p || *q != ' ')
         return RP_EINVAL;
     m->method.p = p, m->method.n = (size_t)(q - p);
-    for (p = ++q; q < end && *q > ' ' && *q < 0x7f; q++)
+    for (p = ++q; *q > ' ' && *q < 0x7f; q++)
         ;
-    if (q == p || q >= end || *q != ' ')
+    if (q == p || *q != ' ')
         return q - p > RP_MAX_URI ? RP_ETOOLONG : RP_EINVAL;
     m->target.p = p, m->target.n = (size_t)(q - p);
     if ((rc = parse_version(q + 1, end)) < 0)
         return rc;
     m->minor = rc;
     p = q + 9;
-    if (p + 2 > end || p[0] != '\r' || p[1] != '\n')
+    if (p[0] != '\r' || p[1] != '\n')
         return RP_EINVAL;
     if ((rc = parse_target(m)) != RP_OK)
         return rc;
-    if ((rc = parse_fields(p + 2, end, m)) != RP_OK ||
-        (rc = scan_fields(m, 1)) != RP_OK)
-        return rc;
-    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED))
-        return RP_EINVAL; /* RFC 9112 §6.1: TE in 1.0 is faulty framing */
-    if (m->minor == 1 && !(m->flags & RP_HF_HOST))
-        return RP_EINVAL;
-    return RP_OK;
+    return p + 2 - buf;
 }
 
-int
-rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
+/* "HTTP/1.x 200 reason\r\n" at buf, likewise. */
+static long
+status_line(const char *buf, const char *end, rp_http_msg *m)
 {
-    const char *p = buf, *end = buf + len;
+    const char *p = buf;
     int rc, i;
-    memset(m, 0, offsetof(rp_http_msg, headers));
-    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
-        return RP_EINVAL;
     if ((rc = parse_version(p, end)) < 0)
         return RP_EINVAL;
     m->minor = rc;
@@ -322,10 +298,44 @@ rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
     m->reason.n = (size_t)(p - m->reason.p);
     if (p[1] != '\n')
         return RP_EINVAL;
-    if ((rc = parse_fields(p + 2, end, m)) != RP_OK ||
-        (rc = scan_fields(m, 0)) != RP_OK)
-        return rc == RP_EHDRTOOBIG ? rc : RP_EINVAL;
+    return p + 2 - buf;
+}
+
+/* A complete head: start line, field lines, then the semantic pass. */
+static int
+parse_head(const char *buf, size_t len, rp_http_msg *m, int is_request)
+{
+    const char *end = buf + len;
+    long at;
+    int rc;
+    memset(m, 0, offsetof(rp_http_msg, headers));
+    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
+        return RP_EINVAL;
+    at = is_request ? request_line(buf, end, m) : status_line(buf, end, m);
+    if (at < 0)
+        return (int)at;
+    if ((rc = parse_fields(buf + at, end, m)) != RP_OK)
+        return rc;
+    return scan_fields(m, is_request);
+}
+
+int
+rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
+{
+    int rc = parse_head(buf, len, m, 1);
+    if (rc != RP_OK)
+        return rc;
+    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED))
+        return RP_EINVAL; /* RFC 9112 §6.1: TE in 1.0 is faulty framing */
+    if (m->minor == 1 && !(m->flags & RP_HF_HOST))
+        return RP_EINVAL;
     return RP_OK;
+}
+
+int
+rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
+{
+    return parse_head(buf, len, m, 0); /* scan_fields: only RP_EINVAL here */
 }
 
 /* Chunked framing (RFC 9112 §7.1) as a byte-at-a-time state machine over
@@ -337,12 +347,11 @@ enum {
 };
 #define CH_MAX_LINE 4096
 
+/* One framing byte, already counted into its line and known not NUL. */
 static int
 chunked_byte(rp_chunked *c, unsigned char b)
 {
     int h;
-    if (++c->linelen > CH_MAX_LINE || b == 0)
-        return RP_EINVAL;
     switch (c->state) {
     case CH_SIZE:
         if ((h = hexval(b)) >= 0) {
@@ -368,7 +377,7 @@ chunked_byte(rp_chunked *c, unsigned char b)
     case CH_EXT:
         if (b == '\r')
             c->state = CH_SIZE_LF;
-        else if ((b < 0x20 && b != '\t') || b == 0x7f)
+        else if (is_ctl(b))
             return RP_EINVAL;
         return RP_OK;
     case CH_SIZE_LF:
@@ -396,7 +405,7 @@ chunked_byte(rp_chunked *c, unsigned char b)
     case CH_TRAILER_LINE:
         if (b == '\r')
             c->state = CH_TRAILER_LF;
-        else if ((b < 0x20 && b != '\t') || b == 0x7f)
+        else if (is_ctl(b))
             return RP_EINVAL;
         return RP_OK;
     case CH_TRAILER_LF:
@@ -427,29 +436,34 @@ rp_chunked_step(rp_chunked *c, const char *p, size_t n)
         return (long)take;
     }
     c->in_data = 0;
-    while (i < n && c->state != CH_DATA && !c->done)
-        if (chunked_byte(c, (unsigned char)p[i++]) != RP_OK)
+    while (i < n && c->state != CH_DATA && !c->done) {
+        unsigned char b = (unsigned char)p[i++];
+        if (++c->linelen > CH_MAX_LINE || b == 0 || chunked_byte(c, b) != RP_OK)
             return RP_EINVAL;
+    }
     return (long)i;
 }
 
 /* HTTP-date (RFC 9110 §5.6.7): the cache reads them, responses get a Date
- * when the device sent none. */
+ * when the device sent none.  Both directions cover 1970..9999, the years
+ * an IMF-fixdate can carry, in 32-bit arithmetic: a day count there stays
+ * below 2^22 (Howard Hinnant's days_from_civil, unsigned because no year
+ * before 1969 gets this far). */
+
+static const char month_names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+/* Days since 1970-01-01 for y >= 1970 (exact while that fits 32 bits);
+ * d may overshoot the month (Feb 30 is Mar 2).  Years start in March, so
+ * a leap day ends one; 719468 is 1970-01-01 counted from 0000-03-01. */
+static uint32_t
+days_from_civil(unsigned y, unsigned m, unsigned d)
+{
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    y -= m <= 2;
+    return y * 365 + y / 4 - y / 100 + y / 400 + doy - 719468;
+}
 
 #if RP_ENABLE_CACHE
-
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era;
-    unsigned yoe, doy, doe;
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
 
 static int
 date_num(const char *s, size_t n, int *out)
@@ -467,67 +481,80 @@ date_num(const char *s, size_t n, int *out)
 static int
 date_month(const char *s)
 {
-    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     int i;
     for (i = 0; i < 12; i++)
-        if (memcmp(s, names + 3 * i, 3) == 0)
+        if (memcmp(s, month_names + 3 * i, 3) == 0)
             return i + 1;
     return 0;
 }
 
-/* IMF-fixdate, RFC 850 or asctime; -1 when none of them. */
+/* IMF-fixdate, RFC 850 or asctime; -1 when none of them.  The forms place
+ * the fields differently; one pass then reads them. */
 static int64_t
 http_date(rp_str v)
 {
     const char *s = v.p, *c = memchr(v.p, ',', v.n);
-    int day, mon, year, hh, mm, ss, ylen;
-    size_t n = v.n, at;
+    int day, mon, year, t[3], k; /* t: hour, minute, second */
+    size_t n = v.n, at, dpos, dlen = 2, mpos, ypos, ylen = 4;
     if (c) { /* "Sun, 06 Nov 1994 08:49:37 GMT" / "Sunday, 06-Nov-94 08:49:37 GMT" */
-        at = (size_t)(c - s) + 2;
-        ylen = n - at == 24 ? 4 : 2;
-        if (n - at != (size_t)(20 + ylen) || s[at - 1] != ' ' ||
-            !date_num(s + at, 2, &day) || (mon = date_month(s + at + 3)) == 0 ||
-            !date_num(s + at + 7, (size_t)ylen, &year) || memcmp(s + n - 4, " GMT", 4))
+        dpos = (size_t)(c - s) + 2;
+        ylen = n - dpos == 24 ? 4 : 2;
+        if (n - dpos != 20 + ylen || s[dpos - 1] != ' ' || memcmp(s + n - 4, " GMT", 4))
             return -1;
-        if (ylen == 2)
-            year += year < 70 ? 2000 : 1900;
-        at += 7 + (size_t)ylen;
+        mpos = dpos + 3, ypos = dpos + 7, at = ypos + ylen;
     } else { /* "Sun Nov  6 08:49:37 1994" */
-        if (n != 24 || (mon = date_month(s + 4)) == 0 ||
-            !date_num(s + 8 + (s[8] == ' '), s[8] == ' ' ? 1 : 2, &day) ||
-            !date_num(s + 20, 4, &year))
+        if (n != 24)
             return -1;
-        at = 10;
+        dpos = 8 + (s[8] == ' '), dlen = 10 - dpos;
+        mpos = 4, ypos = 20, at = 10;
     }
-    if (s[at] != ' ' || s[at + 3] != ':' || s[at + 6] != ':' || !date_num(s + at + 1, 2, &hh) ||
-        !date_num(s + at + 4, 2, &mm) || !date_num(s + at + 7, 2, &ss) || day < 1 ||
-        day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970 || year > 9999)
+    /* four digits at most keep year <= 9999 */
+    if ((mon = date_month(s + mpos)) == 0 || !date_num(s + dpos, dlen, &day) ||
+        !date_num(s + ypos, ylen, &year))
         return -1;
-    return days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss;
+    for (k = 0; k < 3; k++, at += 3) /* at: the space, then each ':' */
+        if (s[at] != (k ? ':' : ' ') || !date_num(s + at + 1, 2, &t[k]))
+            return -1;
+    if (ylen == 2) /* RFC 850 */
+        year += year < 70 ? 2000 : 1900;
+    if (day < 1 || day > 31 || t[0] > 23 || t[1] > 59 || t[2] > 60 || year < 1970)
+        return -1;
+    return (int64_t)days_from_civil((unsigned)year, (unsigned)mon, (unsigned)day) * 86400 +
+           t[0] * 3600 + t[1] * 60 + t[2];
 }
 #endif
 
-/* t as IMF-fixdate into out (29 bytes). */
+/* The last n decimal digits of v, ending before end. */
+static void
+put_digits(char *end, unsigned v, int n)
+{
+    while (n--) {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* t as IMF-fixdate into out (29 bytes); t >= 0.  The year and then the
+ * month are searched for downwards with days_from_civil: a day count over
+ * 365 is never short of the years passed (and over by one per ~1,500).
+ * Years past 9999, which no IMF-fixdate can carry, are written modulo
+ * 10000; from about year 11,750,000 the 32-bit day arithmetic wraps. */
 static void
 http_date_format(int64_t t, char *out)
 {
-    static const char wd[] = "ThuFriSatSunMonTueWed", mn[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    int64_t z = t / 86400 + 719468, era = z / 146097;
-    unsigned doe = (unsigned)(z - era * 146097), yoe, doy, mp, d, m, secs = (unsigned)(t % 86400);
-    int64_t y;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y = (int64_t)yoe + era * 400 + (m <= 2);
-    memcpy(out, wd + 3 * ((t / 86400) % 7), 3);
+    static const char wd[] = "ThuFriSatSunMonTueWed";
+    uint32_t days = (uint32_t)((uint64_t)t / 86400), secs = (uint32_t)((uint64_t)t % 86400);
+    unsigned y = 1970 + days / 365, m = 12;
+    while (days_from_civil(y, 1, 1) > days)
+        y--;
+    while (days_from_civil(y, m, 1) > days)
+        m--;
+    memcpy(out, wd + 3 * (days % 7), 3);
     memcpy(out + 3, ", 00 Jan 0000 00:00:00 GMT", 26);
-    out[5] = (char)('0' + d / 10), out[6] = (char)('0' + d % 10);
-    memcpy(out + 8, mn + 3 * (m - 1), 3);
-    out[12] = (char)('0' + y / 1000 % 10), out[13] = (char)('0' + y / 100 % 10);
-    out[14] = (char)('0' + y / 10 % 10), out[15] = (char)('0' + y % 10);
-    out[17] = (char)('0' + secs / 36000), out[18] = (char)('0' + secs / 3600 % 10);
-    out[20] = (char)('0' + secs % 3600 / 600), out[21] = (char)('0' + secs % 600 / 60);
-    out[23] = (char)('0' + secs % 60 / 10), out[24] = (char)('0' + secs % 10);
+    put_digits(out + 7, days - days_from_civil(y, m, 1) + 1, 2);
+    memcpy(out + 8, month_names + 3 * (m - 1), 3);
+    put_digits(out + 16, y, 4);
+    put_digits(out + 19, secs / 3600, 2);
+    put_digits(out + 22, secs / 60 % 60, 2);
+    put_digits(out + 25, secs % 60, 2);
 }

@@ -96,10 +96,13 @@ static int
 request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
                    const rp_str *cond)
 {
-    rp_str tok[MAX_CONN_TOKENS], ip, via;
+    rp_str tok[MAX_CONN_TOKENS], ip, via, proto = {"https", c->tls ? 5 : 4};
+    rp_str cert = {p->cfg.client_cert_header, 0};
     char ipbuf[48], viabuf[48];
     size_t i, ntok = conn_tokens(m, tok), nf = 4; /* Host, XFF, XFP, Via */
     wbuf w = buf_writer(p, &d->out);
+    if (cert.p)
+        cert.n = strlen(cert.p);
     w_str(&w, m->method);
     w_put(&w, " ", 1);
     if (m->target.n == 0 || (m->target.p[0] != '/' && m->target.p[0] != '*'))
@@ -107,25 +110,23 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
     w_str(&w, m->target);
     w_put(&w, S(" HTTP/1.1\r\n"));
     w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
-    for (i = 0; i < m->nheaders; i++)
-        if (field_passes(m, i, tok, ntok) &&
-            !(cond && (m->headers[i].id == H_IF_NONE_MATCH ||
-                       m->headers[i].id == H_IF_MODIFIED_SINCE)) &&
-            !(p->cfg.client_cert_header && /* never trust a client's own */
-              str_ieq2(m->headers[i].name, (rp_str){p->cfg.client_cert_header,
-                                                    strlen(p->cfg.client_cert_header)}))) {
-            w_field(&w, m->headers[i].name.p, m->headers[i].name.n, m->headers[i].value);
-            nf++;
-        }
-#if RP_ENABLE_TLS
-    if (p->cfg.client_cert_header && c->tls && c->tls->cn_elt.status > 0)
-        w_field(&w, p->cfg.client_cert_header, strlen(p->cfg.client_cert_header),
-                (rp_str){c->tls->cn, strlen(c->tls->cn)}), nf++;
+    for (i = 0; i < m->nheaders; i++) {
+        const rp_header *h = &m->headers[i];
+        /* a client's own cert header is never trusted (no name is empty, so
+         * an empty cert matches none) */
+        if (!field_passes(m, i, tok, ntok) || str_ieq2(h->name, cert) ||
+            (cond && (h->id == H_IF_NONE_MATCH || h->id == H_IF_MODIFIED_SINCE)))
+            continue;
+        w_field(&w, h->name.p, h->name.n, h->value);
+        nf++;
+    }
+#if RP_ENABLE_TLS && RP_ENABLE_TLS_CLIENT_AUTH /* else no CN is ever extracted */
+    if (cert.p && c->tls && c->tls->cn_elt.status > 0)
+        w_field(&w, cert.p, cert.n, (rp_str){c->tls->cn, strlen(c->tls->cn)}), nf++;
 #endif
     ip.p = ipbuf, ip.n = rp_addr_format(&c->peer, ipbuf, sizeof(ipbuf));
     w_joined(&w, S("X-Forwarded-For"), m, H_XFF, ip);
-    w_put(&w, c->tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n",
-          c->tls ? 26 : 25);
+    w_field(&w, S("X-Forwarded-Proto"), proto);
     if (m->flags & RP_HF_HOST)
         w_field(&w, S("X-Forwarded-Host"), m->host);
     via = via_value(p, m->minor, viabuf);
