@@ -164,7 +164,7 @@ static const uint16_t tls_suites_modern[] = {
 #if RP_ENABLE_TLS_COMPAT
 #define TLS_COMPAT(l) ((l)->compat)
 #else
-#define TLS_COMPAT(l) 0 /* the config refuses tls_profile=compat */
+#define TLS_COMPAT(l) ((void)(l), 0) /* the config refuses tls_profile=compat */
 #endif
 
 static const char *const tls_alpn[] = {"http/1.1"};
