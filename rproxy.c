@@ -2052,12 +2052,21 @@ device_eligible(const rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
     return d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d));
 }
 
-/* a/wa < b/wb without division: weighted least-connections order. */
+/* a/wa < b/wb without division: weighted least-connections order.  Both
+ * factors are 16-bit, so each product fits in 32 bits. */
 static int
 lc_cmp(const rp_device *a, const rp_device *b)
 {
-    uint64_t x = (uint64_t)a->active * b->weight, y = (uint64_t)b->active * a->weight;
+    uint32_t x = (uint32_t)a->active * b->weight, y = (uint32_t)b->active * a->weight;
     return x < y ? -1 : x > y;
+}
+
+/* Pool member i when it takes part in this tier's pick, else NULL. */
+static rp_device *
+tier_member(rp_proxy *p, const rp_pool *pl, int i, uint32_t tried, int backup)
+{
+    rp_device *d = &p->cfg.devices[pl->devices[i]];
+    return d->backup == backup && device_eligible(p, d, tried, pl->devices[i]) ? d : NULL;
 }
 
 /* One pick among primaries (backup == 0) or backups (backup == 1).  For
@@ -2066,27 +2075,21 @@ lc_cmp(const rp_device *a, const rp_device *b)
 static int
 pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
 {
-    rp_device *best = NULL, *least = NULL;
+    rp_device *d, *best = NULL, *least = NULL;
     int32_t total = 0;
     int i, pick = -1;
-    for (i = 0; i < pl->ndevices && pl->balance == RP_BALANCE_LEASTCONN; i++) {
-        rp_device *d = &p->cfg.devices[pl->devices[i]];
-        if (d->backup == backup && device_eligible(p, d, tried, pl->devices[i]) &&
-            (!least || lc_cmp(d, least) < 0))
+    for (i = 0; i < pl->ndevices && pl->balance == RP_BALANCE_LEASTCONN; i++)
+        if ((d = tier_member(p, pl, i, tried, backup)) && (!least || lc_cmp(d, least) < 0))
             least = d;
-    }
     for (i = 0; i < pl->ndevices; i++) {
-        int idx = pl->devices[i];
-        rp_device *d = &p->cfg.devices[idx];
-        if (d->backup != backup || !device_eligible(p, d, tried, idx) ||
-            (least && lc_cmp(d, least) != 0))
+        if (!(d = tier_member(p, pl, i, tried, backup)) || (least && lc_cmp(d, least) != 0))
             continue;
         d->current += d->effective;
         total += d->effective;
         if (d->effective < d->weight)
             d->effective++; /* recovery after failures: one step per pick */
         if (!best || d->current > best->current)
-            best = d, pick = idx;
+            best = d, pick = pl->devices[i];
     }
     if (best)
         best->current -= total;
@@ -2100,15 +2103,13 @@ pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
 static int
 pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
 {
-    int pick, tier;
-    for (p->pick_any = 0; p->pick_any < 2; p->pick_any++)
-        for (tier = 0; tier < 2; tier++)
-            if ((pick = pool_pick_tier(p, pl, tried, tier)) >= 0) {
-                p->pick_any = 0;
-                return pick;
-            }
+    int pick = -1, pass;
+    for (pass = 0; pass < 4 && pick < 0; pass++) { /* primaries, backups; again, any */
+        p->pick_any = (uint8_t)(pass >> 1);
+        pick = pool_pick_tier(p, pl, tried, pass & 1);
+    }
     p->pick_any = 0;
-    return -1;
+    return pick;
 }
 
 /* Passive health (nginx's max_fails/fail_timeout): failures closer together
@@ -2697,22 +2698,26 @@ tls_release(rp_proxy *p, rp_conn *c)
 #endif
 }
 
+/* How long each kind of timer runs: a field of the config, but for the
+ * probe's (its pool's) and lingering (a constant). */
 static uint32_t
 timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
 {
+#define T_FIELD(f) (uint16_t)offsetof(rp_config, f)
+    static const uint16_t field[] = {
+        [T_HEAD] = T_FIELD(t_client_header), [T_IDLE] = T_FIELD(t_client_idle),
+        [T_CLIENT] = T_FIELD(t_client_idle), [T_TUNNEL] = T_FIELD(t_client_idle),
+        [T_CONNECT] = T_FIELD(t_connect), [T_DEVICE] = T_FIELD(t_device),
+        [T_DIDLE] = T_FIELD(t_device_idle), [T_HANDSHAKE] = T_FIELD(t_handshake),
+        [T_CWAIT] = T_FIELD(cache_lock_ms),
+    };
+#undef T_FIELD
     const rp_config *c = &p->cfg;
-    switch (kind) {
-    case T_PROBE: return c->pools[c->devices[x->device].pool].probe_timeout_ms;
-    case T_HANDSHAKE: return c->t_handshake;
-    case T_HEAD: return c->t_client_header;
-    case T_IDLE: case T_CLIENT: case T_TUNNEL: return c->t_client_idle;
-    case T_LINGER: return RP_TIMEOUT_LINGER_MS;
-    case T_CONNECT: return c->t_connect;
-    case T_DEVICE: return c->t_device;
-    case T_DIDLE: return c->t_device_idle;
-    case T_CWAIT: return c->cache_lock_ms;
-    }
-    return 0;
+    if (kind == T_PROBE)
+        return c->pools[c->devices[x->device].pool].probe_timeout_ms;
+    if (kind == T_LINGER)
+        return RP_TIMEOUT_LINGER_MS;
+    return *(const uint32_t *)(const void *)((const char *)c + field[kind]);
 }
 
 /* Output waits on the peer: its socket would block, or its TLS engine holds
@@ -2800,10 +2805,16 @@ conn_rearm(rp_proxy *p, rp_conn *c)
     }
 }
 
+static rp_conn **
+free_list(rp_proxy *p, int kind)
+{
+    return kind == K_CLIENT ? &p->free_clients : &p->free_devices;
+}
+
 static rp_conn *
 conn_alloc(rp_proxy *p, int kind)
 {
-    rp_conn **list = kind == K_CLIENT ? &p->free_clients : &p->free_devices;
+    rp_conn **list = free_list(p, kind);
     rp_conn *c = *list;
     if (!c)
         return NULL;
@@ -2871,10 +2882,8 @@ conn_free(rp_proxy *p, rp_conn *c)
     c->link = NULL;
     c->deadline = 0;
     c->tkind = T_NONE;
-    if (c->kind == K_CLIENT)
-        c->next = p->free_clients, p->free_clients = c;
-    else
-        c->next = p->free_devices, p->free_devices = c;
+    c->next = *free_list(p, c->kind);
+    *free_list(p, c->kind) = c;
 }
 
 
@@ -6129,27 +6138,27 @@ rp_proxy_size(void)
     return sizeof(rp_proxy);
 }
 
+/* Slots c[0..n) of one kind onto their free list, the first on top. */
+static void
+slots_init(rp_proxy *p, rp_conn *c, int n, int kind)
+{
+    rp_conn **list = free_list(p, kind);
+    while (n-- > 0) {
+        c[n].kind = (uint8_t)kind;
+        c[n].sock = -1;
+        c[n].slot = (uint16_t)n;
+        c[n].next = *list;
+        *list = &c[n];
+    }
+}
+
 int
 rp_init(rp_proxy *p)
 {
     int i;
     memset(p, 0, offsetof(rp_proxy, bufs));
-    for (i = RP_MAX_CONNS - 1; i >= 0; i--) {
-        rp_conn *c = &p->clients[i];
-        c->kind = K_CLIENT;
-        c->sock = -1;
-        c->slot = (uint16_t)i;
-        c->next = p->free_clients;
-        p->free_clients = c;
-    }
-    for (i = RP_MAX_UPSTREAM - 1; i >= 0; i--) {
-        rp_conn *d = &p->devices[i];
-        d->kind = K_DEVICE;
-        d->sock = -1;
-        d->slot = (uint16_t)i;
-        d->next = p->free_devices;
-        p->free_devices = d;
-    }
+    slots_init(p, p->clients, RP_MAX_CONNS, K_CLIENT);
+    slots_init(p, p->devices, RP_MAX_UPSTREAM, K_DEVICE);
     for (i = 0; i < RP_MAX_LISTENERS; i++) {
         p->lsocks[i].kind = K_LISTENER;
         p->lsocks[i].sock = -1;
@@ -6206,6 +6215,18 @@ tls_start(rp_proxy *p)
 }
 #endif
 
+/* Close the listening sockets that are open (rp_init marks all closed). */
+static void
+listeners_close(rp_proxy *p)
+{
+    int i;
+    for (i = 0; i < RP_MAX_LISTENERS; i++)
+        if (p->lsocks[i].sock >= 0) {
+            rp_port_close(p->lsocks[i].sock);
+            p->lsocks[i].sock = -1;
+        }
+}
+
 int
 rp_start(rp_proxy *p)
 {
@@ -6218,10 +6239,7 @@ rp_start(rp_proxy *p)
     for (i = 0; i < p->cfg.nlisteners; i++) {
         rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, 511);
         if (s < 0) {
-            while (--i >= 0) {
-                rp_port_close(p->lsocks[i].sock);
-                p->lsocks[i].sock = -1;
-            }
+            listeners_close(p);
             return RP_EADDR;
         }
         p->lsocks[i].sock = s;
@@ -6273,11 +6291,7 @@ rp_shutdown(rp_proxy *p)
 {
     int i;
     p->stopping = 1;
-    for (i = 0; i < RP_MAX_LISTENERS; i++)
-        if (p->lsocks[i].sock >= 0) {
-            rp_port_close(p->lsocks[i].sock);
-            p->lsocks[i].sock = -1;
-        }
+    listeners_close(p);
     for (i = 0; i < RP_MAX_CONNS; i++) {
         rp_conn *c = &p->clients[i];
         if (c->state == CS_HEAD && !buf_len(&c->in) && !buf_len(&c->out))

@@ -545,22 +545,26 @@ tls_release(rp_proxy *p, rp_conn *c)
 #endif
 }
 
+/* How long each kind of timer runs: a field of the config, but for the
+ * probe's (its pool's) and lingering (a constant). */
 static uint32_t
 timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
 {
+#define T_FIELD(f) (uint16_t)offsetof(rp_config, f)
+    static const uint16_t field[] = {
+        [T_HEAD] = T_FIELD(t_client_header), [T_IDLE] = T_FIELD(t_client_idle),
+        [T_CLIENT] = T_FIELD(t_client_idle), [T_TUNNEL] = T_FIELD(t_client_idle),
+        [T_CONNECT] = T_FIELD(t_connect), [T_DEVICE] = T_FIELD(t_device),
+        [T_DIDLE] = T_FIELD(t_device_idle), [T_HANDSHAKE] = T_FIELD(t_handshake),
+        [T_CWAIT] = T_FIELD(cache_lock_ms),
+    };
+#undef T_FIELD
     const rp_config *c = &p->cfg;
-    switch (kind) {
-    case T_PROBE: return c->pools[c->devices[x->device].pool].probe_timeout_ms;
-    case T_HANDSHAKE: return c->t_handshake;
-    case T_HEAD: return c->t_client_header;
-    case T_IDLE: case T_CLIENT: case T_TUNNEL: return c->t_client_idle;
-    case T_LINGER: return RP_TIMEOUT_LINGER_MS;
-    case T_CONNECT: return c->t_connect;
-    case T_DEVICE: return c->t_device;
-    case T_DIDLE: return c->t_device_idle;
-    case T_CWAIT: return c->cache_lock_ms;
-    }
-    return 0;
+    if (kind == T_PROBE)
+        return c->pools[c->devices[x->device].pool].probe_timeout_ms;
+    if (kind == T_LINGER)
+        return RP_TIMEOUT_LINGER_MS;
+    return *(const uint32_t *)(const void *)((const char *)c + field[kind]);
 }
 
 /* Output waits on the peer: its socket would block, or its TLS engine holds
@@ -648,10 +652,16 @@ conn_rearm(rp_proxy *p, rp_conn *c)
     }
 }
 
+static rp_conn **
+free_list(rp_proxy *p, int kind)
+{
+    return kind == K_CLIENT ? &p->free_clients : &p->free_devices;
+}
+
 static rp_conn *
 conn_alloc(rp_proxy *p, int kind)
 {
-    rp_conn **list = kind == K_CLIENT ? &p->free_clients : &p->free_devices;
+    rp_conn **list = free_list(p, kind);
     rp_conn *c = *list;
     if (!c)
         return NULL;
@@ -719,10 +729,8 @@ conn_free(rp_proxy *p, rp_conn *c)
     c->link = NULL;
     c->deadline = 0;
     c->tkind = T_NONE;
-    if (c->kind == K_CLIENT)
-        c->next = p->free_clients, p->free_clients = c;
-    else
-        c->next = p->free_devices, p->free_devices = c;
+    c->next = *free_list(p, c->kind);
+    *free_list(p, c->kind) = c;
 }
 
 
