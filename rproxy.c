@@ -2586,7 +2586,7 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     br_ssl_engine_context *e = &c->tls->u.sc.eng; /* same place for a client */
     unsigned st = br_ssl_engine_current_state(e);
     unsigned char *b;
-    size_t len;
+    size_t len, room;
     long n;
     if (c->flags & F_DEAD)
         return 0; /* the socket failed: nothing more moves */
@@ -2611,9 +2611,9 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
         if (send_done(p, c, n, len))
             return 1;
     }
-    if ((st & BR_SSL_RECVAPP) && buf_room(p, &c->in)) {
+    if ((st & BR_SSL_RECVAPP) && (room = buf_room(p, &c->in)) != 0) {
         b = br_ssl_engine_recvapp_buf(e, &len);
-        len = RP_MIN(len, buf_room(p, &c->in));
+        len = RP_MIN(len, room);
         memcpy(c->in.d + c->in.w, b, len);
         c->in.w += (uint32_t)len;
         br_ssl_engine_recvapp_ack(e, len);
@@ -2805,6 +2805,15 @@ conn_rearm(rp_proxy *p, rp_conn *c)
     }
 }
 
+/* After a turn: empty buffers go back, then conn_rearm. */
+static void
+conn_settle(rp_proxy *p, rp_conn *c)
+{
+    buf_release(p, &c->in, 0);
+    buf_release(p, &c->out, 0);
+    conn_rearm(p, c);
+}
+
 static rp_conn **
 free_list(rp_proxy *p, int kind)
 {
@@ -2819,13 +2828,11 @@ conn_alloc(rp_proxy *p, int kind)
     if (!c)
         return NULL;
     *list = c->next;
-    c->next = c->link = NULL;
+    c->next = NULL; /* sock -1, no link, no timer: as conn_free (or rp_init) left it */
     c->flags = 0;
     c->err = 0;
     c->ready = 0;
     c->watched = 0xff; /* force the first rp_port_watch */
-    c->tkind = T_NONE;
-    c->deadline = 0;
     c->scan = 0;
     c->state = kind == K_CLIENT ? CS_HEAD : DS_CONNECTING;
     return c;
@@ -4425,7 +4432,7 @@ static void
 access_log(rp_proxy *p, rp_conn *c)
 {
     rp_access a;
-    const rp_addr *dev = c->device < RP_MAX_DEVICES && c->device < p->cfg.ndevices
+    const rp_addr *dev = c->device < p->cfg.ndevices /* <= RP_MAX_DEVICES; 0xff: none */
                              ? &p->cfg.devices[c->device].addr : NULL;
     if (c->status >= 100 && c->status < 600)
         p->stats.responses[c->status / 100]++;
@@ -4453,13 +4460,11 @@ device_release(rp_proxy *p, rp_conn *d)
         !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
         d->state = DS_IDLE;
         d->flags &= F_WBLOCK;
-        buf_release(p, &d->in, 0);
-        buf_release(p, &d->out, 0);
         d->next = p->idle[d->device];
         p->idle[d->device] = d;
         dv->active--;
         dv->idle++;
-        conn_rearm(p, d);
+        conn_settle(p, d); /* both buffers are empty: they go back */
         return;
     }
     conn_free(p, d);
@@ -4581,6 +4586,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
     if (d) {
         p->idle[dev] = d->next;
         dv->idle--;
+        dv->active++;
         d->flags = (d->flags & (F_WBLOCK)) | F_REUSED;
         d->state = DS_BUSY;
         p->stats.device_reuses++;
@@ -4593,32 +4599,27 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
             return RP_ENOMEM;
         }
         d->device = (uint8_t)dev;
-        d->sock = -1;
-        dv->active++; /* conn_free below gives it back */
+        dv->active++; /* a connecting slot is active: conn_free gives it back */
         if ((s = rp_port_connect(&dv->addr)) < 0) {
-            conn_free(p, d);
+            conn_free(p, d); /* a free slot's sock is -1: nothing to close */
             return s;
         }
-        dv->active--;
         d->sock = s;
         d->peer = dv->addr;
         p->stats.device_connects++;
 #if RP_ENABLE_TLS && RP_ENABLE_TLS_DEVICE
         if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
             p->stats.tls_refused++;
-            dv->active++;
             conn_free(p, d);
             return RP_ENOMEM;
         }
 #endif
     }
     d->next = NULL;
-    d->device = (uint8_t)dev;
     d->scan = 0;
     d->mode = M_NONE;
     d->left = 0;
     memset(&d->ch, 0, sizeof(d->ch));
-    dv->active++;
     dv->requests++;
     *out = d;
     return RP_OK;
@@ -5006,6 +5007,16 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t
     return (long)total;
 }
 
+/* The request head held for a retry is not needed any more. */
+static void
+head_drop(rp_conn *c)
+{
+    if (c->flags & F_HOLD) {
+        c->in.r += c->head_len;
+        c->flags &= ~F_HOLD;
+    }
+}
+
 static int
 request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
@@ -5014,12 +5025,9 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     long n;
     if (c->flags & F_REQ_DONE)
         return 0;
-    if (c->flags & F_HOLD) {
-        if (buf_len(&c->in) <= c->head_len)
-            return 0; /* no body byte yet: keep the head for a retry */
-        c->in.r += c->head_len;
-        c->flags &= ~F_HOLD;
-    }
+    if ((c->flags & F_HOLD) && buf_len(&c->in) <= c->head_len)
+        return 0; /* no body byte yet: keep the head for a retry */
+    head_drop(c);
     if ((n = body_move(p, &d->out, &c->in, c, &done, &out, NULL)) < 0)
         return exchange_fail(p, c, 400);
     if (done)
@@ -5140,10 +5148,7 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
     if (response_head_write(p, c, d, m) != RP_OK)
         return exchange_fail(p, c, 502);
     d->in.r += (uint32_t)n;
-    if (c->flags & F_HOLD) {
-        c->in.r += c->head_len;
-        c->flags &= ~F_HOLD;
-    }
+    head_drop(c);
     c->flags |= F_RESP_HEAD;
     if (d->mode == M_NONE || (d->mode == M_LENGTH && d->left == 0))
         c->flags |= F_RESP_DONE;
@@ -5234,9 +5239,7 @@ exchange_end(rp_proxy *p, rp_conn *c)
             d->flags &= ~F_KEEP;
         device_release(p, d);
     }
-    if (c->flags & F_HOLD)
-        c->in.r += c->head_len;
-    c->flags &= ~F_HOLD;
+    head_drop(c);
     c->flags |= F_SERVED;
     if ((c->flags & F_KEEP) && !p->stopping) {
         request_reset(c);
@@ -5378,14 +5381,9 @@ pair_service(rp_proxy *p, rp_conn *c)
             moved |= conn_write(p, d);
         moved |= conn_write(p, c);
     } while (moved);
-    buf_release(p, &c->in, 0);
-    buf_release(p, &c->out, 0);
-    if (c->link) {
-        buf_release(p, &c->link->in, 0);
-        buf_release(p, &c->link->out, 0);
-        conn_rearm(p, c->link);
-    }
-    conn_rearm(p, c);
+    if (c->link)
+        conn_settle(p, c->link);
+    conn_settle(p, c);
 }
 
 /* ==== [13] Health probes and the status page ====
@@ -5464,8 +5462,7 @@ probe_start(rp_proxy *p, int idx)
         return;
     }
     d->device = (uint8_t)idx;
-    d->sock = -1;
-    d->state = DS_PROBE;
+    d->state = DS_PROBE; /* a free slot's sock is -1 */
     if ((s = rp_port_connect(&dv->addr)) < 0) {
         probe_finish(p, dv, d, 0);
         return;
@@ -5925,6 +5922,15 @@ tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
 }
 #endif
 
+/* Stop watching listener l for ms; timers_run resumes it. */
+static void
+listener_pause(rp_proxy *p, struct rp_lsock *l, uint32_t ms)
+{
+    rp_port_watch(l->sock, 0, l);
+    l->paused_until = p->now + ms;
+    timer_hint(p, l->paused_until);
+}
+
 static void
 listener_event(rp_proxy *p, struct rp_lsock *l)
 {
@@ -5942,9 +5948,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             /* no TLS slot: leave new clients in the kernel's queue until one
              * frees (tls_release), rather than accept and drop them */
             l->slot_wait = 1;
-            l->paused_until = p->now + TLS_EVICT_AGE_MS; /* look again then */
-            timer_hint(p, l->paused_until);
-            rp_port_watch(l->sock, 0, l);
+            listener_pause(p, l, TLS_EVICT_AGE_MS); /* look again then */
             return;
         }
 #endif
@@ -5952,9 +5956,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             return;
         if (s < 0) {
             p->stats.accept_errors++;
-            rp_port_watch(l->sock, 0, l);
-            l->paused_until = p->now + LISTEN_PAUSE_MS;
-            timer_hint(p, l->paused_until);
+            listener_pause(p, l, LISTEN_PAUSE_MS);
             RP_LOG(RP_LOG_WARN, ("accept failed (%s): pausing", rp_strerror(s)));
             return;
         }
@@ -6251,7 +6253,7 @@ rp_start(rp_proxy *p)
         rp_device *dv = &p->cfg.devices[i];
         const rp_pool *pl = &p->cfg.pools[dv->pool];
         if (pl->health)
-            dv->probe_next = p->now + 1 + (uint64_t)i * 37 % pl->interval_ms;
+            dv->probe_next = p->now + 1 + (uint32_t)i * 37 % pl->interval_ms;
     }
     health_run(p);
     return RP_OK;

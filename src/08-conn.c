@@ -433,7 +433,7 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     br_ssl_engine_context *e = &c->tls->u.sc.eng; /* same place for a client */
     unsigned st = br_ssl_engine_current_state(e);
     unsigned char *b;
-    size_t len;
+    size_t len, room;
     long n;
     if (c->flags & F_DEAD)
         return 0; /* the socket failed: nothing more moves */
@@ -458,9 +458,9 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
         if (send_done(p, c, n, len))
             return 1;
     }
-    if ((st & BR_SSL_RECVAPP) && buf_room(p, &c->in)) {
+    if ((st & BR_SSL_RECVAPP) && (room = buf_room(p, &c->in)) != 0) {
         b = br_ssl_engine_recvapp_buf(e, &len);
-        len = RP_MIN(len, buf_room(p, &c->in));
+        len = RP_MIN(len, room);
         memcpy(c->in.d + c->in.w, b, len);
         c->in.w += (uint32_t)len;
         br_ssl_engine_recvapp_ack(e, len);
@@ -652,6 +652,15 @@ conn_rearm(rp_proxy *p, rp_conn *c)
     }
 }
 
+/* After a turn: empty buffers go back, then conn_rearm. */
+static void
+conn_settle(rp_proxy *p, rp_conn *c)
+{
+    buf_release(p, &c->in, 0);
+    buf_release(p, &c->out, 0);
+    conn_rearm(p, c);
+}
+
 static rp_conn **
 free_list(rp_proxy *p, int kind)
 {
@@ -666,13 +675,11 @@ conn_alloc(rp_proxy *p, int kind)
     if (!c)
         return NULL;
     *list = c->next;
-    c->next = c->link = NULL;
+    c->next = NULL; /* sock -1, no link, no timer: as conn_free (or rp_init) left it */
     c->flags = 0;
     c->err = 0;
     c->ready = 0;
     c->watched = 0xff; /* force the first rp_port_watch */
-    c->tkind = T_NONE;
-    c->deadline = 0;
     c->scan = 0;
     c->state = kind == K_CLIENT ? CS_HEAD : DS_CONNECTING;
     return c;

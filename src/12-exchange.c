@@ -10,7 +10,7 @@ static void
 access_log(rp_proxy *p, rp_conn *c)
 {
     rp_access a;
-    const rp_addr *dev = c->device < RP_MAX_DEVICES && c->device < p->cfg.ndevices
+    const rp_addr *dev = c->device < p->cfg.ndevices /* <= RP_MAX_DEVICES; 0xff: none */
                              ? &p->cfg.devices[c->device].addr : NULL;
     if (c->status >= 100 && c->status < 600)
         p->stats.responses[c->status / 100]++;
@@ -38,13 +38,11 @@ device_release(rp_proxy *p, rp_conn *d)
         !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
         d->state = DS_IDLE;
         d->flags &= F_WBLOCK;
-        buf_release(p, &d->in, 0);
-        buf_release(p, &d->out, 0);
         d->next = p->idle[d->device];
         p->idle[d->device] = d;
         dv->active--;
         dv->idle++;
-        conn_rearm(p, d);
+        conn_settle(p, d); /* both buffers are empty: they go back */
         return;
     }
     conn_free(p, d);
@@ -166,6 +164,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
     if (d) {
         p->idle[dev] = d->next;
         dv->idle--;
+        dv->active++;
         d->flags = (d->flags & (F_WBLOCK)) | F_REUSED;
         d->state = DS_BUSY;
         p->stats.device_reuses++;
@@ -178,32 +177,27 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
             return RP_ENOMEM;
         }
         d->device = (uint8_t)dev;
-        d->sock = -1;
-        dv->active++; /* conn_free below gives it back */
+        dv->active++; /* a connecting slot is active: conn_free gives it back */
         if ((s = rp_port_connect(&dv->addr)) < 0) {
-            conn_free(p, d);
+            conn_free(p, d); /* a free slot's sock is -1: nothing to close */
             return s;
         }
-        dv->active--;
         d->sock = s;
         d->peer = dv->addr;
         p->stats.device_connects++;
 #if RP_ENABLE_TLS && RP_ENABLE_TLS_DEVICE
         if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
             p->stats.tls_refused++;
-            dv->active++;
             conn_free(p, d);
             return RP_ENOMEM;
         }
 #endif
     }
     d->next = NULL;
-    d->device = (uint8_t)dev;
     d->scan = 0;
     d->mode = M_NONE;
     d->left = 0;
     memset(&d->ch, 0, sizeof(d->ch));
-    dv->active++;
     dv->requests++;
     *out = d;
     return RP_OK;
@@ -591,6 +585,16 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t
     return (long)total;
 }
 
+/* The request head held for a retry is not needed any more. */
+static void
+head_drop(rp_conn *c)
+{
+    if (c->flags & F_HOLD) {
+        c->in.r += c->head_len;
+        c->flags &= ~F_HOLD;
+    }
+}
+
 static int
 request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
@@ -599,12 +603,9 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     long n;
     if (c->flags & F_REQ_DONE)
         return 0;
-    if (c->flags & F_HOLD) {
-        if (buf_len(&c->in) <= c->head_len)
-            return 0; /* no body byte yet: keep the head for a retry */
-        c->in.r += c->head_len;
-        c->flags &= ~F_HOLD;
-    }
+    if ((c->flags & F_HOLD) && buf_len(&c->in) <= c->head_len)
+        return 0; /* no body byte yet: keep the head for a retry */
+    head_drop(c);
     if ((n = body_move(p, &d->out, &c->in, c, &done, &out, NULL)) < 0)
         return exchange_fail(p, c, 400);
     if (done)
@@ -725,10 +726,7 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
     if (response_head_write(p, c, d, m) != RP_OK)
         return exchange_fail(p, c, 502);
     d->in.r += (uint32_t)n;
-    if (c->flags & F_HOLD) {
-        c->in.r += c->head_len;
-        c->flags &= ~F_HOLD;
-    }
+    head_drop(c);
     c->flags |= F_RESP_HEAD;
     if (d->mode == M_NONE || (d->mode == M_LENGTH && d->left == 0))
         c->flags |= F_RESP_DONE;
@@ -819,9 +817,7 @@ exchange_end(rp_proxy *p, rp_conn *c)
             d->flags &= ~F_KEEP;
         device_release(p, d);
     }
-    if (c->flags & F_HOLD)
-        c->in.r += c->head_len;
-    c->flags &= ~F_HOLD;
+    head_drop(c);
     c->flags |= F_SERVED;
     if ((c->flags & F_KEEP) && !p->stopping) {
         request_reset(c);
@@ -963,12 +959,7 @@ pair_service(rp_proxy *p, rp_conn *c)
             moved |= conn_write(p, d);
         moved |= conn_write(p, c);
     } while (moved);
-    buf_release(p, &c->in, 0);
-    buf_release(p, &c->out, 0);
-    if (c->link) {
-        buf_release(p, &c->link->in, 0);
-        buf_release(p, &c->link->out, 0);
-        conn_rearm(p, c->link);
-    }
-    conn_rearm(p, c);
+    if (c->link)
+        conn_settle(p, c->link);
+    conn_settle(p, c);
 }

@@ -74,8 +74,7 @@ probe_start(rp_proxy *p, int idx)
         return;
     }
     d->device = (uint8_t)idx;
-    d->sock = -1;
-    d->state = DS_PROBE;
+    d->state = DS_PROBE; /* a free slot's sock is -1 */
     if ((s = rp_port_connect(&dv->addr)) < 0) {
         probe_finish(p, dv, d, 0);
         return;

@@ -31,6 +31,15 @@ tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
 }
 #endif
 
+/* Stop watching listener l for ms; timers_run resumes it. */
+static void
+listener_pause(rp_proxy *p, struct rp_lsock *l, uint32_t ms)
+{
+    rp_port_watch(l->sock, 0, l);
+    l->paused_until = p->now + ms;
+    timer_hint(p, l->paused_until);
+}
+
 static void
 listener_event(rp_proxy *p, struct rp_lsock *l)
 {
@@ -48,9 +57,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             /* no TLS slot: leave new clients in the kernel's queue until one
              * frees (tls_release), rather than accept and drop them */
             l->slot_wait = 1;
-            l->paused_until = p->now + TLS_EVICT_AGE_MS; /* look again then */
-            timer_hint(p, l->paused_until);
-            rp_port_watch(l->sock, 0, l);
+            listener_pause(p, l, TLS_EVICT_AGE_MS); /* look again then */
             return;
         }
 #endif
@@ -58,9 +65,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             return;
         if (s < 0) {
             p->stats.accept_errors++;
-            rp_port_watch(l->sock, 0, l);
-            l->paused_until = p->now + LISTEN_PAUSE_MS;
-            timer_hint(p, l->paused_until);
+            listener_pause(p, l, LISTEN_PAUSE_MS);
             RP_LOG(RP_LOG_WARN, ("accept failed (%s): pausing", rp_strerror(s)));
             return;
         }

@@ -125,7 +125,7 @@ rp_start(rp_proxy *p)
         rp_device *dv = &p->cfg.devices[i];
         const rp_pool *pl = &p->cfg.pools[dv->pool];
         if (pl->health)
-            dv->probe_next = p->now + 1 + (uint64_t)i * 37 % pl->interval_ms;
+            dv->probe_next = p->now + 1 + (uint32_t)i * 37 % pl->interval_ms;
     }
     health_run(p);
     return RP_OK;
