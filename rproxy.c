@@ -2653,10 +2653,14 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     return 0;
 }
 
+/* Pump c's engine until nothing moves; a device's waits for its connect
+ * (only with RP_ENABLE_TLS_DEVICE: else only clients have engines). */
 static int
 tls_pump(rp_proxy *p, rp_conn *c)
 {
     int moved = 0;
+    if (RP_ENABLE_TLS_DEVICE && (c->state == DS_CONNECTING || (c->flags & F_PCONN)))
+        return 0;
     while (tls_pump_once(p, c))
         moved = 1;
     return moved;
@@ -2901,7 +2905,7 @@ conn_read(rp_proxy *p, rp_conn *c)
     long n;
 #if RP_ENABLE_TLS
     if (c->tls)
-        return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
+        return tls_pump(p, c);
 #endif
     if (!(c->ready & RP_EV_READ) || (c->flags & (F_EOF | F_DEAD)))
         return 0;
@@ -2952,7 +2956,7 @@ conn_write(rp_proxy *p, rp_conn *c)
     int hit = 0;
 #if RP_ENABLE_TLS
     if (c->tls)
-        return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
+        return tls_pump(p, c);
 #endif
     if ((!len && !HIT_LEFT(c)) || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
         return 0;
@@ -4616,10 +4620,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
 #endif
     }
     d->next = NULL;
-    d->scan = 0;
-    d->mode = M_NONE;
-    d->left = 0;
-    memset(&d->ch, 0, sizeof(d->ch));
+    d->scan = 0; /* the framing (mode, left, ch) waits for response_begin */
     dv->requests++;
     *out = d;
     return RP_OK;
@@ -4680,9 +4681,10 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     return 1;
 }
 
-/* The device connection failed before a response head: `connecting` when
- * the connect itself failed (nothing reached the device: any method may be
- * retried), else only an idempotent request whose head is still held. */
+/* The device connection failed or timed out: `connecting` when the connect
+ * itself did (nothing reached the device: any method may be retried), else
+ * only an idempotent request whose head is still held -- none once a
+ * response head came. */
 static int
 device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
 {
@@ -5335,8 +5337,7 @@ tunnel_step(rp_proxy *p, rp_conn *c)
         c->flags |= F_PROGRESS;
     if (((c->flags & F_EOF) && !buf_len(&c->in) && !buf_len(&d->out)) ||
         ((d->flags & F_EOF) && !buf_len(&d->in))) {
-        conn_free(p, d);
-        closing_begin(p, c);
+        closing_begin(p, c); /* frees d */
         return 1;
     }
     return a || b;
@@ -5987,21 +5988,18 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
 static void
 connect_done(rp_proxy *p, rp_conn *d)
 {
+    rp_conn *c = d->link;
     int rc = rp_port_connect_result(d->sock);
     if (rc == RP_EAGAIN)
         return;
     if (rc != RP_OK) {
-        rp_conn *c = d->link;
-        if (!d->err)
-            d->err = (int16_t)rc;
-        device_failed(p, c, d, rc, 1);
-        if (c->state != CS_FREE)
-            pair_service(p, c);
-        return;
+        device_failed(p, c, d, rc, 1); /* frees d: the error is kept in c->err */
+    } else {
+        d->state = DS_BUSY;
+        d->ready |= RP_EV_WRITE;
     }
-    d->state = DS_BUSY;
-    d->ready |= RP_EV_WRITE;
-    pair_service(p, d->link);
+    if (c->state != CS_FREE)
+        pair_service(p, c);
 }
 
 static void
@@ -6082,14 +6080,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
             return;
         }
         p->stats.timeouts++;
-        if (k == T_CONNECT) {
-            device_failed(p, c, x, RP_ETIMEDOUT, 1);
-            break;
-        }
-        device_fail(p, x->device, RP_ETIMEDOUT);
-        if (!c->err)
-            c->err = RP_ETIMEDOUT;
-        exchange_fail(p, c, 504);
+        device_failed(p, c, x, RP_ETIMEDOUT, k == T_CONNECT); /* 504, or the next device */
         break;
     default:
         return;

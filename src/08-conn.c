@@ -500,10 +500,14 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     return 0;
 }
 
+/* Pump c's engine until nothing moves; a device's waits for its connect
+ * (only with RP_ENABLE_TLS_DEVICE: else only clients have engines). */
 static int
 tls_pump(rp_proxy *p, rp_conn *c)
 {
     int moved = 0;
+    if (RP_ENABLE_TLS_DEVICE && (c->state == DS_CONNECTING || (c->flags & F_PCONN)))
+        return 0;
     while (tls_pump_once(p, c))
         moved = 1;
     return moved;
@@ -748,7 +752,7 @@ conn_read(rp_proxy *p, rp_conn *c)
     long n;
 #if RP_ENABLE_TLS
     if (c->tls)
-        return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
+        return tls_pump(p, c);
 #endif
     if (!(c->ready & RP_EV_READ) || (c->flags & (F_EOF | F_DEAD)))
         return 0;
@@ -799,7 +803,7 @@ conn_write(rp_proxy *p, rp_conn *c)
     int hit = 0;
 #if RP_ENABLE_TLS
     if (c->tls)
-        return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
+        return tls_pump(p, c);
 #endif
     if ((!len && !HIT_LEFT(c)) || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
         return 0;

@@ -194,10 +194,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
 #endif
     }
     d->next = NULL;
-    d->scan = 0;
-    d->mode = M_NONE;
-    d->left = 0;
-    memset(&d->ch, 0, sizeof(d->ch));
+    d->scan = 0; /* the framing (mode, left, ch) waits for response_begin */
     dv->requests++;
     *out = d;
     return RP_OK;
@@ -258,9 +255,10 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     return 1;
 }
 
-/* The device connection failed before a response head: `connecting` when
- * the connect itself failed (nothing reached the device: any method may be
- * retried), else only an idempotent request whose head is still held. */
+/* The device connection failed or timed out: `connecting` when the connect
+ * itself did (nothing reached the device: any method may be retried), else
+ * only an idempotent request whose head is still held -- none once a
+ * response head came. */
 static int
 device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
 {
@@ -913,8 +911,7 @@ tunnel_step(rp_proxy *p, rp_conn *c)
         c->flags |= F_PROGRESS;
     if (((c->flags & F_EOF) && !buf_len(&c->in) && !buf_len(&d->out)) ||
         ((d->flags & F_EOF) && !buf_len(&d->in))) {
-        conn_free(p, d);
-        closing_begin(p, c);
+        closing_begin(p, c); /* frees d */
         return 1;
     }
     return a || b;

@@ -96,21 +96,18 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
 static void
 connect_done(rp_proxy *p, rp_conn *d)
 {
+    rp_conn *c = d->link;
     int rc = rp_port_connect_result(d->sock);
     if (rc == RP_EAGAIN)
         return;
     if (rc != RP_OK) {
-        rp_conn *c = d->link;
-        if (!d->err)
-            d->err = (int16_t)rc;
-        device_failed(p, c, d, rc, 1);
-        if (c->state != CS_FREE)
-            pair_service(p, c);
-        return;
+        device_failed(p, c, d, rc, 1); /* frees d: the error is kept in c->err */
+    } else {
+        d->state = DS_BUSY;
+        d->ready |= RP_EV_WRITE;
     }
-    d->state = DS_BUSY;
-    d->ready |= RP_EV_WRITE;
-    pair_service(p, d->link);
+    if (c->state != CS_FREE)
+        pair_service(p, c);
 }
 
 static void
@@ -191,14 +188,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
             return;
         }
         p->stats.timeouts++;
-        if (k == T_CONNECT) {
-            device_failed(p, c, x, RP_ETIMEDOUT, 1);
-            break;
-        }
-        device_fail(p, x->device, RP_ETIMEDOUT);
-        if (!c->err)
-            c->err = RP_ETIMEDOUT;
-        exchange_fail(p, c, 504);
+        device_failed(p, c, x, RP_ETIMEDOUT, k == T_CONNECT); /* 504, or the next device */
         break;
     default:
         return;
