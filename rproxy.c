@@ -2142,7 +2142,15 @@ device_fail(rp_proxy *p, int idx, int err)
     }
 }
 
-static void
+/* For a few small helpers called from several paths: -Os would copy each
+ * into every caller, and one shared copy is smaller. */
+#ifdef __GNUC__
+#define RP_NOINLINE __attribute__((noinline))
+#else
+#define RP_NOINLINE
+#endif
+
+static RP_NOINLINE void
 device_ok(rp_proxy *p, int idx)
 {
     rp_device *d = &p->cfg.devices[idx];
@@ -2225,7 +2233,7 @@ static void cache_release(rp_proxy *p, rp_conn *c);
 
 #if RP_ENABLE_CACHE
 /* Step a hit's arena reader past n sent bytes. */
-static void
+static RP_NOINLINE void
 hit_advance(rp_proxy *p, rp_conn *c, size_t n)
 {
     while (n) {
@@ -2655,7 +2663,7 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
 
 /* Pump c's engine until nothing moves; a device's waits for its connect
  * (only with RP_ENABLE_TLS_DEVICE: else only clients have engines). */
-static int
+static RP_NOINLINE int
 tls_pump(rp_proxy *p, rp_conn *c)
 {
     int moved = 0;
@@ -5210,7 +5218,7 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
 }
 
 /* Forget the finished request: flags, status and log fields. */
-static void
+static RP_NOINLINE void
 request_reset(rp_conn *c)
 {
     c->flags &= ~F_EXCHANGE;
@@ -5420,13 +5428,14 @@ w_cstr(wbuf *w, const char *s)
     w_put(w, s, strlen(s));
 }
 
+/* Probe d ended, passed or not; it is freed. */
 static void
-probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
+probe_finish(rp_proxy *p, rp_conn *d, int ok)
 {
+    int idx = d->device;
+    rp_device *dv = &p->cfg.devices[idx];
     const rp_pool *pl = &p->cfg.pools[dv->pool];
-    if (d)
-        conn_free(p, d);
-    dv->probe = NULL;
+    conn_free(p, d); /* a DS_PROBE slot: dv->probe goes back to NULL */
     dv->probes++;
     dv->probe_next = p->now + pl->interval_ms;
     timer_hint(p, dv->probe_next);
@@ -5435,8 +5444,7 @@ probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
         if (dv->hc_down && ++dv->hc_rise >= pl->rise) {
             dv->hc_down = 0;
             dv->hc_rise = 0;
-            RP_LOG(RP_LOG_WARN, ("device %d up: %d health probes passed",
-                                 (int)(dv - p->cfg.devices), pl->rise));
+            RP_LOG(RP_LOG_WARN, ("device %d up: %d health probes passed", idx, pl->rise));
         }
         return;
     }
@@ -5445,8 +5453,7 @@ probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
     if (!dv->hc_down && ++dv->hc_fall >= pl->fall) {
         dv->hc_down = 1;
         dv->hc_fall = 0;
-        RP_LOG(RP_LOG_WARN, ("device %d down: %d health probes failed",
-                             (int)(dv - p->cfg.devices), pl->fall));
+        RP_LOG(RP_LOG_WARN, ("device %d down: %d health probes failed", idx, pl->fall));
     }
 }
 
@@ -5465,7 +5472,7 @@ probe_start(rp_proxy *p, int idx)
     d->device = (uint8_t)idx;
     d->state = DS_PROBE; /* a free slot's sock is -1 */
     if ((s = rp_port_connect(&dv->addr)) < 0) {
-        probe_finish(p, dv, d, 0);
+        probe_finish(p, d, 0);
         return;
     }
     d->sock = s;
@@ -5498,7 +5505,7 @@ probe_event(rp_proxy *p, rp_conn *d)
         if (rc == RP_EAGAIN)
             return;
         if (rc != RP_OK) {
-            probe_finish(p, dv, d, 0);
+            probe_finish(p, d, 0);
             return;
         }
         d->flags &= ~F_PCONN;
@@ -5513,11 +5520,11 @@ probe_event(rp_proxy *p, rp_conn *d)
             for (i = 9; i < 12 && b[i] >= '0' && b[i] <= '9'; i++)
                 st = st * 10 + (b[i] - '0');
         ok = pl->expect ? st == pl->expect : (st >= 200 && st < 400);
-        probe_finish(p, dv, d, ok);
+        probe_finish(p, d, ok);
         return;
     }
     if (d->flags & (F_EOF | F_DEAD)) {
-        probe_finish(p, dv, d, 0);
+        probe_finish(p, d, 0);
         return;
     }
     conn_rearm(p, d);
@@ -6043,7 +6050,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     x->tkind = T_NONE;
     switch (k) {
     case T_PROBE:
-        probe_finish(p, &p->cfg.devices[x->device], x, 0);
+        probe_finish(p, x, 0);
         return;
 #if RP_ENABLE_CACHE
     case T_CWAIT: /* the fill ended, or waiting for it took too long */

@@ -72,7 +72,7 @@ static void cache_release(rp_proxy *p, rp_conn *c);
 
 #if RP_ENABLE_CACHE
 /* Step a hit's arena reader past n sent bytes. */
-static void
+static RP_NOINLINE void
 hit_advance(rp_proxy *p, rp_conn *c, size_t n)
 {
     while (n) {
@@ -502,7 +502,7 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
 
 /* Pump c's engine until nothing moves; a device's waits for its connect
  * (only with RP_ENABLE_TLS_DEVICE: else only clients have engines). */
-static int
+static RP_NOINLINE int
 tls_pump(rp_proxy *p, rp_conn *c)
 {
     int moved = 0;

@@ -784,7 +784,7 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
 }
 
 /* Forget the finished request: flags, status and log fields. */
-static void
+static RP_NOINLINE void
 request_reset(rp_conn *c)
 {
     c->flags &= ~F_EXCHANGE;

@@ -151,7 +151,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     x->tkind = T_NONE;
     switch (k) {
     case T_PROBE:
-        probe_finish(p, &p->cfg.devices[x->device], x, 0);
+        probe_finish(p, x, 0);
         return;
 #if RP_ENABLE_CACHE
     case T_CWAIT: /* the fill ended, or waiting for it took too long */
