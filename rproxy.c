@@ -4548,14 +4548,12 @@ exchange_fail(rp_proxy *p, rp_conn *c, int status)
         return 1;
     cache_release(p, c);
 #endif
-    if (c->link)
-        conn_free(p, c->link);
     if (!(c->flags & F_RESP_HEAD) && status) {
         error_write(p, c, status);
         c->status = status;
     }
     access_log(p, c);
-    closing_begin(p, c);
+    closing_begin(p, c); /* drops the device connection */
     return 1;
 }
 
@@ -4727,7 +4725,8 @@ is_method(rp_str m, const char *lit, size_t n)
 }
 
 /* What the method tells the exchange (RFC 9110 §9.2): HEAD, GET, safe,
- * idempotent.  Other methods carry none of these. */
+ * idempotent; or MF_CONNECT, which is refused.  Other methods carry none. */
+#define MF_CONNECT (1u << 31) /* never stored in c->flags */
 static uint32_t
 method_flags(rp_str m)
 {
@@ -4737,7 +4736,7 @@ method_flags(rp_str m)
     } known[] = {
         {"GET", F_GET | F_SAFE | F_IDEMP}, {"HEAD", F_HEAD | F_SAFE | F_IDEMP},
         {"OPTIONS", F_SAFE | F_IDEMP}, {"TRACE", F_SAFE | F_IDEMP},
-        {"PUT", F_IDEMP}, {"DELETE", F_IDEMP},
+        {"PUT", F_IDEMP}, {"DELETE", F_IDEMP}, {"CONNECT", MF_CONNECT},
     };
     size_t i;
     for (i = 0; i < RP_COUNT(known); i++)
@@ -4876,14 +4875,15 @@ static int
 exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 {
     rp_str meth = m->method;
+    uint32_t mf;
     int keep, route;
 #if RP_ENABLE_CACHE
     int rc;
 #endif
     c->flags &= ~F_EXCHANGE;
-    if (is_method(meth, S("CONNECT")))
+    if ((mf = method_flags(meth)) == MF_CONNECT)
         return reply_error(p, c, 405);
-    c->flags |= method_flags(meth);
+    c->flags |= mf;
     if (m->minor == 0)
         c->flags |= F_HTTP10;
     keep = m->minor ? !(m->flags & RP_HF_CONN_CLOSE)
@@ -4969,11 +4969,10 @@ client_head(rp_proxy *p, rp_conn *c)
 
 /* Move body bytes framed by f's mode from src to dst.  Returns the bytes
  * consumed from src, or RP_EINVAL for broken chunked framing; *done is set
- * when the body ended and *out grows by the bytes written to dst.  tee: a
- * client whose cache fill gets a copy of the body's data bytes. */
+ * when the body ended.  tee: a client whose cache fill gets a copy of the
+ * body's data bytes. */
 static long
-body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t *out,
-          rp_conn *tee)
+body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, rp_conn *tee)
 {
     size_t n, total = 0;
     *done = 0;
@@ -4985,13 +4984,10 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t
         n = buf_move(p, dst, src, (size_t)RP_MIN(f->left, (uint64_t)(size_t)-1));
         TEE(tee, dst->d + dst->w - n, n);
         f->left -= n;
-        *out += n;
         *done = f->left == 0;
         return (long)n;
     case M_CLOSE: case M_TUNNEL:
-        n = buf_move(p, dst, src, (size_t)-1);
-        *out += n;
-        return (long)n;
+        return (long)buf_move(p, dst, src, (size_t)-1);
     }
     while (!f->ch.done && buf_len(src)) { /* M_CHUNKED, M_DECHUNK */
         size_t avail = buf_len(src), room = buf_room(p, dst);
@@ -5008,7 +5004,6 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t
         if (f->mode == M_CHUNKED || f->ch.in_data) {
             memcpy(dst->d + dst->w, src->d + src->r, (size_t)k);
             dst->w += (uint32_t)k;
-            *out += (uint64_t)k;
         }
         src->r += (uint32_t)k;
         total += (size_t)k;
@@ -5030,7 +5025,6 @@ head_drop(rp_conn *c)
 static int
 request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
-    uint64_t out = 0;
     int done;
     long n;
     if (c->flags & F_REQ_DONE)
@@ -5038,7 +5032,7 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     if ((c->flags & F_HOLD) && buf_len(&c->in) <= c->head_len)
         return 0; /* no body byte yet: keep the head for a retry */
     head_drop(c);
-    if ((n = body_move(p, &d->out, &c->in, c, &done, &out, NULL)) < 0)
+    if ((n = body_move(p, &d->out, &c->in, c, &done, NULL)) < 0)
         return exchange_fail(p, c, 400);
     if (done)
         c->flags |= F_REQ_DONE;
@@ -5284,8 +5278,10 @@ hit_step(rp_proxy *p, rp_conn *c)
 static int
 response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
+    size_t had = buf_len(&c->out);
     int done;
-    long n = body_move(p, &c->out, &d->in, d, &done, &c->sent, c);
+    long n = body_move(p, &c->out, &d->in, d, &done, c);
+    c->sent += buf_len(&c->out) - had; /* what went to the client: compacting keeps lengths */
     if (n < 0)
         return exchange_fail(p, c, 502);
     if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))
