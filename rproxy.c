@@ -4892,8 +4892,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         c->flags |= F_KEEP;
     if ((m->flags & RP_HF_UPGRADE) && (m->flags & RP_HF_CONN_UPG) && m->minor == 1)
         c->flags |= F_UPG;
-    memset(&c->ch, 0, sizeof(c->ch));
-    c->left = 0;
+    memset(&c->ch, 0, sizeof(c->ch)); /* left matters only with M_LENGTH */
     if (m->flags & RP_HF_CHUNKED)
         c->mode = M_CHUNKED;
     else if (m->content_length > 0)
