@@ -2087,12 +2087,21 @@ device_eligible(const rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
     return d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d));
 }
 
-/* a/wa < b/wb without division: weighted least-connections order. */
+/* a/wa < b/wb without division: weighted least-connections order.  Both
+ * factors are 16-bit, so each product fits in 32 bits. */
 static int
 lc_cmp(const rp_device *a, const rp_device *b)
 {
-    uint64_t x = (uint64_t)a->active * b->weight, y = (uint64_t)b->active * a->weight;
+    uint32_t x = (uint32_t)a->active * b->weight, y = (uint32_t)b->active * a->weight;
     return x < y ? -1 : x > y;
+}
+
+/* Pool member i when it takes part in this tier's pick, else NULL. */
+static rp_device *
+tier_member(rp_proxy *p, const rp_pool *pl, int i, uint32_t tried, int backup)
+{
+    rp_device *d = &p->cfg.devices[pl->devices[i]];
+    return d->backup == backup && device_eligible(p, d, tried, pl->devices[i]) ? d : NULL;
 }
 
 /* One pick among primaries (backup == 0) or backups (backup == 1).  For
@@ -2101,27 +2110,21 @@ lc_cmp(const rp_device *a, const rp_device *b)
 static int
 pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
 {
-    rp_device *best = NULL, *least = NULL;
+    rp_device *d, *best = NULL, *least = NULL;
     int32_t total = 0;
     int i, pick = -1;
-    for (i = 0; i < pl->ndevices && pl->balance == RP_BALANCE_LEASTCONN; i++) {
-        rp_device *d = &p->cfg.devices[pl->devices[i]];
-        if (d->backup == backup && device_eligible(p, d, tried, pl->devices[i]) &&
-            (!least || lc_cmp(d, least) < 0))
+    for (i = 0; i < pl->ndevices && pl->balance == RP_BALANCE_LEASTCONN; i++)
+        if ((d = tier_member(p, pl, i, tried, backup)) && (!least || lc_cmp(d, least) < 0))
             least = d;
-    }
     for (i = 0; i < pl->ndevices; i++) {
-        int idx = pl->devices[i];
-        rp_device *d = &p->cfg.devices[idx];
-        if (d->backup != backup || !device_eligible(p, d, tried, idx) ||
-            (least && lc_cmp(d, least) != 0))
+        if (!(d = tier_member(p, pl, i, tried, backup)) || (least && lc_cmp(d, least) != 0))
             continue;
         d->current += d->effective;
         total += d->effective;
         if (d->effective < d->weight)
             d->effective++; /* recovery after failures: one step per pick */
         if (!best || d->current > best->current)
-            best = d, pick = idx;
+            best = d, pick = pl->devices[i];
     }
     if (best)
         best->current -= total;
@@ -2135,15 +2138,13 @@ pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
 static int
 pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
 {
-    int pick, tier;
-    for (p->pick_any = 0; p->pick_any < 2; p->pick_any++)
-        for (tier = 0; tier < 2; tier++)
-            if ((pick = pool_pick_tier(p, pl, tried, tier)) >= 0) {
-                p->pick_any = 0;
-                return pick;
-            }
+    int pick = -1, pass;
+    for (pass = 0; pass < 4 && pick < 0; pass++) { /* primaries, backups; again, any */
+        p->pick_any = (uint8_t)(pass >> 1);
+        pick = pool_pick_tier(p, pl, tried, pass & 1);
+    }
     p->pick_any = 0;
-    return -1;
+    return pick;
 }
 
 /* Passive health (nginx's max_fails/fail_timeout): failures closer together
@@ -2176,7 +2177,15 @@ device_fail(rp_proxy *p, int idx, int err)
     }
 }
 
-static void
+/* For a few small helpers called from several paths: -Os would copy each
+ * into every caller, and one shared copy is smaller. */
+#ifdef __GNUC__
+#define RP_NOINLINE __attribute__((noinline))
+#else
+#define RP_NOINLINE
+#endif
+
+static RP_NOINLINE void
 device_ok(rp_proxy *p, int idx)
 {
     rp_device *d = &p->cfg.devices[idx];
@@ -2259,7 +2268,7 @@ static void cache_release(rp_proxy *p, rp_conn *c);
 
 #if RP_ENABLE_CACHE
 /* Step a hit's arena reader past n sent bytes. */
-static void
+static RP_NOINLINE void
 hit_advance(rp_proxy *p, rp_conn *c, size_t n)
 {
     while (n) {
@@ -2351,7 +2360,7 @@ static const uint16_t tls_suites_modern[] = {
 #if RP_ENABLE_TLS_COMPAT
 #define TLS_COMPAT(l) ((l)->compat)
 #else
-#define TLS_COMPAT(l) 0 /* the config refuses tls_profile=compat */
+#define TLS_COMPAT(l) ((void)(l), 0) /* the config refuses tls_profile=compat */
 #endif
 
 static const char *const tls_alpn[] = {"http/1.1"};
@@ -2620,7 +2629,7 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     br_ssl_engine_context *e = &c->tls->u.sc.eng; /* same place for a client */
     unsigned st = br_ssl_engine_current_state(e);
     unsigned char *b;
-    size_t len;
+    size_t len, room;
     long n;
     if (c->flags & F_DEAD)
         return 0; /* the socket failed: nothing more moves */
@@ -2645,9 +2654,9 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
         if (send_done(p, c, n, len))
             return 1;
     }
-    if ((st & BR_SSL_RECVAPP) && buf_room(p, &c->in)) {
+    if ((st & BR_SSL_RECVAPP) && (room = buf_room(p, &c->in)) != 0) {
         b = br_ssl_engine_recvapp_buf(e, &len);
-        len = RP_MIN(len, buf_room(p, &c->in));
+        len = RP_MIN(len, room);
         memcpy(c->in.d + c->in.w, b, len);
         c->in.w += (uint32_t)len;
         br_ssl_engine_recvapp_ack(e, len);
@@ -2687,10 +2696,14 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     return 0;
 }
 
-static int
+/* Pump c's engine until nothing moves; a device's waits for its connect
+ * (only with RP_ENABLE_TLS_DEVICE: else only clients have engines). */
+static RP_NOINLINE int
 tls_pump(rp_proxy *p, rp_conn *c)
 {
     int moved = 0;
+    if (RP_ENABLE_TLS_DEVICE && (c->state == DS_CONNECTING || (c->flags & F_PCONN)))
+        return 0;
     while (tls_pump_once(p, c))
         moved = 1;
     return moved;
@@ -2732,22 +2745,26 @@ tls_release(rp_proxy *p, rp_conn *c)
 #endif
 }
 
+/* How long each kind of timer runs: a field of the config, but for the
+ * probe's (its pool's) and lingering (a constant). */
 static uint32_t
 timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
 {
+#define T_FIELD(f) (uint16_t)offsetof(rp_config, f)
+    static const uint16_t field[] = {
+        [T_HEAD] = T_FIELD(t_client_header), [T_IDLE] = T_FIELD(t_client_idle),
+        [T_CLIENT] = T_FIELD(t_client_idle), [T_TUNNEL] = T_FIELD(t_client_idle),
+        [T_CONNECT] = T_FIELD(t_connect), [T_DEVICE] = T_FIELD(t_device),
+        [T_DIDLE] = T_FIELD(t_device_idle), [T_HANDSHAKE] = T_FIELD(t_handshake),
+        [T_CWAIT] = T_FIELD(cache_lock_ms),
+    };
+#undef T_FIELD
     const rp_config *c = &p->cfg;
-    switch (kind) {
-    case T_PROBE: return c->pools[c->devices[x->device].pool].probe_timeout_ms;
-    case T_HANDSHAKE: return c->t_handshake;
-    case T_HEAD: return c->t_client_header;
-    case T_IDLE: case T_CLIENT: case T_TUNNEL: return c->t_client_idle;
-    case T_LINGER: return RP_TIMEOUT_LINGER_MS;
-    case T_CONNECT: return c->t_connect;
-    case T_DEVICE: return c->t_device;
-    case T_DIDLE: return c->t_device_idle;
-    case T_CWAIT: return c->cache_lock_ms;
-    }
-    return 0;
+    if (kind == T_PROBE)
+        return c->pools[c->devices[x->device].pool].probe_timeout_ms;
+    if (kind == T_LINGER)
+        return RP_TIMEOUT_LINGER_MS;
+    return *(const uint32_t *)(const void *)((const char *)c + field[kind]);
 }
 
 /* Output waits on the peer: its socket would block, or its TLS engine holds
@@ -2835,21 +2852,34 @@ conn_rearm(rp_proxy *p, rp_conn *c)
     }
 }
 
+/* After a turn: empty buffers go back, then conn_rearm. */
+static void
+conn_settle(rp_proxy *p, rp_conn *c)
+{
+    buf_release(p, &c->in, 0);
+    buf_release(p, &c->out, 0);
+    conn_rearm(p, c);
+}
+
+static rp_conn **
+free_list(rp_proxy *p, int kind)
+{
+    return kind == K_CLIENT ? &p->free_clients : &p->free_devices;
+}
+
 static rp_conn *
 conn_alloc(rp_proxy *p, int kind)
 {
-    rp_conn **list = kind == K_CLIENT ? &p->free_clients : &p->free_devices;
+    rp_conn **list = free_list(p, kind);
     rp_conn *c = *list;
     if (!c)
         return NULL;
     *list = c->next;
-    c->next = c->link = NULL;
+    c->next = NULL; /* sock -1, no link, no timer: as conn_free (or rp_init) left it */
     c->flags = 0;
     c->err = 0;
     c->ready = 0;
     c->watched = 0xff; /* force the first rp_port_watch */
-    c->tkind = T_NONE;
-    c->deadline = 0;
     c->scan = 0;
     c->state = kind == K_CLIENT ? CS_HEAD : DS_CONNECTING;
     return c;
@@ -2906,10 +2936,8 @@ conn_free(rp_proxy *p, rp_conn *c)
     c->link = NULL;
     c->deadline = 0;
     c->tkind = T_NONE;
-    if (c->kind == K_CLIENT)
-        c->next = p->free_clients, p->free_clients = c;
-    else
-        c->next = p->free_devices, p->free_devices = c;
+    c->next = *free_list(p, c->kind);
+    *free_list(p, c->kind) = c;
 }
 
 
@@ -2920,7 +2948,7 @@ conn_read(rp_proxy *p, rp_conn *c)
     long n;
 #if RP_ENABLE_TLS
     if (c->tls)
-        return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
+        return tls_pump(p, c);
 #endif
     if (!(c->ready & RP_EV_READ) || (c->flags & (F_EOF | F_DEAD)))
         return 0;
@@ -2971,7 +2999,7 @@ conn_write(rp_proxy *p, rp_conn *c)
     int hit = 0;
 #if RP_ENABLE_TLS
     if (c->tls)
-        return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
+        return tls_pump(p, c);
 #endif
     if ((!len && !HIT_LEFT(c)) || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
         return 0;
@@ -4461,7 +4489,7 @@ static void
 access_log(rp_proxy *p, rp_conn *c)
 {
     rp_access a;
-    const rp_addr *dev = c->device < RP_MAX_DEVICES && c->device < p->cfg.ndevices
+    const rp_addr *dev = c->device < p->cfg.ndevices /* <= RP_MAX_DEVICES; 0xff: none */
                              ? &p->cfg.devices[c->device].addr : NULL;
     if (c->status >= 100 && c->status < 600)
         p->stats.responses[c->status / 100]++;
@@ -4489,13 +4517,11 @@ device_release(rp_proxy *p, rp_conn *d)
         !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
         d->state = DS_IDLE;
         d->flags &= F_WBLOCK;
-        buf_release(p, &d->in, 0);
-        buf_release(p, &d->out, 0);
         d->next = p->idle[d->device];
         p->idle[d->device] = d;
         dv->active--;
         dv->idle++;
-        conn_rearm(p, d);
+        conn_settle(p, d); /* both buffers are empty: they go back */
         return;
     }
     conn_free(p, d);
@@ -4576,14 +4602,12 @@ exchange_fail(rp_proxy *p, rp_conn *c, int status)
         return 1;
     cache_release(p, c);
 #endif
-    if (c->link)
-        conn_free(p, c->link);
     if (!(c->flags & F_RESP_HEAD) && status) {
         error_write(p, c, status);
         c->status = status;
     }
     access_log(p, c);
-    closing_begin(p, c);
+    closing_begin(p, c); /* drops the device connection */
     return 1;
 }
 
@@ -4626,6 +4650,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
     if (d) {
         p->idle[dev] = d->next;
         dv->idle--;
+        dv->active++;
         d->flags = (d->flags & (F_WBLOCK)) | F_REUSED;
         d->state = DS_BUSY;
         p->stats.device_reuses++;
@@ -4638,32 +4663,24 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
             return RP_ENOMEM;
         }
         d->device = (uint8_t)dev;
-        d->sock = -1;
-        dv->active++; /* conn_free below gives it back */
+        dv->active++; /* a connecting slot is active: conn_free gives it back */
         if ((s = rp_port_connect(&dv->addr)) < 0) {
-            conn_free(p, d);
+            conn_free(p, d); /* a free slot's sock is -1: nothing to close */
             return s;
         }
-        dv->active--;
         d->sock = s;
         d->peer = dv->addr;
         p->stats.device_connects++;
 #if RP_ENABLE_TLS && RP_ENABLE_TLS_DEVICE
         if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
             p->stats.tls_refused++;
-            dv->active++;
             conn_free(p, d);
             return RP_ENOMEM;
         }
 #endif
     }
     d->next = NULL;
-    d->device = (uint8_t)dev;
-    d->scan = 0;
-    d->mode = M_NONE;
-    d->left = 0;
-    memset(&d->ch, 0, sizeof(d->ch));
-    dv->active++;
+    d->scan = 0; /* the framing (mode, left, ch) waits for response_begin */
     dv->requests++;
     *out = d;
     return RP_OK;
@@ -4724,9 +4741,10 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     return 1;
 }
 
-/* The device connection failed before a response head: `connecting` when
- * the connect itself failed (nothing reached the device: any method may be
- * retried), else only an idempotent request whose head is still held. */
+/* The device connection failed or timed out: `connecting` when the connect
+ * itself did (nothing reached the device: any method may be retried), else
+ * only an idempotent request whose head is still held -- none once a
+ * response head came. */
 static int
 device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
 {
@@ -4761,7 +4779,8 @@ is_method(rp_str m, const char *lit, size_t n)
 }
 
 /* What the method tells the exchange (RFC 9110 §9.2): HEAD, GET, safe,
- * idempotent.  Other methods carry none of these. */
+ * idempotent; or MF_CONNECT, which is refused.  Other methods carry none. */
+#define MF_CONNECT (1u << 31) /* never stored in c->flags */
 static uint32_t
 method_flags(rp_str m)
 {
@@ -4771,7 +4790,7 @@ method_flags(rp_str m)
     } known[] = {
         {"GET", F_GET | F_SAFE | F_IDEMP}, {"HEAD", F_HEAD | F_SAFE | F_IDEMP},
         {"OPTIONS", F_SAFE | F_IDEMP}, {"TRACE", F_SAFE | F_IDEMP},
-        {"PUT", F_IDEMP}, {"DELETE", F_IDEMP},
+        {"PUT", F_IDEMP}, {"DELETE", F_IDEMP}, {"CONNECT", MF_CONNECT},
     };
     size_t i;
     for (i = 0; i < RP_COUNT(known); i++)
@@ -4910,14 +4929,15 @@ static int
 exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 {
     rp_str meth = m->method;
+    uint32_t mf;
     int keep, route;
 #if RP_ENABLE_CACHE
     int rc;
 #endif
     c->flags &= ~F_EXCHANGE;
-    if (is_method(meth, S("CONNECT")))
+    if ((mf = method_flags(meth)) == MF_CONNECT)
         return reply_error(p, c, 405);
-    c->flags |= method_flags(meth);
+    c->flags |= mf;
     if (m->minor == 0)
         c->flags |= F_HTTP10;
     keep = m->minor ? !(m->flags & RP_HF_CONN_CLOSE)
@@ -4926,8 +4946,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         c->flags |= F_KEEP;
     if ((m->flags & RP_HF_UPGRADE) && (m->flags & RP_HF_CONN_UPG) && m->minor == 1)
         c->flags |= F_UPG;
-    memset(&c->ch, 0, sizeof(c->ch));
-    c->left = 0;
+    memset(&c->ch, 0, sizeof(c->ch)); /* left matters only with M_LENGTH */
     if (m->flags & RP_HF_CHUNKED)
         c->mode = M_CHUNKED;
     else if (m->content_length > 0)
@@ -5003,11 +5022,10 @@ client_head(rp_proxy *p, rp_conn *c)
 
 /* Move body bytes framed by f's mode from src to dst.  Returns the bytes
  * consumed from src, or RP_EINVAL for broken chunked framing; *done is set
- * when the body ended and *out grows by the bytes written to dst.  tee: a
- * client whose cache fill gets a copy of the body's data bytes. */
+ * when the body ended.  tee: a client whose cache fill gets a copy of the
+ * body's data bytes. */
 static long
-body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t *out,
-          rp_conn *tee)
+body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, rp_conn *tee)
 {
     size_t n, total = 0;
     *done = 0;
@@ -5019,13 +5037,10 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t
         n = buf_move(p, dst, src, (size_t)RP_MIN(f->left, (uint64_t)(size_t)-1));
         TEE(tee, dst->d + dst->w - n, n);
         f->left -= n;
-        *out += n;
         *done = f->left == 0;
         return (long)n;
     case M_CLOSE: case M_TUNNEL:
-        n = buf_move(p, dst, src, (size_t)-1);
-        *out += n;
-        return (long)n;
+        return (long)buf_move(p, dst, src, (size_t)-1);
     }
     while (!f->ch.done && buf_len(src)) { /* M_CHUNKED, M_DECHUNK */
         size_t avail = buf_len(src), room = buf_room(p, dst);
@@ -5042,7 +5057,6 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t
         if (f->mode == M_CHUNKED || f->ch.in_data) {
             memcpy(dst->d + dst->w, src->d + src->r, (size_t)k);
             dst->w += (uint32_t)k;
-            *out += (uint64_t)k;
         }
         src->r += (uint32_t)k;
         total += (size_t)k;
@@ -5051,21 +5065,27 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t
     return (long)total;
 }
 
+/* The request head held for a retry is not needed any more. */
+static void
+head_drop(rp_conn *c)
+{
+    if (c->flags & F_HOLD) {
+        c->in.r += c->head_len;
+        c->flags &= ~F_HOLD;
+    }
+}
+
 static int
 request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
-    uint64_t out = 0;
     int done;
     long n;
     if (c->flags & F_REQ_DONE)
         return 0;
-    if (c->flags & F_HOLD) {
-        if (buf_len(&c->in) <= c->head_len)
-            return 0; /* no body byte yet: keep the head for a retry */
-        c->in.r += c->head_len;
-        c->flags &= ~F_HOLD;
-    }
-    if ((n = body_move(p, &d->out, &c->in, c, &done, &out, NULL)) < 0)
+    if ((c->flags & F_HOLD) && buf_len(&c->in) <= c->head_len)
+        return 0; /* no body byte yet: keep the head for a retry */
+    head_drop(c);
+    if ((n = body_move(p, &d->out, &c->in, c, &done, NULL)) < 0)
         return exchange_fail(p, c, 400);
     if (done)
         c->flags |= F_REQ_DONE;
@@ -5185,10 +5205,7 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
     if (response_head_write(p, c, d, m) != RP_OK)
         return exchange_fail(p, c, 502);
     d->in.r += (uint32_t)n;
-    if (c->flags & F_HOLD) {
-        c->in.r += c->head_len;
-        c->flags &= ~F_HOLD;
-    }
+    head_drop(c);
     c->flags |= F_RESP_HEAD;
     if (d->mode == M_NONE || (d->mode == M_LENGTH && d->left == 0))
         c->flags |= F_RESP_DONE;
@@ -5248,7 +5265,7 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
 }
 
 /* Forget the finished request: flags, status and log fields. */
-static void
+static RP_NOINLINE void
 request_reset(rp_conn *c)
 {
     c->flags &= ~F_EXCHANGE;
@@ -5279,9 +5296,7 @@ exchange_end(rp_proxy *p, rp_conn *c)
             d->flags &= ~F_KEEP;
         device_release(p, d);
     }
-    if (c->flags & F_HOLD)
-        c->in.r += c->head_len;
-    c->flags &= ~F_HOLD;
+    head_drop(c);
     c->flags |= F_SERVED;
     if ((c->flags & F_KEEP) && !p->stopping) {
         request_reset(c);
@@ -5316,8 +5331,10 @@ hit_step(rp_proxy *p, rp_conn *c)
 static int
 response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
+    size_t had = buf_len(&c->out);
     int done;
-    long n = body_move(p, &c->out, &d->in, d, &done, &c->sent, c);
+    long n = body_move(p, &c->out, &d->in, d, &done, c);
+    c->sent += buf_len(&c->out) - had; /* what went to the client: compacting keeps lengths */
     if (n < 0)
         return exchange_fail(p, c, 502);
     if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))
@@ -5377,8 +5394,7 @@ tunnel_step(rp_proxy *p, rp_conn *c)
         c->flags |= F_PROGRESS;
     if (((c->flags & F_EOF) && !buf_len(&c->in) && !buf_len(&d->out)) ||
         ((d->flags & F_EOF) && !buf_len(&d->in))) {
-        conn_free(p, d);
-        closing_begin(p, c);
+        closing_begin(p, c); /* frees d */
         return 1;
     }
     return a || b;
@@ -5423,14 +5439,9 @@ pair_service(rp_proxy *p, rp_conn *c)
             moved |= conn_write(p, d);
         moved |= conn_write(p, c);
     } while (moved);
-    buf_release(p, &c->in, 0);
-    buf_release(p, &c->out, 0);
-    if (c->link) {
-        buf_release(p, &c->link->in, 0);
-        buf_release(p, &c->link->out, 0);
-        conn_rearm(p, c->link);
-    }
-    conn_rearm(p, c);
+    if (c->link)
+        conn_settle(p, c->link);
+    conn_settle(p, c);
 }
 
 /* ==== [13] Health probes and the status page ====
@@ -5466,13 +5477,14 @@ w_cstr(wbuf *w, const char *s)
     w_put(w, s, strlen(s));
 }
 
+/* Probe d ended, passed or not; it is freed. */
 static void
-probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
+probe_finish(rp_proxy *p, rp_conn *d, int ok)
 {
+    int idx = d->device;
+    rp_device *dv = &p->cfg.devices[idx];
     const rp_pool *pl = &p->cfg.pools[dv->pool];
-    if (d)
-        conn_free(p, d);
-    dv->probe = NULL;
+    conn_free(p, d); /* a DS_PROBE slot: dv->probe goes back to NULL */
     dv->probes++;
     dv->probe_next = p->now + pl->interval_ms;
     timer_hint(p, dv->probe_next);
@@ -5481,8 +5493,7 @@ probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
         if (dv->hc_down && ++dv->hc_rise >= pl->rise) {
             dv->hc_down = 0;
             dv->hc_rise = 0;
-            RP_LOG(RP_LOG_WARN, ("device %d up: %d health probes passed",
-                                 (int)(dv - p->cfg.devices), pl->rise));
+            RP_LOG(RP_LOG_WARN, ("device %d up: %d health probes passed", idx, pl->rise));
         }
         return;
     }
@@ -5491,8 +5502,7 @@ probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
     if (!dv->hc_down && ++dv->hc_fall >= pl->fall) {
         dv->hc_down = 1;
         dv->hc_fall = 0;
-        RP_LOG(RP_LOG_WARN, ("device %d down: %d health probes failed",
-                             (int)(dv - p->cfg.devices), pl->fall));
+        RP_LOG(RP_LOG_WARN, ("device %d down: %d health probes failed", idx, pl->fall));
     }
 }
 
@@ -5509,10 +5519,9 @@ probe_start(rp_proxy *p, int idx)
         return;
     }
     d->device = (uint8_t)idx;
-    d->sock = -1;
-    d->state = DS_PROBE;
+    d->state = DS_PROBE; /* a free slot's sock is -1 */
     if ((s = rp_port_connect(&dv->addr)) < 0) {
-        probe_finish(p, dv, d, 0);
+        probe_finish(p, d, 0);
         return;
     }
     d->sock = s;
@@ -5545,7 +5554,7 @@ probe_event(rp_proxy *p, rp_conn *d)
         if (rc == RP_EAGAIN)
             return;
         if (rc != RP_OK) {
-            probe_finish(p, dv, d, 0);
+            probe_finish(p, d, 0);
             return;
         }
         d->flags &= ~F_PCONN;
@@ -5560,11 +5569,11 @@ probe_event(rp_proxy *p, rp_conn *d)
             for (i = 9; i < 12 && b[i] >= '0' && b[i] <= '9'; i++)
                 st = st * 10 + (b[i] - '0');
         ok = pl->expect ? st == pl->expect : (st >= 200 && st < 400);
-        probe_finish(p, dv, d, ok);
+        probe_finish(p, d, ok);
         return;
     }
     if (d->flags & (F_EOF | F_DEAD)) {
-        probe_finish(p, dv, d, 0);
+        probe_finish(p, d, 0);
         return;
     }
     conn_rearm(p, d);
@@ -5970,6 +5979,15 @@ tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
 }
 #endif
 
+/* Stop watching listener l for ms; timers_run resumes it. */
+static void
+listener_pause(rp_proxy *p, struct rp_lsock *l, uint32_t ms)
+{
+    rp_port_watch(l->sock, 0, l);
+    l->paused_until = p->now + ms;
+    timer_hint(p, l->paused_until);
+}
+
 static void
 listener_event(rp_proxy *p, struct rp_lsock *l)
 {
@@ -5987,9 +6005,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             /* no TLS slot: leave new clients in the kernel's queue until one
              * frees (tls_release), rather than accept and drop them */
             l->slot_wait = 1;
-            l->paused_until = p->now + TLS_EVICT_AGE_MS; /* look again then */
-            timer_hint(p, l->paused_until);
-            rp_port_watch(l->sock, 0, l);
+            listener_pause(p, l, TLS_EVICT_AGE_MS); /* look again then */
             return;
         }
 #endif
@@ -5997,9 +6013,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             return;
         if (s < 0) {
             p->stats.accept_errors++;
-            rp_port_watch(l->sock, 0, l);
-            l->paused_until = p->now + LISTEN_PAUSE_MS;
-            timer_hint(p, l->paused_until);
+            listener_pause(p, l, LISTEN_PAUSE_MS);
             RP_LOG(RP_LOG_WARN, ("accept failed (%s): pausing", rp_strerror(s)));
             return;
         }
@@ -6030,21 +6044,18 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
 static void
 connect_done(rp_proxy *p, rp_conn *d)
 {
+    rp_conn *c = d->link;
     int rc = rp_port_connect_result(d->sock);
     if (rc == RP_EAGAIN)
         return;
     if (rc != RP_OK) {
-        rp_conn *c = d->link;
-        if (!d->err)
-            d->err = (int16_t)rc;
-        device_failed(p, c, d, rc, 1);
-        if (c->state != CS_FREE)
-            pair_service(p, c);
-        return;
+        device_failed(p, c, d, rc, 1); /* frees d: the error is kept in c->err */
+    } else {
+        d->state = DS_BUSY;
+        d->ready |= RP_EV_WRITE;
     }
-    d->state = DS_BUSY;
-    d->ready |= RP_EV_WRITE;
-    pair_service(p, d->link);
+    if (c->state != CS_FREE)
+        pair_service(p, c);
 }
 
 static void
@@ -6088,7 +6099,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     x->tkind = T_NONE;
     switch (k) {
     case T_PROBE:
-        probe_finish(p, &p->cfg.devices[x->device], x, 0);
+        probe_finish(p, x, 0);
         return;
 #if RP_ENABLE_CACHE
     case T_CWAIT: /* the fill ended, or waiting for it took too long */
@@ -6125,14 +6136,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
             return;
         }
         p->stats.timeouts++;
-        if (k == T_CONNECT) {
-            device_failed(p, c, x, RP_ETIMEDOUT, 1);
-            break;
-        }
-        device_fail(p, x->device, RP_ETIMEDOUT);
-        if (!c->err)
-            c->err = RP_ETIMEDOUT;
-        exchange_fail(p, c, 504);
+        device_failed(p, c, x, RP_ETIMEDOUT, k == T_CONNECT); /* 504, or the next device */
         break;
     default:
         return;
@@ -6183,27 +6187,27 @@ rp_proxy_size(void)
     return sizeof(rp_proxy);
 }
 
+/* Slots c[0..n) of one kind onto their free list, the first on top. */
+static void
+slots_init(rp_proxy *p, rp_conn *c, int n, int kind)
+{
+    rp_conn **list = free_list(p, kind);
+    while (n-- > 0) {
+        c[n].kind = (uint8_t)kind;
+        c[n].sock = -1;
+        c[n].slot = (uint16_t)n;
+        c[n].next = *list;
+        *list = &c[n];
+    }
+}
+
 int
 rp_init(rp_proxy *p)
 {
     int i;
     memset(p, 0, offsetof(rp_proxy, bufs));
-    for (i = RP_MAX_CONNS - 1; i >= 0; i--) {
-        rp_conn *c = &p->clients[i];
-        c->kind = K_CLIENT;
-        c->sock = -1;
-        c->slot = (uint16_t)i;
-        c->next = p->free_clients;
-        p->free_clients = c;
-    }
-    for (i = RP_MAX_UPSTREAM - 1; i >= 0; i--) {
-        rp_conn *d = &p->devices[i];
-        d->kind = K_DEVICE;
-        d->sock = -1;
-        d->slot = (uint16_t)i;
-        d->next = p->free_devices;
-        p->free_devices = d;
-    }
+    slots_init(p, p->clients, RP_MAX_CONNS, K_CLIENT);
+    slots_init(p, p->devices, RP_MAX_UPSTREAM, K_DEVICE);
     for (i = 0; i < RP_MAX_LISTENERS; i++) {
         p->lsocks[i].kind = K_LISTENER;
         p->lsocks[i].sock = -1;
@@ -6260,6 +6264,18 @@ tls_start(rp_proxy *p)
 }
 #endif
 
+/* Close the listening sockets that are open (rp_init marks all closed). */
+static void
+listeners_close(rp_proxy *p)
+{
+    int i;
+    for (i = 0; i < RP_MAX_LISTENERS; i++)
+        if (p->lsocks[i].sock >= 0) {
+            rp_port_close(p->lsocks[i].sock);
+            p->lsocks[i].sock = -1;
+        }
+}
+
 int
 rp_start(rp_proxy *p)
 {
@@ -6272,10 +6288,7 @@ rp_start(rp_proxy *p)
     for (i = 0; i < p->cfg.nlisteners; i++) {
         rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, 511);
         if (s < 0) {
-            while (--i >= 0) {
-                rp_port_close(p->lsocks[i].sock);
-                p->lsocks[i].sock = -1;
-            }
+            listeners_close(p);
             return RP_EADDR;
         }
         p->lsocks[i].sock = s;
@@ -6287,7 +6300,7 @@ rp_start(rp_proxy *p)
         rp_device *dv = &p->cfg.devices[i];
         const rp_pool *pl = &p->cfg.pools[dv->pool];
         if (pl->health)
-            dv->probe_next = p->now + 1 + (uint64_t)i * 37 % pl->interval_ms;
+            dv->probe_next = p->now + 1 + (uint32_t)i * 37 % pl->interval_ms;
     }
     health_run(p);
     return RP_OK;
@@ -6327,11 +6340,7 @@ rp_shutdown(rp_proxy *p)
 {
     int i;
     p->stopping = 1;
-    for (i = 0; i < RP_MAX_LISTENERS; i++)
-        if (p->lsocks[i].sock >= 0) {
-            rp_port_close(p->lsocks[i].sock);
-            p->lsocks[i].sock = -1;
-        }
+    listeners_close(p);
     for (i = 0; i < RP_MAX_CONNS; i++) {
         rp_conn *c = &p->clients[i];
         if (c->state == CS_HEAD && !buf_len(&c->in) && !buf_len(&c->out))

@@ -710,6 +710,9 @@ typedef struct rp_proxy {
 #endif
     rp_config cfg;
     struct rp_conn {
+        /* Ordered for the Thumb-2 short loads: bytes in the first 32,
+         * halfwords in the first 64, words in the first 128; the 64-bit
+         * fields (always a 32-bit ldrd/strd) and the cold ones after. */
         uint8_t kind;      /* must stay first: reports carry &kind */
         uint8_t state;
         uint8_t watched;   /* interest last given to the port */
@@ -722,34 +725,36 @@ typedef struct rp_proxy {
         uint8_t lsn;       /* listener index (client side) */
         uint16_t slot;
         int16_t err;       /* first error (sticky) */
-        uint32_t flags;
-        int sock;
-        int status;        /* response status being forwarded */
-        uint32_t tried;    /* devices tried for this request (bit mask) */
-        uint32_t head_len; /* request head held in `in` for a retry */
-        size_t scan;       /* rp_http_head_end resume offset */
-        uint64_t left;     /* body bytes left (length framing) */
-        uint64_t deadline; /* timer, 0 = none */
-        uint64_t t_start;  /* request head started (access log) */
-        uint64_t sent;     /* bytes queued to the client for this request */
-        rp_chunked ch;     /* chunked framing of the body in `in` */
-        rp_addr peer;      /* client address / device address */
-        struct rp_tls *tls;    /* TLS engine, or NULL for plain TCP */
-        struct rp_conn *link;  /* the other side of the exchange */
-        struct rp_conn *next;  /* free list / idle list */
-        rp_buf in, out;
-        char method[16];   /* for the access log */
-        char target[96];
 #if RP_ENABLE_CACHE
         uint16_t cflags;   /* cache: what this exchange did (CF_*) */
         uint16_t centry;   /* entry pinned: being served or revalidated */
         uint16_t cfill;    /* entry this exchange fills */
         uint16_t cblk;     /* hit body: current arena block, offset in it */
         uint16_t coff;
+#endif
+        uint32_t flags;
+        int sock;
+        int status;        /* response status being forwarded */
+        uint32_t tried;    /* devices tried for this request (bit mask) */
+        uint32_t head_len; /* request head held in `in` for a retry */
+        size_t scan;       /* rp_http_head_end resume offset */
+        struct rp_tls *tls;    /* TLS engine, or NULL for plain TCP */
+        struct rp_conn *link;  /* the other side of the exchange */
+        struct rp_conn *next;  /* free list / idle list */
+        rp_buf in, out;
+#if RP_ENABLE_CACHE
         uint32_t cleft;    /* hit body bytes still to send */
         uint32_t chost;    /* hash of the request's host, and of its key */
         uint32_t ckey;
 #endif
+        rp_chunked ch;     /* chunked framing of the body in `in` */
+        uint64_t left;     /* body bytes left (length framing) */
+        uint64_t deadline; /* timer, 0 = none */
+        uint64_t t_start;  /* request head started (access log) */
+        uint64_t sent;     /* bytes queued to the client for this request */
+        rp_addr peer;      /* client address / device address */
+        char method[16];   /* for the access log */
+        char target[96];
     } clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
     int buf_top;           /* free blocks stacked in buf_free */
     int buf_fresh;         /* blocks never handed out start here */

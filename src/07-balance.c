@@ -68,12 +68,21 @@ device_eligible(const rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
     return d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d));
 }
 
-/* a/wa < b/wb without division: weighted least-connections order. */
+/* a/wa < b/wb without division: weighted least-connections order.  Both
+ * factors are 16-bit, so each product fits in 32 bits. */
 static int
 lc_cmp(const rp_device *a, const rp_device *b)
 {
-    uint64_t x = (uint64_t)a->active * b->weight, y = (uint64_t)b->active * a->weight;
+    uint32_t x = (uint32_t)a->active * b->weight, y = (uint32_t)b->active * a->weight;
     return x < y ? -1 : x > y;
+}
+
+/* Pool member i when it takes part in this tier's pick, else NULL. */
+static rp_device *
+tier_member(rp_proxy *p, const rp_pool *pl, int i, uint32_t tried, int backup)
+{
+    rp_device *d = &p->cfg.devices[pl->devices[i]];
+    return d->backup == backup && device_eligible(p, d, tried, pl->devices[i]) ? d : NULL;
 }
 
 /* One pick among primaries (backup == 0) or backups (backup == 1).  For
@@ -82,27 +91,21 @@ lc_cmp(const rp_device *a, const rp_device *b)
 static int
 pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
 {
-    rp_device *best = NULL, *least = NULL;
+    rp_device *d, *best = NULL, *least = NULL;
     int32_t total = 0;
     int i, pick = -1;
-    for (i = 0; i < pl->ndevices && pl->balance == RP_BALANCE_LEASTCONN; i++) {
-        rp_device *d = &p->cfg.devices[pl->devices[i]];
-        if (d->backup == backup && device_eligible(p, d, tried, pl->devices[i]) &&
-            (!least || lc_cmp(d, least) < 0))
+    for (i = 0; i < pl->ndevices && pl->balance == RP_BALANCE_LEASTCONN; i++)
+        if ((d = tier_member(p, pl, i, tried, backup)) && (!least || lc_cmp(d, least) < 0))
             least = d;
-    }
     for (i = 0; i < pl->ndevices; i++) {
-        int idx = pl->devices[i];
-        rp_device *d = &p->cfg.devices[idx];
-        if (d->backup != backup || !device_eligible(p, d, tried, idx) ||
-            (least && lc_cmp(d, least) != 0))
+        if (!(d = tier_member(p, pl, i, tried, backup)) || (least && lc_cmp(d, least) != 0))
             continue;
         d->current += d->effective;
         total += d->effective;
         if (d->effective < d->weight)
             d->effective++; /* recovery after failures: one step per pick */
         if (!best || d->current > best->current)
-            best = d, pick = idx;
+            best = d, pick = pl->devices[i];
     }
     if (best)
         best->current -= total;
@@ -116,15 +119,13 @@ pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
 static int
 pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
 {
-    int pick, tier;
-    for (p->pick_any = 0; p->pick_any < 2; p->pick_any++)
-        for (tier = 0; tier < 2; tier++)
-            if ((pick = pool_pick_tier(p, pl, tried, tier)) >= 0) {
-                p->pick_any = 0;
-                return pick;
-            }
+    int pick = -1, pass;
+    for (pass = 0; pass < 4 && pick < 0; pass++) { /* primaries, backups; again, any */
+        p->pick_any = (uint8_t)(pass >> 1);
+        pick = pool_pick_tier(p, pl, tried, pass & 1);
+    }
     p->pick_any = 0;
-    return -1;
+    return pick;
 }
 
 /* Passive health (nginx's max_fails/fail_timeout): failures closer together
@@ -157,7 +158,15 @@ device_fail(rp_proxy *p, int idx, int err)
     }
 }
 
-static void
+/* For a few small helpers called from several paths: -Os would copy each
+ * into every caller, and one shared copy is smaller. */
+#ifdef __GNUC__
+#define RP_NOINLINE __attribute__((noinline))
+#else
+#define RP_NOINLINE
+#endif
+
+static RP_NOINLINE void
 device_ok(rp_proxy *p, int idx)
 {
     rp_device *d = &p->cfg.devices[idx];

@@ -72,7 +72,7 @@ static void cache_release(rp_proxy *p, rp_conn *c);
 
 #if RP_ENABLE_CACHE
 /* Step a hit's arena reader past n sent bytes. */
-static void
+static RP_NOINLINE void
 hit_advance(rp_proxy *p, rp_conn *c, size_t n)
 {
     while (n) {
@@ -164,7 +164,7 @@ static const uint16_t tls_suites_modern[] = {
 #if RP_ENABLE_TLS_COMPAT
 #define TLS_COMPAT(l) ((l)->compat)
 #else
-#define TLS_COMPAT(l) 0 /* the config refuses tls_profile=compat */
+#define TLS_COMPAT(l) ((void)(l), 0) /* the config refuses tls_profile=compat */
 #endif
 
 static const char *const tls_alpn[] = {"http/1.1"};
@@ -433,7 +433,7 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     br_ssl_engine_context *e = &c->tls->u.sc.eng; /* same place for a client */
     unsigned st = br_ssl_engine_current_state(e);
     unsigned char *b;
-    size_t len;
+    size_t len, room;
     long n;
     if (c->flags & F_DEAD)
         return 0; /* the socket failed: nothing more moves */
@@ -458,9 +458,9 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
         if (send_done(p, c, n, len))
             return 1;
     }
-    if ((st & BR_SSL_RECVAPP) && buf_room(p, &c->in)) {
+    if ((st & BR_SSL_RECVAPP) && (room = buf_room(p, &c->in)) != 0) {
         b = br_ssl_engine_recvapp_buf(e, &len);
-        len = RP_MIN(len, buf_room(p, &c->in));
+        len = RP_MIN(len, room);
         memcpy(c->in.d + c->in.w, b, len);
         c->in.w += (uint32_t)len;
         br_ssl_engine_recvapp_ack(e, len);
@@ -500,10 +500,14 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     return 0;
 }
 
-static int
+/* Pump c's engine until nothing moves; a device's waits for its connect
+ * (only with RP_ENABLE_TLS_DEVICE: else only clients have engines). */
+static RP_NOINLINE int
 tls_pump(rp_proxy *p, rp_conn *c)
 {
     int moved = 0;
+    if (RP_ENABLE_TLS_DEVICE && (c->state == DS_CONNECTING || (c->flags & F_PCONN)))
+        return 0;
     while (tls_pump_once(p, c))
         moved = 1;
     return moved;
@@ -545,22 +549,26 @@ tls_release(rp_proxy *p, rp_conn *c)
 #endif
 }
 
+/* How long each kind of timer runs: a field of the config, but for the
+ * probe's (its pool's) and lingering (a constant). */
 static uint32_t
 timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
 {
+#define T_FIELD(f) (uint16_t)offsetof(rp_config, f)
+    static const uint16_t field[] = {
+        [T_HEAD] = T_FIELD(t_client_header), [T_IDLE] = T_FIELD(t_client_idle),
+        [T_CLIENT] = T_FIELD(t_client_idle), [T_TUNNEL] = T_FIELD(t_client_idle),
+        [T_CONNECT] = T_FIELD(t_connect), [T_DEVICE] = T_FIELD(t_device),
+        [T_DIDLE] = T_FIELD(t_device_idle), [T_HANDSHAKE] = T_FIELD(t_handshake),
+        [T_CWAIT] = T_FIELD(cache_lock_ms),
+    };
+#undef T_FIELD
     const rp_config *c = &p->cfg;
-    switch (kind) {
-    case T_PROBE: return c->pools[c->devices[x->device].pool].probe_timeout_ms;
-    case T_HANDSHAKE: return c->t_handshake;
-    case T_HEAD: return c->t_client_header;
-    case T_IDLE: case T_CLIENT: case T_TUNNEL: return c->t_client_idle;
-    case T_LINGER: return RP_TIMEOUT_LINGER_MS;
-    case T_CONNECT: return c->t_connect;
-    case T_DEVICE: return c->t_device;
-    case T_DIDLE: return c->t_device_idle;
-    case T_CWAIT: return c->cache_lock_ms;
-    }
-    return 0;
+    if (kind == T_PROBE)
+        return c->pools[c->devices[x->device].pool].probe_timeout_ms;
+    if (kind == T_LINGER)
+        return RP_TIMEOUT_LINGER_MS;
+    return *(const uint32_t *)(const void *)((const char *)c + field[kind]);
 }
 
 /* Output waits on the peer: its socket would block, or its TLS engine holds
@@ -648,21 +656,34 @@ conn_rearm(rp_proxy *p, rp_conn *c)
     }
 }
 
+/* After a turn: empty buffers go back, then conn_rearm. */
+static void
+conn_settle(rp_proxy *p, rp_conn *c)
+{
+    buf_release(p, &c->in, 0);
+    buf_release(p, &c->out, 0);
+    conn_rearm(p, c);
+}
+
+static rp_conn **
+free_list(rp_proxy *p, int kind)
+{
+    return kind == K_CLIENT ? &p->free_clients : &p->free_devices;
+}
+
 static rp_conn *
 conn_alloc(rp_proxy *p, int kind)
 {
-    rp_conn **list = kind == K_CLIENT ? &p->free_clients : &p->free_devices;
+    rp_conn **list = free_list(p, kind);
     rp_conn *c = *list;
     if (!c)
         return NULL;
     *list = c->next;
-    c->next = c->link = NULL;
+    c->next = NULL; /* sock -1, no link, no timer: as conn_free (or rp_init) left it */
     c->flags = 0;
     c->err = 0;
     c->ready = 0;
     c->watched = 0xff; /* force the first rp_port_watch */
-    c->tkind = T_NONE;
-    c->deadline = 0;
     c->scan = 0;
     c->state = kind == K_CLIENT ? CS_HEAD : DS_CONNECTING;
     return c;
@@ -719,10 +740,8 @@ conn_free(rp_proxy *p, rp_conn *c)
     c->link = NULL;
     c->deadline = 0;
     c->tkind = T_NONE;
-    if (c->kind == K_CLIENT)
-        c->next = p->free_clients, p->free_clients = c;
-    else
-        c->next = p->free_devices, p->free_devices = c;
+    c->next = *free_list(p, c->kind);
+    *free_list(p, c->kind) = c;
 }
 
 
@@ -733,7 +752,7 @@ conn_read(rp_proxy *p, rp_conn *c)
     long n;
 #if RP_ENABLE_TLS
     if (c->tls)
-        return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
+        return tls_pump(p, c);
 #endif
     if (!(c->ready & RP_EV_READ) || (c->flags & (F_EOF | F_DEAD)))
         return 0;
@@ -784,7 +803,7 @@ conn_write(rp_proxy *p, rp_conn *c)
     int hit = 0;
 #if RP_ENABLE_TLS
     if (c->tls)
-        return c->state == DS_CONNECTING || (c->flags & F_PCONN) ? 0 : tls_pump(p, c);
+        return tls_pump(p, c);
 #endif
     if ((!len && !HIT_LEFT(c)) || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
         return 0;

@@ -10,7 +10,7 @@ static void
 access_log(rp_proxy *p, rp_conn *c)
 {
     rp_access a;
-    const rp_addr *dev = c->device < RP_MAX_DEVICES && c->device < p->cfg.ndevices
+    const rp_addr *dev = c->device < p->cfg.ndevices /* <= RP_MAX_DEVICES; 0xff: none */
                              ? &p->cfg.devices[c->device].addr : NULL;
     if (c->status >= 100 && c->status < 600)
         p->stats.responses[c->status / 100]++;
@@ -38,13 +38,11 @@ device_release(rp_proxy *p, rp_conn *d)
         !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
         d->state = DS_IDLE;
         d->flags &= F_WBLOCK;
-        buf_release(p, &d->in, 0);
-        buf_release(p, &d->out, 0);
         d->next = p->idle[d->device];
         p->idle[d->device] = d;
         dv->active--;
         dv->idle++;
-        conn_rearm(p, d);
+        conn_settle(p, d); /* both buffers are empty: they go back */
         return;
     }
     conn_free(p, d);
@@ -125,14 +123,12 @@ exchange_fail(rp_proxy *p, rp_conn *c, int status)
         return 1;
     cache_release(p, c);
 #endif
-    if (c->link)
-        conn_free(p, c->link);
     if (!(c->flags & F_RESP_HEAD) && status) {
         error_write(p, c, status);
         c->status = status;
     }
     access_log(p, c);
-    closing_begin(p, c);
+    closing_begin(p, c); /* drops the device connection */
     return 1;
 }
 
@@ -175,6 +171,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
     if (d) {
         p->idle[dev] = d->next;
         dv->idle--;
+        dv->active++;
         d->flags = (d->flags & (F_WBLOCK)) | F_REUSED;
         d->state = DS_BUSY;
         p->stats.device_reuses++;
@@ -187,32 +184,24 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
             return RP_ENOMEM;
         }
         d->device = (uint8_t)dev;
-        d->sock = -1;
-        dv->active++; /* conn_free below gives it back */
+        dv->active++; /* a connecting slot is active: conn_free gives it back */
         if ((s = rp_port_connect(&dv->addr)) < 0) {
-            conn_free(p, d);
+            conn_free(p, d); /* a free slot's sock is -1: nothing to close */
             return s;
         }
-        dv->active--;
         d->sock = s;
         d->peer = dv->addr;
         p->stats.device_connects++;
 #if RP_ENABLE_TLS && RP_ENABLE_TLS_DEVICE
         if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
             p->stats.tls_refused++;
-            dv->active++;
             conn_free(p, d);
             return RP_ENOMEM;
         }
 #endif
     }
     d->next = NULL;
-    d->device = (uint8_t)dev;
-    d->scan = 0;
-    d->mode = M_NONE;
-    d->left = 0;
-    memset(&d->ch, 0, sizeof(d->ch));
-    dv->active++;
+    d->scan = 0; /* the framing (mode, left, ch) waits for response_begin */
     dv->requests++;
     *out = d;
     return RP_OK;
@@ -273,9 +262,10 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     return 1;
 }
 
-/* The device connection failed before a response head: `connecting` when
- * the connect itself failed (nothing reached the device: any method may be
- * retried), else only an idempotent request whose head is still held. */
+/* The device connection failed or timed out: `connecting` when the connect
+ * itself did (nothing reached the device: any method may be retried), else
+ * only an idempotent request whose head is still held -- none once a
+ * response head came. */
 static int
 device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
 {
@@ -310,7 +300,8 @@ is_method(rp_str m, const char *lit, size_t n)
 }
 
 /* What the method tells the exchange (RFC 9110 §9.2): HEAD, GET, safe,
- * idempotent.  Other methods carry none of these. */
+ * idempotent; or MF_CONNECT, which is refused.  Other methods carry none. */
+#define MF_CONNECT (1u << 31) /* never stored in c->flags */
 static uint32_t
 method_flags(rp_str m)
 {
@@ -320,7 +311,7 @@ method_flags(rp_str m)
     } known[] = {
         {"GET", F_GET | F_SAFE | F_IDEMP}, {"HEAD", F_HEAD | F_SAFE | F_IDEMP},
         {"OPTIONS", F_SAFE | F_IDEMP}, {"TRACE", F_SAFE | F_IDEMP},
-        {"PUT", F_IDEMP}, {"DELETE", F_IDEMP},
+        {"PUT", F_IDEMP}, {"DELETE", F_IDEMP}, {"CONNECT", MF_CONNECT},
     };
     size_t i;
     for (i = 0; i < RP_COUNT(known); i++)
@@ -459,14 +450,15 @@ static int
 exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 {
     rp_str meth = m->method;
+    uint32_t mf;
     int keep, route;
 #if RP_ENABLE_CACHE
     int rc;
 #endif
     c->flags &= ~F_EXCHANGE;
-    if (is_method(meth, S("CONNECT")))
+    if ((mf = method_flags(meth)) == MF_CONNECT)
         return reply_error(p, c, 405);
-    c->flags |= method_flags(meth);
+    c->flags |= mf;
     if (m->minor == 0)
         c->flags |= F_HTTP10;
     keep = m->minor ? !(m->flags & RP_HF_CONN_CLOSE)
@@ -475,8 +467,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         c->flags |= F_KEEP;
     if ((m->flags & RP_HF_UPGRADE) && (m->flags & RP_HF_CONN_UPG) && m->minor == 1)
         c->flags |= F_UPG;
-    memset(&c->ch, 0, sizeof(c->ch));
-    c->left = 0;
+    memset(&c->ch, 0, sizeof(c->ch)); /* left matters only with M_LENGTH */
     if (m->flags & RP_HF_CHUNKED)
         c->mode = M_CHUNKED;
     else if (m->content_length > 0)
@@ -552,11 +543,10 @@ client_head(rp_proxy *p, rp_conn *c)
 
 /* Move body bytes framed by f's mode from src to dst.  Returns the bytes
  * consumed from src, or RP_EINVAL for broken chunked framing; *done is set
- * when the body ended and *out grows by the bytes written to dst.  tee: a
- * client whose cache fill gets a copy of the body's data bytes. */
+ * when the body ended.  tee: a client whose cache fill gets a copy of the
+ * body's data bytes. */
 static long
-body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t *out,
-          rp_conn *tee)
+body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, rp_conn *tee)
 {
     size_t n, total = 0;
     *done = 0;
@@ -568,13 +558,10 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t
         n = buf_move(p, dst, src, (size_t)RP_MIN(f->left, (uint64_t)(size_t)-1));
         TEE(tee, dst->d + dst->w - n, n);
         f->left -= n;
-        *out += n;
         *done = f->left == 0;
         return (long)n;
     case M_CLOSE: case M_TUNNEL:
-        n = buf_move(p, dst, src, (size_t)-1);
-        *out += n;
-        return (long)n;
+        return (long)buf_move(p, dst, src, (size_t)-1);
     }
     while (!f->ch.done && buf_len(src)) { /* M_CHUNKED, M_DECHUNK */
         size_t avail = buf_len(src), room = buf_room(p, dst);
@@ -591,7 +578,6 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t
         if (f->mode == M_CHUNKED || f->ch.in_data) {
             memcpy(dst->d + dst->w, src->d + src->r, (size_t)k);
             dst->w += (uint32_t)k;
-            *out += (uint64_t)k;
         }
         src->r += (uint32_t)k;
         total += (size_t)k;
@@ -600,21 +586,27 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, uint64_t
     return (long)total;
 }
 
+/* The request head held for a retry is not needed any more. */
+static void
+head_drop(rp_conn *c)
+{
+    if (c->flags & F_HOLD) {
+        c->in.r += c->head_len;
+        c->flags &= ~F_HOLD;
+    }
+}
+
 static int
 request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
-    uint64_t out = 0;
     int done;
     long n;
     if (c->flags & F_REQ_DONE)
         return 0;
-    if (c->flags & F_HOLD) {
-        if (buf_len(&c->in) <= c->head_len)
-            return 0; /* no body byte yet: keep the head for a retry */
-        c->in.r += c->head_len;
-        c->flags &= ~F_HOLD;
-    }
-    if ((n = body_move(p, &d->out, &c->in, c, &done, &out, NULL)) < 0)
+    if ((c->flags & F_HOLD) && buf_len(&c->in) <= c->head_len)
+        return 0; /* no body byte yet: keep the head for a retry */
+    head_drop(c);
+    if ((n = body_move(p, &d->out, &c->in, c, &done, NULL)) < 0)
         return exchange_fail(p, c, 400);
     if (done)
         c->flags |= F_REQ_DONE;
@@ -734,10 +726,7 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
     if (response_head_write(p, c, d, m) != RP_OK)
         return exchange_fail(p, c, 502);
     d->in.r += (uint32_t)n;
-    if (c->flags & F_HOLD) {
-        c->in.r += c->head_len;
-        c->flags &= ~F_HOLD;
-    }
+    head_drop(c);
     c->flags |= F_RESP_HEAD;
     if (d->mode == M_NONE || (d->mode == M_LENGTH && d->left == 0))
         c->flags |= F_RESP_DONE;
@@ -797,7 +786,7 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
 }
 
 /* Forget the finished request: flags, status and log fields. */
-static void
+static RP_NOINLINE void
 request_reset(rp_conn *c)
 {
     c->flags &= ~F_EXCHANGE;
@@ -828,9 +817,7 @@ exchange_end(rp_proxy *p, rp_conn *c)
             d->flags &= ~F_KEEP;
         device_release(p, d);
     }
-    if (c->flags & F_HOLD)
-        c->in.r += c->head_len;
-    c->flags &= ~F_HOLD;
+    head_drop(c);
     c->flags |= F_SERVED;
     if ((c->flags & F_KEEP) && !p->stopping) {
         request_reset(c);
@@ -865,8 +852,10 @@ hit_step(rp_proxy *p, rp_conn *c)
 static int
 response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 {
+    size_t had = buf_len(&c->out);
     int done;
-    long n = body_move(p, &c->out, &d->in, d, &done, &c->sent, c);
+    long n = body_move(p, &c->out, &d->in, d, &done, c);
+    c->sent += buf_len(&c->out) - had; /* what went to the client: compacting keeps lengths */
     if (n < 0)
         return exchange_fail(p, c, 502);
     if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))
@@ -926,8 +915,7 @@ tunnel_step(rp_proxy *p, rp_conn *c)
         c->flags |= F_PROGRESS;
     if (((c->flags & F_EOF) && !buf_len(&c->in) && !buf_len(&d->out)) ||
         ((d->flags & F_EOF) && !buf_len(&d->in))) {
-        conn_free(p, d);
-        closing_begin(p, c);
+        closing_begin(p, c); /* frees d */
         return 1;
     }
     return a || b;
@@ -972,12 +960,7 @@ pair_service(rp_proxy *p, rp_conn *c)
             moved |= conn_write(p, d);
         moved |= conn_write(p, c);
     } while (moved);
-    buf_release(p, &c->in, 0);
-    buf_release(p, &c->out, 0);
-    if (c->link) {
-        buf_release(p, &c->link->in, 0);
-        buf_release(p, &c->link->out, 0);
-        conn_rearm(p, c->link);
-    }
-    conn_rearm(p, c);
+    if (c->link)
+        conn_settle(p, c->link);
+    conn_settle(p, c);
 }

@@ -31,13 +31,14 @@ w_cstr(wbuf *w, const char *s)
     w_put(w, s, strlen(s));
 }
 
+/* Probe d ended, passed or not; it is freed. */
 static void
-probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
+probe_finish(rp_proxy *p, rp_conn *d, int ok)
 {
+    int idx = d->device;
+    rp_device *dv = &p->cfg.devices[idx];
     const rp_pool *pl = &p->cfg.pools[dv->pool];
-    if (d)
-        conn_free(p, d);
-    dv->probe = NULL;
+    conn_free(p, d); /* a DS_PROBE slot: dv->probe goes back to NULL */
     dv->probes++;
     dv->probe_next = p->now + pl->interval_ms;
     timer_hint(p, dv->probe_next);
@@ -46,8 +47,7 @@ probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
         if (dv->hc_down && ++dv->hc_rise >= pl->rise) {
             dv->hc_down = 0;
             dv->hc_rise = 0;
-            RP_LOG(RP_LOG_WARN, ("device %d up: %d health probes passed",
-                                 (int)(dv - p->cfg.devices), pl->rise));
+            RP_LOG(RP_LOG_WARN, ("device %d up: %d health probes passed", idx, pl->rise));
         }
         return;
     }
@@ -56,8 +56,7 @@ probe_finish(rp_proxy *p, rp_device *dv, rp_conn *d, int ok)
     if (!dv->hc_down && ++dv->hc_fall >= pl->fall) {
         dv->hc_down = 1;
         dv->hc_fall = 0;
-        RP_LOG(RP_LOG_WARN, ("device %d down: %d health probes failed",
-                             (int)(dv - p->cfg.devices), pl->fall));
+        RP_LOG(RP_LOG_WARN, ("device %d down: %d health probes failed", idx, pl->fall));
     }
 }
 
@@ -74,10 +73,9 @@ probe_start(rp_proxy *p, int idx)
         return;
     }
     d->device = (uint8_t)idx;
-    d->sock = -1;
-    d->state = DS_PROBE;
+    d->state = DS_PROBE; /* a free slot's sock is -1 */
     if ((s = rp_port_connect(&dv->addr)) < 0) {
-        probe_finish(p, dv, d, 0);
+        probe_finish(p, d, 0);
         return;
     }
     d->sock = s;
@@ -110,7 +108,7 @@ probe_event(rp_proxy *p, rp_conn *d)
         if (rc == RP_EAGAIN)
             return;
         if (rc != RP_OK) {
-            probe_finish(p, dv, d, 0);
+            probe_finish(p, d, 0);
             return;
         }
         d->flags &= ~F_PCONN;
@@ -125,11 +123,11 @@ probe_event(rp_proxy *p, rp_conn *d)
             for (i = 9; i < 12 && b[i] >= '0' && b[i] <= '9'; i++)
                 st = st * 10 + (b[i] - '0');
         ok = pl->expect ? st == pl->expect : (st >= 200 && st < 400);
-        probe_finish(p, dv, d, ok);
+        probe_finish(p, d, ok);
         return;
     }
     if (d->flags & (F_EOF | F_DEAD)) {
-        probe_finish(p, dv, d, 0);
+        probe_finish(p, d, 0);
         return;
     }
     conn_rearm(p, d);

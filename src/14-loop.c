@@ -31,6 +31,15 @@ tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
 }
 #endif
 
+/* Stop watching listener l for ms; timers_run resumes it. */
+static void
+listener_pause(rp_proxy *p, struct rp_lsock *l, uint32_t ms)
+{
+    rp_port_watch(l->sock, 0, l);
+    l->paused_until = p->now + ms;
+    timer_hint(p, l->paused_until);
+}
+
 static void
 listener_event(rp_proxy *p, struct rp_lsock *l)
 {
@@ -48,9 +57,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             /* no TLS slot: leave new clients in the kernel's queue until one
              * frees (tls_release), rather than accept and drop them */
             l->slot_wait = 1;
-            l->paused_until = p->now + TLS_EVICT_AGE_MS; /* look again then */
-            timer_hint(p, l->paused_until);
-            rp_port_watch(l->sock, 0, l);
+            listener_pause(p, l, TLS_EVICT_AGE_MS); /* look again then */
             return;
         }
 #endif
@@ -58,9 +65,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             return;
         if (s < 0) {
             p->stats.accept_errors++;
-            rp_port_watch(l->sock, 0, l);
-            l->paused_until = p->now + LISTEN_PAUSE_MS;
-            timer_hint(p, l->paused_until);
+            listener_pause(p, l, LISTEN_PAUSE_MS);
             RP_LOG(RP_LOG_WARN, ("accept failed (%s): pausing", rp_strerror(s)));
             return;
         }
@@ -91,21 +96,18 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
 static void
 connect_done(rp_proxy *p, rp_conn *d)
 {
+    rp_conn *c = d->link;
     int rc = rp_port_connect_result(d->sock);
     if (rc == RP_EAGAIN)
         return;
     if (rc != RP_OK) {
-        rp_conn *c = d->link;
-        if (!d->err)
-            d->err = (int16_t)rc;
-        device_failed(p, c, d, rc, 1);
-        if (c->state != CS_FREE)
-            pair_service(p, c);
-        return;
+        device_failed(p, c, d, rc, 1); /* frees d: the error is kept in c->err */
+    } else {
+        d->state = DS_BUSY;
+        d->ready |= RP_EV_WRITE;
     }
-    d->state = DS_BUSY;
-    d->ready |= RP_EV_WRITE;
-    pair_service(p, d->link);
+    if (c->state != CS_FREE)
+        pair_service(p, c);
 }
 
 static void
@@ -149,7 +151,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     x->tkind = T_NONE;
     switch (k) {
     case T_PROBE:
-        probe_finish(p, &p->cfg.devices[x->device], x, 0);
+        probe_finish(p, x, 0);
         return;
 #if RP_ENABLE_CACHE
     case T_CWAIT: /* the fill ended, or waiting for it took too long */
@@ -186,14 +188,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
             return;
         }
         p->stats.timeouts++;
-        if (k == T_CONNECT) {
-            device_failed(p, c, x, RP_ETIMEDOUT, 1);
-            break;
-        }
-        device_fail(p, x->device, RP_ETIMEDOUT);
-        if (!c->err)
-            c->err = RP_ETIMEDOUT;
-        exchange_fail(p, c, 504);
+        device_failed(p, c, x, RP_ETIMEDOUT, k == T_CONNECT); /* 504, or the next device */
         break;
     default:
         return;

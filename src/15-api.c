@@ -12,27 +12,27 @@ rp_proxy_size(void)
     return sizeof(rp_proxy);
 }
 
+/* Slots c[0..n) of one kind onto their free list, the first on top. */
+static void
+slots_init(rp_proxy *p, rp_conn *c, int n, int kind)
+{
+    rp_conn **list = free_list(p, kind);
+    while (n-- > 0) {
+        c[n].kind = (uint8_t)kind;
+        c[n].sock = -1;
+        c[n].slot = (uint16_t)n;
+        c[n].next = *list;
+        *list = &c[n];
+    }
+}
+
 int
 rp_init(rp_proxy *p)
 {
     int i;
     memset(p, 0, offsetof(rp_proxy, bufs));
-    for (i = RP_MAX_CONNS - 1; i >= 0; i--) {
-        rp_conn *c = &p->clients[i];
-        c->kind = K_CLIENT;
-        c->sock = -1;
-        c->slot = (uint16_t)i;
-        c->next = p->free_clients;
-        p->free_clients = c;
-    }
-    for (i = RP_MAX_UPSTREAM - 1; i >= 0; i--) {
-        rp_conn *d = &p->devices[i];
-        d->kind = K_DEVICE;
-        d->sock = -1;
-        d->slot = (uint16_t)i;
-        d->next = p->free_devices;
-        p->free_devices = d;
-    }
+    slots_init(p, p->clients, RP_MAX_CONNS, K_CLIENT);
+    slots_init(p, p->devices, RP_MAX_UPSTREAM, K_DEVICE);
     for (i = 0; i < RP_MAX_LISTENERS; i++) {
         p->lsocks[i].kind = K_LISTENER;
         p->lsocks[i].sock = -1;
@@ -89,6 +89,18 @@ tls_start(rp_proxy *p)
 }
 #endif
 
+/* Close the listening sockets that are open (rp_init marks all closed). */
+static void
+listeners_close(rp_proxy *p)
+{
+    int i;
+    for (i = 0; i < RP_MAX_LISTENERS; i++)
+        if (p->lsocks[i].sock >= 0) {
+            rp_port_close(p->lsocks[i].sock);
+            p->lsocks[i].sock = -1;
+        }
+}
+
 int
 rp_start(rp_proxy *p)
 {
@@ -101,10 +113,7 @@ rp_start(rp_proxy *p)
     for (i = 0; i < p->cfg.nlisteners; i++) {
         rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, 511);
         if (s < 0) {
-            while (--i >= 0) {
-                rp_port_close(p->lsocks[i].sock);
-                p->lsocks[i].sock = -1;
-            }
+            listeners_close(p);
             return RP_EADDR;
         }
         p->lsocks[i].sock = s;
@@ -116,7 +125,7 @@ rp_start(rp_proxy *p)
         rp_device *dv = &p->cfg.devices[i];
         const rp_pool *pl = &p->cfg.pools[dv->pool];
         if (pl->health)
-            dv->probe_next = p->now + 1 + (uint64_t)i * 37 % pl->interval_ms;
+            dv->probe_next = p->now + 1 + (uint32_t)i * 37 % pl->interval_ms;
     }
     health_run(p);
     return RP_OK;
@@ -156,11 +165,7 @@ rp_shutdown(rp_proxy *p)
 {
     int i;
     p->stopping = 1;
-    for (i = 0; i < RP_MAX_LISTENERS; i++)
-        if (p->lsocks[i].sock >= 0) {
-            rp_port_close(p->lsocks[i].sock);
-            p->lsocks[i].sock = -1;
-        }
+    listeners_close(p);
     for (i = 0; i < RP_MAX_CONNS; i++) {
         rp_conn *c = &p->clients[i];
         if (c->state == CS_HEAD && !buf_len(&c->in) && !buf_len(&c->out))
