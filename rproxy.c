@@ -34,6 +34,15 @@
 
 #include <string.h>
 
+/* For small functions called from several paths that GCC's -Os would copy
+ * into every caller although one shared copy is smaller (each marked one
+ * measured: at least 16 bytes of the board build). */
+#ifdef __GNUC__
+#define RP_NOINLINE __attribute__((noinline))
+#else
+#define RP_NOINLINE
+#endif
+
 /* ==== [1] Basics: views, characters, numbers, a bounded writer ====
  * Small helpers everything else leans on.  Character classes are RFC 9110's:
  * tchar for tokens (methods, field names), vchar/obs-text for values. */
@@ -2177,14 +2186,6 @@ device_fail(rp_proxy *p, int idx, int err)
     }
 }
 
-/* For a few small helpers called from several paths: -Os would copy each
- * into every caller, and one shared copy is smaller. */
-#ifdef __GNUC__
-#define RP_NOINLINE __attribute__((noinline))
-#else
-#define RP_NOINLINE
-#endif
-
 static RP_NOINLINE void
 device_ok(rp_proxy *p, int idx)
 {
@@ -3229,15 +3230,7 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
  * buffers by framing mode; chunked passes through raw to HTTP/1.1 clients
  * and is decoded for HTTP/1.0 ones.  Error replies are canned. */
 
-/* Functions GCC inlines at -Os although calling them is smaller: each
- * marked one saves at least 16 bytes of the board build. */
-#if defined(__GNUC__)
-#define OUT_OF_LINE __attribute__((noinline))
-#else
-#define OUT_OF_LINE
-#endif
-
-static OUT_OF_LINE const char *
+static RP_NOINLINE const char *
 reason_for(int status)
 {
     static const struct {
@@ -3416,7 +3409,7 @@ head_end(rp_conn *c, wbuf *w, int fate)
     return RP_OK;
 }
 
-static OUT_OF_LINE int
+static RP_NOINLINE int
 response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 {
     wbuf w = buf_writer(p, &c->out);
@@ -3667,7 +3660,7 @@ initial_age(const rp_http_msg *m, int64_t date, int64_t now_wall, uint64_t req_m
     return RP_MAX(apparent, age + delay);
 }
 
-static OUT_OF_LINE int64_t
+static RP_NOINLINE int64_t
 entry_age(const rp_proxy *p, const struct rp_cache_entry *e)
 {
     return e->age0 + (int64_t)((p->now - e->resp_ms) / 1000);
@@ -3882,7 +3875,7 @@ chain_eq(rp_proxy *p, const chain *ch, size_t off, rp_str s, int ci)
 
 /* ---- Keys and Vary ---- */
 
-static OUT_OF_LINE uint32_t
+static RP_NOINLINE uint32_t
 fnv(uint32_t h, const char *s, size_t n, int ci)
 {
     size_t i;
@@ -3986,7 +3979,7 @@ enum { USE_FRESH, USE_STALE, USE_REVALIDATE };
 
 /* May entry e answer a request with directives rq without the device?
  * *ttl gets the freshness left (negative: stale by that much). */
-static OUT_OF_LINE int
+static RP_NOINLINE int
 entry_use(const rp_proxy *p, const centry *e, const cc_t *rq, unsigned *cf, int64_t *ttl)
 {
     int64_t age = entry_age(p, e), left = (int64_t)e->lifetime - age;
@@ -4264,7 +4257,7 @@ chains_same(rp_proxy *p, const chain *a, const chain *b, size_t off, size_t n)
 }
 
 /* Is o stored under e's key (a variant of the same URL)? */
-static OUT_OF_LINE int
+static RP_NOINLINE int
 same_key(rp_proxy *p, const centry *o, const centry *e)
 {
     return o->hash == e->hash && o->key_len == e->key_len &&
@@ -4772,11 +4765,6 @@ device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
     return exchange_fail(p, c, status);
 }
 
-static int
-is_method(rp_str m, const char *lit, size_t n)
-{
-    return m.n == n && memcmp(m.p, lit, n) == 0;
-}
 
 /* What the method tells the exchange (RFC 9110 §9.2): HEAD, GET, safe,
  * idempotent; or MF_CONNECT, which is refused.  Other methods carry none. */
@@ -4874,7 +4862,7 @@ cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     c->cflags |= CF_ON;
     c->chost = fnv(FNV0, m->host.p, m->host.n, 1);
     c->ckey = key_hash(c->chost, m->target);
-    if (c->mode != M_NONE || (!(c->flags & F_HEAD) && !is_method(m->method, S("GET"))))
+    if (c->mode != M_NONE || !(c->flags & (F_HEAD | F_GET)))
         return 0;
     c->cflags |= CF_LOOKUP;
     cc_of(m, &rq);
@@ -5095,12 +5083,6 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 }
 
 #if RP_ENABLE_CACHE
-static int
-method_unsafe(const char *m)
-{
-    return strcmp(m, "GET") && strcmp(m, "HEAD") && strcmp(m, "OPTIONS") && strcmp(m, "TRACE");
-}
-
 /* Location / Content-Location of a response to an unsafe request: the
  * same-host URI it names is invalidated too (RFC 9111 §4.4). */
 static void
@@ -5130,7 +5112,7 @@ invalidate_named(rp_proxy *p, const rp_conn *c, const rp_http_msg *m)
 
 /* The device's 304 (or a failure) ends a revalidation: the response the
  * device sent has no body to pass on, its connection goes back. */
-static void
+static RP_NOINLINE void
 device_done(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
 {
     d->in.r += (uint32_t)n;
@@ -5143,13 +5125,13 @@ device_done(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
 
 /* A final response head on a cache route.  Returns 1 when the answer comes
  * from the cache instead (a 304 refreshed the entry, or stale-if-error). */
-static int
+static RP_NOINLINE int
 cache_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
 {
     rp_http_msg req;
     int s = m->status;
     if (!(c->cflags & CF_LOOKUP)) {
-        if (s >= 200 && s < 400 && method_unsafe(c->method)) {
+        if (s >= 200 && s < 400 && !(c->flags & F_SAFE)) {
             cache_invalidate(p, c->ckey);
             invalidate_named(p, c, m);
         }
@@ -5252,11 +5234,8 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
             return response_begin(p, c, d, &m, (size_t)n);
         if (!(c->flags & F_HTTP10)) {
             wbuf w = buf_writer(p, &c->out);
-            w_put(&w, S("HTTP/1.1 "));
-            w_num(&w, (uint64_t)m.status);
-            w_put(&w, " ", 1);
-            w_str(&w, m.reason);
-            w_put(&w, S("\r\n\r\n"));
+            w_status_line(&w, m.status, m.reason);
+            w_put(&w, S("\r\n"));
             buf_commit(&c->out, &w);
         }
         d->in.r += (uint32_t)n;
@@ -5912,7 +5891,7 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     size_t i;
     if (!status_allowed(&p->cfg, &c->peer))
         return reply_error(p, c, 403);
-    if (!(c->flags & F_HEAD) && !is_method(m->method, S("GET")))
+    if (!(c->flags & (F_HEAD | F_GET)))
         return reply_error(p, c, 405);
     if (c->mode != M_NONE)
         return reply_error(p, c, 400);

@@ -33,3 +33,12 @@
 #include "rproxy.h"
 
 #include <string.h>
+
+/* For small functions called from several paths that GCC's -Os would copy
+ * into every caller although one shared copy is smaller (each marked one
+ * measured: at least 16 bytes of the board build). */
+#ifdef __GNUC__
+#define RP_NOINLINE __attribute__((noinline))
+#else
+#define RP_NOINLINE
+#endif

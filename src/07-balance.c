@@ -158,14 +158,6 @@ device_fail(rp_proxy *p, int idx, int err)
     }
 }
 
-/* For a few small helpers called from several paths: -Os would copy each
- * into every caller, and one shared copy is smaller. */
-#ifdef __GNUC__
-#define RP_NOINLINE __attribute__((noinline))
-#else
-#define RP_NOINLINE
-#endif
-
 static RP_NOINLINE void
 device_ok(rp_proxy *p, int idx)
 {

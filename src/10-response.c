@@ -5,15 +5,7 @@
  * buffers by framing mode; chunked passes through raw to HTTP/1.1 clients
  * and is decoded for HTTP/1.0 ones.  Error replies are canned. */
 
-/* Functions GCC inlines at -Os although calling them is smaller: each
- * marked one saves at least 16 bytes of the board build. */
-#if defined(__GNUC__)
-#define OUT_OF_LINE __attribute__((noinline))
-#else
-#define OUT_OF_LINE
-#endif
-
-static OUT_OF_LINE const char *
+static RP_NOINLINE const char *
 reason_for(int status)
 {
     static const struct {
@@ -192,7 +184,7 @@ head_end(rp_conn *c, wbuf *w, int fate)
     return RP_OK;
 }
 
-static OUT_OF_LINE int
+static RP_NOINLINE int
 response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 {
     wbuf w = buf_writer(p, &c->out);

@@ -228,7 +228,7 @@ initial_age(const rp_http_msg *m, int64_t date, int64_t now_wall, uint64_t req_m
     return RP_MAX(apparent, age + delay);
 }
 
-static OUT_OF_LINE int64_t
+static RP_NOINLINE int64_t
 entry_age(const rp_proxy *p, const struct rp_cache_entry *e)
 {
     return e->age0 + (int64_t)((p->now - e->resp_ms) / 1000);
@@ -443,7 +443,7 @@ chain_eq(rp_proxy *p, const chain *ch, size_t off, rp_str s, int ci)
 
 /* ---- Keys and Vary ---- */
 
-static OUT_OF_LINE uint32_t
+static RP_NOINLINE uint32_t
 fnv(uint32_t h, const char *s, size_t n, int ci)
 {
     size_t i;
@@ -547,7 +547,7 @@ enum { USE_FRESH, USE_STALE, USE_REVALIDATE };
 
 /* May entry e answer a request with directives rq without the device?
  * *ttl gets the freshness left (negative: stale by that much). */
-static OUT_OF_LINE int
+static RP_NOINLINE int
 entry_use(const rp_proxy *p, const centry *e, const cc_t *rq, unsigned *cf, int64_t *ttl)
 {
     int64_t age = entry_age(p, e), left = (int64_t)e->lifetime - age;
@@ -825,7 +825,7 @@ chains_same(rp_proxy *p, const chain *a, const chain *b, size_t off, size_t n)
 }
 
 /* Is o stored under e's key (a variant of the same URL)? */
-static OUT_OF_LINE int
+static RP_NOINLINE int
 same_key(rp_proxy *p, const centry *o, const centry *e)
 {
     return o->hash == e->hash && o->key_len == e->key_len &&

@@ -293,11 +293,6 @@ device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
     return exchange_fail(p, c, status);
 }
 
-static int
-is_method(rp_str m, const char *lit, size_t n)
-{
-    return m.n == n && memcmp(m.p, lit, n) == 0;
-}
 
 /* What the method tells the exchange (RFC 9110 §9.2): HEAD, GET, safe,
  * idempotent; or MF_CONNECT, which is refused.  Other methods carry none. */
@@ -395,7 +390,7 @@ cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     c->cflags |= CF_ON;
     c->chost = fnv(FNV0, m->host.p, m->host.n, 1);
     c->ckey = key_hash(c->chost, m->target);
-    if (c->mode != M_NONE || (!(c->flags & F_HEAD) && !is_method(m->method, S("GET"))))
+    if (c->mode != M_NONE || !(c->flags & (F_HEAD | F_GET)))
         return 0;
     c->cflags |= CF_LOOKUP;
     cc_of(m, &rq);
@@ -616,12 +611,6 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 }
 
 #if RP_ENABLE_CACHE
-static int
-method_unsafe(const char *m)
-{
-    return strcmp(m, "GET") && strcmp(m, "HEAD") && strcmp(m, "OPTIONS") && strcmp(m, "TRACE");
-}
-
 /* Location / Content-Location of a response to an unsafe request: the
  * same-host URI it names is invalidated too (RFC 9111 §4.4). */
 static void
@@ -651,7 +640,7 @@ invalidate_named(rp_proxy *p, const rp_conn *c, const rp_http_msg *m)
 
 /* The device's 304 (or a failure) ends a revalidation: the response the
  * device sent has no body to pass on, its connection goes back. */
-static void
+static RP_NOINLINE void
 device_done(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
 {
     d->in.r += (uint32_t)n;
@@ -664,13 +653,13 @@ device_done(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
 
 /* A final response head on a cache route.  Returns 1 when the answer comes
  * from the cache instead (a 304 refreshed the entry, or stale-if-error). */
-static int
+static RP_NOINLINE int
 cache_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
 {
     rp_http_msg req;
     int s = m->status;
     if (!(c->cflags & CF_LOOKUP)) {
-        if (s >= 200 && s < 400 && method_unsafe(c->method)) {
+        if (s >= 200 && s < 400 && !(c->flags & F_SAFE)) {
             cache_invalidate(p, c->ckey);
             invalidate_named(p, c, m);
         }
@@ -773,11 +762,8 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
             return response_begin(p, c, d, &m, (size_t)n);
         if (!(c->flags & F_HTTP10)) {
             wbuf w = buf_writer(p, &c->out);
-            w_put(&w, S("HTTP/1.1 "));
-            w_num(&w, (uint64_t)m.status);
-            w_put(&w, " ", 1);
-            w_str(&w, m.reason);
-            w_put(&w, S("\r\n\r\n"));
+            w_status_line(&w, m.status, m.reason);
+            w_put(&w, S("\r\n"));
             buf_commit(&c->out, &w);
         }
         d->in.r += (uint32_t)n;

@@ -466,7 +466,7 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     size_t i;
     if (!status_allowed(&p->cfg, &c->peer))
         return reply_error(p, c, 403);
-    if (!(c->flags & F_HEAD) && !is_method(m->method, S("GET")))
+    if (!(c->flags & (F_HEAD | F_GET)))
         return reply_error(p, c, 405);
     if (c->mode != M_NONE)
         return reply_error(p, c, 400);
