@@ -1018,21 +1018,21 @@ put_digits(char *end, unsigned v, int n)
     }
 }
 
-/* t as IMF-fixdate into out (29 bytes); t >= 0.  The year and then the
- * month are searched for downwards with days_from_civil: a day count over
- * 365 is never short of the years passed (and over by one per ~1,500).
- * Years past 9999, which no IMF-fixdate can carry, are written modulo
- * 10000; from about year 11,750,000 the 32-bit day arithmetic wraps. */
+/* t as IMF-fixdate into out (29 bytes); t >= 0.  The month is searched
+ * for downwards with days_from_civil (24 steps at most), from December of
+ * a year never short of the right one and at most one over: whole 400-year
+ * cycles of 146097 days, then the rest over 365.  Years past 9999, which
+ * no IMF-fixdate can carry, are written modulo 10000; from about 2^32
+ * days (year 11,700,000) on, the 32-bit day count wraps. */
 static void
 http_date_format(int64_t t, char *out)
 {
     static const char wd[] = "ThuFriSatSunMonTueWed";
     uint32_t days = (uint32_t)((uint64_t)t / 86400), secs = (uint32_t)((uint64_t)t % 86400);
-    unsigned y = 1970 + days / 365, m = 12;
-    while (days_from_civil(y, 1, 1) > days)
-        y--;
+    unsigned y = 1970 + days / 146097 * 400 + days % 146097 / 365, m = 12;
     while (days_from_civil(y, m, 1) > days)
-        m--;
+        if (--m == 0)
+            m = 12, y--;
     memcpy(out, wd + 3 * (days % 7), 3);
     memcpy(out + 3, ", 00 Jan 0000 00:00:00 GMT", 26);
     put_digits(out + 7, days - days_from_civil(y, m, 1) + 1, 2);
