@@ -55,6 +55,12 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CPPFLAGS) -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -o $@ $< rproxy.c tests/fakeport.c $(LDLIBS)
 
+# test_knobs includes rproxy.c too, built with the board's RP_ENABLE_IPV6 0 and
+# RP_ENABLE_WALL_CLOCK 0.
+$(BUILD)/unit/test_knobs: tests/unit/test_knobs.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.h
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(CPPFLAGS) -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -o $@ $< tests/fakeport.c $(LDLIBS)
+
 # test_cache includes rproxy.c itself (white-box: it calls the static cache
 # functions), so rproxy.c is not linked again; this rule overrides the pattern.
 $(BUILD)/unit/test_cache: tests/unit/test_cache.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.h

@@ -251,6 +251,7 @@ parse_ip4(const char *s, size_t n, uint8_t *ip)
     return i == n ? RP_OK : RP_EINVAL;
 }
 
+#if RP_ENABLE_IPV6
 /* RFC 4291 text form, with one "::" allowed (no embedded IPv4). */
 static int
 parse_ip6(const char *s, size_t n, uint8_t *ip)
@@ -287,6 +288,9 @@ parse_ip6(const char *s, size_t n, uint8_t *ip)
     }
     return RP_OK;
 }
+#else
+#define parse_ip6(s, n, ip) ((void)(s), (void)(n), (void)(ip), RP_ENOTIMPL)
+#endif
 
 int
 rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
@@ -333,6 +337,7 @@ rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
 }
 #endif
 
+#if RP_ENABLE_IPV6
 /* RFC 5952: lower-case hex, no leading zeros, the longest run of two or
  * more zero groups (the first on a tie) written as "::". */
 static void
@@ -362,6 +367,7 @@ addr6_format(const uint8_t *ip, wbuf *w)
         }
     }
 }
+#endif
 
 size_t
 rp_addr_format(const rp_addr *a, char *out, size_t cap)
@@ -370,15 +376,18 @@ rp_addr_format(const rp_addr *a, char *out, size_t cap)
     wbuf w;
     int i;
     w.p = t, w.n = 0, w.cap = sizeof(t), w.full = 0;
-    if (a->family == 4) {
+    if (a->family == 4 || !RP_ENABLE_IPV6) {
         for (i = 0; i < 4; i++) {
             if (i)
                 w_put(&w, ".", 1);
             w_num(&w, a->ip[i]);
         }
-    } else {
+    }
+#if RP_ENABLE_IPV6
+    else {
         addr6_format(a->ip, &w);
     }
+#endif
     if (cap == 0)
         return 0;
     if (w.n >= cap)
@@ -934,6 +943,7 @@ rp_chunked_step(rp_chunked *c, const char *p, size_t n)
  * below 2^22 (Howard Hinnant's days_from_civil, unsigned because no year
  * before 1969 gets this far). */
 
+#if RP_ENABLE_CACHE || RP_ENABLE_WALL_CLOCK
 static const char month_names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
 /* Days since 1970-01-01 for y >= 1970 (exact while that fits 32 bits);
@@ -946,6 +956,7 @@ days_from_civil(unsigned y, unsigned m, unsigned d)
     y -= m <= 2;
     return y * 365 + y / 4 - y / 100 + y / 400 + doy - 719468;
 }
+#endif
 
 #if RP_ENABLE_CACHE
 
@@ -1008,6 +1019,7 @@ http_date(rp_str v)
 }
 #endif
 
+#if RP_ENABLE_WALL_CLOCK
 /* The last n decimal digits of v, ending before end. */
 static void
 put_digits(char *end, unsigned v, int n)
@@ -1042,6 +1054,7 @@ http_date_format(int64_t t, char *out)
     put_digits(out + 22, secs / 60 % 60, 2);
     put_digits(out + 25, secs % 60, 2);
 }
+#endif
 
 /* ==== [5] TLS certificate store ==== */
 
@@ -1345,6 +1358,14 @@ cfg_fail(cfg_ctx *x, const char *msg, rp_str arg)
     return RP_ECONFIG;
 }
 
+/* An address the config cannot take (rc from rp_addr_parse): an IPv6 one
+ * in a build without IPv6 says so. */
+static int
+cfg_addr_fail(cfg_ctx *x, int rc, const char *msg, rp_str arg)
+{
+    return cfg_fail(x, rc == RP_ENOTIMPL ? "IPv6 not compiled in (RP_ENABLE_IPV6=0)" : msg, arg);
+}
+
 static const char *
 cfg_str(cfg_ctx *x, rp_str s)
 {
@@ -1427,7 +1448,7 @@ cfg_listen(cfg_ctx *x, rp_str *w, int n)
     rp_config *c = &x->p->cfg;
     rp_listener_cfg *l;
     int64_t port;
-    int i;
+    int i, rc;
     if (n < 2)
         return cfg_fail(x, "listen needs [ADDR:]PORT", w[0]);
     if (c->nlisteners == RP_MAX_LISTENERS)
@@ -1439,8 +1460,8 @@ cfg_listen(cfg_ctx *x, rp_str *w, int n)
         l->addr.port = (uint16_t)port;
         if (port < 1 || port > 65535)
             return cfg_fail(x, "bad port", w[1]);
-    } else if (rp_addr_parse(&l->addr, w[1].p, w[1].n, 1) != RP_OK) {
-        return cfg_fail(x, "bad listen address", w[1]);
+    } else if ((rc = rp_addr_parse(&l->addr, w[1].p, w[1].n, 1)) != RP_OK) {
+        return cfg_addr_fail(x, rc, "bad listen address", w[1]);
     }
     for (i = 2; i < n; i++)
         if (cfg_listen_opt(x, l, w[i]) != RP_OK)
@@ -1573,7 +1594,7 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
     rp_config *c = &x->p->cfg;
     rp_device *d;
     rp_pool *pl;
-    int i, pool;
+    int i, pool, rc;
     if (n < 3)
         return cfg_fail(x, "device needs POOL HOST:PORT", w[0]);
     if ((pool = cfg_pool_find(c, w[1])) < 0)
@@ -1583,8 +1604,8 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "too many devices (RP_MAX_DEVICES)", w[2]);
     d = &c->devices[c->ndevices];
     memset(d, 0, sizeof(*d));
-    if (rp_addr_parse(&d->addr, w[2].p, w[2].n, 1) != RP_OK)
-        return cfg_fail(x, "bad device address (want IP:PORT)", w[2]);
+    if ((rc = rp_addr_parse(&d->addr, w[2].p, w[2].n, 1)) != RP_OK)
+        return cfg_addr_fail(x, rc, "bad device address (want IP:PORT)", w[2]);
     d->pool = (uint8_t)pool;
     d->weight = 1;
     d->max_fails = 1;
@@ -1797,6 +1818,7 @@ cidr_parse(rp_str v, rp_addr *net, uint8_t *bits)
 {
     size_t i;
     int64_t b = -1;
+    int rc;
     for (i = 0; i < v.n && v.p[i] != '/'; i++)
         ;
     if (i < v.n) {
@@ -1807,10 +1829,10 @@ cidr_parse(rp_str v, rp_addr *net, uint8_t *bits)
     if (v.n && v.p[0] != '[' && memchr(v.p, ':', i)) { /* bare IPv6 */
         memset(net, 0, sizeof(*net));
         net->family = 6;
-        if (parse_ip6(v.p, i, net->ip) != RP_OK)
-            return RP_EINVAL;
-    } else if (rp_addr_parse(net, v.p, i, 0) != RP_OK || net->port) {
-        return RP_EINVAL;
+        if ((rc = parse_ip6(v.p, i, net->ip)) != RP_OK)
+            return rc;
+    } else if ((rc = rp_addr_parse(net, v.p, i, 0)) != RP_OK || net->port) {
+        return rc ? rc : RP_EINVAL;
     }
     if (i < v.n && b < 0)
         return RP_EINVAL; /* "/" without bits */
@@ -1839,8 +1861,9 @@ cfg_status(cfg_ctx *x, rp_str *w, int n)
         } else if (str_ieq(key, S("allow"))) {
             if (c->nallow == RP_COUNT(c->allow))
                 return cfg_fail(x, "at most 4 allow= networks", w[i]);
-            if (cidr_parse(val, &c->allow[c->nallow].net, &c->allow[c->nallow].bits) != RP_OK)
-                return cfg_fail(x, "bad allow network (want ADDR[/BITS])", w[i]);
+            int rc = cidr_parse(val, &c->allow[c->nallow].net, &c->allow[c->nallow].bits);
+            if (rc != RP_OK)
+                return cfg_addr_fail(x, rc, "bad allow network (want ADDR[/BITS])", w[i]);
             c->nallow++;
         } else {
             return cfg_fail(x, "unknown status option", w[i]);
@@ -3124,6 +3147,7 @@ w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id,
     w_put(w, S("\r\n"));
 }
 
+#if RP_ENABLE_CACHE || RP_ENABLE_WALL_CLOCK
 static int
 has_field(const rp_http_msg *m, int id)
 {
@@ -3133,6 +3157,7 @@ has_field(const rp_http_msg *m, int id)
             return 1;
     return 0;
 }
+#endif
 
 static rp_str
 header_value(const rp_http_msg *m, int id)
@@ -3384,12 +3409,16 @@ static void
 w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m)
 {
     char buf[48];
-    int64_t now;
     w_joined(w, S("Via"), m, H_VIA, via_value(p, m->minor, buf));
-    if (has_field(m, H_DATE) || (now = rp_port_time()) <= 0)
-        return;
-    http_date_format(now, buf);
-    w_field(w, S("Date"), (rp_str){buf, 29});
+#if RP_ENABLE_WALL_CLOCK
+    {
+        int64_t now;
+        if (has_field(m, H_DATE) || (now = rp_port_time()) <= 0)
+            return;
+        http_date_format(now, buf);
+        w_field(w, S("Date"), (rp_str){buf, 29});
+    }
+#endif
 }
 
 /* The end of a head for the client: its connection's fate (unless the
@@ -4119,7 +4148,12 @@ entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
 {
     cc_t cc;
     int n;
-    int64_t date, life, now_wall = rp_port_time(), age;
+#if RP_ENABLE_WALL_CLOCK
+    int64_t now_wall = rp_port_time();
+#else
+    int64_t now_wall = 0; /* no clock: no apparent age, Expires needs a Date */
+#endif
+    int64_t date, life, age;
     cc_of(m, &cc);
     date = field_date(m, H_DATE, &n);
     if (date < 0)
@@ -5441,10 +5475,11 @@ w_addr(wbuf *w, const rp_addr *a)
 {
     char ip[48];
     size_t n = rp_addr_format(a, ip, sizeof(ip));
-    if (a->family == 6)
+    int v6 = RP_ENABLE_IPV6 && a->family == 6;
+    if (v6)
         w_put(w, "[", 1);
     w_put(w, ip, n);
-    if (a->family == 6)
+    if (v6)
         w_put(w, "]", 1);
     w_put(w, ":", 1);
     w_num(w, a->port);

@@ -266,6 +266,22 @@ extern "C" {
 #define RP_CACHE_META (RP_BUF_SIZE < 8192u ? RP_BUF_SIZE : 8192u)
 #endif
 
+/** The board has a wall clock (rp_port_time): rproxy adds the Date a device
+ *  left out (RFC 9110 §6.6.1 asks it of a recipient with a clock) and the
+ *  cache counts apparent age (RFC 9111 §4.2.3).  A board without an RTC sets
+ *  0: rp_port_time is never called and no date formatter is compiled in;
+ *  ages then rest on the devices' Age fields and the response delay. */
+#ifndef RP_ENABLE_WALL_CLOCK
+#define RP_ENABLE_WALL_CLOCK 1
+#endif
+
+/** IPv6 addresses in the configuration and the logs.  A board whose IP
+ *  stack is IPv4-only (lwIP with LWIP_IPV6 0) sets 0: the config then
+ *  refuses IPv6 addresses (file:line) and no IPv6 formatter is compiled in. */
+#ifndef RP_ENABLE_IPV6
+#define RP_ENABLE_IPV6 1
+#endif
+
 /** The type of the counters (rp_stats and the per-device ones): 64-bit by
  *  default; a small board may set uint32_t (they then wrap after 4 G, like
  *  lwIP's counters without LWIP_STATS_LARGE) and halve each increment's code. */
@@ -361,7 +377,8 @@ typedef struct {
 
 #if RP_ENABLE_CONFIG_TEXT
 /** Parse "A.B.C.D", "[v6]" or "localhost" with a ":PORT" (port required when
- *  need_port, else optional and left 0).  Returns RP_OK or RP_EINVAL. */
+ *  need_port, else optional and left 0).  Returns RP_OK or RP_EINVAL
+ *  (RP_ENOTIMPL for an IPv6 address when RP_ENABLE_IPV6 is 0). */
 int rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port);
 #endif
 

@@ -47,6 +47,7 @@ parse_ip4(const char *s, size_t n, uint8_t *ip)
     return i == n ? RP_OK : RP_EINVAL;
 }
 
+#if RP_ENABLE_IPV6
 /* RFC 4291 text form, with one "::" allowed (no embedded IPv4). */
 static int
 parse_ip6(const char *s, size_t n, uint8_t *ip)
@@ -83,6 +84,9 @@ parse_ip6(const char *s, size_t n, uint8_t *ip)
     }
     return RP_OK;
 }
+#else
+#define parse_ip6(s, n, ip) ((void)(s), (void)(n), (void)(ip), RP_ENOTIMPL)
+#endif
 
 int
 rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
@@ -129,6 +133,7 @@ rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
 }
 #endif
 
+#if RP_ENABLE_IPV6
 /* RFC 5952: lower-case hex, no leading zeros, the longest run of two or
  * more zero groups (the first on a tie) written as "::". */
 static void
@@ -158,6 +163,7 @@ addr6_format(const uint8_t *ip, wbuf *w)
         }
     }
 }
+#endif
 
 size_t
 rp_addr_format(const rp_addr *a, char *out, size_t cap)
@@ -166,15 +172,18 @@ rp_addr_format(const rp_addr *a, char *out, size_t cap)
     wbuf w;
     int i;
     w.p = t, w.n = 0, w.cap = sizeof(t), w.full = 0;
-    if (a->family == 4) {
+    if (a->family == 4 || !RP_ENABLE_IPV6) {
         for (i = 0; i < 4; i++) {
             if (i)
                 w_put(&w, ".", 1);
             w_num(&w, a->ip[i]);
         }
-    } else {
+    }
+#if RP_ENABLE_IPV6
+    else {
         addr6_format(a->ip, &w);
     }
+#endif
     if (cap == 0)
         return 0;
     if (w.n >= cap)

@@ -450,6 +450,7 @@ rp_chunked_step(rp_chunked *c, const char *p, size_t n)
  * below 2^22 (Howard Hinnant's days_from_civil, unsigned because no year
  * before 1969 gets this far). */
 
+#if RP_ENABLE_CACHE || RP_ENABLE_WALL_CLOCK
 static const char month_names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
 /* Days since 1970-01-01 for y >= 1970 (exact while that fits 32 bits);
@@ -462,6 +463,7 @@ days_from_civil(unsigned y, unsigned m, unsigned d)
     y -= m <= 2;
     return y * 365 + y / 4 - y / 100 + y / 400 + doy - 719468;
 }
+#endif
 
 #if RP_ENABLE_CACHE
 
@@ -524,6 +526,7 @@ http_date(rp_str v)
 }
 #endif
 
+#if RP_ENABLE_WALL_CLOCK
 /* The last n decimal digits of v, ending before end. */
 static void
 put_digits(char *end, unsigned v, int n)
@@ -558,3 +561,4 @@ http_date_format(int64_t t, char *out)
     put_digits(out + 22, secs / 60 % 60, 2);
     put_digits(out + 25, secs % 60, 2);
 }
+#endif

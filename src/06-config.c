@@ -30,6 +30,14 @@ cfg_fail(cfg_ctx *x, const char *msg, rp_str arg)
     return RP_ECONFIG;
 }
 
+/* An address the config cannot take (rc from rp_addr_parse): an IPv6 one
+ * in a build without IPv6 says so. */
+static int
+cfg_addr_fail(cfg_ctx *x, int rc, const char *msg, rp_str arg)
+{
+    return cfg_fail(x, rc == RP_ENOTIMPL ? "IPv6 not compiled in (RP_ENABLE_IPV6=0)" : msg, arg);
+}
+
 static const char *
 cfg_str(cfg_ctx *x, rp_str s)
 {
@@ -112,7 +120,7 @@ cfg_listen(cfg_ctx *x, rp_str *w, int n)
     rp_config *c = &x->p->cfg;
     rp_listener_cfg *l;
     int64_t port;
-    int i;
+    int i, rc;
     if (n < 2)
         return cfg_fail(x, "listen needs [ADDR:]PORT", w[0]);
     if (c->nlisteners == RP_MAX_LISTENERS)
@@ -124,8 +132,8 @@ cfg_listen(cfg_ctx *x, rp_str *w, int n)
         l->addr.port = (uint16_t)port;
         if (port < 1 || port > 65535)
             return cfg_fail(x, "bad port", w[1]);
-    } else if (rp_addr_parse(&l->addr, w[1].p, w[1].n, 1) != RP_OK) {
-        return cfg_fail(x, "bad listen address", w[1]);
+    } else if ((rc = rp_addr_parse(&l->addr, w[1].p, w[1].n, 1)) != RP_OK) {
+        return cfg_addr_fail(x, rc, "bad listen address", w[1]);
     }
     for (i = 2; i < n; i++)
         if (cfg_listen_opt(x, l, w[i]) != RP_OK)
@@ -258,7 +266,7 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
     rp_config *c = &x->p->cfg;
     rp_device *d;
     rp_pool *pl;
-    int i, pool;
+    int i, pool, rc;
     if (n < 3)
         return cfg_fail(x, "device needs POOL HOST:PORT", w[0]);
     if ((pool = cfg_pool_find(c, w[1])) < 0)
@@ -268,8 +276,8 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "too many devices (RP_MAX_DEVICES)", w[2]);
     d = &c->devices[c->ndevices];
     memset(d, 0, sizeof(*d));
-    if (rp_addr_parse(&d->addr, w[2].p, w[2].n, 1) != RP_OK)
-        return cfg_fail(x, "bad device address (want IP:PORT)", w[2]);
+    if ((rc = rp_addr_parse(&d->addr, w[2].p, w[2].n, 1)) != RP_OK)
+        return cfg_addr_fail(x, rc, "bad device address (want IP:PORT)", w[2]);
     d->pool = (uint8_t)pool;
     d->weight = 1;
     d->max_fails = 1;
@@ -482,6 +490,7 @@ cidr_parse(rp_str v, rp_addr *net, uint8_t *bits)
 {
     size_t i;
     int64_t b = -1;
+    int rc;
     for (i = 0; i < v.n && v.p[i] != '/'; i++)
         ;
     if (i < v.n) {
@@ -492,10 +501,10 @@ cidr_parse(rp_str v, rp_addr *net, uint8_t *bits)
     if (v.n && v.p[0] != '[' && memchr(v.p, ':', i)) { /* bare IPv6 */
         memset(net, 0, sizeof(*net));
         net->family = 6;
-        if (parse_ip6(v.p, i, net->ip) != RP_OK)
-            return RP_EINVAL;
-    } else if (rp_addr_parse(net, v.p, i, 0) != RP_OK || net->port) {
-        return RP_EINVAL;
+        if ((rc = parse_ip6(v.p, i, net->ip)) != RP_OK)
+            return rc;
+    } else if ((rc = rp_addr_parse(net, v.p, i, 0)) != RP_OK || net->port) {
+        return rc ? rc : RP_EINVAL;
     }
     if (i < v.n && b < 0)
         return RP_EINVAL; /* "/" without bits */
@@ -524,8 +533,9 @@ cfg_status(cfg_ctx *x, rp_str *w, int n)
         } else if (str_ieq(key, S("allow"))) {
             if (c->nallow == RP_COUNT(c->allow))
                 return cfg_fail(x, "at most 4 allow= networks", w[i]);
-            if (cidr_parse(val, &c->allow[c->nallow].net, &c->allow[c->nallow].bits) != RP_OK)
-                return cfg_fail(x, "bad allow network (want ADDR[/BITS])", w[i]);
+            int rc = cidr_parse(val, &c->allow[c->nallow].net, &c->allow[c->nallow].bits);
+            if (rc != RP_OK)
+                return cfg_addr_fail(x, rc, "bad allow network (want ADDR[/BITS])", w[i]);
             c->nallow++;
         } else {
             return cfg_fail(x, "unknown status option", w[i]);

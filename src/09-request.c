@@ -57,6 +57,7 @@ w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id,
     w_put(w, S("\r\n"));
 }
 
+#if RP_ENABLE_CACHE || RP_ENABLE_WALL_CLOCK
 static int
 has_field(const rp_http_msg *m, int id)
 {
@@ -66,6 +67,7 @@ has_field(const rp_http_msg *m, int id)
             return 1;
     return 0;
 }
+#endif
 
 static rp_str
 header_value(const rp_http_msg *m, int id)

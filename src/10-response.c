@@ -159,12 +159,16 @@ static void
 w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m)
 {
     char buf[48];
-    int64_t now;
     w_joined(w, S("Via"), m, H_VIA, via_value(p, m->minor, buf));
-    if (has_field(m, H_DATE) || (now = rp_port_time()) <= 0)
-        return;
-    http_date_format(now, buf);
-    w_field(w, S("Date"), (rp_str){buf, 29});
+#if RP_ENABLE_WALL_CLOCK
+    {
+        int64_t now;
+        if (has_field(m, H_DATE) || (now = rp_port_time()) <= 0)
+            return;
+        http_date_format(now, buf);
+        w_field(w, S("Date"), (rp_str){buf, 29});
+    }
+#endif
 }
 
 /* The end of a head for the client: its connection's fate (unless the

@@ -687,7 +687,12 @@ entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
 {
     cc_t cc;
     int n;
-    int64_t date, life, now_wall = rp_port_time(), age;
+#if RP_ENABLE_WALL_CLOCK
+    int64_t now_wall = rp_port_time();
+#else
+    int64_t now_wall = 0; /* no clock: no apparent age, Expires needs a Date */
+#endif
+    int64_t date, life, age;
     cc_of(m, &cc);
     date = field_date(m, H_DATE, &n);
     if (date < 0)

@@ -16,10 +16,11 @@ w_addr(wbuf *w, const rp_addr *a)
 {
     char ip[48];
     size_t n = rp_addr_format(a, ip, sizeof(ip));
-    if (a->family == 6)
+    int v6 = RP_ENABLE_IPV6 && a->family == 6;
+    if (v6)
         w_put(w, "[", 1);
     w_put(w, ip, n);
-    if (a->family == 6)
+    if (v6)
         w_put(w, "]", 1);
     w_put(w, ":", 1);
     w_num(w, a->port);

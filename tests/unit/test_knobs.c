@@ -1,0 +1,108 @@
+/*
+ * test_knobs.c -- rproxy built as boards/mps2-an386 builds it in two
+ * respects: no IPv6 (RP_ENABLE_IPV6 0, lwIP is IPv4-only there) and no wall
+ * clock (RP_ENABLE_WALL_CLOCK 0, the board has no RTC).
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * Like test_cache.c this file includes rproxy.c itself (with the knobs set
+ * before the include) and is linked with tests/fakeport.c only.  Checked:
+ *   - an IPv6 address in listen, device or allow= fails the config at its
+ *     line with a message that names the knob; the same lines with IPv4 pass;
+ *   - rp_addr_parse says RP_ENOTIMPL for IPv6 and still formats IPv4;
+ *   - no Date is added to a response without one, although the fake port's
+ *     clock reads a real time (so rp_port_time is not consulted);
+ *   - the cache's initial age ignores the wall clock: a response whose Date
+ *     is years old but which carries no Age is fresh for its max-age.
+ */
+#define RP_ENABLE_IPV6 0
+#define RP_ENABLE_WALL_CLOCK 0
+#include "../../rproxy.c"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "fakeport.h"
+#include "tap.h"
+
+static rp_proxy P;
+
+static int
+parse(const char *text, rp_cfg_error *e)
+{
+    rp_init(&P);
+    memset(e, 0, sizeof(*e));
+    return rp_config_parse(&P, text, strlen(text), e);
+}
+
+/* text with "%s" replaced by addr must fail at line (IPv6) or pass (IPv4). */
+static void
+config_case(const char *what, const char *fmt, const char *v6, const char *v4, int line)
+{
+    char text[512];
+    rp_cfg_error e;
+    int rc;
+    snprintf(text, sizeof(text), fmt, v6);
+    rc = parse(text, &e);
+    CHECK(rc == RP_ECONFIG && e.line == line && strstr(e.msg, "RP_ENABLE_IPV6") != NULL,
+          "%s %s refused at line %d, naming the knob (rc %d, line %d, \"%s\")", what, v6, line,
+          rc, e.line, e.msg);
+    snprintf(text, sizeof(text), fmt, v4);
+    rc = parse(text, &e);
+    CHECK(rc == RP_OK, "%s %s accepted (rc %d, line %d, \"%s\")", what, v4, rc, e.line, e.msg);
+}
+
+static void
+test_ipv6_off(void)
+{
+    rp_addr a;
+    char buf[48];
+    config_case("listen", "listen %s\npool a\ndevice a 127.0.0.1:9000\nroute pool=a\n",
+                "[::1]:8080", "127.0.0.1:8080", 1);
+    config_case("device", "listen 8080\npool a\ndevice a %s\nroute pool=a\n", "[fe80::1]:9000",
+                "10.0.0.7:9000", 3);
+#if RP_ENABLE_STATUS
+    config_case("status allow=",
+                "listen 8080\npool a\ndevice a 127.0.0.1:9000\nroute pool=a\n"
+                "status path=/_status allow=%s\n",
+                "::1", "192.168.1.0/24", 5);
+#endif
+    CHECK(rp_addr_parse(&a, "[::1]:80", 8, 1) == RP_ENOTIMPL, "rp_addr_parse: IPv6 is RP_ENOTIMPL");
+    CHECK(rp_addr_parse(&a, "10.1.2.3:80", 11, 1) == RP_OK && a.family == 4 && a.port == 80,
+          "rp_addr_parse: IPv4 still parses");
+    CHECK(rp_addr_format(&a, buf, sizeof(buf)) == 8 && strcmp(buf, "10.1.2.3") == 0,
+          "rp_addr_format: IPv4 still formats (\"%s\")", buf);
+}
+
+static void
+test_no_wall_clock(void)
+{
+    static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    static const char old[] = "HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 2015 00:00:00 GMT\r\n"
+                              "Cache-Control: max-age=60\r\nContent-Length: 0\r\n\r\n";
+    rp_http_msg m;
+    char out[256];
+    wbuf w;
+    centry e;
+    rp_init(&P);
+    fp_set_time(1700000000); /* the port has a clock; this build must not ask it */
+    CHECK(rp_http_parse_response(resp, sizeof(resp) - 1, &m) == RP_OK, "parse a response without Date");
+    w.p = out, w.n = 0, w.cap = sizeof(out), w.full = 0;
+    w_via_date(&P, &w, &m);
+    CHECK_MEM(out, w.n, "Via: 1.1 rproxy\r\n", "Via and no Date added");
+    CHECK(rp_http_parse_response(old, sizeof(old) - 1, &m) == RP_OK, "parse a response dated 2015");
+    memset(&e, 0, sizeof(e));
+    entry_meta(&P, &e, &m, P.now);
+    CHECK(e.age0 == 0 && e.lifetime == 60,
+          "no apparent age from the port's clock: age0 %lld, lifetime %ld", (long long)e.age0,
+          (long)e.lifetime);
+}
+
+int
+main(void)
+{
+    fp_reset_all();
+    test_ipv6_off();
+    test_no_wall_clock();
+    return tap_done();
+}
