@@ -1432,6 +1432,8 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
             return cfg_fail(x, "tls_profile=compat not compiled in (RP_ENABLE_TLS_COMPAT=0)", word);
 #endif
     } else if (str_ieq(key, S("redirect_https"))) {
+        if (!RP_ENABLE_REDIRECT)
+            return cfg_fail(x, "redirect_https not compiled in (RP_ENABLE_REDIRECT=0)", word);
         if (val.n && opt_num(x, key, val, 1, 65535, &v) != RP_OK)
             return RP_ECONFIG;
         l->redirect = 1;
@@ -2285,6 +2287,13 @@ enum {
 /* The one forward reference: a freed client lets go of its cache entries
  * (section 11) whichever path freed it. */
 static void cache_release(rp_proxy *p, rp_conn *c);
+#endif
+
+/* Bytes queued to the client for this request, for the access log. */
+#if RP_ENABLE_ACCESS_LOG
+#define SENT(c, n) ((c)->sent += (uint64_t)(n))
+#else
+#define SENT(c, n) ((void)(c), (void)(n))
 #endif
 
 #define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
@@ -3148,7 +3157,7 @@ w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id,
 }
 
 #if RP_ENABLE_CACHE || RP_ENABLE_WALL_CLOCK
-static int
+static RP_NOINLINE int
 has_field(const rp_http_msg *m, int id)
 {
     size_t i;
@@ -3171,7 +3180,7 @@ header_value(const rp_http_msg *m, int id)
 }
 
 /* "1.1 rproxy": the protocol received and this proxy's pseudonym. */
-static rp_str
+static RP_NOINLINE rp_str
 via_value(const rp_proxy *p, int minor, char *buf)
 {
     rp_str v;
@@ -3378,7 +3387,7 @@ error_write(rp_proxy *p, rp_conn *c, int status)
         w_put(&w, "\n", 1);
     }
     if (buf_commit(&c->out, &w) == RP_OK)
-        c->sent += w.n;
+        SENT(c, w.n);
 }
 
 /* "Name: value\r\n" as header h came. */
@@ -3434,7 +3443,7 @@ head_end(rp_conn *c, wbuf *w, int fate)
     w_put(w, S("\r\n"));
     if (buf_commit(&c->out, w) != RP_OK)
         return RP_ENOMEM;
-    c->sent += w->n;
+    SENT(c, w->n);
     return RP_OK;
 }
 
@@ -3737,7 +3746,7 @@ lru_unlink(struct rp_cache *k, unsigned i)
     e->prev = e->next = 0;
 }
 
-static void
+static RP_NOINLINE void
 lru_front(struct rp_cache *k, unsigned i)
 {
     centry *e = &k->e[i];
@@ -4441,7 +4450,7 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     if (!nm && !(c->flags & F_HEAD) && e->body.len) {
         c->cblk = e->body.first, c->coff = 0;
         c->cleft = e->body.len;
-        c->sent += e->body.len;
+        SENT(c, e->body.len);
     }
     if (c->cflags & CF_HIT)
         p->stats.cache_hits++;
@@ -4512,14 +4521,18 @@ out:
  * while anything moved.  The request head stays in the client's buffer
  * (F_HOLD) until body bytes or a response make a retry unsafe. */
 
+/* The exchange is over: count the response, tell the access callback. */
 static void
 access_log(rp_proxy *p, rp_conn *c)
 {
+#if RP_ENABLE_ACCESS_LOG
     rp_access a;
     const rp_addr *dev = c->device < p->cfg.ndevices /* <= RP_MAX_DEVICES; 0xff: none */
                              ? &p->cfg.devices[c->device].addr : NULL;
+#endif
     if (c->status >= 100 && c->status < 600)
         p->stats.responses[c->status / 100]++;
+#if RP_ENABLE_ACCESS_LOG
     if (!p->access_fn)
         return;
     a.client = &c->peer;
@@ -4531,6 +4544,7 @@ access_log(rp_proxy *p, rp_conn *c)
     a.ms = (uint32_t)(p->now - c->t_start);
     a.err = c->err;
     p->access_fn(p->access_ud, &a);
+#endif
 }
 
 /* Give a device connection back: to the idle pool when it is clean and
@@ -4714,7 +4728,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
 }
 
 /* The stored validators of the entry being revalidated, or NULL. */
-static const rp_str *
+static RP_NOINLINE const rp_str *
 revalidators(rp_proxy *p, const rp_conn *c, char *buf, rp_str *cond)
 {
 #if RP_ENABLE_CACHE
@@ -4822,6 +4836,7 @@ method_flags(rp_str m)
     return 0;
 }
 
+#if RP_ENABLE_ACCESS_LOG
 static void
 copy_cstr(char *dst, size_t cap, rp_str s)
 {
@@ -4830,6 +4845,7 @@ copy_cstr(char *dst, size_t cap, rp_str s)
         memcpy(dst, s.p, n);
     dst[n] = 0;
 }
+#endif
 
 #if RP_ENABLE_STATUS
 /* Does the target's path (before any '?') equal path? */
@@ -4846,6 +4862,7 @@ path_is(rp_str target, const char *path)
 static int status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
 #endif
 
+#if RP_ENABLE_REDIRECT
 /* `redirect_https`: 301 to the same host and target on the TLS port. */
 static int
 redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
@@ -4872,12 +4889,13 @@ redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     w_put(&w, S("\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
     if (buf_commit(&c->out, &w) != RP_OK)
         return reply_error(p, c, 414);
-    c->sent += w.n;
+    SENT(c, w.n);
     c->status = 301;
     access_log(p, c);
     closing_begin(p, c);
     return 1;
 }
+#endif
 
 #if RP_ENABLE_CACHE
 /* Look request m up on a cache route.  Returns 0 to go to a device (a
@@ -4976,8 +4994,10 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     else
         c->mode = M_NONE, c->flags |= F_REQ_DONE;
     c->head_len = (uint32_t)head_len;
+#if RP_ENABLE_REDIRECT
     if (p->cfg.listeners[c->lsn].redirect)
         return redirect_reply(p, c, m);
+#endif
 #if RP_ENABLE_STATUS
     if (p->cfg.status_path && path_is(m->target, p->cfg.status_path))
         return status_begin(p, c, m);
@@ -5029,8 +5049,10 @@ client_head(rp_proxy *p, rp_conn *c)
     if (n > RP_MAX_HEAD)
         return reply_error(p, c, 431);
     rc = rp_http_parse_request(c->in.d + c->in.r, (size_t)n, &m);
+#if RP_ENABLE_ACCESS_LOG
     copy_cstr(c->method, sizeof(c->method), m.method);
     copy_cstr(c->target, sizeof(c->target), m.target);
+#endif
     if (rc != RP_OK)
         return reply_error(p, c, status_for(rc));
     return exchange_begin(p, c, &m, (size_t)n);
@@ -5283,11 +5305,15 @@ request_reset(rp_conn *c)
 {
     c->flags &= ~F_EXCHANGE;
     c->status = 0;
+#if RP_ENABLE_ACCESS_LOG
     c->sent = 0;
+#endif
     c->tries = 0;
     c->tried = 0;
     c->device = 0xff;
+#if RP_ENABLE_ACCESS_LOG
     c->method[0] = c->target[0] = 0;
+#endif
 #if RP_ENABLE_CACHE
     c->cflags = 0;
 #endif
@@ -5347,7 +5373,7 @@ response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     size_t had = buf_len(&c->out);
     int done;
     long n = body_move(p, &c->out, &d->in, d, &done, c);
-    c->sent += buf_len(&c->out) - had; /* what went to the client: compacting keeps lengths */
+    SENT(c, buf_len(&c->out) - had); /* what went to the client: compacting keeps lengths */
     if (n < 0)
         return exchange_fail(p, c, 502);
     if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))
@@ -5907,7 +5933,7 @@ local_step(rp_proxy *p, rp_conn *c)
         if (chunked && !(c->flags & F_HEAD))
             w_put(&o, more ? "\r\n" : "0\r\n\r\n", more ? 2 : 5);
         buf_commit(&c->out, &o);
-        c->sent += o.n;
+        SENT(c, o.n);
         c->left++;
         if (!more) {
             c->flags |= F_RESP_DONE | F_REQ_DONE;
@@ -5954,7 +5980,7 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         w_put(&w, S("Connection: close\r\n"));
     w_put(&w, S("\r\n"));
     buf_commit(&c->out, &w);
-    c->sent += w.n;
+    SENT(c, w.n);
     c->flags |= F_RESP_HEAD;
     return 1;
 }

@@ -266,6 +266,21 @@ extern "C" {
 #define RP_CACHE_META (RP_BUF_SIZE < 8192u ? RP_BUF_SIZE : 8192u)
 #endif
 
+/** The per-request access callback (rp_proxy.access_fn): each connection
+ *  keeps the request's method and target for it (112 bytes of RAM each).  A
+ *  board that logs no accesses sets 0: no callback, no copies; rp_stats
+ *  still counts responses by class. */
+#ifndef RP_ENABLE_ACCESS_LOG
+#define RP_ENABLE_ACCESS_LOG 1
+#endif
+
+/** `listen ... redirect_https`: a plain listener that answers 301 to the
+ *  https URL.  0 for a board that serves no such listener: the config
+ *  refuses the option (file:line). */
+#ifndef RP_ENABLE_REDIRECT
+#define RP_ENABLE_REDIRECT 1
+#endif
+
 /** The board has a wall clock (rp_port_time): rproxy adds the Date a device
  *  left out (RFC 9110 §6.6.1 asks it of a recipient with a clock) and the
  *  cache counts apparent age (RFC 9111 §4.2.3).  A board without an RTC sets
@@ -490,35 +505,37 @@ struct rp_conn;
 
 /** A device (upstream server) and its runtime balancing and health state. */
 typedef struct {
-    rp_addr addr;
+    /* Runtime state and the fields every pick reads first, by width, so a
+     * Thumb-2 short load reaches them; the address and CAs last. */
     uint8_t pool;
     uint8_t backup;
     uint8_t tls;              /**< `tls`: re-encrypt to this device */
     uint8_t verify;           /**< check its chain against `ca=` */
-    const char *sni;          /**< `sni=` (default: none) */
-#if RP_ENABLE_TLS
-    size_t ntas;
-    br_x509_trust_anchor tas[RP_TLS_MAX_CAS];
-#endif
+    uint8_t hc_down;          /**< active health says down */
+    uint8_t hc_rise, hc_fall; /**< consecutive probe passes / failures */
     uint16_t weight;          /**< configured, 0 = disabled */
     uint16_t max_fails;       /**< passive: failures that take it out */
+    uint16_t active;          /**< busy connections now */
+    uint16_t idle;            /**< idle pooled connections now */
+    uint16_t fails;           /**< passive failures in the current window */
     uint32_t fail_timeout_ms; /**< passive: window and time out */
     int32_t current;          /**< smooth WRR current weight */
     int32_t effective;        /**< smooth WRR effective weight (drops on
                                    failure, recovers by 1 per pick) */
-    uint16_t active;          /**< busy connections now */
-    uint16_t idle;            /**< idle pooled connections now */
-    uint16_t fails;           /**< passive failures in the current window */
+    struct rp_conn *probe;    /**< probe in flight, or NULL */
+    int last_err;             /**< last failure (rp_err) */
+    rp_counter probes, probe_failures;
+    rp_counter requests, failures;
     uint64_t checked;         /**< time of the last passive failure (ms) */
     uint64_t down_until;      /**< passively out until this time (ms) */
     uint64_t last_ok;         /**< last response head received (ms) */
-    uint8_t hc_down;          /**< active health says down */
-    uint8_t hc_rise, hc_fall; /**< consecutive probe passes / failures */
     uint64_t probe_next;      /**< next active probe due (ms) */
-    rp_counter probes, probe_failures;
-    struct rp_conn *probe;    /**< probe in flight, or NULL */
-    rp_counter requests, failures;
-    int last_err;             /**< last failure (rp_err) */
+    const char *sni;          /**< `sni=` (default: none) */
+    rp_addr addr;
+#if RP_ENABLE_TLS
+    size_t ntas;
+    br_x509_trust_anchor tas[RP_TLS_MAX_CAS];
+#endif
 } rp_device;
 
 typedef struct {
@@ -666,8 +683,10 @@ typedef struct {
  *  certificate store would push everything behind it out of that reach. */
 typedef struct rp_proxy {
     rp_stats stats;
+#if RP_ENABLE_ACCESS_LOG
     rp_access_fn access_fn;
     void *access_ud;
+#endif
     /* private, but for cfg */
     uint64_t now;
     uint64_t next_timer;
@@ -768,10 +787,14 @@ typedef struct rp_proxy {
         uint64_t left;     /* body bytes left (length framing) */
         uint64_t deadline; /* timer, 0 = none */
         uint64_t t_start;  /* request head started (access log) */
+#if RP_ENABLE_ACCESS_LOG
         uint64_t sent;     /* bytes queued to the client for this request */
+#endif
         rp_addr peer;      /* client address / device address */
+#if RP_ENABLE_ACCESS_LOG
         char method[16];   /* for the access log */
         char target[96];
+#endif
     } clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
     int buf_top;           /* free blocks stacked in buf_free */
     int buf_fresh;         /* blocks never handed out start here */

@@ -104,6 +104,8 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
             return cfg_fail(x, "tls_profile=compat not compiled in (RP_ENABLE_TLS_COMPAT=0)", word);
 #endif
     } else if (str_ieq(key, S("redirect_https"))) {
+        if (!RP_ENABLE_REDIRECT)
+            return cfg_fail(x, "redirect_https not compiled in (RP_ENABLE_REDIRECT=0)", word);
         if (val.n && opt_num(x, key, val, 1, 65535, &v) != RP_OK)
             return RP_ECONFIG;
         l->redirect = 1;

@@ -67,6 +67,13 @@ enum {
 static void cache_release(rp_proxy *p, rp_conn *c);
 #endif
 
+/* Bytes queued to the client for this request, for the access log. */
+#if RP_ENABLE_ACCESS_LOG
+#define SENT(c, n) ((c)->sent += (uint64_t)(n))
+#else
+#define SENT(c, n) ((void)(c), (void)(n))
+#endif
+
 #define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
                     F_HTTP10 | F_UPG | F_IDEMP | F_KEEP | F_GET | F_SAFE)
 

@@ -58,7 +58,7 @@ w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id,
 }
 
 #if RP_ENABLE_CACHE || RP_ENABLE_WALL_CLOCK
-static int
+static RP_NOINLINE int
 has_field(const rp_http_msg *m, int id)
 {
     size_t i;
@@ -81,7 +81,7 @@ header_value(const rp_http_msg *m, int id)
 }
 
 /* "1.1 rproxy": the protocol received and this proxy's pseudonym. */
-static rp_str
+static RP_NOINLINE rp_str
 via_value(const rp_proxy *p, int minor, char *buf)
 {
     rp_str v;

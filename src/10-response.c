@@ -128,7 +128,7 @@ error_write(rp_proxy *p, rp_conn *c, int status)
         w_put(&w, "\n", 1);
     }
     if (buf_commit(&c->out, &w) == RP_OK)
-        c->sent += w.n;
+        SENT(c, w.n);
 }
 
 /* "Name: value\r\n" as header h came. */
@@ -184,7 +184,7 @@ head_end(rp_conn *c, wbuf *w, int fate)
     w_put(w, S("\r\n"));
     if (buf_commit(&c->out, w) != RP_OK)
         return RP_ENOMEM;
-    c->sent += w->n;
+    SENT(c, w->n);
     return RP_OK;
 }
 

@@ -276,7 +276,7 @@ lru_unlink(struct rp_cache *k, unsigned i)
     e->prev = e->next = 0;
 }
 
-static void
+static RP_NOINLINE void
 lru_front(struct rp_cache *k, unsigned i)
 {
     centry *e = &k->e[i];
@@ -980,7 +980,7 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     if (!nm && !(c->flags & F_HEAD) && e->body.len) {
         c->cblk = e->body.first, c->coff = 0;
         c->cleft = e->body.len;
-        c->sent += e->body.len;
+        SENT(c, e->body.len);
     }
     if (c->cflags & CF_HIT)
         p->stats.cache_hits++;

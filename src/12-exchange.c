@@ -6,14 +6,18 @@
  * while anything moved.  The request head stays in the client's buffer
  * (F_HOLD) until body bytes or a response make a retry unsafe. */
 
+/* The exchange is over: count the response, tell the access callback. */
 static void
 access_log(rp_proxy *p, rp_conn *c)
 {
+#if RP_ENABLE_ACCESS_LOG
     rp_access a;
     const rp_addr *dev = c->device < p->cfg.ndevices /* <= RP_MAX_DEVICES; 0xff: none */
                              ? &p->cfg.devices[c->device].addr : NULL;
+#endif
     if (c->status >= 100 && c->status < 600)
         p->stats.responses[c->status / 100]++;
+#if RP_ENABLE_ACCESS_LOG
     if (!p->access_fn)
         return;
     a.client = &c->peer;
@@ -25,6 +29,7 @@ access_log(rp_proxy *p, rp_conn *c)
     a.ms = (uint32_t)(p->now - c->t_start);
     a.err = c->err;
     p->access_fn(p->access_ud, &a);
+#endif
 }
 
 /* Give a device connection back: to the idle pool when it is clean and
@@ -208,7 +213,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
 }
 
 /* The stored validators of the entry being revalidated, or NULL. */
-static const rp_str *
+static RP_NOINLINE const rp_str *
 revalidators(rp_proxy *p, const rp_conn *c, char *buf, rp_str *cond)
 {
 #if RP_ENABLE_CACHE
@@ -316,6 +321,7 @@ method_flags(rp_str m)
     return 0;
 }
 
+#if RP_ENABLE_ACCESS_LOG
 static void
 copy_cstr(char *dst, size_t cap, rp_str s)
 {
@@ -324,6 +330,7 @@ copy_cstr(char *dst, size_t cap, rp_str s)
         memcpy(dst, s.p, n);
     dst[n] = 0;
 }
+#endif
 
 #if RP_ENABLE_STATUS
 /* Does the target's path (before any '?') equal path? */
@@ -340,6 +347,7 @@ path_is(rp_str target, const char *path)
 static int status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
 #endif
 
+#if RP_ENABLE_REDIRECT
 /* `redirect_https`: 301 to the same host and target on the TLS port. */
 static int
 redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
@@ -366,12 +374,13 @@ redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     w_put(&w, S("\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
     if (buf_commit(&c->out, &w) != RP_OK)
         return reply_error(p, c, 414);
-    c->sent += w.n;
+    SENT(c, w.n);
     c->status = 301;
     access_log(p, c);
     closing_begin(p, c);
     return 1;
 }
+#endif
 
 #if RP_ENABLE_CACHE
 /* Look request m up on a cache route.  Returns 0 to go to a device (a
@@ -470,8 +479,10 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     else
         c->mode = M_NONE, c->flags |= F_REQ_DONE;
     c->head_len = (uint32_t)head_len;
+#if RP_ENABLE_REDIRECT
     if (p->cfg.listeners[c->lsn].redirect)
         return redirect_reply(p, c, m);
+#endif
 #if RP_ENABLE_STATUS
     if (p->cfg.status_path && path_is(m->target, p->cfg.status_path))
         return status_begin(p, c, m);
@@ -523,8 +534,10 @@ client_head(rp_proxy *p, rp_conn *c)
     if (n > RP_MAX_HEAD)
         return reply_error(p, c, 431);
     rc = rp_http_parse_request(c->in.d + c->in.r, (size_t)n, &m);
+#if RP_ENABLE_ACCESS_LOG
     copy_cstr(c->method, sizeof(c->method), m.method);
     copy_cstr(c->target, sizeof(c->target), m.target);
+#endif
     if (rc != RP_OK)
         return reply_error(p, c, status_for(rc));
     return exchange_begin(p, c, &m, (size_t)n);
@@ -777,11 +790,15 @@ request_reset(rp_conn *c)
 {
     c->flags &= ~F_EXCHANGE;
     c->status = 0;
+#if RP_ENABLE_ACCESS_LOG
     c->sent = 0;
+#endif
     c->tries = 0;
     c->tried = 0;
     c->device = 0xff;
+#if RP_ENABLE_ACCESS_LOG
     c->method[0] = c->target[0] = 0;
+#endif
 #if RP_ENABLE_CACHE
     c->cflags = 0;
 #endif
@@ -841,7 +858,7 @@ response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     size_t had = buf_len(&c->out);
     int done;
     long n = body_move(p, &c->out, &d->in, d, &done, c);
-    c->sent += buf_len(&c->out) - had; /* what went to the client: compacting keeps lengths */
+    SENT(c, buf_len(&c->out) - had); /* what went to the client: compacting keeps lengths */
     if (n < 0)
         return exchange_fail(p, c, 502);
     if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))

@@ -448,7 +448,7 @@ local_step(rp_proxy *p, rp_conn *c)
         if (chunked && !(c->flags & F_HEAD))
             w_put(&o, more ? "\r\n" : "0\r\n\r\n", more ? 2 : 5);
         buf_commit(&c->out, &o);
-        c->sent += o.n;
+        SENT(c, o.n);
         c->left++;
         if (!more) {
             c->flags |= F_RESP_DONE | F_REQ_DONE;
@@ -495,7 +495,7 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         w_put(&w, S("Connection: close\r\n"));
     w_put(&w, S("\r\n"));
     buf_commit(&c->out, &w);
-    c->sent += w.n;
+    SENT(c, w.n);
     c->flags |= F_RESP_HEAD;
     return 1;
 }

@@ -44,6 +44,19 @@ if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
             -I. -c rproxy.c -o "$T/$cpu.o"
     done
 fi
+# The board's footprint target (issue 6): rproxy.o for boards/mps2-an386's
+# knobs -- cache, balancing, health, TLS glue -- within 24 KiB of text.
+# Needs the lwIP/BearSSL headers scripts/deps.sh fetches (make test does).
+if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
+    budget=24576
+    check "board rproxy.o (mps2-an386 knobs, Cortex-M4 -Os) text <= $budget bytes" sh -c '
+        arm-none-eabi-gcc "-DRP_CONFIG_FILE=\"rp_config.h\"" -Iboards/mps2-an386 -I. -Iport \
+            -Ideps/lwip/src/include -isystem deps/bearssl/inc -mcpu=cortex-m4 -mthumb \
+            -mfloat-abi=soft -std=c99 -ffunction-sections -fdata-sections -Os -Wall -Wextra \
+            -Werror -c rproxy.c -o "$1/board.o" || exit 1
+        text=$(arm-none-eabi-size "$1/board.o" | awk "NR == 2 { print \$1 }")
+        [ "$text" -le "$2" ] || { echo "text $text bytes, over the $2 budget"; exit 1; }' _ "$T" "$budget"
+fi
 check "rproxy.o references no allocation symbol" \
     sh -c "nm -u '$T/r.o' | grep -wE 'malloc|calloc|realloc|free|strdup'; test \$? = 1"
 check "rproxy.o exports only rp_-prefixed symbols" \

@@ -1,7 +1,8 @@
 /*
- * test_knobs.c -- rproxy built as boards/mps2-an386 builds it in two
- * respects: no IPv6 (RP_ENABLE_IPV6 0, lwIP is IPv4-only there) and no wall
- * clock (RP_ENABLE_WALL_CLOCK 0, the board has no RTC).
+ * test_knobs.c -- rproxy built with the knobs boards/mps2-an386 turns off:
+ * no IPv6 (RP_ENABLE_IPV6 0, lwIP is IPv4-only there), no wall clock
+ * (RP_ENABLE_WALL_CLOCK 0, the board has no RTC), no redirect_https
+ * listener (RP_ENABLE_REDIRECT 0), no access callback (RP_ENABLE_ACCESS_LOG 0).
  *
  * SPDX-License-Identifier: MIT
  *
@@ -13,10 +14,14 @@
  *   - no Date is added to a response without one, although the fake port's
  *     clock reads a real time (so rp_port_time is not consulted);
  *   - the cache's initial age ignores the wall clock: a response whose Date
- *     is years old but which carries no Age is fresh for its max-age.
+ *     is years old but which carries no Age is fresh for its max-age;
+ *   - redirect_https fails the config at its line, naming the knob;
+ *   - without the access callback, finished exchanges still count by class.
  */
 #define RP_ENABLE_IPV6 0
 #define RP_ENABLE_WALL_CLOCK 0
+#define RP_ENABLE_REDIRECT 0
+#define RP_ENABLE_ACCESS_LOG 0
 #include "../../rproxy.c"
 
 #include <stdio.h>
@@ -98,11 +103,34 @@ test_no_wall_clock(void)
           (long)e.lifetime);
 }
 
+static void
+test_no_redirect_no_access_log(void)
+{
+    static const char text[] = "pool a\ndevice a 127.0.0.1:9000\nroute pool=a\n"
+                               "listen 8080 redirect_https=8443\n";
+    rp_cfg_error e;
+    rp_conn *c;
+    int rc = parse(text, &e);
+    CHECK(rc == RP_ECONFIG && e.line == 4 && strstr(e.msg, "RP_ENABLE_REDIRECT") != NULL,
+          "redirect_https refused at line 4, naming the knob (rc %d, line %d, \"%s\")", rc, e.line,
+          e.msg);
+    rp_init(&P);
+    c = conn_alloc(&P, K_CLIENT);
+    c->status = 204;
+    access_log(&P, c);
+    c->status = 503;
+    access_log(&P, c);
+    CHECK(P.stats.responses[2] == 1 && P.stats.responses[5] == 1,
+          "responses still counted by class without the access callback (2xx %llu, 5xx %llu)",
+          (unsigned long long)P.stats.responses[2], (unsigned long long)P.stats.responses[5]);
+}
+
 int
 main(void)
 {
     fp_reset_all();
     test_ipv6_off();
     test_no_wall_clock();
+    test_no_redirect_no_access_log();
     return tap_done();
 }
