@@ -773,13 +773,15 @@ typedef struct rp_proxy {
         int status;        /* response status being forwarded */
         uint32_t tried;    /* devices tried for this request (bit mask) */
         uint32_t head_len; /* request head held in `in` for a retry */
+#if RP_ENABLE_CACHE
+        uint32_t cleft;    /* hit body bytes still to send */
+#endif
         size_t scan;       /* rp_http_head_end resume offset */
         struct rp_tls *tls;    /* TLS engine, or NULL for plain TCP */
         struct rp_conn *link;  /* the other side of the exchange */
         struct rp_conn *next;  /* free list / idle list */
         rp_buf in, out;
 #if RP_ENABLE_CACHE
-        uint32_t cleft;    /* hit body bytes still to send */
         uint32_t chost;    /* hash of the request's host, and of its key */
         uint32_t ckey;
 #endif

@@ -46,9 +46,10 @@ if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
 fi
 # The board's footprint target (issue 6): rproxy.o for boards/mps2-an386's
 # knobs -- cache, balancing, health, TLS glue -- within 24 KiB of text.
-# Needs the lwIP/BearSSL headers scripts/deps.sh fetches (make test does).
+# Needs BearSSL's headers: fetched into deps/ like the firmware build does.
 if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
     budget=24576
+    sh scripts/fetch-deps.sh bearssl >&2 || echo "# fetching BearSSL's source failed" >&2
     check "board rproxy.o (mps2-an386 knobs, Cortex-M4 -Os) text <= $budget bytes" sh -c '
         arm-none-eabi-gcc "-DRP_CONFIG_FILE=\"rp_config.h\"" -Iboards/mps2-an386 -I. -Iport \
             -Ideps/lwip/src/include -isystem deps/bearssl/inc -mcpu=cortex-m4 -mthumb \
