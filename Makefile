@@ -5,7 +5,19 @@ WARN     = -std=c99 -Wall -Wextra -Wundef -Wshadow -Wstrict-prototypes -Wpointer
 CPPFLAGS = -D_GNU_SOURCE -I. -Iport -Iboards/host
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 BUILD    = build
-HOST_SRC = rproxy.c port/posix.c boards/host/main.c
+# The core: src/rp_int.h and the sections src/NN-*.c.  rproxy.c is made from
+# them (scripts/amalgamate.sh) and is what the daemon, the firmware and a
+# user's project compile; the tests compile the sections themselves.
+CORE_SRC = $(sort $(wildcard src/[0-9][0-9]-*.c))
+CORE_HDR = rproxy.h src/rp_int.h
+# make LINES=1: the daemon from an amalgamation with #line directives, so a
+# debugger and the sanitizers point at src/ (rproxy.c itself has none).
+ifeq ($(LINES),1)
+CORE_C   = $(BUILD)/rproxy-lines.c
+else
+CORE_C   = rproxy.c
+endif
+HOST_SRC = $(CORE_C) port/posix.c boards/host/main.c
 # TLS termination with BearSSL (libbearssl-dev); `make RP_TLS=0` builds without.
 RP_TLS  ?= 1
 ifeq ($(RP_TLS),1)
@@ -13,13 +25,31 @@ CPPFLAGS += -DRP_ENABLE_TLS=1
 LDLIBS   += -lbearssl
 endif
 
-.PHONY: all deps demo test unit integration valgrind check-symbols size bench bench-tls bench-cache soak clean
+.PHONY: all deps demo test unit integration valgrind check-symbols check-modules size bench bench-tls bench-cache soak clean
 
-all: rproxy check-symbols
+all: rproxy check-symbols check-modules
 
 # rproxy.c is generated from the sections in src/ (see scripts/amalgamate.sh).
-rproxy.c: src/*.c scripts/amalgamate.sh
+rproxy.c: $(CORE_SRC) src/rp_int.h scripts/amalgamate.sh
 	sh scripts/amalgamate.sh > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/rproxy-lines.c: $(CORE_SRC) src/rp_int.h scripts/amalgamate.sh
+	@mkdir -p $(BUILD)
+	sh scripts/amalgamate.sh --lines > $@.tmp && mv $@.tmp $@
+
+# The sections compiled one by one, every warning an error, RP_ASSERT on,
+# sanitizers: what the unit tests and the integration daemon link.  Each
+# section must compile alone (-Wmissing-prototypes: what it shares is
+# declared in src/rp_int.h).
+TCORE     = $(BUILD)/tcore
+TCORE_OBJ = $(patsubst src/%.c,$(TCORE)/%.o,$(CORE_SRC))
+TCFLAGS   = $(WARN) -Wmissing-prototypes -Werror -O1 -g $(SAN) -DRP_ENABLE_ASSERT=1
+$(TCORE)/%.o: src/%.c $(CORE_HDR)
+	@mkdir -p $(TCORE)
+	$(CC) $(CPPFLAGS) -Isrc $(TCFLAGS) -c -o $@ $<
+
+check-modules: $(TCORE_OBJ)
+	@echo "check-modules: ok (every src/ section compiles alone, warning-free)"
 
 rproxy: $(HOST_SRC) rproxy.h port/*.h boards/host/*.h
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $(HOST_SRC) $(LDLIBS)
@@ -36,36 +66,44 @@ check-symbols: $(BUILD)/rproxy.o
 	 if [ -n "$$bad" ]; then echo "rproxy.o exports symbols without rp_: $$bad"; exit 1; fi
 	@echo "check-symbols: ok (no allocation, every export rp_-prefixed)"
 
-# Sanitized daemon for the integration tests.
-$(BUILD)/rproxy-asan: $(HOST_SRC) rproxy.h
+# Sanitized daemon for the integration tests: the sections, asserts on.
+$(BUILD)/rproxy-asan: $(TCORE_OBJ) port/posix.c boards/host/main.c $(CORE_HDR) port/*.h boards/host/*.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -o $@ $(HOST_SRC) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -DRP_ENABLE_ASSERT=1 -o $@ $(TCORE_OBJ) port/posix.c boards/host/main.c $(LDLIBS)
 
 # Tiny pools, so the exhaustion paths run in the integration tests.
-$(BUILD)/rproxy-small: $(HOST_SRC) rproxy.h
+$(BUILD)/rproxy-small: $(CORE_SRC) port/posix.c boards/host/main.c $(CORE_HDR)
 	@mkdir -p $(BUILD)
-	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -DRP_MAX_CONNS=8 -DRP_MAX_UPSTREAM=4 -DRP_MAX_TLS_CONNS=2 -o $@ $(HOST_SRC) $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Isrc $(WARN) -O1 -g $(SAN) -DRP_ENABLE_ASSERT=1 -DRP_MAX_CONNS=8 -DRP_MAX_UPSTREAM=4 -DRP_MAX_TLS_CONNS=2 \
+	    -o $@ $(CORE_SRC) port/posix.c boards/host/main.c $(LDLIBS)
 
 $(BUILD)/devsim: tests/devsim.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) -O2 -g -Wall -Wextra -o $@ $<
 
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
-$(BUILD)/unit/%: tests/unit/%.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.h
+UNIT_CC = $(CC) $(CPPFLAGS) -Isrc -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -DRP_ENABLE_ASSERT=1
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/*.h tests/fakeport.c $(TCORE_OBJ) $(CORE_HDR)
 	@mkdir -p $(BUILD)/unit
-	$(CC) $(CPPFLAGS) -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -o $@ $< rproxy.c tests/fakeport.c $(LDLIBS)
+	$(UNIT_CC) -o $@ $< $(TCORE_OBJ) tests/fakeport.c $(LDLIBS)
 
-# test_knobs includes rproxy.c too, built with the board's RP_ENABLE_IPV6 0 and
-# RP_ENABLE_WALL_CLOCK 0.
-$(BUILD)/unit/test_knobs: tests/unit/test_knobs.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.h
+# White-box cache tests (test_cache*): the sections with a small arena, so a
+# few operations fill it (the files refuse other knobs).
+CACHE_KNOBS = -DRP_CACHE_BYTES=65536u -DRP_CACHE_BLOCK=256u -DRP_CACHE_ENTRIES=64 \
+              -DRP_MAX_CONNS=8 -DRP_MAX_UPSTREAM=8
+CACHE_UNIT  = $(UNIT_CC) $(CACHE_KNOBS) -o $@ $< $(CORE_SRC) tests/fakeport.c $(LDLIBS)
+$(BUILD)/unit/test_cache: tests/unit/test_cache.c tests/unit/*.h tests/fakeport.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(BUILD)/unit
-	$(CC) $(CPPFLAGS) -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -o $@ $< tests/fakeport.c $(LDLIBS)
+	$(CACHE_UNIT)
+$(BUILD)/unit/test_cache_%: tests/unit/test_cache_%.c tests/unit/*.h tests/fakeport.c $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(BUILD)/unit
+	$(CACHE_UNIT)
 
-# test_cache includes rproxy.c itself (white-box: it calls the static cache
-# functions), so rproxy.c is not linked again; this rule overrides the pattern.
-$(BUILD)/unit/test_cache: tests/unit/test_cache.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.h
+# test_knobs: the sections built with knobs the board turns off, in one command.
+$(BUILD)/unit/test_knobs: tests/unit/test_knobs.c tests/unit/*.h tests/fakeport.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(BUILD)/unit
-	$(CC) $(CPPFLAGS) -Itests -Itests/unit $(WARN) -O1 -g $(SAN) -o $@ $< tests/fakeport.c $(LDLIBS)
+	$(UNIT_CC) -DRP_ENABLE_IPV6=0 -DRP_ENABLE_WALL_CLOCK=0 -DRP_ENABLE_REDIRECT=0 \
+	    -DRP_ENABLE_ACCESS_LOG=0 -o $@ $< $(CORE_SRC) tests/fakeport.c $(LDLIBS)
 
 # test_cfgimage compares a parsed config with its build-time image, printed by
 # build/cfgimage (scripts/cfgimage.c, these knobs) with test certificates.
@@ -84,11 +122,11 @@ $(BUILD)/unit/cfgimage-all.c: tests/unit/cfgimage.conf $(BUILD)/cfgimage $(BUILD
 	cd $(BUILD)/unit/cfgimage && ../../cfgimage $(CURDIR)/tests/unit/cfgimage.conf cfgimage_all >../cfgimage-all.c.tmp
 	mv $@.tmp $@
 
-$(BUILD)/unit/test_cfgimage: tests/unit/test_cfgimage.c tests/unit/*.h tests/fakeport.c rproxy.c rproxy.h \
+$(BUILD)/unit/test_cfgimage: tests/unit/test_cfgimage.c tests/unit/*.h tests/fakeport.c $(TCORE_OBJ) $(CORE_HDR) \
                              $(BUILD)/unit/cfgimage-all.c
-	$(CC) $(CPPFLAGS) -Itests -Itests/unit -I$(BUILD)/unit $(WARN) -O1 -g $(SAN) \
+	$(UNIT_CC) -I$(BUILD)/unit \
 	    -DCFG_DIR='"$(BUILD)/unit/cfgimage"' -DCFGIMAGE='"$(BUILD)/cfgimage"' \
-	    -o $@ $< rproxy.c tests/fakeport.c $(LDLIBS)
+	    -o $@ $< $(TCORE_OBJ) tests/fakeport.c $(LDLIBS)
 
 deps:
 	@sh scripts/deps.sh

@@ -309,6 +309,14 @@ extern "C" {
 #define RP_ENABLE_LOG 1
 #endif
 
+/** Internal invariant checks (RP_ASSERT in src/): 0 compiles them out (the
+ *  default: no code, no cost).  1 checks the connection state machine's
+ *  invariants at every transition and calls rp_port_assert on a breach; the
+ *  unit, integration and fuzz builds turn it on. */
+#ifndef RP_ENABLE_ASSERT
+#define RP_ENABLE_ASSERT 0
+#endif
+
 #if RP_ENABLE_CACHE && (RP_CACHE_BYTES / RP_CACHE_BLOCK > 65534u || RP_CACHE_BYTES / RP_CACHE_BLOCK < 4u)
 #error "RP_CACHE_BYTES / RP_CACHE_BLOCK must be 4..65534 blocks: change RP_CACHE_BLOCK"
 #endif
@@ -953,6 +961,12 @@ uint64_t rp_port_now_ms(void);
 /** Wall-clock seconds since 1970-01-01 UTC, or 0 when the board has no
  *  clock.  Only HTTP dates use it (the cache's Date and apparent age). */
 int64_t rp_port_time(void);
+
+#if RP_ENABLE_ASSERT
+/** An internal invariant failed (RP_ENABLE_ASSERT builds only): report
+ *  file:line and the expression, then stop; must not return. */
+void rp_port_assert(const char *file, int line, const char *expr);
+#endif
 
 /** One piece of a gather send. */
 typedef struct {

@@ -583,6 +583,17 @@ rp_port_log(int level, const char *fmt, ...)
     lw_hooks.log(level, line);
 }
 
+#if RP_ENABLE_ASSERT
+void
+rp_port_assert(const char *file, int line, const char *expr)
+{
+    rp_port_log(RP_LOG_ERROR, "%s:%d: assertion failed: %s", file, line, expr);
+    LWIP_PLATFORM_ASSERT(expr); /* the board's stop; then never return */
+    for (;;)
+        ;
+}
+#endif
+
 void
 rp_lwip_init(const rp_lwip_hooks *hooks, const rp_lwip_blob *blobs, size_t nblobs)
 {

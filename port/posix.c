@@ -543,6 +543,15 @@ rp_port_log(int level, const char *fmt, ...)
     fprintf(stderr, "rproxy: %s\n", line);
 }
 
+#if RP_ENABLE_ASSERT
+void
+rp_port_assert(const char *file, int line, const char *expr)
+{
+    fprintf(stderr, "rproxy: %s:%d: assertion failed: %s\n", file, line, expr);
+    abort();
+}
+#endif
+
 /* ==== [6] Host extras (posix.h) ==== */
 
 long

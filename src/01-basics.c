@@ -1,14 +1,12 @@
 /* ==== [1] Basics: views, characters, numbers, a bounded writer ====
  * Small helpers everything else leans on.  Character classes are RFC 9110's:
- * tchar for tokens (methods, field names), vchar/obs-text for values. */
-
-#define RP_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define RP_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
-#define S(lit) lit, (sizeof(lit) - 1)
+ * tchar for tokens (methods, field names), vchar/obs-text for values.
+ * Owns: nothing but code.  Calls: nothing.  wbuf, the bounded writer every
+ * head, page and log line is built with, is in rp_int.h. */
+#include "rp_int.h"
 
 /* Character classes as bitmaps over 0..127 (nothing above is in one). */
-static int
+int
 in_class(const uint32_t *map, unsigned char c)
 {
     return c < 128 && (map[c >> 5] >> (c & 31)) & 1;
@@ -17,35 +15,35 @@ in_class(const uint32_t *map, unsigned char c)
 /* tchar: "!#$%&'*+-.^_`|~", DIGIT, ALPHA */
 static const uint32_t tchar_map[4] = {0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff};
 
-static int
+int
 is_tchar(unsigned char c)
 {
     return in_class(tchar_map, c);
 }
 
 /* CTL but HTAB: not allowed in a field value or a chunk extension. */
-static int
+int
 is_ctl(unsigned char c)
 {
     return (c < 0x20 && c != '\t') || c == 0x7f;
 }
 
 #if RP_ENABLE_CACHE
-static int
+int
 is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
 }
 #endif
 
-static int
+int
 lower(int c)
 {
     return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
 /* Case-insensitive compare of a view with n bytes at b. */
-static int
+int
 str_ieq(rp_str a, const char *b, size_t n)
 {
     size_t i;
@@ -57,14 +55,14 @@ str_ieq(rp_str a, const char *b, size_t n)
     return 1;
 }
 
-static int
+int
 str_ieq2(rp_str a, rp_str b)
 {
     return str_ieq(a, b.p, b.n);
 }
 
 /* A view without its leading and trailing spaces and tabs. */
-static void
+void
 str_trim(rp_str *s)
 {
     while (s->n && (s->p[0] == ' ' || s->p[0] == '\t'))
@@ -75,7 +73,7 @@ str_trim(rp_str *s)
 
 /* Next comma-separated element of a list value; returns 0 when none left.
  * Empty elements ("a,,b") are skipped, as RFC 9110 §5.6.1 allows. */
-static int
+int
 list_next(rp_str *rest, rp_str *elem)
 {
     while (rest->n) {
@@ -94,7 +92,7 @@ list_next(rp_str *rest, rp_str *elem)
 }
 
 /* Decimal digits only, at most 18 of them (fits int64).  -1 if invalid. */
-static int64_t
+int64_t
 parse_dec(rp_str s)
 {
     int64_t v = 0;
@@ -109,14 +107,8 @@ parse_dec(rp_str s)
     return v;
 }
 
-/* A bounded writer: appends until full, then remembers it overflowed. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int full;
-} wbuf;
 
-static void
+void
 w_put(wbuf *w, const char *s, size_t n)
 {
     if (n == 0)
@@ -129,13 +121,13 @@ w_put(wbuf *w, const char *s, size_t n)
     w->n += n;
 }
 
-static void
+void
 w_str(wbuf *w, rp_str s)
 {
     w_put(w, s.p, s.n);
 }
 
-static void
+void
 w_num(wbuf *w, uint64_t v)
 {
     char t[24];
@@ -148,11 +140,26 @@ w_num(wbuf *w, uint64_t v)
 }
 
 /* "Name: value\r\n" */
-static void
+void
 w_field(wbuf *w, const char *name, size_t n, rp_str value)
 {
     w_put(w, name, n);
     w_put(w, S(": "));
     w_str(w, value);
     w_put(w, S("\r\n"));
+}
+
+void
+w_cstr(wbuf *w, const char *s)
+{
+    w_put(w, s, strlen(s));
+}
+
+int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = lower(c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 }

@@ -1,4 +1,4 @@
-/* ==== [3] Buffers ====
+/* ==== [3] Buffers: the block pool ====
  * Bytes live in d[r..w) of a buffer taken from one pool of RP_BUF_SIZE
  * blocks.  A connection holds a block only while it has bytes in it: empty
  * buffers go back after every turn, and the pool hands out the most
@@ -8,15 +8,18 @@
  * one cannot fail while the slot tables do not; blocks never used are never
  * touched.  Space is reclaimed by resetting when empty and by sliding the
  * data down when the tail is short -- only between parses, so views never
- * dangle. */
+ * dangle.
+ * Owns: p->bufs, the free stack.  Calls: nothing. */
+#include "rp_int.h"
 
-static size_t
+
+size_t
 buf_len(const rp_buf *b)
 {
     return b->w - b->r;
 }
 
-static int
+int
 buf_attach(rp_proxy *p, rp_buf *b)
 {
     if (b->d)
@@ -32,7 +35,7 @@ buf_attach(rp_proxy *p, rp_buf *b)
 }
 
 /* Give an empty buffer's block back (any buffer's, when force). */
-static void
+void
 buf_release(rp_proxy *p, rp_buf *b, int force)
 {
     if (b->d && (force || b->r == b->w)) {
@@ -42,7 +45,7 @@ buf_release(rp_proxy *p, rp_buf *b, int force)
     }
 }
 
-static size_t
+size_t
 buf_room(rp_proxy *p, rp_buf *b)
 {
     if (!buf_attach(p, b))
@@ -58,7 +61,7 @@ buf_room(rp_proxy *p, rp_buf *b)
 }
 
 /* Copy up to n bytes from src to dst; returns how many moved. */
-static size_t
+size_t
 buf_move(rp_proxy *p, rp_buf *dst, rp_buf *src, size_t n)
 {
     size_t room = buf_room(p, dst);
@@ -72,7 +75,7 @@ buf_move(rp_proxy *p, rp_buf *dst, rp_buf *src, size_t n)
 }
 
 /* A writer over the free tail of b; commit with buf_commit. */
-static wbuf
+wbuf
 buf_writer(rp_proxy *p, rp_buf *b)
 {
     wbuf w;
@@ -83,7 +86,7 @@ buf_writer(rp_proxy *p, rp_buf *b)
     return w;
 }
 
-static int
+int
 buf_commit(rp_buf *b, const wbuf *w)
 {
     if (w->full)

@@ -1,19 +1,14 @@
-/* ==== [4] HTTP/1.1 parser: head end, request, response, chunked ====
+/* ==== [4] HTTP/1.1 parser: head end, request, response, chunked, dates ====
  * Three steps, like picohttpparser: rp_http_head_end finds the end of a head
  * incrementally (and rejects bare CR, bare LF and NUL on the way), the
  * message parsers split a complete head into views, and one semantic pass
  * derives the framing.  Anything ambiguous is an error: the proxy refuses
- * what a device might read differently (RFC 9112 §6.3, §11.2). */
+ * what a device might read differently (RFC 9112 §6.3, §11.2).  HTTP-dates
+ * (RFC 9110 §5.6.7) are read for the cache and written for Date.
+ * Owns: nothing (views into the caller's buffer).  Calls: [1]. */
+#include "rp_int.h"
 
-enum {
-    H_OTHER, H_HOST, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION,
-    H_KEEP_ALIVE, H_PROXY_CONNECTION, H_TE, H_TRAILER, H_UPGRADE, H_EXPECT,
-    H_XFF, H_XFPROTO, H_XFHOST, H_VIA,
-    /* end-to-end fields the cache reads; forwarded like H_OTHER */
-    H_DATE, H_AGE, H_CACHE_CONTROL, H_PRAGMA, H_EXPIRES, H_ETAG, H_LAST_MODIFIED,
-    H_VARY, H_SET_COOKIE, H_AUTHORIZATION, H_IF_NONE_MATCH, H_IF_MODIFIED_SINCE,
-    H_LOCATION, H_CONTENT_LOCATION, H_CACHE_STATUS
-};
+
 
 /* Index of s in words (lower-case, each ended by a NUL, the list by an
  * empty one), case-insensitively; -1 when absent. */
@@ -123,7 +118,7 @@ check_te(rp_str v)
  * "!#$%&'()*+,-.:;=[]_~", DIGIT, ALPHA. */
 static const uint32_t host_map[4] = {0, 0x2fff7ffa, 0xaffffffe, 0x47fffffe};
 
-static int
+int
 check_host(rp_str h)
 {
     size_t i;
@@ -341,10 +336,6 @@ rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m)
 /* Chunked framing (RFC 9112 §7.1) as a byte-at-a-time state machine over
  * everything but chunk data, which it hands back in spans.  Sizes are capped
  * at 2^60, extension and trailer lines at 4 KiB each. */
-enum {
-    CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF,
-    CH_TRAILER, CH_TRAILER_LINE, CH_TRAILER_LF, CH_END_LF, CH_BWS
-};
 #define CH_MAX_LINE 4096
 
 /* One framing byte, already counted into its line and known not NUL. */
@@ -492,7 +483,7 @@ date_month(const char *s)
 
 /* IMF-fixdate, RFC 850 or asctime; -1 when none of them.  The forms place
  * the fields differently; one pass then reads them. */
-static int64_t
+int64_t
 http_date(rp_str v)
 {
     const char *s = v.p, *c = memchr(v.p, ',', v.n);
@@ -543,7 +534,7 @@ put_digits(char *end, unsigned v, int n)
  * cycles of 146097 days, then the rest over 365.  Years past 9999, which
  * no IMF-fixdate can carry, are written modulo 10000; from about 2^32
  * days (year 11,700,000) on, the 32-bit day count wraps. */
-static void
+void
 http_date_format(int64_t t, char *out)
 {
     static const char wd[] = "ThuFriSatSunMonTueWed";

@@ -1,12 +1,15 @@
-/* ==== [5] TLS certificate store ==== */
+/* ==== [5] TLS certificate store: PEM, keys, trust anchors ====
+ * `tls cert= key=` and `ca=` files, loaded as the config is parsed, so a bad
+ * file is a `file:line:` error: PEM is decoded, DER chains are kept in
+ * cfg->store, private keys are decoded and their parts copied there too, and
+ * the key must match the leaf certificate's public key.  The BearSSL
+ * decoders need ~4 KB: they borrow TLS slot 0's input buffer, idle until
+ * rp_start.
+ * Owns: cfg->store, cfg->certs, the trust anchors.  Calls: the port's blob
+ * hook (rp_port_blob), BearSSL's decoders.  Called by: [6]. */
+#include "rp_int.h"
 
 #if RP_ENABLE_TLS && RP_ENABLE_CONFIG_TEXT
-/* TLS certificate store.  `tls cert= key=` lines are loaded as they are
- * parsed, so a bad file is a `file:line:` error: PEM is decoded, DER chains
- * are kept in cfg->store, private keys are decoded and their parts copied
- * there too, and the key must match the leaf certificate's public key.  The
- * BearSSL decoders need ~4 KB: they borrow TLS slot 0's input buffer, idle
- * until rp_start. */
 
 struct tls_scratch;
 
@@ -195,7 +198,7 @@ dn_append(void *ctx, const void *data, size_t len)
 
 /* `client_ca=FILE`: every certificate in it becomes a trust anchor (its
  * subject DN and public key, copied to the store). */
-static const char *
+const char *
 tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file)
 {
     tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
@@ -239,7 +242,7 @@ tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *fi
 #endif
 
 /* Load `file` (cert chain) and `keyfile` into ct. */
-static const char *
+const char *
 tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, const char *keyfile)
 {
     tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;

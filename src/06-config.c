@@ -2,7 +2,10 @@
  * One directive per line, words separated by blanks, options as key=value,
  * `#` to the end of the line is a comment.  Strings the tables keep are
  * copied into cfg->str so the text can go away.  Every error names its line
- * and stops the parse. */
+ * and stops the parse.
+ * Owns: rp_config (p->cfg) while parsing.  Calls: [1] [2] [4] (check_host)
+ * [5].  The grammar is in rproxy.h ("Configuration"). */
+#include "rp_int.h"
 
 #if RP_ENABLE_CONFIG_TEXT
 #define CFG_MAX_WORDS 16

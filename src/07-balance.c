@@ -4,9 +4,12 @@
  * wins.  A pool picks a device by nginx's smooth weighted round-robin: every
  * eligible device adds its effective weight to its current weight, the
  * highest wins and gives the total back -- weights 5,1,1 give a a b a c a a.
- * Backups are considered only when no primary is eligible. */
+ * Backups are considered only when no primary is eligible.  Passive health:
+ * device_fail / device_ok count failures and mark a device down.
+ * Owns: the devices' balancing and health fields.  Calls: [1] [2]. */
+#include "rp_int.h"
 
-static rp_str
+rp_str
 host_only(rp_str h)
 {
     size_t i;
@@ -22,7 +25,7 @@ host_only(rp_str h)
     return h;
 }
 
-static int
+int
 route_host_match(const char *pat, rp_str host)
 {
     rp_str ps;
@@ -38,7 +41,7 @@ route_host_match(const char *pat, rp_str host)
     return str_ieq2(ps, host);
 }
 
-static int
+int
 route_match(const rp_config *c, rp_str host, rp_str path)
 {
     int i;
@@ -56,7 +59,7 @@ route_match(const rp_config *c, rp_str host, rp_str path)
 }
 
 /* Up: not taken out by passive failures nor by active health. */
-static int
+int
 device_is_up(const rp_proxy *p, const rp_device *d)
 {
     return !d->hc_down && d->down_until <= p->now;
@@ -116,7 +119,7 @@ pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
  * anyway rather than refuse (nginx does the same for a one-server group):
  * a gateway with one camera must not answer 503 for fail_timeout after a
  * single hiccup. */
-static int
+int
 pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
 {
     int pick = -1, pass;
@@ -134,7 +137,7 @@ pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
  * takes it out again).  Each failure also lowers the effective weight by
  * weight/max_fails, so a recovered device gets its share back gradually.
  * A success clears the count. */
-static void
+void
 device_fail(rp_proxy *p, int idx, int err)
 {
     rp_device *d = &p->cfg.devices[idx];
@@ -158,7 +161,7 @@ device_fail(rp_proxy *p, int idx, int err)
     }
 }
 
-static RP_NOINLINE void
+RP_NOINLINE void
 device_ok(rp_proxy *p, int idx)
 {
     rp_device *d = &p->cfg.devices[idx];

@@ -823,3 +823,13 @@ rp_port_log(int level, const char *fmt, ...)
     if (!log_quiet)
         printf("# log: %s: %s\n", level >= 0 && level <= 3 ? names[level] : "?", line);
 }
+
+#if RP_ENABLE_ASSERT
+void
+rp_port_assert(const char *file, int line, const char *expr)
+{
+    printf("not ok - %s:%d: assertion failed: %s\n", file, line, expr);
+    fflush(stdout);
+    abort();
+}
+#endif

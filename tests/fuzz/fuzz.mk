@@ -19,12 +19,13 @@ FUZZ_DIR      = build/fuzz
 FUZZ_TARGETS  = request response chunked config conn tls cache
 FUZZ_BINS     = $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-                -fno-sanitize-recover=all -D_GNU_SOURCE -I. -Itests -Itests/fuzz
+                -fno-sanitize-recover=all -D_GNU_SOURCE -I. -Isrc -Itests -Itests/fuzz -DRP_ENABLE_ASSERT=1
 # Parsers: the default knobs.  The connection target: tiny pools and buffers,
 # so exhaustion, full buffers and backpressure happen with small inputs.
 FUZZ_SMALL    = -DRP_MAX_CONNS=4 -DRP_MAX_UPSTREAM=3 -DRP_BUF_SIZE=2048 \
                 -DRP_MAX_HEAD=1536 -DRP_MAX_URI=512 -DRP_MAX_HEADERS=16
-FUZZ_DEPS     = rproxy.c rproxy.h tests/fuzz/fuzz.h
+# Every target compiles the core's sections (src/, asserts on), not rproxy.c.
+FUZZ_DEPS     = $(CORE_SRC) $(CORE_HDR) tests/fuzz/fuzz.h
 
 .PHONY: fuzz fuzz-smoke fuzz-build
 
@@ -32,17 +33,17 @@ fuzz-build: $(FUZZ_BINS)
 
 $(FUZZ_DIR)/fuzz_conn: tests/fuzz/fuzz_conn.c tests/fakeport.c tests/fakeport.h $(FUZZ_DEPS)
 	@mkdir -p $(FUZZ_DIR)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SMALL) -o $@ $< rproxy.c tests/fakeport.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SMALL) -o $@ $< $(CORE_SRC) tests/fakeport.c
 
-# The cache target includes rproxy.c itself (white-box: the static cache
-# functions), so only the fake port is linked; a small arena and entry table
+# The cache target is white-box (it includes src/rp_int.h for the cache's
+# internal functions); a small arena and entry table
 # so eviction and a full arena come within a few operations.
 FUZZ_CACHE    = -DRP_CACHE_BYTES=16384 -DRP_CACHE_BLOCK=256 -DRP_CACHE_ENTRIES=16 \
                 -DRP_MAX_CONNS=4 -DRP_MAX_UPSTREAM=4
 
 $(FUZZ_DIR)/fuzz_cache: tests/fuzz/fuzz_cache.c tests/fakeport.c tests/fakeport.h $(FUZZ_DEPS)
 	@mkdir -p $(FUZZ_DIR)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CACHE) -o $@ $< tests/fakeport.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CACHE) -o $@ $< $(CORE_SRC) tests/fakeport.c
 
 # The TLS target: a throwaway EC P-256 certificate and key, made once here with
 # openssl and embedded (xxd -i) -- test material only, never committed.
@@ -60,11 +61,11 @@ $(FUZZ_TLS_CERT):
 $(FUZZ_DIR)/fuzz_tls: tests/fuzz/fuzz_tls.c $(FUZZ_TLS_CERT) tests/fakeport.c tests/fakeport.h $(FUZZ_DEPS)
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SMALL) -DRP_MAX_TLS_CONNS=2 -DRP_ENABLE_TLS=1 -I$(FUZZ_DIR) \
-	    -o $@ $< rproxy.c tests/fakeport.c -lbearssl
+	    -o $@ $< $(CORE_SRC) tests/fakeport.c -lbearssl
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
 	@mkdir -p $(FUZZ_DIR)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< rproxy.c tests/fakeport.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) tests/fakeport.c
 
 fuzz: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh $(FUZZ_SECS) $(FUZZ_TARGETS)

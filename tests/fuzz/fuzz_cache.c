@@ -38,7 +38,7 @@
  *   committed last (or nothing), and bodies (stored, pinned, served) read
  *   back as written.
  */
-#include "../../rproxy.c"
+#include "rp_int.h" /* white-box: the cache's internals */
 
 #include <time.h>
 

@@ -1,5 +1,5 @@
 # tests/lwip-host/lwip-host.mk -- rproxy + port/lwip.c + lwIP core on Linux (TAP),
-# under ASan+UBSan.   make -f tests/lwip-host/lwip-host.mk   ->  build/rproxy-lwip
+# under ASan+UBSan, RP_ASSERT on.   make -f tests/lwip-host/lwip-host.mk   ->  build/rproxy-lwip
 BUILD ?= build
 .DEFAULT_GOAL := $(BUILD)/rproxy-lwip
 include port/lwip.mk
@@ -15,4 +15,4 @@ $(BUILD)/lwip-host/%.o: $(LWIP_DIR)/%.c tests/lwip-host/lwipopts.h
 
 $(BUILD)/rproxy-lwip: rproxy.c rproxy.h port/lwip.c port/lwip.h tests/lwip-host/main.c \
                       tests/lwip-host/lwipopts.h $(LH_OBJ)
-	$(CC) $(LH_INC) $(WARN) -O1 -g $(SAN) -o $@ rproxy.c port/lwip.c tests/lwip-host/main.c $(LH_OBJ)
+	$(CC) $(LH_INC) $(WARN) -O1 -g $(SAN) -DRP_ENABLE_ASSERT=1 -o $@ rproxy.c port/lwip.c tests/lwip-host/main.c $(LH_OBJ)

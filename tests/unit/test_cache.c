@@ -26,12 +26,11 @@
  * Checks named "BUG:" describe behaviour the spec (notes/cache-spec.md) or
  * RFC 9110/9111 asks for that the code does not do yet.
  */
-#define RP_CACHE_BYTES 65536u
-#define RP_CACHE_BLOCK 256u
-#define RP_CACHE_ENTRIES 64
-#define RP_MAX_CONNS 8
-#define RP_MAX_UPSTREAM 8
-#include "../../rproxy.c"
+#include "rp_int.h" /* white-box: the cache's internals */
+
+#if RP_CACHE_BYTES != 65536u || RP_CACHE_BLOCK != 256u || RP_CACHE_ENTRIES != 64 || RP_MAX_CONNS != 8
+#error "test_cache is built with the Makefile's CACHE_KNOBS"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,8 +6,8 @@
  *
  * SPDX-License-Identifier: MIT
  *
- * Like test_cache.c this file includes rproxy.c itself (with the knobs set
- * before the include) and is linked with tests/fakeport.c only.  Checked:
+ * The Makefile builds the sections (src/) into this binary with the knobs
+ * set on its command line; the check below refuses any other build.  Checked:
  *   - an IPv6 address in listen, device or allow= fails the config at its
  *     line with a message that names the knob; the same lines with IPv4 pass;
  *   - rp_addr_parse says RP_ENOTIMPL for IPv6 and still formats IPv4;
@@ -18,11 +18,11 @@
  *   - redirect_https fails the config at its line, naming the knob;
  *   - without the access callback, finished exchanges still count by class.
  */
-#define RP_ENABLE_IPV6 0
-#define RP_ENABLE_WALL_CLOCK 0
-#define RP_ENABLE_REDIRECT 0
-#define RP_ENABLE_ACCESS_LOG 0
-#include "../../rproxy.c"
+#include "rp_int.h" /* white-box: internal functions too */
+
+#if RP_ENABLE_IPV6 || RP_ENABLE_WALL_CLOCK || RP_ENABLE_REDIRECT || RP_ENABLE_ACCESS_LOG
+#error "test_knobs is built with RP_ENABLE_IPV6, _WALL_CLOCK, _REDIRECT and _ACCESS_LOG 0 (see the Makefile)"
+#endif
 
 #include <stdio.h>
 #include <string.h>

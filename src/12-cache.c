@@ -1,40 +1,20 @@
-/* ==== [11] Cache: arena, entries, freshness (RFC 9111) ====
+/* ==== [12] Cache: arena, entries, freshness (RFC 9111) ====
  * A stored response is an entry plus two chains of fixed-size arena blocks:
  * `meta` (key, Vary values, ETag, Last-Modified and the head as it will be
  * served) and `body`.  Fixed blocks cannot fragment; a hit sends the body
- * straight from its blocks.  Ready entries sit on an LRU list and in a hash
- * table; an entry being filled is in the table only (a concurrent miss for
- * the same URL waits for it: collapsing) and is never evicted, nor is one
- * that is pinned by an exchange serving or revalidating it.  Anything
- * malformed in the caching fields makes a response stale or unstorable,
- * never fresher. */
+ * straight from its blocks (hit_send, a gather send).  Ready entries sit on
+ * an LRU list and in a hash table; an entry being filled is in the table
+ * only (a concurrent miss for the same URL waits for it: collapsing) and is
+ * never evicted, nor is one that is pinned by an exchange serving or
+ * revalidating it.  Anything malformed in the caching fields makes a
+ * response stale or unstorable, never fresher.
+ * Owns: p->cache, p->cache_arena, a client's cflags/centry/cfill/cblk/coff/
+ * cleft.  Calls: [1] [3] [4] [11].  Called by: [9] (hit_send,
+ * cache_release), [14] (fill_append), [15]. */
+#include "rp_int.h"
 
 #if RP_ENABLE_CACHE
 
-#define CACHE_NBLK (RP_CACHE_BYTES / RP_CACHE_BLOCK)
-
-enum { CE_FREE, CE_FILLING, CE_READY };
-#define CE_NO_CACHE 1u  /* response no-cache: revalidate before each use */
-#define CE_NO_STALE 2u  /* must-revalidate, proxy-revalidate, s-maxage */
-#define CE_DOOMED 4u    /* replaced or invalidated while pinned */
-#define CE_VOID 8u      /* a fill its URI was invalidated during: not kept */
-
-/* ---- Cache-Control (RFC 9111 §5.2) ---- */
-
-#define CC_NO_STORE 1u
-#define CC_NO_CACHE 2u
-#define CC_PRIVATE 4u
-#define CC_PUBLIC 8u
-#define CC_MUST_REVAL 16u
-#define CC_PROXY_REVAL 32u
-#define CC_ONLY_IF_CACHED 64u
-#define CC_MAX_STALE_ANY 128u
-#define CC_BAD 256u      /* a freshness directive was malformed or repeated */
-
-typedef struct {
-    unsigned f;
-    int64_t max_age, s_maxage, max_stale, min_fresh, sie; /* -1: absent */
-} cc_t;
 
 #define CC_SECONDS_MAX 2147483648u /* §1.2.2: larger values mean this */
 
@@ -99,7 +79,7 @@ cc_directive(cc_t *cc, rp_str k, rp_str v, int has_v)
 
 /* One Cache-Control field value.  An unterminated quote or a stray
  * character marks the field bad (a response then counts as stale). */
-static void
+void
 cc_parse(cc_t *cc, rp_str s)
 {
     size_t i = 0;
@@ -144,7 +124,7 @@ cc_parse(cc_t *cc, rp_str s)
 }
 
 /* Every Cache-Control line of m (and Pragma: no-cache without one). */
-static void
+void
 cc_of(const rp_http_msg *m, cc_t *cc)
 {
     size_t i;
@@ -165,7 +145,7 @@ cc_of(const rp_http_msg *m, cc_t *cc)
 /* ---- Freshness (§4.2) ---- */
 
 /* Statuses cacheable by default (RFC 9110 §15.1). */
-static int
+int
 heuristic_status(int s)
 {
     static const uint16_t ok[] = {200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501};
@@ -192,7 +172,7 @@ field_date(const rp_http_msg *m, int id, int *count)
 /* Freshness lifetime of response m (s): s-maxage > max-age > Expires - Date
  * > heuristic; 0 when anything it rests on is malformed, -1 when nothing
  * gives one. */
-static int64_t
+int64_t
 cache_lifetime(const rp_http_msg *m, const cc_t *cc, int64_t date, int heuristic)
 {
     int n;
@@ -214,7 +194,7 @@ cache_lifetime(const rp_http_msg *m, const cc_t *cc, int64_t date, int heuristic
 
 /* §4.2.3: the age at response time, from the device's Age, the response
  * delay and (with a clock) the apparent age.  -1 for a malformed Age. */
-static int64_t
+int64_t
 initial_age(const rp_http_msg *m, int64_t date, int64_t now_wall, uint64_t req_ms,
             uint64_t resp_ms)
 {
@@ -228,7 +208,7 @@ initial_age(const rp_http_msg *m, int64_t date, int64_t now_wall, uint64_t req_m
     return RP_MAX(apparent, age + delay);
 }
 
-static RP_NOINLINE int64_t
+RP_NOINLINE int64_t
 entry_age(const rp_proxy *p, const struct rp_cache_entry *e)
 {
     return e->age0 + (int64_t)((p->now - e->resp_ms) / 1000);
@@ -236,8 +216,6 @@ entry_age(const rp_proxy *p, const struct rp_cache_entry *e)
 
 /* ---- Arena, chains, entries ---- */
 
-typedef struct rp_cache_entry centry;
-typedef struct rp_chain chain;
 
 static unsigned char *
 blk_ptr(rp_proxy *p, unsigned b)
@@ -261,7 +239,7 @@ chain_free(rp_proxy *p, chain *ch)
     ch->len = 0;
 }
 
-static void
+void
 lru_unlink(struct rp_cache *k, unsigned i)
 {
     centry *e = &k->e[i];
@@ -276,7 +254,7 @@ lru_unlink(struct rp_cache *k, unsigned i)
     e->prev = e->next = 0;
 }
 
-static RP_NOINLINE void
+RP_NOINLINE void
 lru_front(struct rp_cache *k, unsigned i)
 {
     centry *e = &k->e[i];
@@ -328,7 +306,7 @@ entry_drop(rp_proxy *p, unsigned i)
 }
 
 /* Evict the least recently used entry nobody is using; 0 when none. */
-static int
+int
 evict_one(rp_proxy *p)
 {
     struct rp_cache *k = &p->cache;
@@ -386,7 +364,7 @@ entry_alloc(rp_proxy *p)
 }
 
 /* Append n bytes to a chain; RP_ENOMEM when the arena has no block left. */
-static int
+int
 chain_put(rp_proxy *p, chain *ch, const void *src, size_t n)
 {
     const char *s = (const char *)src;
@@ -410,7 +388,7 @@ chain_put(rp_proxy *p, chain *ch, const void *src, size_t n)
 }
 
 /* Copy n bytes at off out of a chain (the caller keeps off + n <= len). */
-static void
+void
 chain_get(rp_proxy *p, const chain *ch, size_t off, char *dst, size_t n)
 {
     unsigned b = ch->first;
@@ -443,7 +421,7 @@ chain_eq(rp_proxy *p, const chain *ch, size_t off, rp_str s, int ci)
 
 /* ---- Keys and Vary ---- */
 
-static RP_NOINLINE uint32_t
+RP_NOINLINE uint32_t
 fnv(uint32_t h, const char *s, size_t n, int ci)
 {
     size_t i;
@@ -452,9 +430,8 @@ fnv(uint32_t h, const char *s, size_t n, int ci)
     return h;
 }
 
-#define FNV0 2166136261u
 
-static uint32_t
+uint32_t
 key_hash(uint32_t host_hash, rp_str target)
 {
     return fnv(fnv(host_hash, " ", 1, 0), target.p, target.n, 0);
@@ -470,8 +447,6 @@ key_eq(rp_proxy *p, const centry *e, rp_str host, rp_str target)
            chain_eq(p, &e->meta, host.n + 1, target, 0);
 }
 
-#define VARY_MAX_NAMES 8
-#define VARY_BYTES 1024
 
 /* The request's value of header `name` as a Vary key stores it: every
  * line's value joined with ", ", "\x01" when absent. */
@@ -493,7 +468,7 @@ vary_value(const rp_http_msg *req, rp_str name, wbuf *w)
 /* The request's values of the headers the response's Vary names, as the
  * entry stores them: "name\nvalue\n" per name.  Returns the length, or -1
  * for "*", more than VARY_MAX_NAMES names or more than VARY_BYTES. */
-static long
+long
 vary_key(const rp_http_msg *resp, const rp_http_msg *req, char *out)
 {
     wbuf w;
@@ -519,7 +494,7 @@ vary_key(const rp_http_msg *resp, const rp_http_msg *req, char *out)
 }
 
 /* Does the request select entry e (each stored value equal)? */
-static int
+int
 vary_match(rp_proxy *p, const centry *e, const rp_http_msg *req)
 {
     char stored[VARY_BYTES], now[VARY_BYTES];
@@ -543,11 +518,10 @@ vary_match(rp_proxy *p, const centry *e, const rp_http_msg *req)
 
 /* ---- Lookup ---- */
 
-enum { USE_FRESH, USE_STALE, USE_REVALIDATE };
 
 /* May entry e answer a request with directives rq without the device?
  * *ttl gets the freshness left (negative: stale by that much). */
-static RP_NOINLINE int
+RP_NOINLINE int
 entry_use(const rp_proxy *p, const centry *e, const cc_t *rq, unsigned *cf, int64_t *ttl)
 {
     int64_t age = entry_age(p, e), left = (int64_t)e->lifetime - age;
@@ -569,7 +543,7 @@ entry_use(const rp_proxy *p, const centry *e, const cc_t *rq, unsigned *cf, int6
 
 /* Find the entry for (host, target) the request selects; *filling gets a
  * fill in progress for the URL, *variants how many are stored. */
-static unsigned
+unsigned
 cache_find(rp_proxy *p, uint32_t key, rp_str host, const rp_http_msg *m, unsigned *filling,
            unsigned *variants)
 {
@@ -588,14 +562,14 @@ cache_find(rp_proxy *p, uint32_t key, rp_str host, const rp_http_msg *m, unsigne
     return hit;
 }
 
-static void
+void
 entry_pin(rp_proxy *p, rp_conn *c, unsigned i)
 {
     p->cache.e[i].pins++;
     c->centry = (uint16_t)i;
 }
 
-static void
+void
 entry_unpin(rp_proxy *p, rp_conn *c)
 {
     unsigned i = c->centry;
@@ -608,7 +582,7 @@ entry_unpin(rp_proxy *p, rp_conn *c)
 
 /* A placeholder for the response this miss will fetch: concurrent misses
  * for the URL wait for it instead of all asking the device. */
-static void
+void
 fill_begin(rp_proxy *p, rp_conn *c, rp_str host, rp_str target)
 {
     struct rp_cache *k = &p->cache;
@@ -651,7 +625,7 @@ cache_wake(rp_proxy *p, uint32_t key)
     }
 }
 
-static void
+void
 fill_abort(rp_proxy *p, rp_conn *c)
 {
     unsigned i = c->cfill;
@@ -663,7 +637,7 @@ fill_abort(rp_proxy *p, rp_conn *c)
 }
 
 /* Every stored variant of a key goes (RFC 9111 §4.4). */
-static void
+void
 cache_invalidate(rp_proxy *p, uint32_t key)
 {
     struct rp_cache *k = &p->cache;
@@ -682,7 +656,7 @@ cache_invalidate(rp_proxy *p, uint32_t key)
 /* ---- Storing ---- */
 
 /* Freshness, age and flags of a response, kept in its entry. */
-static int
+int
 entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
 {
     cc_t cc;
@@ -766,7 +740,7 @@ meta_write(rp_proxy *p, centry *e, const rp_http_msg *m, const char *vary, size_
 
 /* Start storing response m (request req) if RFC 9111 §3 allows: the
  * placeholder gets Vary values, validators and head; the body follows. */
-static void
+void
 fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m)
 {
     char vary[VARY_BYTES];
@@ -804,7 +778,7 @@ fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m
     c->cflags |= CF_STORED;
 }
 
-static void
+void
 fill_append(rp_proxy *p, rp_conn *c, const char *s, size_t n)
 {
     centry *e = &p->cache.e[c->cfill];
@@ -840,7 +814,7 @@ same_key(rp_proxy *p, const centry *o, const centry *e)
 /* The fill is complete: it replaces the variant it matches, the least
  * recently used variant goes when there are too many, and it is served.
  * (The other variants are ready entries, so all on the LRU list.) */
-static void
+void
 fill_commit(rp_proxy *p, rp_conn *c)
 {
     struct rp_cache *k = &p->cache;
@@ -878,7 +852,7 @@ fill_commit(rp_proxy *p, rp_conn *c)
 }
 
 /* Let go of everything an exchange holds in the cache. */
-static void
+void
 cache_release(rp_proxy *p, rp_conn *c)
 {
     fill_abort(p, c);
@@ -959,7 +933,7 @@ hit_fields(rp_proxy *p, const centry *e, int status304, wbuf *w)
 /* Queue the answer from entry c->centry: a 304 for a matching conditional,
  * else the stored head and (not for HEAD) the body from the arena.  0 when
  * the client's buffer has no room yet. */
-static int
+int
 hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
 {
     centry *e = &p->cache.e[c->centry];
@@ -993,7 +967,7 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
 
 /* A 304 answered revalidation: the stored head takes the 304's fields
  * (RFC 9111 §4.3.4) and fresh metadata.  The meta chain is rebuilt. */
-static void
+void
 entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
 {
     centry *e = &p->cache.e[c->centry];
@@ -1039,6 +1013,85 @@ entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
     p->stats.cache_revalidated++;
 out:
     buf_release(p, &t, 1);
+}
+
+
+/* Step a hit's arena reader past n sent bytes. */
+RP_NOINLINE void
+hit_advance(rp_proxy *p, rp_conn *c, size_t n)
+{
+    while (n) {
+        size_t k = RP_MIN(n, (size_t)(RP_CACHE_BLOCK - c->coff));
+        c->coff = (uint16_t)(c->coff + k);
+        c->cleft -= (uint32_t)k;
+        n -= k;
+        if (c->coff == RP_CACHE_BLOCK)
+            c->cblk = p->cache.blk_next[c->cblk], c->coff = 0;
+    }
+}
+
+/* Send what `out` holds and then a hit's body straight from its arena
+ * blocks, in one gather send.  *len gets the bytes offered. */
+long
+hit_send(rp_proxy *p, rp_conn *c, size_t *len)
+{
+    rp_iov v[16];
+    int n = 0;
+    unsigned b = c->cblk, off = c->coff;
+    size_t head = buf_len(&c->out), left = c->cleft;
+    long r;
+    if (head)
+        v[n].p = c->out.d + c->out.r, v[n++].n = head;
+    *len = head;
+    while (n < 16 && left) {
+        size_t k = RP_MIN(left, RP_CACHE_BLOCK - off);
+        v[n].p = p->cache_arena + (size_t)b * RP_CACHE_BLOCK + off, v[n++].n = k;
+        *len += k, left -= k, off = 0;
+        b = p->cache.blk_next[b];
+    }
+    r = rp_port_sendv(c->sock, v, n);
+    if (r > 0) {
+        size_t k = RP_MIN((size_t)r, head);
+        c->out.r += (uint32_t)k;
+        hit_advance(p, c, (size_t)r - k);
+    }
+    return r;
+}
+
+/* "Cache-Status: rproxy; ..." (RFC 9211) on every response of a cache
+ * route: what the cache did, the device's status when forwarded. */
+void
+w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl)
+{
+    unsigned f = c->cflags;
+    if (!(f & CF_ON))
+        return;
+    w_put(w, S("Cache-Status: rproxy"));
+    if (f & CF_HIT) {
+        w_put(w, S("; hit; ttl="));
+        if (ttl < 0)
+            w_put(w, "-", 1), ttl = -ttl;
+        w_num(w, (uint64_t)ttl);
+    } else if (status) {
+        w_put(w, S("; fwd="));
+        if (!(f & CF_LOOKUP))
+            w_put(w, S("method"));
+        else if (f & CF_REQNC)
+            w_put(w, S("request"));
+        else if (f & CF_REVAL)
+            w_put(w, S("stale"));
+        else
+            w_put(w, S("miss"));
+        w_put(w, S("; fwd-status="));
+        w_num(w, (uint64_t)status);
+    }
+    if (f & CF_STORED)
+        w_put(w, S("; stored"));
+    if (f & CF_COLLAPSED)
+        w_put(w, S("; collapsed"));
+    if (f & CF_SIE)
+        w_put(w, S("; detail=stale-if-error"));
+    w_put(w, S("\r\n"));
 }
 
 #endif /* RP_ENABLE_CACHE */

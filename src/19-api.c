@@ -1,4 +1,8 @@
-/* ==== [15] Public API ==== */
+/* ==== [19] Public API ====
+ * What rproxy.h declares: init, load, start, poll, shutdown, the balancer's
+ * and errors' entry points.  Owns: the proxy's lifetime (started, stopping).
+ * Calls: [6] [7] [8] [9] [16] [18]. */
+#include "rp_int.h"
 
 const char *
 rp_version(void)
@@ -209,4 +213,20 @@ rp_active(const rp_proxy *p)
     for (i = 0; i < RP_MAX_CONNS; i++)
         n += p->clients[i].state != CS_FREE;
     return n;
+}
+
+const char *
+rp_strerror(int err)
+{
+    /* -err picks one; the list ends with an empty name */
+    static const char names[] =
+        "ok\0would block\0malformed input\0out of slots\0connection closed\0"
+        "connection reset\0timed out\0connect refused\0I/O error\0"
+        "request target too long\0header too large\0not implemented\0"
+        "HTTP version not supported\0expectation failed\0bad configuration\0"
+        "not found\0bad address\0";
+    const char *s = names;
+    for (; err < 0 && *s; err++)
+        s += strlen(s) + 1;
+    return err || !*s ? "unknown error" : s;
 }

@@ -1,35 +1,14 @@
-/* ==== [14] Event loop ====
+/* ==== [18] Event loop: readiness, timers, listeners ====
  * rp_poll waits in the port, hands each report to its connection, then runs
  * the timers that are due.  Timers are a deadline per connection and one
  * "earliest deadline" hint; the full sweep runs only when the hint is due.
- * A listener that hits EMFILE pauses for 100 ms instead of spinning. */
+ * A listener that hits EMFILE pauses for 100 ms instead of spinning.
+ * Owns: p->lsocks, p->batch, p->next_timer.  Calls: [8] [9] [13] [16].
+ * Called by: [19] (rp_poll). */
+#include "rp_int.h"
 
 #define LISTEN_PAUSE_MS 100
 #define TLS_EVICT_AGE_MS 1000 /* a handshake this old may lose its slot */
-
-#if RP_ENABLE_TLS
-/* Out of TLS slots: the client that has waited longest in its handshake
- * (at least min_age ms) gives its slot up, so floods of half-open
- * handshakes cannot lock real clients out until the handshake timeout.
- * Returns 1 if one was freed. */
-static int
-tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
-{
-    rp_conn *old = NULL;
-    int i;
-    for (i = 0; i < RP_MAX_CONNS; i++) {
-        rp_conn *c = &p->clients[i];
-        if (c != keep && c->state == CS_HEAD && c->tls && !(c->flags & F_HSDONE) &&
-            (!old || c->t_start < old->t_start))
-            old = c;
-    }
-    if (!old || old->t_start + min_age > p->now)
-        return 0;
-    p->stats.tls_failures++;
-    conn_free(p, old);
-    return 1;
-}
-#endif
 
 /* Stop watching listener l for ms; timers_run resumes it. */
 static void
@@ -110,7 +89,7 @@ connect_done(rp_proxy *p, rp_conn *d)
         pair_service(p, c);
 }
 
-static void
+void
 on_event(rp_proxy *p, void *ud, unsigned ev)
 {
     rp_conn *c = (rp_conn *)ud;
@@ -197,7 +176,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
         pair_service(p, c);
 }
 
-static void
+void
 timers_run(rp_proxy *p)
 {
     int i;

@@ -1,32 +1,9 @@
-/* ==== [2] Errors and addresses ====
- * rp_err is one signed space (lwIP's err_t).  Addresses are parsed from the
- * config ("10.0.0.5:80", "[fe80::1]:80", "localhost:80") without any
- * resolver: a gateway names its devices by address. */
-
-const char *
-rp_strerror(int err)
-{
-    /* -err picks one; the list ends with an empty name */
-    static const char names[] =
-        "ok\0would block\0malformed input\0out of slots\0connection closed\0"
-        "connection reset\0timed out\0connect refused\0I/O error\0"
-        "request target too long\0header too large\0not implemented\0"
-        "HTTP version not supported\0expectation failed\0bad configuration\0"
-        "not found\0bad address\0";
-    const char *s = names;
-    for (; err < 0 && *s; err++)
-        s += strlen(s) + 1;
-    return err || !*s ? "unknown error" : s;
-}
-
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
+/* ==== [2] Addresses: parse and format ====
+ * Addresses are parsed from the config ("10.0.0.5:80", "[fe80::1]:80",
+ * "localhost:80") without any resolver: a gateway names its devices by
+ * address.  RP_ENABLE_IPV6 0 leaves the IPv6 parser and formatter out.
+ * Owns: nothing.  Calls: [1]. */
+#include "rp_int.h"
 
 #if RP_ENABLE_CONFIG_TEXT
 static int
@@ -49,7 +26,7 @@ parse_ip4(const char *s, size_t n, uint8_t *ip)
 
 #if RP_ENABLE_IPV6
 /* RFC 4291 text form, with one "::" allowed (no embedded IPv4). */
-static int
+int
 parse_ip6(const char *s, size_t n, uint8_t *ip)
 {
     uint16_t g[8];
@@ -84,8 +61,6 @@ parse_ip6(const char *s, size_t n, uint8_t *ip)
     }
     return RP_OK;
 }
-#else
-#define parse_ip6(s, n, ip) ((void)(s), (void)(n), (void)(ip), RP_ENOTIMPL)
 #endif
 
 int
@@ -191,4 +166,20 @@ rp_addr_format(const rp_addr *a, char *out, size_t cap)
     memcpy(out, t, w.n);
     out[w.n] = 0;
     return w.n;
+}
+
+/* "ip:port", IPv6 in brackets. */
+void
+w_addr(wbuf *w, const rp_addr *a)
+{
+    char ip[48];
+    size_t n = rp_addr_format(a, ip, sizeof(ip));
+    int v6 = RP_ENABLE_IPV6 && a->family == 6;
+    if (v6)
+        w_put(w, "[", 1);
+    w_put(w, ip, n);
+    if (v6)
+        w_put(w, "]", 1);
+    w_put(w, ":", 1);
+    w_num(w, a->port);
 }

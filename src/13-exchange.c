@@ -1,13 +1,17 @@
-/* ==== [12] The exchange state machine ====
+/* ==== [13] The exchange: dispatch, retries, response heads, keep-alive ====
  * One exchange = one request and its response.  The client connection
  * drives it; its device connection (c->link) comes from the idle pool or a
  * new connect.  A turn reads what the port reported, moves bytes between the
  * four buffers as far as framing and space allow, and writes; it repeats
  * while anything moved.  The request head stays in the client's buffer
- * (F_HOLD) until body bytes or a response make a retry unsafe. */
+ * (F_HOLD) until body bytes or a response make a retry unsafe.
+ * Owns: a client's exchange fields (flags F_EXCHANGE, status, tried, tries,
+ * route, head_len) and its device connection while it is linked.
+ * Calls: [7] [9] [10] [11] [14] [15] [17].  Called by: [9] (conn_step). */
+#include "rp_int.h"
 
 /* The exchange is over: count the response, tell the access callback. */
-static void
+void
 access_log(rp_proxy *p, rp_conn *c)
 {
 #if RP_ENABLE_ACCESS_LOG
@@ -34,7 +38,7 @@ access_log(rp_proxy *p, rp_conn *c)
 
 /* Give a device connection back: to the idle pool when it is clean and
  * keep-alive, else closed. */
-static void
+void
 device_release(rp_proxy *p, rp_conn *d)
 {
     rp_device *dv = &p->cfg.devices[d->device];
@@ -53,74 +57,11 @@ device_release(rp_proxy *p, rp_conn *d)
     conn_free(p, d);
 }
 
-#if RP_ENABLE_CACHE
-/* ---- The cache in the exchange ----
- * A request on a cache route is looked up before any device is chosen: a
- * usable entry answers it (CS_CACHE: the head is queued, the body goes
- * from the arena), a stale one is revalidated with a conditional request,
- * a miss waits for a fill in progress (CS_CWAIT) or starts one. */
-
-/* The request head held in the client's buffer (F_HOLD), parsed again. */
-static int
-held_request(const rp_conn *c, rp_http_msg *m)
-{
-    return rp_http_parse_request(c->in.d + c->in.r, c->head_len, m);
-}
-
-static int
-entry_ttl(const rp_proxy *p, unsigned i)
-{
-    const centry *e = &p->cache.e[i];
-    return (int)RP_MAX(RP_MIN((int64_t)e->lifetime - entry_age(p, e), (int64_t)0x7fffffff),
-                       -(int64_t)0x7fffffff);
-}
-
-/* Answer request m from the pinned entry. */
-static int
-hit_serve(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
-{
-    if (!(c->cflags & CF_REVAL) || (c->cflags & CF_SIE))
-        c->cflags |= CF_HIT; /* else "fwd=stale; fwd-status=304" */
-    c->cflags &= (uint16_t)~CF_STORED;
-    c->state = CS_CACHE;
-    c->flags |= F_REQ_DONE | F_RESP_HEAD;
-    if (!hit_begin(p, c, m, ttl))
-        c->cflags |= CF_HEADWAIT; /* a previous response still fills `out` */
-    return 1;
-}
-
-/* The device failed while a stale entry was being revalidated: serve it
- * if its stale-if-error allows (RFC 5861), never past must-revalidate. */
-static int
-stale_rescue(rp_proxy *p, rp_conn *c, int status)
-{
-    const centry *e;
-    rp_http_msg m;
-    cc_t rq;
-    int ttl;
-    if (!c->centry || !(c->cflags & CF_REVAL) || (c->flags & F_RESP_HEAD) ||
-        !(c->flags & F_HOLD) || status < 500 || status == 501 || status > 504)
-        return 0;
-    e = &p->cache.e[c->centry];
-    if ((e->flags & CE_NO_STALE) ||
-        held_request(c, &m) != RP_OK)
-        return 0;
-    cc_of(&m, &rq); /* the client may allow it too (RFC 5861 §4) */
-    ttl = entry_ttl(p, c->centry);
-    if (-ttl > RP_MAX((int64_t)e->stale_if_error, rq.sie))
-        return 0;
-    if (c->link)
-        conn_free(p, c->link);
-    c->link = NULL;
-    c->cflags |= CF_SIE;
-    return hit_serve(p, c, &m, ttl);
-}
-#endif
 
 /* The exchange cannot go on.  The device connection is dropped; the client
  * gets `status` if no response head went out yet (status 0: nothing), and
  * is closed.  Returns 1 (something changed). */
-static int
+int
 exchange_fail(rp_proxy *p, rp_conn *c, int status)
 {
 #if RP_ENABLE_CACHE
@@ -138,7 +79,7 @@ exchange_fail(rp_proxy *p, rp_conn *c, int status)
 }
 
 /* A refusal before any device is involved (bad request, no route). */
-static int
+int
 reply_error(rp_proxy *p, rp_conn *c, int status)
 {
     if (status < 500 || status == 501 || status == 505)
@@ -212,28 +153,9 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
     return RP_OK;
 }
 
-/* The stored validators of the entry being revalidated, or NULL. */
-static RP_NOINLINE const rp_str *
-revalidators(rp_proxy *p, const rp_conn *c, char *buf, rp_str *cond)
-{
-#if RP_ENABLE_CACHE
-    const centry *e = &p->cache.e[c->centry];
-    size_t n = (size_t)e->etag_len + e->lm_len;
-    if (!c->centry || !(c->cflags & CF_REVAL) || n > 512)
-        return NULL;
-    chain_get(p, &e->meta, (size_t)e->key_len + e->vary_len, buf, n);
-    cond[0].p = buf, cond[0].n = e->etag_len;
-    cond[1].p = buf + e->etag_len, cond[1].n = e->lm_len;
-    return cond;
-#else
-    (void)p, (void)c, (void)buf, (void)cond;
-    return NULL;
-#endif
-}
-
 /* Find a device and send it the request head; m is NULL on a retry (the
  * head is parsed again from the held bytes). */
-static int
+int
 dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 {
     const rp_pool *pl = &p->cfg.pools[p->cfg.routes[c->route].pool];
@@ -271,7 +193,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
  * itself did (nothing reached the device: any method may be retried), else
  * only an idempotent request whose head is still held -- none once a
  * response head came. */
-static int
+int
 device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
 {
     const rp_pool *pl = &p->cfg.pools[p->cfg.routes[c->route].pool];
@@ -343,10 +265,6 @@ path_is(rp_str target, const char *path)
 }
 #endif
 
-#if RP_ENABLE_STATUS
-static int status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
-#endif
-
 #if RP_ENABLE_REDIRECT
 /* `redirect_https`: 301 to the same host and target on the TLS port. */
 static int
@@ -379,74 +297,6 @@ redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     access_log(p, c);
     closing_begin(p, c);
     return 1;
-}
-#endif
-
-#if RP_ENABLE_CACHE
-/* Look request m up on a cache route.  Returns 0 to go to a device (a
- * miss, or a revalidation with c->centry pinned), else what the answer
- * from the cache, the 504 of only-if-cached or the wait returned. */
-static int
-cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
-{
-    unsigned hit, filling, variants, cf;
-    int64_t ttl;
-    cc_t rq;
-    int use;
-    c->cflags &= CF_COLLAPSED;
-    if (!p->cfg.routes[c->route].cache)
-        return c->cflags = 0;
-    c->cflags |= CF_ON;
-    c->chost = fnv(FNV0, m->host.p, m->host.n, 1);
-    c->ckey = key_hash(c->chost, m->target);
-    if (c->mode != M_NONE || !(c->flags & (F_HEAD | F_GET)))
-        return 0;
-    c->cflags |= CF_LOOKUP;
-    cc_of(m, &rq);
-    if (rq.f & CC_NO_STORE)
-        c->cflags |= CF_NOSTORE;
-    if (has_field(m, H_AUTHORIZATION))
-        c->cflags |= CF_AUTH;
-    if ((hit = cache_find(p, c->ckey, m->host, m, &filling, &variants)) != 0) {
-        cf = c->cflags;
-        use = entry_use(p, &p->cache.e[hit], &rq, &cf, &ttl);
-        c->cflags = (uint16_t)cf;
-        entry_pin(p, c, hit);
-        if (use != USE_REVALIDATE)
-            return hit_serve(p, c, m, ttl);
-        if (!(rq.f & CC_ONLY_IF_CACHED)) {
-            if (c->flags & F_HEAD)
-                entry_unpin(p, c); /* a HEAD is passed on as it is */
-            c->cflags |= CF_REVAL;
-            p->stats.cache_misses++;
-            return 0;
-        }
-    }
-    if (rq.f & CC_ONLY_IF_CACHED)
-        return reply_error(p, c, 504);
-    if (filling && !(c->cflags & CF_COLLAPSED)) {
-        c->cflags |= CF_COLLAPSED;
-        c->state = CS_CWAIT;
-        p->stats.cache_collapsed++;
-        return 1;
-    }
-    p->stats.cache_misses++;
-    if (!filling && !(c->flags & F_HEAD) && !(c->cflags & CF_NOSTORE))
-        fill_begin(p, c, m->host, m->target);
-    return 0;
-}
-
-/* A collapsed miss stops waiting (the fill ended or lock_timeout passed):
- * look again, then go to a device if still nothing. */
-static void
-cache_resume(rp_proxy *p, rp_conn *c)
-{
-    rp_http_msg m;
-    c->state = CS_FWD;
-    if (held_request(c, &m) != RP_OK)
-        exchange_fail(p, c, 502);
-    else if (cache_request(p, c, &m) == 0)
-        dispatch(p, c, &m);
 }
 #endif
 
@@ -543,158 +393,6 @@ client_head(rp_proxy *p, rp_conn *c)
     return exchange_begin(p, c, &m, (size_t)n);
 }
 
-#if RP_ENABLE_CACHE
-#define TEE(c, s, n) ((c) && (c)->cfill && (n) ? fill_append(p, (c), (s), (n)) : (void)0)
-#else
-#define TEE(c, s, n) ((void)(c))
-#endif
-
-/* Move body bytes framed by f's mode from src to dst.  Returns the bytes
- * consumed from src, or RP_EINVAL for broken chunked framing; *done is set
- * when the body ended.  tee: a client whose cache fill gets a copy of the
- * body's data bytes. */
-static long
-body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, rp_conn *tee)
-{
-    size_t n, total = 0;
-    *done = 0;
-    switch (f->mode) {
-    case M_NONE:
-        *done = 1;
-        return 0;
-    case M_LENGTH:
-        n = buf_move(p, dst, src, (size_t)RP_MIN(f->left, (uint64_t)(size_t)-1));
-        TEE(tee, dst->d + dst->w - n, n);
-        f->left -= n;
-        *done = f->left == 0;
-        return (long)n;
-    case M_CLOSE: case M_TUNNEL:
-        return (long)buf_move(p, dst, src, (size_t)-1);
-    }
-    while (!f->ch.done && buf_len(src)) { /* M_CHUNKED, M_DECHUNK */
-        size_t avail = buf_len(src), room = buf_room(p, dst);
-        int copy = f->mode == M_CHUNKED || f->ch.state == CH_DATA;
-        long k;
-        if (copy && (avail = RP_MIN(avail, room)) == 0)
-            break;
-        if ((k = rp_chunked_step(&f->ch, src->d + src->r, avail)) < 0)
-            return RP_EINVAL;
-        if (k == 0)
-            break;
-        if (f->ch.in_data)
-            TEE(tee, src->d + src->r, (size_t)k);
-        if (f->mode == M_CHUNKED || f->ch.in_data) {
-            memcpy(dst->d + dst->w, src->d + src->r, (size_t)k);
-            dst->w += (uint32_t)k;
-        }
-        src->r += (uint32_t)k;
-        total += (size_t)k;
-    }
-    *done = f->ch.done;
-    return (long)total;
-}
-
-/* The request head held for a retry is not needed any more. */
-static void
-head_drop(rp_conn *c)
-{
-    if (c->flags & F_HOLD) {
-        c->in.r += c->head_len;
-        c->flags &= ~F_HOLD;
-    }
-}
-
-static int
-request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
-{
-    int done;
-    long n;
-    if (c->flags & F_REQ_DONE)
-        return 0;
-    if ((c->flags & F_HOLD) && buf_len(&c->in) <= c->head_len)
-        return 0; /* no body byte yet: keep the head for a retry */
-    head_drop(c);
-    if ((n = body_move(p, &d->out, &c->in, c, &done, NULL)) < 0)
-        return exchange_fail(p, c, 400);
-    if (done)
-        c->flags |= F_REQ_DONE;
-    else if ((c->flags & (F_EOF | F_DEAD)) && !buf_len(&c->in))
-        return exchange_fail(p, c, 0); /* client gave up mid-body */
-    return n > 0 || done;
-}
-
-#if RP_ENABLE_CACHE
-/* Location / Content-Location of a response to an unsafe request: the
- * same-host URI it names is invalidated too (RFC 9111 §4.4). */
-static void
-invalidate_named(rp_proxy *p, const rp_conn *c, const rp_http_msg *m)
-{
-    size_t i, k;
-    for (i = 0; i < m->nheaders; i++) {
-        rp_str v = m->headers[i].value;
-        int id = m->headers[i].id;
-        if (id != H_LOCATION && id != H_CONTENT_LOCATION)
-            continue;
-        k = v.n >= 7 && str_ieq((rp_str){v.p, 7}, S("http://")) ? 7
-          : v.n >= 8 && str_ieq((rp_str){v.p, 8}, S("https://")) ? 8 : 0;
-        if (k) { /* absolute: only for the request's own host */
-            const char *slash = memchr(v.p + k, '/', v.n - k);
-            size_t an = slash ? (size_t)(slash - (v.p + k)) : v.n - k;
-            if (fnv(FNV0, v.p + k, an, 1) != c->chost)
-                continue;
-            v.p += k + an, v.n -= k + an;
-            if (!v.n)
-                v.p = "/", v.n = 1;
-        }
-        if (v.n && v.p[0] == '/')
-            cache_invalidate(p, key_hash(c->chost, v));
-    }
-}
-
-/* The device's 304 (or a failure) ends a revalidation: the response the
- * device sent has no body to pass on, its connection goes back. */
-static RP_NOINLINE void
-device_done(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
-{
-    d->in.r += (uint32_t)n;
-    if (m->minor == 1 && !(m->flags & RP_HF_CONN_CLOSE) && m->status == 304)
-        d->flags |= F_KEEP;
-    device_ok(p, d->device);
-    c->link = NULL;
-    device_release(p, d);
-}
-
-/* A final response head on a cache route.  Returns 1 when the answer comes
- * from the cache instead (a 304 refreshed the entry, or stale-if-error). */
-static RP_NOINLINE int
-cache_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n)
-{
-    rp_http_msg req;
-    int s = m->status;
-    if (!(c->cflags & CF_LOOKUP)) {
-        if (s >= 200 && s < 400 && !(c->flags & F_SAFE)) {
-            cache_invalidate(p, c->ckey);
-            invalidate_named(p, c, m);
-        }
-        return 0;
-    }
-    if (!(c->flags & F_HOLD) ||
-        held_request(c, &req) != RP_OK)
-        return 0;
-    if (c->centry && (c->cflags & CF_REVAL)) {
-        if (s == 304) {
-            entry_refresh(p, c, m);
-            device_done(p, c, d, m, n);
-            return hit_serve(p, c, &req, entry_ttl(p, c->centry));
-        }
-        if (stale_rescue(p, c, s))
-            return 1;
-        entry_unpin(p, c);
-    }
-    fill_start(p, c, &req, m);
-    return 0;
-}
-#endif
 
 /* The device's final response head is parsed: choose the body framing,
  * decide both connections' fate, queue the client's head. */
@@ -785,7 +483,7 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
 }
 
 /* Forget the finished request: flags, status and log fields. */
-static RP_NOINLINE void
+RP_NOINLINE void
 request_reset(rp_conn *c)
 {
     c->flags &= ~F_EXCHANGE;
@@ -804,7 +502,7 @@ request_reset(rp_conn *c)
 #endif
 }
 
-static int
+int
 exchange_end(rp_proxy *p, rp_conn *c)
 {
     rp_conn *d = c->link;
@@ -829,50 +527,6 @@ exchange_end(rp_proxy *p, rp_conn *c)
     }
     closing_begin(p, c);
     return 1;
-}
-
-#if RP_ENABLE_CACHE
-/* A hit's body has gone out: the exchange ends. */
-static int
-hit_step(rp_proxy *p, rp_conn *c)
-{
-    rp_http_msg m;
-    if (c->flags & F_DEAD)
-        return exchange_fail(p, c, 0);
-    if (c->cflags & CF_HEADWAIT) {
-        if (held_request(c, &m) != RP_OK ||
-            !hit_begin(p, c, &m, entry_ttl(p, c->centry)))
-            return 0;
-        c->cflags &= (uint16_t)~CF_HEADWAIT;
-    }
-    if (c->cleft)
-        return 0;
-    c->flags |= F_RESP_DONE;
-    return exchange_end(p, c);
-}
-#endif
-
-static int
-response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
-{
-    size_t had = buf_len(&c->out);
-    int done;
-    long n = body_move(p, &c->out, &d->in, d, &done, c);
-    SENT(c, buf_len(&c->out) - had); /* what went to the client: compacting keeps lengths */
-    if (n < 0)
-        return exchange_fail(p, c, 502);
-    if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))
-        done = 1;
-    if (done) {
-        c->flags |= F_RESP_DONE;
-        return 1;
-    }
-    if ((d->flags & (F_EOF | F_DEAD)) && !buf_len(&d->in)) {
-        RP_LOG(RP_LOG_WARN, ("device %d closed mid-response", d->device));
-        device_fail(p, d->device, RP_ECLOSED);
-        return exchange_fail(p, c, 0); /* never a short body on keep-alive */
-    }
-    return n > 0;
 }
 
 static int
@@ -924,9 +578,6 @@ tunnel_step(rp_proxy *p, rp_conn *c)
     return a || b;
 }
 
-#if RP_ENABLE_STATUS
-static int local_step(rp_proxy *p, rp_conn *c);
-#endif
 
 static int
 client_step(rp_proxy *p, rp_conn *c)
@@ -947,7 +598,7 @@ client_step(rp_proxy *p, rp_conn *c)
 }
 
 /* Move a client and its device connection as far as they go. */
-static void
+void
 pair_service(rp_proxy *p, rp_conn *c)
 {
     int moved;

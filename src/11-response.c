@@ -1,11 +1,14 @@
-/* ==== [10] Response forwarding: the client-bound head and bodies ====
+/* ==== [11] Response head: what the client is sent, error replies ====
  * The response head gets the same treatment as the request's, plus the
  * connection's fate: "Connection: close" when rproxy will close,
- * "keep-alive" for an HTTP/1.0 client that keeps.  Bodies move between
- * buffers by framing mode; chunked passes through raw to HTTP/1.1 clients
- * and is decoded for HTTP/1.0 ones.  Error replies are canned. */
+ * "keep-alive" for an HTTP/1.0 client that keeps.  Error replies are
+ * canned (status_for maps a parse error to its status).  The head writers
+ * (w_status_line, w_head_fields, w_via_date) also build the heads the
+ * cache stores and serves.
+ * Owns: nothing.  Calls: [1] [3] [4] [10].  Called by: [12] [13] [15]. */
+#include "rp_int.h"
 
-static RP_NOINLINE const char *
+RP_NOINLINE const char *
 reason_for(int status)
 {
     static const struct {
@@ -33,7 +36,7 @@ reason_for(int status)
     return "Error";
 }
 
-static int
+int
 status_for(int err)
 {
     switch (err) {
@@ -46,61 +49,8 @@ status_for(int err)
     return 400;
 }
 
-#if RP_ENABLE_CACHE
-/* What an exchange on a cache route did (rp_conn.cflags). */
-#define CF_ON 1u        /* route has cache=on */
-#define CF_LOOKUP 2u    /* method and request allow using the cache */
-#define CF_NOSTORE 4u   /* request no-store: store nothing */
-#define CF_REVAL 8u     /* forwarded to revalidate a stale entry */
-#define CF_REQNC 16u    /* forwarded because the request said no-cache */
-#define CF_STORED 32u   /* the response is being stored */
-#define CF_COLLAPSED 64u /* waited on another request's fill */
-#define CF_AUTH 128u    /* request has Authorization */
-#define CF_SIE 256u     /* served stale because the device failed */
-#define CF_HIT 512u     /* answered from the cache */
-#define CF_HEADWAIT 1024u /* hit head waits for room in `out` */
-
-/* "Cache-Status: rproxy; ..." (RFC 9211) on every response of a cache
- * route: what the cache did, the device's status when forwarded. */
-static void
-w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl)
-{
-    unsigned f = c->cflags;
-    if (!(f & CF_ON))
-        return;
-    w_put(w, S("Cache-Status: rproxy"));
-    if (f & CF_HIT) {
-        w_put(w, S("; hit; ttl="));
-        if (ttl < 0)
-            w_put(w, "-", 1), ttl = -ttl;
-        w_num(w, (uint64_t)ttl);
-    } else if (status) {
-        w_put(w, S("; fwd="));
-        if (!(f & CF_LOOKUP))
-            w_put(w, S("method"));
-        else if (f & CF_REQNC)
-            w_put(w, S("request"));
-        else if (f & CF_REVAL)
-            w_put(w, S("stale"));
-        else
-            w_put(w, S("miss"));
-        w_put(w, S("; fwd-status="));
-        w_num(w, (uint64_t)status);
-    }
-    if (f & CF_STORED)
-        w_put(w, S("; stored"));
-    if (f & CF_COLLAPSED)
-        w_put(w, S("; collapsed"));
-    if (f & CF_SIE)
-        w_put(w, S("; detail=stale-if-error"));
-    w_put(w, S("\r\n"));
-}
-#else
-#define w_cache_status(w, c, status, ttl) ((void)0)
-#endif
-
 /* "HTTP/1.1 status reason\r\n" */
-static void
+void
 w_status_line(wbuf *w, int status, rp_str reason)
 {
     w_put(w, S("HTTP/1.1 "));
@@ -111,7 +61,7 @@ w_status_line(wbuf *w, int status, rp_str reason)
 }
 
 /* Queue "HTTP/1.1 status ..." with a short text body and Connection: close. */
-static void
+void
 error_write(rp_proxy *p, rp_conn *c, int status)
 {
     rp_str reason;
@@ -132,7 +82,7 @@ error_write(rp_proxy *p, rp_conn *c, int status)
 }
 
 /* "Name: value\r\n" as header h came. */
-static void
+void
 w_header(wbuf *w, const rp_header *h)
 {
     w_field(w, h->name.p, h->name.n, h->value);
@@ -141,7 +91,7 @@ w_header(wbuf *w, const rp_header *h)
 /* The status line and the fields of m that are passed on (RFC 9110
  * §7.6.1); the cache's stored form (`stored`) also leaves out Age and
  * Cache-Status, which a hit writes afresh. */
-static void
+void
 w_head_fields(wbuf *w, const rp_http_msg *m, int stored)
 {
     rp_str tok[MAX_CONN_TOKENS];
@@ -155,7 +105,7 @@ w_head_fields(wbuf *w, const rp_http_msg *m, int stored)
 
 /* Via, and the Date a device left out: RFC 9110 §6.6.1, a proxy with a
  * clock adds one. */
-static void
+void
 w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m)
 {
     char buf[48];
@@ -174,7 +124,7 @@ w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m)
 /* The end of a head for the client: its connection's fate (unless the
  * caller wrote it: `fate` 0), the blank line; then queued in `out`.
  * RP_ENOMEM when it does not fit. */
-static int
+int
 head_end(rp_conn *c, wbuf *w, int fate)
 {
     if (fate && !(c->flags & F_KEEP))
@@ -188,7 +138,7 @@ head_end(rp_conn *c, wbuf *w, int fate)
     return RP_OK;
 }
 
-static RP_NOINLINE int
+RP_NOINLINE int
 response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 {
     wbuf w = buf_writer(p, &c->out);

@@ -1,14 +1,14 @@
-/* ==== [9] Request forwarding: the device-bound head ====
+/* ==== [10] Request head: what the device is sent ====
  * The head is re-serialised, never copied blindly (RFC 9110 §7.6.1): the
  * request line in origin form, Host first, hop-by-hop fields dropped
  * (Connection and every field it names, Keep-Alive, Proxy-Connection, TE,
  * Trailer, Upgrade unless tunnelling), framing re-emitted canonically, and
- * X-Forwarded-For (appended), -Proto, -Host and Via added. */
-
-#define MAX_CONN_TOKENS 16
+ * X-Forwarded-For (appended), -Proto, -Host and Via added.
+ * Owns: nothing.  Calls: [1] [2] [3].  Called by: [13] (dispatch). */
+#include "rp_int.h"
 
 /* The field names a message's Connection headers list (bounded). */
-static size_t
+size_t
 conn_tokens(const rp_http_msg *m, rp_str *tok)
 {
     size_t i, n = 0;
@@ -24,7 +24,7 @@ conn_tokens(const rp_http_msg *m, rp_str *tok)
 
 /* Is header i passed on?  Hop-by-hop fields, framing (re-emitted) and the
  * fields this proxy writes itself are not. */
-static int
+int
 field_passes(const rp_http_msg *m, size_t i, const rp_str *tok, size_t ntok)
 {
     size_t k;
@@ -41,7 +41,7 @@ field_passes(const rp_http_msg *m, size_t i, const rp_str *tok, size_t ntok)
 }
 
 /* "Name: v1, v2, extra\r\n" joining every field with this id. */
-static void
+void
 w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id,
          rp_str extra)
 {
@@ -58,7 +58,7 @@ w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id,
 }
 
 #if RP_ENABLE_CACHE || RP_ENABLE_WALL_CLOCK
-static RP_NOINLINE int
+RP_NOINLINE int
 has_field(const rp_http_msg *m, int id)
 {
     size_t i;
@@ -69,7 +69,7 @@ has_field(const rp_http_msg *m, int id)
 }
 #endif
 
-static rp_str
+rp_str
 header_value(const rp_http_msg *m, int id)
 {
     size_t i;
@@ -81,7 +81,7 @@ header_value(const rp_http_msg *m, int id)
 }
 
 /* "1.1 rproxy": the protocol received and this proxy's pseudonym. */
-static RP_NOINLINE rp_str
+RP_NOINLINE rp_str
 via_value(const rp_proxy *p, int minor, char *buf)
 {
     rp_str v;
@@ -94,7 +94,7 @@ via_value(const rp_proxy *p, int minor, char *buf)
 
 /* cond (cache revalidation, else NULL): the stored ETag and Last-Modified,
  * sent as If-None-Match / If-Modified-Since instead of the client's own. */
-static int
+int
 request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
                    const rp_str *cond)
 {

@@ -1,159 +1,11 @@
-/* ==== [13] Health probes and the status page ====
- * Active health: each device of a pool with a `health` line gets one probe
- * at a time -- connect, "GET path" with Connection: close, read the status
- * line -- at most once per interval, and not at all while real traffic
- * keeps proving it alive (a battery sensor is not woken for nothing).
- * `fall` failed probes in a row take it out, `rise` passes bring it back.
- *
+/* ==== [17] The status page ====
  * The status page is answered by rproxy itself, item by item as the
  * client's buffer has room (chunked), so it fits any RP_BUF_SIZE: JSON, or
  * the Prometheus text format with ?format=prometheus.  Only clients inside
- * `allow=` (default: loopback) see it; others get 403 and nothing else. */
-
-/* "ip:port", IPv6 in brackets. */
-static void
-w_addr(wbuf *w, const rp_addr *a)
-{
-    char ip[48];
-    size_t n = rp_addr_format(a, ip, sizeof(ip));
-    int v6 = RP_ENABLE_IPV6 && a->family == 6;
-    if (v6)
-        w_put(w, "[", 1);
-    w_put(w, ip, n);
-    if (v6)
-        w_put(w, "]", 1);
-    w_put(w, ":", 1);
-    w_num(w, a->port);
-}
-
-static void
-w_cstr(wbuf *w, const char *s)
-{
-    w_put(w, s, strlen(s));
-}
-
-/* Probe d ended, passed or not; it is freed. */
-static void
-probe_finish(rp_proxy *p, rp_conn *d, int ok)
-{
-    int idx = d->device;
-    rp_device *dv = &p->cfg.devices[idx];
-    const rp_pool *pl = &p->cfg.pools[dv->pool];
-    conn_free(p, d); /* a DS_PROBE slot: dv->probe goes back to NULL */
-    dv->probes++;
-    dv->probe_next = p->now + pl->interval_ms;
-    timer_hint(p, dv->probe_next);
-    if (ok) {
-        dv->hc_fall = 0;
-        if (dv->hc_down && ++dv->hc_rise >= pl->rise) {
-            dv->hc_down = 0;
-            dv->hc_rise = 0;
-            RP_LOG(RP_LOG_WARN, ("device %d up: %d health probes passed", idx, pl->rise));
-        }
-        return;
-    }
-    dv->probe_failures++;
-    dv->hc_rise = 0;
-    if (!dv->hc_down && ++dv->hc_fall >= pl->fall) {
-        dv->hc_down = 1;
-        dv->hc_fall = 0;
-        RP_LOG(RP_LOG_WARN, ("device %d down: %d health probes failed", idx, pl->fall));
-    }
-}
-
-static void
-probe_start(rp_proxy *p, int idx)
-{
-    rp_device *dv = &p->cfg.devices[idx];
-    const rp_pool *pl = &p->cfg.pools[dv->pool];
-    rp_conn *d = conn_alloc(p, K_DEVICE);
-    rp_sock s;
-    wbuf w;
-    if (!d) { /* every slot busy with traffic: that is not the device's fault */
-        dv->probe_next = p->now + pl->interval_ms;
-        return;
-    }
-    d->device = (uint8_t)idx;
-    d->state = DS_PROBE; /* a free slot's sock is -1 */
-    if ((s = rp_port_connect(&dv->addr)) < 0) {
-        probe_finish(p, d, 0);
-        return;
-    }
-    d->sock = s;
-    d->flags |= F_PCONN;
-    dv->probe = d;
-#if RP_ENABLE_TLS && RP_ENABLE_TLS_DEVICE
-    if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
-        dv->probe_next = p->now + pl->interval_ms; /* no TLS slot: not its fault */
-        conn_free(p, d);
-        return;
-    }
-#endif
-    w = buf_writer(p, &d->out);
-    w_put(&w, S("GET "));
-    w_cstr(&w, pl->health_path);
-    w_put(&w, S(" HTTP/1.1\r\nHost: "));
-    w_addr(&w, &dv->addr);
-    w_put(&w, S("\r\nUser-Agent: rproxy-health\r\nConnection: close\r\n\r\n"));
-    buf_commit(&d->out, &w);
-    conn_rearm(p, d);
-}
-
-static void
-probe_event(rp_proxy *p, rp_conn *d)
-{
-    rp_device *dv = &p->cfg.devices[d->device];
-    const rp_pool *pl = &p->cfg.pools[dv->pool];
-    if (d->flags & F_PCONN) {
-        int rc = rp_port_connect_result(d->sock);
-        if (rc == RP_EAGAIN)
-            return;
-        if (rc != RP_OK) {
-            probe_finish(p, d, 0);
-            return;
-        }
-        d->flags &= ~F_PCONN;
-        d->ready |= RP_EV_WRITE;
-    }
-    conn_write(p, d);
-    conn_read(p, d);
-    if (buf_len(&d->in) >= 12) { /* "HTTP/1.x NNN" */
-        const char *b = d->in.d + d->in.r;
-        int st = 0, i, ok;
-        if (memcmp(b, "HTTP/1.", 7) == 0 && b[8] == ' ')
-            for (i = 9; i < 12 && b[i] >= '0' && b[i] <= '9'; i++)
-                st = st * 10 + (b[i] - '0');
-        ok = pl->expect ? st == pl->expect : (st >= 200 && st < 400);
-        probe_finish(p, d, ok);
-        return;
-    }
-    if (d->flags & (F_EOF | F_DEAD)) {
-        probe_finish(p, d, 0);
-        return;
-    }
-    conn_rearm(p, d);
-}
-
-/* Start the probes that are due; hint the loop at the next ones. */
-static void
-health_run(rp_proxy *p)
-{
-    int i;
-    for (i = 0; i < p->cfg.ndevices; i++) {
-        rp_device *dv = &p->cfg.devices[i];
-        const rp_pool *pl = &p->cfg.pools[dv->pool];
-        if (!pl->health || dv->probe || dv->weight == 0)
-            continue;
-        if (dv->probe_next <= p->now) {
-            if (!dv->hc_down && dv->last_ok && dv->last_ok + pl->interval_ms > p->now)
-                dv->probe_next = dv->last_ok + pl->interval_ms; /* traffic vouched */
-            else
-                probe_start(p, i);
-        }
-        if (!dv->probe)
-            timer_hint(p, dv->probe_next);
-    }
-}
+ * `allow=` (default: loopback) see it; others get 403 and nothing else.
+ * Owns: CS_LOCAL clients.  Calls: [1] [2] [3] [7] [9] [13].
+ * Called by: [13] (exchange_begin), [9] (conn_step). */
+#include "rp_int.h"
 
 #if RP_ENABLE_STATUS
 static int
@@ -422,7 +274,7 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
 
 /* Write page items while the client's buffer has room; finish the exchange
  * after the last one. */
-static int
+int
 local_step(rp_proxy *p, rp_conn *c)
 {
     int chunked = !(c->flags & F_HTTP10), moved = 0;
@@ -459,7 +311,7 @@ local_step(rp_proxy *p, rp_conn *c)
 }
 
 /* A request for the status path: answer it here instead of routing it. */
-static int
+int
 status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 {
     rp_str q = m->target;

@@ -1,0 +1,380 @@
+/*
+ * rp_int.h -- what the sections of the core (src/NN-name.c) share: internal
+ * types, constants and the functions one section calls in another.
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * Each src/NN-name.c includes this header and compiles on its own (the
+ * development, test and fuzz builds); scripts/amalgamate.sh pastes this
+ * header once and every section after it into rproxy.c, the drop-in file.
+ * Functions shared between sections are declared here with RP_INTERNAL,
+ * which is `static` in rproxy.c (one translation unit, nothing leaks to the
+ * linker but rp_*) and `extern` in the per-file build.  A function used by
+ * one section only stays `static` in it and is not declared here.
+ *
+ * Grouped by the section that defines them, in the order of rproxy.c.
+ */
+#ifndef RP_INT_H
+#define RP_INT_H
+
+#include "rproxy.h"
+
+#include <string.h>
+
+typedef struct rp_conn rp_conn; /* a client or device connection (rproxy.h) */
+
+#ifdef RP_AMALGAMATION
+#define RP_INTERNAL static
+#else
+#define RP_INTERNAL extern
+#endif
+
+/* For small functions called from several paths that GCC's -Os would copy
+ * into every caller although one shared copy is smaller (each marked one
+ * measured: at least 16 bytes of the board build). */
+#ifdef __GNUC__
+#define RP_NOINLINE __attribute__((noinline))
+#else
+#define RP_NOINLINE
+#endif
+
+/* Invariants (RP_ENABLE_ASSERT in rproxy.h): off, they compile to nothing. */
+#if RP_ENABLE_ASSERT
+#define RP_ASSERT(e) ((e) ? (void)0 : rp_port_assert(__FILE__, __LINE__, #e))
+#else
+#define RP_ASSERT(e) ((void)0)
+#endif
+
+/* ==== [1] Basics: views, characters, numbers, a bounded writer ==== */
+#define RP_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RP_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define S(lit) lit, (sizeof(lit) - 1)
+
+/* A bounded writer: appends until full, then remembers it overflowed. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int full;
+} wbuf;
+
+RP_INTERNAL int in_class(const uint32_t *map, unsigned char c);
+RP_INTERNAL int is_tchar(unsigned char c);
+RP_INTERNAL int is_ctl(unsigned char c);
+#if RP_ENABLE_CACHE
+RP_INTERNAL int is_digit(unsigned char c);
+#endif
+RP_INTERNAL int lower(int c);
+RP_INTERNAL int str_ieq(rp_str a, const char *b, size_t n);
+RP_INTERNAL int str_ieq2(rp_str a, rp_str b);
+RP_INTERNAL void str_trim(rp_str *s);
+RP_INTERNAL int list_next(rp_str *rest, rp_str *elem);
+RP_INTERNAL int64_t parse_dec(rp_str s);
+RP_INTERNAL void w_put(wbuf *w, const char *s, size_t n);
+RP_INTERNAL void w_str(wbuf *w, rp_str s);
+RP_INTERNAL void w_num(wbuf *w, uint64_t v);
+RP_INTERNAL void w_field(wbuf *w, const char *name, size_t n, rp_str value);
+RP_INTERNAL void w_cstr(wbuf *w, const char *s);
+RP_INTERNAL int hexval(int c);
+
+/* ==== [2] Addresses ==== */
+RP_INTERNAL void w_addr(wbuf *w, const rp_addr *a);
+#if RP_ENABLE_IPV6 && RP_ENABLE_CONFIG_TEXT
+RP_INTERNAL int parse_ip6(const char *s, size_t n, uint8_t *ip);
+#elif !RP_ENABLE_IPV6
+#define parse_ip6(s, n, ip) ((void)(s), (void)(n), (void)(ip), RP_ENOTIMPL)
+#endif
+
+/* ==== [3] Buffers ==== */
+RP_INTERNAL size_t buf_len(const rp_buf *b);
+RP_INTERNAL int buf_attach(rp_proxy *p, rp_buf *b);
+RP_INTERNAL void buf_release(rp_proxy *p, rp_buf *b, int force);
+RP_INTERNAL size_t buf_room(rp_proxy *p, rp_buf *b);
+RP_INTERNAL size_t buf_move(rp_proxy *p, rp_buf *dst, rp_buf *src, size_t n);
+RP_INTERNAL wbuf buf_writer(rp_proxy *p, rp_buf *b);
+RP_INTERNAL int buf_commit(rp_buf *b, const wbuf *w);
+
+/* ==== [4] HTTP/1.1 parser ==== */
+/* Header fields the proxy acts on, by rp_header.id. */
+enum {
+    H_OTHER, H_HOST, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION,
+    H_KEEP_ALIVE, H_PROXY_CONNECTION, H_TE, H_TRAILER, H_UPGRADE, H_EXPECT,
+    H_XFF, H_XFPROTO, H_XFHOST, H_VIA,
+    /* end-to-end fields the cache reads; forwarded like H_OTHER */
+    H_DATE, H_AGE, H_CACHE_CONTROL, H_PRAGMA, H_EXPIRES, H_ETAG, H_LAST_MODIFIED,
+    H_VARY, H_SET_COOKIE, H_AUTHORIZATION, H_IF_NONE_MATCH, H_IF_MODIFIED_SINCE,
+    H_LOCATION, H_CONTENT_LOCATION, H_CACHE_STATUS
+};
+
+/* rp_chunked.state */
+enum {
+    CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF,
+    CH_TRAILER, CH_TRAILER_LINE, CH_TRAILER_LF, CH_END_LF, CH_BWS
+};
+
+RP_INTERNAL int check_host(rp_str h);
+#if RP_ENABLE_CACHE
+RP_INTERNAL int64_t http_date(rp_str v);
+#endif
+#if RP_ENABLE_WALL_CLOCK
+RP_INTERNAL void http_date_format(int64_t t, char *out);
+#endif
+
+/* ==== [5] TLS certificate store ==== */
+#if RP_ENABLE_TLS && RP_ENABLE_CONFIG_TEXT
+#if RP_ENABLE_TLS_DEVICE || RP_ENABLE_TLS_CLIENT_AUTH
+RP_INTERNAL const char * tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file);
+#endif
+#endif
+#if RP_ENABLE_TLS && RP_ENABLE_CONFIG_TEXT
+RP_INTERNAL const char * tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, const char *keyfile);
+#endif
+
+/* ==== [7] Router and balancer ==== */
+RP_INTERNAL rp_str host_only(rp_str h);
+RP_INTERNAL int route_host_match(const char *pat, rp_str host);
+RP_INTERNAL int route_match(const rp_config *c, rp_str host, rp_str path);
+RP_INTERNAL int device_is_up(const rp_proxy *p, const rp_device *d);
+RP_INTERNAL int pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried);
+RP_INTERNAL void device_fail(rp_proxy *p, int idx, int err);
+RP_INTERNAL RP_NOINLINE void device_ok(rp_proxy *p, int idx);
+
+/* ==== [8] TLS sessions ==== */
+#if RP_ENABLE_TLS
+#if RP_ENABLE_TLS_DEVICE
+RP_INTERNAL struct rp_tls * tls_take_client(rp_proxy *p, const rp_device *dv);
+#endif
+#endif
+#if RP_ENABLE_TLS
+RP_INTERNAL struct rp_tls * tls_take(rp_proxy *p, const rp_listener_cfg *l);
+RP_INTERNAL unsigned tls_state(const rp_conn *c);
+RP_INTERNAL RP_NOINLINE int tls_pump(rp_proxy *p, rp_conn *c);
+RP_INTERNAL unsigned tls_interest(const rp_conn *c);
+#endif
+RP_INTERNAL void tls_release(rp_proxy *p, rp_conn *c);
+#if RP_ENABLE_TLS
+RP_INTERNAL int tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age);
+#endif
+
+/* ==== [9] Connections (the state table is in 09-conn.c) ==== */
+enum { K_LISTENER = 1, K_CLIENT, K_DEVICE };
+enum {
+    CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL, CS_CACHE, CS_CWAIT,
+    DS_CONNECTING, DS_BUSY, DS_IDLE, DS_PROBE
+};
+enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
+enum {
+    T_NONE, T_HEAD, T_IDLE, T_CLIENT, T_TUNNEL, T_LINGER,
+    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT
+};
+
+/* Bytes of a cache hit's body still to send from the arena. */
+#if RP_ENABLE_CACHE
+#define HIT_LEFT(c) ((c)->cleft)
+#else
+#define HIT_LEFT(c) 0
+#endif
+
+#define F_EOF (1u << 0)       /* peer sent FIN */
+#define F_DEAD (1u << 1)      /* socket failed (reset, send error) */
+#define F_WBLOCK (1u << 2)    /* last send would block */
+#define F_WSHUT (1u << 3)     /* we sent FIN */
+#define F_KEEP (1u << 4)      /* keep the connection after this exchange */
+#define F_REQ_DONE (1u << 5)  /* request fully moved to the device */
+#define F_RESP_HEAD (1u << 6) /* final response head queued to the client */
+#define F_RESP_DONE (1u << 7) /* response fully queued to the client */
+#define F_HOLD (1u << 8)      /* request head still in `in`: retry possible */
+#define F_REUSED (1u << 9)    /* device connection came from the idle pool */
+#define F_GOT (1u << 10)      /* device sent bytes in this exchange */
+#define F_HEAD (1u << 11)     /* request method is HEAD */
+#define F_HTTP10 (1u << 12)   /* client speaks HTTP/1.0 */
+#define F_UPG (1u << 13)      /* client asked for an Upgrade */
+#define F_IDEMP (1u << 14)    /* method is idempotent (RFC 9110 §9.2.2) */
+#define F_PROGRESS (1u << 15) /* bytes moved since the timer was armed */
+#define F_SERVED (1u << 16)   /* a request was answered on this connection */
+#define F_PCONN (1u << 17)    /* health probe still connecting */
+#define F_PROM (1u << 18)     /* status page in Prometheus format */
+#define F_HSDONE (1u << 19)   /* TLS handshake finished */
+#define F_TLSBYE (1u << 20)   /* TLS close_notify queued */
+#define F_GET (1u << 21)      /* request method is GET */
+#define F_SAFE (1u << 22)     /* method is safe (RFC 9110 §9.2.1) */
+
+/* Bytes queued to the client for this request, for the access log. */
+#if RP_ENABLE_ACCESS_LOG
+#define SENT(c, n) ((c)->sent += (uint64_t)(n))
+#else
+#define SENT(c, n) ((void)(c), (void)(n))
+#endif
+
+#define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
+                    F_HTTP10 | F_UPG | F_IDEMP | F_KEEP | F_GET | F_SAFE)
+
+RP_INTERNAL int recv_done(rp_proxy *p, rp_conn *c, long n, size_t want);
+RP_INTERNAL int send_done(rp_proxy *p, rp_conn *c, long n, size_t len);
+RP_INTERNAL int out_blocked(const rp_conn *c);
+RP_INTERNAL void timer_hint(rp_proxy *p, uint64_t t);
+RP_INTERNAL void conn_rearm(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void conn_settle(rp_proxy *p, rp_conn *c);
+RP_INTERNAL rp_conn ** free_list(rp_proxy *p, int kind);
+RP_INTERNAL rp_conn * conn_alloc(rp_proxy *p, int kind);
+RP_INTERNAL void conn_free(rp_proxy *p, rp_conn *c);
+RP_INTERNAL int conn_read(rp_proxy *p, rp_conn *c);
+RP_INTERNAL int conn_write(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void closing_begin(rp_proxy *p, rp_conn *c);
+RP_INTERNAL int closing_step(rp_proxy *p, rp_conn *c);
+
+/* ==== [10] Request head ==== */
+#define MAX_CONN_TOKENS 16
+
+RP_INTERNAL size_t conn_tokens(const rp_http_msg *m, rp_str *tok);
+RP_INTERNAL int field_passes(const rp_http_msg *m, size_t i, const rp_str *tok, size_t ntok);
+RP_INTERNAL void w_joined(wbuf *w, const char *name, size_t n, const rp_http_msg *m, int id, rp_str extra);
+#if RP_ENABLE_CACHE || RP_ENABLE_WALL_CLOCK
+RP_INTERNAL RP_NOINLINE int has_field(const rp_http_msg *m, int id);
+#endif
+RP_INTERNAL rp_str header_value(const rp_http_msg *m, int id);
+RP_INTERNAL RP_NOINLINE rp_str via_value(const rp_proxy *p, int minor, char *buf);
+RP_INTERNAL int request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, const rp_str *cond);
+
+/* ==== [11] Response head ==== */
+RP_INTERNAL RP_NOINLINE const char * reason_for(int status);
+RP_INTERNAL int status_for(int err);
+RP_INTERNAL void w_status_line(wbuf *w, int status, rp_str reason);
+RP_INTERNAL void error_write(rp_proxy *p, rp_conn *c, int status);
+RP_INTERNAL void w_header(wbuf *w, const rp_header *h);
+RP_INTERNAL void w_head_fields(wbuf *w, const rp_http_msg *m, int stored);
+RP_INTERNAL void w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m);
+RP_INTERNAL int head_end(rp_conn *c, wbuf *w, int fate);
+RP_INTERNAL RP_NOINLINE int response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m);
+
+/* ==== [12] Cache ==== */
+#if RP_ENABLE_CACHE
+/* What an exchange on a cache route did (rp_conn.cflags). */
+#define CF_ON 1u        /* route has cache=on */
+#define CF_LOOKUP 2u    /* method and request allow using the cache */
+#define CF_NOSTORE 4u   /* request no-store: store nothing */
+#define CF_REVAL 8u     /* forwarded to revalidate a stale entry */
+#define CF_REQNC 16u    /* forwarded because the request said no-cache */
+#define CF_STORED 32u   /* the response is being stored */
+#define CF_COLLAPSED 64u /* waited on another request's fill */
+#define CF_AUTH 128u    /* request has Authorization */
+#define CF_SIE 256u     /* served stale because the device failed */
+#define CF_HIT 512u     /* answered from the cache */
+#define CF_HEADWAIT 1024u /* hit head waits for room in `out` */
+#define CACHE_NBLK (RP_CACHE_BYTES / RP_CACHE_BLOCK)
+
+enum { CE_FREE, CE_FILLING, CE_READY };
+#define CE_NO_CACHE 1u  /* response no-cache: revalidate before each use */
+#define CE_NO_STALE 2u  /* must-revalidate, proxy-revalidate, s-maxage */
+#define CE_DOOMED 4u    /* replaced or invalidated while pinned */
+#define CE_VOID 8u      /* a fill its URI was invalidated during: not kept */
+
+/* ---- Cache-Control (RFC 9111 §5.2) ---- */
+
+#define CC_NO_STORE 1u
+#define CC_NO_CACHE 2u
+#define CC_PRIVATE 4u
+#define CC_PUBLIC 8u
+#define CC_MUST_REVAL 16u
+#define CC_PROXY_REVAL 32u
+#define CC_ONLY_IF_CACHED 64u
+#define CC_MAX_STALE_ANY 128u
+#define CC_BAD 256u      /* a freshness directive was malformed or repeated */
+
+typedef struct {
+    unsigned f;
+    int64_t max_age, s_maxage, max_stale, min_fresh, sie; /* -1: absent */
+} cc_t;
+
+typedef struct rp_cache_entry centry;
+typedef struct rp_chain chain;
+
+#define FNV0 2166136261u
+#define VARY_MAX_NAMES 8 /* fields one Vary may name */
+#define VARY_BYTES 1024  /* their request values, stored with the entry */
+
+enum { USE_FRESH, USE_STALE, USE_REVALIDATE };
+
+#if RP_ENABLE_CACHE
+RP_INTERNAL void cc_of(const rp_http_msg *m, cc_t *cc);
+RP_INTERNAL RP_NOINLINE int64_t entry_age(const rp_proxy *p, const struct rp_cache_entry *e);
+RP_INTERNAL void chain_get(rp_proxy *p, const chain *ch, size_t off, char *dst, size_t n);
+RP_INTERNAL RP_NOINLINE uint32_t fnv(uint32_t h, const char *s, size_t n, int ci);
+RP_INTERNAL uint32_t key_hash(uint32_t host_hash, rp_str target);
+RP_INTERNAL RP_NOINLINE int entry_use(const rp_proxy *p, const centry *e, const cc_t *rq, unsigned *cf, int64_t *ttl);
+RP_INTERNAL unsigned cache_find(rp_proxy *p, uint32_t key, rp_str host, const rp_http_msg *m, unsigned *filling, unsigned *variants);
+RP_INTERNAL void entry_pin(rp_proxy *p, rp_conn *c, unsigned i);
+RP_INTERNAL void entry_unpin(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void fill_begin(rp_proxy *p, rp_conn *c, rp_str host, rp_str target);
+RP_INTERNAL void cache_invalidate(rp_proxy *p, uint32_t key);
+RP_INTERNAL void fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m);
+RP_INTERNAL void fill_append(rp_proxy *p, rp_conn *c, const char *s, size_t n);
+RP_INTERNAL void fill_commit(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void cache_release(rp_proxy *p, rp_conn *c);
+RP_INTERNAL int hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl);
+RP_INTERNAL void entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304);
+RP_INTERNAL RP_NOINLINE void hit_advance(rp_proxy *p, rp_conn *c, size_t n);
+RP_INTERNAL long hit_send(rp_proxy *p, rp_conn *c, size_t *len);
+RP_INTERNAL void w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl);
+#endif
+
+/* and the parts the white-box tests (test_cache, fuzz_cache) check alone */
+RP_INTERNAL void cc_parse(cc_t *cc, rp_str s);
+RP_INTERNAL int heuristic_status(int s);
+RP_INTERNAL int64_t cache_lifetime(const rp_http_msg *m, const cc_t *cc, int64_t date, int heuristic);
+RP_INTERNAL int64_t initial_age(const rp_http_msg *m, int64_t date, int64_t now_wall, uint64_t req_ms, uint64_t resp_ms);
+RP_INTERNAL void lru_unlink(struct rp_cache *k, unsigned i);
+RP_INTERNAL RP_NOINLINE void lru_front(struct rp_cache *k, unsigned i);
+RP_INTERNAL int evict_one(rp_proxy *p);
+RP_INTERNAL int chain_put(rp_proxy *p, chain *ch, const void *src, size_t n);
+RP_INTERNAL long vary_key(const rp_http_msg *resp, const rp_http_msg *req, char *out);
+RP_INTERNAL int vary_match(rp_proxy *p, const centry *e, const rp_http_msg *req);
+RP_INTERNAL void fill_abort(rp_proxy *p, rp_conn *c);
+RP_INTERNAL int entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms);
+#else
+#define w_cache_status(w, c, status, ttl) ((void)0)
+#define revalidators(p, c, buf, cond) ((void)(buf), (void)(cond), (const rp_str *)NULL)
+#endif
+
+/* ==== [13] The exchange ==== */
+RP_INTERNAL void access_log(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void device_release(rp_proxy *p, rp_conn *d);
+RP_INTERNAL int exchange_fail(rp_proxy *p, rp_conn *c, int status);
+RP_INTERNAL int reply_error(rp_proxy *p, rp_conn *c, int status);
+RP_INTERNAL int dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
+RP_INTERNAL int device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting);
+RP_INTERNAL RP_NOINLINE void request_reset(rp_conn *c);
+RP_INTERNAL int exchange_end(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void pair_service(rp_proxy *p, rp_conn *c);
+
+/* ==== [14] Bodies ==== */
+RP_INTERNAL void head_drop(rp_conn *c);
+RP_INTERNAL int request_body(rp_proxy *p, rp_conn *c, rp_conn *d);
+RP_INTERNAL int response_body(rp_proxy *p, rp_conn *c, rp_conn *d);
+
+/* ==== [15] The cache in the exchange ==== */
+#if RP_ENABLE_CACHE
+RP_INTERNAL int stale_rescue(rp_proxy *p, rp_conn *c, int status);
+RP_INTERNAL RP_NOINLINE const rp_str * revalidators(rp_proxy *p, const rp_conn *c, char *buf, rp_str *cond);
+RP_INTERNAL int cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
+RP_INTERNAL void cache_resume(rp_proxy *p, rp_conn *c);
+RP_INTERNAL RP_NOINLINE int cache_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n);
+RP_INTERNAL int hit_step(rp_proxy *p, rp_conn *c);
+#endif
+
+/* ==== [16] Health probes ==== */
+RP_INTERNAL void probe_finish(rp_proxy *p, rp_conn *d, int ok);
+RP_INTERNAL void probe_event(rp_proxy *p, rp_conn *d);
+RP_INTERNAL void health_run(rp_proxy *p);
+
+/* ==== [17] The status page ==== */
+#if RP_ENABLE_STATUS
+RP_INTERNAL int local_step(rp_proxy *p, rp_conn *c);
+RP_INTERNAL int status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
+#endif
+
+/* ==== [18] Event loop ==== */
+RP_INTERNAL void on_event(rp_proxy *p, void *ud, unsigned ev);
+RP_INTERNAL void timers_run(rp_proxy *p);
+
+#endif /* RP_INT_H */
