@@ -1,7 +1,7 @@
 """t_balance.py -- integration tests for issue 3: weighted balancing, passive and
 active health, retries, backups, the status page and their config errors.
 
-Loaded by run.py (tests/integration/t_*.py).  Every test runs the real daemon
+Listed in run.py's TOPICS.  Every test runs the real daemon
 against real device servers on loopback; devices name themselves in the
 X-Device response header (devserver.echo), so the tests see which device
 answered each request.
@@ -13,8 +13,9 @@ import socket
 import threading
 import time
 
-from run import (Closed, check, dispatch, echo, eq, fail, free_port, req_bytes, response,
-                 short, test)
+from checks import check, eq, fail, req_bytes, short, test
+from devserver import echo, response
+from harness import RPROXY, Closed, free_port
 
 STATUS = "status path=/status"
 
@@ -746,7 +747,6 @@ BAD_BALANCE = [
 
 def run_t(ctx, text, name):
     import subprocess
-    from run import RPROXY
     path = ctx.path(name)
     with open(path, "w") as f:
         f.write(text)

@@ -3,7 +3,7 @@ notes/cache-spec.md: storability, freshness, Age, HEAD, Vary, revalidation, requ
 directives, stale-if-error, client conditionals, invalidation, collapsing, Cache-Status,
 LRU eviction, pinning, status counters, hostile input and config errors.
 
-Loaded by run.py (tests/integration/t_*.py).  Every test runs the real daemon on a route
+Listed in run.py's TOPICS.  Every test runs the real daemon on a route
 with cache=on in front of a device whose answers the test scripts per path.  A hit is
 proven by the device's request count staying where it was (zero device traffic); bodies
 are compared byte for byte; Age and Cache-Status are read from every response; what the
@@ -21,8 +21,8 @@ import socket
 import subprocess
 import time
 
-from run import (RPROXY, Closed, TestFailure, check, eq, fail, free_port, pattern,
-                 req_bytes, short, test)
+from checks import check, eq, fail, pattern, req_bytes, short, test
+from harness import RPROXY, Closed, TestFailure, free_port
 
 HOST = "test.example"
 STATUS = "status path=/status"

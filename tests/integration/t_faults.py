@@ -1,12 +1,13 @@
-"""t_faults.py -- exhaustion and fault tests (issue 7), beyond the ones in run.py.
+"""t_faults.py -- exhaustion and fault tests (issue 7), beyond the basic ones.
 
-run.py already covers: 9th client on the RP_MAX_CONNS=8 build, 5th device connection on
-RP_MAX_UPSTREAM=4, 504 on a silent device, 408 on a stalled head, client_idle, device dying
-mid-body (Content-Length and chunked), backpressure both ways, client abort mid-upload and
-mid-download, device stalling mid-body, an early 413.  This file adds: a crowd beyond the
+Covered elsewhere: 9th client on the RP_MAX_CONNS=8 build and 5th device connection on
+RP_MAX_UPSTREAM=4 (t_limits.py); 504 on a silent device, 408 on a stalled head,
+client_idle, device dying mid-body (Content-Length and chunked), client abort mid-upload
+and mid-download, device stalling mid-body (t_errors.py); backpressure both ways
+(t_backpressure.py); an early 413 (t_bodies.py).  This file adds: a crowd beyond the
 slot table, slowloris, a client that never reads, device hangs/garbage/resets at other
 points, extra bytes on an idle pooled connection, pipelined requests behind a dying device,
-EMFILE on accept.  Loaded by run.py (tests/integration/t_*.py).
+EMFILE on accept.  Listed in run.py's TOPICS.
 """
 
 import os
@@ -15,8 +16,9 @@ import struct
 import threading
 import time
 
-from run import (RPROXY, RPROXY_SMALL, Closed, check, dev_info, echo, eq, fail, hang,
-                 pattern, req_bytes, response, short, test)
+from checks import check, dev_info, eq, fail, hang, pattern, req_bytes, short, test
+from devserver import echo
+from harness import RPROXY, RPROXY_SMALL, Closed
 
 
 def need_small():

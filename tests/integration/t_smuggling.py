@@ -16,14 +16,15 @@ Response rows make the device answer with broken framing and check what the clie
 (and the next request, on the same and on a new connection) gets: never the bytes a
 device put after its announced body.
 
-Loaded by run.py (tests/integration/t_*.py); uses the same @test registry.
+Listed in run.py's TOPICS; registers with checks.test like every topic file.
 """
 
 import socket
 import time
 
-from run import Closed, check, dev_info, eq, fail, req_bytes, short, test
+from checks import check, dev_info, eq, fail, req_bytes, short, test
 from devserver import echo
+from harness import Closed
 
 FOLLOW = b"GET /follow HTTP/1.1\r\nHost: x\r\n\r\n"
 SMUG = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"

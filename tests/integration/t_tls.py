@@ -6,7 +6,7 @@ test time (tlsutil.py).  When rproxy was built without TLS (`rproxy -t` on a min
 config says "TLS not compiled in") every test here fails at once with
 "# TLS not built" -- reported, never passed.
 
-Loaded by run.py (tests/integration/t_*.py); uses the same @test registry.
+Listed in run.py's TOPICS; registers with checks.test like every topic file.
 """
 
 import hashlib
@@ -21,8 +21,8 @@ import subprocess
 import threading
 import time
 
-from run import (check, dev_info, dispatch, eq, fail, pattern, req_bytes, run_cli,
-                 seen_header, short, test)
+from checks import (check, dev_info, dispatch, eq, fail, pattern, req_bytes, run_cli,
+                    seen_header, short, test)
 from devserver import echo, response
 from harness import DEVSIM, RPROXY, RPROXY_SMALL, Closed, RProxy, free_port
 import tlsutil as T

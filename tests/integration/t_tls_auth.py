@@ -9,7 +9,7 @@ import os
 import subprocess
 import time
 
-from run import check, eq, seen_header
+from checks import check, eq, run_cli, seen_header
 from harness import free_port
 import tlsutil as T
 from t_tls import start, start_tls, tls_test, wait_port
@@ -161,7 +161,6 @@ def t_reencrypt_nocheck_pool(ctx):
           "client_auth without client_ca -> FILE:LINE:")
 def t_tls_auth_config_errors(ctx):
     p = T.pki(ctx)
-    from run import run_cli
     cases = [
         ("listen 8080\npool p\ndevice p 127.0.0.1:9 tls\nroute pool=p\n", 3, "ca="),
         ("listen 8080\npool p\ndevice p 127.0.0.1:9 ca=%s\nroute pool=p\n" % p.ca, 3, "tls"),

@@ -1,0 +1,212 @@
+"""t_daemon.py -- rproxy as a program: the command line (-t, -c, -v, -h, -q), config
+errors reported as FILE:LINE:, SIGINT and SIGTERM (graceful stop), the ACCESS log.
+"""
+
+import re
+import signal
+import socket
+import time
+
+from checks import check, eq, get, req_bytes, run_cli, test
+from devserver import echo
+from harness import free_port
+
+
+# =====================================================================
+# command line and config errors
+# =====================================================================
+
+def write_conf(ctx, name, text):
+    path = ctx.path(name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+GOOD_CONF = """# a good config
+listen 127.0.0.1:%d
+pool p balance=wrr retries=1
+device p 127.0.0.1:9001 weight=3 max_fails=2 fail_timeout=5
+device p 127.0.0.1:9002 weight=0
+route host=x.example path=/api pool=p
+route pool=p
+timeout client_header=500 client_idle=500 connect=500 device=500 device_idle=500
+via myproxy
+"""
+
+
+@test("CLI: -t -c good.conf prints 'FILE: ok' and exits 0")
+def t_cli_good(ctx):
+    path = write_conf(ctx, "good.conf", GOOD_CONF % free_port())
+    rc, out, err = run_cli(ctx, ["-t", "-c", path])
+    eq(rc, 0, "exit status (stderr: %r)" % err)
+    eq(out.strip(), "%s: ok" % path, "stdout")
+
+
+BAD_CONFS = [
+    ("unknown directive", 3, "listen 127.0.0.1:8080\npool p\nfrobnicate now\n"
+     "device p 127.0.0.1:9001\nroute pool=p\n"),
+    ("bad port", 1, "listen 127.0.0.1:99999\npool p\ndevice p 127.0.0.1:9001\nroute pool=p\n"),
+    ("device names an undefined pool", 3, "listen 8080\npool p\ndevice q 127.0.0.1:9001\n"
+     "route pool=p\n"),
+    ("route names an undefined pool", 4, "listen 8080\npool p\ndevice p 127.0.0.1:9001\n"
+     "route pool=nope\n"),
+    ("path without '/'", 5, "listen 8080\n# comment\npool p\ndevice p 127.0.0.1:9001\n"
+     "route path=api pool=p\n"),
+    ("weight 5000", 4, "listen 8080\n\npool p\ndevice p 127.0.0.1:9001 weight=5000\n"
+     "route pool=p\n"),
+    ("duplicate pool name", 3, "listen 8080\npool p\npool p\ndevice p 127.0.0.1:9001\n"
+     "route pool=p\n"),
+    ("unknown option", 2, "listen 8080\npool p colour=blue\ndevice p 127.0.0.1:9001\n"
+     "route pool=p\n"),
+]
+
+
+def make_cli_bad(label, line, text):
+    def fn(ctx):
+        path = write_conf(ctx, "bad.conf", text)
+        rc, out, err = run_cli(ctx, ["-t", "-c", path])
+        check(rc != 0, "exit status", "non-zero (spec: 1)", rc)
+        check("%s:%d:" % (path, line) in err, "stderr names FILE:LINE:",
+              "%s:%d: ..." % (path, line), err.strip())
+        eq(rc, 1, "exit status (spec: 1)")
+    return fn
+
+
+for _l, _n, _t in BAD_CONFS:
+    test("CLI: bad config (%s) -> FILE:%d: and exit 1" % (_l, _n))(make_cli_bad(_l, _n, _t))
+
+
+@test("CLI: config without listen/route lines is an error; unreadable file too")
+def t_cli_missing(ctx):
+    path = write_conf(ctx, "nolisten.conf", "pool p\ndevice p 127.0.0.1:9001\nroute pool=p\n")
+    rc, out, err = run_cli(ctx, ["-t", "-c", path])
+    check(rc != 0 and path in err, "no listen line", "non-zero + file name", (rc, err))
+    path = write_conf(ctx, "noroute.conf", "listen 8080\npool p\ndevice p 127.0.0.1:9001\n")
+    rc, out, err = run_cli(ctx, ["-t", "-c", path])
+    check(rc != 0 and path in err, "no route line", "non-zero + file name", (rc, err))
+    missing = ctx.path("does-not-exist.conf")
+    rc, out, err = run_cli(ctx, ["-t", "-c", missing])
+    eq(rc, 1, "exit status for an unreadable file")
+    check("%s: cannot read" % missing in err, "message", "FILE: cannot read", err)
+
+
+@test("CLI: running (not -t) with a bad config fails with FILE:LINE:")
+def t_cli_bad_run(ctx):
+    path = write_conf(ctx, "bad.conf", "listen 127.0.0.1:%d\npool p\nbogus\n" % free_port())
+    rc, out, err = run_cli(ctx, ["-c", path], timeout=5)
+    check(rc != 0, "exit status", "non-zero", rc)
+    check("%s:3:" % path in err, "stderr", "%s:3:" % path, err)
+
+
+@test("CLI: -v prints the version, -h exits 0, unknown option exits 2")
+def t_cli_flags(ctx):
+    rc, out, err = run_cli(ctx, ["-v"])
+    eq(rc, 0, "-v exit status")
+    eq(out.strip(), "rproxy 0.1.0", "-v output")
+    rc, out, err = run_cli(ctx, ["-h"])
+    eq(rc, 0, "-h exit status")
+    check(out.strip() != "", "-h prints usage on stdout", "usage", out)
+    rc, out, err = run_cli(ctx, ["-Z"])
+    eq(rc, 2, "unknown option exit status")
+
+
+# =====================================================================
+# signals
+# =====================================================================
+
+@test("SIGINT: graceful stop, exit 0")
+def t_sigint(ctx):
+    dev = ctx.device()
+    px = ctx.start(devices=[dev])
+    c, r = get(ctx, "/x")
+    eq(r.status, 200, "status")
+    c.close()
+    px.expect_exit = True
+    px.signal(signal.SIGINT)
+    eq(px.wait_exit(5), 0, "exit status after SIGINT")
+
+
+def slow_answer(conn, req):
+    time.sleep(1.0)
+    return echo(conn, req)
+
+
+@test("SIGTERM: in-flight request completes, new connections refused, exit 0", serial=True)
+def t_sigterm(ctx):
+    dev = ctx.device(slow_answer)
+    px = ctx.start(devices=[dev], args=["-g", "5000"])
+    p = ctx.curl_bg("-o", ctx.path("o"), "-w", "%{http_code}", ctx.url("/slow"))
+    check(dev.wait_requests(1, 5), "request reached the device", "1", 0)
+    px.expect_exit = True
+    t0 = time.monotonic()
+    px.signal(signal.SIGTERM)
+    refused = False
+    while time.monotonic() - t0 < 0.8:
+        s = socket.socket()
+        ctx.sockets.append(s)
+        s.settimeout(1)
+        try:
+            s.connect(("127.0.0.1", ctx.port))
+            s.close()
+            time.sleep(0.05)
+        except ConnectionRefusedError:
+            refused = True
+            break
+    check(refused, "new connections refused after SIGTERM", "ECONNREFUSED", "accepted")
+    out, err = p.communicate(timeout=8)
+    eq(p.returncode, 0, "curl exit code (%s)" % err.decode().strip())
+    eq(out, b"200", "in-flight request status")
+    rc = px.wait_exit(8)
+    eq(rc, 0, "rproxy exit status")
+
+
+# =====================================================================
+# access log
+# =====================================================================
+
+def wait_stderr(px, pred, timeout=3.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        s = px.stderr()
+        if pred(s):
+            return s
+        time.sleep(0.05)
+    return px.stderr()
+
+
+@test("access log: one ACCESS line per request with method, target, status, device")
+def t_access_log(ctx):
+    dev = ctx.device()
+    px = ctx.start(ctx.config(pools=["pool p", "device p %s" % dev.addr],
+                              routes=["route path=/p pool=p", "route path=/q pool=p"]))
+    c = ctx.client()
+    for path in ("/p", "/q?x=1", "/nothing"):
+        c.send(req_bytes("GET", path))
+        c.read_response()
+    c.close()
+    pat = re.compile(r'^ACCESS (\S+) "(\S+) (\S+)" (\d{3}) (\d+) (\S+) (\d+)ms$', re.M)
+    err = wait_stderr(px, lambda s: len(pat.findall(s)) >= 3)
+    lines = pat.findall(err)
+    eq(len(lines), 3, "ACCESS lines (all: %r)" % [ln for ln in err.splitlines()
+                                                  if "ACCESS" in ln])
+    eq([(l[0], l[1], l[2], l[3]) for l in lines],
+       [("127.0.0.1", "GET", "/p", "200"), ("127.0.0.1", "GET", "/q?x=1", "200"),
+        ("127.0.0.1", "GET", "/nothing", "404")], "ACCESS fields")
+    eq([l[5] for l in lines], [dev.addr, dev.addr, "-"], "DEVICE field")
+    check(int(lines[0][4]) > 0, "BYTES field", "> 0", lines[0][4])
+
+
+@test("access log: -q writes no ACCESS line (the same requests are served)")
+def t_access_log_quiet(ctx):
+    dev = ctx.device()
+    px = ctx.start(ctx.config(pools=["pool p", "device p %s" % dev.addr],
+                              routes=["route pool=p"]), args=["-q", "-g", "1000"])
+    c = ctx.client()
+    for path in ("/a", "/b"):
+        c.send(req_bytes("GET", path))
+        eq(c.read_response().status, 200, "status of %s" % path)
+    c.close()
+    time.sleep(0.3)
+    eq([ln for ln in px.stderr().splitlines() if ln.startswith("ACCESS")], [],
+       "ACCESS lines with -q")
