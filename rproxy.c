@@ -323,6 +323,8 @@ typedef struct {
     int64_t max_age, s_maxage, max_stale, min_fresh, sie; /* -1: absent */
 } cc_t;
 
+#define CC_SECONDS_MAX 2147483648u /* §1.2.2: larger values mean this */
+
 typedef struct rp_cache_entry centry;
 typedef struct rp_chain chain;
 
@@ -3750,8 +3752,7 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 
 #if RP_ENABLE_CACHE
 
-
-#define CC_SECONDS_MAX 2147483648u /* §1.2.2: larger values mean this */
+/* ---- Cache-Control (RFC 9111 §5.2) ---- */
 
 /* delta-seconds, quoted or not; -1 when not digits. */
 static int64_t

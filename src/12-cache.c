@@ -15,8 +15,7 @@
 
 #if RP_ENABLE_CACHE
 
-
-#define CC_SECONDS_MAX 2147483648u /* §1.2.2: larger values mean this */
+/* ---- Cache-Control (RFC 9111 §5.2) ---- */
 
 /* delta-seconds, quoted or not; -1 when not digits. */
 static int64_t

@@ -286,6 +286,8 @@ typedef struct {
     int64_t max_age, s_maxage, max_stale, min_fresh, sie; /* -1: absent */
 } cc_t;
 
+#define CC_SECONDS_MAX 2147483648u /* §1.2.2: larger values mean this */
+
 typedef struct rp_cache_entry centry;
 typedef struct rp_chain chain;
 

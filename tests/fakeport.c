@@ -328,6 +328,18 @@ fp_device_sock(uint16_t port, int nth)
     return -1;
 }
 
+int
+fp_busy_device(void)
+{
+    int i;
+    for (i = fp_connect_count() - 1; i >= 0; i--) {
+        int d = fp_connect_sock(i);
+        if (d >= 0 && fp_pending(d) > 0)
+            return d;
+    }
+    return -1;
+}
+
 const rp_addr *
 fp_sock_addr(int s)
 {

@@ -86,6 +86,9 @@ int fp_connect_sock(int i);
 uint16_t fp_connect_port(int i);
 /** The nth (0-based) socket rproxy connected to port, or -1. */
 int fp_device_sock(uint16_t port, int nth);
+/** The newest connect socket with bytes rproxy sent on it that the test
+ *  has not taken (a device with a request to answer), or -1. */
+int fp_busy_device(void);
 /** Connect target (device sockets) or peer (accepted sockets). */
 const rp_addr *fp_sock_addr(int s);
 

@@ -16,6 +16,24 @@
  *
  * Every macro evaluates to 1 when the check passed, 0 when it failed, so a
  * test can stop early:  if (!CHECK(fd >= 0, "open")) return tap_done();
+ *
+ * Named tests: a binary lists its test functions (each void test_NAME(void))
+ * in a table and hands it to tap_main, which runs them in table order:
+ *
+ *     static const tap_test tests[] = {TAP_TEST(keepalive), TAP_TEST(pipelining)};
+ *     int main(int argc, char **argv) { return tap_main(argc, argv, tests, TAP_COUNT(tests)); }
+ *
+ *     build/unit/test_x                     every test
+ *     build/unit/test_x keepalive pipe      the tests these NAMEs select
+ *     build/unit/test_x --list              the names, one a line
+ *
+ * A NAME selects the test of exactly that name; when there is none, every
+ * test whose name contains it (so a prefix or any part of a name will do).
+ * A NAME that selects nothing is an error (a message, exit status 2), unless
+ * --allow-unknown is given (`make unit T=...` passes it, since a name belongs
+ * to one binary): then such NAMEs are ignored, and a binary left with
+ * nothing to run prints "1..0 # SKIP ..." and exits 0.  "# test: NAME"
+ * precedes each test's checks.
  */
 #ifndef TAP_H
 #define TAP_H
@@ -204,6 +222,113 @@ tap_str_wrap_(const char *got, const char *want, const char *file, int line,
         putchar('\n');
     }
     return ok;
+}
+
+/* ---- named tests ---- */
+
+/** One test: its name and the function that runs its checks. */
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} tap_test;
+
+/** The table row for the function test_NAME, named "NAME". */
+#define TAP_TEST(name) {#name, test_##name}
+/** Rows in a table (an array, not a pointer). */
+#define TAP_COUNT(t) (sizeof(t) / sizeof((t)[0]))
+
+/* Does arg select test i: its exact name, or (no test has that name) a
+ * part of it? */
+TAP_FN int
+tap_selects_(const tap_test *t, size_t n, size_t i, const char *arg)
+{
+    size_t j;
+    for (j = 0; j < n; j++)
+        if (strcmp(t[j].name, arg) == 0)
+            return j == i;
+    return strstr(t[i].name, arg) != NULL;
+}
+
+/* Does any of the NAMEs in argv[1..argc) select test i? */
+TAP_FN int
+tap_selected_(const tap_test *t, size_t n, size_t i, int argc, char **argv)
+{
+    int a;
+    for (a = 1; a < argc; a++)
+        if (argv[a][0] != '-' && tap_selects_(t, n, i, argv[a]))
+            return 1;
+    return 0;
+}
+
+TAP_FN void
+tap_usage_(FILE *f, const char *prog)
+{
+    fprintf(f, "usage: %s [--list] [--allow-unknown] [NAME...]\n"
+               "  runs every test, or those NAMEs select: the test of that exact name,\n"
+               "  else every test whose name contains NAME (--list: the names)\n",
+            prog);
+}
+
+/* Check the options and the NAMEs; -1 to go on, else the exit status. */
+TAP_FN int
+tap_args_(const tap_test *t, size_t n, int argc, char **argv, int *names)
+{
+    int a, lenient = 0, list = 0;
+    size_t i;
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--list") == 0)
+            list = 1;
+        else if (strcmp(argv[a], "--allow-unknown") == 0)
+            lenient = 1;
+        else if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+            tap_usage_(stdout, argv[0]);
+            return 0;
+        } else if (argv[a][0] == '-') {
+            fprintf(stderr, "%s: unknown option %s\n", argv[0], argv[a]);
+            tap_usage_(stderr, argv[0]);
+            return 2;
+        } else
+            ++*names;
+    }
+    for (i = 0; list && i < n; i++)
+        puts(t[i].name);
+    if (list)
+        return 0;
+    for (a = 1; a < argc && !lenient; a++) {
+        if (argv[a][0] == '-')
+            continue;
+        for (i = 0; i < n && !tap_selects_(t, n, i, argv[a]); i++)
+            ;
+        if (i == n) {
+            fprintf(stderr, "%s: no test is named like \"%s\" (%s --list shows the names)\n", argv[0], argv[a],
+                    argv[0]);
+            return 2;
+        }
+    }
+    return -1;
+}
+
+/** Run the tests argv selects (all of them without NAMEs) and finish with
+ *  tap_done(); see the top of this file. */
+TAP_FN int
+tap_main(int argc, char **argv, const tap_test *t, size_t n)
+{
+    int names = 0, ran = 0, rc = tap_args_(t, n, argc, argv, &names);
+    size_t i;
+    if (rc >= 0)
+        return rc;
+    for (i = 0; i < n; i++) {
+        if (names && !tap_selected_(t, n, i, argc, argv))
+            continue;
+        tap_diag("test: %s", t[i].name);
+        t[i].fn();
+        ran++;
+    }
+    if (!ran) {
+        printf("1..0 # SKIP %s has no test of these names\n", argv[0]);
+        return 0;
+    }
+    return tap_done();
 }
 
 #endif /* TAP_H */

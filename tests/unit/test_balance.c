@@ -364,18 +364,21 @@ test_config_errors(void)
     }
 }
 
+static const tap_test tests[] = {
+    TAP_TEST(swrr_sequences),
+    TAP_TEST(tried_and_disabled),
+    TAP_TEST(leastconn),
+    TAP_TEST(effective_recovery),
+    TAP_TEST(passive_window),
+    TAP_TEST(backups),
+    TAP_TEST(active_health),
+    TAP_TEST(status_page),
+    TAP_TEST(config_errors),
+};
+
 int
-main(void)
+main(int argc, char **argv)
 {
     fp_log_quiet(1);
-    test_swrr_sequences();
-    test_tried_and_disabled();
-    test_leastconn();
-    test_effective_recovery();
-    test_passive_window();
-    test_backups();
-    test_active_health();
-    test_status_page();
-    test_config_errors();
-    return tap_done();
+    return tap_main(argc, argv, tests, TAP_COUNT(tests));
 }

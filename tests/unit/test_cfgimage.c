@@ -99,28 +99,21 @@ add_blob(const char *name)
     n++;
 }
 
-int
-main(void)
+/* The parsed config and the build-time image are the same rp_config, the
+ * comparison finds a difference when there is one, and the image serves. */
+static void
+test_image(void)
 {
     static char text[8192];
-    static rp_config bad;
     rp_cfg_error e;
     size_t len = read_file("tests/unit/cfgimage.conf", text, sizeof(text));
     long d;
-    char line[512] = "";
-    FILE *pipe;
 
-    fp_reset_all();
-    add_blob("ec.crt");
-    add_blob("ec.key");
-    add_blob("rsa.crt");
-    add_blob("rsa.key");
-    add_blob("ca.crt");
     memset(&e, 0, sizeof(e));
     rp_init(&parsed);
     if (!CHECK_INT(rp_config_parse(&parsed, text, len, &e), RP_OK, "cfgimage.conf parses (%d: %s)",
                    e.line, e.msg))
-        return tap_done();
+        return;
     CHECK(parsed.cfg.ncerts == 2 && parsed.cfg.certs[1].key_type == BR_KEYTYPE_RSA &&
               parsed.cfg.devices[1].ntas == 1 && parsed.cfg.nallow == 2 &&
               parsed.cfg.cache_heuristic == 1,
@@ -153,8 +146,13 @@ main(void)
     /* The image serves: the proxy starts on it (TLS listeners included). */
     CHECK_INT(rp_start(&loaded), RP_OK, "rp_start on the loaded image");
     rp_shutdown(&loaded);
+}
 
-    /* An image that does not fit this build's knobs is refused. */
+/* An image that does not fit this build's knobs is refused. */
+static void
+test_image_refused(void)
+{
+    static rp_config bad;
     bad = cfgimage_all;
     bad.ndevices = RP_MAX_DEVICES + 1;
     rp_init(&loaded);
@@ -162,9 +160,14 @@ main(void)
     bad = cfgimage_all;
     bad.pools[0].devices[0] = (uint8_t)bad.ndevices;
     CHECK_INT(rp_config_load(&loaded, &bad), RP_EINVAL, "a pool naming a missing device refused");
+}
 
-    /* A bad config fails the image build with FILE:LINE: message, exit 1. */
-    pipe = popen(CFGIMAGE " tests/unit/cfgimage-bad.conf x 2>&1 >/dev/null; echo \"exit $?\"", "r");
+/* A bad config fails the image build with FILE:LINE: message, exit 1. */
+static void
+test_bad_config(void)
+{
+    char line[512] = "";
+    FILE *pipe = popen(CFGIMAGE " tests/unit/cfgimage-bad.conf x 2>&1 >/dev/null; echo \"exit $?\"", "r");
     if (pipe) {
         size_t n = fread(line, 1, sizeof(line) - 1, pipe);
         line[n] = 0;
@@ -172,5 +175,22 @@ main(void)
     }
     CHECK_STR(line, "tests/unit/cfgimage-bad.conf:3: unknown directive 'bogus'\nexit 1\n",
               "cfgimage on a bad config: FILE:LINE: message and exit 1");
-    return tap_done();
+}
+
+static const tap_test tests[] = {
+    TAP_TEST(image),
+    TAP_TEST(image_refused),
+    TAP_TEST(bad_config),
+};
+
+int
+main(int argc, char **argv)
+{
+    fp_reset_all();
+    add_blob("ec.crt");
+    add_blob("ec.key");
+    add_blob("rsa.crt");
+    add_blob("rsa.key");
+    add_blob("ca.crt");
+    return tap_main(argc, argv, tests, TAP_COUNT(tests));
 }

@@ -479,16 +479,19 @@ test_addr_format(void)
     }
 }
 
+static const tap_test tests[] = {
+    TAP_TEST(good),
+    TAP_TEST(minimal),
+    TAP_TEST(ok_variants),
+    TAP_TEST(bad),
+    TAP_TEST(len_respected),
+    TAP_TEST(addr_parse),
+    TAP_TEST(addr_format),
+};
+
 int
-main(void)
+main(int argc, char **argv)
 {
     fp_log_quiet(1);
-    test_good();
-    test_minimal();
-    test_ok_variants();
-    test_bad();
-    test_len_respected();
-    test_addr_parse();
-    test_addr_format();
-    return tap_done();
+    return tap_main(argc, argv, tests, TAP_COUNT(tests));
 }

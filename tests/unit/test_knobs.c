@@ -125,12 +125,15 @@ test_no_redirect_no_access_log(void)
           (unsigned long long)P.stats.responses[2], (unsigned long long)P.stats.responses[5]);
 }
 
+static const tap_test tests[] = {
+    TAP_TEST(ipv6_off),
+    TAP_TEST(no_wall_clock),
+    TAP_TEST(no_redirect_no_access_log),
+};
+
 int
-main(void)
+main(int argc, char **argv)
 {
     fp_reset_all();
-    test_ipv6_off();
-    test_no_wall_clock();
-    test_no_redirect_no_access_log();
-    return tap_done();
+    return tap_main(argc, argv, tests, TAP_COUNT(tests));
 }

@@ -110,7 +110,7 @@ static const struct req_case req_cases[] = {
     {"absolute-form with port", S("GET http://h.example:81/p?x=1 HTTP/1.1\r\nHost: h.example:81\r\n\r\n"), RP_OK, ABS | HOST, "GET", "/p?x=1", "h.example:81", 1, NO_CL, 1},
     {"absolute-form no port", S("GET http://h.example/p HTTP/1.1\r\nHost: h.example\r\n\r\n"), RP_OK, ABS | HOST, "GET", "/p", "h.example", 1, NO_CL, 1},
     {"absolute-form authority wins over Host", S("GET http://a.example/p HTTP/1.1\r\nHost: b.example\r\n\r\n"), RP_OK, ABS | HOST, "GET", "/p", "a.example", 1, NO_CL, 1},
-    /* an empty path stays empty here; forwarding writes "/" (test_conn) */
+    /* an empty path stays empty here; forwarding writes "/" (test_conn_forward) */
     {"absolute-form empty path", S("GET http://h.example HTTP/1.1\r\nHost: h.example\r\n\r\n"), RP_OK, ABS | HOST, "GET", "", "h.example", 1, NO_CL, 1},
     {"absolute-form query only", S("GET http://h.example?q=1 HTTP/1.1\r\nHost: h.example\r\n\r\n"), RP_OK, ABS | HOST, "GET", "?q=1", "h.example", 1, NO_CL, 1},
     {"absolute-form userinfo", S("GET http://u@h.example/ HTTP/1.1\r\nHost: h.example\r\n\r\n"), RP_EINVAL, 0, 0, 0, 0, -1, 0, -1},
@@ -314,7 +314,7 @@ build_req(char *out, size_t cap, size_t target_len, int nh, size_t total)
 }
 
 /* Limits: target length (414) and header count (431).  The head-size limit
- * (RP_MAX_HEAD -> 431) is the connection's job (test_conn). */
+ * (RP_MAX_HEAD -> 431) is the connection's job (test_conn_errors). */
 static void
 test_request_limits(void)
 {
@@ -703,16 +703,19 @@ test_chunked_misc(void)
     }
 }
 
+static const tap_test tests[] = {
+    TAP_TEST(request_table),
+    TAP_TEST(request_headers),
+    TAP_TEST(request_limits),
+    TAP_TEST(response_table),
+    TAP_TEST(response_limits),
+    TAP_TEST(head_end),
+    TAP_TEST(chunked_table),
+    TAP_TEST(chunked_misc),
+};
+
 int
-main(void)
+main(int argc, char **argv)
 {
-    test_request_table();
-    test_request_headers();
-    test_request_limits();
-    test_response_table();
-    test_response_limits();
-    test_head_end();
-    test_chunked_table();
-    test_chunked_misc();
-    return tap_done();
+    return tap_main(argc, argv, tests, TAP_COUNT(tests));
 }
