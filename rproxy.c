@@ -1721,11 +1721,19 @@ typedef struct {
     int pool_line[RP_MAX_POOLS]; /* where each pool was defined */
 } cfg_ctx;
 
+/* A writer into the error message from byte `at` (NUL it at w.n after). */
+static wbuf
+cfg_msg(cfg_ctx *x, size_t at)
+{
+    wbuf w;
+    w.p = x->err->msg, w.n = at, w.cap = sizeof(x->err->msg) - 1, w.full = 0;
+    return w;
+}
+
 static int
 cfg_fail(cfg_ctx *x, const char *msg, rp_str arg)
 {
-    wbuf w;
-    w.p = x->err->msg, w.n = 0, w.cap = sizeof(x->err->msg) - 1, w.full = 0;
+    wbuf w = cfg_msg(x, 0);
     w_put(&w, msg, strlen(msg));
     if (arg.n) {
         w_put(&w, S(" '"));
@@ -1775,15 +1783,102 @@ opt_key(rp_str word, rp_str *val)
     return k;
 }
 
+/* A decimal lo..hi into *out; else the error names key and the range. */
 static int
-opt_num(cfg_ctx *x, rp_str key, rp_str val, int64_t lo, int64_t hi, uint32_t *out)
+opt_num(cfg_ctx *x, rp_str key, rp_str val, uint32_t lo, uint32_t hi, uint32_t *out)
 {
     int64_t v = parse_dec(val);
-    if (v < lo || v > hi)
-        return cfg_fail(x, "value out of range for", key);
-    *out = (uint32_t)v;
+    wbuf w;
+    if (v >= lo && v <= hi) {
+        *out = (uint32_t)v;
+        return RP_OK;
+    }
+    cfg_fail(x, "value out of range for", key);
+    w = cfg_msg(x, strlen(x->err->msg));
+    w_put(&w, S(" ("));
+    w_num(&w, lo);
+    w_put(&w, S(".."));
+    w_num(&w, hi);
+    w_put(&w, S(")"));
+    x->err->msg[w.n] = 0;
+    return RP_ECONFIG;
+}
+
+/* A numeric option `name=N`: lo <= N <= hi, stored as N * scale (seconds
+ * -> ms: 1000) into the field `off` bytes into its object, `size` bytes
+ * wide (1, 2 or 4).  NUM makes the row from the field itself. */
+typedef struct {
+    const char *name;
+    uint32_t off;
+    uint8_t size;
+    uint16_t scale;
+    uint32_t lo, hi;
+} cfg_num;
+
+#define NUM(T, field, name, scale, lo, hi) \
+    {name, offsetof(T, field), sizeof(((T *)0)->field), scale, lo, hi}
+
+/* The option `word` (key=N) by table t[0..n) into obj: RP_OK, or RP_ECONFIG
+ * with the error set.  A key t does not have is the error `unknown`, or,
+ * when unknown is NULL, RP_ENOTFOUND for the caller's own options. */
+static int
+opt_set(cfg_ctx *x, const cfg_num *t, size_t n, void *obj, rp_str word, const char *unknown)
+{
+    rp_str val, key = opt_key(word, &val);
+    char *f;
+    uint32_t v;
+    for (; n > 0 && !str_ieq(key, t->name, strlen(t->name)); n--)
+        t++;
+    if (n == 0)
+        return unknown ? cfg_fail(x, unknown, word) : RP_ENOTFOUND;
+    if (opt_num(x, key, val, t->lo, t->hi, &v) != RP_OK)
+        return RP_ECONFIG;
+    v *= t->scale;
+    f = (char *)obj + t->off;
+    if (t->size == 1)
+        *(uint8_t *)f = (uint8_t)v;
+    else if (t->size == 2)
+        *(uint16_t *)f = (uint16_t)v;
+    else
+        *(uint32_t *)f = v;
     return RP_OK;
 }
+#define OPT_SET(x, t, obj, word, unknown) opt_set(x, t, RP_COUNT(t), obj, word, unknown)
+
+/* The numeric options, a table per directive; the directives parse the
+ * others by hand.  A new one is a row here and its field; a default other
+ * than 0 is an RP_* setting in rproxy.h (applied where its object's
+ * defaults are), whose checks hold it to the row's range. */
+static const cfg_num pool_nums[] = {
+    NUM(rp_pool, retries, "retries", 1, 0, 10),
+};
+static const cfg_num device_nums[] = {
+    NUM(rp_device, weight, "weight", 1, 0, 1000),
+    NUM(rp_device, max_fails, "max_fails", 1, 0, 1000),
+    NUM(rp_device, fail_timeout_ms, "fail_timeout", 1000, 0, 86400),
+};
+#define TIMEOUT(field, name) NUM(rp_config, field, name, 1, 1, 86400000) /* ms */
+static const cfg_num timeout_nums[] = {
+    TIMEOUT(t_client_header, "client_header"),
+    TIMEOUT(t_client_idle, "client_idle"),
+    TIMEOUT(t_connect, "connect"),
+    TIMEOUT(t_device, "device"),
+    TIMEOUT(t_device_idle, "device_idle"),
+    TIMEOUT(t_handshake, "handshake"),
+};
+static const cfg_num health_nums[] = {
+    NUM(rp_pool, interval_ms, "interval", 1, 100, 86400000),
+    NUM(rp_pool, probe_timeout_ms, "timeout", 1, 10, 600000),
+    NUM(rp_pool, rise, "rise", 1, 1, 100),
+    NUM(rp_pool, fall, "fall", 1, 1, 100),
+    NUM(rp_pool, expect, "expect", 1, 100, 599),
+};
+#if RP_ENABLE_CACHE
+static const cfg_num cache_nums[] = {
+    NUM(rp_config, cache_max_object, "max_object", 1, 1, RP_CACHE_BYTES),
+    NUM(rp_config, cache_lock_ms, "lock_timeout", 1, 0, 600000),
+};
+#endif
 
 static int
 cfg_pool_find(rp_config *c, rp_str name)
@@ -1867,7 +1962,7 @@ cfg_name_ok(rp_str s)
               (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
             return 0;
     }
-    return s.n > 0 && s.n <= 32;
+    return s.n > 0 && s.n <= RP_CFG_NAME_MAX;
 }
 
 static int
@@ -1875,7 +1970,6 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
 {
     rp_config *c = &x->p->cfg;
     rp_pool *pl;
-    uint32_t v = 0;
     int i;
     if (n < 2 || !cfg_name_ok(w[1]))
         return cfg_fail(x, "pool needs a NAME of letters, digits, - _ .", n < 2 ? w[0] : w[1]);
@@ -1884,7 +1978,7 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
     if (c->npools == RP_MAX_POOLS)
         return cfg_fail(x, "too many pools (RP_MAX_POOLS)", w[1]);
     pl = &c->pools[c->npools];
-    pl->retries = RP_DEFAULT_RETRIES;
+    pl->retries = RP_DEFAULT_RETRIES; /* its default; balance stays WRR (0) */
     for (i = 2; i < n; i++) {
         rp_str val, key = opt_key(w[i], &val);
         if (str_ieq(key, S("balance")) && str_ieq(val, S("wrr")))
@@ -1893,12 +1987,8 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
             pl->balance = RP_BALANCE_LEASTCONN;
         else if (str_ieq(key, S("balance")))
             return cfg_fail(x, "balance must be wrr or leastconn", val);
-        else if (str_ieq(key, S("retries"))) {
-            if (opt_num(x, key, val, 0, 10, &v) != RP_OK)
-                return RP_ECONFIG;
-            pl->retries = (uint8_t)v;
-        } else
-            return cfg_fail(x, "unknown pool option", w[i]);
+        else if (OPT_SET(x, pool_nums, pl, w[i], "unknown pool option") != RP_OK)
+            return RP_ECONFIG;
     }
     if ((pl->name = cfg_str(x, w[1])) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
@@ -1946,27 +2036,22 @@ static int
 cfg_device_opt(cfg_ctx *x, rp_device *d, rp_str word)
 {
     rp_str val, key = opt_key(word, &val);
-    uint32_t v = 0;
+    int rc;
     if (str_ieq(key, S("backup")) && val.n == 0 && word.n == key.n) {
         d->backup = 1;
         return RP_OK;
     }
-    if (str_ieq(key, S("weight"))) {
-        if (opt_num(x, key, val, 0, 1000, &v) != RP_OK)
-            return RP_ECONFIG;
-        d->weight = (uint16_t)v;
-    } else if (str_ieq(key, S("max_fails"))) {
-        if (opt_num(x, key, val, 0, 1000, &v) != RP_OK)
-            return RP_ECONFIG;
-        d->max_fails = (uint16_t)v;
-    } else if (str_ieq(key, S("fail_timeout"))) {
-        if (opt_num(x, key, val, 0, 86400, &v) != RP_OK)
-            return RP_ECONFIG;
-        d->fail_timeout_ms = v * 1000;
-    } else {
-        return cfg_device_tls_opt(x, d, word, key, val);
-    }
-    return RP_OK;
+    rc = OPT_SET(x, device_nums, d, word, NULL);
+    return rc != RP_ENOTFOUND ? rc : cfg_device_tls_opt(x, d, word, key, val);
+}
+
+/* A device line's defaults (rproxy.h); the rest of it starts zeroed. */
+static void
+device_defaults(rp_device *d)
+{
+    d->weight = RP_DEFAULT_WEIGHT;
+    d->max_fails = RP_DEFAULT_MAX_FAILS;
+    d->fail_timeout_ms = RP_DEFAULT_FAIL_TIMEOUT_MS;
 }
 
 static int
@@ -1988,9 +2073,7 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
     if ((rc = rp_addr_parse(&d->addr, w[2].p, w[2].n, 1)) != RP_OK)
         return cfg_addr_fail(x, rc, "bad device address (want IP:PORT)", w[2]);
     d->pool = (uint8_t)pool;
-    d->weight = 1;
-    d->max_fails = 1;
-    d->fail_timeout_ms = 10000;
+    device_defaults(d);
     for (i = 3; i < n; i++)
         if (cfg_device_opt(x, d, w[i]) != RP_OK)
             return RP_ECONFIG;
@@ -2049,32 +2132,12 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
 static int
 cfg_timeout(cfg_ctx *x, rp_str *w, int n)
 {
-    static const struct {
-        const char *name;
-        size_t len, off;
-    } keys[] = {
-        {"client_header", 13, offsetof(rp_config, t_client_header)},
-        {"client_idle", 11, offsetof(rp_config, t_client_idle)},
-        {"connect", 7, offsetof(rp_config, t_connect)},
-        {"device", 6, offsetof(rp_config, t_device)},
-        {"device_idle", 11, offsetof(rp_config, t_device_idle)},
-        {"handshake", 9, offsetof(rp_config, t_handshake)},
-    };
     int i;
-    size_t k;
     if (n < 2)
         return cfg_fail(x, "timeout needs NAME=MS", w[0]);
-    for (i = 1; i < n; i++) {
-        rp_str val, key = opt_key(w[i], &val);
-        for (k = 0; k < RP_COUNT(keys); k++)
-            if (str_ieq(key, keys[k].name, keys[k].len))
-                break;
-        if (k == RP_COUNT(keys))
-            return cfg_fail(x, "unknown timeout", w[i]);
-        if (opt_num(x, key, val, 1, 86400000,
-                    (uint32_t *)((char *)&x->p->cfg + keys[k].off)) != RP_OK)
+    for (i = 1; i < n; i++)
+        if (OPT_SET(x, timeout_nums, &x->p->cfg, w[i], "unknown timeout") != RP_OK)
             return RP_ECONFIG;
-    }
     return RP_OK;
 }
 
@@ -2109,16 +2172,12 @@ cfg_cache(cfg_ctx *x, rp_str *w, int n)
                            "or lock_timeout=", w[0]);
     for (i = 1; i < n; i++) {
         rp_str val, key = opt_key(w[i], &val);
-        if (str_ieq(key, S("max_object")))
-            rc = opt_num(x, key, val, 1, RP_CACHE_BYTES, &c->cache_max_object);
-        else if (str_ieq(key, S("lock_timeout")))
-            rc = opt_num(x, key, val, 0, 600000, &c->cache_lock_ms);
-        else if (str_ieq(key, S("heuristic")))
+        if (str_ieq(key, S("heuristic")))
             rc = opt_onoff(x, w[i], val, &c->cache_heuristic);
         else if (str_ieq(key, S("ignore_client_nocache")))
             rc = opt_onoff(x, w[i], val, &c->cache_ignore_nocache);
         else
-            return cfg_fail(x, "unknown cache option", w[i]);
+            rc = OPT_SET(x, cache_nums, c, w[i], "unknown cache option");
         if (rc != RP_OK)
             return RP_ECONFIG;
     }
@@ -2131,7 +2190,7 @@ static int
 cfg_path_ok(rp_str v)
 {
     size_t i;
-    if (v.n == 0 || v.p[0] != '/' || v.n > 200)
+    if (v.n == 0 || v.p[0] != '/' || v.n > RP_CFG_PATH_MAX)
         return 0;
     for (i = 0; i < v.n; i++)
         if ((unsigned char)v.p[i] <= ' ' || (unsigned char)v.p[i] >= 0x7f)
@@ -2143,31 +2202,25 @@ static int
 cfg_health_opt(cfg_ctx *x, rp_pool *pl, rp_str word)
 {
     rp_str val, key = opt_key(word, &val);
-    uint32_t v;
-    if (str_ieq(key, S("path"))) {
-        if (!cfg_path_ok(val))
-            return cfg_fail(x, "health path must start with '/'", word);
-        if ((pl->health_path = cfg_str(x, val)) == NULL)
-            return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
-        return RP_OK;
-    }
-    if (str_ieq(key, S("interval")))
-        return opt_num(x, key, val, 100, 86400000, &pl->interval_ms);
-    if (str_ieq(key, S("timeout")))
-        return opt_num(x, key, val, 10, 600000, &pl->probe_timeout_ms);
-    if (str_ieq(key, S("rise")) || str_ieq(key, S("fall"))) {
-        if (opt_num(x, key, val, 1, 100, &v) != RP_OK)
-            return RP_ECONFIG;
-        *(str_ieq(key, S("rise")) ? &pl->rise : &pl->fall) = (uint8_t)v;
-        return RP_OK;
-    }
-    if (str_ieq(key, S("expect"))) {
-        if (opt_num(x, key, val, 100, 599, &v) != RP_OK)
-            return RP_ECONFIG;
-        pl->expect = (uint16_t)v;
-        return RP_OK;
-    }
-    return cfg_fail(x, "unknown health option", word);
+    if (!str_ieq(key, S("path")))
+        return OPT_SET(x, health_nums, pl, word, "unknown health option");
+    if (!cfg_path_ok(val))
+        return cfg_fail(x, "health path must start with '/'", word);
+    if ((pl->health_path = cfg_str(x, val)) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+    return RP_OK;
+}
+
+/* A health line's defaults (rproxy.h); expect 0: any 2xx/3xx. */
+static void
+health_defaults(rp_pool *pl)
+{
+    pl->health = 1;
+    pl->health_path = RP_HEALTH_PATH;
+    pl->interval_ms = RP_HEALTH_INTERVAL_MS;
+    pl->probe_timeout_ms = RP_HEALTH_TIMEOUT_MS;
+    pl->rise = RP_HEALTH_RISE;
+    pl->fall = RP_HEALTH_FALL;
 }
 
 static int
@@ -2180,12 +2233,7 @@ cfg_health(cfg_ctx *x, rp_str *w, int n)
     pl = &x->p->cfg.pools[pool];
     if (pl->health)
         return cfg_fail(x, "duplicate health line for pool", w[1]);
-    pl->health = 1;
-    pl->health_path = "/";
-    pl->interval_ms = 5000;
-    pl->probe_timeout_ms = 2000;
-    pl->rise = 2;
-    pl->fall = 3;
+    health_defaults(pl);
     for (i = 2; i < n; i++)
         if (cfg_health_opt(x, pl, w[i]) != RP_OK)
             return RP_ECONFIG;
@@ -6313,9 +6361,6 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
  * Called by: [19] (rp_poll). */
 
 
-#define LISTEN_PAUSE_MS 100
-#define TLS_EVICT_AGE_MS 1000 /* a handshake this old may lose its slot */
-
 /* Stop watching listener l for ms; timers_run resumes it. */
 static void
 listener_pause(rp_proxy *p, struct rp_lsock *l, uint32_t ms)
@@ -6338,11 +6383,11 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
         rp_sock s;
 #if RP_ENABLE_TLS
         if (p->cfg.listeners[lsn].tls && !p->tls_top && p->tls_fresh == RP_MAX_TLS_CONNS &&
-            !tls_evict(p, NULL, TLS_EVICT_AGE_MS)) {
+            !tls_evict(p, NULL, RP_TLS_EVICT_AGE_MS)) {
             /* no TLS slot: leave new clients in the kernel's queue until one
              * frees (tls_release), rather than accept and drop them */
             l->slot_wait = 1;
-            listener_pause(p, l, TLS_EVICT_AGE_MS); /* look again then */
+            listener_pause(p, l, RP_TLS_EVICT_AGE_MS); /* look again then */
             return;
         }
 #endif
@@ -6350,7 +6395,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             return;
         if (s < 0) {
             p->stats.accept_errors++;
-            listener_pause(p, l, LISTEN_PAUSE_MS);
+            listener_pause(p, l, RP_LISTEN_PAUSE_MS);
             RP_LOG(RP_LOG_WARN, ("accept failed (%s): pausing", rp_strerror(s)));
             return;
         }
@@ -6560,9 +6605,9 @@ rp_init(rp_proxy *p)
     p->cfg.t_device = RP_TIMEOUT_DEVICE_MS;
     p->cfg.t_device_idle = RP_TIMEOUT_DEVICE_IDLE_MS;
     p->cfg.t_handshake = RP_TIMEOUT_HANDSHAKE_MS;
-    p->cfg.cache_max_object = RP_CACHE_BYTES / 4;
-    p->cfg.cache_lock_ms = 5000;
-    p->cfg.via = "rproxy";
+    p->cfg.cache_max_object = RP_CACHE_MAX_OBJECT;
+    p->cfg.cache_lock_ms = RP_CACHE_LOCK_MS;
+    p->cfg.via = RP_DEFAULT_VIA;
     return RP_OK;
 }
 
@@ -6628,7 +6673,7 @@ rp_start(rp_proxy *p)
         return i;
 #endif
     for (i = 0; i < p->cfg.nlisteners; i++) {
-        rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, 511);
+        rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, RP_LISTEN_BACKLOG);
         if (s < 0) {
             listeners_close(p);
             return RP_EADDR;
@@ -6642,7 +6687,7 @@ rp_start(rp_proxy *p)
         rp_device *dv = &p->cfg.devices[i];
         const rp_pool *pl = &p->cfg.pools[dv->pool];
         if (pl->health)
-            dv->probe_next = p->now + 1 + (uint32_t)i * 37 % pl->interval_ms;
+            dv->probe_next = p->now + 1 + (uint32_t)i * RP_HEALTH_STAGGER_MS % pl->interval_ms;
     }
     health_run(p);
     return RP_OK;

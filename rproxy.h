@@ -139,6 +139,13 @@ extern "C" {
 #define RP_CFG_STR_BYTES 1024
 #endif
 
+/* ---- Defaults ----
+ * What an option left out of the config is, and the few fixed delays and
+ * limits around it.  Each is a constant in the code: changing one costs no
+ * RAM and no code.  The option that overrides it and the range the config
+ * accepts are given; the checks at the end of this section refuse a
+ * default outside that range. */
+
 /** Default timeouts in milliseconds; `timeout` in the config overrides. */
 #ifndef RP_TIMEOUT_CLIENT_HEADER_MS
 #define RP_TIMEOUT_CLIENT_HEADER_MS 10000 /* whole request head must arrive */
@@ -163,6 +170,96 @@ extern "C" {
  *  nothing of it can have been processed; `pool ... retries=N` overrides. */
 #ifndef RP_DEFAULT_RETRIES
 #define RP_DEFAULT_RETRIES 2
+#endif
+
+/** A device's share of its pool's requests (count, 0 = disabled);
+ *  `device ... weight=N` (0..1000) overrides. */
+#ifndef RP_DEFAULT_WEIGHT
+#define RP_DEFAULT_WEIGHT 1
+#endif
+/** Failures within the fail timeout that take a device out (count, 0 =
+ *  never); `device ... max_fails=N` (0..1000) overrides. */
+#ifndef RP_DEFAULT_MAX_FAILS
+#define RP_DEFAULT_MAX_FAILS 1
+#endif
+/** Window for max_fails and how long a device then stays out (ms);
+ *  `device ... fail_timeout=S` (seconds, 0..86400) overrides. */
+#ifndef RP_DEFAULT_FAIL_TIMEOUT_MS
+#define RP_DEFAULT_FAIL_TIMEOUT_MS 10000
+#endif
+
+/** Active health (a `health POOL` line): the path probed (a string that
+ *  starts with '/'); `path=/PATH` overrides. */
+#ifndef RP_HEALTH_PATH
+#define RP_HEALTH_PATH "/"
+#endif
+/** Time between probes of one device (ms); `interval=MS` (100..86400000)
+ *  overrides. */
+#ifndef RP_HEALTH_INTERVAL_MS
+#define RP_HEALTH_INTERVAL_MS 5000
+#endif
+/** A probe's answer must arrive within (ms); `timeout=MS` (10..600000)
+ *  overrides. */
+#ifndef RP_HEALTH_TIMEOUT_MS
+#define RP_HEALTH_TIMEOUT_MS 2000
+#endif
+/** Probes passed in a row that bring a device back, failed in a row that
+ *  take it out (counts); `rise=N`, `fall=N` (1..100) override. */
+#ifndef RP_HEALTH_RISE
+#define RP_HEALTH_RISE 2
+#endif
+#ifndef RP_HEALTH_FALL
+#define RP_HEALTH_FALL 3
+#endif
+/** First probes after rp_start, spread out (ms): device i's is due at
+ *  1 + (i * RP_HEALTH_STAGGER_MS modulo its pool's interval) ms after the
+ *  start.  No option. */
+#ifndef RP_HEALTH_STAGGER_MS
+#define RP_HEALTH_STAGGER_MS 37
+#endif
+
+/** Largest response the cache stores (bytes); `cache max_object=BYTES`
+ *  (1..RP_CACHE_BYTES) overrides. */
+#ifndef RP_CACHE_MAX_OBJECT
+#define RP_CACHE_MAX_OBJECT (RP_CACHE_BYTES / 4)
+#endif
+/** How long concurrent misses for one URL wait for the first one's fill
+ *  (ms); `cache lock_timeout=MS` (0..600000) overrides. */
+#ifndef RP_CACHE_LOCK_MS
+#define RP_CACHE_LOCK_MS 5000
+#endif
+
+/** Pseudonym in Via headers (a string of at most RP_CFG_NAME_MAX letters,
+ *  digits, - _ .); `via NAME` overrides. */
+#ifndef RP_DEFAULT_VIA
+#define RP_DEFAULT_VIA "rproxy"
+#endif
+/** Longest NAME in the config (bytes): pool names, `via`,
+ *  `client_cert_header=`.  At most 40 (a Via pseudonym is cut there). */
+#ifndef RP_CFG_NAME_MAX
+#define RP_CFG_NAME_MAX 32
+#endif
+/** Longest `health path=` and `status path=` (bytes).  At most RP_MAX_URI
+ *  (a longer target is refused with 414, so such a path never matches). */
+#ifndef RP_CFG_PATH_MAX
+#define RP_CFG_PATH_MAX 200
+#endif
+
+/** Connections the OS may queue on a listener before rproxy accepts them
+ *  (count; port/lwip.c caps it at RP_LWIP_BACKLOG).  No option. */
+#ifndef RP_LISTEN_BACKLOG
+#define RP_LISTEN_BACKLOG 511
+#endif
+/** A listener whose accept failed (EMFILE: out of descriptors) rests this
+ *  long before it accepts again, instead of spinning (ms).  No option. */
+#ifndef RP_LISTEN_PAUSE_MS
+#define RP_LISTEN_PAUSE_MS 100
+#endif
+/** With every TLS slot taken, a new client may evict a handshake at least
+ *  this old; when none is, its listener waits this long before looking again
+ *  (ms).  RP_ENABLE_TLS only.  No option. */
+#ifndef RP_TLS_EVICT_AGE_MS
+#define RP_TLS_EVICT_AGE_MS 1000
 #endif
 
 /** TLS termination with BearSSL (0/1): `listen PORT tls` and `tls` lines.
@@ -353,6 +450,53 @@ extern "C" {
 #if RP_MAX_CONNS < 1 || RP_MAX_UPSTREAM < 1
 #error "RP_MAX_CONNS and RP_MAX_UPSTREAM must be at least 1"
 #endif
+/* Defaults the config itself would refuse (the ranges of their options). */
+#if RP_TIMEOUT_CLIENT_HEADER_MS < 1 || RP_TIMEOUT_CLIENT_IDLE_MS < 1 || RP_TIMEOUT_CONNECT_MS < 1 || \
+    RP_TIMEOUT_DEVICE_MS < 1 || RP_TIMEOUT_DEVICE_IDLE_MS < 1 || RP_TIMEOUT_HANDSHAKE_MS < 1 || \
+    RP_TIMEOUT_CLIENT_HEADER_MS > 86400000 || RP_TIMEOUT_CLIENT_IDLE_MS > 86400000 || \
+    RP_TIMEOUT_CONNECT_MS > 86400000 || RP_TIMEOUT_DEVICE_MS > 86400000 || \
+    RP_TIMEOUT_DEVICE_IDLE_MS > 86400000 || RP_TIMEOUT_HANDSHAKE_MS > 86400000
+#error "RP_TIMEOUT_*_MS must be 1..86400000 (the range of `timeout NAME=MS`)"
+#endif
+#if RP_DEFAULT_RETRIES < 0 || RP_DEFAULT_RETRIES > 10
+#error "RP_DEFAULT_RETRIES must be 0..10 (the range of `retries=`)"
+#endif
+#if RP_DEFAULT_WEIGHT < 0 || RP_DEFAULT_WEIGHT > 1000
+#error "RP_DEFAULT_WEIGHT must be 0..1000 (the range of `weight=`)"
+#endif
+#if RP_DEFAULT_MAX_FAILS < 0 || RP_DEFAULT_MAX_FAILS > 1000
+#error "RP_DEFAULT_MAX_FAILS must be 0..1000 (the range of `max_fails=`)"
+#endif
+#if RP_DEFAULT_FAIL_TIMEOUT_MS < 0 || RP_DEFAULT_FAIL_TIMEOUT_MS > 86400000
+#error "RP_DEFAULT_FAIL_TIMEOUT_MS must be 0..86400000 (`fail_timeout=` is 0..86400 s)"
+#endif
+#if RP_HEALTH_INTERVAL_MS < 100 || RP_HEALTH_INTERVAL_MS > 86400000
+#error "RP_HEALTH_INTERVAL_MS must be 100..86400000 (the range of `interval=`)"
+#endif
+#if RP_HEALTH_TIMEOUT_MS < 10 || RP_HEALTH_TIMEOUT_MS > 600000
+#error "RP_HEALTH_TIMEOUT_MS must be 10..600000 (the range of `timeout=`)"
+#endif
+#if RP_HEALTH_RISE < 1 || RP_HEALTH_RISE > 100 || RP_HEALTH_FALL < 1 || RP_HEALTH_FALL > 100
+#error "RP_HEALTH_RISE and RP_HEALTH_FALL must be 1..100 (the range of `rise=`, `fall=`)"
+#endif
+#if RP_HEALTH_STAGGER_MS < 0
+#error "RP_HEALTH_STAGGER_MS must not be negative"
+#endif
+#if RP_ENABLE_CACHE && (RP_CACHE_MAX_OBJECT < 1 || RP_CACHE_MAX_OBJECT > RP_CACHE_BYTES)
+#error "RP_CACHE_MAX_OBJECT must be 1..RP_CACHE_BYTES (the range of `max_object=`)"
+#endif
+#if RP_CACHE_LOCK_MS < 0 || RP_CACHE_LOCK_MS > 600000
+#error "RP_CACHE_LOCK_MS must be 0..600000 (the range of `lock_timeout=`)"
+#endif
+#if RP_CFG_NAME_MAX < 1 || RP_CFG_NAME_MAX > 40
+#error "RP_CFG_NAME_MAX must be 1..40 (a Via pseudonym is cut at 40 bytes)"
+#endif
+#if RP_CFG_PATH_MAX < 1 || RP_CFG_PATH_MAX > RP_MAX_URI
+#error "RP_CFG_PATH_MAX must be 1..RP_MAX_URI (a longer path could never be requested)"
+#endif
+#if RP_LISTEN_BACKLOG < 1 || RP_LISTEN_PAUSE_MS < 1 || RP_TLS_EVICT_AGE_MS < 1
+#error "RP_LISTEN_BACKLOG, RP_LISTEN_PAUSE_MS and RP_TLS_EVICT_AGE_MS must be at least 1"
+#endif
 
 typedef RP_COUNTER rp_counter;
 
@@ -483,20 +627,37 @@ typedef struct {
 long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
 
 /* ==== Configuration ====
- * Line-based; one directive per line; `#` starts a comment.
+ * Line-based; one directive per line; `#` starts a comment.  An option left
+ * out takes the default named under its line (the RP_* settings above); a
+ * number outside the range given there is an error at its line.
  *
  *   listen [ADDR:]PORT
  *   pool NAME [balance=wrr|leastconn] [retries=N]
+ *        balance wrr; retries RP_DEFAULT_RETRIES (0..10)
  *   device POOL HOST:PORT [weight=N] [backup] [max_fails=N] [fail_timeout=SECONDS]
+ *        weight RP_DEFAULT_WEIGHT (0..1000, 0 = disabled); max_fails
+ *        RP_DEFAULT_MAX_FAILS (0..1000); fail_timeout RP_DEFAULT_FAIL_TIMEOUT_MS
+ *        (0..86400 s)
  *   route [host=HOSTNAME] [path=/PREFIX] pool=NAME [cache=on|off]
  *   timeout [client_header=MS] [client_idle=MS] [connect=MS] [device=MS]
- *           [device_idle=MS]
- *   via NAME                 pseudonym in Via headers (default "rproxy")
+ *           [device_idle=MS] [handshake=MS]
+ *        each 1..86400000; RP_TIMEOUT_CLIENT_HEADER_MS, RP_TIMEOUT_CLIENT_IDLE_MS,
+ *        RP_TIMEOUT_CONNECT_MS, RP_TIMEOUT_DEVICE_MS, RP_TIMEOUT_DEVICE_IDLE_MS,
+ *        RP_TIMEOUT_HANDSHAKE_MS
+ *   via NAME                 pseudonym in Via headers (RP_DEFAULT_VIA)
  *   health POOL [path=/PATH] [interval=MS] [timeout=MS] [rise=N] [fall=N]
  *          [expect=STATUS]   active health probes for POOL's devices
+ *        path RP_HEALTH_PATH; interval RP_HEALTH_INTERVAL_MS (100..86400000);
+ *        timeout RP_HEALTH_TIMEOUT_MS (10..600000); rise RP_HEALTH_RISE and
+ *        fall RP_HEALTH_FALL (1..100); expect any 2xx/3xx (100..599)
  *   status path=/PATH [allow=CIDR]...   JSON / Prometheus status page
  *   cache [max_object=BYTES] [heuristic=on|off] [ignore_client_nocache=on|off]
  *         [lock_timeout=MS]  response cache tuning (routes opt in: cache=on)
+ *        max_object RP_CACHE_MAX_OBJECT (1..RP_CACHE_BYTES); heuristic off;
+ *        ignore_client_nocache off; lock_timeout RP_CACHE_LOCK_MS (0..600000)
+ *
+ * A NAME is 1..RP_CFG_NAME_MAX letters, digits, - _ .; a health or status
+ * PATH is '/' and visible ASCII, at most RP_CFG_PATH_MAX bytes.
  *
  * The README's config reference documents every option. */
 

@@ -7,9 +7,6 @@
  * Called by: [19] (rp_poll). */
 #include "rp_int.h"
 
-#define LISTEN_PAUSE_MS 100
-#define TLS_EVICT_AGE_MS 1000 /* a handshake this old may lose its slot */
-
 /* Stop watching listener l for ms; timers_run resumes it. */
 static void
 listener_pause(rp_proxy *p, struct rp_lsock *l, uint32_t ms)
@@ -32,11 +29,11 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
         rp_sock s;
 #if RP_ENABLE_TLS
         if (p->cfg.listeners[lsn].tls && !p->tls_top && p->tls_fresh == RP_MAX_TLS_CONNS &&
-            !tls_evict(p, NULL, TLS_EVICT_AGE_MS)) {
+            !tls_evict(p, NULL, RP_TLS_EVICT_AGE_MS)) {
             /* no TLS slot: leave new clients in the kernel's queue until one
              * frees (tls_release), rather than accept and drop them */
             l->slot_wait = 1;
-            listener_pause(p, l, TLS_EVICT_AGE_MS); /* look again then */
+            listener_pause(p, l, RP_TLS_EVICT_AGE_MS); /* look again then */
             return;
         }
 #endif
@@ -44,7 +41,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             return;
         if (s < 0) {
             p->stats.accept_errors++;
-            listener_pause(p, l, LISTEN_PAUSE_MS);
+            listener_pause(p, l, RP_LISTEN_PAUSE_MS);
             RP_LOG(RP_LOG_WARN, ("accept failed (%s): pausing", rp_strerror(s)));
             return;
         }

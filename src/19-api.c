@@ -47,9 +47,9 @@ rp_init(rp_proxy *p)
     p->cfg.t_device = RP_TIMEOUT_DEVICE_MS;
     p->cfg.t_device_idle = RP_TIMEOUT_DEVICE_IDLE_MS;
     p->cfg.t_handshake = RP_TIMEOUT_HANDSHAKE_MS;
-    p->cfg.cache_max_object = RP_CACHE_BYTES / 4;
-    p->cfg.cache_lock_ms = 5000;
-    p->cfg.via = "rproxy";
+    p->cfg.cache_max_object = RP_CACHE_MAX_OBJECT;
+    p->cfg.cache_lock_ms = RP_CACHE_LOCK_MS;
+    p->cfg.via = RP_DEFAULT_VIA;
     return RP_OK;
 }
 
@@ -115,7 +115,7 @@ rp_start(rp_proxy *p)
         return i;
 #endif
     for (i = 0; i < p->cfg.nlisteners; i++) {
-        rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, 511);
+        rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, RP_LISTEN_BACKLOG);
         if (s < 0) {
             listeners_close(p);
             return RP_EADDR;
@@ -129,7 +129,7 @@ rp_start(rp_proxy *p)
         rp_device *dv = &p->cfg.devices[i];
         const rp_pool *pl = &p->cfg.pools[dv->pool];
         if (pl->health)
-            dv->probe_next = p->now + 1 + (uint32_t)i * 37 % pl->interval_ms;
+            dv->probe_next = p->now + 1 + (uint32_t)i * RP_HEALTH_STAGGER_MS % pl->interval_ms;
     }
     health_run(p);
     return RP_OK;
