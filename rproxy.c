@@ -195,15 +195,19 @@ RP_INTERNAL int tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age);
 
 /* ==== [9] Connections (the state table is in 09-conn.c) ==== */
 enum { K_LISTENER = 1, K_CLIENT, K_DEVICE };
+/* rp_conn.state: CS_ for client connections, DS_ for device ones. */
 enum {
     CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL, CS_CACHE, CS_CWAIT,
-    DS_CONNECTING, DS_BUSY, DS_IDLE, DS_PROBE
+    DS_CONNECTING, DS_BUSY, DS_IDLE, DS_PROBE, RP_NSTATES
 };
+/* rp_conn.mode: how the body in `in` is framed. */
 enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
+/* rp_conn.tkind: which timer is armed (timer_kind derives it from the state). */
 enum {
     T_NONE, T_HEAD, T_IDLE, T_CLIENT, T_TUNNEL, T_LINGER,
     T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT
 };
+#define NO_DEVICE 0xff /* rp_conn.device of a client no device serves yet */
 
 /* Bytes of a cache hit's body still to send from the arena. */
 #if RP_ENABLE_CACHE
@@ -212,29 +216,40 @@ enum {
 #define HIT_LEFT(c) 0
 #endif
 
+/* rp_conn.flags, by lifetime.  Socket: the connection's whole life. */
 #define F_EOF (1u << 0)       /* peer sent FIN */
 #define F_DEAD (1u << 1)      /* socket failed (reset, send error) */
 #define F_WBLOCK (1u << 2)    /* last send would block */
 #define F_WSHUT (1u << 3)     /* we sent FIN */
-#define F_KEEP (1u << 4)      /* keep the connection after this exchange */
-#define F_REQ_DONE (1u << 5)  /* request fully moved to the device */
-#define F_RESP_HEAD (1u << 6) /* final response head queued to the client */
-#define F_RESP_DONE (1u << 7) /* response fully queued to the client */
-#define F_HOLD (1u << 8)      /* request head still in `in`: retry possible */
-#define F_REUSED (1u << 9)    /* device connection came from the idle pool */
-#define F_GOT (1u << 10)      /* device sent bytes in this exchange */
-#define F_HEAD (1u << 11)     /* request method is HEAD */
-#define F_HTTP10 (1u << 12)   /* client speaks HTTP/1.0 */
-#define F_UPG (1u << 13)      /* client asked for an Upgrade */
-#define F_IDEMP (1u << 14)    /* method is idempotent (RFC 9110 §9.2.2) */
-#define F_PROGRESS (1u << 15) /* bytes moved since the timer was armed */
-#define F_SERVED (1u << 16)   /* a request was answered on this connection */
-#define F_PCONN (1u << 17)    /* health probe still connecting */
-#define F_PROM (1u << 18)     /* status page in Prometheus format */
-#define F_HSDONE (1u << 19)   /* TLS handshake finished */
-#define F_TLSBYE (1u << 20)   /* TLS close_notify queued */
-#define F_GET (1u << 21)      /* request method is GET */
-#define F_SAFE (1u << 22)     /* method is safe (RFC 9110 §9.2.1) */
+#define F_PROGRESS (1u << 4)  /* bytes moved since the timer was armed */
+#define F_SERVED (1u << 5)    /* client: a request was answered on it */
+#define F_PCONN (1u << 6)     /* DS_PROBE: its connect is still pending */
+#define F_HSDONE (1u << 7)    /* TLS handshake finished */
+#define F_TLSBYE (1u << 8)    /* TLS close_notify queued */
+/* Exchange: how far this request/response got (client; F_KEEP on both). */
+#define F_KEEP (1u << 9)      /* keep the connection after this exchange */
+#define F_REQ_DONE (1u << 10) /* request fully moved to the device */
+#define F_RESP_HEAD (1u << 11) /* final response head queued to the client */
+#define F_RESP_DONE (1u << 12) /* response fully queued to the client */
+#define F_DEVFAIL (1u << 13)  /* a device failed for this request (502, not 503) */
+#define F_PROM (1u << 14)     /* CS_LOCAL: the status page in Prometheus format */
+#define F_REUSED (1u << 15)   /* device: came from the idle pool */
+#define F_GOT (1u << 16)      /* device: sent bytes in this exchange */
+/* Request: what its head said (client, set by exchange_begin). */
+#define F_HEAD (1u << 17)     /* method is HEAD */
+#define F_GET (1u << 18)      /* method is GET */
+#define F_SAFE (1u << 19)     /* method is safe (RFC 9110 §9.2.1) */
+#define F_IDEMP (1u << 20)    /* method is idempotent (RFC 9110 §9.2.2) */
+#define F_HTTP10 (1u << 21)   /* client speaks HTTP/1.0 */
+#define F_UPG (1u << 22)      /* client asked for an Upgrade */
+
+/* Cleared when a client starts its next request. */
+#define F_EXCHANGE (F_KEEP | F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_DEVFAIL | F_PROM | \
+                    F_HEAD | F_GET | F_SAFE | F_IDEMP | F_HTTP10 | F_UPG)
+
+/* The request head still in the client's `in` (a retry is possible): its
+ * length, 0 once the first body byte or the response made a retry unsafe. */
+#define HELD(c) ((c)->head_len)
 
 /* Bytes queued to the client for this request, for the access log. */
 #if RP_ENABLE_ACCESS_LOG
@@ -243,9 +258,16 @@ enum {
 #define SENT(c, n) ((void)(c), (void)(n))
 #endif
 
-#define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
-                    F_HTTP10 | F_UPG | F_IDEMP | F_KEEP | F_GET | F_SAFE)
-
+/* Every state change goes through conn_state; with RP_ENABLE_ASSERT the
+ * change is checked against the table in 09-conn.c, and conn_check checks
+ * a connection's invariants whenever a turn leaves it at rest. */
+#if RP_ENABLE_ASSERT
+RP_INTERNAL void conn_state(rp_conn *c, int s);
+RP_INTERNAL void conn_check(const rp_proxy *p, const rp_conn *c);
+#else
+#define conn_state(c, s) ((void)((c)->state = (uint8_t)(s)))
+#define conn_check(p, c) ((void)0)
+#endif
 RP_INTERNAL int recv_done(rp_proxy *p, rp_conn *c, long n, size_t want);
 RP_INTERNAL int send_done(rp_proxy *p, rp_conn *c, long n, size_t len);
 RP_INTERNAL int out_blocked(const rp_conn *c);
@@ -259,6 +281,9 @@ RP_INTERNAL int conn_read(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int conn_write(rp_proxy *p, rp_conn *c);
 RP_INTERNAL void closing_begin(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int closing_step(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void pair_service(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void conn_event(rp_proxy *p, rp_conn *c, unsigned ev);
+RP_INTERNAL void conn_timeout(rp_proxy *p, rp_conn *x);
 
 /* ==== [10] Request head ==== */
 #define MAX_CONN_TOKENS 16
@@ -384,7 +409,10 @@ RP_INTERNAL int dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
 RP_INTERNAL int device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting);
 RP_INTERNAL RP_NOINLINE void request_reset(rp_conn *c);
 RP_INTERNAL int exchange_end(rp_proxy *p, rp_conn *c);
-RP_INTERNAL void pair_service(rp_proxy *p, rp_conn *c);
+/* the steps the dispatcher ([9] client_step) calls, by state */
+RP_INTERNAL int client_head(rp_proxy *p, rp_conn *c);   /* CS_HEAD */
+RP_INTERNAL int exchange_step(rp_proxy *p, rp_conn *c); /* CS_FWD */
+RP_INTERNAL int tunnel_step(rp_proxy *p, rp_conn *c);   /* CS_TUNNEL */
 
 /* ==== [14] Bodies ==== */
 RP_INTERNAL void head_drop(rp_conn *c);
@@ -3098,23 +3126,61 @@ tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
 
 /* ======== src/09-conn.c ======== */
 /* ==== [9] Connections: the state machine, slots, interest, timers, closing ====
- * Client and device connections share one struct and live in two fixed
- * arrays with free lists.  Interest (read/write) is computed from buffer
- * levels after every turn and handed to the port only when it changed.
- * Each connection has at most one timer; its kind follows the state:
+ * Client and device connections share one struct (rp_conn, in rproxy.h)
+ * and live in two fixed arrays with free lists.  Interest (read/write) is
+ * computed from buffer levels after every turn and handed to the port only
+ * when it changed.  Each connection has at most one timer, whose kind
+ * follows from the state (timer_kind).  Every state change goes through
+ * conn_state; every report and every timer is dispatched here, by state
+ * (conn_event, conn_timeout, client_step).
  *
- *   state          waits for                     timer         owns
- *   CS_HEAD        a request head                head / idle   in: head
- *   CS_FWD         body bytes, the response      client        in, out
- *   CS_TUNNEL      bytes either way              tunnel        in, out
- *   CS_CLOSING     out drained, then peer FIN    client/linger out
- *   DS_CONNECTING  the TCP connect               connect       out: head
- *   DS_BUSY        response bytes                device        in, out
- *   DS_IDLE        reuse (or the device's FIN)   device_idle   --
- *   DS_PROBE       a health probe's status line  probe timeout in, out
- *   CS_LOCAL       room to write the status page client        out
- *   CS_CACHE       room to send a hit's body     client        out, entry
- *   CS_CWAIT       another request's cache fill  cache lock    in: head
+ * The states.  "Socket flags" are F_EOF F_DEAD F_WBLOCK F_WSHUT F_PROGRESS
+ * F_HSDONE F_TLSBYE (any state but CS_FREE); the exchange and request flags
+ * (F_EXCHANGE) are a client's; F_KEEP F_REUSED F_GOT a busy device's.
+ *
+ *   CS_FREE     in a free list.  No socket, link, timer, buffer, TLS slot.
+ *   CS_HEAD     client: waits for a request head.  Timer: T_HANDSHAKE while
+ *               its TLS handshake is unfinished, T_HEAD while a head is
+ *               partly in (or none came yet), T_IDLE between requests.
+ *               Owns `in` (the head so far) and `out` (the last response,
+ *               draining).  Flags: socket, F_SERVED; no exchange flag, no
+ *               link, nothing held.
+ *   CS_FWD      client: an exchange with a device (c->link, DS_CONNECTING
+ *               or DS_BUSY): request body out, response in.  Timer: T_CLIENT
+ *               while the client must read or send.  Owns `in` (the held
+ *               head while HELD, then body) and `out` (response).  Flags:
+ *               socket, exchange, request.
+ *   CS_TUNNEL   client: after a 101, raw bytes both ways with its DS_BUSY
+ *               device (mode M_TUNNEL).  Timer: T_TUNNEL (idle).  Owns `in`
+ *               and `out`.  Nothing held.
+ *   CS_CLOSING  client: `out` drains, then FIN (after close_notify on TLS),
+ *               then the peer's FIN; what arrives is discarded.  Timer:
+ *               T_CLIENT while `out` drains, then T_LINGER.  No link, no
+ *               F_KEEP, nothing held.
+ *   CS_LOCAL    client: the status page, item by item as `out` has room
+ *               (c->item).  Timer: T_CLIENT while `out` is blocked.  No link.
+ *   CS_CACHE    client: a hit: the head in `out`, the body from the arena
+ *               (cblk/coff/cleft; centry pinned).  Timer: T_CLIENT while
+ *               blocked.  No link; F_RESP_HEAD set.
+ *   CS_CWAIT    client: a miss waiting for another request's fill of the
+ *               same key (CF_COLLAPSED).  Timer: T_CWAIT (lock_timeout; a
+ *               finished fill sets it due).  Owns `in` (the held head).
+ *   DS_CONNECTING device: its TCP connect (c->link waits in CS_FWD).  Timer:
+ *               T_CONNECT.  Owns `out` (the request head).
+ *   DS_BUSY     device: serving its client (CS_FWD or CS_TUNNEL).  Timer:
+ *               T_DEVICE while a response is due and the client keeps up.
+ *               Owns `in` (response) and `out` (request).
+ *   DS_IDLE     device: pooled in p->idle[device] for reuse; any report means
+ *               it closed or babbled.  Timer: T_DIDLE.  No link, no buffer.
+ *   DS_PROBE    device: a health probe (dv->probe), F_PCONN until connected.
+ *               Timer: T_PROBE.  Owns `out` (the probe) and `in` (status
+ *               line).  No link.
+ *
+ * Changes (the `next_ok` table): FREE -> HEAD | CONNECTING; HEAD -> FWD |
+ * LOCAL; FWD -> CACHE | CWAIT | TUNNEL; CWAIT -> FWD; FWD | LOCAL | CACHE ->
+ * HEAD (keep-alive); any client state -> CLOSING; CONNECTING -> BUSY | PROBE;
+ * BUSY <-> IDLE; any -> FREE.  RP_ENABLE_ASSERT checks each change and, when
+ * a turn leaves a connection at rest, the invariants above (conn_check).
  */
 
 
@@ -3275,6 +3341,7 @@ conn_rearm(rp_proxy *p, rp_conn *c)
         c->watched = (uint8_t)ev;
         rp_port_watch(c->sock, ev, c);
     }
+    conn_check(p, c);
 }
 
 /* After a turn: empty buffers go back, then conn_rearm. */
@@ -3306,7 +3373,7 @@ conn_alloc(rp_proxy *p, int kind)
     c->ready = 0;
     c->watched = 0xff; /* force the first rp_port_watch */
     c->scan = 0;
-    c->state = kind == K_CLIENT ? CS_HEAD : DS_CONNECTING;
+    conn_state(c, kind == K_CLIENT ? CS_HEAD : DS_CONNECTING);
     return c;
 }
 
@@ -3357,12 +3424,14 @@ conn_free(rp_proxy *p, rp_conn *c)
         if (p->batch[i].ud == c)
             p->batch[i].ud = NULL;
     c->sock = -1;
-    c->state = CS_FREE;
+    conn_state(c, CS_FREE);
     c->link = NULL;
+    c->head_len = 0;
     c->deadline = 0;
     c->tkind = T_NONE;
     c->next = *free_list(p, c->kind);
     *free_list(p, c->kind) = c;
+    conn_check(p, c);
 }
 
 
@@ -3419,12 +3488,13 @@ closing_begin(rp_proxy *p, rp_conn *c)
 {
     if (c->link)
         conn_free(p, c->link);
-    c->flags &= ~(F_KEEP | F_HOLD);
+    c->flags &= ~F_KEEP;
+    c->head_len = 0; /* no retry from here */
     if (c->flags & F_DEAD) {
         conn_free(p, c);
         return;
     }
-    c->state = CS_CLOSING;
+    conn_state(c, CS_CLOSING);
 }
 
 int
@@ -3457,6 +3527,234 @@ closing_step(rp_proxy *p, rp_conn *c)
     if (c->flags & F_EOF)
         conn_free(p, c);
     return 0;
+}
+
+/* ---- The dispatcher: every state, every report, every timer ---- */
+
+#if RP_ENABLE_ASSERT
+#define B(s) (1u << (s))
+/* The changes the state table allows: bit `to` of next_ok[from]. */
+static const uint16_t next_ok[RP_NSTATES] = {
+    [CS_FREE] = B(CS_HEAD) | B(DS_CONNECTING),
+    [CS_HEAD] = B(CS_FWD) | B(CS_LOCAL) | B(CS_CLOSING) | B(CS_FREE),
+    [CS_FWD] = B(CS_CACHE) | B(CS_CWAIT) | B(CS_TUNNEL) | B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
+    [CS_TUNNEL] = B(CS_CLOSING) | B(CS_FREE),
+    [CS_CLOSING] = B(CS_FREE),
+    [CS_LOCAL] = B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
+    [CS_CACHE] = B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
+    [CS_CWAIT] = B(CS_FWD) | B(CS_CLOSING) | B(CS_FREE),
+    [DS_CONNECTING] = B(DS_BUSY) | B(DS_PROBE) | B(CS_FREE),
+    [DS_BUSY] = B(DS_IDLE) | B(CS_FREE),
+    [DS_IDLE] = B(DS_BUSY) | B(CS_FREE),
+    [DS_PROBE] = B(CS_FREE),
+};
+#undef B
+
+void
+conn_state(rp_conn *c, int s)
+{
+    RP_ASSERT(s >= 0 && s < RP_NSTATES && c->state < RP_NSTATES);
+    RP_ASSERT(s == c->state || (next_ok[c->state] >> s) & 1);
+    RP_ASSERT(s == CS_FREE || (c->kind == K_DEVICE) == (s >= DS_CONNECTING));
+    c->state = (uint8_t)s;
+}
+
+/* The invariants of c's state (the table above), when a turn leaves it. */
+void
+conn_check(const rp_proxy *p, const rp_conn *c)
+{
+    const rp_conn *o = c->link;
+    const uint32_t client_only = F_EXCHANGE | F_SERVED, device_only = F_REUSED | F_GOT | F_PCONN;
+    if (c->state == CS_FREE) {
+        RP_ASSERT(c->sock < 0 && !o && !c->deadline && !c->tls && !c->in.d && !c->out.d);
+        return;
+    }
+    RP_ASSERT(!o || (o->link == c && o->kind != c->kind && o->state != CS_FREE));
+    RP_ASSERT(!c->deadline || c->tkind != T_NONE);
+    RP_ASSERT(!(c->flags & (c->kind == K_CLIENT ? device_only : client_only & ~F_KEEP)));
+    RP_ASSERT(!HELD(c) || buf_len(&c->in) >= HELD(c));
+    switch (c->state) {
+    case CS_HEAD:
+        RP_ASSERT(!o && !HELD(c) && !(c->flags & (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE)));
+        break;
+    case CS_FWD:
+        RP_ASSERT(o && (o->state == DS_CONNECTING || o->state == DS_BUSY));
+        RP_ASSERT(!(c->flags & F_RESP_DONE) || (c->flags & F_RESP_HEAD));
+        break;
+    case CS_TUNNEL:
+        RP_ASSERT(o && o->state == DS_BUSY && o->mode == M_TUNNEL && !HELD(c));
+        break;
+    case CS_CLOSING:
+        RP_ASSERT(!o && !HELD(c) && !(c->flags & F_KEEP));
+        break;
+    case CS_LOCAL:
+        RP_ASSERT(!o && !HELD(c));
+        break;
+#if RP_ENABLE_CACHE
+    case CS_CACHE:
+        RP_ASSERT(!o && c->centry && (c->flags & F_RESP_HEAD));
+        break;
+    case CS_CWAIT:
+        RP_ASSERT(!o && HELD(c) && (c->cflags & CF_COLLAPSED));
+        break;
+#endif
+    case DS_CONNECTING:
+        RP_ASSERT(o && o->state == CS_FWD && !buf_len(&c->in));
+        break;
+    case DS_BUSY:
+        RP_ASSERT(o && (o->state == CS_FWD || o->state == CS_TUNNEL));
+        break;
+    case DS_IDLE:
+        RP_ASSERT(!o && !c->in.d && !c->out.d && !(c->flags & (F_EOF | F_DEAD)));
+        break;
+    case DS_PROBE:
+        RP_ASSERT(!o && p->cfg.devices[c->device].probe == c);
+        break;
+    }
+    RP_ASSERT(!(c->flags & F_PCONN) || c->state == DS_PROBE);
+}
+#endif
+
+/* One step of a client in its state; 1 when anything moved. */
+static int
+client_step(rp_proxy *p, rp_conn *c)
+{
+    switch (c->state) {
+    case CS_HEAD: return client_head(p, c);
+    case CS_FWD: return exchange_step(p, c);
+    case CS_TUNNEL: return tunnel_step(p, c);
+    case CS_CLOSING: return closing_step(p, c);
+#if RP_ENABLE_CACHE
+    case CS_CACHE: return hit_step(p, c);
+#endif
+#if RP_ENABLE_STATUS
+    case CS_LOCAL: return local_step(p, c);
+#endif
+    }
+    return 0; /* CS_CWAIT: its timer (or a finished fill) wakes it */
+}
+
+/* A turn: move a client and its device connection as far as they go. */
+void
+pair_service(rp_proxy *p, rp_conn *c)
+{
+    int moved;
+    do {
+        rp_conn *d = c->link;
+        moved = conn_read(p, c);
+        if (d)
+            moved |= conn_read(p, d);
+        moved |= client_step(p, c);
+        if (c->state == CS_FREE)
+            return;
+        if ((d = c->link) != NULL)
+            moved |= conn_write(p, d);
+        moved |= conn_write(p, c);
+    } while (moved);
+    if (c->link)
+        conn_settle(p, c->link);
+    conn_settle(p, c);
+}
+
+/* DS_CONNECTING became writable: connected (DS_BUSY), or failed (the next
+ * device, or the client's error reply).  Returns the client to serve. */
+static rp_conn *
+connect_done(rp_proxy *p, rp_conn *d)
+{
+    rp_conn *c = d->link;
+    int rc = rp_port_connect_result(d->sock);
+    if (rc == RP_EAGAIN)
+        return NULL;
+    if (rc != RP_OK) {
+        device_failed(p, c, d, rc, 1); /* frees d: the error is kept in c->err */
+    } else {
+        conn_state(d, DS_BUSY);
+        d->ready |= RP_EV_WRITE;
+    }
+    return c->state != CS_FREE ? c : NULL;
+}
+
+/* The port reported ev on c: what it means in c's state. */
+void
+conn_event(rp_proxy *p, rp_conn *c, unsigned ev)
+{
+    if (c->state == CS_FREE) /* freed by an earlier report of this batch */
+        return;
+    c->ready |= (uint8_t)(ev & (RP_EV_READ | RP_EV_WRITE));
+    if (ev & RP_EV_ERROR)
+        c->ready |= RP_EV_READ | RP_EV_WRITE;
+    switch (c->state) {
+    case DS_IDLE: /* the device closed or babbled: drop it */
+        conn_free(p, c);
+        return;
+    case DS_CONNECTING:
+        c = connect_done(p, c);
+        break;
+    case DS_PROBE:
+        probe_event(p, c);
+        return;
+    case DS_BUSY: /* its client drives the pair */
+        c = c->link;
+        break;
+    }
+    if (c)
+        pair_service(p, c);
+}
+
+/* x's timer fired: what that means for its timer kind (its state's). */
+void
+conn_timeout(rp_proxy *p, rp_conn *x)
+{
+    rp_conn *c = x->kind == K_CLIENT ? x : x->link;
+    int k = x->tkind;
+    x->deadline = 0;
+    x->tkind = T_NONE;
+    switch (k) {
+    case T_PROBE:
+        probe_finish(p, x, 0);
+        return;
+#if RP_ENABLE_CACHE
+    case T_CWAIT: /* the fill ended, or waiting for it took too long */
+        cache_resume(p, x);
+        break;
+#endif
+    case T_HEAD:
+        if (buf_len(&x->in)) {
+            p->stats.timeouts++;
+            reply_error(p, x, 408);
+            break;
+        }
+        /* a silent probe of the port: just close */
+        /* fall through */
+    case T_IDLE: case T_LINGER: case T_DIDLE: case T_TUNNEL: case T_HANDSHAKE:
+        conn_free(p, x);
+        return;
+    case T_CLIENT:
+        if (x->state == CS_CLOSING) {
+            conn_free(p, x);
+            return;
+        }
+        p->stats.timeouts++;
+        if (out_blocked(x)) { /* not reading: drop it */
+            access_log(p, x);
+            conn_free(p, x);
+            return;
+        }
+        exchange_fail(p, x, (x->flags & F_RESP_HEAD) ? 0 : 408);
+        break;
+    case T_CONNECT: case T_DEVICE:
+        if (!c) {
+            conn_free(p, x);
+            return;
+        }
+        p->stats.timeouts++;
+        device_failed(p, c, x, RP_ETIMEDOUT, k == T_CONNECT); /* 504, or the next device */
+        break;
+    default:
+        return;
+    }
+    if (c->state != CS_FREE)
+        pair_service(p, c);
 }
 
 /* ======== src/10-request.c ======== */
@@ -4887,7 +5185,7 @@ w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl)
  * new connect.  A turn reads what the port reported, moves bytes between the
  * four buffers as far as framing and space allow, and writes; it repeats
  * while anything moved.  The request head stays in the client's buffer
- * (F_HOLD) until body bytes or a response make a retry unsafe.
+ * (HELD) until body bytes or a response make a retry unsafe.
  * Owns: a client's exchange fields (flags F_EXCHANGE, status, tried, tries,
  * route, head_len) and its device connection while it is linked.
  * Calls: [7] [9] [10] [11] [14] [15] [17].  Called by: [9] (conn_step). */
@@ -4899,7 +5197,7 @@ access_log(rp_proxy *p, rp_conn *c)
 {
 #if RP_ENABLE_ACCESS_LOG
     rp_access a;
-    const rp_addr *dev = c->device < p->cfg.ndevices /* <= RP_MAX_DEVICES; 0xff: none */
+    const rp_addr *dev = c->device != NO_DEVICE
                              ? &p->cfg.devices[c->device].addr : NULL;
 #endif
     if (c->status >= 100 && c->status < 600)
@@ -4928,7 +5226,7 @@ device_release(rp_proxy *p, rp_conn *d)
     d->link = NULL;
     if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
         !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
-        d->state = DS_IDLE;
+        conn_state(d, DS_IDLE);
         d->flags &= F_WBLOCK;
         d->next = p->idle[d->device];
         p->idle[d->device] = d;
@@ -5002,7 +5300,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
         dv->idle--;
         dv->active++;
         d->flags = (d->flags & (F_WBLOCK)) | F_REUSED;
-        d->state = DS_BUSY;
+        conn_state(d, DS_BUSY);
         p->stats.device_reuses++;
     } else {
         rp_sock s;
@@ -5054,7 +5352,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     }
     for (;;) {
         if ((dev = pool_pick(p, pl, c->tried)) < 0)
-            return exchange_fail(p, c, c->tries ? 502 : 503);
+            return exchange_fail(p, c, (c->flags & F_DEVFAIL) ? 502 : 503);
         rc = device_get(p, dev, &d);
         if (rc == RP_OK)
             break;
@@ -5062,7 +5360,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
             return exchange_fail(p, c, 503);
         device_fail(p, dev, rc); /* nothing reached it: on to the next, free */
         c->tried |= 1u << dev;
-        c->tries |= 0x80;        /* remember that a device failed */
+        c->flags |= F_DEVFAIL;
     }
     c->link = d;
     d->link = c;
@@ -5093,10 +5391,11 @@ device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
      * (nginx tries every server): nothing reached the device.  A request
      * that did reach one is replayed only if idempotent, its head still
      * held, and `retries` allows. */
-    if ((c->flags & F_HOLD) &&
-        (connecting || ((c->tries & 0x7f) < pl->retries && (stale || err != RP_ETIMEDOUT) &&
+    if (HELD(c) &&
+        (connecting || (c->tries < pl->retries && (stale || err != RP_ETIMEDOUT) &&
                         (c->flags & F_IDEMP)))) {
-        c->tries = (uint8_t)((c->tries | 0x80) + !connecting);
+        c->tries = (uint8_t)(c->tries + !connecting);
+        c->flags |= F_DEVFAIL;
         p->stats.retries++;
         return dispatch(p, c, NULL);
     }
@@ -5223,8 +5522,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
         return reply_error(p, c, 404);
     c->route = (uint8_t)route;
-    c->flags |= F_HOLD;
-    c->state = CS_FWD;
+    conn_state(c, CS_FWD);
 #if RP_ENABLE_CACHE
     if ((rc = cache_request(p, c, m)) != 0)
         return rc;
@@ -5232,7 +5530,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     return dispatch(p, c, m);
 }
 
-static int
+int
 client_head(rp_proxy *p, rp_conn *c)
 {
     rp_http_msg m;
@@ -5315,7 +5613,7 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
         c->flags |= F_RESP_DONE;
     device_ok(p, d->device);
     if (d->mode == M_TUNNEL) {
-        c->state = CS_TUNNEL;
+        conn_state(c, CS_TUNNEL);
         p->stats.tunnels++;
         access_log(p, c);
     }
@@ -5376,7 +5674,7 @@ request_reset(rp_conn *c)
 #endif
     c->tries = 0;
     c->tried = 0;
-    c->device = 0xff;
+    c->device = NO_DEVICE;
 #if RP_ENABLE_ACCESS_LOG
     c->method[0] = c->target[0] = 0;
 #endif
@@ -5405,14 +5703,14 @@ exchange_end(rp_proxy *p, rp_conn *c)
     c->flags |= F_SERVED;
     if ((c->flags & F_KEEP) && !p->stopping) {
         request_reset(c);
-        c->state = CS_HEAD;
+        conn_state(c, CS_HEAD);
         return 1;
     }
     closing_begin(p, c);
     return 1;
 }
 
-static int
+int
 exchange_step(rp_proxy *p, rp_conn *c)
 {
     rp_conn *d = c->link;
@@ -5440,7 +5738,7 @@ exchange_step(rp_proxy *p, rp_conn *c)
 }
 
 /* After a 101: raw bytes both ways until either side closes. */
-static int
+int
 tunnel_step(rp_proxy *p, rp_conn *c)
 {
     rp_conn *d = c->link;
@@ -5461,46 +5759,6 @@ tunnel_step(rp_proxy *p, rp_conn *c)
     return a || b;
 }
 
-
-static int
-client_step(rp_proxy *p, rp_conn *c)
-{
-    switch (c->state) {
-    case CS_HEAD: return client_head(p, c);
-    case CS_FWD: return exchange_step(p, c);
-    case CS_TUNNEL: return tunnel_step(p, c);
-    case CS_CLOSING: return closing_step(p, c);
-#if RP_ENABLE_CACHE
-    case CS_CACHE: return hit_step(p, c);
-#endif
-#if RP_ENABLE_STATUS
-    case CS_LOCAL: return local_step(p, c);
-#endif
-    }
-    return 0;
-}
-
-/* Move a client and its device connection as far as they go. */
-void
-pair_service(rp_proxy *p, rp_conn *c)
-{
-    int moved;
-    do {
-        rp_conn *d = c->link;
-        moved = conn_read(p, c);
-        if (d)
-            moved |= conn_read(p, d);
-        moved |= client_step(p, c);
-        if (c->state == CS_FREE)
-            return;
-        if ((d = c->link) != NULL)
-            moved |= conn_write(p, d);
-        moved |= conn_write(p, c);
-    } while (moved);
-    if (c->link)
-        conn_settle(p, c->link);
-    conn_settle(p, c);
-}
 
 /* ======== src/14-body.c ======== */
 /* ==== [14] Bodies: framing-aware moves between buffers ====
@@ -5569,10 +5827,8 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, rp_conn 
 void
 head_drop(rp_conn *c)
 {
-    if (c->flags & F_HOLD) {
-        c->in.r += c->head_len;
-        c->flags &= ~F_HOLD;
-    }
+    c->in.r += HELD(c);
+    c->head_len = 0;
 }
 
 int
@@ -5582,7 +5838,7 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     long n;
     if (c->flags & F_REQ_DONE)
         return 0;
-    if ((c->flags & F_HOLD) && buf_len(&c->in) <= c->head_len)
+    if (HELD(c) && buf_len(&c->in) <= HELD(c))
         return 0; /* no body byte yet: keep the head for a retry */
     head_drop(c);
     if ((n = body_move(p, &d->out, &c->in, c, &done, NULL)) < 0)
@@ -5633,7 +5889,7 @@ response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
 
 #if RP_ENABLE_CACHE
 
-/* The request head held in the client's buffer (F_HOLD), parsed again. */
+/* The request head held in the client's buffer (HELD), parsed again. */
 static int
 held_request(const rp_conn *c, rp_http_msg *m)
 {
@@ -5655,7 +5911,7 @@ hit_serve(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     if (!(c->cflags & CF_REVAL) || (c->cflags & CF_SIE))
         c->cflags |= CF_HIT; /* else "fwd=stale; fwd-status=304" */
     c->cflags &= (uint16_t)~CF_STORED;
-    c->state = CS_CACHE;
+    conn_state(c, CS_CACHE);
     c->flags |= F_REQ_DONE | F_RESP_HEAD;
     if (!hit_begin(p, c, m, ttl))
         c->cflags |= CF_HEADWAIT; /* a previous response still fills `out` */
@@ -5672,7 +5928,7 @@ stale_rescue(rp_proxy *p, rp_conn *c, int status)
     cc_t rq;
     int ttl;
     if (!c->centry || !(c->cflags & CF_REVAL) || (c->flags & F_RESP_HEAD) ||
-        !(c->flags & F_HOLD) || status < 500 || status == 501 || status > 504)
+        !HELD(c) || status < 500 || status == 501 || status > 504)
         return 0;
     e = &p->cache.e[c->centry];
     if ((e->flags & CE_NO_STALE) ||
@@ -5746,7 +6002,7 @@ cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         return reply_error(p, c, 504);
     if (filling && !(c->cflags & CF_COLLAPSED)) {
         c->cflags |= CF_COLLAPSED;
-        c->state = CS_CWAIT;
+        conn_state(c, CS_CWAIT);
         p->stats.cache_collapsed++;
         return 1;
     }
@@ -5762,7 +6018,7 @@ void
 cache_resume(rp_proxy *p, rp_conn *c)
 {
     rp_http_msg m;
-    c->state = CS_FWD;
+    conn_state(c, CS_FWD);
     if (held_request(c, &m) != RP_OK)
         exchange_fail(p, c, 502);
     else if (cache_request(p, c, &m) == 0)
@@ -5823,7 +6079,7 @@ cache_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
         }
         return 0;
     }
-    if (!(c->flags & F_HOLD) ||
+    if (!HELD(c) ||
         held_request(c, &req) != RP_OK)
         return 0;
     if (c->centry && (c->cflags & CF_REVAL)) {
@@ -5914,7 +6170,7 @@ probe_start(rp_proxy *p, int idx)
         return;
     }
     d->device = (uint8_t)idx;
-    d->state = DS_PROBE; /* a free slot's sock is -1 */
+    conn_state(d, DS_PROBE); /* a free slot's sock is -1 */
     if ((s = rp_port_connect(&dv->addr)) < 0) {
         probe_finish(p, d, 0);
         return;
@@ -6285,8 +6541,8 @@ local_step(rp_proxy *p, rp_conn *c)
         if (buf_room(p, &c->out) < STATUS_ITEM + 16)
             return moved;
         w.p = item, w.n = 0, w.cap = sizeof(item), w.full = 0;
-        more = !(c->flags & F_HEAD) && ((c->flags & F_PROM) ? status_prom(p, c->left, &w)
-                                                             : status_json(p, c->left, &w));
+        more = !(c->flags & F_HEAD) && ((c->flags & F_PROM) ? status_prom(p, c->item, &w)
+                                                             : status_json(p, c->item, &w));
         o = buf_writer(p, &c->out);
         if (more && chunked) {
             static const char hex[] = "0123456789abcdef";
@@ -6299,7 +6555,7 @@ local_step(rp_proxy *p, rp_conn *c)
             w_put(&o, more ? "\r\n" : "0\r\n\r\n", more ? 2 : 5);
         buf_commit(&c->out, &o);
         SENT(c, o.n);
-        c->left++;
+        c->item++;
         if (!more) {
             c->flags |= F_RESP_DONE | F_REQ_DONE;
             return exchange_end(p, c);
@@ -6325,13 +6581,13 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     for (i = 0; i + 17 <= q.n; i++)
         if (memcmp(q.p + i, "format=prometheus", 17) == 0)
             c->flags |= F_PROM;
-    c->in.r += c->head_len;
-    c->flags &= ~F_HOLD;
+    c->in.r += c->head_len; /* answered here: never retried */
+    c->head_len = 0;
     if (c->flags & F_HTTP10)
         c->flags &= ~F_KEEP; /* close-delimited */
     c->status = 200;
-    c->left = 0;
-    c->state = CS_LOCAL;
+    c->item = 0;
+    conn_state(c, CS_LOCAL);
     w = buf_writer(p, &c->out);
     w_put(&w, S("HTTP/1.1 200 OK\r\nContent-Type: "));
     if (c->flags & F_PROM)
@@ -6423,108 +6679,14 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
     }
 }
 
-static void
-connect_done(rp_proxy *p, rp_conn *d)
-{
-    rp_conn *c = d->link;
-    int rc = rp_port_connect_result(d->sock);
-    if (rc == RP_EAGAIN)
-        return;
-    if (rc != RP_OK) {
-        device_failed(p, c, d, rc, 1); /* frees d: the error is kept in c->err */
-    } else {
-        d->state = DS_BUSY;
-        d->ready |= RP_EV_WRITE;
-    }
-    if (c->state != CS_FREE)
-        pair_service(p, c);
-}
-
+/* A report from the port: a listener's, or a connection's (conn_event). */
 void
 on_event(rp_proxy *p, void *ud, unsigned ev)
 {
-    rp_conn *c = (rp_conn *)ud;
-    if (*(uint8_t *)ud == K_LISTENER) {
+    if (*(uint8_t *)ud == K_LISTENER)
         listener_event(p, (struct rp_lsock *)ud);
-        return;
-    }
-    if (c->state == CS_FREE)
-        return;
-    c->ready |= (uint8_t)(ev & (RP_EV_READ | RP_EV_WRITE));
-    if (ev & RP_EV_ERROR)
-        c->ready |= RP_EV_READ | RP_EV_WRITE;
-    if (c->kind == K_DEVICE) {
-        if (c->state == DS_IDLE) { /* the device closed or babbled: drop it */
-            conn_free(p, c);
-            return;
-        }
-        if (c->state == DS_CONNECTING) {
-            connect_done(p, c);
-            return;
-        }
-        if (c->state == DS_PROBE) {
-            probe_event(p, c);
-            return;
-        }
-        if ((c = c->link) == NULL)
-            return;
-    }
-    pair_service(p, c);
-}
-
-static void
-conn_timeout(rp_proxy *p, rp_conn *x)
-{
-    rp_conn *c = x->kind == K_CLIENT ? x : x->link;
-    int k = x->tkind;
-    x->deadline = 0;
-    x->tkind = T_NONE;
-    switch (k) {
-    case T_PROBE:
-        probe_finish(p, x, 0);
-        return;
-#if RP_ENABLE_CACHE
-    case T_CWAIT: /* the fill ended, or waiting for it took too long */
-        cache_resume(p, x);
-        break;
-#endif
-    case T_HEAD:
-        if (buf_len(&x->in)) {
-            p->stats.timeouts++;
-            reply_error(p, x, 408);
-            break;
-        }
-        /* a silent probe of the port: just close */
-        /* fall through */
-    case T_IDLE: case T_LINGER: case T_DIDLE: case T_TUNNEL: case T_HANDSHAKE:
-        conn_free(p, x);
-        return;
-    case T_CLIENT:
-        if (x->state == CS_CLOSING) {
-            conn_free(p, x);
-            return;
-        }
-        p->stats.timeouts++;
-        if (out_blocked(x)) { /* not reading: drop it */
-            access_log(p, x);
-            conn_free(p, x);
-            return;
-        }
-        exchange_fail(p, x, (x->flags & F_RESP_HEAD) ? 0 : 408);
-        break;
-    case T_CONNECT: case T_DEVICE:
-        if (!c) {
-            conn_free(p, x);
-            return;
-        }
-        p->stats.timeouts++;
-        device_failed(p, c, x, RP_ETIMEDOUT, k == T_CONNECT); /* 504, or the next device */
-        break;
-    default:
-        return;
-    }
-    if (c->state != CS_FREE)
-        pair_service(p, c);
+    else
+        conn_event(p, (rp_conn *)ud, ev);
 }
 
 void

@@ -924,7 +924,7 @@ typedef struct rp_proxy {
         uint8_t ready;     /* readiness last reported by the port */
         uint8_t mode;      /* framing of the body in `in` */
         uint8_t tkind;     /* which timer is armed */
-        uint8_t device;    /* device index */
+        uint8_t device;    /* device index (client: NO_DEVICE before one is picked) */
         uint8_t route;     /* route index (client side) */
         uint8_t tries;     /* retries used for the current request */
         uint8_t lsn;       /* listener index (client side) */
@@ -941,7 +941,7 @@ typedef struct rp_proxy {
         int sock;
         int status;        /* response status being forwarded */
         uint32_t tried;    /* devices tried for this request (bit mask) */
-        uint32_t head_len; /* request head held in `in` for a retry */
+        uint32_t head_len; /* request head held in `in` for a retry; 0: none */
 #if RP_ENABLE_CACHE
         uint32_t cleft;    /* hit body bytes still to send */
 #endif
@@ -955,13 +955,16 @@ typedef struct rp_proxy {
         uint32_t ckey;
 #endif
         rp_chunked ch;     /* chunked framing of the body in `in` */
-        uint64_t left;     /* body bytes left (length framing) */
+        uint64_t left;     /* body bytes left (M_LENGTH framing) */
         uint64_t deadline; /* timer, 0 = none */
         uint64_t t_start;  /* request head started (access log) */
 #if RP_ENABLE_ACCESS_LOG
         uint64_t sent;     /* bytes queued to the client for this request */
 #endif
         rp_addr peer;      /* client address / device address */
+#if RP_ENABLE_STATUS
+        uint32_t item;     /* CS_LOCAL: the status page's next item */
+#endif
 #if RP_ENABLE_ACCESS_LOG
         char method[16];   /* for the access log */
         char target[96];

@@ -1,21 +1,59 @@
 /* ==== [9] Connections: the state machine, slots, interest, timers, closing ====
- * Client and device connections share one struct and live in two fixed
- * arrays with free lists.  Interest (read/write) is computed from buffer
- * levels after every turn and handed to the port only when it changed.
- * Each connection has at most one timer; its kind follows the state:
+ * Client and device connections share one struct (rp_conn, in rproxy.h)
+ * and live in two fixed arrays with free lists.  Interest (read/write) is
+ * computed from buffer levels after every turn and handed to the port only
+ * when it changed.  Each connection has at most one timer, whose kind
+ * follows from the state (timer_kind).  Every state change goes through
+ * conn_state; every report and every timer is dispatched here, by state
+ * (conn_event, conn_timeout, client_step).
  *
- *   state          waits for                     timer         owns
- *   CS_HEAD        a request head                head / idle   in: head
- *   CS_FWD         body bytes, the response      client        in, out
- *   CS_TUNNEL      bytes either way              tunnel        in, out
- *   CS_CLOSING     out drained, then peer FIN    client/linger out
- *   DS_CONNECTING  the TCP connect               connect       out: head
- *   DS_BUSY        response bytes                device        in, out
- *   DS_IDLE        reuse (or the device's FIN)   device_idle   --
- *   DS_PROBE       a health probe's status line  probe timeout in, out
- *   CS_LOCAL       room to write the status page client        out
- *   CS_CACHE       room to send a hit's body     client        out, entry
- *   CS_CWAIT       another request's cache fill  cache lock    in: head
+ * The states.  "Socket flags" are F_EOF F_DEAD F_WBLOCK F_WSHUT F_PROGRESS
+ * F_HSDONE F_TLSBYE (any state but CS_FREE); the exchange and request flags
+ * (F_EXCHANGE) are a client's; F_KEEP F_REUSED F_GOT a busy device's.
+ *
+ *   CS_FREE     in a free list.  No socket, link, timer, buffer, TLS slot.
+ *   CS_HEAD     client: waits for a request head.  Timer: T_HANDSHAKE while
+ *               its TLS handshake is unfinished, T_HEAD while a head is
+ *               partly in (or none came yet), T_IDLE between requests.
+ *               Owns `in` (the head so far) and `out` (the last response,
+ *               draining).  Flags: socket, F_SERVED; no exchange flag, no
+ *               link, nothing held.
+ *   CS_FWD      client: an exchange with a device (c->link, DS_CONNECTING
+ *               or DS_BUSY): request body out, response in.  Timer: T_CLIENT
+ *               while the client must read or send.  Owns `in` (the held
+ *               head while HELD, then body) and `out` (response).  Flags:
+ *               socket, exchange, request.
+ *   CS_TUNNEL   client: after a 101, raw bytes both ways with its DS_BUSY
+ *               device (mode M_TUNNEL).  Timer: T_TUNNEL (idle).  Owns `in`
+ *               and `out`.  Nothing held.
+ *   CS_CLOSING  client: `out` drains, then FIN (after close_notify on TLS),
+ *               then the peer's FIN; what arrives is discarded.  Timer:
+ *               T_CLIENT while `out` drains, then T_LINGER.  No link, no
+ *               F_KEEP, nothing held.
+ *   CS_LOCAL    client: the status page, item by item as `out` has room
+ *               (c->item).  Timer: T_CLIENT while `out` is blocked.  No link.
+ *   CS_CACHE    client: a hit: the head in `out`, the body from the arena
+ *               (cblk/coff/cleft; centry pinned).  Timer: T_CLIENT while
+ *               blocked.  No link; F_RESP_HEAD set.
+ *   CS_CWAIT    client: a miss waiting for another request's fill of the
+ *               same key (CF_COLLAPSED).  Timer: T_CWAIT (lock_timeout; a
+ *               finished fill sets it due).  Owns `in` (the held head).
+ *   DS_CONNECTING device: its TCP connect (c->link waits in CS_FWD).  Timer:
+ *               T_CONNECT.  Owns `out` (the request head).
+ *   DS_BUSY     device: serving its client (CS_FWD or CS_TUNNEL).  Timer:
+ *               T_DEVICE while a response is due and the client keeps up.
+ *               Owns `in` (response) and `out` (request).
+ *   DS_IDLE     device: pooled in p->idle[device] for reuse; any report means
+ *               it closed or babbled.  Timer: T_DIDLE.  No link, no buffer.
+ *   DS_PROBE    device: a health probe (dv->probe), F_PCONN until connected.
+ *               Timer: T_PROBE.  Owns `out` (the probe) and `in` (status
+ *               line).  No link.
+ *
+ * Changes (the `next_ok` table): FREE -> HEAD | CONNECTING; HEAD -> FWD |
+ * LOCAL; FWD -> CACHE | CWAIT | TUNNEL; CWAIT -> FWD; FWD | LOCAL | CACHE ->
+ * HEAD (keep-alive); any client state -> CLOSING; CONNECTING -> BUSY | PROBE;
+ * BUSY <-> IDLE; any -> FREE.  RP_ENABLE_ASSERT checks each change and, when
+ * a turn leaves a connection at rest, the invariants above (conn_check).
  */
 #include "rp_int.h"
 
@@ -176,6 +214,7 @@ conn_rearm(rp_proxy *p, rp_conn *c)
         c->watched = (uint8_t)ev;
         rp_port_watch(c->sock, ev, c);
     }
+    conn_check(p, c);
 }
 
 /* After a turn: empty buffers go back, then conn_rearm. */
@@ -207,7 +246,7 @@ conn_alloc(rp_proxy *p, int kind)
     c->ready = 0;
     c->watched = 0xff; /* force the first rp_port_watch */
     c->scan = 0;
-    c->state = kind == K_CLIENT ? CS_HEAD : DS_CONNECTING;
+    conn_state(c, kind == K_CLIENT ? CS_HEAD : DS_CONNECTING);
     return c;
 }
 
@@ -258,12 +297,14 @@ conn_free(rp_proxy *p, rp_conn *c)
         if (p->batch[i].ud == c)
             p->batch[i].ud = NULL;
     c->sock = -1;
-    c->state = CS_FREE;
+    conn_state(c, CS_FREE);
     c->link = NULL;
+    c->head_len = 0;
     c->deadline = 0;
     c->tkind = T_NONE;
     c->next = *free_list(p, c->kind);
     *free_list(p, c->kind) = c;
+    conn_check(p, c);
 }
 
 
@@ -320,12 +361,13 @@ closing_begin(rp_proxy *p, rp_conn *c)
 {
     if (c->link)
         conn_free(p, c->link);
-    c->flags &= ~(F_KEEP | F_HOLD);
+    c->flags &= ~F_KEEP;
+    c->head_len = 0; /* no retry from here */
     if (c->flags & F_DEAD) {
         conn_free(p, c);
         return;
     }
-    c->state = CS_CLOSING;
+    conn_state(c, CS_CLOSING);
 }
 
 int
@@ -358,4 +400,232 @@ closing_step(rp_proxy *p, rp_conn *c)
     if (c->flags & F_EOF)
         conn_free(p, c);
     return 0;
+}
+
+/* ---- The dispatcher: every state, every report, every timer ---- */
+
+#if RP_ENABLE_ASSERT
+#define B(s) (1u << (s))
+/* The changes the state table allows: bit `to` of next_ok[from]. */
+static const uint16_t next_ok[RP_NSTATES] = {
+    [CS_FREE] = B(CS_HEAD) | B(DS_CONNECTING),
+    [CS_HEAD] = B(CS_FWD) | B(CS_LOCAL) | B(CS_CLOSING) | B(CS_FREE),
+    [CS_FWD] = B(CS_CACHE) | B(CS_CWAIT) | B(CS_TUNNEL) | B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
+    [CS_TUNNEL] = B(CS_CLOSING) | B(CS_FREE),
+    [CS_CLOSING] = B(CS_FREE),
+    [CS_LOCAL] = B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
+    [CS_CACHE] = B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
+    [CS_CWAIT] = B(CS_FWD) | B(CS_CLOSING) | B(CS_FREE),
+    [DS_CONNECTING] = B(DS_BUSY) | B(DS_PROBE) | B(CS_FREE),
+    [DS_BUSY] = B(DS_IDLE) | B(CS_FREE),
+    [DS_IDLE] = B(DS_BUSY) | B(CS_FREE),
+    [DS_PROBE] = B(CS_FREE),
+};
+#undef B
+
+void
+conn_state(rp_conn *c, int s)
+{
+    RP_ASSERT(s >= 0 && s < RP_NSTATES && c->state < RP_NSTATES);
+    RP_ASSERT(s == c->state || (next_ok[c->state] >> s) & 1);
+    RP_ASSERT(s == CS_FREE || (c->kind == K_DEVICE) == (s >= DS_CONNECTING));
+    c->state = (uint8_t)s;
+}
+
+/* The invariants of c's state (the table above), when a turn leaves it. */
+void
+conn_check(const rp_proxy *p, const rp_conn *c)
+{
+    const rp_conn *o = c->link;
+    const uint32_t client_only = F_EXCHANGE | F_SERVED, device_only = F_REUSED | F_GOT | F_PCONN;
+    if (c->state == CS_FREE) {
+        RP_ASSERT(c->sock < 0 && !o && !c->deadline && !c->tls && !c->in.d && !c->out.d);
+        return;
+    }
+    RP_ASSERT(!o || (o->link == c && o->kind != c->kind && o->state != CS_FREE));
+    RP_ASSERT(!c->deadline || c->tkind != T_NONE);
+    RP_ASSERT(!(c->flags & (c->kind == K_CLIENT ? device_only : client_only & ~F_KEEP)));
+    RP_ASSERT(!HELD(c) || buf_len(&c->in) >= HELD(c));
+    switch (c->state) {
+    case CS_HEAD:
+        RP_ASSERT(!o && !HELD(c) && !(c->flags & (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE)));
+        break;
+    case CS_FWD:
+        RP_ASSERT(o && (o->state == DS_CONNECTING || o->state == DS_BUSY));
+        RP_ASSERT(!(c->flags & F_RESP_DONE) || (c->flags & F_RESP_HEAD));
+        break;
+    case CS_TUNNEL:
+        RP_ASSERT(o && o->state == DS_BUSY && o->mode == M_TUNNEL && !HELD(c));
+        break;
+    case CS_CLOSING:
+        RP_ASSERT(!o && !HELD(c) && !(c->flags & F_KEEP));
+        break;
+    case CS_LOCAL:
+        RP_ASSERT(!o && !HELD(c));
+        break;
+#if RP_ENABLE_CACHE
+    case CS_CACHE:
+        RP_ASSERT(!o && c->centry && (c->flags & F_RESP_HEAD));
+        break;
+    case CS_CWAIT:
+        RP_ASSERT(!o && HELD(c) && (c->cflags & CF_COLLAPSED));
+        break;
+#endif
+    case DS_CONNECTING:
+        RP_ASSERT(o && o->state == CS_FWD && !buf_len(&c->in));
+        break;
+    case DS_BUSY:
+        RP_ASSERT(o && (o->state == CS_FWD || o->state == CS_TUNNEL));
+        break;
+    case DS_IDLE:
+        RP_ASSERT(!o && !c->in.d && !c->out.d && !(c->flags & (F_EOF | F_DEAD)));
+        break;
+    case DS_PROBE:
+        RP_ASSERT(!o && p->cfg.devices[c->device].probe == c);
+        break;
+    }
+    RP_ASSERT(!(c->flags & F_PCONN) || c->state == DS_PROBE);
+}
+#endif
+
+/* One step of a client in its state; 1 when anything moved. */
+static int
+client_step(rp_proxy *p, rp_conn *c)
+{
+    switch (c->state) {
+    case CS_HEAD: return client_head(p, c);
+    case CS_FWD: return exchange_step(p, c);
+    case CS_TUNNEL: return tunnel_step(p, c);
+    case CS_CLOSING: return closing_step(p, c);
+#if RP_ENABLE_CACHE
+    case CS_CACHE: return hit_step(p, c);
+#endif
+#if RP_ENABLE_STATUS
+    case CS_LOCAL: return local_step(p, c);
+#endif
+    }
+    return 0; /* CS_CWAIT: its timer (or a finished fill) wakes it */
+}
+
+/* A turn: move a client and its device connection as far as they go. */
+void
+pair_service(rp_proxy *p, rp_conn *c)
+{
+    int moved;
+    do {
+        rp_conn *d = c->link;
+        moved = conn_read(p, c);
+        if (d)
+            moved |= conn_read(p, d);
+        moved |= client_step(p, c);
+        if (c->state == CS_FREE)
+            return;
+        if ((d = c->link) != NULL)
+            moved |= conn_write(p, d);
+        moved |= conn_write(p, c);
+    } while (moved);
+    if (c->link)
+        conn_settle(p, c->link);
+    conn_settle(p, c);
+}
+
+/* DS_CONNECTING became writable: connected (DS_BUSY), or failed (the next
+ * device, or the client's error reply).  Returns the client to serve. */
+static rp_conn *
+connect_done(rp_proxy *p, rp_conn *d)
+{
+    rp_conn *c = d->link;
+    int rc = rp_port_connect_result(d->sock);
+    if (rc == RP_EAGAIN)
+        return NULL;
+    if (rc != RP_OK) {
+        device_failed(p, c, d, rc, 1); /* frees d: the error is kept in c->err */
+    } else {
+        conn_state(d, DS_BUSY);
+        d->ready |= RP_EV_WRITE;
+    }
+    return c->state != CS_FREE ? c : NULL;
+}
+
+/* The port reported ev on c: what it means in c's state. */
+void
+conn_event(rp_proxy *p, rp_conn *c, unsigned ev)
+{
+    if (c->state == CS_FREE) /* freed by an earlier report of this batch */
+        return;
+    c->ready |= (uint8_t)(ev & (RP_EV_READ | RP_EV_WRITE));
+    if (ev & RP_EV_ERROR)
+        c->ready |= RP_EV_READ | RP_EV_WRITE;
+    switch (c->state) {
+    case DS_IDLE: /* the device closed or babbled: drop it */
+        conn_free(p, c);
+        return;
+    case DS_CONNECTING:
+        c = connect_done(p, c);
+        break;
+    case DS_PROBE:
+        probe_event(p, c);
+        return;
+    case DS_BUSY: /* its client drives the pair */
+        c = c->link;
+        break;
+    }
+    if (c)
+        pair_service(p, c);
+}
+
+/* x's timer fired: what that means for its timer kind (its state's). */
+void
+conn_timeout(rp_proxy *p, rp_conn *x)
+{
+    rp_conn *c = x->kind == K_CLIENT ? x : x->link;
+    int k = x->tkind;
+    x->deadline = 0;
+    x->tkind = T_NONE;
+    switch (k) {
+    case T_PROBE:
+        probe_finish(p, x, 0);
+        return;
+#if RP_ENABLE_CACHE
+    case T_CWAIT: /* the fill ended, or waiting for it took too long */
+        cache_resume(p, x);
+        break;
+#endif
+    case T_HEAD:
+        if (buf_len(&x->in)) {
+            p->stats.timeouts++;
+            reply_error(p, x, 408);
+            break;
+        }
+        /* a silent probe of the port: just close */
+        /* fall through */
+    case T_IDLE: case T_LINGER: case T_DIDLE: case T_TUNNEL: case T_HANDSHAKE:
+        conn_free(p, x);
+        return;
+    case T_CLIENT:
+        if (x->state == CS_CLOSING) {
+            conn_free(p, x);
+            return;
+        }
+        p->stats.timeouts++;
+        if (out_blocked(x)) { /* not reading: drop it */
+            access_log(p, x);
+            conn_free(p, x);
+            return;
+        }
+        exchange_fail(p, x, (x->flags & F_RESP_HEAD) ? 0 : 408);
+        break;
+    case T_CONNECT: case T_DEVICE:
+        if (!c) {
+            conn_free(p, x);
+            return;
+        }
+        p->stats.timeouts++;
+        device_failed(p, c, x, RP_ETIMEDOUT, k == T_CONNECT); /* 504, or the next device */
+        break;
+    default:
+        return;
+    }
+    if (c->state != CS_FREE)
+        pair_service(p, c);
 }

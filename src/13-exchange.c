@@ -4,7 +4,7 @@
  * new connect.  A turn reads what the port reported, moves bytes between the
  * four buffers as far as framing and space allow, and writes; it repeats
  * while anything moved.  The request head stays in the client's buffer
- * (F_HOLD) until body bytes or a response make a retry unsafe.
+ * (HELD) until body bytes or a response make a retry unsafe.
  * Owns: a client's exchange fields (flags F_EXCHANGE, status, tried, tries,
  * route, head_len) and its device connection while it is linked.
  * Calls: [7] [9] [10] [11] [14] [15] [17].  Called by: [9] (conn_step). */
@@ -16,7 +16,7 @@ access_log(rp_proxy *p, rp_conn *c)
 {
 #if RP_ENABLE_ACCESS_LOG
     rp_access a;
-    const rp_addr *dev = c->device < p->cfg.ndevices /* <= RP_MAX_DEVICES; 0xff: none */
+    const rp_addr *dev = c->device != NO_DEVICE
                              ? &p->cfg.devices[c->device].addr : NULL;
 #endif
     if (c->status >= 100 && c->status < 600)
@@ -45,7 +45,7 @@ device_release(rp_proxy *p, rp_conn *d)
     d->link = NULL;
     if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
         !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
-        d->state = DS_IDLE;
+        conn_state(d, DS_IDLE);
         d->flags &= F_WBLOCK;
         d->next = p->idle[d->device];
         p->idle[d->device] = d;
@@ -119,7 +119,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
         dv->idle--;
         dv->active++;
         d->flags = (d->flags & (F_WBLOCK)) | F_REUSED;
-        d->state = DS_BUSY;
+        conn_state(d, DS_BUSY);
         p->stats.device_reuses++;
     } else {
         rp_sock s;
@@ -171,7 +171,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     }
     for (;;) {
         if ((dev = pool_pick(p, pl, c->tried)) < 0)
-            return exchange_fail(p, c, c->tries ? 502 : 503);
+            return exchange_fail(p, c, (c->flags & F_DEVFAIL) ? 502 : 503);
         rc = device_get(p, dev, &d);
         if (rc == RP_OK)
             break;
@@ -179,7 +179,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
             return exchange_fail(p, c, 503);
         device_fail(p, dev, rc); /* nothing reached it: on to the next, free */
         c->tried |= 1u << dev;
-        c->tries |= 0x80;        /* remember that a device failed */
+        c->flags |= F_DEVFAIL;
     }
     c->link = d;
     d->link = c;
@@ -210,10 +210,11 @@ device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
      * (nginx tries every server): nothing reached the device.  A request
      * that did reach one is replayed only if idempotent, its head still
      * held, and `retries` allows. */
-    if ((c->flags & F_HOLD) &&
-        (connecting || ((c->tries & 0x7f) < pl->retries && (stale || err != RP_ETIMEDOUT) &&
+    if (HELD(c) &&
+        (connecting || (c->tries < pl->retries && (stale || err != RP_ETIMEDOUT) &&
                         (c->flags & F_IDEMP)))) {
-        c->tries = (uint8_t)((c->tries | 0x80) + !connecting);
+        c->tries = (uint8_t)(c->tries + !connecting);
+        c->flags |= F_DEVFAIL;
         p->stats.retries++;
         return dispatch(p, c, NULL);
     }
@@ -340,8 +341,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
         return reply_error(p, c, 404);
     c->route = (uint8_t)route;
-    c->flags |= F_HOLD;
-    c->state = CS_FWD;
+    conn_state(c, CS_FWD);
 #if RP_ENABLE_CACHE
     if ((rc = cache_request(p, c, m)) != 0)
         return rc;
@@ -349,7 +349,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     return dispatch(p, c, m);
 }
 
-static int
+int
 client_head(rp_proxy *p, rp_conn *c)
 {
     rp_http_msg m;
@@ -432,7 +432,7 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
         c->flags |= F_RESP_DONE;
     device_ok(p, d->device);
     if (d->mode == M_TUNNEL) {
-        c->state = CS_TUNNEL;
+        conn_state(c, CS_TUNNEL);
         p->stats.tunnels++;
         access_log(p, c);
     }
@@ -493,7 +493,7 @@ request_reset(rp_conn *c)
 #endif
     c->tries = 0;
     c->tried = 0;
-    c->device = 0xff;
+    c->device = NO_DEVICE;
 #if RP_ENABLE_ACCESS_LOG
     c->method[0] = c->target[0] = 0;
 #endif
@@ -522,14 +522,14 @@ exchange_end(rp_proxy *p, rp_conn *c)
     c->flags |= F_SERVED;
     if ((c->flags & F_KEEP) && !p->stopping) {
         request_reset(c);
-        c->state = CS_HEAD;
+        conn_state(c, CS_HEAD);
         return 1;
     }
     closing_begin(p, c);
     return 1;
 }
 
-static int
+int
 exchange_step(rp_proxy *p, rp_conn *c)
 {
     rp_conn *d = c->link;
@@ -557,7 +557,7 @@ exchange_step(rp_proxy *p, rp_conn *c)
 }
 
 /* After a 101: raw bytes both ways until either side closes. */
-static int
+int
 tunnel_step(rp_proxy *p, rp_conn *c)
 {
     rp_conn *d = c->link;
@@ -578,43 +578,3 @@ tunnel_step(rp_proxy *p, rp_conn *c)
     return a || b;
 }
 
-
-static int
-client_step(rp_proxy *p, rp_conn *c)
-{
-    switch (c->state) {
-    case CS_HEAD: return client_head(p, c);
-    case CS_FWD: return exchange_step(p, c);
-    case CS_TUNNEL: return tunnel_step(p, c);
-    case CS_CLOSING: return closing_step(p, c);
-#if RP_ENABLE_CACHE
-    case CS_CACHE: return hit_step(p, c);
-#endif
-#if RP_ENABLE_STATUS
-    case CS_LOCAL: return local_step(p, c);
-#endif
-    }
-    return 0;
-}
-
-/* Move a client and its device connection as far as they go. */
-void
-pair_service(rp_proxy *p, rp_conn *c)
-{
-    int moved;
-    do {
-        rp_conn *d = c->link;
-        moved = conn_read(p, c);
-        if (d)
-            moved |= conn_read(p, d);
-        moved |= client_step(p, c);
-        if (c->state == CS_FREE)
-            return;
-        if ((d = c->link) != NULL)
-            moved |= conn_write(p, d);
-        moved |= conn_write(p, c);
-    } while (moved);
-    if (c->link)
-        conn_settle(p, c->link);
-    conn_settle(p, c);
-}

@@ -64,10 +64,8 @@ body_move(rp_proxy *p, rp_buf *dst, rp_buf *src, rp_conn *f, int *done, rp_conn 
 void
 head_drop(rp_conn *c)
 {
-    if (c->flags & F_HOLD) {
-        c->in.r += c->head_len;
-        c->flags &= ~F_HOLD;
-    }
+    c->in.r += HELD(c);
+    c->head_len = 0;
 }
 
 int
@@ -77,7 +75,7 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     long n;
     if (c->flags & F_REQ_DONE)
         return 0;
-    if ((c->flags & F_HOLD) && buf_len(&c->in) <= c->head_len)
+    if (HELD(c) && buf_len(&c->in) <= HELD(c))
         return 0; /* no body byte yet: keep the head for a retry */
     head_drop(c);
     if ((n = body_move(p, &d->out, &c->in, c, &done, NULL)) < 0)

@@ -13,7 +13,7 @@
 
 #if RP_ENABLE_CACHE
 
-/* The request head held in the client's buffer (F_HOLD), parsed again. */
+/* The request head held in the client's buffer (HELD), parsed again. */
 static int
 held_request(const rp_conn *c, rp_http_msg *m)
 {
@@ -35,7 +35,7 @@ hit_serve(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     if (!(c->cflags & CF_REVAL) || (c->cflags & CF_SIE))
         c->cflags |= CF_HIT; /* else "fwd=stale; fwd-status=304" */
     c->cflags &= (uint16_t)~CF_STORED;
-    c->state = CS_CACHE;
+    conn_state(c, CS_CACHE);
     c->flags |= F_REQ_DONE | F_RESP_HEAD;
     if (!hit_begin(p, c, m, ttl))
         c->cflags |= CF_HEADWAIT; /* a previous response still fills `out` */
@@ -52,7 +52,7 @@ stale_rescue(rp_proxy *p, rp_conn *c, int status)
     cc_t rq;
     int ttl;
     if (!c->centry || !(c->cflags & CF_REVAL) || (c->flags & F_RESP_HEAD) ||
-        !(c->flags & F_HOLD) || status < 500 || status == 501 || status > 504)
+        !HELD(c) || status < 500 || status == 501 || status > 504)
         return 0;
     e = &p->cache.e[c->centry];
     if ((e->flags & CE_NO_STALE) ||
@@ -126,7 +126,7 @@ cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         return reply_error(p, c, 504);
     if (filling && !(c->cflags & CF_COLLAPSED)) {
         c->cflags |= CF_COLLAPSED;
-        c->state = CS_CWAIT;
+        conn_state(c, CS_CWAIT);
         p->stats.cache_collapsed++;
         return 1;
     }
@@ -142,7 +142,7 @@ void
 cache_resume(rp_proxy *p, rp_conn *c)
 {
     rp_http_msg m;
-    c->state = CS_FWD;
+    conn_state(c, CS_FWD);
     if (held_request(c, &m) != RP_OK)
         exchange_fail(p, c, 502);
     else if (cache_request(p, c, &m) == 0)
@@ -203,7 +203,7 @@ cache_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
         }
         return 0;
     }
-    if (!(c->flags & F_HOLD) ||
+    if (!HELD(c) ||
         held_request(c, &req) != RP_OK)
         return 0;
     if (c->centry && (c->cflags & CF_REVAL)) {

@@ -50,7 +50,7 @@ probe_start(rp_proxy *p, int idx)
         return;
     }
     d->device = (uint8_t)idx;
-    d->state = DS_PROBE; /* a free slot's sock is -1 */
+    conn_state(d, DS_PROBE); /* a free slot's sock is -1 */
     if ((s = rp_port_connect(&dv->addr)) < 0) {
         probe_finish(p, d, 0);
         return;

@@ -287,8 +287,8 @@ local_step(rp_proxy *p, rp_conn *c)
         if (buf_room(p, &c->out) < STATUS_ITEM + 16)
             return moved;
         w.p = item, w.n = 0, w.cap = sizeof(item), w.full = 0;
-        more = !(c->flags & F_HEAD) && ((c->flags & F_PROM) ? status_prom(p, c->left, &w)
-                                                             : status_json(p, c->left, &w));
+        more = !(c->flags & F_HEAD) && ((c->flags & F_PROM) ? status_prom(p, c->item, &w)
+                                                             : status_json(p, c->item, &w));
         o = buf_writer(p, &c->out);
         if (more && chunked) {
             static const char hex[] = "0123456789abcdef";
@@ -301,7 +301,7 @@ local_step(rp_proxy *p, rp_conn *c)
             w_put(&o, more ? "\r\n" : "0\r\n\r\n", more ? 2 : 5);
         buf_commit(&c->out, &o);
         SENT(c, o.n);
-        c->left++;
+        c->item++;
         if (!more) {
             c->flags |= F_RESP_DONE | F_REQ_DONE;
             return exchange_end(p, c);
@@ -327,13 +327,13 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     for (i = 0; i + 17 <= q.n; i++)
         if (memcmp(q.p + i, "format=prometheus", 17) == 0)
             c->flags |= F_PROM;
-    c->in.r += c->head_len;
-    c->flags &= ~F_HOLD;
+    c->in.r += c->head_len; /* answered here: never retried */
+    c->head_len = 0;
     if (c->flags & F_HTTP10)
         c->flags &= ~F_KEEP; /* close-delimited */
     c->status = 200;
-    c->left = 0;
-    c->state = CS_LOCAL;
+    c->item = 0;
+    conn_state(c, CS_LOCAL);
     w = buf_writer(p, &c->out);
     w_put(&w, S("HTTP/1.1 200 OK\r\nContent-Type: "));
     if (c->flags & F_PROM)

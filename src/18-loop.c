@@ -69,108 +69,14 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
     }
 }
 
-static void
-connect_done(rp_proxy *p, rp_conn *d)
-{
-    rp_conn *c = d->link;
-    int rc = rp_port_connect_result(d->sock);
-    if (rc == RP_EAGAIN)
-        return;
-    if (rc != RP_OK) {
-        device_failed(p, c, d, rc, 1); /* frees d: the error is kept in c->err */
-    } else {
-        d->state = DS_BUSY;
-        d->ready |= RP_EV_WRITE;
-    }
-    if (c->state != CS_FREE)
-        pair_service(p, c);
-}
-
+/* A report from the port: a listener's, or a connection's (conn_event). */
 void
 on_event(rp_proxy *p, void *ud, unsigned ev)
 {
-    rp_conn *c = (rp_conn *)ud;
-    if (*(uint8_t *)ud == K_LISTENER) {
+    if (*(uint8_t *)ud == K_LISTENER)
         listener_event(p, (struct rp_lsock *)ud);
-        return;
-    }
-    if (c->state == CS_FREE)
-        return;
-    c->ready |= (uint8_t)(ev & (RP_EV_READ | RP_EV_WRITE));
-    if (ev & RP_EV_ERROR)
-        c->ready |= RP_EV_READ | RP_EV_WRITE;
-    if (c->kind == K_DEVICE) {
-        if (c->state == DS_IDLE) { /* the device closed or babbled: drop it */
-            conn_free(p, c);
-            return;
-        }
-        if (c->state == DS_CONNECTING) {
-            connect_done(p, c);
-            return;
-        }
-        if (c->state == DS_PROBE) {
-            probe_event(p, c);
-            return;
-        }
-        if ((c = c->link) == NULL)
-            return;
-    }
-    pair_service(p, c);
-}
-
-static void
-conn_timeout(rp_proxy *p, rp_conn *x)
-{
-    rp_conn *c = x->kind == K_CLIENT ? x : x->link;
-    int k = x->tkind;
-    x->deadline = 0;
-    x->tkind = T_NONE;
-    switch (k) {
-    case T_PROBE:
-        probe_finish(p, x, 0);
-        return;
-#if RP_ENABLE_CACHE
-    case T_CWAIT: /* the fill ended, or waiting for it took too long */
-        cache_resume(p, x);
-        break;
-#endif
-    case T_HEAD:
-        if (buf_len(&x->in)) {
-            p->stats.timeouts++;
-            reply_error(p, x, 408);
-            break;
-        }
-        /* a silent probe of the port: just close */
-        /* fall through */
-    case T_IDLE: case T_LINGER: case T_DIDLE: case T_TUNNEL: case T_HANDSHAKE:
-        conn_free(p, x);
-        return;
-    case T_CLIENT:
-        if (x->state == CS_CLOSING) {
-            conn_free(p, x);
-            return;
-        }
-        p->stats.timeouts++;
-        if (out_blocked(x)) { /* not reading: drop it */
-            access_log(p, x);
-            conn_free(p, x);
-            return;
-        }
-        exchange_fail(p, x, (x->flags & F_RESP_HEAD) ? 0 : 408);
-        break;
-    case T_CONNECT: case T_DEVICE:
-        if (!c) {
-            conn_free(p, x);
-            return;
-        }
-        p->stats.timeouts++;
-        device_failed(p, c, x, RP_ETIMEDOUT, k == T_CONNECT); /* 504, or the next device */
-        break;
-    default:
-        return;
-    }
-    if (c->state != CS_FREE)
-        pair_service(p, c);
+    else
+        conn_event(p, (rp_conn *)ud, ev);
 }
 
 void

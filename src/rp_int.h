@@ -158,15 +158,19 @@ RP_INTERNAL int tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age);
 
 /* ==== [9] Connections (the state table is in 09-conn.c) ==== */
 enum { K_LISTENER = 1, K_CLIENT, K_DEVICE };
+/* rp_conn.state: CS_ for client connections, DS_ for device ones. */
 enum {
     CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL, CS_CACHE, CS_CWAIT,
-    DS_CONNECTING, DS_BUSY, DS_IDLE, DS_PROBE
+    DS_CONNECTING, DS_BUSY, DS_IDLE, DS_PROBE, RP_NSTATES
 };
+/* rp_conn.mode: how the body in `in` is framed. */
 enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
+/* rp_conn.tkind: which timer is armed (timer_kind derives it from the state). */
 enum {
     T_NONE, T_HEAD, T_IDLE, T_CLIENT, T_TUNNEL, T_LINGER,
     T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT
 };
+#define NO_DEVICE 0xff /* rp_conn.device of a client no device serves yet */
 
 /* Bytes of a cache hit's body still to send from the arena. */
 #if RP_ENABLE_CACHE
@@ -175,29 +179,40 @@ enum {
 #define HIT_LEFT(c) 0
 #endif
 
+/* rp_conn.flags, by lifetime.  Socket: the connection's whole life. */
 #define F_EOF (1u << 0)       /* peer sent FIN */
 #define F_DEAD (1u << 1)      /* socket failed (reset, send error) */
 #define F_WBLOCK (1u << 2)    /* last send would block */
 #define F_WSHUT (1u << 3)     /* we sent FIN */
-#define F_KEEP (1u << 4)      /* keep the connection after this exchange */
-#define F_REQ_DONE (1u << 5)  /* request fully moved to the device */
-#define F_RESP_HEAD (1u << 6) /* final response head queued to the client */
-#define F_RESP_DONE (1u << 7) /* response fully queued to the client */
-#define F_HOLD (1u << 8)      /* request head still in `in`: retry possible */
-#define F_REUSED (1u << 9)    /* device connection came from the idle pool */
-#define F_GOT (1u << 10)      /* device sent bytes in this exchange */
-#define F_HEAD (1u << 11)     /* request method is HEAD */
-#define F_HTTP10 (1u << 12)   /* client speaks HTTP/1.0 */
-#define F_UPG (1u << 13)      /* client asked for an Upgrade */
-#define F_IDEMP (1u << 14)    /* method is idempotent (RFC 9110 §9.2.2) */
-#define F_PROGRESS (1u << 15) /* bytes moved since the timer was armed */
-#define F_SERVED (1u << 16)   /* a request was answered on this connection */
-#define F_PCONN (1u << 17)    /* health probe still connecting */
-#define F_PROM (1u << 18)     /* status page in Prometheus format */
-#define F_HSDONE (1u << 19)   /* TLS handshake finished */
-#define F_TLSBYE (1u << 20)   /* TLS close_notify queued */
-#define F_GET (1u << 21)      /* request method is GET */
-#define F_SAFE (1u << 22)     /* method is safe (RFC 9110 §9.2.1) */
+#define F_PROGRESS (1u << 4)  /* bytes moved since the timer was armed */
+#define F_SERVED (1u << 5)    /* client: a request was answered on it */
+#define F_PCONN (1u << 6)     /* DS_PROBE: its connect is still pending */
+#define F_HSDONE (1u << 7)    /* TLS handshake finished */
+#define F_TLSBYE (1u << 8)    /* TLS close_notify queued */
+/* Exchange: how far this request/response got (client; F_KEEP on both). */
+#define F_KEEP (1u << 9)      /* keep the connection after this exchange */
+#define F_REQ_DONE (1u << 10) /* request fully moved to the device */
+#define F_RESP_HEAD (1u << 11) /* final response head queued to the client */
+#define F_RESP_DONE (1u << 12) /* response fully queued to the client */
+#define F_DEVFAIL (1u << 13)  /* a device failed for this request (502, not 503) */
+#define F_PROM (1u << 14)     /* CS_LOCAL: the status page in Prometheus format */
+#define F_REUSED (1u << 15)   /* device: came from the idle pool */
+#define F_GOT (1u << 16)      /* device: sent bytes in this exchange */
+/* Request: what its head said (client, set by exchange_begin). */
+#define F_HEAD (1u << 17)     /* method is HEAD */
+#define F_GET (1u << 18)      /* method is GET */
+#define F_SAFE (1u << 19)     /* method is safe (RFC 9110 §9.2.1) */
+#define F_IDEMP (1u << 20)    /* method is idempotent (RFC 9110 §9.2.2) */
+#define F_HTTP10 (1u << 21)   /* client speaks HTTP/1.0 */
+#define F_UPG (1u << 22)      /* client asked for an Upgrade */
+
+/* Cleared when a client starts its next request. */
+#define F_EXCHANGE (F_KEEP | F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_DEVFAIL | F_PROM | \
+                    F_HEAD | F_GET | F_SAFE | F_IDEMP | F_HTTP10 | F_UPG)
+
+/* The request head still in the client's `in` (a retry is possible): its
+ * length, 0 once the first body byte or the response made a retry unsafe. */
+#define HELD(c) ((c)->head_len)
 
 /* Bytes queued to the client for this request, for the access log. */
 #if RP_ENABLE_ACCESS_LOG
@@ -206,9 +221,16 @@ enum {
 #define SENT(c, n) ((void)(c), (void)(n))
 #endif
 
-#define F_EXCHANGE (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_HOLD | F_HEAD | \
-                    F_HTTP10 | F_UPG | F_IDEMP | F_KEEP | F_GET | F_SAFE)
-
+/* Every state change goes through conn_state; with RP_ENABLE_ASSERT the
+ * change is checked against the table in 09-conn.c, and conn_check checks
+ * a connection's invariants whenever a turn leaves it at rest. */
+#if RP_ENABLE_ASSERT
+RP_INTERNAL void conn_state(rp_conn *c, int s);
+RP_INTERNAL void conn_check(const rp_proxy *p, const rp_conn *c);
+#else
+#define conn_state(c, s) ((void)((c)->state = (uint8_t)(s)))
+#define conn_check(p, c) ((void)0)
+#endif
 RP_INTERNAL int recv_done(rp_proxy *p, rp_conn *c, long n, size_t want);
 RP_INTERNAL int send_done(rp_proxy *p, rp_conn *c, long n, size_t len);
 RP_INTERNAL int out_blocked(const rp_conn *c);
@@ -222,6 +244,9 @@ RP_INTERNAL int conn_read(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int conn_write(rp_proxy *p, rp_conn *c);
 RP_INTERNAL void closing_begin(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int closing_step(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void pair_service(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void conn_event(rp_proxy *p, rp_conn *c, unsigned ev);
+RP_INTERNAL void conn_timeout(rp_proxy *p, rp_conn *x);
 
 /* ==== [10] Request head ==== */
 #define MAX_CONN_TOKENS 16
@@ -347,7 +372,10 @@ RP_INTERNAL int dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
 RP_INTERNAL int device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting);
 RP_INTERNAL RP_NOINLINE void request_reset(rp_conn *c);
 RP_INTERNAL int exchange_end(rp_proxy *p, rp_conn *c);
-RP_INTERNAL void pair_service(rp_proxy *p, rp_conn *c);
+/* the steps the dispatcher ([9] client_step) calls, by state */
+RP_INTERNAL int client_head(rp_proxy *p, rp_conn *c);   /* CS_HEAD */
+RP_INTERNAL int exchange_step(rp_proxy *p, rp_conn *c); /* CS_FWD */
+RP_INTERNAL int tunnel_step(rp_proxy *p, rp_conn *c);   /* CS_TUNNEL */
 
 /* ==== [14] Bodies ==== */
 RP_INTERNAL void head_drop(rp_conn *c);

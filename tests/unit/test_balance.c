@@ -318,6 +318,13 @@ test_status_page(void)
     fp_take(c, buf, sizeof(buf));
     CHECK(strstr(buf, "rproxy_device_up{pool=\"cams\",device=\"127.0.0.1:9001\"} 1\n") != NULL,
           "prometheus sample for a device");
+    fp_push_str(c, "GET /st HTTP/1.1\r\nHost: g\r\n\r\n"); /* same connection */
+    turn();
+    memset(buf, 0, sizeof(buf));
+    fp_take(c, buf, sizeof(buf));
+    CHECK(strstr(buf, "Content-Type: application/json\r\n") && strstr(buf, "\"name\":\"cams\"") &&
+              !strstr(buf, "rproxy_device_up"),
+          "JSON again after a Prometheus request on the same keep-alive connection");
     c = fp_client_connect("192.168.1.9", 5556);
     turn();
     fp_push_str(c, "GET /st HTTP/1.1\r\nHost: g\r\n\r\n");
