@@ -6525,6 +6525,9 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
 }
 
 #define STATUS_ITEM 1536 /* bytes one page item may take */
+#if RP_BUF_SIZE < STATUS_ITEM + 16
+#error "the status page needs RP_BUF_SIZE >= 1552 (one item and its chunk framing): raise it or set RP_ENABLE_STATUS 0"
+#endif
 
 /* Write page items while the client's buffer has room; finish the exchange
  * after the last one. */
@@ -6612,7 +6615,8 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
  * rp_poll waits in the port, hands each report to its connection, then runs
  * the timers that are due.  Timers are a deadline per connection and one
  * "earliest deadline" hint; the full sweep runs only when the hint is due.
- * A listener that hits EMFILE pauses for 100 ms instead of spinning.
+ * A listener that hits EMFILE pauses for RP_LISTEN_PAUSE_MS instead of
+ * spinning.  Reports on connections go to the dispatcher of [9].
  * Owns: p->lsocks, p->batch, p->next_timer.  Calls: [8] [9] [13] [16].
  * Called by: [19] (rp_poll). */
 

@@ -271,6 +271,9 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
 }
 
 #define STATUS_ITEM 1536 /* bytes one page item may take */
+#if RP_BUF_SIZE < STATUS_ITEM + 16
+#error "the status page needs RP_BUF_SIZE >= 1552 (one item and its chunk framing): raise it or set RP_ENABLE_STATUS 0"
+#endif
 
 /* Write page items while the client's buffer has room; finish the exchange
  * after the last one. */

@@ -2,7 +2,8 @@
  * rp_poll waits in the port, hands each report to its connection, then runs
  * the timers that are due.  Timers are a deadline per connection and one
  * "earliest deadline" hint; the full sweep runs only when the hint is due.
- * A listener that hits EMFILE pauses for 100 ms instead of spinning.
+ * A listener that hits EMFILE pauses for RP_LISTEN_PAUSE_MS instead of
+ * spinning.  Reports on connections go to the dispatcher of [9].
  * Owns: p->lsocks, p->batch, p->next_timer.  Calls: [8] [9] [13] [16].
  * Called by: [19] (rp_poll). */
 #include "rp_int.h"
