@@ -1,5 +1,5 @@
-"""t_cache.py -- integration tests for the HTTP response cache (RFC 9111), as specified in
-notes/cache-spec.md: storability, freshness, Age, HEAD, Vary, revalidation, request
+"""t_cache.py -- integration tests for the HTTP response cache (RFC 9111 and the README's
+"Cache" section): storability, freshness, Age, HEAD, Vary, revalidation, request
 directives, stale-if-error, client conditionals, invalidation, collapsing, Cache-Status,
 LRU eviction, pinning, status counters, hostile input and config errors.
 
