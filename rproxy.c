@@ -198,8 +198,12 @@ enum { K_LISTENER = 1, K_CLIENT, K_DEVICE };
 /* rp_conn.state: CS_ for client connections, DS_ for device ones. */
 enum {
     CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL, CS_CACHE, CS_CWAIT,
-    DS_CONNECTING, DS_BUSY, DS_IDLE, DS_PROBE, RP_NSTATES
+    DS_CONNECTING, DS_PCONNECT, DS_PROBE, DS_BUSY, DS_IDLE, RP_NSTATES
 };
+/* The device's TCP connect is pending (an exchange's or a probe's). */
+#define CONNECTING(c) ((unsigned)((c)->state - DS_CONNECTING) <= 1u)
+/* A health probe: connecting or waiting for its status line. */
+#define PROBING(c) ((unsigned)((c)->state - DS_PCONNECT) <= 1u)
 /* rp_conn.mode: how the body in `in` is framed. */
 enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
 /* rp_conn.tkind: which timer is armed (timer_kind derives it from the state). */
@@ -223,9 +227,8 @@ enum {
 #define F_WSHUT (1u << 3)     /* we sent FIN */
 #define F_PROGRESS (1u << 4)  /* bytes moved since the timer was armed */
 #define F_SERVED (1u << 5)    /* client: a request was answered on it */
-#define F_PCONN (1u << 6)     /* DS_PROBE: its connect is still pending */
-#define F_HSDONE (1u << 7)    /* TLS handshake finished */
-#define F_TLSBYE (1u << 8)    /* TLS close_notify queued */
+#define F_HSDONE (1u << 6)    /* TLS handshake finished */
+#define F_TLSBYE (1u << 7)    /* TLS close_notify queued */
 /* Exchange: how far this request/response got (client; F_KEEP on both). */
 #define F_KEEP (1u << 9)      /* keep the connection after this exchange */
 #define F_REQ_DONE (1u << 10) /* request fully moved to the device */
@@ -3057,7 +3060,7 @@ RP_NOINLINE int
 tls_pump(rp_proxy *p, rp_conn *c)
 {
     int moved = 0;
-    if (RP_ENABLE_TLS_DEVICE && (c->state == DS_CONNECTING || (c->flags & F_PCONN)))
+    if (RP_ENABLE_TLS_DEVICE && CONNECTING(c))
         return 0;
     while (tls_pump_once(p, c))
         moved = 1;
@@ -3172,14 +3175,16 @@ tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
  *               Owns `in` (response) and `out` (request).
  *   DS_IDLE     device: pooled in p->idle[device] for reuse; any report means
  *               it closed or babbled.  Timer: T_DIDLE.  No link, no buffer.
- *   DS_PROBE    device: a health probe (dv->probe), F_PCONN until connected.
- *               Timer: T_PROBE.  Owns `out` (the probe) and `in` (status
- *               line).  No link.
+ *   DS_PCONNECT device: a health probe's TCP connect (dv->probe).  Timer:
+ *               T_PROBE.  Owns `out` (the probe request).  No link.
+ *   DS_PROBE    device: the connected probe, sending its request and
+ *               waiting for the status line.  Timer: T_PROBE.  Owns `out`
+ *               and `in`.  No link.
  *
  * Changes (the `next_ok` table): FREE -> HEAD | CONNECTING; HEAD -> FWD |
  * LOCAL; FWD -> CACHE | CWAIT | TUNNEL; CWAIT -> FWD; FWD | LOCAL | CACHE ->
- * HEAD (keep-alive); any client state -> CLOSING; CONNECTING -> BUSY | PROBE;
- * BUSY <-> IDLE; any -> FREE.  RP_ENABLE_ASSERT checks each change and, when
+ * HEAD (keep-alive); any client state -> CLOSING; CONNECTING -> BUSY |
+ * PCONNECT; PCONNECT -> PROBE; BUSY <-> IDLE; any -> FREE.  RP_ENABLE_ASSERT checks each change and, when
  * a turn leaves a connection at rest, the invariants above (conn_check).
  */
 
@@ -3285,7 +3290,7 @@ timer_kind(const rp_conn *c)
     case CS_LOCAL: case CS_CACHE: return out_blocked(c) ? T_CLIENT : T_NONE;
     case CS_CWAIT: return T_CWAIT;
     case CS_CLOSING: return buf_len(&c->out) ? T_CLIENT : T_LINGER;
-    case DS_PROBE: return T_PROBE;
+    case DS_PCONNECT: case DS_PROBE: return T_PROBE;
     case DS_CONNECTING: return T_CONNECT;
     case DS_IDLE: return T_DIDLE;
     case DS_BUSY:
@@ -3303,7 +3308,7 @@ static unsigned
 conn_interest(const rp_conn *c)
 {
     unsigned ev = 0;
-    if (c->state == DS_CONNECTING || (c->flags & F_PCONN))
+    if (CONNECTING(c))
         return RP_EV_WRITE;
 #if RP_ENABLE_TLS
     if (c->tls)
@@ -3401,7 +3406,7 @@ conn_free(rp_proxy *p, rp_conn *c)
         if (c->state == DS_IDLE) {
             idle_remove(p, c);
             dev->idle--;
-        } else if (c->state == DS_PROBE) {
+        } else if (PROBING(c)) {
             dev->probe = NULL;
         } else {
             dev->active--;
@@ -3465,7 +3470,7 @@ conn_write(rp_proxy *p, rp_conn *c)
     if (c->tls)
         return tls_pump(p, c);
 #endif
-    if ((!len && !HIT_LEFT(c)) || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
+    if ((!len && !HIT_LEFT(c)) || CONNECTING(c) || (c->flags & F_DEAD))
         return 0;
     if ((c->flags & F_WBLOCK) && !(c->ready & RP_EV_WRITE))
         return 0;
@@ -3543,7 +3548,8 @@ static const uint16_t next_ok[RP_NSTATES] = {
     [CS_LOCAL] = B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
     [CS_CACHE] = B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
     [CS_CWAIT] = B(CS_FWD) | B(CS_CLOSING) | B(CS_FREE),
-    [DS_CONNECTING] = B(DS_BUSY) | B(DS_PROBE) | B(CS_FREE),
+    [DS_CONNECTING] = B(DS_BUSY) | B(DS_PCONNECT) | B(CS_FREE),
+    [DS_PCONNECT] = B(DS_PROBE) | B(CS_FREE),
     [DS_BUSY] = B(DS_IDLE) | B(CS_FREE),
     [DS_IDLE] = B(DS_BUSY) | B(CS_FREE),
     [DS_PROBE] = B(CS_FREE),
@@ -3564,7 +3570,7 @@ void
 conn_check(const rp_proxy *p, const rp_conn *c)
 {
     const rp_conn *o = c->link;
-    const uint32_t client_only = F_EXCHANGE | F_SERVED, device_only = F_REUSED | F_GOT | F_PCONN;
+    const uint32_t client_only = F_EXCHANGE | F_SERVED, device_only = F_REUSED | F_GOT;
     if (c->state == CS_FREE) {
         RP_ASSERT(c->sock < 0 && !o && !c->deadline && !c->tls && !c->in.d && !c->out.d);
         return;
@@ -3607,11 +3613,10 @@ conn_check(const rp_proxy *p, const rp_conn *c)
     case DS_IDLE:
         RP_ASSERT(!o && !c->in.d && !c->out.d && !(c->flags & (F_EOF | F_DEAD)));
         break;
-    case DS_PROBE:
+    case DS_PCONNECT: case DS_PROBE:
         RP_ASSERT(!o && p->cfg.devices[c->device].probe == c);
         break;
     }
-    RP_ASSERT(!(c->flags & F_PCONN) || c->state == DS_PROBE);
 }
 #endif
 
@@ -3630,8 +3635,12 @@ client_step(rp_proxy *p, rp_conn *c)
 #if RP_ENABLE_STATUS
     case CS_LOCAL: return local_step(p, c);
 #endif
+#if RP_ENABLE_CACHE
+    case CS_CWAIT: /* its timer (or the fill's end) wakes it; a reset frees it */
+        return (c->flags & F_DEAD) ? exchange_fail(p, c, 0) : 0;
+#endif
     }
-    return 0; /* CS_CWAIT: its timer (or a finished fill) wakes it */
+    return 0; /* CS_FREE; device states are stepped with their client */
 }
 
 /* A turn: move a client and its device connection as far as they go. */
@@ -3690,7 +3699,7 @@ conn_event(rp_proxy *p, rp_conn *c, unsigned ev)
     case DS_CONNECTING:
         c = connect_done(p, c);
         break;
-    case DS_PROBE:
+    case DS_PCONNECT: case DS_PROBE:
         probe_event(p, c);
         return;
     case DS_BUSY: /* its client drives the pair */
@@ -3707,6 +3716,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
 {
     rp_conn *c = x->kind == K_CLIENT ? x : x->link;
     int k = x->tkind;
+    RP_ASSERT(k == timer_kind(x)); /* no timer outlives the state it was for */
     x->deadline = 0;
     x->tkind = T_NONE;
     switch (k) {
@@ -6124,7 +6134,7 @@ hit_step(rp_proxy *p, rp_conn *c)
  * line -- at most once per interval, and not at all while real traffic
  * keeps proving it alive (a battery sensor is not woken for nothing).
  * `fall` failed probes in a row take it out, `rise` passes bring it back.
- * Owns: DS_PROBE connections, the devices' probe fields.  Calls: [7] [8]
+ * Owns: DS_PCONNECT / DS_PROBE connections, the devices' probe fields.  Calls: [7] [8]
  * [9].  Called by: [9] (conn_step), [18] (timers). */
 
 
@@ -6135,7 +6145,7 @@ probe_finish(rp_proxy *p, rp_conn *d, int ok)
     int idx = d->device;
     rp_device *dv = &p->cfg.devices[idx];
     const rp_pool *pl = &p->cfg.pools[dv->pool];
-    conn_free(p, d); /* a DS_PROBE slot: dv->probe goes back to NULL */
+    conn_free(p, d); /* a probe's slot: dv->probe goes back to NULL */
     dv->probes++;
     dv->probe_next = p->now + pl->interval_ms;
     timer_hint(p, dv->probe_next);
@@ -6170,13 +6180,12 @@ probe_start(rp_proxy *p, int idx)
         return;
     }
     d->device = (uint8_t)idx;
-    conn_state(d, DS_PROBE); /* a free slot's sock is -1 */
+    conn_state(d, DS_PCONNECT); /* a free slot's sock is -1 */
     if ((s = rp_port_connect(&dv->addr)) < 0) {
         probe_finish(p, d, 0);
         return;
     }
     d->sock = s;
-    d->flags |= F_PCONN;
     dv->probe = d;
 #if RP_ENABLE_TLS && RP_ENABLE_TLS_DEVICE
     if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
@@ -6200,7 +6209,7 @@ probe_event(rp_proxy *p, rp_conn *d)
 {
     rp_device *dv = &p->cfg.devices[d->device];
     const rp_pool *pl = &p->cfg.pools[dv->pool];
-    if (d->flags & F_PCONN) {
+    if (d->state == DS_PCONNECT) {
         int rc = rp_port_connect_result(d->sock);
         if (rc == RP_EAGAIN)
             return;
@@ -6208,7 +6217,7 @@ probe_event(rp_proxy *p, rp_conn *d)
             probe_finish(p, d, 0);
             return;
         }
-        d->flags &= ~F_PCONN;
+        conn_state(d, DS_PROBE);
         d->ready |= RP_EV_WRITE;
     }
     conn_write(p, d);

@@ -375,7 +375,7 @@ RP_NOINLINE int
 tls_pump(rp_proxy *p, rp_conn *c)
 {
     int moved = 0;
-    if (RP_ENABLE_TLS_DEVICE && (c->state == DS_CONNECTING || (c->flags & F_PCONN)))
+    if (RP_ENABLE_TLS_DEVICE && CONNECTING(c))
         return 0;
     while (tls_pump_once(p, c))
         moved = 1;

@@ -45,14 +45,16 @@
  *               Owns `in` (response) and `out` (request).
  *   DS_IDLE     device: pooled in p->idle[device] for reuse; any report means
  *               it closed or babbled.  Timer: T_DIDLE.  No link, no buffer.
- *   DS_PROBE    device: a health probe (dv->probe), F_PCONN until connected.
- *               Timer: T_PROBE.  Owns `out` (the probe) and `in` (status
- *               line).  No link.
+ *   DS_PCONNECT device: a health probe's TCP connect (dv->probe).  Timer:
+ *               T_PROBE.  Owns `out` (the probe request).  No link.
+ *   DS_PROBE    device: the connected probe, sending its request and
+ *               waiting for the status line.  Timer: T_PROBE.  Owns `out`
+ *               and `in`.  No link.
  *
  * Changes (the `next_ok` table): FREE -> HEAD | CONNECTING; HEAD -> FWD |
  * LOCAL; FWD -> CACHE | CWAIT | TUNNEL; CWAIT -> FWD; FWD | LOCAL | CACHE ->
- * HEAD (keep-alive); any client state -> CLOSING; CONNECTING -> BUSY | PROBE;
- * BUSY <-> IDLE; any -> FREE.  RP_ENABLE_ASSERT checks each change and, when
+ * HEAD (keep-alive); any client state -> CLOSING; CONNECTING -> BUSY |
+ * PCONNECT; PCONNECT -> PROBE; BUSY <-> IDLE; any -> FREE.  RP_ENABLE_ASSERT checks each change and, when
  * a turn leaves a connection at rest, the invariants above (conn_check).
  */
 #include "rp_int.h"
@@ -158,7 +160,7 @@ timer_kind(const rp_conn *c)
     case CS_LOCAL: case CS_CACHE: return out_blocked(c) ? T_CLIENT : T_NONE;
     case CS_CWAIT: return T_CWAIT;
     case CS_CLOSING: return buf_len(&c->out) ? T_CLIENT : T_LINGER;
-    case DS_PROBE: return T_PROBE;
+    case DS_PCONNECT: case DS_PROBE: return T_PROBE;
     case DS_CONNECTING: return T_CONNECT;
     case DS_IDLE: return T_DIDLE;
     case DS_BUSY:
@@ -176,7 +178,7 @@ static unsigned
 conn_interest(const rp_conn *c)
 {
     unsigned ev = 0;
-    if (c->state == DS_CONNECTING || (c->flags & F_PCONN))
+    if (CONNECTING(c))
         return RP_EV_WRITE;
 #if RP_ENABLE_TLS
     if (c->tls)
@@ -274,7 +276,7 @@ conn_free(rp_proxy *p, rp_conn *c)
         if (c->state == DS_IDLE) {
             idle_remove(p, c);
             dev->idle--;
-        } else if (c->state == DS_PROBE) {
+        } else if (PROBING(c)) {
             dev->probe = NULL;
         } else {
             dev->active--;
@@ -338,7 +340,7 @@ conn_write(rp_proxy *p, rp_conn *c)
     if (c->tls)
         return tls_pump(p, c);
 #endif
-    if ((!len && !HIT_LEFT(c)) || c->state == DS_CONNECTING || (c->flags & (F_DEAD | F_PCONN)))
+    if ((!len && !HIT_LEFT(c)) || CONNECTING(c) || (c->flags & F_DEAD))
         return 0;
     if ((c->flags & F_WBLOCK) && !(c->ready & RP_EV_WRITE))
         return 0;
@@ -416,7 +418,8 @@ static const uint16_t next_ok[RP_NSTATES] = {
     [CS_LOCAL] = B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
     [CS_CACHE] = B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
     [CS_CWAIT] = B(CS_FWD) | B(CS_CLOSING) | B(CS_FREE),
-    [DS_CONNECTING] = B(DS_BUSY) | B(DS_PROBE) | B(CS_FREE),
+    [DS_CONNECTING] = B(DS_BUSY) | B(DS_PCONNECT) | B(CS_FREE),
+    [DS_PCONNECT] = B(DS_PROBE) | B(CS_FREE),
     [DS_BUSY] = B(DS_IDLE) | B(CS_FREE),
     [DS_IDLE] = B(DS_BUSY) | B(CS_FREE),
     [DS_PROBE] = B(CS_FREE),
@@ -437,7 +440,7 @@ void
 conn_check(const rp_proxy *p, const rp_conn *c)
 {
     const rp_conn *o = c->link;
-    const uint32_t client_only = F_EXCHANGE | F_SERVED, device_only = F_REUSED | F_GOT | F_PCONN;
+    const uint32_t client_only = F_EXCHANGE | F_SERVED, device_only = F_REUSED | F_GOT;
     if (c->state == CS_FREE) {
         RP_ASSERT(c->sock < 0 && !o && !c->deadline && !c->tls && !c->in.d && !c->out.d);
         return;
@@ -480,11 +483,10 @@ conn_check(const rp_proxy *p, const rp_conn *c)
     case DS_IDLE:
         RP_ASSERT(!o && !c->in.d && !c->out.d && !(c->flags & (F_EOF | F_DEAD)));
         break;
-    case DS_PROBE:
+    case DS_PCONNECT: case DS_PROBE:
         RP_ASSERT(!o && p->cfg.devices[c->device].probe == c);
         break;
     }
-    RP_ASSERT(!(c->flags & F_PCONN) || c->state == DS_PROBE);
 }
 #endif
 
@@ -503,8 +505,12 @@ client_step(rp_proxy *p, rp_conn *c)
 #if RP_ENABLE_STATUS
     case CS_LOCAL: return local_step(p, c);
 #endif
+#if RP_ENABLE_CACHE
+    case CS_CWAIT: /* its timer (or the fill's end) wakes it; a reset frees it */
+        return (c->flags & F_DEAD) ? exchange_fail(p, c, 0) : 0;
+#endif
     }
-    return 0; /* CS_CWAIT: its timer (or a finished fill) wakes it */
+    return 0; /* CS_FREE; device states are stepped with their client */
 }
 
 /* A turn: move a client and its device connection as far as they go. */
@@ -563,7 +569,7 @@ conn_event(rp_proxy *p, rp_conn *c, unsigned ev)
     case DS_CONNECTING:
         c = connect_done(p, c);
         break;
-    case DS_PROBE:
+    case DS_PCONNECT: case DS_PROBE:
         probe_event(p, c);
         return;
     case DS_BUSY: /* its client drives the pair */
@@ -580,6 +586,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
 {
     rp_conn *c = x->kind == K_CLIENT ? x : x->link;
     int k = x->tkind;
+    RP_ASSERT(k == timer_kind(x)); /* no timer outlives the state it was for */
     x->deadline = 0;
     x->tkind = T_NONE;
     switch (k) {

@@ -4,7 +4,7 @@
  * line -- at most once per interval, and not at all while real traffic
  * keeps proving it alive (a battery sensor is not woken for nothing).
  * `fall` failed probes in a row take it out, `rise` passes bring it back.
- * Owns: DS_PROBE connections, the devices' probe fields.  Calls: [7] [8]
+ * Owns: DS_PCONNECT / DS_PROBE connections, the devices' probe fields.  Calls: [7] [8]
  * [9].  Called by: [9] (conn_step), [18] (timers). */
 #include "rp_int.h"
 
@@ -15,7 +15,7 @@ probe_finish(rp_proxy *p, rp_conn *d, int ok)
     int idx = d->device;
     rp_device *dv = &p->cfg.devices[idx];
     const rp_pool *pl = &p->cfg.pools[dv->pool];
-    conn_free(p, d); /* a DS_PROBE slot: dv->probe goes back to NULL */
+    conn_free(p, d); /* a probe's slot: dv->probe goes back to NULL */
     dv->probes++;
     dv->probe_next = p->now + pl->interval_ms;
     timer_hint(p, dv->probe_next);
@@ -50,13 +50,12 @@ probe_start(rp_proxy *p, int idx)
         return;
     }
     d->device = (uint8_t)idx;
-    conn_state(d, DS_PROBE); /* a free slot's sock is -1 */
+    conn_state(d, DS_PCONNECT); /* a free slot's sock is -1 */
     if ((s = rp_port_connect(&dv->addr)) < 0) {
         probe_finish(p, d, 0);
         return;
     }
     d->sock = s;
-    d->flags |= F_PCONN;
     dv->probe = d;
 #if RP_ENABLE_TLS && RP_ENABLE_TLS_DEVICE
     if (dv->tls && (d->tls = tls_take_client(p, dv)) == NULL) {
@@ -80,7 +79,7 @@ probe_event(rp_proxy *p, rp_conn *d)
 {
     rp_device *dv = &p->cfg.devices[d->device];
     const rp_pool *pl = &p->cfg.pools[dv->pool];
-    if (d->flags & F_PCONN) {
+    if (d->state == DS_PCONNECT) {
         int rc = rp_port_connect_result(d->sock);
         if (rc == RP_EAGAIN)
             return;
@@ -88,7 +87,7 @@ probe_event(rp_proxy *p, rp_conn *d)
             probe_finish(p, d, 0);
             return;
         }
-        d->flags &= ~F_PCONN;
+        conn_state(d, DS_PROBE);
         d->ready |= RP_EV_WRITE;
     }
     conn_write(p, d);

@@ -161,8 +161,12 @@ enum { K_LISTENER = 1, K_CLIENT, K_DEVICE };
 /* rp_conn.state: CS_ for client connections, DS_ for device ones. */
 enum {
     CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL, CS_CACHE, CS_CWAIT,
-    DS_CONNECTING, DS_BUSY, DS_IDLE, DS_PROBE, RP_NSTATES
+    DS_CONNECTING, DS_PCONNECT, DS_PROBE, DS_BUSY, DS_IDLE, RP_NSTATES
 };
+/* The device's TCP connect is pending (an exchange's or a probe's). */
+#define CONNECTING(c) ((unsigned)((c)->state - DS_CONNECTING) <= 1u)
+/* A health probe: connecting or waiting for its status line. */
+#define PROBING(c) ((unsigned)((c)->state - DS_PCONNECT) <= 1u)
 /* rp_conn.mode: how the body in `in` is framed. */
 enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
 /* rp_conn.tkind: which timer is armed (timer_kind derives it from the state). */
@@ -186,9 +190,8 @@ enum {
 #define F_WSHUT (1u << 3)     /* we sent FIN */
 #define F_PROGRESS (1u << 4)  /* bytes moved since the timer was armed */
 #define F_SERVED (1u << 5)    /* client: a request was answered on it */
-#define F_PCONN (1u << 6)     /* DS_PROBE: its connect is still pending */
-#define F_HSDONE (1u << 7)    /* TLS handshake finished */
-#define F_TLSBYE (1u << 8)    /* TLS close_notify queued */
+#define F_HSDONE (1u << 6)    /* TLS handshake finished */
+#define F_TLSBYE (1u << 7)    /* TLS close_notify queued */
 /* Exchange: how far this request/response got (client; F_KEEP on both). */
 #define F_KEEP (1u << 9)      /* keep the connection after this exchange */
 #define F_REQ_DONE (1u << 10) /* request fully moved to the device */

@@ -302,6 +302,35 @@ test_client_reset(void)
     teardown();
 }
 
+/* A miss waiting for another request's fill of the same URL (CS_CWAIT)
+ * whose client resets is freed at once, not when lock_timeout ends; the
+ * filling request is not disturbed. */
+static void
+test_collapsed_reset(void)
+{
+    static const char cfg[] = "listen 8080\npool a\ndevice a 127.0.0.1:9001\n"
+                              "route host=app.example pool=a cache=on\n"
+                              "cache lock_timeout=5000\n" TIMEOUTS;
+    int a, b, d;
+    if (!setup("collapsed reset", cfg))
+        return;
+    a = client(40001);
+    d = forward(a, REQ("/cam.jpg"));
+    b = client(40002);
+    fp_push_str(b, REQ("/cam.jpg"));
+    run();
+    CHECK_INT(fp_connect_count(), 1, "collapsed reset: the second miss waits, no second device connection");
+    CHECK_INT(rp_active(P), 2, "collapsed reset: both clients active");
+    fp_reset(b);
+    run();
+    CHECK(fp_closed(b), "collapsed reset: the waiting client's socket is closed at once");
+    CHECK_INT(rp_active(P), 1, "collapsed reset: only the filling client is left");
+    fp_push_str(d, "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok");
+    run();
+    CHECK(has(take(a), "\r\n\r\nok"), "collapsed reset: the filling request gets its response");
+    teardown();
+}
+
 static void
 test_accept_errors(void)
 {
@@ -346,6 +375,7 @@ static const tap_test tests[] = {
     TAP_TEST(bad_responses),
     TAP_TEST(no_device),
     TAP_TEST(client_reset),
+    TAP_TEST(collapsed_reset),
     TAP_TEST(accept_errors),
     TAP_TEST(exhaustion),
 };
