@@ -3565,56 +3565,75 @@ conn_state(rp_conn *c, int s)
     c->state = (uint8_t)s;
 }
 
+/* What holds for a client in every state. */
+static void
+client_check(const rp_conn *c, uint32_t f)
+{
+    RP_ASSERT(!(f & (F_REUSED | F_GOT)));
+    RP_ASSERT(!(f & (F_GET | F_HEAD)) || (f & F_SAFE));
+    RP_ASSERT(!(f & F_SAFE) || (f & F_IDEMP));
+    RP_ASSERT(!(f & (F_WSHUT | F_TLSBYE)) || c->state == CS_CLOSING);
+    RP_ASSERT(!c->tries || (f & F_DEVFAIL));
+    RP_ASSERT(!(f & F_RESP_DONE) || c->state == CS_CLOSING); /* exchange_end runs in its turn */
+    RP_ASSERT(!HELD(c) || buf_len(&c->in) >= HELD(c));
+    RP_ASSERT(!HELD(c) || c->state == CS_FWD || c->state == CS_CACHE || c->state == CS_CWAIT);
+}
+
 /* The invariants of c's state (the table above), when a turn leaves it. */
 void
 conn_check(const rp_proxy *p, const rp_conn *c)
 {
     const rp_conn *o = c->link;
-    const uint32_t client_only = F_EXCHANGE | F_SERVED, device_only = F_REUSED | F_GOT;
+    uint32_t f = c->flags;
     if (c->state == CS_FREE) {
         RP_ASSERT(c->sock < 0 && !o && !c->deadline && !c->tls && !c->in.d && !c->out.d);
         return;
     }
+    RP_ASSERT(c->in.r <= c->in.w && c->in.w <= RP_BUF_SIZE && (c->in.d || !c->in.w));
+    RP_ASSERT(c->out.r <= c->out.w && c->out.w <= RP_BUF_SIZE && (c->out.d || !c->out.w));
     RP_ASSERT(!o || (o->link == c && o->kind != c->kind && o->state != CS_FREE));
     RP_ASSERT(!c->deadline || c->tkind != T_NONE);
-    RP_ASSERT(!(c->flags & (c->kind == K_CLIENT ? device_only : client_only & ~F_KEEP)));
-    RP_ASSERT(!HELD(c) || buf_len(&c->in) >= HELD(c));
+    RP_ASSERT(!(f & F_DEAD) || (f & F_EOF));
+    RP_ASSERT(!c->next || c->state == DS_IDLE); /* the free list or a device's idle list */
+    if (c->kind == K_CLIENT)
+        client_check(c, f);
+    else
+        RP_ASSERT(c->device < p->cfg.ndevices && !(f & ((F_EXCHANGE & ~F_KEEP) | F_SERVED)));
     switch (c->state) {
     case CS_HEAD:
-        RP_ASSERT(!o && !HELD(c) && !(c->flags & (F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE)));
+        RP_ASSERT(!o && !(f & F_EXCHANGE) && !c->tried);
         break;
     case CS_FWD:
         RP_ASSERT(o && (o->state == DS_CONNECTING || o->state == DS_BUSY));
-        RP_ASSERT(!(c->flags & F_RESP_DONE) || (c->flags & F_RESP_HEAD));
         break;
     case CS_TUNNEL:
-        RP_ASSERT(o && o->state == DS_BUSY && o->mode == M_TUNNEL && !HELD(c));
+        RP_ASSERT(o && o->state == DS_BUSY && o->mode == M_TUNNEL && (f & F_RESP_HEAD));
         break;
     case CS_CLOSING:
-        RP_ASSERT(!o && !HELD(c) && !(c->flags & F_KEEP));
+        RP_ASSERT(!o && !(f & F_KEEP) && (!(f & F_WSHUT) || !buf_len(&c->out)));
         break;
     case CS_LOCAL:
-        RP_ASSERT(!o && !HELD(c));
+        RP_ASSERT(!o && (f & F_RESP_HEAD) && (f & (F_GET | F_HEAD)));
         break;
 #if RP_ENABLE_CACHE
     case CS_CACHE:
-        RP_ASSERT(!o && c->centry && (c->flags & F_RESP_HEAD));
+        RP_ASSERT(!o && c->centry && (f & F_RESP_HEAD));
         break;
     case CS_CWAIT:
-        RP_ASSERT(!o && HELD(c) && (c->cflags & CF_COLLAPSED));
+        RP_ASSERT(!o && HELD(c) && (c->cflags & CF_COLLAPSED) && !(f & F_RESP_HEAD));
         break;
 #endif
     case DS_CONNECTING:
-        RP_ASSERT(o && o->state == CS_FWD && !buf_len(&c->in));
+        RP_ASSERT(o && o->state == CS_FWD && !buf_len(&c->in) && !(f & (F_KEEP | F_REUSED | F_GOT)));
+        break;
+    case DS_PCONNECT: case DS_PROBE:
+        RP_ASSERT(!o && p->cfg.devices[c->device].probe == c && !(f & (F_KEEP | F_REUSED | F_GOT)));
         break;
     case DS_BUSY:
         RP_ASSERT(o && (o->state == CS_FWD || o->state == CS_TUNNEL));
         break;
     case DS_IDLE:
-        RP_ASSERT(!o && !c->in.d && !c->out.d && !(c->flags & (F_EOF | F_DEAD)));
-        break;
-    case DS_PCONNECT: case DS_PROBE:
-        RP_ASSERT(!o && p->cfg.devices[c->device].probe == c);
+        RP_ASSERT(!o && !c->in.d && !c->out.d && !(f & ~(F_WBLOCK | F_HSDONE)));
         break;
     }
 }
@@ -5237,7 +5256,7 @@ device_release(rp_proxy *p, rp_conn *d)
     if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
         !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
         conn_state(d, DS_IDLE);
-        d->flags &= F_WBLOCK;
+        d->flags &= F_WBLOCK | F_HSDONE; /* socket flags that stay true */
         d->next = p->idle[d->device];
         p->idle[d->device] = d;
         dv->active--;
@@ -5309,7 +5328,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
         p->idle[dev] = d->next;
         dv->idle--;
         dv->active++;
-        d->flags = (d->flags & (F_WBLOCK)) | F_REUSED;
+        d->flags = (d->flags & (F_WBLOCK | F_HSDONE)) | F_REUSED;
         conn_state(d, DS_BUSY);
         p->stats.device_reuses++;
     } else {

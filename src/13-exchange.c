@@ -46,7 +46,7 @@ device_release(rp_proxy *p, rp_conn *d)
     if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
         !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
         conn_state(d, DS_IDLE);
-        d->flags &= F_WBLOCK;
+        d->flags &= F_WBLOCK | F_HSDONE; /* socket flags that stay true */
         d->next = p->idle[d->device];
         p->idle[d->device] = d;
         dv->active--;
@@ -118,7 +118,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
         p->idle[dev] = d->next;
         dv->idle--;
         dv->active++;
-        d->flags = (d->flags & (F_WBLOCK)) | F_REUSED;
+        d->flags = (d->flags & (F_WBLOCK | F_HSDONE)) | F_REUSED;
         conn_state(d, DS_BUSY);
         p->stats.device_reuses++;
     } else {

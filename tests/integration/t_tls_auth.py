@@ -104,10 +104,10 @@ def s_server(ctx, crt, key, www=True):
     return port
 
 
-def start_reencrypt(ctx, device_opts):
+def start_reencrypt(ctx, device_opts, extra=""):
     port = free_port()
     text = ("listen 127.0.0.1:%d\npool p\ndevice p %s\nroute pool=p\n"
-            "timeout connect=2000 device=3000\n") % (port, device_opts)
+            "timeout connect=2000 device=3000\n%s") % (port, device_opts, extra)
     start_tls(ctx, text, [port])
     return port
 
@@ -142,7 +142,7 @@ def t_reencrypt_nocheck_pool(ctx):
     start_tls(ctx, ("listen 127.0.0.1:%d tls\nlisten 127.0.0.1:%d\ntls cert=%s key=%s\n"
                     "pool d\ndevice d %s\nroute pool=d\nstatus path=/st\n")
               % (front, plain, p.a_crt, p.a_key, dev.addr), [front, plain])
-    port = start_reencrypt(ctx, "127.0.0.1:%d tls verify=off" % front)
+    port = start_reencrypt(ctx, "127.0.0.1:%d tls verify=off" % front, "status path=/own-st\n")
     rc, out, _ = ctx.curl("-s", "http://127.0.0.1:%d/st" % plain, timeout=10)
     before = json.loads(out)["accepted"]
     for i in range(4):
@@ -155,6 +155,9 @@ def t_reencrypt_nocheck_pool(ctx):
     eq(st["accepted"] - before, 2,
        "connections the TLS front accepted for 4 requests + 1 status: one pooled TLS link")
     eq(st["requests"], 6, "requests the TLS front saw (4 relayed + 2 status)")
+    rc, out, _ = ctx.curl("-s", "http://127.0.0.1:%d/own-st" % port, timeout=10)
+    eq(json.loads(out)["tls_handshakes"], 1,
+       "handshakes the re-encrypting rproxy counts: one, however often the pooled link is reused")
 
 
 @tls_test("config errors: tls device without ca= (and no verify=off), ca= without tls, "

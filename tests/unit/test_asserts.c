@@ -69,10 +69,14 @@ aborts_with(void (*fn)(void), const char *expr)
     return 1;
 }
 
+/* A proxy with one device configured (never started), and a client slot. */
 static rp_conn *
 client(void)
 {
+    static const char cfg[] = "listen 8080\npool a\ndevice a 127.0.0.1:9001\nroute pool=a\n";
+    rp_cfg_error e;
     rp_init(&P);
+    rp_config_parse(&P, cfg, sizeof(cfg) - 1, &e);
     return conn_alloc(&P, K_CLIENT);
 }
 
@@ -80,7 +84,7 @@ static void
 device_into_head(void)
 {
     rp_conn *d;
-    rp_init(&P);
+    client();
     d = conn_alloc(&P, K_DEVICE);
     conn_state(d, CS_FREE);
     conn_state(d, CS_HEAD); /* FREE -> HEAD is allowed, but not for a device */
@@ -114,7 +118,7 @@ static void
 idle_still_linked(void)
 {
     rp_conn *c = client(), *d = conn_alloc(&P, K_DEVICE);
-    c->sock = 3, d->sock = 4;
+    c->sock = 3, d->sock = 4, d->device = 0;
     conn_state(c, CS_FWD);
     conn_state(d, DS_BUSY);
     c->link = d, d->link = c;
