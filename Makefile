@@ -25,7 +25,7 @@ CPPFLAGS += -DRP_ENABLE_TLS=1
 LDLIBS   += -lbearssl
 endif
 
-.PHONY: all deps demo test unit integration valgrind check-symbols check-modules size bench bench-tls bench-cache soak clean
+.PHONY: all deps demo test unit integration valgrind check-symbols check-modules size size-tables bench bench-tls bench-cache soak clean
 
 all: rproxy check-symbols check-modules
 
@@ -158,6 +158,11 @@ demo: deps
 
 size: $(BUILD)/rproxy.o
 	@sh scripts/size.sh
+
+# The memory tables in rproxy.h and README.md, rewritten from scripts/size.sh
+# (needs an x86_64 cc and arm-none-eabi-gcc; tests/header_check.sh checks them).
+size-tables:
+	@sh scripts/size.sh --write
 
 bench: rproxy $(BUILD)/devsim
 	@sh bench/run.sh

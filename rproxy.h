@@ -12,11 +12,28 @@
  * Host and path prefix, balancing by weight, strict parsing that refuses
  * ambiguous framing.
  *
- * The whole core is one file, rproxy.c.  It makes no OS calls and never
- * allocates: everything lives in one caller-declared `rp_proxy` whose size is
- * fixed by the RP_* macros below.  It reaches the network through the small
- * port contract at the end of this header, implemented by exactly one file in
- * port/ (posix.c: epoll/poll on BSD sockets; lwip.c: lwIP's raw API).
+ * The core is one drop-in file, rproxy.c, beside this header.  rproxy.c is
+ * generated (scripts/amalgamate.sh; `make rproxy.c`) from src/: the internal
+ * header src/rp_int.h and 19 sections src/NN-*.c, each of which compiles on
+ * its own.  Read and edit src/, never rproxy.c: rproxy.c's preamble lists
+ * the sections ([1] basics ... [19] public API) and each section opens with
+ * what it owns and what it calls.  The core makes no OS calls and never
+ * allocates: everything lives in one caller-declared `rp_proxy` whose size
+ * is fixed by the RP_* macros below.  It reaches the network through the
+ * port contract near the end of this header, implemented by exactly one
+ * file in port/ (posix.c: epoll/poll on BSD sockets; lwip.c: lwIP's raw
+ * API; template.c: a skeleton for another stack).
+ *
+ * ==== This header ====
+ *
+ * The public part, in order: quick start, conventions, memory (below); the
+ * compile-time configuration (every RP_* knob and default, with its cost or
+ * range); errors; the public types with their functions (views and
+ * addresses, the HTTP/1.1 parser, the configuration language and
+ * rp_config, statistics and the access log); the proxy's API; the port
+ * contract; logging.  Then, fenced off at the end, "Private: the layout of
+ * rp_proxy": there only so that the compiler knows sizeof(rp_proxy);
+ * nothing in it is API.
  *
  * ==== Quick start ====
  *
@@ -43,24 +60,62 @@
  * - Memory: rp_proxy must start zero-filled (declare it static, or memset it
  *   once).  rp_init() touches only bookkeeping, never the big buffers, so
  *   untouched buffer pages cost no RSS on a hosted OS.
+ * - Fields: of rp_proxy, read `cfg` and `stats` and set `access_fn` /
+ *   `access_ud`; every other field is private (see the last section).  Each
+ *   public type's doc block says which of its fields the caller fills and
+ *   which rproxy (the parser, the configuration, the port) fills.
  *
- * ==== Memory table (defaults; `make size` prints the real figures) ====
+ * ==== Memory ====
  *
- *   connection slot (client or device)   ~290 B   RP_MAX_CONNS + RP_MAX_UPSTREAM
- *   buffer block                  RP_BUF_SIZE + 8   RP_NBUFS = 2 per slot; taken
- *                                  only while a buffer holds bytes, so a busy
- *                                  keep-alive pair usually holds one block
- *   TLS slot (RP_ENABLE_TLS)        ~40.6 KB   16,709 B input + RP_TLS_OBUF_SIZE
- *                                  + ~7.4 KB engine/X.509, RP_MAX_TLS_CONNS of them
- *   configuration                   ~3 KB (+ RP_TLS_STORE_BYTES with TLS)
- *   rp_proxy_size() returns sizeof(rp_proxy) for the configuration compiled;
- *   the README's table gives the figures for the host and the board.
+ * All of rproxy's RAM is the one rp_proxy; rp_proxy_size() returns its size
+ * for the knobs compiled.  Its parts in bytes, for the host daemon (this
+ * header's defaults with RP_ENABLE_TLS 1, as `make` builds it, x86_64) and
+ * for the mps2-an386 board (boards/mps2-an386/rp_config.h, Cortex-M4).  The
+ * block is scripts/size.sh's output (`make size` prints it, `make
+ * size-tables` writes it here and into README.md; tests/header_check.sh
+ * fails when either differs):
+ *
+ *   ---- BEGIN generated: scripts/size.sh --table h (make size-tables) ----
+ *   bytes                                       host daemon  mps2 board
+ *   rp_conn: one connection slot                        304         160
+ *     all connection slots                          622,592       2,560
+ *   buffer block                                     16,392       2,052
+ *     buffer pool, all blocks                    67,141,632      65,664
+ *   rp_tls: one TLS slot                             40,600      27,728
+ *     of which engine and X.509 contexts              7,422       6,923
+ *     all TLS slots                               2,598,400      55,456
+ *   TLS session cache                                16,384       1,024
+ *   rp_config: the configuration                     26,880       4,344
+ *     of which certificates and their store          18,272       2,176
+ *   rp_cache: the cache tables                       43,032       1,400
+ *   cache arena                                   1,048,576      16,384
+ *   everything else                                   1,200         360
+ *   rp_proxy: all of rproxy's RAM                71,498,696     147,192
+ *   rp_http_msg: a parsed head, on the stack          2,656         704
+ *   ---- END generated: scripts/size.sh --table h ----
+ *
+ * A connection slot (rp_conn) is a client or a device connection: there
+ * are RP_MAX_CONNS + RP_MAX_UPSTREAM of them.  A buffer block is
+ * RP_BUF_SIZE and a pointer; the pool has two per slot (RP_NBUFS).  A TLS
+ * slot is BearSSL's 16,709-byte input buffer (a client may send full
+ * records), RP_TLS_OBUF_SIZE of output buffer and the engine and X.509
+ * contexts; there are RP_MAX_TLS_CONNS.  The configuration holds the
+ * RP_MAX_* tables, RP_CFG_STR_BYTES of strings and, with TLS, the
+ * certificates and RP_TLS_STORE_BYTES.  The cache is its tables
+ * (RP_CACHE_ENTRIES) and its arena (RP_CACHE_BYTES).
+ *
+ * Reserved is not resident: rp_init clears only what comes before the
+ * buffer pool; a buffer block is taken only while a buffer holds bytes (a
+ * busy keep-alive pair usually holds one, not four), the arena only as
+ * objects are stored, a TLS slot only when a TLS connection needs one.
+ * Pages never used cost no RSS on a hosted OS.
  *
  * ==== Features ====
  *
  * HTTP/1.1 forwarding (always); balancing, passive and active health;
- * the status page (RP_ENABLE_STATUS); TLS termination, TLS toward devices
- * and client certificates with BearSSL (RP_ENABLE_TLS and its parts).
+ * the status page (RP_ENABLE_STATUS); the response cache (RP_ENABLE_CACHE);
+ * TLS termination, TLS toward devices and client certificates with BearSSL
+ * (RP_ENABLE_TLS and its parts).
  */
 #ifndef RPROXY_H
 #define RPROXY_H
@@ -80,21 +135,22 @@ extern "C" {
  * Every knob has a default here; override it in RP_CONFIG_FILE or with -D.
  * Byte costs are per instance of the thing counted. */
 
-/** Client connections served at once.  Cost: 2*RP_BUF_SIZE + ~200 B each. */
+/** Client connections served at once.  Cost each: a connection slot
+ *  (rp_conn) and two buffer blocks (the memory table above). */
 #ifndef RP_MAX_CONNS
 #define RP_MAX_CONNS 1024
 #endif
 
 /** Device (upstream) connections, busy and idle-pooled together.
- *  Cost: 2*RP_BUF_SIZE + ~100 B each. */
+ *  Cost each: a connection slot (rp_conn) and two buffer blocks. */
 #ifndef RP_MAX_UPSTREAM
 #define RP_MAX_UPSTREAM RP_MAX_CONNS
 #endif
 
 /** Buffer blocks in the pool: one per direction per slot, so a slot never
- *  waits for a block.  Cost: RP_BUF_SIZE + 8 B each.  Blocks are handed out
- *  on demand and returned when empty, so on a hosted OS only the blocks in
- *  use at the busiest moment ever cost RSS. */
+ *  waits for a block.  Cost: RP_BUF_SIZE + a pointer each.  Blocks are
+ *  handed out on demand and returned when empty, so on a hosted OS only
+ *  the blocks in use at the busiest moment ever cost RSS. */
 #ifndef RP_NBUFS
 #define RP_NBUFS (2 * (RP_MAX_CONNS + RP_MAX_UPSTREAM))
 #endif
@@ -116,7 +172,8 @@ extern "C" {
 #endif
 
 /** Header fields per message; more -> 431 (request) or 502 (response).
- *  Cost: 32 B each on the parse stack. */
+ *  Cost: an rp_header each in every rp_http_msg, which lives on the stack
+ *  while a head is parsed (the memory table gives its size). */
 #ifndef RP_MAX_HEADERS
 #define RP_MAX_HEADERS 64
 #endif
@@ -269,8 +326,9 @@ extern "C" {
 #endif
 
 /** TLS connections at once (their own pool: BearSSL's 16,709-byte input
- *  buffer dominates).  Cost each: ~4.2 KB engine + 16,709 B input buffer +
- *  RP_TLS_OBUF_SIZE output buffer.  Clients beyond it are refused. */
+ *  buffer dominates).  Cost each: a TLS slot (rp_tls in the memory table):
+ *  the 16,709 B input buffer, RP_TLS_OBUF_SIZE of output buffer, and the
+ *  engine and X.509 contexts.  Clients beyond it are refused. */
 #ifndef RP_MAX_TLS_CONNS
 #define RP_MAX_TLS_CONNS 64
 #endif
@@ -340,7 +398,8 @@ extern "C" {
 #define RP_ENABLE_CACHE 1
 #endif
 /** Cache arena, bytes: stored heads and bodies, in RP_CACHE_BLOCK blocks.
- *  Lives at the end of rp_proxy; pages are touched only as objects land. */
+ *  Lives behind the buffer pool in rp_proxy; pages are touched only as
+ *  objects land. */
 #ifndef RP_CACHE_BYTES
 #define RP_CACHE_BYTES (1024u * 1024u)
 #endif
@@ -349,7 +408,8 @@ extern "C" {
 #ifndef RP_CACHE_BLOCK
 #define RP_CACHE_BLOCK 2048u
 #endif
-/** Stored responses (entries), each ~96 bytes of table. */
+/** Stored responses (entries), each an entry and a hash bucket in the
+ *  cache's tables (rp_cache in the memory table). */
 #ifndef RP_CACHE_ENTRIES
 #define RP_CACHE_ENTRIES 512
 #endif
@@ -364,9 +424,9 @@ extern "C" {
 #endif
 
 /** The per-request access callback (rp_proxy.access_fn): each connection
- *  keeps the request's method and target for it (112 bytes of RAM each).  A
- *  board that logs no accesses sets 0: no callback, no copies; rp_stats
- *  still counts responses by class. */
+ *  keeps the request's method, target and byte count for it (120 bytes of
+ *  RAM per connection slot).  A board that logs no accesses sets 0: no
+ *  callback, no copies; rp_stats still counts responses by class. */
 #ifndef RP_ENABLE_ACCESS_LOG
 #define RP_ENABLE_ACCESS_LOG 1
 #endif
@@ -498,8 +558,6 @@ extern "C" {
 #error "RP_LISTEN_BACKLOG, RP_LISTEN_PAUSE_MS and RP_TLS_EVICT_AGE_MS must be at least 1"
 #endif
 
-typedef RP_COUNTER rp_counter;
-
 /* ==== Errors ==== */
 
 /** One signed error space (lwIP's err_t): RP_OK, or a negative failure. */
@@ -528,14 +586,22 @@ const char *rp_strerror(int err);
 
 /* ==== Small shared types ==== */
 
-/** A view: n bytes at p, not NUL-terminated, owned by someone else. */
+/** A counter in rp_stats and rp_device: RP_COUNTER (uint64_t unless the
+ *  board narrows it), filled by rproxy, read by the caller. */
+typedef RP_COUNTER rp_counter;
+
+/** A view: n bytes at p, not NUL-terminated, owned by someone else.  Views
+ *  rproxy hands out point into its buffers or the caller's (the parser's
+ *  input) and are valid only as long as those bytes are. */
 typedef struct {
     const char *p;
     size_t n;
 } rp_str;
 
 /** A network address.  family 4 or 6; ip in network order (4 or 16 bytes
- *  used); port in host order. */
+ *  used); port in host order.  Filled by rp_addr_parse (the config's
+ *  addresses) and by the port (rp_port_accept's peer); the port reads it in
+ *  rp_port_listen and rp_port_connect. */
 typedef struct {
     uint8_t family;
     uint8_t ip[16];
@@ -559,7 +625,7 @@ size_t rp_addr_format(const rp_addr *a, char *out, size_t cap);
  * NUL, obs-fold, whitespace before a colon, invalid token characters,
  * conflicting or malformed framing are errors. */
 
-/** Flags describing a parsed message. */
+/** Flags describing a parsed message (rp_http_msg.flags). */
 enum {
     RP_HF_CHUNKED = 1 << 0,    /**< Transfer-Encoding: chunked (final) */
     RP_HF_LENGTH = 1 << 1,     /**< valid Content-Length present */
@@ -572,7 +638,9 @@ enum {
     RP_HF_HOST = 1 << 8        /**< a host was given (header or target) */
 };
 
-/** One header field; name and value views, value without surrounding OWS. */
+/** One header field, filled by the parser: name and value views into the
+ *  parsed buffer, the value without surrounding OWS.  The caller only
+ *  reads it. */
 typedef struct {
     rp_str name;
     rp_str value;
@@ -580,17 +648,19 @@ typedef struct {
                       set once by the parser */
 } rp_header;
 
-/** A parsed request or response head.  For requests: method, target (the
- *  path+query in origin form; for absolute-form the authority is moved to
- *  host), host (from the target or the Host header, without port check).
- *  For responses: status and reason.  content_length is -1 when absent. */
+/** A parsed request or response head.  The caller provides it (any
+ *  contents: the parse overwrites every field) and the buffer; the parser
+ *  fills all of it.  For requests: method, target (the path+query in origin
+ *  form; for absolute-form the authority is moved to host), host (from the
+ *  target or the Host header, without port check).  For responses: status
+ *  and reason.  content_length is -1 when absent. */
 typedef struct {
     rp_str method, target, host, reason;
     int minor;   /**< HTTP/1.minor */
     int status;  /**< responses only */
-    unsigned flags;
+    unsigned flags;          /**< RP_HF_* */
     int64_t content_length;
-    size_t nheaders;
+    size_t nheaders;         /**< headers[0..nheaders) are filled */
     rp_header headers[RP_MAX_HEADERS];
 } rp_http_msg;
 
@@ -611,8 +681,10 @@ int rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m);
  *  RP_EHDRTOOBIG (both mean 502 to the proxy). */
 int rp_http_parse_response(const char *buf, size_t len, rp_http_msg *m);
 
-/** Incremental chunked-body scanner.  Zero-initialise; feed bytes with
- *  rp_chunked_step until `done`. */
+/** Incremental chunked-body scanner.  The caller zero-initialises it and
+ *  feeds bytes with rp_chunked_step until `done`; rp_chunked_step fills
+ *  every field.  The caller reads `done` and `in_data` (and may read
+ *  `left`); `state` and `linelen` are the scanner's own. */
 typedef struct {
     uint8_t state;
     uint8_t done;      /**< last chunk and trailers seen */
@@ -627,57 +699,135 @@ typedef struct {
 long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
 
 /* ==== Configuration ====
- * Line-based; one directive per line; `#` starts a comment.  An option left
- * out takes the default named under its line (the RP_* settings above); a
- * number outside the range given there is an error at its line.
+ * The text rp_config_parse reads (scripts/cfgimage.c parses the same text
+ * on the build host for a board built without the parser:
+ * RP_ENABLE_CONFIG_TEXT 0).  One directive per line; words are separated
+ * by spaces, tabs or CRs, at most 16 a line; `#` starts a comment, also
+ * inside a word.  Directive names are lower case; option keys and the
+ * words wrr/leastconn, on/off, modern/compat, require/optional are matched
+ * without regard to case.  Options are `key=value` words (a few are a bare
+ * key) in any order.  An option left out takes the default named under its
+ * line (the RP_* settings above); a number outside the range given there,
+ * an unknown option, a pool defined twice, a second `health` line for a
+ * pool or a second `status` line is an error at its line.  The first error
+ * stops the parse: rp_cfg_error has its line and a message.  Strings the
+ * tables keep (names, hosts, paths) are copied into RP_CFG_STR_BYTES.
  *
- *   listen [ADDR:]PORT
+ *   listen [ADDR:]PORT [tls] [tls_profile=modern|compat]
+ *          [redirect_https[=PORT]]
+ *        accept clients: PORT alone is 0.0.0.0:PORT; ADDR is A.B.C.D,
+ *        [IPv6] (RP_ENABLE_IPV6) or localhost; PORT 1..65535.  At most
+ *        RP_MAX_LISTENERS lines.
+ *        tls: a TLS listener (RP_ENABLE_TLS; needs a `tls` line).
+ *        tls_profile: modern (the default: TLS 1.2, ECDHE, AES-GCM and
+ *        ChaCha20-Poly1305) or compat (adds TLS 1.0/1.1, CBC and RSA key
+ *        exchange; RP_ENABLE_TLS_COMPAT).
+ *        redirect_https: a plain listener that answers every request with
+ *        301 to https://HOST[:PORT]/target (RP_ENABLE_REDIRECT); PORT
+ *        1..65535, default the first TLS listener's, required when there
+ *        is none.  Not with tls.
  *   pool NAME [balance=wrr|leastconn] [retries=N]
- *        balance wrr; retries RP_DEFAULT_RETRIES (0..10)
- *   device POOL HOST:PORT [weight=N] [backup] [max_fails=N] [fail_timeout=SECONDS]
- *        weight RP_DEFAULT_WEIGHT (0..1000, 0 = disabled); max_fails
- *        RP_DEFAULT_MAX_FAILS (0..1000); fail_timeout RP_DEFAULT_FAIL_TIMEOUT_MS
- *        (0..86400 s)
- *   route [host=HOSTNAME] [path=/PREFIX] pool=NAME [cache=on|off]
- *   timeout [client_header=MS] [client_idle=MS] [connect=MS] [device=MS]
- *           [device_idle=MS] [handshake=MS]
- *        each 1..86400000; RP_TIMEOUT_CLIENT_HEADER_MS, RP_TIMEOUT_CLIENT_IDLE_MS,
- *        RP_TIMEOUT_CONNECT_MS, RP_TIMEOUT_DEVICE_MS, RP_TIMEOUT_DEVICE_IDLE_MS,
- *        RP_TIMEOUT_HANDSHAKE_MS
- *   via NAME                 pseudonym in Via headers (RP_DEFAULT_VIA)
+ *        a group of devices, defined before its devices, routes and health
+ *        line; at most RP_MAX_POOLS; each needs a device that is not a
+ *        backup.  balance wrr (smooth weighted round-robin); retries
+ *        RP_DEFAULT_RETRIES (0..10): replays of an idempotent request after
+ *        a device closed without answering
+ *   device POOL HOST:PORT [weight=N] [backup] [max_fails=N]
+ *          [fail_timeout=SECONDS] [tls] [ca=FILE] [sni=HOST] [verify=on|off]
+ *        a device in POOL at A.B.C.D:PORT, [IPv6]:PORT or localhost:PORT;
+ *        at most RP_MAX_DEVICES in all.  weight RP_DEFAULT_WEIGHT (0..1000,
+ *        0 = disabled); backup: used only while every primary is down;
+ *        max_fails RP_DEFAULT_MAX_FAILS (0..1000, 0 = never marked down);
+ *        fail_timeout RP_DEFAULT_FAIL_TIMEOUT_MS (0..86400 s).
+ *        TLS toward the device (RP_ENABLE_TLS and RP_ENABLE_TLS_DEVICE):
+ *        tls re-encrypts; ca=FILE: PEM CAs its chain must chain to (at
+ *        most RP_TLS_MAX_CAS, loaded with rp_port_blob), required unless
+ *        verify=off; sni=HOST: the server name sent (default none);
+ *        verify on (the default) or off (encrypt, check nothing).  ca=,
+ *        sni=, verify= need tls.
+ *   route [host=HOST] [path=/PREFIX] pool=NAME [cache=on|off]
+ *        requests whose host (case-insensitive, port ignored,
+ *        "*.example.com" for subdomains) and path prefix match go to NAME;
+ *        a route without host= or path= matches any.  First match wins;
+ *        no match: 404.  At most RP_MAX_ROUTES.  cache off; on sends the
+ *        route's GET and HEAD through the response cache (RP_ENABLE_CACHE;
+ *        ignored without).
+ *   timeout NAME=MS...
+ *        NAME client_header (RP_TIMEOUT_CLIENT_HEADER_MS), client_idle
+ *        (RP_TIMEOUT_CLIENT_IDLE_MS), connect (RP_TIMEOUT_CONNECT_MS),
+ *        device (RP_TIMEOUT_DEVICE_MS), device_idle
+ *        (RP_TIMEOUT_DEVICE_IDLE_MS), handshake (RP_TIMEOUT_HANDSHAKE_MS);
+ *        each 1..86400000
+ *   via NAME
+ *        the pseudonym in Via headers (RP_DEFAULT_VIA)
  *   health POOL [path=/PATH] [interval=MS] [timeout=MS] [rise=N] [fall=N]
- *          [expect=STATUS]   active health probes for POOL's devices
+ *          [expect=STATUS]
+ *        active probes (GET PATH) of every device in POOL; one line a pool.
  *        path RP_HEALTH_PATH; interval RP_HEALTH_INTERVAL_MS (100..86400000);
  *        timeout RP_HEALTH_TIMEOUT_MS (10..600000); rise RP_HEALTH_RISE and
  *        fall RP_HEALTH_FALL (1..100); expect any 2xx/3xx (100..599)
- *   status path=/PATH [allow=CIDR]...   JSON / Prometheus status page
- *   cache [max_object=BYTES] [heuristic=on|off] [ignore_client_nocache=on|off]
- *         [lock_timeout=MS]  response cache tuning (routes opt in: cache=on)
- *        max_object RP_CACHE_MAX_OBJECT (1..RP_CACHE_BYTES); heuristic off;
- *        ignore_client_nocache off; lock_timeout RP_CACHE_LOCK_MS (0..600000)
+ *   status path=/PATH [allow=ADDR[/BITS]]...
+ *        the JSON / Prometheus status page at PATH (RP_ENABLE_STATUS); one
+ *        line.  At most 4 allow= networks, IPv4 or IPv6 (bare or in [ ]),
+ *        BITS 0..32 or 0..128, default all; none: loopback only
+ *   tls cert=FILE key=FILE [sni=HOST] [client_ca=FILE]
+ *       [client_auth=require|optional] [client_cert_header=NAME]
+ *        a certificate for TLS listeners (RP_ENABLE_TLS), loaded at once
+ *        with rp_port_blob: cert a PEM chain (at most RP_TLS_MAX_CHAIN),
+ *        key the leaf's PEM key (RSA >= 2048 bits or EC P-256/P-384, raw
+ *        or PKCS#8).  At most RP_TLS_MAX_CERTS lines, DER kept in
+ *        RP_TLS_STORE_BYTES.  sni= picks this one for the names it
+ *        matches ("*.x" too; default none); the first line answers every
+ *        name no sni= matches.  client_ca=FILE asks
+ *        clients for a certificate chaining to its PEM CAs (at most
+ *        RP_TLS_MAX_CAS; RP_ENABLE_TLS_CLIENT_AUTH); client_auth (with
+ *        client_ca= only) require (the default) or optional: let clients
+ *        without one through unauthenticated.  client_cert_header=NAME:
+ *        the verified subject CN goes to devices in the field NAME (one
+ *        for all lines: the last given)
+ *   cache [max_object=BYTES] [heuristic=on|off]
+ *         [ignore_client_nocache=on|off] [lock_timeout=MS]
+ *        response cache tuning (RP_ENABLE_CACHE; routes opt in with
+ *        cache=on); at least one option.  max_object RP_CACHE_MAX_OBJECT
+ *        (1..RP_CACHE_BYTES); heuristic off (on: 10% of Last-Modified age
+ *        for responses without explicit freshness); ignore_client_nocache
+ *        off; lock_timeout RP_CACHE_LOCK_MS (0..600000)
  *
  * A NAME is 1..RP_CFG_NAME_MAX letters, digits, - _ .; a health or status
- * PATH is '/' and visible ASCII, at most RP_CFG_PATH_MAX bytes.
+ * PATH is '/' and visible ASCII, at most RP_CFG_PATH_MAX bytes; a FILE name
+ * is at most 255 bytes (what rp_port_blob is given).  Asking for what a
+ * knob compiled out (tls and `listen ... tls`, status, device TLS,
+ * client_ca=, tls_profile=compat, redirect_https, IPv6 addresses) is an
+ * error that names the knob; without RP_ENABLE_CACHE, `cache` is an unknown
+ * directive.  The whole text must have a listen and a route line.
  *
- * The README's config reference documents every option. */
+ * README.md's "Configuration reference" explains every directive (with
+ * nginx and HAProxy equivalents); the parser is src/06-config.c. */
 
-/** Where a configuration error is: 1-based line and a message. */
+/** Where a configuration error is, filled by rp_config_parse: the 1-based
+ *  line and a NUL-ended message that quotes the offending word ("unknown
+ *  listen option 'tsl'"). */
 typedef struct {
     int line;
     char msg[96];
 } rp_cfg_error;
 
-/** Balancing algorithms. */
+/** Balancing algorithms (rp_pool.balance). */
 enum { RP_BALANCE_WRR = 0, RP_BALANCE_LEASTCONN = 1 };
 
 struct rp_conn;
 
-/** A device (upstream server) and its runtime balancing and health state. */
+/** A device (upstream server), a `device` line, and its runtime balancing
+ *  and health state.  The parser fills pool, backup, tls, verify, weight,
+ *  max_fails, fail_timeout_ms, sni, addr and the trust anchors (ntas, tas);
+ *  every other field is state that the balancer and the health checks keep
+ *  while rproxy runs (the caller may read it, as the status page does, and
+ *  must not write it). */
 typedef struct {
     /* Runtime state and the fields every pick reads first, by width, so a
      * Thumb-2 short load reaches them; the address and CAs last. */
-    uint8_t pool;
-    uint8_t backup;
+    uint8_t pool;             /**< index into rp_config.pools */
+    uint8_t backup;           /**< `backup`: only while every primary is down */
     uint8_t tls;              /**< `tls`: re-encrypt to this device */
     uint8_t verify;           /**< check its chain against `ca=` */
     uint8_t hc_down;          /**< active health says down */
@@ -700,34 +850,39 @@ typedef struct {
     uint64_t last_ok;         /**< last response head received (ms) */
     uint64_t probe_next;      /**< next active probe due (ms) */
     const char *sni;          /**< `sni=` (default: none) */
-    rp_addr addr;
+    rp_addr addr;             /**< HOST:PORT */
 #if RP_ENABLE_TLS
-    size_t ntas;
+    size_t ntas;              /**< CAs from `ca=` */
     br_x509_trust_anchor tas[RP_TLS_MAX_CAS];
 #endif
 } rp_device;
 
+/** A pool of devices (a `pool` line, and its `health` line), filled by the
+ *  parser; the caller reads it. */
 typedef struct {
     const char *name;
-    uint8_t balance;
-    uint8_t retries;
-    uint8_t ndevices;
+    uint8_t balance;          /**< `balance=`: RP_BALANCE_WRR or _LEASTCONN */
+    uint8_t retries;          /**< `retries=` */
+    uint8_t ndevices;         /**< devices[0..ndevices) */
     uint8_t devices[RP_MAX_DEVICES]; /**< indexes into rp_config.devices */
     /* active health (`health` line); health == 0: none */
     uint8_t health;
-    uint8_t rise, fall;
+    uint8_t rise, fall;       /**< `rise=`, `fall=` */
     uint16_t expect;          /**< status a probe wants; 0 = any 2xx/3xx */
-    uint32_t interval_ms, probe_timeout_ms;
-    const char *health_path;
+    uint32_t interval_ms, probe_timeout_ms; /**< `interval=`, `timeout=` */
+    const char *health_path;  /**< `path=` */
 } rp_pool;
 
+/** A route (a `route` line), filled by the parser; the caller reads it. */
 typedef struct {
     const char *host;   /**< NULL = any host; "*.x" matches subdomains */
     const char *path;   /**< NULL = any path; else a prefix */
-    uint8_t pool;
-    uint8_t cache;
+    uint8_t pool;       /**< index into rp_config.pools */
+    uint8_t cache;      /**< `cache=on` */
 } rp_route;
 
+/** A listener (a `listen` line), filled by the parser; the caller reads
+ *  it. */
 typedef struct {
     rp_addr addr;
     uint8_t tls;             /**< `tls`: a TLS listener */
@@ -737,10 +892,12 @@ typedef struct {
 } rp_listener_cfg;
 
 #if RP_ENABLE_TLS
-/** A certificate chain and its private key (`tls` line), DER in the
- *  config's store. */
+/** A certificate chain and its private key (a `tls` line), filled by the
+ *  parser: DER and key parts in the config's store, the client CAs loaded.
+ *  The caller reads it. */
 typedef struct {
-    const char *sni;         /**< NULL for the default (first) entry */
+    const char *sni;         /**< `sni=`; NULL: no name (the first line is
+                                  the default for names no `sni=` matches) */
     br_x509_certificate chain[RP_TLS_MAX_CHAIN];
     size_t chain_len;
     int key_type;            /**< BR_KEYTYPE_RSA or BR_KEYTYPE_EC */
@@ -753,7 +910,10 @@ typedef struct {
 } rp_tls_cert;
 #endif
 
-/** The parsed configuration (inside rp_proxy). */
+/** The parsed configuration, p->cfg.  rp_init sets the defaults (the RP_*
+ *  settings), rp_config_parse fills it from the text or rp_config_load
+ *  copies a build-time image (scripts/cfgimage.c) in; the caller reads it.
+ *  Its devices also carry their runtime state (rp_device). */
 typedef struct {
     rp_listener_cfg listeners[RP_MAX_LISTENERS];
     rp_pool pools[RP_MAX_POOLS];
@@ -761,12 +921,12 @@ typedef struct {
     rp_route routes[RP_MAX_ROUTES];
     uint8_t nlisteners, npools, ndevices, nroutes;
     uint32_t t_client_header, t_client_idle, t_connect, t_device, t_device_idle;
-    uint32_t t_handshake;
+    uint32_t t_handshake;       /**< the `timeout` options, ms */
     uint32_t cache_max_object;  /**< `cache max_object=`: larger is not stored */
     uint32_t cache_lock_ms;     /**< `cache lock_timeout=`: collapsed misses wait */
     uint8_t cache_heuristic;    /**< `cache heuristic=on`: 10% of Last-Modified age */
     uint8_t cache_ignore_nocache; /**< `cache ignore_client_nocache=on` */
-    const char *via;
+    const char *via;            /**< `via` */
     const char *status_path;  /**< `status path=`; NULL = no status page */
     const char *client_cert_header; /**< `client_cert_header=`: verified CN */
     uint8_t nallow;           /**< `allow=` networks; 0 = loopback only */
@@ -775,18 +935,19 @@ typedef struct {
         uint8_t bits;
     } allow[4];
 #if RP_ENABLE_TLS
-    rp_tls_cert certs[RP_TLS_MAX_CERTS];
+    rp_tls_cert certs[RP_TLS_MAX_CERTS]; /**< `tls` lines, in order */
     uint8_t ncerts;
-    size_t store_used;
-    unsigned char store[RP_TLS_STORE_BYTES];
+    size_t store_used;        /**< bytes of store[] taken */
+    unsigned char store[RP_TLS_STORE_BYTES]; /**< DER chains, key parts */
 #endif
-    size_t str_used;
-    char str[RP_CFG_STR_BYTES];
+    size_t str_used;          /**< bytes of str[] taken */
+    char str[RP_CFG_STR_BYTES]; /**< the strings the tables point to */
 } rp_config;
 
-/* ==== Statistics ==== */
+/* ==== Statistics and the access log ==== */
 
-/** Counters since rp_init (monotonic). */
+/** Counters since rp_init (monotonic), p->stats: filled by rproxy, read by
+ *  the caller. */
 typedef struct {
     rp_counter accepted;        /**< client connections accepted */
     rp_counter refused_conns;   /**< clients refused: no free slot */
@@ -816,13 +977,13 @@ typedef struct {
     rp_counter cache_invalidations; /**< entries removed by unsafe requests */
 } rp_stats;
 
-/* ==== The proxy object ==== */
-
-/** Called once per finished request (the access log).  device is NULL when
- *  no device was involved; status 0 means the client got no response. */
+/** One finished request, filled by rproxy and handed to the access
+ *  callback (the access log); valid only during the call.  device is NULL
+ *  when no device was involved; status 0 means the client got no
+ *  response. */
 typedef struct {
     const rp_addr *client;
-    rp_str method, target;
+    rp_str method, target;   /**< as far as kept (16 and 96 bytes) */
     int status;
     uint64_t bytes;          /**< bytes sent to the client for this request */
     const rp_addr *device;
@@ -830,202 +991,21 @@ typedef struct {
     int err;                 /**< first error on the connection (rp_err) */
 } rp_access;
 
+/** The access callback, set by the caller in p->access_fn (with its
+ *  p->access_ud) after rp_init; RP_ENABLE_ACCESS_LOG builds only.  It must
+ *  not call back into rproxy. */
 typedef void (*rp_access_fn)(void *ud, const rp_access *a);
 
-/** One readiness report from rp_port_wait: ud as given to rp_port_watch. */
-typedef struct {
-    void *ud;
-    unsigned events;
-} rp_event;
-
-/** A byte buffer: data is d[r..w). */
-typedef struct {
-    uint32_t r, w;
-    char *d;
-} rp_buf;
-
-
-/** Everything rproxy has.  Opaque in spirit: read `cfg` and `stats`, and set
- *  `access_fn`/`access_ud` after rp_init; the rest is private.  The small
- *  fields every turn touches come first and the configuration after them:
- *  a Thumb-2 load reaches 4 KB from `p` in one instruction, and the config's
- *  certificate store would push everything behind it out of that reach. */
-typedef struct rp_proxy {
-    rp_stats stats;
-#if RP_ENABLE_ACCESS_LOG
-    rp_access_fn access_fn;
-    void *access_ud;
-#endif
-    /* private, but for cfg */
-    uint64_t now;
-    uint64_t next_timer;
-    uint64_t t_started;    /* rp_start time, for uptime */
-    uint8_t started, stopping;
-    uint8_t pick_any;      /* balancer: ignore passive down marks */
-    rp_event *batch;       /* reports of the current rp_poll turn */
-    int batch_at, batch_n;
-    struct rp_lsock {
-        uint8_t kind;      /* must stay first: reports carry &kind */
-        uint8_t slot_wait; /* paused until a TLS slot frees */
-        int sock;
-        uint64_t paused_until;
-    } lsocks[RP_MAX_LISTENERS];
-    struct rp_conn *free_clients, *free_devices;
-    struct rp_conn *idle[RP_MAX_DEVICES]; /* pooled device connections */
-#if RP_ENABLE_TLS
-    struct rp_tls *tls_stack[RP_MAX_TLS_CONNS]; /* free TLS slots */
-    int tls_top, tls_fresh;
-    br_ssl_session_cache_lru tls_cache;
-    br_ec_impl tls_ec;     /* the default EC code, curves narrowed */
-#endif
-#if RP_ENABLE_CACHE
-    /* The cache's tables (the arena itself is at the end).  Index 0 of
-     * entries and blocks is never used, so 0 means "none" and rp_init's
-     * memset is the whole initialisation. */
-    struct rp_cache {
-        uint16_t bucket[RP_CACHE_ENTRIES];   /* hash -> first entry */
-        uint16_t blk_next[RP_CACHE_BYTES / RP_CACHE_BLOCK];
-        uint16_t free_blk, fresh_blk;        /* free list; never used from */
-        uint16_t free_ent, fresh_ent;
-        uint16_t lru_head, lru_tail;         /* most / least recently used */
-        uint32_t nblk_used;
-        uint32_t nentries;                   /* stored (ready) entries */
-        struct rp_cache_entry {
-            struct rp_chain {
-                uint16_t first, last; /* arena blocks, linked by blk_next */
-                uint32_t len;         /* bytes in the chain */
-            } meta, body;          /* key, Vary values, ETag, Last-Modified,
-                                      head; and the body */
-            uint32_t hash;         /* of the key */
-            uint16_t hnext;        /* bucket chain */
-            uint16_t prev, next;   /* LRU list (ready entries) */
-            uint16_t key_len, vary_len, etag_len, lm_len;
-            uint16_t pins;         /* exchanges reading or revalidating it */
-            uint16_t status;
-            uint8_t state;         /* free, filling, ready */
-            uint8_t flags;         /* no-cache, no stale, doomed, ... */
-            int32_t lifetime;      /* freshness lifetime, s */
-            int32_t stale_if_error;/* s, -1 none */
-            int64_t age0;          /* corrected initial age, s */
-            uint64_t resp_ms;      /* response time (monotonic ms) */
-            int64_t lm;            /* Last-Modified, s since 1970, -1 none */
-            uint64_t expect;       /* Content-Length being filled, or ~0 */
-        } e[RP_CACHE_ENTRIES];
-    } cache;
-#endif
-    rp_config cfg;
-    struct rp_conn {
-        /* Ordered for the Thumb-2 short loads: bytes in the first 32,
-         * halfwords in the first 64, words in the first 128; the 64-bit
-         * fields (always a 32-bit ldrd/strd) and the cold ones after. */
-        uint8_t kind;      /* must stay first: reports carry &kind */
-        uint8_t state;
-        uint8_t watched;   /* interest last given to the port */
-        uint8_t ready;     /* readiness last reported by the port */
-        uint8_t mode;      /* framing of the body in `in` */
-        uint8_t tkind;     /* which timer is armed */
-        uint8_t device;    /* device index (client: NO_DEVICE before one is picked) */
-        uint8_t route;     /* route index (client side) */
-        uint8_t tries;     /* retries used for the current request */
-        uint8_t lsn;       /* listener index (client side) */
-        uint16_t slot;
-        int16_t err;       /* first error (sticky) */
-#if RP_ENABLE_CACHE
-        uint16_t cflags;   /* cache: what this exchange did (CF_*) */
-        uint16_t centry;   /* entry pinned: being served or revalidated */
-        uint16_t cfill;    /* entry this exchange fills */
-        uint16_t cblk;     /* hit body: current arena block, offset in it */
-        uint16_t coff;
-#endif
-        uint32_t flags;
-        int sock;
-        int status;        /* response status being forwarded */
-        uint32_t tried;    /* devices tried for this request (bit mask) */
-        uint32_t head_len; /* request head held in `in` for a retry; 0: none */
-#if RP_ENABLE_CACHE
-        uint32_t cleft;    /* hit body bytes still to send */
-#endif
-        size_t scan;       /* rp_http_head_end resume offset */
-        struct rp_tls *tls;    /* TLS engine, or NULL for plain TCP */
-        struct rp_conn *link;  /* the other side of the exchange */
-        struct rp_conn *next;  /* free list / idle list */
-        rp_buf in, out;
-#if RP_ENABLE_CACHE
-        uint32_t chost;    /* hash of the request's host, and of its key */
-        uint32_t ckey;
-#endif
-        rp_chunked ch;     /* chunked framing of the body in `in` */
-        uint64_t left;     /* body bytes left (M_LENGTH framing) */
-        uint64_t deadline; /* timer, 0 = none */
-        uint64_t t_start;  /* request head started (access log) */
-#if RP_ENABLE_ACCESS_LOG
-        uint64_t sent;     /* bytes queued to the client for this request */
-#endif
-        rp_addr peer;      /* client address / device address */
-#if RP_ENABLE_STATUS
-        uint32_t item;     /* CS_LOCAL: the status page's next item */
-#endif
-#if RP_ENABLE_ACCESS_LOG
-        char method[16];   /* for the access log */
-        char target[96];
-#endif
-    } clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
-    int buf_top;           /* free blocks stacked in buf_free */
-    int buf_fresh;         /* blocks never handed out start here */
-    char *buf_free[RP_NBUFS];
-    char bufs[RP_NBUFS][RP_BUF_SIZE];
-#if RP_ENABLE_CACHE
-    unsigned char cache_arena[RP_CACHE_BYTES]; /* untouched until stored to */
-#endif
-#if RP_ENABLE_TLS
-    /* Past the bookkeeping rp_init clears: touched only when used. */
-    unsigned char tls_cache_buf[RP_TLS_SESSION_CACHE_BYTES];
-    struct rp_tls {
-        unsigned char ibuf[BR_SSL_BUFSIZE_INPUT]; /* first: aligned, so the
-                                   config loader may borrow slot 0's */
-        unsigned char obuf[RP_TLS_OBUF_SIZE];
-        union {
-            br_ssl_server_context sc;              /* client-facing */
-            br_ssl_client_context cc;              /* device-facing */
-        } u;
-        union {
-            br_x509_minimal_context min;           /* chains checked */
-            struct rp_x509_any {                   /* verify=off: key only */
-                const br_x509_class *vtable;
-                br_x509_decoder_context dec;
-                int first;
-            } any;
-        } xc;
-        br_name_element cn_elt;                    /* their subject CN */
-        char cn[64];
-        const br_ssl_server_policy_class *chooser; /* SNI: picks a cert */
-        struct rp_proxy *owner;
-        uint8_t ready;     /* engine configured: 1 server, 2 client */
-    } tls[RP_MAX_TLS_CONNS];
-#endif
-} rp_proxy;
-
-/* ==== Balancing ====
- * Exposed for embedders that want to steer traffic themselves, and for the
- * unit tests that pin the picker's sequences down. */
-
-/** Pick a device of pool `pool` (index into cfg.pools) for one request,
- *  skipping devices whose bit is set in `tried`: smooth weighted round-robin
- *  or weighted least-connections among eligible primaries, then backups;
- *  when every device is marked down they are tried anyway.  Returns a
- *  device index, or -1 when none can take it (all weight 0 or tried). */
-int rp_pool_pick(rp_proxy *p, int pool, uint32_t tried);
-
-/** Report the outcome of a request to device `dev`: err == RP_OK is a
- *  success (clears the failure count), else a failure counted toward
- *  max_fails within fail_timeout and lowering the effective weight. */
-void rp_device_report(rp_proxy *p, int dev, int err);
-
-/** Is device `dev` taking traffic now (not passively or actively down)? */
-int rp_device_up(const rp_proxy *p, int dev);
+/* ==== The proxy: lifecycle ====
+ * rp_proxy is everything rproxy has: the caller declares one, zero-filled
+ * (static storage), and passes its address.  Its layout is at the end of
+ * this header ("Private"); the caller reads `cfg` and `stats` and sets
+ * `access_fn` / `access_ud`, nothing else. */
+typedef struct rp_proxy rp_proxy;
 
 /** Prepare p for configuration: resets the bookkeeping (not the buffers,
- *  so their pages stay untouched until used).  RP_OK. */
+ *  so their pages stay untouched until used) and sets the configuration's
+ *  defaults.  RP_OK. */
 int rp_init(rp_proxy *p);
 
 #if RP_ENABLE_CONFIG_TEXT
@@ -1063,17 +1043,52 @@ const char *rp_version(void);
 
 #define RP_VERSION "0.1.0"
 
-/* ==== Port contract ====
- * Implemented by exactly one file in port/ and bound at link time.  Sockets
- * are small non-negative integers chosen by the port; every call is
- * non-blocking.  rproxy calls nothing else outside this list (and memcpy,
- * memmove, memcmp, memset, strlen). */
+/* ==== Balancing ====
+ * Exposed for embedders that want to steer traffic themselves, and for the
+ * unit tests that pin the picker's sequences down. */
 
+/** Pick a device of pool `pool` (index into cfg.pools) for one request,
+ *  skipping devices whose bit is set in `tried`: smooth weighted round-robin
+ *  or weighted least-connections among eligible primaries, then backups;
+ *  when every device is marked down they are tried anyway.  Returns a
+ *  device index, or -1 when none can take it (all weight 0 or tried). */
+int rp_pool_pick(rp_proxy *p, int pool, uint32_t tried);
+
+/** Report the outcome of a request to device `dev`: err == RP_OK is a
+ *  success (clears the failure count), else a failure counted toward
+ *  max_fails within fail_timeout and lowering the effective weight. */
+void rp_device_report(rp_proxy *p, int dev, int err);
+
+/** Is device `dev` taking traffic now (not passively or actively down)? */
+int rp_device_up(const rp_proxy *p, int dev);
+
+/* ==== Port contract ====
+ * Implemented by exactly one file in port/ and bound at link time: 17
+ * functions, rp_port_listen .. rp_port_assert below and rp_port_log under
+ * "Logging" -- 16 in a build without RP_ENABLE_ASSERT, which never calls
+ * rp_port_assert.  Sockets are small non-negative integers chosen by the
+ * port; every call is non-blocking.  rproxy calls nothing else outside
+ * this list (and memcpy, memmove, memcmp, memset, strlen). */
+
+/** A socket: a small non-negative integer the port chooses (an index into
+ *  its own table); negative values are rp_err codes. */
 typedef int rp_sock;
 
 /** Readiness / interest bits. */
 enum { RP_EV_READ = 1, RP_EV_WRITE = 2, RP_EV_ERROR = 4 };
 
+/** One readiness report, filled by the port in rp_port_wait: ud as given
+ *  to rp_port_watch, events RP_EV_* bits. */
+typedef struct {
+    void *ud;
+    unsigned events;
+} rp_event;
+
+/** One piece of a gather send, filled by rproxy for rp_port_sendv. */
+typedef struct {
+    const void *p;
+    size_t n;
+} rp_iov;
 
 /** Listen on a (backlog connections queued).  Returns a socket or RP_EADDR. */
 rp_sock rp_port_listen(const rp_addr *a, int backlog);
@@ -1096,6 +1111,11 @@ int rp_port_connect_result(rp_sock s);
 /** Send up to n bytes.  Returns bytes taken (> 0), RP_EAGAIN, or an error
  *  (RP_ERESET, RP_EIO). */
 long rp_port_send(rp_sock s, const void *buf, size_t n);
+
+/** Send iov[0..n) in order as one stream (writev): returns bytes taken
+ *  (> 0, may end inside any piece), RP_EAGAIN, or an error; n <= 16.  Cache hits
+ *  send the head and the body straight from the arena with it. */
+long rp_port_sendv(rp_sock s, const rp_iov *iov, int n);
 
 /** Receive up to n bytes.  Returns bytes (> 0), 0 at end of stream,
  *  RP_EAGAIN, or an error. */
@@ -1126,23 +1146,6 @@ uint64_t rp_port_now_ms(void);
  *  clock.  Only HTTP dates use it (the cache's Date and apparent age). */
 int64_t rp_port_time(void);
 
-#if RP_ENABLE_ASSERT
-/** An internal invariant failed (RP_ENABLE_ASSERT builds only): report
- *  file:line and the expression, then stop; must not return. */
-void rp_port_assert(const char *file, int line, const char *expr);
-#endif
-
-/** One piece of a gather send. */
-typedef struct {
-    const void *p;
-    size_t n;
-} rp_iov;
-
-/** Send iov[0..n) in order as one stream (writev): returns bytes taken
- *  (> 0, may end inside any piece), RP_EAGAIN, or an error; n <= 16.  Cache hits
- *  send the head and the body straight from the arena with it. */
-long rp_port_sendv(rp_sock s, const rp_iov *iov, int n);
-
 /** Fill buf with n cryptographically strong random bytes: RP_OK or RP_EIO. */
 int rp_port_random(void *buf, size_t n);
 
@@ -1151,10 +1154,19 @@ int rp_port_random(void *buf, size_t n);
  *  RP_ENOTFOUND, or RP_ENOMEM when the port has no room to keep it. */
 int rp_port_blob(const char *name, const void **data, size_t *len);
 
+#if RP_ENABLE_ASSERT
+/** An internal invariant failed (RP_ENABLE_ASSERT builds only): report
+ *  file:line and the expression, then stop; must not return. */
+void rp_port_assert(const char *file, int line, const char *expr);
+#endif
+
+/* ==== Logging ==== */
+
 /** Log levels for rp_port_log. */
 enum { RP_LOG_ERROR = 0, RP_LOG_WARN = 1, RP_LOG_INFO = 2, RP_LOG_DEBUG = 3 };
 
-/** Write one log line (printf-style, no trailing newline needed). */
+/** Write one log line (printf-style, no trailing newline needed): the
+ *  port's last function. */
 void rp_port_log(int level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
@@ -1177,6 +1189,207 @@ void rp_port_log(int level, const char *fmt, ...)
 #else
 #define RP_LOG(level, args) ((void)0)
 #endif
+
+/* ======================================================================
+ * Private: the layout of rp_proxy
+ *
+ * Declare an rp_proxy (static storage, or memset it to zero), pass its
+ * address, read only `cfg` and `stats`, and set `access_fn` / `access_ud`
+ * (RP_ENABLE_ACCESS_LOG) after rp_init.  Every other field, and every type
+ * in this section, may change in any release: they are here only so that
+ * the compiler knows sizeof(rp_proxy) and the caller can own the memory.
+ *
+ * The order of the fields is chosen for the code, not for reading: on a
+ * Cortex-M a Thumb-2 load reaches only so far from its base register in
+ * one short instruction, so the board's code size depends on these
+ * offsets (see the comments in the structs).  Move nothing without
+ * comparing `arm-none-eabi-size` of the board's rproxy.o before and after.
+ * ====================================================================== */
+
+/** A connection's buffer: a block from the pool while it holds bytes (d is
+ *  NULL otherwise); the data is d[r..w). */
+typedef struct {
+    uint32_t r, w;
+    char *d;
+} rp_buf;
+
+/** A listening socket (one per `listen` line). */
+struct rp_lsock {
+    uint8_t kind;      /* must stay first: reports carry &kind */
+    uint8_t slot_wait; /* paused until a TLS slot frees */
+    int sock;
+    uint64_t paused_until;
+};
+
+#if RP_ENABLE_CACHE
+/** The cache's tables (the arena itself is rp_proxy.cache_arena).  Index 0
+ *  of entries and blocks is never used, so 0 means "none" and rp_init's
+ *  memset is the whole initialisation. */
+struct rp_cache {
+    uint16_t bucket[RP_CACHE_ENTRIES];   /* hash -> first entry */
+    uint16_t blk_next[RP_CACHE_BYTES / RP_CACHE_BLOCK];
+    uint16_t free_blk, fresh_blk;        /* free list; never used from */
+    uint16_t free_ent, fresh_ent;
+    uint16_t lru_head, lru_tail;         /* most / least recently used */
+    uint32_t nblk_used;
+    uint32_t nentries;                   /* stored (ready) entries */
+    struct rp_cache_entry {
+        struct rp_chain {
+            uint16_t first, last; /* arena blocks, linked by blk_next */
+            uint32_t len;         /* bytes in the chain */
+        } meta, body;          /* key, Vary values, ETag, Last-Modified,
+                                  head; and the body */
+        uint32_t hash;         /* of the key */
+        uint16_t hnext;        /* bucket chain */
+        uint16_t prev, next;   /* LRU list (ready entries) */
+        uint16_t key_len, vary_len, etag_len, lm_len;
+        uint16_t pins;         /* exchanges reading or revalidating it */
+        uint16_t status;
+        uint8_t state;         /* free, filling, ready */
+        uint8_t flags;         /* no-cache, no stale, doomed, ... */
+        int32_t lifetime;      /* freshness lifetime, s */
+        int32_t stale_if_error;/* s, -1 none */
+        int64_t age0;          /* corrected initial age, s */
+        uint64_t resp_ms;      /* response time (monotonic ms) */
+        int64_t lm;            /* Last-Modified, s since 1970, -1 none */
+        uint64_t expect;       /* Content-Length being filled, or ~0 */
+    } e[RP_CACHE_ENTRIES];
+};
+#endif
+
+/** A connection slot: a client or a device connection (src/09-conn.c has
+ *  its state machine).  RP_MAX_CONNS client slots and RP_MAX_UPSTREAM
+ *  device slots, each with two buffers from the pool. */
+struct rp_conn {
+    /* Ordered for the Thumb-2 short loads: bytes in the first 32,
+     * halfwords in the first 64, words in the first 128; the 64-bit
+     * fields (always a 32-bit ldrd/strd) and the cold ones after. */
+    uint8_t kind;      /* must stay first: reports carry &kind */
+    uint8_t state;
+    uint8_t watched;   /* interest last given to the port */
+    uint8_t ready;     /* readiness last reported by the port */
+    uint8_t mode;      /* framing of the body in `in` */
+    uint8_t tkind;     /* which timer is armed */
+    uint8_t device;    /* device index (client: NO_DEVICE before one is picked) */
+    uint8_t route;     /* route index (client side) */
+    uint8_t tries;     /* retries used for the current request */
+    uint8_t lsn;       /* listener index (client side) */
+    uint16_t slot;
+    int16_t err;       /* first error (sticky) */
+#if RP_ENABLE_CACHE
+    uint16_t cflags;   /* cache: what this exchange did (CF_*) */
+    uint16_t centry;   /* entry pinned: being served or revalidated */
+    uint16_t cfill;    /* entry this exchange fills */
+    uint16_t cblk;     /* hit body: current arena block, offset in it */
+    uint16_t coff;
+#endif
+    uint32_t flags;
+    int sock;
+    int status;        /* response status being forwarded */
+    uint32_t tried;    /* devices tried for this request (bit mask) */
+    uint32_t head_len; /* request head held in `in` for a retry; 0: none */
+#if RP_ENABLE_CACHE
+    uint32_t cleft;    /* hit body bytes still to send */
+#endif
+    size_t scan;       /* rp_http_head_end resume offset */
+    struct rp_tls *tls;    /* TLS engine, or NULL for plain TCP */
+    struct rp_conn *link;  /* the other side of the exchange */
+    struct rp_conn *next;  /* free list / idle list */
+    rp_buf in, out;
+#if RP_ENABLE_CACHE
+    uint32_t chost;    /* hash of the request's host, and of its key */
+    uint32_t ckey;
+#endif
+    rp_chunked ch;     /* chunked framing of the body in `in` */
+    uint64_t left;     /* body bytes left (M_LENGTH framing) */
+    uint64_t deadline; /* timer, 0 = none */
+    uint64_t t_start;  /* request head started (access log) */
+#if RP_ENABLE_ACCESS_LOG
+    uint64_t sent;     /* bytes queued to the client for this request */
+#endif
+    rp_addr peer;      /* client address / device address */
+#if RP_ENABLE_STATUS
+    uint32_t item;     /* CS_LOCAL: the status page's next item */
+#endif
+#if RP_ENABLE_ACCESS_LOG
+    char method[16];   /* for the access log */
+    char target[96];
+#endif
+};
+
+#if RP_ENABLE_TLS
+/** A TLS slot: BearSSL's buffers and contexts for one TLS connection
+ *  (RP_MAX_TLS_CONNS of them, handed out on demand). */
+struct rp_tls {
+    unsigned char ibuf[BR_SSL_BUFSIZE_INPUT]; /* first: aligned, so the
+                               config loader may borrow slot 0's */
+    unsigned char obuf[RP_TLS_OBUF_SIZE];
+    union {
+        br_ssl_server_context sc;              /* client-facing */
+        br_ssl_client_context cc;              /* device-facing */
+    } u;
+    union {
+        br_x509_minimal_context min;           /* chains checked */
+        struct rp_x509_any {                   /* verify=off: key only */
+            const br_x509_class *vtable;
+            br_x509_decoder_context dec;
+            int first;
+        } any;
+    } xc;
+    br_name_element cn_elt;                    /* their subject CN */
+    char cn[64];
+    const br_ssl_server_policy_class *chooser; /* SNI: picks a cert */
+    struct rp_proxy *owner;
+    uint8_t ready;     /* engine configured: 1 server, 2 client */
+};
+#endif
+
+/** Everything rproxy has.  The small fields every turn touches come first
+ *  and the configuration after them: a Thumb-2 load reaches 4 KB from `p`
+ *  in one instruction, and the config's certificate store would push
+ *  everything behind it out of that reach.  rp_init clears everything
+ *  before `bufs`; what follows is touched only when used. */
+struct rp_proxy {
+    rp_stats stats;        /* public: read */
+#if RP_ENABLE_ACCESS_LOG
+    rp_access_fn access_fn; /* public: set after rp_init (NULL: none) */
+    void *access_ud;
+#endif
+    /* private, but for cfg */
+    uint64_t now;
+    uint64_t next_timer;
+    uint64_t t_started;    /* rp_start time, for uptime */
+    uint8_t started, stopping;
+    uint8_t pick_any;      /* balancer: ignore passive down marks */
+    rp_event *batch;       /* reports of the current rp_poll turn */
+    int batch_at, batch_n;
+    struct rp_lsock lsocks[RP_MAX_LISTENERS];
+    struct rp_conn *free_clients, *free_devices;
+    struct rp_conn *idle[RP_MAX_DEVICES]; /* pooled device connections */
+#if RP_ENABLE_TLS
+    struct rp_tls *tls_stack[RP_MAX_TLS_CONNS]; /* free TLS slots */
+    int tls_top, tls_fresh;
+    br_ssl_session_cache_lru tls_cache;
+    br_ec_impl tls_ec;     /* the default EC code, curves narrowed */
+#endif
+#if RP_ENABLE_CACHE
+    struct rp_cache cache; /* the cache's tables */
+#endif
+    rp_config cfg;         /* public: read */
+    struct rp_conn clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
+    int buf_top;           /* free blocks stacked in buf_free */
+    int buf_fresh;         /* blocks never handed out start here */
+    char *buf_free[RP_NBUFS];
+    char bufs[RP_NBUFS][RP_BUF_SIZE];
+#if RP_ENABLE_CACHE
+    unsigned char cache_arena[RP_CACHE_BYTES]; /* untouched until stored to */
+#endif
+#if RP_ENABLE_TLS
+    /* Past the bookkeeping rp_init clears: touched only when used. */
+    unsigned char tls_cache_buf[RP_TLS_SESSION_CACHE_BYTES];
+    struct rp_tls tls[RP_MAX_TLS_CONNS];
+#endif
+};
 
 #ifdef __cplusplus
 }
