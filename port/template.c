@@ -156,4 +156,15 @@ void
 rp_port_log(int level, const char *fmt, ...)
 {
 }
+
+#if RP_ENABLE_ASSERT
+/* Only in builds with RP_ENABLE_ASSERT (tests): an internal invariant broke.
+ * Report file:line and the expression (UART), then stop -- never return. */
+void
+rp_port_assert(const char *file, int line, const char *expr)
+{
+    for (;;)
+        ;
+}
+#endif
 #endif
