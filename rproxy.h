@@ -156,7 +156,9 @@ extern "C" {
 #endif
 
 /** Bytes per direction per connection (each side has an in and an out
- *  buffer).  A request or response head must fit in RP_MAX_HEAD. */
+ *  buffer).  A request or response head must fit in RP_MAX_HEAD.  At least
+ *  1,024 (an error reply); at least 1,552 with RP_ENABLE_STATUS (one status
+ *  page item and its chunk framing; src/17-status.c refuses less). */
 #ifndef RP_BUF_SIZE
 #define RP_BUF_SIZE 16384
 #endif
