@@ -229,6 +229,7 @@ enum {
 #define F_SERVED (1u << 5)    /* client: a request was answered on it */
 #define F_HSDONE (1u << 6)    /* TLS handshake finished */
 #define F_TLSBYE (1u << 7)    /* TLS close_notify queued */
+#define F_TLSPART (1u << 8)   /* a TLS record is partly sent: no alert may follow */
 /* Exchange: how far this request/response got (client; F_KEEP on both). */
 #define F_KEEP (1u << 9)      /* keep the connection after this exchange */
 #define F_REQ_DONE (1u << 10) /* request fully moved to the device */
@@ -245,10 +246,18 @@ enum {
 #define F_IDEMP (1u << 20)    /* method is idempotent (RFC 9110 §9.2.2) */
 #define F_HTTP10 (1u << 21)   /* client speaks HTTP/1.0 */
 #define F_UPG (1u << 22)      /* client asked for an Upgrade */
+/* Response: why it was cut after its head (CUT_*, the access log's only). */
+#if RP_ENABLE_ACCESS_LOG
+#define F_CUT_SHIFT 24
+#define F_CUT(why) ((uint32_t)(why) << F_CUT_SHIFT)
+#define F_CUTS F_CUT(7)
+#else
+#define F_CUTS 0u
+#endif
 
 /* Cleared when a client starts its next request. */
 #define F_EXCHANGE (F_KEEP | F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_DEVFAIL | F_PROM | \
-                    F_HEAD | F_GET | F_SAFE | F_IDEMP | F_HTTP10 | F_UPG)
+                    F_HEAD | F_GET | F_SAFE | F_IDEMP | F_HTTP10 | F_UPG | F_CUTS)
 
 /* The request head still in the client's `in` (a retry is possible): its
  * length, 0 once the first body byte or the response made a retry unsafe. */
@@ -259,6 +268,17 @@ enum {
 #define SENT(c, n) ((c)->sent += (uint64_t)(n))
 #else
 #define SENT(c, n) ((void)(c), (void)(n))
+#endif
+
+/* Why a response stopped after its head went out, for the access log's
+ * `cut`: kept in the flags (F_CUTS) once a head went out (before, the
+ * status tells).  No flag, and no reason, without the access log. */
+enum { CUT_NONE, CUT_DEV_FRAMING, CUT_DEV_CLOSED, CUT_DEV_TIMEOUT, CUT_CLI_TIMEOUT, CUT_CLI_FRAMING };
+#if RP_ENABLE_ACCESS_LOG
+#define CUT(c, why) \
+    ((c)->flags & F_RESP_HEAD ? (void)((c)->flags = ((c)->flags & ~F_CUTS) | F_CUT(why)) : (void)0)
+#else
+#define CUT(c, why) ((void)(c))
 #endif
 
 /* Every state change goes through conn_state; with RP_ENABLE_ASSERT the
@@ -419,6 +439,8 @@ RP_INTERNAL int tunnel_step(rp_proxy *p, rp_conn *c);   /* CS_TUNNEL */
 
 /* ==== [14] Bodies ==== */
 RP_INTERNAL void head_drop(rp_conn *c);
+RP_INTERNAL int body_valid(const rp_conn *d, size_t off);
+RP_INTERNAL int body_broken(rp_proxy *p, rp_conn *c, rp_conn *d);
 RP_INTERNAL int request_body(rp_proxy *p, rp_conn *c, rp_conn *d);
 RP_INTERNAL int response_body(rp_proxy *p, rp_conn *c, rp_conn *d);
 
@@ -2818,13 +2840,17 @@ tls_slot_setup(rp_proxy *p, struct rp_tls *t)
     br_ssl_engine_context *e = &t->u.sc.eng;
     br_ssl_server_zero(&t->u.sc);
 #if RP_ENABLE_TLS_COMPAT
-    br_ssl_engine_set_hash(e, br_md5_ID, &br_md5_vtable);
-    br_ssl_engine_set_hash(e, br_sha1_ID, &br_sha1_vtable);
+    br_ssl_engine_set_hash(e, br_md5_ID, &br_md5_vtable); /* SHA-1: tls_take, by profile */
     br_ssl_engine_set_prf10(e, &br_tls10_prf);
     br_ssl_engine_set_default_aes_cbc(e);
 #endif
+    /* The hashes the engine knows are the ones a ServerKeyExchange (and a
+     * client's CertificateVerify) may be signed with: every SHA-2 a client
+     * may offer alone in signature_algorithms. */
+    br_ssl_engine_set_hash(e, br_sha224_ID, &br_sha224_vtable);
     br_ssl_engine_set_hash(e, br_sha256_ID, &br_sha256_vtable);
     br_ssl_engine_set_hash(e, br_sha384_ID, &br_sha384_vtable);
+    br_ssl_engine_set_hash(e, br_sha512_ID, &br_sha512_vtable);
     br_ssl_engine_set_prf_sha256(e, &br_tls12_sha256_prf);
     br_ssl_engine_set_prf_sha384(e, &br_tls12_sha384_prf);
     br_ssl_engine_set_default_aes_gcm(e); /* AES-NI + PCLMUL where the CPU has them */
@@ -2959,18 +2985,29 @@ struct rp_tls *
 tls_take(rp_proxy *p, const rp_listener_cfg *l)
 {
     struct rp_tls *t = tls_slot(p);
+    br_ssl_engine_context *e;
     if (!t)
         return NULL;
     if (t->ready != 1)
         tls_slot_setup(p, t);
-    br_ssl_engine_set_versions(&t->u.sc.eng, TLS_COMPAT(l) ? BR_TLS10 : BR_TLS12, BR_TLS12);
-    br_ssl_engine_set_suites(&t->u.sc.eng, tls_suites_modern,
+    e = &t->u.sc.eng;
+    br_ssl_engine_set_versions(e, TLS_COMPAT(l) ? BR_TLS10 : BR_TLS12, BR_TLS12);
+    br_ssl_engine_set_suites(e, tls_suites_modern,
                              TLS_COMPAT(l) ? RP_COUNT(tls_suites_modern) : TLS_MODERN_SUITES);
+#if RP_ENABLE_TLS_COMPAT
+    /* SHA-1 signatures (and TLS 1.0/1.1, CBC's HMAC) for compat listeners
+     * only: unregistered, the engine offers and accepts none. */
+    br_ssl_engine_set_hash(e, br_sha1_ID, TLS_COMPAT(l) ? &br_sha1_vtable : NULL);
+#endif
     br_ssl_server_set_policy(&t->u.sc, &t->chooser);
-    if (!tls_seed(&t->u.sc.eng) || !br_ssl_server_reset(&t->u.sc)) {
+    if (!tls_seed(e) || !br_ssl_server_reset(&t->u.sc)) {
         p->tls_stack[p->tls_top++] = t;
         return NULL;
     }
+    /* BearSSL leaves 0.0 as the record version until its ServerHello, so
+     * its own early alert (protocol_version to a too old client) and ours
+     * would go out in records clients drop ("wrong version number"). */
+    e->version_out = BR_TLS10;
     return t;
 }
 
@@ -2979,6 +3016,57 @@ tls_state(const rp_conn *c)
 {
     return br_ssl_engine_current_state(&c->tls->u.sc.eng);
 }
+
+#if RP_ENABLE_TLS_ALERTS
+/* The fatal alert (RFC 5246 §7.2) for each BearSSL engine error below 32,
+ * 0 for none (not the peer's doing). */
+static const uint8_t tls_alert_for[32] = {
+    [BR_ERR_BAD_PARAM] = 50, /* decode_error: a malformed handshake message */
+    [BR_ERR_BAD_STATE] = 80, /* internal_error */
+    [BR_ERR_UNSUPPORTED_VERSION] = 70, [BR_ERR_BAD_VERSION] = 70, /* protocol_version */
+    [BR_ERR_BAD_LENGTH] = 22, [BR_ERR_TOO_LARGE] = 22, /* record_overflow */
+    [BR_ERR_BAD_MAC] = 20, /* bad_record_mac */
+    [BR_ERR_NO_RANDOM] = 80,
+    [BR_ERR_UNKNOWN_TYPE] = 10, [BR_ERR_UNEXPECTED] = 10, /* unexpected_message */
+    [BR_ERR_BAD_CCS] = 50, [BR_ERR_BAD_ALERT] = 50, [BR_ERR_BAD_HANDSHAKE] = 50,
+    [BR_ERR_OVERSIZED_ID] = 50, [BR_ERR_BAD_SNI] = 50, [BR_ERR_BAD_HELLO_DONE] = 50,
+    [BR_ERR_BAD_CIPHER_SUITE] = 47, [BR_ERR_BAD_COMPRESSION] = 47, /* illegal_parameter */
+    [BR_ERR_BAD_FRAGLEN] = 47, [BR_ERR_RESUME_MISMATCH] = 47, [BR_ERR_INVALID_ALGORITHM] = 47,
+    [BR_ERR_BAD_SECRENEG] = 40, [BR_ERR_LIMIT_EXCEEDED] = 40, /* handshake_failure */
+    [BR_ERR_NO_CLIENT_AUTH] = 40,
+    [BR_ERR_EXTRA_EXTENSION] = 110, /* unsupported_extension */
+    [BR_ERR_BAD_FINISHED] = 51, [BR_ERR_BAD_SIGNATURE] = 51, /* decrypt_error */
+    [BR_ERR_WRONG_KEY_USAGE] = 43, /* unsupported_certificate */
+};
+
+/* c's engine failed with err: tell the peer why with a fatal alert of our
+ * own, as long as its records still go out in the clear (before our
+ * ChangeCipherSpec) and the last one went out whole.  Past that it would
+ * take the engine's keys: the peer sees the connection close (README, TLS).
+ * None for the engine's own alert (BR_ERR_SEND_FATAL_ALERT + x) or the
+ * peer's (BR_ERR_RECV_FATAL_ALERT + x).  Best effort: never waits. */
+static void
+tls_alert(rp_conn *c, const br_ssl_engine_context *e, unsigned err)
+{
+    unsigned char rec[7] = {21, 0, 0, 0, 2, 2, 0}; /* alert record, level fatal */
+    if (err < 32)
+        rec[6] = tls_alert_for[err];
+#if RP_ENABLE_TLS_CLIENT_AUTH || RP_ENABLE_TLS_DEVICE
+    else if (err < 64) /* X.509: the peer's certificate */
+        rec[6] = err == BR_ERR_X509_NOT_TRUSTED ? 48 : err == BR_ERR_X509_EXPIRED ? 45 : 42;
+#endif
+    if (!rec[6] || e->out.vtable != &br_sslrec_out_clear_vtable || (c->flags & F_TLSPART))
+        return;
+    rec[1] = (unsigned char)(e->version_out >> 8);
+    rec[2] = (unsigned char)e->version_out;
+    (void)rp_port_send(c->sock, rec, sizeof(rec));
+}
+#define TLS_ALERT(c, e, err) tls_alert((c), (e), (unsigned)(err))
+#define TLS_PART(c, part) ((c)->flags = (part) ? (c)->flags | F_TLSPART : (c)->flags & ~F_TLSPART)
+#else
+#define TLS_ALERT(c, e, err) ((void)0)
+#define TLS_PART(c, part) ((void)0)
+#endif
 
 /* One round of the pump; returns 1 if anything moved. */
 static int
@@ -2992,10 +3080,12 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     if (c->flags & F_DEAD)
         return 0; /* the socket failed: nothing more moves */
     if (st & BR_SSL_CLOSED) {
-        if (!(c->flags & F_EOF) && br_ssl_engine_last_error(e) != BR_ERR_OK) {
+        int err = br_ssl_engine_last_error(e);
+        if (!(c->flags & F_EOF) && err != BR_ERR_OK) {
             c->flags |= F_DEAD;
             p->stats.tls_failures++;
-            RP_LOG(RP_LOG_INFO, ("TLS failed: BearSSL error %d", br_ssl_engine_last_error(e)));
+            RP_LOG(RP_LOG_INFO, ("TLS failed: BearSSL error %d", err));
+            TLS_ALERT(c, e, err);
         }
         c->flags |= F_EOF;
         return 0;
@@ -3007,8 +3097,10 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     if ((st & BR_SSL_SENDREC) && (!(c->flags & F_WBLOCK) || (c->ready & RP_EV_WRITE))) {
         b = br_ssl_engine_sendrec_buf(e, &len);
         n = rp_port_send(c->sock, b, len);
-        if (n > 0)
+        if (n > 0) {
             br_ssl_engine_sendrec_ack(e, (size_t)n);
+            TLS_PART(c, (size_t)n < len); /* len: what is left of one record */
+        }
         if (send_done(p, c, n, len))
             return 1;
     }
@@ -3138,8 +3230,9 @@ tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
  * (conn_event, conn_timeout, client_step).
  *
  * The states.  "Socket flags" are F_EOF F_DEAD F_WBLOCK F_WSHUT F_PROGRESS
- * F_HSDONE F_TLSBYE (any state but CS_FREE); the exchange and request flags
- * (F_EXCHANGE) are a client's; F_KEEP F_REUSED F_GOT a busy device's.
+ * F_HSDONE F_TLSBYE F_TLSPART (any state but CS_FREE); the exchange and
+ * request flags (F_EXCHANGE) are a client's; F_KEEP F_REUSED F_GOT a busy
+ * device's.
  *
  *   CS_FREE     in a free list.  No socket, link, timer, buffer, TLS slot.
  *   CS_HEAD     client: waits for a request head.  Timer: T_HANDSHAKE while
@@ -3633,7 +3726,7 @@ conn_check(const rp_proxy *p, const rp_conn *c)
         RP_ASSERT(o && (o->state == CS_FWD || o->state == CS_TUNNEL));
         break;
     case DS_IDLE:
-        RP_ASSERT(!o && !c->in.d && !c->out.d && !(f & ~(F_WBLOCK | F_HSDONE)));
+        RP_ASSERT(!o && !c->in.d && !c->out.d && !(f & ~(F_WBLOCK | F_HSDONE | F_TLSPART)));
         break;
     }
 }
@@ -3763,6 +3856,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
             conn_free(p, x);
             return;
         }
+        CUT(x, CUT_CLI_TIMEOUT);
         p->stats.timeouts++;
         if (out_blocked(x)) { /* not reading: drop it */
             access_log(p, x);
@@ -3777,6 +3871,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
             return;
         }
         p->stats.timeouts++;
+        CUT(c, CUT_DEV_TIMEOUT);
         device_failed(p, c, x, RP_ETIMEDOUT, k == T_CONNECT); /* 504, or the next device */
         break;
     default:
@@ -5225,9 +5320,12 @@ void
 access_log(rp_proxy *p, rp_conn *c)
 {
 #if RP_ENABLE_ACCESS_LOG
+    static const char *const cut_why[] = { /* by CUT_* */
+        "device-framing", "device-closed", "device-timeout", "client-timeout", "client-framing"};
     rp_access a;
     const rp_addr *dev = c->device != NO_DEVICE
                              ? &p->cfg.devices[c->device].addr : NULL;
+    uint32_t why;
 #endif
     if (c->status >= 100 && c->status < 600)
         p->stats.responses[c->status / 100]++;
@@ -5242,6 +5340,11 @@ access_log(rp_proxy *p, rp_conn *c)
     a.device = dev;
     a.ms = (uint32_t)(p->now - c->t_start);
     a.err = c->err;
+    a.cut = NULL;
+    if ((c->flags & (F_RESP_HEAD | F_RESP_DONE)) == F_RESP_HEAD && c->state != CS_TUNNEL) {
+        why = (c->flags & F_CUTS) >> F_CUT_SHIFT;
+        a.cut = why ? cut_why[why - 1] : (c->flags & (F_EOF | F_DEAD)) ? "client-closed" : "cut";
+    }
     p->access_fn(p->access_ud, &a);
 #endif
 }
@@ -5256,7 +5359,7 @@ device_release(rp_proxy *p, rp_conn *d)
     if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
         !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
         conn_state(d, DS_IDLE);
-        d->flags &= F_WBLOCK | F_HSDONE; /* socket flags that stay true */
+        d->flags &= F_WBLOCK | F_HSDONE | F_TLSPART; /* socket flags that still hold */
         d->next = p->idle[d->device];
         p->idle[d->device] = d;
         dv->active--;
@@ -5328,7 +5431,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
         p->idle[dev] = d->next;
         dv->idle--;
         dv->active++;
-        d->flags = (d->flags & (F_WBLOCK | F_HSDONE)) | F_REUSED;
+        d->flags = (d->flags & (F_WBLOCK | F_HSDONE | F_TLSPART)) | F_REUSED;
         conn_state(d, DS_BUSY);
         p->stats.device_reuses++;
     } else {
@@ -5620,9 +5723,11 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
         d->mode = M_TUNNEL;
     else if ((c->flags & F_HEAD) || m->status == 204 || m->status == 304)
         d->mode = M_NONE;
-    else if (m->flags & RP_HF_CHUNKED)
+    else if (m->flags & RP_HF_CHUNKED) {
         d->mode = (c->flags & F_HTTP10) ? M_DECHUNK : M_CHUNKED;
-    else if (m->flags & RP_HF_LENGTH)
+        if (!body_valid(d, n)) /* no head relayed before a broken chunk line */
+            return body_broken(p, c, d);
+    } else if (m->flags & RP_HF_LENGTH)
         d->mode = M_LENGTH, d->left = (uint64_t)m->content_length;
     else
         d->mode = M_CLOSE;
@@ -5797,7 +5902,7 @@ tunnel_step(rp_proxy *p, rp_conn *c)
  * close-delimited body ends at the device's FIN.  A cache fill gets a copy
  * of the body's data bytes on the way (TEE).  Never a whole body in memory.
  * Owns: c->mode, c->left, c->ch of the sending side.  Calls: [3] [4] (the
- * chunked parser) [12] (fill_append) [13] (exchange_fail).
+ * chunked parser) [7] (device_fail) [12] (fill_append) [13] (exchange_fail).
  * Called by: [13] (exchange_step). */
 
 
@@ -5870,13 +5975,43 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     if (HELD(c) && buf_len(&c->in) <= HELD(c))
         return 0; /* no body byte yet: keep the head for a retry */
     head_drop(c);
-    if ((n = body_move(p, &d->out, &c->in, c, &done, NULL)) < 0)
+    if ((n = body_move(p, &d->out, &c->in, c, &done, NULL)) < 0) {
+        CUT(c, CUT_CLI_FRAMING); /* when the device answered early */
         return exchange_fail(p, c, 400);
+    }
     if (done)
         c->flags |= F_REQ_DONE;
     else if ((c->flags & (F_EOF | F_DEAD)) && !buf_len(&c->in))
         return exchange_fail(p, c, 0); /* client gave up mid-body */
     return n > 0 || done;
+}
+
+/* Do the bytes that came in with a chunked response head (from `off` on in
+ * d->in) keep the chunked framing so far?  Checked before the head is
+ * relayed (response_begin): a device whose first chunk line is bad gets its
+ * client a 502, not a 200 and a cut. */
+int
+body_valid(const rp_conn *d, size_t off)
+{
+    rp_chunked ch;
+    size_t i = d->in.r + off;
+    long k = 1;
+    memset(&ch, 0, sizeof(ch));
+    while (k > 0 && i < d->in.w && !ch.done) {
+        k = rp_chunked_step(&ch, d->in.d + i, d->in.w - i);
+        i += (size_t)k; /* on an error (k < 0) the loop ends without using i */
+    }
+    return k >= 0;
+}
+
+/* The device broke its body's framing: a device failure; its client gets a
+ * 502 when no head went out yet, else the response is cut there. */
+int
+body_broken(rp_proxy *p, rp_conn *c, rp_conn *d)
+{
+    device_fail(p, d->device, RP_EINVAL);
+    CUT(c, CUT_DEV_FRAMING);
+    return exchange_fail(p, c, 502);
 }
 
 int
@@ -5887,7 +6022,7 @@ response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     long n = body_move(p, &c->out, &d->in, d, &done, c);
     SENT(c, buf_len(&c->out) - had); /* what went to the client: compacting keeps lengths */
     if (n < 0)
-        return exchange_fail(p, c, 502);
+        return body_broken(p, c, d);
     if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))
         done = 1;
     if (done) {
@@ -5897,6 +6032,7 @@ response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     if ((d->flags & (F_EOF | F_DEAD)) && !buf_len(&d->in)) {
         RP_LOG(RP_LOG_WARN, ("device %d closed mid-response", d->device));
         device_fail(p, d->device, RP_ECLOSED);
+        CUT(c, CUT_DEV_CLOSED);
         return exchange_fail(p, c, 0); /* never a short body on keep-alive */
     }
     return n > 0;

@@ -377,6 +377,17 @@ extern "C" {
 #define RP_ENABLE_TLS_COMPAT 1
 #endif
 
+/** Fatal TLS alerts of rproxy's own (0/1, default 1).  BearSSL's engine sends
+ *  none when it fails on the peer's input; with this, while records still
+ *  go out in the clear (before our ChangeCipherSpec), the peer gets the
+ *  alert RFC 5246 §7.2.2 names for the error (decode_error, record_overflow,
+ *  protocol_version, unexpected_message, bad_record_mac, ...) just before
+ *  the close.  0: a bare close (the README's TLS section says what a client
+ *  sees).  Cost: ~150 B of Cortex-M4 code (boards/mps2-an386 sets 0). */
+#ifndef RP_ENABLE_TLS_ALERTS
+#define RP_ENABLE_TLS_ALERTS 1
+#endif
+
 #ifndef RP_TIMEOUT_HANDSHAKE_MS
 #define RP_TIMEOUT_HANDSHAKE_MS 10000 /* TLS handshake must finish */
 #endif
@@ -991,6 +1002,12 @@ typedef struct {
     const rp_addr *device;
     uint32_t ms;             /**< head received -> response finished */
     int err;                 /**< first error on the connection (rp_err) */
+    /** NULL, or why the response stopped after its head went out (status is
+     *  the head's; the client got a truncated body and a close):
+     *  "device-framing" (broken chunked framing), "device-closed",
+     *  "device-timeout", "client-closed", "client-timeout", "client-framing"
+     *  (a bad request body after the device answered). */
+    const char *cut;
 } rp_access;
 
 /** The access callback, set by the caller in p->access_fn (with its

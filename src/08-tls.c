@@ -133,13 +133,17 @@ tls_slot_setup(rp_proxy *p, struct rp_tls *t)
     br_ssl_engine_context *e = &t->u.sc.eng;
     br_ssl_server_zero(&t->u.sc);
 #if RP_ENABLE_TLS_COMPAT
-    br_ssl_engine_set_hash(e, br_md5_ID, &br_md5_vtable);
-    br_ssl_engine_set_hash(e, br_sha1_ID, &br_sha1_vtable);
+    br_ssl_engine_set_hash(e, br_md5_ID, &br_md5_vtable); /* SHA-1: tls_take, by profile */
     br_ssl_engine_set_prf10(e, &br_tls10_prf);
     br_ssl_engine_set_default_aes_cbc(e);
 #endif
+    /* The hashes the engine knows are the ones a ServerKeyExchange (and a
+     * client's CertificateVerify) may be signed with: every SHA-2 a client
+     * may offer alone in signature_algorithms. */
+    br_ssl_engine_set_hash(e, br_sha224_ID, &br_sha224_vtable);
     br_ssl_engine_set_hash(e, br_sha256_ID, &br_sha256_vtable);
     br_ssl_engine_set_hash(e, br_sha384_ID, &br_sha384_vtable);
+    br_ssl_engine_set_hash(e, br_sha512_ID, &br_sha512_vtable);
     br_ssl_engine_set_prf_sha256(e, &br_tls12_sha256_prf);
     br_ssl_engine_set_prf_sha384(e, &br_tls12_sha384_prf);
     br_ssl_engine_set_default_aes_gcm(e); /* AES-NI + PCLMUL where the CPU has them */
@@ -274,18 +278,29 @@ struct rp_tls *
 tls_take(rp_proxy *p, const rp_listener_cfg *l)
 {
     struct rp_tls *t = tls_slot(p);
+    br_ssl_engine_context *e;
     if (!t)
         return NULL;
     if (t->ready != 1)
         tls_slot_setup(p, t);
-    br_ssl_engine_set_versions(&t->u.sc.eng, TLS_COMPAT(l) ? BR_TLS10 : BR_TLS12, BR_TLS12);
-    br_ssl_engine_set_suites(&t->u.sc.eng, tls_suites_modern,
+    e = &t->u.sc.eng;
+    br_ssl_engine_set_versions(e, TLS_COMPAT(l) ? BR_TLS10 : BR_TLS12, BR_TLS12);
+    br_ssl_engine_set_suites(e, tls_suites_modern,
                              TLS_COMPAT(l) ? RP_COUNT(tls_suites_modern) : TLS_MODERN_SUITES);
+#if RP_ENABLE_TLS_COMPAT
+    /* SHA-1 signatures (and TLS 1.0/1.1, CBC's HMAC) for compat listeners
+     * only: unregistered, the engine offers and accepts none. */
+    br_ssl_engine_set_hash(e, br_sha1_ID, TLS_COMPAT(l) ? &br_sha1_vtable : NULL);
+#endif
     br_ssl_server_set_policy(&t->u.sc, &t->chooser);
-    if (!tls_seed(&t->u.sc.eng) || !br_ssl_server_reset(&t->u.sc)) {
+    if (!tls_seed(e) || !br_ssl_server_reset(&t->u.sc)) {
         p->tls_stack[p->tls_top++] = t;
         return NULL;
     }
+    /* BearSSL leaves 0.0 as the record version until its ServerHello, so
+     * its own early alert (protocol_version to a too old client) and ours
+     * would go out in records clients drop ("wrong version number"). */
+    e->version_out = BR_TLS10;
     return t;
 }
 
@@ -294,6 +309,57 @@ tls_state(const rp_conn *c)
 {
     return br_ssl_engine_current_state(&c->tls->u.sc.eng);
 }
+
+#if RP_ENABLE_TLS_ALERTS
+/* The fatal alert (RFC 5246 §7.2) for each BearSSL engine error below 32,
+ * 0 for none (not the peer's doing). */
+static const uint8_t tls_alert_for[32] = {
+    [BR_ERR_BAD_PARAM] = 50, /* decode_error: a malformed handshake message */
+    [BR_ERR_BAD_STATE] = 80, /* internal_error */
+    [BR_ERR_UNSUPPORTED_VERSION] = 70, [BR_ERR_BAD_VERSION] = 70, /* protocol_version */
+    [BR_ERR_BAD_LENGTH] = 22, [BR_ERR_TOO_LARGE] = 22, /* record_overflow */
+    [BR_ERR_BAD_MAC] = 20, /* bad_record_mac */
+    [BR_ERR_NO_RANDOM] = 80,
+    [BR_ERR_UNKNOWN_TYPE] = 10, [BR_ERR_UNEXPECTED] = 10, /* unexpected_message */
+    [BR_ERR_BAD_CCS] = 50, [BR_ERR_BAD_ALERT] = 50, [BR_ERR_BAD_HANDSHAKE] = 50,
+    [BR_ERR_OVERSIZED_ID] = 50, [BR_ERR_BAD_SNI] = 50, [BR_ERR_BAD_HELLO_DONE] = 50,
+    [BR_ERR_BAD_CIPHER_SUITE] = 47, [BR_ERR_BAD_COMPRESSION] = 47, /* illegal_parameter */
+    [BR_ERR_BAD_FRAGLEN] = 47, [BR_ERR_RESUME_MISMATCH] = 47, [BR_ERR_INVALID_ALGORITHM] = 47,
+    [BR_ERR_BAD_SECRENEG] = 40, [BR_ERR_LIMIT_EXCEEDED] = 40, /* handshake_failure */
+    [BR_ERR_NO_CLIENT_AUTH] = 40,
+    [BR_ERR_EXTRA_EXTENSION] = 110, /* unsupported_extension */
+    [BR_ERR_BAD_FINISHED] = 51, [BR_ERR_BAD_SIGNATURE] = 51, /* decrypt_error */
+    [BR_ERR_WRONG_KEY_USAGE] = 43, /* unsupported_certificate */
+};
+
+/* c's engine failed with err: tell the peer why with a fatal alert of our
+ * own, as long as its records still go out in the clear (before our
+ * ChangeCipherSpec) and the last one went out whole.  Past that it would
+ * take the engine's keys: the peer sees the connection close (README, TLS).
+ * None for the engine's own alert (BR_ERR_SEND_FATAL_ALERT + x) or the
+ * peer's (BR_ERR_RECV_FATAL_ALERT + x).  Best effort: never waits. */
+static void
+tls_alert(rp_conn *c, const br_ssl_engine_context *e, unsigned err)
+{
+    unsigned char rec[7] = {21, 0, 0, 0, 2, 2, 0}; /* alert record, level fatal */
+    if (err < 32)
+        rec[6] = tls_alert_for[err];
+#if RP_ENABLE_TLS_CLIENT_AUTH || RP_ENABLE_TLS_DEVICE
+    else if (err < 64) /* X.509: the peer's certificate */
+        rec[6] = err == BR_ERR_X509_NOT_TRUSTED ? 48 : err == BR_ERR_X509_EXPIRED ? 45 : 42;
+#endif
+    if (!rec[6] || e->out.vtable != &br_sslrec_out_clear_vtable || (c->flags & F_TLSPART))
+        return;
+    rec[1] = (unsigned char)(e->version_out >> 8);
+    rec[2] = (unsigned char)e->version_out;
+    (void)rp_port_send(c->sock, rec, sizeof(rec));
+}
+#define TLS_ALERT(c, e, err) tls_alert((c), (e), (unsigned)(err))
+#define TLS_PART(c, part) ((c)->flags = (part) ? (c)->flags | F_TLSPART : (c)->flags & ~F_TLSPART)
+#else
+#define TLS_ALERT(c, e, err) ((void)0)
+#define TLS_PART(c, part) ((void)0)
+#endif
 
 /* One round of the pump; returns 1 if anything moved. */
 static int
@@ -307,10 +373,12 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     if (c->flags & F_DEAD)
         return 0; /* the socket failed: nothing more moves */
     if (st & BR_SSL_CLOSED) {
-        if (!(c->flags & F_EOF) && br_ssl_engine_last_error(e) != BR_ERR_OK) {
+        int err = br_ssl_engine_last_error(e);
+        if (!(c->flags & F_EOF) && err != BR_ERR_OK) {
             c->flags |= F_DEAD;
             p->stats.tls_failures++;
-            RP_LOG(RP_LOG_INFO, ("TLS failed: BearSSL error %d", br_ssl_engine_last_error(e)));
+            RP_LOG(RP_LOG_INFO, ("TLS failed: BearSSL error %d", err));
+            TLS_ALERT(c, e, err);
         }
         c->flags |= F_EOF;
         return 0;
@@ -322,8 +390,10 @@ tls_pump_once(rp_proxy *p, rp_conn *c)
     if ((st & BR_SSL_SENDREC) && (!(c->flags & F_WBLOCK) || (c->ready & RP_EV_WRITE))) {
         b = br_ssl_engine_sendrec_buf(e, &len);
         n = rp_port_send(c->sock, b, len);
-        if (n > 0)
+        if (n > 0) {
             br_ssl_engine_sendrec_ack(e, (size_t)n);
+            TLS_PART(c, (size_t)n < len); /* len: what is left of one record */
+        }
         if (send_done(p, c, n, len))
             return 1;
     }

@@ -8,8 +8,9 @@
  * (conn_event, conn_timeout, client_step).
  *
  * The states.  "Socket flags" are F_EOF F_DEAD F_WBLOCK F_WSHUT F_PROGRESS
- * F_HSDONE F_TLSBYE (any state but CS_FREE); the exchange and request flags
- * (F_EXCHANGE) are a client's; F_KEEP F_REUSED F_GOT a busy device's.
+ * F_HSDONE F_TLSBYE F_TLSPART (any state but CS_FREE); the exchange and
+ * request flags (F_EXCHANGE) are a client's; F_KEEP F_REUSED F_GOT a busy
+ * device's.
  *
  *   CS_FREE     in a free list.  No socket, link, timer, buffer, TLS slot.
  *   CS_HEAD     client: waits for a request head.  Timer: T_HANDSHAKE while
@@ -503,7 +504,7 @@ conn_check(const rp_proxy *p, const rp_conn *c)
         RP_ASSERT(o && (o->state == CS_FWD || o->state == CS_TUNNEL));
         break;
     case DS_IDLE:
-        RP_ASSERT(!o && !c->in.d && !c->out.d && !(f & ~(F_WBLOCK | F_HSDONE)));
+        RP_ASSERT(!o && !c->in.d && !c->out.d && !(f & ~(F_WBLOCK | F_HSDONE | F_TLSPART)));
         break;
     }
 }
@@ -633,6 +634,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
             conn_free(p, x);
             return;
         }
+        CUT(x, CUT_CLI_TIMEOUT);
         p->stats.timeouts++;
         if (out_blocked(x)) { /* not reading: drop it */
             access_log(p, x);
@@ -647,6 +649,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
             return;
         }
         p->stats.timeouts++;
+        CUT(c, CUT_DEV_TIMEOUT);
         device_failed(p, c, x, RP_ETIMEDOUT, k == T_CONNECT); /* 504, or the next device */
         break;
     default:

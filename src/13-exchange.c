@@ -15,9 +15,12 @@ void
 access_log(rp_proxy *p, rp_conn *c)
 {
 #if RP_ENABLE_ACCESS_LOG
+    static const char *const cut_why[] = { /* by CUT_* */
+        "device-framing", "device-closed", "device-timeout", "client-timeout", "client-framing"};
     rp_access a;
     const rp_addr *dev = c->device != NO_DEVICE
                              ? &p->cfg.devices[c->device].addr : NULL;
+    uint32_t why;
 #endif
     if (c->status >= 100 && c->status < 600)
         p->stats.responses[c->status / 100]++;
@@ -32,6 +35,11 @@ access_log(rp_proxy *p, rp_conn *c)
     a.device = dev;
     a.ms = (uint32_t)(p->now - c->t_start);
     a.err = c->err;
+    a.cut = NULL;
+    if ((c->flags & (F_RESP_HEAD | F_RESP_DONE)) == F_RESP_HEAD && c->state != CS_TUNNEL) {
+        why = (c->flags & F_CUTS) >> F_CUT_SHIFT;
+        a.cut = why ? cut_why[why - 1] : (c->flags & (F_EOF | F_DEAD)) ? "client-closed" : "cut";
+    }
     p->access_fn(p->access_ud, &a);
 #endif
 }
@@ -46,7 +54,7 @@ device_release(rp_proxy *p, rp_conn *d)
     if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
         !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
         conn_state(d, DS_IDLE);
-        d->flags &= F_WBLOCK | F_HSDONE; /* socket flags that stay true */
+        d->flags &= F_WBLOCK | F_HSDONE | F_TLSPART; /* socket flags that still hold */
         d->next = p->idle[d->device];
         p->idle[d->device] = d;
         dv->active--;
@@ -118,7 +126,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
         p->idle[dev] = d->next;
         dv->idle--;
         dv->active++;
-        d->flags = (d->flags & (F_WBLOCK | F_HSDONE)) | F_REUSED;
+        d->flags = (d->flags & (F_WBLOCK | F_HSDONE | F_TLSPART)) | F_REUSED;
         conn_state(d, DS_BUSY);
         p->stats.device_reuses++;
     } else {
@@ -410,9 +418,11 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
         d->mode = M_TUNNEL;
     else if ((c->flags & F_HEAD) || m->status == 204 || m->status == 304)
         d->mode = M_NONE;
-    else if (m->flags & RP_HF_CHUNKED)
+    else if (m->flags & RP_HF_CHUNKED) {
         d->mode = (c->flags & F_HTTP10) ? M_DECHUNK : M_CHUNKED;
-    else if (m->flags & RP_HF_LENGTH)
+        if (!body_valid(d, n)) /* no head relayed before a broken chunk line */
+            return body_broken(p, c, d);
+    } else if (m->flags & RP_HF_LENGTH)
         d->mode = M_LENGTH, d->left = (uint64_t)m->content_length;
     else
         d->mode = M_CLOSE;

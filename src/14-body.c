@@ -5,7 +5,7 @@
  * close-delimited body ends at the device's FIN.  A cache fill gets a copy
  * of the body's data bytes on the way (TEE).  Never a whole body in memory.
  * Owns: c->mode, c->left, c->ch of the sending side.  Calls: [3] [4] (the
- * chunked parser) [12] (fill_append) [13] (exchange_fail).
+ * chunked parser) [7] (device_fail) [12] (fill_append) [13] (exchange_fail).
  * Called by: [13] (exchange_step). */
 #include "rp_int.h"
 
@@ -78,13 +78,43 @@ request_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     if (HELD(c) && buf_len(&c->in) <= HELD(c))
         return 0; /* no body byte yet: keep the head for a retry */
     head_drop(c);
-    if ((n = body_move(p, &d->out, &c->in, c, &done, NULL)) < 0)
+    if ((n = body_move(p, &d->out, &c->in, c, &done, NULL)) < 0) {
+        CUT(c, CUT_CLI_FRAMING); /* when the device answered early */
         return exchange_fail(p, c, 400);
+    }
     if (done)
         c->flags |= F_REQ_DONE;
     else if ((c->flags & (F_EOF | F_DEAD)) && !buf_len(&c->in))
         return exchange_fail(p, c, 0); /* client gave up mid-body */
     return n > 0 || done;
+}
+
+/* Do the bytes that came in with a chunked response head (from `off` on in
+ * d->in) keep the chunked framing so far?  Checked before the head is
+ * relayed (response_begin): a device whose first chunk line is bad gets its
+ * client a 502, not a 200 and a cut. */
+int
+body_valid(const rp_conn *d, size_t off)
+{
+    rp_chunked ch;
+    size_t i = d->in.r + off;
+    long k = 1;
+    memset(&ch, 0, sizeof(ch));
+    while (k > 0 && i < d->in.w && !ch.done) {
+        k = rp_chunked_step(&ch, d->in.d + i, d->in.w - i);
+        i += (size_t)k; /* on an error (k < 0) the loop ends without using i */
+    }
+    return k >= 0;
+}
+
+/* The device broke its body's framing: a device failure; its client gets a
+ * 502 when no head went out yet, else the response is cut there. */
+int
+body_broken(rp_proxy *p, rp_conn *c, rp_conn *d)
+{
+    device_fail(p, d->device, RP_EINVAL);
+    CUT(c, CUT_DEV_FRAMING);
+    return exchange_fail(p, c, 502);
 }
 
 int
@@ -95,7 +125,7 @@ response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     long n = body_move(p, &c->out, &d->in, d, &done, c);
     SENT(c, buf_len(&c->out) - had); /* what went to the client: compacting keeps lengths */
     if (n < 0)
-        return exchange_fail(p, c, 502);
+        return body_broken(p, c, d);
     if (d->mode == M_CLOSE && (d->flags & F_EOF) && !buf_len(&d->in))
         done = 1;
     if (done) {
@@ -105,6 +135,7 @@ response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
     if ((d->flags & (F_EOF | F_DEAD)) && !buf_len(&d->in)) {
         RP_LOG(RP_LOG_WARN, ("device %d closed mid-response", d->device));
         device_fail(p, d->device, RP_ECLOSED);
+        CUT(c, CUT_DEV_CLOSED);
         return exchange_fail(p, c, 0); /* never a short body on keep-alive */
     }
     return n > 0;

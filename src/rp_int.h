@@ -192,6 +192,7 @@ enum {
 #define F_SERVED (1u << 5)    /* client: a request was answered on it */
 #define F_HSDONE (1u << 6)    /* TLS handshake finished */
 #define F_TLSBYE (1u << 7)    /* TLS close_notify queued */
+#define F_TLSPART (1u << 8)   /* a TLS record is partly sent: no alert may follow */
 /* Exchange: how far this request/response got (client; F_KEEP on both). */
 #define F_KEEP (1u << 9)      /* keep the connection after this exchange */
 #define F_REQ_DONE (1u << 10) /* request fully moved to the device */
@@ -208,10 +209,18 @@ enum {
 #define F_IDEMP (1u << 20)    /* method is idempotent (RFC 9110 §9.2.2) */
 #define F_HTTP10 (1u << 21)   /* client speaks HTTP/1.0 */
 #define F_UPG (1u << 22)      /* client asked for an Upgrade */
+/* Response: why it was cut after its head (CUT_*, the access log's only). */
+#if RP_ENABLE_ACCESS_LOG
+#define F_CUT_SHIFT 24
+#define F_CUT(why) ((uint32_t)(why) << F_CUT_SHIFT)
+#define F_CUTS F_CUT(7)
+#else
+#define F_CUTS 0u
+#endif
 
 /* Cleared when a client starts its next request. */
 #define F_EXCHANGE (F_KEEP | F_REQ_DONE | F_RESP_HEAD | F_RESP_DONE | F_DEVFAIL | F_PROM | \
-                    F_HEAD | F_GET | F_SAFE | F_IDEMP | F_HTTP10 | F_UPG)
+                    F_HEAD | F_GET | F_SAFE | F_IDEMP | F_HTTP10 | F_UPG | F_CUTS)
 
 /* The request head still in the client's `in` (a retry is possible): its
  * length, 0 once the first body byte or the response made a retry unsafe. */
@@ -222,6 +231,17 @@ enum {
 #define SENT(c, n) ((c)->sent += (uint64_t)(n))
 #else
 #define SENT(c, n) ((void)(c), (void)(n))
+#endif
+
+/* Why a response stopped after its head went out, for the access log's
+ * `cut`: kept in the flags (F_CUTS) once a head went out (before, the
+ * status tells).  No flag, and no reason, without the access log. */
+enum { CUT_NONE, CUT_DEV_FRAMING, CUT_DEV_CLOSED, CUT_DEV_TIMEOUT, CUT_CLI_TIMEOUT, CUT_CLI_FRAMING };
+#if RP_ENABLE_ACCESS_LOG
+#define CUT(c, why) \
+    ((c)->flags & F_RESP_HEAD ? (void)((c)->flags = ((c)->flags & ~F_CUTS) | F_CUT(why)) : (void)0)
+#else
+#define CUT(c, why) ((void)(c))
 #endif
 
 /* Every state change goes through conn_state; with RP_ENABLE_ASSERT the
@@ -382,6 +402,8 @@ RP_INTERNAL int tunnel_step(rp_proxy *p, rp_conn *c);   /* CS_TUNNEL */
 
 /* ==== [14] Bodies ==== */
 RP_INTERNAL void head_drop(rp_conn *c);
+RP_INTERNAL int body_valid(const rp_conn *d, size_t off);
+RP_INTERNAL int body_broken(rp_proxy *p, rp_conn *c, rp_conn *d);
 RP_INTERNAL int request_body(rp_proxy *p, rp_conn *c, rp_conn *d);
 RP_INTERNAL int response_body(rp_proxy *p, rp_conn *c, rp_conn *d);
 

@@ -126,7 +126,8 @@ alog_flush(void)
     }
 }
 
-/* The access log: ACCESS CLIENT_IP "METHOD TARGET" STATUS BYTES DEVICE MSms */
+/* The access log: ACCESS CLIENT_IP "METHOD TARGET" STATUS BYTES DEVICE MSms,
+ * then " cut=WHY" when the response stopped after its head went out. */
 static void
 on_access(void *ud, const rp_access *a)
 {
@@ -142,9 +143,9 @@ on_access(void *ud, const rp_access *a)
     append_escaped(req, sizeof req, &n, a->target);
     if (sizeof alog - alog_n < sizeof req + 256)
         alog_flush();
-    n = (size_t)snprintf(alog + alog_n, sizeof alog - alog_n, "ACCESS %s \"%s\" %d %llu %s %lums\n",
+    n = (size_t)snprintf(alog + alog_n, sizeof alog - alog_n, "ACCESS %s \"%s\" %d %llu %s %lums%s%s\n",
                          client, req, a->status, (unsigned long long)a->bytes, device,
-                         (unsigned long)a->ms);
+                         (unsigned long)a->ms, a->cut ? " cut=" : "", a->cut ? a->cut : "");
     alog_n += n < sizeof alog - alog_n ? n : 0;
 }
 

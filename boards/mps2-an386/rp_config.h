@@ -48,6 +48,7 @@
 #define RP_ENABLE_TLS_DEVICE      0  /* no TLS toward devices: -13.5 KB BearSSL */
 #define RP_ENABLE_TLS_CLIENT_AUTH 0  /* no client certificates: -6 KB X.509 */
 #define RP_ENABLE_TLS_COMPAT      0  /* TLS 1.2 AEAD only: -5 KB CBC/MD5/TLS 1.0 */
+#define RP_ENABLE_TLS_ALERTS      0  /* no TLS alerts of rproxy's own: a bare close (-147 B) */
 #define RP_MAX_TLS_CONNS  2     /* TLS clients at once (~28 KB each) */
 #define RP_TLS_OBUF_SIZE  4096  /* records out of at most ~4 KB of plaintext */
 #define RP_TLS_SESSION_CACHE_BYTES 1024 /* ~10 resumable sessions */

@@ -14,11 +14,13 @@ is only the runner.  A helper used by one topic file stays in that file.
     dev_info / seen_header                 the device's JSON echo of the request
     conn_tokens / expect_closed            Connection tokens / wait for EOF
     run_cli(ctx, args)                     run the rproxy binary, (rc, stdout, stderr)
+    wait_stderr(px, pred) / access_lines   rproxy's stderr once pred holds / its ACCESS lines
 """
 
 import hashlib
 import json
 import random
+import re
 import subprocess
 import time
 
@@ -180,3 +182,26 @@ def run_cli(ctx, args, timeout=10):
     p = subprocess.run([RPROXY] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def wait_stderr(px, pred, timeout=3.0):
+    """rproxy px's stderr once pred(stderr) holds (or as it is after timeout)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        s = px.stderr()
+        if pred(s):
+            return s
+        time.sleep(0.05)
+    return px.stderr()
+
+
+# ACCESS CLIENT "METHOD TARGET" STATUS BYTES DEVICE MSms[ cut=WHY] (boards/host/main.c)
+ACCESS_RE = re.compile(r'^ACCESS (\S+) "(\S+) (\S+)" (\d{3}) (\d+) (\S+) (\d+)ms(?: cut=(\S+))?$',
+                       re.M)
+
+
+def access_lines(px, target, timeout=3.0):
+    """The ACCESS lines for request target (ACCESS_RE's groups: client, method, target,
+    status, bytes, device, ms, cut or ""), waiting up to timeout for one."""
+    err = wait_stderr(px, lambda s: any(m[2] == target for m in ACCESS_RE.findall(s)), timeout)
+    return [m for m in ACCESS_RE.findall(err) if m[2] == target]

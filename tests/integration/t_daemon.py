@@ -7,7 +7,7 @@ import signal
 import socket
 import time
 
-from checks import check, eq, get, req_bytes, run_cli, test
+from checks import check, eq, get, req_bytes, run_cli, test, wait_stderr
 from devserver import echo
 from harness import free_port
 
@@ -167,16 +167,6 @@ def t_sigterm(ctx):
 # =====================================================================
 # access log
 # =====================================================================
-
-def wait_stderr(px, pred, timeout=3.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        s = px.stderr()
-        if pred(s):
-            return s
-        time.sleep(0.05)
-    return px.stderr()
-
 
 @test("access log: one ACCESS line per request with method, target, status, device")
 def t_access_log(ctx):

@@ -1,14 +1,15 @@
 """t_errors.py -- errors rproxy answers and failures mid-exchange: 502 (refused, garbage,
-CL+TE, bad Content-Length, oversized response head), 503 (weight=0), 504, 408 and
-client_idle timeouts, a device dying or stalling mid-body, a client aborting mid-upload
-or mid-download.  t_faults.py has more fault cases.
+CL+TE, bad Content-Length, oversized response head, a chunked body broken in the head's
+read), 503 (weight=0), 504, 408 and client_idle timeouts, a device dying, stalling or
+breaking its chunked framing mid-body, a client aborting mid-upload or mid-download; how
+the access log names a response cut after its head.  t_faults.py has more fault cases.
 """
 
 import socket
 import time
 
-from checks import (check, dev_info, eq, expect_closed, fail, get, hang, pattern, req_bytes,
-                    short, test)
+from checks import (access_lines, check, dev_info, eq, expect_closed, fail, get, hang, pattern,
+                    req_bytes, short, test, wait_stderr)
 from devserver import echo
 from harness import Closed, free_port
 
@@ -257,3 +258,114 @@ def t_client_abort_download(ctx):
     c2, r = get(ctx, "/next")
     eq(r.status, 200, "next request")
     eq(dev_info(r)["target"], "/next", "response for /next")
+
+
+# =====================================================================
+# a device's broken chunked framing; responses cut after their head (issue 21)
+# =====================================================================
+
+EVIL = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Evil: 1\r\n\r\nevil"
+
+
+def expect_counted(px, dev, what):
+    """rproxy logged dev as taken out (max_fails=1 by default): what counted as a failure
+    of the device."""
+    want = "device %s down for" % dev.addr
+    check(want in wait_stderr(px, lambda s: want in s), what + ": a device failure",
+          want + " ...", px.stderr_tail(8))
+
+
+def until_close(c, what):
+    """What client c still receives until rproxy closes the connection."""
+    try:
+        return c.read_until_close(timeout=5)
+    except socket.timeout:
+        fail("%s: client connection still open" % what, "close", "open")
+
+
+def one_device(ctx, handler):
+    """rproxy in front of one device answering with handler: (rproxy, device)."""
+    dev = ctx.device(handler)
+    return ctx.start(devices=[dev]), dev
+
+
+def ask(ctx, path, version="HTTP/1.1"):
+    """A new client that sent GET path."""
+    c = ctx.client()
+    c.send(req_bytes("GET", path, version=version))
+    return c
+
+
+def chunked_answer(*parts):
+    """A device handler that sends a chunked response head and parts, 0.3 s apart."""
+    def handler(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + parts[0])
+        for part in parts[1:]:
+            time.sleep(0.3)
+            conn.send(part)
+        return True
+    return handler
+
+
+@test("device's first chunk-size line broken in the head's read (zz): 502 instead of its "
+      "200, to 1.1 and 1.0 clients; access log 502; a device failure")
+def t_bad_first_chunk(ctx):
+    px, dev = one_device(ctx, chunked_answer(b"zz\r\n" + EVIL))
+    for version, path in (("HTTP/1.1", "/first"), ("HTTP/1.0", "/first10")):
+        c = ask(ctx, path, version)
+        try:
+            r = c.read_response(timeout=5)
+        except Closed as e:
+            fail("%s: closed without a response" % version, 502, short(e.got))
+        eq(r.status, 502, "%s client: status" % version)
+        rest = until_close(c, "%s client, after the 502" % version)
+        check(b"evil" not in r.body + rest and b"zz" not in r.body + rest,
+              "%s client: nothing of the device's body" % version, "absent", short(rest))
+        eq([(m[3], m[7]) for m in access_lines(px, path)], [("502", "")],
+           "%s client: ACCESS status and cut" % version)
+    expect_counted(px, dev, "the broken framing")
+
+
+@test("device's chunked framing broken after its head went out: head and first chunk "
+      "relayed, then the connection cut; access log 200 cut=device-framing; a device failure")
+def t_bad_later_chunk(ctx):
+    px, dev = one_device(ctx, chunked_answer(b"2\r\nok\r\n", b"zz\r\n" + EVIL))
+    c = ask(ctx, "/later")
+    r = c.read_head(timeout=5)
+    eq(r.status, 200, "status (the head went out before the bad line came)")
+    rest = until_close(c, "after the broken chunk line")
+    eq(rest, b"2\r\nok\r\n", "body bytes the client got: the good chunk, no last-chunk")
+    eq([(m[3], m[7]) for m in access_lines(px, "/later")], [("200", "device-framing")],
+       "ACCESS status and cut")
+    expect_counted(px, dev, "the broken framing")
+
+
+@test("access log names why a response was cut after its head: device-closed, "
+      "device-timeout, client-closed; a client going away is no device failure",
+      serial=True)
+def t_cut_logged(ctx):
+    die, stall, big = (ctx.device(h, name=n) for h, n in (
+        (die_mid_body, "die"), (stall_mid_body, "stall"), (slow_big, "big")))
+    px = ctx.start(ctx.config(pools=["pool a", "device a %s" % die.addr,
+                                     "pool b", "device b %s" % stall.addr,
+                                     "pool c", "device c %s" % big.addr],
+                              routes=["route path=/die pool=a", "route path=/stall pool=b",
+                                      "route path=/big pool=c"],
+                              timeouts={"device": 500}))
+    for path in ("/die", "/stall"):
+        c = ask(ctx, path)
+        eq(c.read_head(timeout=5).status, 200, "%s: status" % path)
+        until_close(c, path)
+    c = ask(ctx, "/big")
+    eq(c.read_head(timeout=5).status, 200, "/big: status")
+    c.read_exact(1000)
+    c.close()
+    for path, why in (("/die", "device-closed"), ("/stall", "device-timeout"),
+                      ("/big", "client-closed")):
+        eq([(m[3], m[7]) for m in access_lines(px, path)], [("200", why)],
+           "%s: ACCESS status and cut" % path)
+    for dev, path in ((die, "/die"), (stall, "/stall")):
+        expect_counted(px, dev, path)
+    check("device %s down" % big.addr not in px.stderr(),
+          "a client closing mid-response is no failure of its device", "not down",
+          px.stderr_tail(8))

@@ -411,8 +411,10 @@ RESP_ROWS = [
      502, None),
     ("101 to a request that did not ask to upgrade",
      b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n" + EVIL, 502, None),
-    ("bad chunk size mid-body",
-     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\nzz\r\n" + EVIL, None, None),
+    # sent in one write, so the bad line comes in the same read as the head: refused before
+    # the head goes out (issue 21); a bad line in a later read: t_errors.py (head, then cut)
+    ("bad chunk size mid-body, in the head's read",
+     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\nzz\r\n" + EVIL, 502, None),
 ]
 
 

@@ -933,7 +933,8 @@ def t_tls_fault_truncated_hello(ctx):
 
 def stall_after_server_flight(ctx, port):
     """Send a real ClientHello, read the server's whole first flight, then stop (the
-    server now waits for ClientKeyExchange).  Returns (socket, t_connect)."""
+    server now waits for ClientKeyExchange).  Returns (socket, t_connect, the client's
+    second flight: ClientKeyExchange, ChangeCipherSpec, Finished -- not sent)."""
     hello, (obj, inc, out) = T.client_hello("a.test")
     t0 = time.monotonic()
     s = T.raw_socket(ctx, port)
@@ -953,7 +954,7 @@ def stall_after_server_flight(ctx, port):
         except ssl.SSLWantReadError:
             pass
         if out.pending:         # our second flight is ready: the server waits for it
-            return s, t0
+            return s, t0, out.read()
     fail("no complete server first flight within 3 s", "ServerHello..ServerHelloDone",
          "incomplete")
 
@@ -1026,7 +1027,7 @@ def t_tls_fault_stall(ctx):
         s = T.raw_socket(ctx, port)
         s.sendall(hello[:len(hello) // 2])
         w.add("half a ClientHello", s, t0)
-        s, t0 = stall_after_server_flight(ctx, port)
+        s, t0, _ = stall_after_server_flight(ctx, port)
         w.add("after the server's first flight", s, t0)
         # while they stall, a normal client is served at once
         t_ok = time.monotonic()
@@ -1250,3 +1251,174 @@ def t_tls_fault_reset_while_sending(ctx):
     assert_serving(ctx, port, "resets while sending")
     check(time.monotonic() - t0 < 5.0, "served promptly", "< 5 s",
           "%.1f s" % (time.monotonic() - t0))
+
+
+# =====================================================================
+# signature hashes and alerts (issue 21)
+# =====================================================================
+
+def ab_certs(ctx):
+    """tls lines for tls_conf: a.test (EC P-256, the default) and b.test (RSA 2048)."""
+    p = T.pki(ctx)
+    return [(p.a_crt, p.a_key, "a.test"), (p.b_crt, p.b_key, "b.test")]
+
+
+def sigalgs_client(ctx, port, name, sigalgs):
+    """s_client -tls1_2 offering only sigalgs (OpenSSL 3 offers SHA-1 at @SECLEVEL=0 only),
+    with -msg: the alerts either side sends are in .out."""
+    return T.s_client(ctx, port, servername=name, version="tls1_2",
+                      cipher="DEFAULT:@SECLEVEL=0" if "SHA1" in sigalgs else None,
+                      extra=["-sigalgs", sigalgs, "-msg"])
+
+
+def signing_digest(r):
+    m = re.search(r"^Peer signing digest: (\S+)", r.out, re.M)
+    return m.group(1) if m else None
+
+
+def expect_alert_read(r, alert, what):
+    """s_client -msg read the fatal alert (its name, as OpenSSL prints it) from the server."""
+    check(re.search(r"^<<< .*Alert.*fatal %s" % alert, r.out, re.M) is not None,
+          "%s: the client read a fatal %s" % (what, alert), alert, r.transcript(30))
+
+
+@tls_test("signature hashes: a client offering only SHA-224, SHA-256, SHA-384 or SHA-512 "
+          "gets a handshake signed with it (EC and RSA certificates); only SHA-1: refused by "
+          "the default profile with handshake_failure")
+def t_tls_sigalgs(ctx):
+    _, port = start(ctx, [ctx.device()], certs=ab_certs(ctx))
+    for name, kind in (("a.test", "ECDSA"), ("b.test", "RSA")):
+        for h in ("SHA224", "SHA256", "SHA384", "SHA512"):
+            r = sigalgs_client(ctx, port, name, "%s+%s" % (kind, h))
+            expect_handshake(r, "%s, -sigalgs %s+%s" % (name, kind, h))
+            eq(signing_digest(r), h, "%s, -sigalgs %s+%s: the ServerKeyExchange's hash"
+               % (name, kind, h))
+        r = sigalgs_client(ctx, port, name, "%s+SHA1" % kind)
+        expect_refused(r, "%s, -sigalgs %s+SHA1 on the default profile" % (name, kind))
+        expect_alert_read(r, "handshake_failure", "%s, %s+SHA1" % (name, kind))
+    assert_serving(ctx, port, "the signature hash handshakes")
+
+
+@tls_test("signature hashes: tls_profile=compat accepts a client offering only SHA-1; a "
+          "default-profile listener of the same rproxy (the same TLS slots) still refuses it")
+def t_tls_sigalgs_compat(ctx):
+    compat = free_port()
+    text, port = tls_conf(ctx, [ctx.device()], certs=ab_certs(ctx),
+                          listens=["listen 127.0.0.1:%d tls tls_profile=compat" % compat])
+    start_tls(ctx, text, [port, compat])
+    for rnd in range(2):        # each slot goes from one profile to the other and back
+        for name, kind in (("a.test", "ECDSA"), ("b.test", "RSA")):
+            what = "round %d, %s, %s+SHA1" % (rnd + 1, name, kind)
+            r = sigalgs_client(ctx, compat, name, kind + "+SHA1")
+            expect_handshake(r, "compat listener, " + what)
+            eq(signing_digest(r), "SHA1", "compat listener, %s: the hash" % what)
+            r = sigalgs_client(ctx, port, name, kind + "+SHA1")
+            expect_refused(r, "default listener, " + what)
+            expect_alert_read(r, "handshake_failure", "default listener, " + what)
+
+
+@tls_test("alerts: a TLS 1.1 client on the default profile reads BearSSL's protocol_version "
+          "(in a record version it accepts, not 0.0)")
+def t_tls_alert_version(ctx):
+    dev = ctx.device()
+    _, port = start(ctx, [dev])
+    r = T.s_client(ctx, port, servername="a.test", version="tls1_1", extra=["-msg"])
+    expect_refused(r, "-tls1_1 on the default profile")
+    expect_alert_read(r, "protocol_version", "-tls1_1 on the default profile")
+    check("wrong version number" not in r.out + r.err, "the alert's record is read",
+          "no 'wrong version number'", r.transcript(30))
+
+
+def raw_exchange(ctx, port, data, shut=True):
+    """Send data on a new TCP connection (then EOF), read until the server closes;
+    returns what came back (an error as a string if the socket failed first)."""
+    s = T.raw_socket(ctx, port)
+    try:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    closed, took, got = wait_closed(s, 5.0)
+    if not closed:
+        fail("server still open %.1f s after the bad input" % took, "closed", short(got))
+    return got
+
+
+HS = 22
+# (label, bytes sent, alert description expected (None: no alert))
+ALERT_ROWS = [
+    ("ClientHello with a session ID of 33 bytes", T.record(HS, T.raw_hello(sid=b"s" * 33)), 50),
+    ("ClientHello whose length is shorter than its fields",
+     T.record(HS, T.raw_hello(hs_len=40)), 50),
+    ("a record of 16,385 bytes", T.record(HS, b"\x01" * 16385), 22),
+    ("a record of version 2.0", T.record(HS, T.raw_hello(), 0x0200), 70),
+    ("a ClientHello split into records of two versions",
+     T.record(HS, T.raw_hello()[:20]) + T.record(HS, T.raw_hello()[20:], 0x0302), 70),
+    ("ChangeCipherSpec first", T.record(20, b"\x01"), 10),
+    ("application data first", T.record(23, b"GET / HTTP/1.1\r\n\r\n"), 10),
+    ("a ClientKeyExchange instead of a ClientHello",
+     T.record(HS, b"\x10\x00\x00\x21\x20" + b"k" * 32), 10),
+    ("a record of unknown type 24", T.record(24, b"\x01\x00\x00"), 10),
+    ("a renegotiation_info that is not empty",
+     T.record(HS, T.raw_hello(T.HELLO_EXTS + ((0xff01, b"\x01\x05"),))), 40),
+    # BearSSL's own alert: no signature_algorithms means SHA-1 (RFC 5246 7.4.1.4.1),
+    # which the default profile does not sign with
+    ("a TLS 1.2 ClientHello without signature_algorithms",
+     T.record(HS, T.raw_hello(T.HELLO_EXTS[:2])), 40),
+    ("the client's own fatal alert", T.record(21, b"\x02\x28"), None),
+]
+
+
+def make_alert_test(label, data, want):
+    def fn(ctx):
+        dev, port, by = fault_setup(ctx)
+        got = raw_exchange(ctx, port, data)
+        alerts = T.alerts_in(got)
+        if want is None:
+            eq(got, b"", "%s: bytes the server sent back" % label)
+        else:
+            eq([(lv, T.ALERTS.get(d, d)) for lv, d in alerts], [(2, T.ALERTS[want])],
+               "%s: alerts read back (%s)" % (label, short(got)))
+            check(len(got) == 7, "%s: the alert is all the server sent" % label, 7, short(got))
+        fault_check(ctx, port, dev, by, label, [])
+    fn.__name__ = "t_tls_alert_" + re.sub(r"\W+", "_", label)
+    return fn
+
+
+for _label, _data, _want in ALERT_ROWS:
+    tls_test("alerts: %s -> %s" % (_label, T.ALERTS[_want] if _want is not None else
+                                  "closed without an alert"))(
+        make_alert_test(_label, _data, _want))
+
+
+@tls_test("alerts: a tampered client Finished -> bad_record_mac, sent in the clear (the "
+          "server's ChangeCipherSpec is not out yet)")
+def t_tls_alert_finished(ctx):
+    dev, port, by = fault_setup(ctx)
+    s, _, flight = stall_after_server_flight(ctx, port)
+    bad = bytearray(flight)
+    bad[-1] ^= 1                # the last byte of the encrypted Finished (its tag)
+    s.sendall(bytes(bad))
+    closed, took, got = wait_closed(s, 5.0)
+    check(closed, "server closes after the tampered Finished", "closed", "open")
+    eq([(lv, T.ALERTS.get(d, d)) for lv, d in T.alerts_in(got)], [(2, "bad_record_mac")],
+       "alerts read back (%s)" % short(got))
+    check(got[1:3] == b"\x03\x03", "the alert's record is TLS 1.2", "03 03", short(got[:5]))
+    fault_check(ctx, port, dev, by, "a tampered Finished", [])
+
+
+@tls_test("alerts: none once the keys are in use -- a record with a bad MAC, or one too long, "
+          "after the handshake: the connection closes with nothing sent")
+def t_tls_no_alert_after_handshake(ctx):
+    dev, port, by = fault_setup(ctx)
+    for label, rec in (("a bad MAC", b"\x17\x03\x03\x00\x40" + bytes(64)),
+                       ("a record of 18,000 bytes", b"\x17\x03\x03\x46\x50" + bytes(64))):
+        c = T.tls_client(ctx, port)
+        fd = socket.socket(fileno=os.dup(c.sock.fileno()))   # under the TLS layer
+        ctx.sockets.append(fd)
+        fd.sendall(rec)
+        closed, took, got = wait_closed(fd, 5.0)
+        check(closed, "%s: server closes" % label, "closed", "open after %.1fs" % took)
+        eq(got, b"", "%s: bytes sent in the clear after the handshake" % label)
+    fault_check(ctx, port, dev, by, "records after the handshake", [])

@@ -12,7 +12,7 @@ import time
 from checks import check, eq, run_cli, seen_header
 from harness import free_port
 import tlsutil as T
-from t_tls import start, start_tls, tls_test, wait_port
+from t_tls import expect_alert_read, start, start_tls, tls_test, wait_port
 
 
 def curl_mtls(ctx, port, path, cert=None, key=None, args=()):
@@ -180,3 +180,17 @@ def t_tls_auth_config_errors(ctx):
         check(rc == 1 and ("%s:%d:" % (path, line)) in err and word in err,
               "config error reported at line %d mentioning %r" % (line, word),
               "exit 1, %s:%d: ..." % (path, line), "rc=%s err=%r" % (rc, err[-200:]))
+
+
+@tls_test("alerts: mTLS require: a client certificate from another CA reads unknown_ca, "
+          "none at all handshake_failure (rproxy's alerts, in the clear)")
+def t_mtls_alerts(ctx):
+    p, dev, port = start_mtls(ctx, "require")
+    for what, cert, alert in (("a certificate from another CA", p.rogue_crt, "unknown_ca"),
+                              ("no certificate", None, "handshake_failure")):
+        r = T.s_client(ctx, port, servername="a.test", version="tls1_2", cert=cert,
+                       key=p.rogue_key if cert else None, extra=["-msg"], input=b"x")
+        # s_client reports the negotiated suite even so: the alert and its exit status tell
+        check(r.rc != 0, "%s: s_client fails" % what, "rc != 0", r.summary())
+        expect_alert_read(r, alert, what)
+    eq(len(dev.requests), 0, "requests that reached the device")

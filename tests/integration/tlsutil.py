@@ -25,6 +25,8 @@ Clients:
                                           (raw HTTP over TLS; read_response etc.)
     client_hello(servername)              a real TLS 1.2 ClientHello's bytes (+ state
                                           to continue the handshake by hand)
+    record / raw_hello / alerts_in        hand-made records and ClientHellos (bad ones
+                                          included); the alerts in what came back
 
 Python 3 stdlib only; loopback only.
 """
@@ -35,6 +37,7 @@ import re
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -410,6 +413,52 @@ def client_hello(servername="a.test", max_version=ssl.TLSVersion.TLSv1_2):
     except ssl.SSLWantReadError:
         pass
     return out.read(), (obj, inc, out)
+
+
+# ==== hand-made records ====
+
+# TLS alert descriptions (RFC 5246 §7.2), by number
+ALERTS = {0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac",
+          22: "record_overflow", 40: "handshake_failure", 42: "bad_certificate",
+          43: "unsupported_certificate", 45: "certificate_expired", 47: "illegal_parameter",
+          48: "unknown_ca", 50: "decode_error", 51: "decrypt_error", 70: "protocol_version",
+          80: "internal_error", 110: "unsupported_extension"}
+
+
+def record(rtype, payload, version=0x0301):
+    return struct.pack(">BHH", rtype, version, len(payload)) + payload
+
+
+# what a raw_hello offers unless told otherwise: X25519 and P-256, uncompressed points,
+# ECDSA and RSA with SHA-256
+HELLO_EXTS = ((0x000a, b"\x00\x04\x00\x1d\x00\x17"), (0x000b, b"\x01\x00"),
+              (0x000d, b"\x00\x04\x04\x03\x04\x01"))
+
+
+def raw_hello(exts=HELLO_EXTS, sid=b"", suites=(0xc02b, 0xc02f), hs_len=None):
+    """A TLS 1.2 ClientHello handshake message (no record header): extensions exts
+    ((type, data), ...), session ID sid (any length, even an illegal one), hs_len
+    instead of the true body length when given."""
+    body = (b"\x03\x03" + os.urandom(32) + bytes([len(sid)]) + sid
+            + struct.pack(">H", 2 * len(suites)) + b"".join(struct.pack(">H", x) for x in suites)
+            + b"\x01\x00")
+    ext = b"".join(struct.pack(">HH", t, len(d)) + d for t, d in exts)
+    body += struct.pack(">H", len(ext)) + ext
+    return b"\x01" + (len(body) if hs_len is None else hs_len).to_bytes(3, "big") + body
+
+
+def alerts_in(data):
+    """[(level, description), ...] of the alert records in data (a stream of whole
+    records from its start; stops at the first one cut short)."""
+    out, i = [], 0
+    while i + 5 <= len(data):
+        n = struct.unpack(">H", data[i + 3:i + 5])[0]
+        if i + 5 + n > len(data):
+            break
+        if data[i] == 21 and n == 2:
+            out.append((data[i + 5], data[i + 6]))
+        i += 5 + n
+    return out
 
 
 def raw_socket(ctx, port, timeout=5.0):

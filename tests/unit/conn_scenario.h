@@ -59,6 +59,7 @@ static struct {
     unsigned dev_port; /* 0: no device */
     int err;
     uint32_t ms;
+    char cut[24]; /* "": the response was not cut after its head */
 } acc[64];
 static int nacc;
 
@@ -77,6 +78,7 @@ on_access(void *ud, const rp_access *a)
         acc[nacc].dev_port = a->device ? a->device->port : 0;
         acc[nacc].err = a->err;
         acc[nacc].ms = a->ms;
+        snprintf(acc[nacc].cut, sizeof acc[nacc].cut, "%s", a->cut ? a->cut : "");
     }
     nacc++;
 }

@@ -4,7 +4,8 @@
  * passed through to a 1.1 client, close-delimited responses, a device dying
  * mid-body, HEAD and 204; request bodies by Content-Length and chunked,
  * a bad chunk size, Expect: 100-continue; Upgrade tunnels (and a 101 nobody
- * asked for).
+ * asked for); a device's broken chunked framing (a 502 while no head went
+ * out, else a cut the access record names) and the other cut responses.
  *
  * SPDX-License-Identifier: MIT
  *
@@ -104,6 +105,67 @@ close_delimited(void)
     out = take(c);
     CHECK(closing(c), "mid-body death: client connection closed");
     CHECK(!has(out, "HTTP/1.1 502"), "mid-body death: no second status line after the head");
+    CHECK(nacc > 0 && acc[nacc - 1].status == 200 && !strcmp(acc[nacc - 1].cut, "device-closed"),
+          "mid-body death: access record 200, cut device-closed");
+}
+
+/* A device's broken chunked framing: bytes that came in with the head are
+ * checked before the head goes out (502); later ones cut the response.
+ * Either way a device failure (max_fails=0: counted, never taken out). */
+static void
+test_bad_chunked_response(void)
+{
+    static const char *const bad[] = {
+        "zz\r\n", "2\r\nok\r\nzz\r\n", "2\r\nokX\r\n", "5\r\nhello\n0\r\n\r\n",
+        "ffffffffffffffffff\r\n"};
+    const rp_device *dv;
+    size_t i;
+    int c, d, v;
+    char req[64], *out;
+    if (!setup("bad chunked response", CFG))
+        return;
+    dv = &P->cfg.devices[0];
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        for (v = 0; v < 2; v++) { /* HTTP/1.1 (passed on chunked) and 1.0 (de-chunked) */
+            rp_counter failed = dv->failures;
+            c = client((unsigned)(41000 + 2 * i + (unsigned)v));
+            snprintf(req, sizeof req, "GET /b%u HTTP/1.%d\r\nHost: app.example\r\n\r\n", (unsigned)i, 1 - v);
+            d = forward(c, req);
+            fp_push_str(d, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            fp_push_str(d, bad[i]); /* one read with the head */
+            run();
+            out = take(c);
+            CHECK(starts(out, "HTTP/1.1 502 ") && !has(out, " 200 "),
+                  "bad chunk %u in the head's read (1.%d): a 502, no 200", (unsigned)i, 1 - v);
+            CHECK(closing(c) && fp_closed(d), "bad chunk %u (1.%d): both connections closed", (unsigned)i, 1 - v);
+            CHECK(nacc > 0 && acc[nacc - 1].status == 502 && !acc[nacc - 1].cut[0],
+                  "bad chunk %u (1.%d): access record 502, not cut", (unsigned)i, 1 - v);
+            CHECK(dv->failures == failed + 1, "bad chunk %u (1.%d): a device failure", (unsigned)i, 1 - v);
+        }
+    /* valid so far (a chunk cut short, a body ended and more after it): relayed */
+    c = client(41100);
+    d = forward(c, REQ("/partial"));
+    out = reply(d, c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhe");
+    CHECK(starts(out, "HTTP/1.1 200 OK\r\n") && ends(out, "\r\n\r\n5\r\nhe"), "partial first chunk: relayed");
+    out = reply(d, c, "llo\r\n0\r\n\r\n");
+    CHECK(!strcmp(out, "llo\r\n0\r\n\r\n") && !closing(c), "partial first chunk: the rest follows, kept alive");
+    d = forward(c, REQ("/done"));
+    out = reply(d, c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nzz\r\n");
+    CHECK(starts(out, "HTTP/1.1 200 OK\r\n") && ends(out, "\r\n\r\n0\r\n\r\n"), "bytes after the last chunk: body relayed");
+    CHECK(fp_closed(d), "bytes after the last chunk: that device connection not reused");
+    /* broken after the head went out: head and good chunk relayed, then cut */
+    {
+        rp_counter failed = dv->failures;
+        d = forward(c, REQ("/later"));
+        out = reply(d, c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n");
+        CHECK(starts(out, "HTTP/1.1 200 OK\r\n") && ends(out, "2\r\nok\r\n"), "later bad chunk: head relayed first");
+        out = reply(d, c, "zz\r\n" RESP_OK);
+        CHECK(!out[0] && closing(c), "later bad chunk: nothing more, the client connection cut");
+        CHECK(nacc > 0 && acc[nacc - 1].status == 200 && !strcmp(acc[nacc - 1].cut, "device-framing"),
+              "later bad chunk: access record 200, cut device-framing");
+        CHECK(dv->failures == failed + 1, "later bad chunk: a device failure");
+    }
+    teardown();
 }
 
 static void
@@ -246,6 +308,7 @@ test_upgrade(void)
 
 static const tap_test tests[] = {
     TAP_TEST(response_bodies),
+    TAP_TEST(bad_chunked_response),
     TAP_TEST(head_and_204),
     TAP_TEST(request_bodies),
     TAP_TEST(upgrade),
