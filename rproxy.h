@@ -580,7 +580,8 @@ typedef enum {
     RP_EEXPECT = -13,    /**< unsupported Expect (-> 417) */
     RP_ECONFIG = -14,    /**< bad configuration */
     RP_ENOTFOUND = -15,  /**< no route / no such name */
-    RP_EADDR = -16       /**< cannot bind or resolve an address */
+    RP_EADDR = -16,      /**< cannot bind or resolve an address */
+    RP_EACCES = -17      /**< permission denied (rp_port_blob) */
 } rp_err;
 
 /** Name of an error code ("RP_OK", "connect refused", ...); never NULL. */
@@ -807,10 +808,13 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  * nginx and HAProxy equivalents); the parser is src/06-config.c. */
 
 /** Where a configuration error is, filled by rp_config_parse: the 1-based
- *  line and a NUL-ended message that quotes the offending word ("unknown
- *  listen option 'tsl'"). */
+ *  line, the 1-based column (byte) in it where the offending word starts
+ *  (0: the error is about no one word, like "no listen line"), and a
+ *  NUL-ended message that quotes that word and says what would fix it
+ *  ("unknown listen option 'tsl' (did you mean 'tls'?)"). */
 typedef struct {
     int line;
+    int col;
     char msg[96];
 } rp_cfg_error;
 
@@ -1153,7 +1157,9 @@ int rp_port_random(void *buf, size_t n);
 
 /** Load a named blob (certificate, key): files on a host, flash arrays on a
  *  board.  *data stays valid until the port is torn down.  RP_OK,
- *  RP_ENOTFOUND, or RP_ENOMEM when the port has no room to keep it. */
+ *  RP_ENOTFOUND (no such blob), RP_EACCES (not allowed to read it), RP_EIO
+ *  (it exists but could not be read), or RP_ENOMEM when the port has no
+ *  room to keep it: configuration errors name the reason. */
 int rp_port_blob(const char *name, const void **data, size_t *len);
 
 #if RP_ENABLE_ASSERT
