@@ -205,15 +205,11 @@ cfg_bad_value(cfg_ctx *x, rp_str word)
     return cfg_end2(x, &w, want ? want : "");
 }
 
-/* "msg 'word'", with " (did you mean 'near'?)" when near is not NULL; a
- * word whose key is near itself is a known option with a bad value. */
+/* "msg 'word'", with " (did you mean 'near'?)" when near is not NULL. */
 static int
-cfg_unknown(cfg_ctx *x, const char *msg, rp_str word, const char *near)
+cfg_suggest(cfg_ctx *x, const char *msg, rp_str word, const char *near)
 {
-    rp_str val, key = opt_key(word, &val);
     wbuf w;
-    if (near && str_ieq(key, near, strlen(near)))
-        return cfg_bad_value(x, word);
     cfg_fail(x, msg, word);
     if (!near)
         return RP_ECONFIG;
@@ -221,6 +217,17 @@ cfg_unknown(cfg_ctx *x, const char *msg, rp_str word, const char *near)
     cfg_put(&w, S(" (did you mean '"));
     cfg_put(&w, near, strlen(near));
     return cfg_end2(x, &w, "'?)");
+}
+
+/* An option no branch took: unknown (cfg_suggest), or, when its key is
+ * near itself, a known option with a bad value. */
+static int
+cfg_unknown(cfg_ctx *x, const char *msg, rp_str word, const char *near)
+{
+    rp_str val, key = opt_key(word, &val);
+    if (near && str_ieq(key, near, strlen(near)))
+        return cfg_bad_value(x, word);
+    return cfg_suggest(x, msg, word, near);
 }
 
 /* ---- Numbers, durations and sizes ---- */
@@ -826,7 +833,7 @@ cfg_health_opt(cfg_ctx *x, rp_pool *pl, rp_str word)
     if (!str_ieq(key, S("path")))
         return OPT_SET_OR(x, health_nums, pl, word, "unknown health option", health_opts);
     if (!cfg_path_ok(val))
-        return cfg_fail(x, "health path must start with '/'", word);
+        return cfg_bad_value(x, word);
     if ((pl->health_path = cfg_str(x, val)) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
     return RP_OK;
@@ -850,7 +857,7 @@ cfg_health(cfg_ctx *x, rp_str *w, int n)
     rp_pool *pl;
     int i, pool;
     if (n < 2)
-        return cfg_fail(x, "health needs a defined POOL", w[0]);
+        return cfg_fail(x, "health needs a POOL", w[0]);
     if ((pool = cfg_pool_find(&x->p->cfg, w[1])) < 0)
         return cfg_no_pool(x, w[1]);
     pl = &x->p->cfg.pools[pool];
@@ -907,7 +914,7 @@ cfg_status(cfg_ctx *x, rp_str *w, int n)
         rp_str val, key = opt_key(w[i], &val);
         if (str_ieq(key, S("path"))) {
             if (!cfg_path_ok(val))
-                return cfg_fail(x, "status path must start with '/'", w[i]);
+                return cfg_bad_value(x, w[i]);
             if ((c->status_path = cfg_str(x, val)) == NULL)
                 return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
         } else if (str_ieq(key, S("allow"))) {
@@ -1038,7 +1045,7 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
     for (k = 0; k < RP_COUNT(dirs); k++)
         if (w[0].n == dirs[k].len && memcmp(w[0].p, dirs[k].name, dirs[k].len) == 0)
             return dirs[k].fn(x, w, nw);
-    return cfg_unknown(x, "unknown directive", w[0], NEAR(w[0], dirs, NULL));
+    return cfg_suggest(x, "unknown directive", w[0], NEAR(w[0], dirs, NULL));
 }
 
 /* Whole-config checks once every line is read. */
