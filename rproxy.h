@@ -713,8 +713,12 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  * line (the RP_* settings above); a number outside the range given there,
  * an unknown option, a pool defined twice, a second `health` line for a
  * pool or a second `status` line is an error at its line.  The first error
- * stops the parse: rp_cfg_error has its line and a message.  Strings the
- * tables keep (names, hosts, paths) are copied into RP_CFG_STR_BYTES.
+ * stops the parse: rp_cfg_error has its line, the column of the offending
+ * word and a message that says what would fix it.  Strings the tables keep
+ * (names, hosts, paths) are copied into RP_CFG_STR_BYTES.  A DURATION is
+ * digits and a unit ms, s, m or h ("500ms", "3s", "2m", "1h"), a bare
+ * number being milliseconds (seconds for fail_timeout=); a SIZE is bytes,
+ * or KiB/MiB with k/m ("64k").  Ranges below are in ms and bytes.
  *
  *   listen [ADDR:]PORT [tls] [tls_profile=modern|compat]
  *          [redirect_https[=PORT]]
@@ -735,13 +739,14 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        backup.  balance wrr (smooth weighted round-robin); retries
  *        RP_DEFAULT_RETRIES (0..10): replays of an idempotent request after
  *        a device closed without answering
- *   device POOL HOST:PORT [weight=N] [backup] [max_fails=N]
- *          [fail_timeout=SECONDS] [tls] [ca=FILE] [sni=HOST] [verify=on|off]
- *        a device in POOL at A.B.C.D:PORT, [IPv6]:PORT or localhost:PORT;
+ *   device POOL IP:PORT [weight=N] [backup] [max_fails=N]
+ *          [fail_timeout=DURATION] [tls] [ca=FILE] [sni=HOST] [verify=on|off]
+ *        a device in POOL at A.B.C.D:PORT, [IPv6]:PORT or localhost:PORT
+ *        (no host names: there is no resolver);
  *        at most RP_MAX_DEVICES in all.  weight RP_DEFAULT_WEIGHT (0..1000,
  *        0 = disabled); backup: used only while every primary is down;
  *        max_fails RP_DEFAULT_MAX_FAILS (0..1000, 0 = never marked down);
- *        fail_timeout RP_DEFAULT_FAIL_TIMEOUT_MS (0..86400 s).
+ *        fail_timeout RP_DEFAULT_FAIL_TIMEOUT_MS (0..86400000, bare: s).
  *        TLS toward the device (RP_ENABLE_TLS and RP_ENABLE_TLS_DEVICE):
  *        tls re-encrypts; ca=FILE: PEM CAs its chain must chain to (at
  *        most RP_TLS_MAX_CAS, loaded with rp_port_blob), required unless
@@ -755,7 +760,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        no match: 404.  At most RP_MAX_ROUTES.  cache off; on sends the
  *        route's GET and HEAD through the response cache (RP_ENABLE_CACHE;
  *        ignored without).
- *   timeout NAME=MS...
+ *   timeout NAME=DURATION...
  *        NAME client_header (RP_TIMEOUT_CLIENT_HEADER_MS), client_idle
  *        (RP_TIMEOUT_CLIENT_IDLE_MS), connect (RP_TIMEOUT_CONNECT_MS),
  *        device (RP_TIMEOUT_DEVICE_MS), device_idle
@@ -763,7 +768,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        each 1..86400000
  *   via NAME
  *        the pseudonym in Via headers (RP_DEFAULT_VIA)
- *   health POOL [path=/PATH] [interval=MS] [timeout=MS] [rise=N] [fall=N]
+ *   health POOL [path=/PATH] [interval=DURATION] [timeout=DURATION] [rise=N] [fall=N]
  *          [expect=STATUS]
  *        active probes (GET PATH) of every device in POOL; one line a pool.
  *        path RP_HEALTH_PATH; interval RP_HEALTH_INTERVAL_MS (100..86400000);
@@ -788,8 +793,8 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        without one through unauthenticated.  client_cert_header=NAME:
  *        the verified subject CN goes to devices in the field NAME (one
  *        for all lines: the last given)
- *   cache [max_object=BYTES] [heuristic=on|off]
- *         [ignore_client_nocache=on|off] [lock_timeout=MS]
+ *   cache [max_object=SIZE] [heuristic=on|off]
+ *         [ignore_client_nocache=on|off] [lock_timeout=DURATION]
  *        response cache tuning (RP_ENABLE_CACHE; routes opt in with
  *        cache=on); at least one option.  max_object RP_CACHE_MAX_OBJECT
  *        (1..RP_CACHE_BYTES); heuristic off (on: 10% of Last-Modified age
