@@ -591,7 +591,8 @@ typedef enum {
     RP_EEXPECT = -13,    /**< unsupported Expect (-> 417) */
     RP_ECONFIG = -14,    /**< bad configuration */
     RP_ENOTFOUND = -15,  /**< no route / no such name */
-    RP_EADDR = -16       /**< cannot bind or resolve an address */
+    RP_EADDR = -16,      /**< cannot bind or resolve an address */
+    RP_EACCES = -17      /**< permission denied (rp_port_blob) */
 } rp_err;
 
 /** Name of an error code ("RP_OK", "connect refused", ...); never NULL. */
@@ -723,8 +724,12 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  * line (the RP_* settings above); a number outside the range given there,
  * an unknown option, a pool defined twice, a second `health` line for a
  * pool or a second `status` line is an error at its line.  The first error
- * stops the parse: rp_cfg_error has its line and a message.  Strings the
- * tables keep (names, hosts, paths) are copied into RP_CFG_STR_BYTES.
+ * stops the parse: rp_cfg_error has its line, the column of the offending
+ * word and a message that says what would fix it.  Strings the tables keep
+ * (names, hosts, paths) are copied into RP_CFG_STR_BYTES.  A DURATION is
+ * digits and a unit ms, s, m or h ("500ms", "3s", "2m", "1h"), a bare
+ * number being milliseconds (seconds for fail_timeout=); a SIZE is bytes,
+ * or KiB/MiB with k/m ("64k").  Ranges below are in ms and bytes.
  *
  *   listen [ADDR:]PORT [tls] [tls_profile=modern|compat]
  *          [redirect_https[=PORT]]
@@ -745,13 +750,14 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        backup.  balance wrr (smooth weighted round-robin); retries
  *        RP_DEFAULT_RETRIES (0..10): replays of an idempotent request after
  *        a device closed without answering
- *   device POOL HOST:PORT [weight=N] [backup] [max_fails=N]
- *          [fail_timeout=SECONDS] [tls] [ca=FILE] [sni=HOST] [verify=on|off]
- *        a device in POOL at A.B.C.D:PORT, [IPv6]:PORT or localhost:PORT;
+ *   device POOL IP:PORT [weight=N] [backup] [max_fails=N]
+ *          [fail_timeout=DURATION] [tls] [ca=FILE] [sni=HOST] [verify=on|off]
+ *        a device in POOL at A.B.C.D:PORT, [IPv6]:PORT or localhost:PORT
+ *        (no host names: there is no resolver);
  *        at most RP_MAX_DEVICES in all.  weight RP_DEFAULT_WEIGHT (0..1000,
  *        0 = disabled); backup: used only while every primary is down;
  *        max_fails RP_DEFAULT_MAX_FAILS (0..1000, 0 = never marked down);
- *        fail_timeout RP_DEFAULT_FAIL_TIMEOUT_MS (0..86400 s).
+ *        fail_timeout RP_DEFAULT_FAIL_TIMEOUT_MS (0..86400000, bare: s).
  *        TLS toward the device (RP_ENABLE_TLS and RP_ENABLE_TLS_DEVICE):
  *        tls re-encrypts; ca=FILE: PEM CAs its chain must chain to (at
  *        most RP_TLS_MAX_CAS, loaded with rp_port_blob), required unless
@@ -765,7 +771,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        no match: 404.  At most RP_MAX_ROUTES.  cache off; on sends the
  *        route's GET and HEAD through the response cache (RP_ENABLE_CACHE;
  *        ignored without).
- *   timeout NAME=MS...
+ *   timeout NAME=DURATION...
  *        NAME client_header (RP_TIMEOUT_CLIENT_HEADER_MS), client_idle
  *        (RP_TIMEOUT_CLIENT_IDLE_MS), connect (RP_TIMEOUT_CONNECT_MS),
  *        device (RP_TIMEOUT_DEVICE_MS), device_idle
@@ -773,7 +779,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        each 1..86400000
  *   via NAME
  *        the pseudonym in Via headers (RP_DEFAULT_VIA)
- *   health POOL [path=/PATH] [interval=MS] [timeout=MS] [rise=N] [fall=N]
+ *   health POOL [path=/PATH] [interval=DURATION] [timeout=DURATION] [rise=N] [fall=N]
  *          [expect=STATUS]
  *        active probes (GET PATH) of every device in POOL; one line a pool.
  *        path RP_HEALTH_PATH; interval RP_HEALTH_INTERVAL_MS (100..86400000);
@@ -798,8 +804,8 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        without one through unauthenticated.  client_cert_header=NAME:
  *        the verified subject CN goes to devices in the field NAME (one
  *        for all lines: the last given)
- *   cache [max_object=BYTES] [heuristic=on|off]
- *         [ignore_client_nocache=on|off] [lock_timeout=MS]
+ *   cache [max_object=SIZE] [heuristic=on|off]
+ *         [ignore_client_nocache=on|off] [lock_timeout=DURATION]
  *        response cache tuning (RP_ENABLE_CACHE; routes opt in with
  *        cache=on); at least one option.  max_object RP_CACHE_MAX_OBJECT
  *        (1..RP_CACHE_BYTES); heuristic off (on: 10% of Last-Modified age
@@ -818,10 +824,13 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  * nginx and HAProxy equivalents); the parser is src/06-config.c. */
 
 /** Where a configuration error is, filled by rp_config_parse: the 1-based
- *  line and a NUL-ended message that quotes the offending word ("unknown
- *  listen option 'tsl'"). */
+ *  line, the 1-based column (byte) in it where the offending word starts
+ *  (0: the error is about no one word, like "no listen line"), and a
+ *  NUL-ended message that quotes that word and says what would fix it
+ *  ("unknown listen option 'tsl' (did you mean 'tls'?)"). */
 typedef struct {
     int line;
+    int col;
     char msg[96];
 } rp_cfg_error;
 
@@ -1170,7 +1179,9 @@ int rp_port_random(void *buf, size_t n);
 
 /** Load a named blob (certificate, key): files on a host, flash arrays on a
  *  board.  *data stays valid until the port is torn down.  RP_OK,
- *  RP_ENOTFOUND, or RP_ENOMEM when the port has no room to keep it. */
+ *  RP_ENOTFOUND (no such blob), RP_EACCES (not allowed to read it), RP_EIO
+ *  (it exists but could not be read), or RP_ENOMEM when the port has no
+ *  room to keep it: configuration errors name the reason. */
 int rp_port_blob(const char *name, const void **data, size_t *len);
 
 #if RP_ENABLE_ASSERT

@@ -482,8 +482,10 @@ rp_port_random(void *buf, size_t n)
     return RP_OK;
 }
 
-/* Read a whole regular file into a malloc'd, NUL-terminated buffer.  0 or
- * -1.  Reading one byte more than its size checks that the end was reached. */
+/* Read a whole regular file into a malloc'd, NUL-terminated buffer.  0, or
+ * -1 with errno saying why (EISDIR for a directory or another non-regular
+ * file).  Reading one byte more than its size checks that the end was
+ * reached (a file that changed size meanwhile is EIO). */
 static int
 px_read_file(const char *name, char **data, size_t *len)
 {
@@ -491,6 +493,7 @@ px_read_file(const char *name, char **data, size_t *len)
     struct stat st;
     char *d = NULL;
     size_t n = 0;
+    int err = errno;
 
     if (f && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)
         && (d = malloc((n = (size_t)st.st_size) + 1)) && fread(d, 1, n + 1, f) == n
@@ -501,10 +504,24 @@ px_read_file(const char *name, char **data, size_t *len)
         *len = n;
         return 0;
     }
+    if (f) /* which step failed, once fopen worked */
+        err = fstat(fileno(f), &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EISDIR : !d ? ENOMEM : EIO;
     free(d);
     if (f)
         fclose(f);
+    errno = err;
     return -1;
+}
+
+/* An rp_port_blob error for errno. */
+static int
+px_blob_error(int err)
+{
+    if (err == ENOENT || err == ENOTDIR)
+        return RP_ENOTFOUND;
+    if (err == EACCES || err == EPERM)
+        return RP_EACCES;
+    return err == ENOMEM ? RP_ENOMEM : RP_EIO;
 }
 
 int
@@ -515,13 +532,16 @@ rp_port_blob(const char *name, const void **data, size_t *len)
     for (i = 0; i < PX_BLOBS && px_blobs[i].name; i++)
         if (strcmp(px_blobs[i].name, name) == 0)
             break;
-    if (i == PX_BLOBS)
+    if (i == PX_BLOBS) {
+        errno = ENOMEM;
         return RP_ENOMEM;
+    }
     if (!px_blobs[i].name) {
         if (px_read_file(name, &px_blobs[i].data, &px_blobs[i].len) < 0)
-            return RP_ENOTFOUND;
+            return px_blob_error(errno);
         if (!(px_blobs[i].name = strdup(name))) {
             free(px_blobs[i].data);
+            errno = ENOMEM;
             return RP_ENOMEM;
         }
     }

@@ -24,6 +24,10 @@ extern "C" {
  *  track.  Returns the soft limit now in force, or -1 if it is unknown. */
 long rp_posix_raise_nofile(void);
 
+/* rp_port_blob reads files: a failure leaves errno saying why (ENOENT,
+ * EACCES, EISDIR for a directory, ...), for a caller's strerror; its return
+ * is RP_ENOTFOUND, RP_EACCES, RP_ENOMEM or RP_EIO by that errno. */
+
 /** Tear the port down: free every blob loaded by rp_port_blob and close the
  *  event descriptor.  Call at exit, after the last rp_* call. */
 void rp_posix_cleanup(void);

@@ -199,7 +199,7 @@ dn_append(void *ctx, const void *data, size_t len)
 /* `client_ca=FILE`: every certificate in it becomes a trust anchor (its
  * subject DN and public key, copied to the store). */
 const char *
-tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file)
+tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file, int *why)
 {
     tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
     rp_config *c = &p->cfg;
@@ -208,8 +208,8 @@ tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *fi
     const char *err;
     size_t len, i;
     memset(&tmp, 0, sizeof(tmp));
-    if (rp_port_blob(file, &data, &len) != RP_OK)
-        return "cannot read client_ca file";
+    if ((*why = rp_port_blob(file, &data, &len)) != RP_OK)
+        return "cannot read CA file";
     if ((err = tls_pem_load(c, &tmp, (const unsigned char *)data, len, s, 0)) != NULL)
         return err;
     if (tmp.chain_len == 0 || tmp.chain_len > RP_TLS_MAX_CAS)
@@ -241,31 +241,38 @@ tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *fi
 }
 #endif
 
-/* Load `file` (cert chain) and `keyfile` into ct. */
+/* Load `file` (the certificate chain) into ct; *why is rp_port_blob's
+ * error when it cannot be read, else RP_OK. */
 const char *
-tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, const char *keyfile)
+tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why)
 {
     tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
     const void *data;
     size_t len;
     const char *err;
     memset(ct, 0, sizeof(*ct));
-    if (rp_port_blob(file, &data, &len) != RP_OK)
+    if ((*why = rp_port_blob(file, &data, &len)) != RP_OK)
         return "cannot read certificate file";
     if ((err = tls_pem_load(&p->cfg, ct, (const unsigned char *)data, len, s, 0)) != NULL)
         return err;
-    if (ct->chain_len == 0)
-        return "no CERTIFICATE in the certificate file";
-    if (rp_port_blob(keyfile, &data, &len) != RP_OK)
+    return ct->chain_len ? NULL : "no CERTIFICATE in the certificate file";
+}
+
+/* Then `keyfile`, the leaf's key, into ct (*why as for the chain). */
+const char *
+tls_key_load(rp_proxy *p, rp_tls_cert *ct, const char *keyfile, int *why)
+{
+    tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
+    const void *data;
+    size_t len;
+    const char *err;
+    if ((*why = rp_port_blob(keyfile, &data, &len)) != RP_OK)
         return "cannot read key file";
     s->keylen = 0;
-    if ((err = tls_pem_load(&p->cfg, ct, (const unsigned char *)data, len, s, 1)) != NULL)
-        return err;
-    if (s->keylen == 0)
-        return "no PRIVATE KEY in the key file";
-    if ((err = tls_key_take(&p->cfg, ct, s)) != NULL)
-        return err;
-    err = tls_key_matches(ct, s);
+    if ((err = tls_pem_load(&p->cfg, ct, (const unsigned char *)data, len, s, 1)) == NULL)
+        err = s->keylen == 0 ? "no PRIVATE KEY in the key file" : tls_key_take(&p->cfg, ct, s);
+    if (err == NULL)
+        err = tls_key_matches(ct, s);
     memset(s, 0, sizeof(*s)); /* no key material left in the scratch */
     return err;
 }

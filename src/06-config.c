@@ -13,6 +13,8 @@
 typedef struct {
     rp_proxy *p;
     rp_cfg_error *err;
+    const char *ltext; /* the line being read (err->col), NULL after */
+    size_t llen;
     int line;
     int pool_line[RP_MAX_POOLS]; /* where each pool was defined */
 } cfg_ctx;
@@ -26,27 +28,74 @@ cfg_msg(cfg_ctx *x, size_t at)
     return w;
 }
 
-static int
-cfg_fail(cfg_ctx *x, const char *msg, rp_str arg)
+/* Append what fits of n bytes at s (a long message is cut, not dropped). */
+static void
+cfg_put(wbuf *w, const char *s, size_t n)
 {
-    wbuf w = cfg_msg(x, 0);
-    w_put(&w, msg, strlen(msg));
-    if (arg.n) {
-        w_put(&w, S(" '"));
-        w_put(&w, arg.p, RP_MIN(arg.n, (size_t)40));
-        w_put(&w, S("'"));
-    }
-    x->err->msg[w.n] = 0;
+    w_put(w, s, RP_MIN(n, w->cap - w->n));
+}
+
+/* A new message at the current line: err->col is where arg stands in the
+ * line (1-based), 0 when it is not there. */
+static wbuf
+cfg_start(cfg_ctx *x, rp_str arg)
+{
+    uintptr_t a = (uintptr_t)arg.p, l = (uintptr_t)x->ltext;
     x->err->line = x->line;
+    x->err->col = x->ltext && a >= l && a <= l + x->llen ? (int)(a - l) + 1 : 0;
+    return cfg_msg(x, 0);
+}
+
+/* " 'arg'" (its first 40 bytes) then post. */
+static void
+cfg_quote(wbuf *w, rp_str arg, const char *post)
+{
+    cfg_put(w, S(" '"));
+    cfg_put(w, arg.p, RP_MIN(arg.n, (size_t)40));
+    cfg_put(w, S("'"));
+    cfg_put(w, post, strlen(post));
+}
+
+static int
+cfg_end(cfg_ctx *x, const wbuf *w)
+{
+    x->err->msg[w->n] = 0;
     return RP_ECONFIG;
 }
 
-/* An address the config cannot take (rc from rp_addr_parse): an IPv6 one
- * in a build without IPv6 says so. */
+/* Append what fits of s, then end the message. */
 static int
-cfg_addr_fail(cfg_ctx *x, int rc, const char *msg, rp_str arg)
+cfg_end2(cfg_ctx *x, wbuf *w, const char *s)
 {
-    return cfg_fail(x, rc == RP_ENOTIMPL ? "IPv6 not compiled in (RP_ENABLE_IPV6=0)" : msg, arg);
+    cfg_put(w, s, strlen(s));
+    return cfg_end(x, w);
+}
+
+/* The error "msg 'arg'" (just msg when arg is empty), then note. */
+static int
+cfg_fail2(cfg_ctx *x, const char *msg, rp_str arg, const char *note)
+{
+    wbuf w = cfg_start(x, arg);
+    cfg_put(&w, msg, strlen(msg));
+    if (arg.n)
+        cfg_quote(&w, arg, "");
+    return cfg_end2(x, &w, note);
+}
+
+static int
+cfg_fail(cfg_ctx *x, const char *msg, rp_str arg)
+{
+    return cfg_fail2(x, msg, arg, "");
+}
+
+/* An address the config cannot take (rc from rp_addr_parse): "msg 'arg'"
+ * then note; an IPv6 one in a build without IPv6 says so. */
+static int
+cfg_addr_fail(cfg_ctx *x, int rc, const char *msg, rp_str arg, const char *note)
+{
+    if (rc == RP_ENOTIMPL)
+        return cfg_fail(x, "IPv6 not compiled in (RP_ENABLE_IPV6=0)", arg);
+    return cfg_fail2(x, msg, arg, note);
 }
 
 static const char *
@@ -79,46 +128,225 @@ opt_key(rp_str word, rp_str *val)
     return k;
 }
 
-/* A decimal lo..hi into *out; else the error names key and the range. */
+/* ---- Suggestions: the known name nearest a misspelled one ---- */
+
+#define CFG_FOLD(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
+
+/* Edit distance of a and b (insertions, deletions, substitutions and
+ * swaps of neighbours, regardless of case); 9 when either is over 24. */
 static int
-opt_num(cfg_ctx *x, rp_str key, rp_str val, uint32_t lo, uint32_t hi, uint32_t *out)
+cfg_dist(rp_str a, const char *b)
 {
-    int64_t v = parse_dec(val);
+    uint8_t d[3][25];
+    size_t i, j, m = strlen(b);
+    if (a.n > 24 || m > 24)
+        return 9;
+    for (j = 0; j <= m; j++)
+        d[0][j] = (uint8_t)j;
+    for (i = 1; i <= a.n; i++) {
+        uint8_t *cur = d[i % 3], *up = d[(i - 1) % 3], *up2 = d[(i + 1) % 3];
+        int ca = CFG_FOLD(a.p[i - 1]);
+        cur[0] = (uint8_t)i;
+        for (j = 1; j <= m; j++) {
+            int v = RP_MIN(up[j], cur[j - 1]) + 1;
+            v = RP_MIN(v, up[j - 1] + (ca != CFG_FOLD(b[j - 1])));
+            if (i > 1 && j > 1 && ca == CFG_FOLD(b[j - 2]) && CFG_FOLD(a.p[i - 2]) == CFG_FOLD(b[j - 1]))
+                v = RP_MIN(v, up2[j - 2] + 1);
+            cur[j] = (uint8_t)v;
+        }
+    }
+    return d[a.n % 3][m];
+}
+
+/* Of the n names at base (each the first member of a stride-byte
+ * element), the one nearer key than best (NULL: than 1 edit, 2 from 5
+ * letters on, none for 1 letter), or best. */
+static const char *
+cfg_near(rp_str key, const void *base, size_t stride, size_t n, const char *best)
+{
+    int d, bd = best ? cfg_dist(key, best) : (key.n >= 5 ? 3 : key.n >= 2 ? 2 : 0);
+    for (; n > 0; n--, base = (const char *)base + stride) {
+        const char *name = *(const char *const *)base;
+        if ((d = cfg_dist(key, name)) < bd)
+            best = name, bd = d;
+    }
+    return best;
+}
+#define NEAR(key, arr, best) cfg_near(key, arr, sizeof((arr)[0]), RP_COUNT(arr), best)
+
+/* What the options parsed by hand take, for "key: 'v' is not ...". */
+static const struct {
+    const char *name, *want;
+} cfg_wants[] = {
+    {"tls_profile", "modern or compat"}, {"verify", "on or off"}, {"cache", "on or off"},
+    {"client_auth", "require or optional"}, {"sni", "a host name"}, {"host", "a host name"},
+    {"path", "a path starting with '/'"}, {"client_cert_header", "a NAME"},
+    {"balance", "wrr or leastconn"}, {"heuristic", "on or off"},
+    {"ignore_client_nocache", "on or off"},
+};
+
+/* A known option `word` (key=value) with a bad value: "key: 'v' is not on
+ * or off" (what cfg_wants says), else "key: bad value 'v'"; or "key: no
+ * value". */
+static int
+cfg_bad_value(cfg_ctx *x, rp_str word)
+{
+    rp_str val, key = opt_key(word, &val);
+    const char *want = NULL;
+    size_t i;
+    wbuf w = cfg_start(x, val);
+    for (i = 0; i < RP_COUNT(cfg_wants); i++)
+        want = str_ieq(key, cfg_wants[i].name, strlen(cfg_wants[i].name)) ? cfg_wants[i].want : want;
+    cfg_put(&w, key.p, key.n);
+    if (!val.n)
+        return cfg_end2(x, &w, ": no value");
+    w_cstr(&w, want ? ":" : ": bad value");
+    cfg_quote(&w, val, want ? " is not " : "");
+    return cfg_end2(x, &w, want ? want : "");
+}
+
+/* "msg 'word'", with " (did you mean 'near'?)" when near is not NULL. */
+static int
+cfg_suggest(cfg_ctx *x, const char *msg, rp_str word, const char *near)
+{
     wbuf w;
-    if (v >= lo && v <= hi) {
+    cfg_fail(x, msg, word);
+    if (!near)
+        return RP_ECONFIG;
+    w = cfg_msg(x, strlen(x->err->msg));
+    cfg_put(&w, S(" (did you mean '"));
+    cfg_put(&w, near, strlen(near));
+    return cfg_end2(x, &w, "'?)");
+}
+
+/* An option no branch took: unknown (cfg_suggest), or, when its key is
+ * near itself, a known option with a bad value. */
+static int
+cfg_unknown(cfg_ctx *x, const char *msg, rp_str word, const char *near)
+{
+    rp_str val, key = opt_key(word, &val);
+    if (near && str_ieq(key, near, strlen(near)))
+        return cfg_bad_value(x, word);
+    return cfg_suggest(x, msg, word, near);
+}
+
+/* ---- Numbers, durations and sizes ---- */
+
+/* Units after a number: durations (stored in ms), then sizes (bytes). */
+static const struct {
+    const char *name;
+    uint32_t mul;
+} cfg_units[] = {
+    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"k", 1024}, {"m", 1048576},
+};
+#define UNIT_FROM(kind) ((kind) == CFG_SIZE ? 4u : 0u)
+#define UNIT_TO(kind) ((kind) == CFG_SIZE ? 6u : (kind) == CFG_NUM ? 0u : 4u)
+
+/* s as a `kind` quantity into *out (ms for durations, bytes for sizes):
+ * RP_OK or why not (CFG_Q*).  Values past 10^12 are CFG_QBIG before any
+ * unit multiplies them, so nothing overflows. */
+int
+cfg_qty(rp_str s, int kind, uint64_t *out)
+{
+    const uint64_t big = 1000000000000ull;
+    uint64_t v = 0, mul = kind == CFG_SEC ? 1000 : 1;
+    size_t i, u;
+    rp_str unit;
+    if (s.n == 0)
+        return CFG_QEMPTY;
+    if (s.p[0] == '-' && s.n > 1 && s.p[1] >= '0' && s.p[1] <= '9')
+        return CFG_QNEG;
+    for (i = 0; i < s.n && s.p[i] >= '0' && s.p[i] <= '9'; i++)
+        v = v > big ? v : v * 10 + (uint64_t)(s.p[i] - '0');
+    unit.p = s.p + i, unit.n = s.n - i;
+    if (i == 0 || (unit.n && kind == CFG_NUM))
+        return CFG_QNOTNUM;
+    if (unit.n) {
+        for (u = UNIT_FROM(kind); u < UNIT_TO(kind); u++)
+            if (str_ieq(unit, cfg_units[u].name, strlen(cfg_units[u].name)))
+                break;
+        if (u == UNIT_TO(kind)) {
+            for (i = 0; i < unit.n && CFG_FOLD(unit.p[i]) >= 'a' && CFG_FOLD(unit.p[i]) <= 'z'; i++)
+                ;
+            return i == unit.n ? CFG_QUNIT : CFG_QJUNK;
+        }
+        mul = cfg_units[u].mul;
+    }
+    if (v > big)
+        return CFG_QBIG;
+    *out = v * mul;
+    return RP_OK;
+}
+
+/* v the shortest way: the largest unit that divides it ("24h", "256k"). */
+static void
+w_qty(wbuf *w, int kind, uint64_t v)
+{
+    unsigned u = UNIT_TO(kind);
+    while (u > UNIT_FROM(kind) && v % cfg_units[u - 1].mul)
+        u--;
+    if (u == UNIT_FROM(kind) || v == 0) {
+        w_num(w, v);
+        return;
+    }
+    w_num(w, v / cfg_units[u - 1].mul);
+    cfg_put(w, cfg_units[u - 1].name, strlen(cfg_units[u - 1].name));
+}
+
+/* A `kind` value lo..hi into *out; else the error names key, the value,
+ * what is wrong with it and the range: "weight: 'three' is not a number
+ * (0-1000)". */
+static int
+opt_num(cfg_ctx *x, rp_str key, rp_str val, int kind, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    static const char *const what[] = {"number", "duration", "duration", "size"};
+    static const char *const why[] = {"", "", " is negative", " is not a ",
+                                      " has an unknown unit", " has junk after the number",
+                                      " is out of range"};
+    uint64_t v = 0;
+    int rc = cfg_qty(val, kind, &v);
+    wbuf w;
+    if (rc == RP_OK && v >= lo && v <= hi) {
         *out = (uint32_t)v;
         return RP_OK;
     }
-    cfg_fail(x, "value out of range for", key);
-    w = cfg_msg(x, strlen(x->err->msg));
-    w_put(&w, S(" ("));
-    w_num(&w, lo);
-    w_put(&w, S(".."));
-    w_num(&w, hi);
-    w_put(&w, S(")"));
-    x->err->msg[w.n] = 0;
-    return RP_ECONFIG;
+    rc = rc == RP_OK ? CFG_QBIG : rc;
+    w = cfg_start(x, val);
+    cfg_put(&w, key.p, RP_MIN(key.n, (size_t)24));
+    cfg_put(&w, S(":"));
+    if (rc == CFG_QEMPTY)
+        cfg_put(&w, S(" no value"));
+    else
+        cfg_quote(&w, val, why[rc]);
+    if (rc == CFG_QNOTNUM)
+        cfg_put(&w, what[kind], strlen(what[kind]));
+    if (rc == CFG_QUNIT)
+        return cfg_end2(x, &w, kind == CFG_SIZE ? " (k, m)" : " (ms, s, m, h)");
+    cfg_put(&w, S(" ("));
+    w_qty(&w, kind, lo);
+    cfg_put(&w, S("-"));
+    w_qty(&w, kind, hi);
+    return cfg_end2(x, &w, ")");
 }
 
-/* A numeric option `name=N`: lo <= N <= hi, stored as N * scale (seconds
- * -> ms: 1000) into the field `off` bytes into its object, `size` bytes
- * wide (1, 2 or 4).  NUM makes the row from the field itself. */
+/* A numeric option `name=N`: a `kind` quantity lo..hi (in ms for
+ * durations: CFG_SEC's bare number is seconds), stored into the field
+ * `off` bytes into its object, `size` bytes wide (1, 2 or 4).  NUM makes
+ * the row from the field itself. */
 typedef struct {
     const char *name;
     uint32_t off;
-    uint8_t size;
-    uint16_t scale;
+    uint8_t size, kind;
     uint32_t lo, hi;
 } cfg_num;
 
-#define NUM(T, field, name, scale, lo, hi) \
-    {name, offsetof(T, field), sizeof(((T *)0)->field), scale, lo, hi}
+#define NUM(T, field, name, kind, lo, hi) \
+    {name, offsetof(T, field), sizeof(((T *)0)->field), kind, lo, hi}
 
-/* The option `word` (key=N) by table t[0..n) into obj: RP_OK, or RP_ECONFIG
- * with the error set.  A key t does not have is the error `unknown`, or,
- * when unknown is NULL, RP_ENOTFOUND for the caller's own options. */
+/* The option `word` (key=N) by table t[0..n) into obj: RP_OK, RP_ECONFIG
+ * with the error set, or RP_ENOTFOUND for a key t does not have. */
 static int
-opt_set(cfg_ctx *x, const cfg_num *t, size_t n, void *obj, rp_str word, const char *unknown)
+opt_set(cfg_ctx *x, const cfg_num *t, size_t n, void *obj, rp_str word)
 {
     rp_str val, key = opt_key(word, &val);
     char *f;
@@ -126,10 +354,9 @@ opt_set(cfg_ctx *x, const cfg_num *t, size_t n, void *obj, rp_str word, const ch
     for (; n > 0 && !str_ieq(key, t->name, strlen(t->name)); n--)
         t++;
     if (n == 0)
-        return unknown ? cfg_fail(x, unknown, word) : RP_ENOTFOUND;
-    if (opt_num(x, key, val, t->lo, t->hi, &v) != RP_OK)
+        return RP_ENOTFOUND;
+    if (opt_num(x, key, val, t->kind, t->lo, t->hi, &v) != RP_OK)
         return RP_ECONFIG;
-    v *= t->scale;
     f = (char *)obj + t->off;
     if (t->size == 1)
         *(uint8_t *)f = (uint8_t)v;
@@ -139,21 +366,38 @@ opt_set(cfg_ctx *x, const cfg_num *t, size_t n, void *obj, rp_str word, const ch
         *(uint32_t *)f = v;
     return RP_OK;
 }
-#define OPT_SET(x, t, obj, word, unknown) opt_set(x, t, RP_COUNT(t), obj, word, unknown)
+#define OPT_SET(x, t, obj, word) opt_set(x, t, RP_COUNT(t), obj, word)
+
+/* OPT_SET, a key neither t nor the directive's other options (names)
+ * have being the error `unknown` with a suggestion from both. */
+#define OPT_SET_OR(x, t, obj, word, unknown, names) \
+    opt_set_or(x, t, RP_COUNT(t), obj, word, unknown, names, RP_COUNT(names))
+
+static int
+opt_set_or(cfg_ctx *x, const cfg_num *t, size_t n, void *obj, rp_str word, const char *unknown,
+           const char *const *names, size_t nn)
+{
+    rp_str val, key = opt_key(word, &val);
+    int rc = opt_set(x, t, n, obj, word);
+    if (rc != RP_ENOTFOUND)
+        return rc;
+    return cfg_unknown(x, unknown, word, cfg_near(key, t, sizeof(*t), n,
+                                                  cfg_near(key, names, sizeof(*names), nn, NULL)));
+}
 
 /* The numeric options, a table per directive; the directives parse the
  * others by hand.  A new one is a row here and its field; a default other
  * than 0 is an RP_* setting in rproxy.h (applied where its object's
  * defaults are), whose checks hold it to the row's range. */
 static const cfg_num pool_nums[] = {
-    NUM(rp_pool, retries, "retries", 1, 0, 10),
+    NUM(rp_pool, retries, "retries", CFG_NUM, 0, 10),
 };
 static const cfg_num device_nums[] = {
-    NUM(rp_device, weight, "weight", 1, 0, 1000),
-    NUM(rp_device, max_fails, "max_fails", 1, 0, 1000),
-    NUM(rp_device, fail_timeout_ms, "fail_timeout", 1000, 0, 86400),
+    NUM(rp_device, weight, "weight", CFG_NUM, 0, 1000),
+    NUM(rp_device, max_fails, "max_fails", CFG_NUM, 0, 1000),
+    NUM(rp_device, fail_timeout_ms, "fail_timeout", CFG_SEC, 0, 86400000),
 };
-#define TIMEOUT(field, name) NUM(rp_config, field, name, 1, 1, 86400000) /* ms */
+#define TIMEOUT(field, name) NUM(rp_config, field, name, CFG_MS, 1, 86400000)
 static const cfg_num timeout_nums[] = {
     TIMEOUT(t_client_header, "client_header"),
     TIMEOUT(t_client_idle, "client_idle"),
@@ -163,17 +407,68 @@ static const cfg_num timeout_nums[] = {
     TIMEOUT(t_handshake, "handshake"),
 };
 static const cfg_num health_nums[] = {
-    NUM(rp_pool, interval_ms, "interval", 1, 100, 86400000),
-    NUM(rp_pool, probe_timeout_ms, "timeout", 1, 10, 600000),
-    NUM(rp_pool, rise, "rise", 1, 1, 100),
-    NUM(rp_pool, fall, "fall", 1, 1, 100),
-    NUM(rp_pool, expect, "expect", 1, 100, 599),
+    NUM(rp_pool, interval_ms, "interval", CFG_MS, 100, 86400000),
+    NUM(rp_pool, probe_timeout_ms, "timeout", CFG_MS, 10, 600000),
+    NUM(rp_pool, rise, "rise", CFG_NUM, 1, 100),
+    NUM(rp_pool, fall, "fall", CFG_NUM, 1, 100),
+    NUM(rp_pool, expect, "expect", CFG_NUM, 100, 599),
 };
 #if RP_ENABLE_CACHE
 static const cfg_num cache_nums[] = {
-    NUM(rp_config, cache_max_object, "max_object", 1, 1, RP_CACHE_BYTES),
-    NUM(rp_config, cache_lock_ms, "lock_timeout", 1, 0, 600000),
+    NUM(rp_config, cache_max_object, "max_object", CFG_SIZE, 1, RP_CACHE_BYTES),
+    NUM(rp_config, cache_lock_ms, "lock_timeout", CFG_MS, 0, 600000),
 };
+#endif
+
+/* The options each directive parses by hand, for suggestions. */
+static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"};
+static const char *const pool_opts[] = {"balance"};
+static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"};
+static const char *const route_opts[] = {"host", "path", "pool", "cache"};
+static const char *const health_opts[] = {"path"};
+#if RP_ENABLE_STATUS
+static const char *const status_opts[] = {"path", "allow"};
+#endif
+#if RP_ENABLE_TLS
+static const char *const tls_opts[] = {"cert", "key", "sni", "client_ca", "client_auth",
+                                       "client_cert_header"};
+#endif
+#if RP_ENABLE_CACHE
+static const char *const cache_opts[] = {"heuristic", "ignore_client_nocache"};
+#endif
+
+/* "undefined pool 'name' (defined: a, b)": the pools defined so far. */
+static int
+cfg_no_pool(cfg_ctx *x, rp_str name)
+{
+    rp_config *c = &x->p->cfg;
+    wbuf w;
+    int i;
+    cfg_fail2(x, "undefined pool", name, c->npools ? " (defined: " : " (none defined above)");
+    w = cfg_msg(x, strlen(x->err->msg));
+    for (i = 0; i < c->npools; i++) {
+        size_t n = strlen(c->pools[i].name);
+        if (i)
+            cfg_put(&w, S(", "));
+        if (n + 5 > w.cap - w.n) {
+            cfg_put(&w, S("..."));
+            break;
+        }
+        cfg_put(&w, c->pools[i].name, n);
+    }
+    return cfg_end2(x, &w, c->npools ? ")" : "");
+}
+
+#if RP_ENABLE_TLS
+/* "msg 'file'" and why it could not be read (an rp_port_blob error). */
+static int
+cfg_file_fail(cfg_ctx *x, const char *msg, rp_str file, int why)
+{
+    wbuf w;
+    cfg_fail2(x, msg, file, why ? ": " : "");
+    w = cfg_msg(x, strlen(x->err->msg));
+    return cfg_end2(x, &w, why ? rp_strerror(why) : "");
+}
 #endif
 
 static int
@@ -204,12 +499,12 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
     } else if (str_ieq(key, S("redirect_https"))) {
         if (!RP_ENABLE_REDIRECT)
             return cfg_fail(x, "redirect_https not compiled in (RP_ENABLE_REDIRECT=0)", word);
-        if (val.n && opt_num(x, key, val, 1, 65535, &v) != RP_OK)
+        if (val.n && opt_num(x, key, val, CFG_NUM, 1, 65535, &v) != RP_OK)
             return RP_ECONFIG;
         l->redirect = 1;
         l->redirect_port = val.n ? (uint16_t)v : 0;
     } else {
-        return cfg_fail(x, "unknown listen option", word);
+        return cfg_unknown(x, "unknown listen option", word, NEAR(key, listen_opts, NULL));
     }
     return RP_OK;
 }
@@ -231,9 +526,9 @@ cfg_listen(cfg_ctx *x, rp_str *w, int n)
         l->addr.family = 4;
         l->addr.port = (uint16_t)port;
         if (port < 1 || port > 65535)
-            return cfg_fail(x, "bad port", w[1]);
+            return cfg_fail2(x, "bad port", w[1], " (1-65535)");
     } else if ((rc = rp_addr_parse(&l->addr, w[1].p, w[1].n, 1)) != RP_OK) {
-        return cfg_addr_fail(x, rc, "bad listen address", w[1]);
+        return cfg_addr_fail(x, rc, "bad listen address", w[1], ": want PORT or IP:PORT");
     }
     for (i = 2; i < n; i++)
         if (cfg_listen_opt(x, l, w[i]) != RP_OK)
@@ -247,6 +542,10 @@ cfg_listen(cfg_ctx *x, rp_str *w, int n)
     c->nlisteners++;
     return RP_OK;
 }
+
+#define CFG_STR2(n) #n
+#define CFG_STR(n) CFG_STR2(n)
+#define CFG_NAME_WANT ": want 1-" CFG_STR(RP_CFG_NAME_MAX) " letters, digits, - _ ."
 
 static int
 cfg_name_ok(rp_str s)
@@ -267,8 +566,10 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
     rp_config *c = &x->p->cfg;
     rp_pool *pl;
     int i;
-    if (n < 2 || !cfg_name_ok(w[1]))
-        return cfg_fail(x, "pool needs a NAME of letters, digits, - _ .", n < 2 ? w[0] : w[1]);
+    if (n < 2)
+        return cfg_fail(x, "pool needs a NAME", w[0]);
+    if (!cfg_name_ok(w[1]))
+        return cfg_fail2(x, "bad pool name", w[1], CFG_NAME_WANT);
     if (cfg_pool_find(c, w[1]) >= 0)
         return cfg_fail(x, "duplicate pool", w[1]);
     if (c->npools == RP_MAX_POOLS)
@@ -282,8 +583,8 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
         else if (str_ieq(key, S("balance")) && str_ieq(val, S("leastconn")))
             pl->balance = RP_BALANCE_LEASTCONN;
         else if (str_ieq(key, S("balance")))
-            return cfg_fail(x, "balance must be wrr or leastconn", val);
-        else if (OPT_SET(x, pool_nums, pl, w[i], "unknown pool option") != RP_OK)
+            return cfg_bad_value(x, w[i]);
+        else if (OPT_SET_OR(x, pool_nums, pl, w[i], "unknown pool option", pool_opts) != RP_OK)
             return RP_ECONFIG;
     }
     if ((pl->name = cfg_str(x, w[1])) == NULL)
@@ -292,19 +593,23 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
-/* `tls`, `ca=FILE`, `sni=NAME`, `verify=on|off` on a device line. */
+/* `tls`, `ca=FILE`, `sni=NAME`, `verify=on|off` on a device line;
+ * RP_ENOTFOUND for another key. */
 static int
 cfg_device_tls_opt(cfg_ctx *x, rp_device *d, rp_str word, rp_str key, rp_str val)
 {
-#if RP_ENABLE_TLS
-#if RP_ENABLE_TLS_DEVICE
+#if RP_ENABLE_TLS && RP_ENABLE_TLS_DEVICE
     char f[256];
     const char *err;
+    int why;
 #else
-    if (str_ieq(key, S("tls")) || str_ieq(key, S("ca")) || str_ieq(key, S("sni")) ||
-        str_ieq(key, S("verify")))
-        return cfg_fail(x, "TLS to devices not compiled in (RP_ENABLE_TLS_DEVICE=0)", word);
+    size_t k;
+    for (k = 1; k < RP_COUNT(device_opts); k++) /* the TLS ones */
+        if (str_ieq(key, device_opts[k], strlen(device_opts[k])))
+            return cfg_fail(x, RP_ENABLE_TLS ? "TLS to devices not compiled in (RP_ENABLE_TLS_DEVICE=0)"
+                                             : "TLS not compiled in (build with RP_ENABLE_TLS=1)", word);
 #endif
+#if RP_ENABLE_TLS
     if (str_ieq(key, S("tls")) && word.n == 3) {
         d->tls = 1;
     } else if (str_ieq(key, S("verify")) && (str_ieq(val, S("on")) || str_ieq(val, S("off")))) {
@@ -315,16 +620,16 @@ cfg_device_tls_opt(cfg_ctx *x, rp_device *d, rp_str word, rp_str key, rp_str val
 #if RP_ENABLE_TLS_DEVICE
     } else if (str_ieq(key, S("ca")) && val.n && val.n < sizeof(f)) {
         memcpy(f, val.p, val.n), f[val.n] = 0;
-        if ((err = tls_ca_load(x->p, d->tas, &d->ntas, f)) != NULL)
-            return cfg_fail(x, err, val);
+        if ((err = tls_ca_load(x->p, d->tas, &d->ntas, f, &why)) != NULL)
+            return cfg_file_fail(x, err, val, why);
 #endif
     } else {
-        return cfg_fail(x, "unknown device option", word);
+        return RP_ENOTFOUND;
     }
     return RP_OK;
 #else
-    (void)d, (void)key, (void)val;
-    return cfg_fail(x, "unknown device option (TLS options need RP_ENABLE_TLS=1)", word);
+    (void)d, (void)val;
+    return RP_ENOTFOUND;
 #endif
 }
 
@@ -337,8 +642,31 @@ cfg_device_opt(cfg_ctx *x, rp_device *d, rp_str word)
         d->backup = 1;
         return RP_OK;
     }
-    rc = OPT_SET(x, device_nums, d, word, NULL);
-    return rc != RP_ENOTFOUND ? rc : cfg_device_tls_opt(x, d, word, key, val);
+    rc = OPT_SET(x, device_nums, d, word);
+    if (rc == RP_ENOTFOUND)
+        rc = cfg_device_tls_opt(x, d, word, key, val);
+    if (rc != RP_ENOTFOUND)
+        return rc;
+    return cfg_unknown(x, "unknown device option", word,
+                       NEAR(key, device_nums, NEAR(key, device_opts, NULL)));
+}
+
+/* Why `a` is no device address: a name (letters before its one ':', not
+ * localhost) is not resolved. */
+static const char *
+cfg_addr_want(rp_str a)
+{
+    size_t i, colons = 0, letters = 0, head = a.n;
+    rp_str h;
+    for (i = 0; i < a.n; i++) {
+        head = colons || a.p[i] != ':' ? head : i;
+        colons += a.p[i] == ':';
+        letters += !colons && CFG_FOLD(a.p[i]) >= 'a' && CFG_FOLD(a.p[i]) <= 'z';
+    }
+    h.p = a.p, h.n = head;
+    if (letters && colons <= 1 && !str_ieq(h, S("localhost")))
+        return ": want IP:PORT (names need a resolver, none built in)";
+    return ": want IP:PORT";
 }
 
 /* A device line's defaults (rproxy.h); the rest of it starts zeroed. */
@@ -358,16 +686,16 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
     rp_pool *pl;
     int i, pool, rc;
     if (n < 3)
-        return cfg_fail(x, "device needs POOL HOST:PORT", w[0]);
+        return cfg_fail(x, "device needs POOL IP:PORT", w[0]);
     if ((pool = cfg_pool_find(c, w[1])) < 0)
-        return cfg_fail(x, "undefined pool", w[1]);
+        return cfg_no_pool(x, w[1]);
     pl = &c->pools[pool];
     if (c->ndevices == RP_MAX_DEVICES || pl->ndevices == RP_MAX_DEVICES)
         return cfg_fail(x, "too many devices (RP_MAX_DEVICES)", w[2]);
     d = &c->devices[c->ndevices];
     memset(d, 0, sizeof(*d));
     if ((rc = rp_addr_parse(&d->addr, w[2].p, w[2].n, 1)) != RP_OK)
-        return cfg_addr_fail(x, rc, "bad device address (want IP:PORT)", w[2]);
+        return cfg_addr_fail(x, rc, "bad device address", w[2], cfg_addr_want(w[2]));
     d->pool = (uint8_t)pool;
     device_defaults(d);
     for (i = 3; i < n; i++)
@@ -402,18 +730,15 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
         const char **dst = NULL;
         if (str_ieq(key, S("pool"))) {
             if ((pool = cfg_pool_find(c, val)) < 0)
-                return cfg_fail(x, "undefined pool", val);
+                return cfg_no_pool(x, val);
         } else if (str_ieq(key, S("cache")) && (str_ieq(val, S("on")) || str_ieq(val, S("off")))) {
             r->cache = str_ieq(val, S("on"));
         } else if (str_ieq(key, S("host")) && val.n && check_host(val) == RP_OK) {
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
             dst = &r->path;
-        } else if (str_ieq(key, S("path")) || str_ieq(key, S("host")) ||
-                   str_ieq(key, S("cache"))) {
-            return cfg_fail(x, "bad value (path must start with '/', cache on|off)", w[i]);
         } else {
-            return cfg_fail(x, "unknown route option", w[i]);
+            return cfg_unknown(x, "unknown route option", w[i], NEAR(key, route_opts, NULL));
         }
         if (dst && (*dst = cfg_str(x, val)) == NULL)
             return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
@@ -430,18 +755,25 @@ cfg_timeout(cfg_ctx *x, rp_str *w, int n)
 {
     int i;
     if (n < 2)
-        return cfg_fail(x, "timeout needs NAME=MS", w[0]);
-    for (i = 1; i < n; i++)
-        if (OPT_SET(x, timeout_nums, &x->p->cfg, w[i], "unknown timeout") != RP_OK)
+        return cfg_fail(x, "timeout needs NAME=DURATION", w[0]);
+    for (i = 1; i < n; i++) {
+        rp_str val, key = opt_key(w[i], &val);
+        int rc = OPT_SET(x, timeout_nums, &x->p->cfg, w[i]);
+        if (rc == RP_ENOTFOUND)
+            return cfg_unknown(x, "unknown timeout", w[i], NEAR(key, timeout_nums, NULL));
+        if (rc != RP_OK)
             return RP_ECONFIG;
+    }
     return RP_OK;
 }
 
 static int
 cfg_via(cfg_ctx *x, rp_str *w, int n)
 {
-    if (n != 2 || !cfg_name_ok(w[1]))
-        return cfg_fail(x, "via needs one NAME of letters, digits, - _ .", w[n - 1]);
+    if (n != 2)
+        return cfg_fail(x, "via needs one NAME", w[n - 1]);
+    if (!cfg_name_ok(w[1]))
+        return cfg_fail2(x, "bad via name", w[1], CFG_NAME_WANT);
     if ((x->p->cfg.via = cfg_str(x, w[1])) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
     return RP_OK;
@@ -453,7 +785,7 @@ static int
 opt_onoff(cfg_ctx *x, rp_str word, rp_str val, uint8_t *out)
 {
     if (!str_ieq(val, S("on")) && !str_ieq(val, S("off")))
-        return cfg_fail(x, "expected on or off", word);
+        return cfg_bad_value(x, word);
     *out = str_ieq(val, S("on"));
     return RP_OK;
 }
@@ -473,7 +805,7 @@ cfg_cache(cfg_ctx *x, rp_str *w, int n)
         else if (str_ieq(key, S("ignore_client_nocache")))
             rc = opt_onoff(x, w[i], val, &c->cache_ignore_nocache);
         else
-            rc = OPT_SET(x, cache_nums, c, w[i], "unknown cache option");
+            rc = OPT_SET_OR(x, cache_nums, c, w[i], "unknown cache option", cache_opts);
         if (rc != RP_OK)
             return RP_ECONFIG;
     }
@@ -499,9 +831,9 @@ cfg_health_opt(cfg_ctx *x, rp_pool *pl, rp_str word)
 {
     rp_str val, key = opt_key(word, &val);
     if (!str_ieq(key, S("path")))
-        return OPT_SET(x, health_nums, pl, word, "unknown health option");
+        return OPT_SET_OR(x, health_nums, pl, word, "unknown health option", health_opts);
     if (!cfg_path_ok(val))
-        return cfg_fail(x, "health path must start with '/'", word);
+        return cfg_bad_value(x, word);
     if ((pl->health_path = cfg_str(x, val)) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
     return RP_OK;
@@ -524,8 +856,10 @@ cfg_health(cfg_ctx *x, rp_str *w, int n)
 {
     rp_pool *pl;
     int i, pool;
-    if (n < 2 || (pool = cfg_pool_find(&x->p->cfg, w[1])) < 0)
-        return cfg_fail(x, "health needs a defined POOL", n < 2 ? w[0] : w[1]);
+    if (n < 2)
+        return cfg_fail(x, "health needs a POOL", w[0]);
+    if ((pool = cfg_pool_find(&x->p->cfg, w[1])) < 0)
+        return cfg_no_pool(x, w[1]);
     pl = &x->p->cfg.pools[pool];
     if (pl->health)
         return cfg_fail(x, "duplicate health line for pool", w[1]);
@@ -580,7 +914,7 @@ cfg_status(cfg_ctx *x, rp_str *w, int n)
         rp_str val, key = opt_key(w[i], &val);
         if (str_ieq(key, S("path"))) {
             if (!cfg_path_ok(val))
-                return cfg_fail(x, "status path must start with '/'", w[i]);
+                return cfg_bad_value(x, w[i]);
             if ((c->status_path = cfg_str(x, val)) == NULL)
                 return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
         } else if (str_ieq(key, S("allow"))) {
@@ -588,10 +922,10 @@ cfg_status(cfg_ctx *x, rp_str *w, int n)
                 return cfg_fail(x, "at most 4 allow= networks", w[i]);
             int rc = cidr_parse(val, &c->allow[c->nallow].net, &c->allow[c->nallow].bits);
             if (rc != RP_OK)
-                return cfg_addr_fail(x, rc, "bad allow network (want ADDR[/BITS])", w[i]);
+                return cfg_addr_fail(x, rc, "bad allow network", w[i], " (want ADDR[/BITS])");
             c->nallow++;
         } else {
-            return cfg_fail(x, "unknown status option", w[i]);
+            return cfg_unknown(x, "unknown status option", w[i], NEAR(key, status_opts, NULL));
         }
     }
     if (!c->status_path)
@@ -618,7 +952,7 @@ cfg_tls(cfg_ctx *x, rp_str *w, int n)
     int auth = -1;
     rp_tls_cert *ct;
     const char *err;
-    int i;
+    int i, why;
     for (i = 1; i < n; i++) {
         rp_str val, k = opt_key(w[i], &val);
         if (str_ieq(k, S("cert")) && val.n && val.n < sizeof(cf))
@@ -636,7 +970,7 @@ cfg_tls(cfg_ctx *x, rp_str *w, int n)
         else if (str_ieq(k, S("client_cert_header")) && cfg_name_ok(val))
             hdr = val;
         else
-            return cfg_fail(x, "unknown or bad tls option", w[i]);
+            return cfg_unknown(x, "unknown tls option", w[i], NEAR(k, tls_opts, NULL));
     }
     if (auth >= 0 && !ca.n)
         return cfg_fail(x, "client_auth needs client_ca=FILE", w[0]);
@@ -647,13 +981,15 @@ cfg_tls(cfg_ctx *x, rp_str *w, int n)
     ct = &c->certs[c->ncerts];
     memcpy(cf, cert.p, cert.n), cf[cert.n] = 0;
     memcpy(kf, key.p, key.n), kf[key.n] = 0;
-    if ((err = tls_cert_load(x->p, ct, cf, kf)) != NULL)
-        return cfg_fail(x, err, cert);
+    if ((err = tls_cert_load(x->p, ct, cf, &why)) != NULL)
+        return cfg_file_fail(x, err, cert, why);
+    if ((err = tls_key_load(x->p, ct, kf, &why)) != NULL)
+        return cfg_file_fail(x, err, key, why);
     if (ca.n) {
 #if RP_ENABLE_TLS_CLIENT_AUTH
         memcpy(cf, ca.p, ca.n), cf[ca.n] = 0;
-        if ((err = tls_ca_load(x->p, ct->tas, &ct->ntas, cf)) != NULL)
-            return cfg_fail(x, err, ca);
+        if ((err = tls_ca_load(x->p, ct->tas, &ct->ntas, cf, &why)) != NULL)
+            return cfg_file_fail(x, err, ca, why);
         ct->client_auth = (uint8_t)(auth < 0 ? 2 : auth);
 #else
         return cfg_fail(x, "client certificates not compiled in (RP_ENABLE_TLS_CLIENT_AUTH=0)", ca);
@@ -709,7 +1045,7 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
     for (k = 0; k < RP_COUNT(dirs); k++)
         if (w[0].n == dirs[k].len && memcmp(w[0].p, dirs[k].name, dirs[k].len) == 0)
             return dirs[k].fn(x, w, nw);
-    return cfg_fail(x, "unknown directive", w[0]);
+    return cfg_suggest(x, "unknown directive", w[0], NEAR(w[0], dirs, NULL));
 }
 
 /* Whole-config checks once every line is read. */
@@ -756,12 +1092,13 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
     cfg_ctx x;
     size_t i = 0;
     x.p = p, x.err = err, x.line = 0;
-    err->line = 0, err->msg[0] = 0;
+    err->line = 0, err->col = 0, err->msg[0] = 0;
     while (i < len) {
         size_t j = i;
         while (j < len && text[j] != '\n')
             j++;
         x.line++;
+        x.ltext = text + i, x.llen = j - i;
         if (memchr(text + i, 0, j - i) != NULL)
             return cfg_fail(&x, "NUL byte in config", (rp_str){0, 0});
         if (cfg_line(&x, text + i, j - i) != RP_OK)
@@ -770,6 +1107,7 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
     }
     if (x.line == 0)
         x.line = 1;
+    x.ltext = NULL;
     return cfg_finish(&x);
 }
 #endif /* RP_ENABLE_CONFIG_TEXT */

@@ -224,7 +224,7 @@ rp_strerror(int err)
         "connection reset\0timed out\0connect refused\0I/O error\0"
         "request target too long\0header too large\0not implemented\0"
         "HTTP version not supported\0expectation failed\0bad configuration\0"
-        "not found\0bad address\0";
+        "not found\0bad address\0permission denied\0";
     const char *s = names;
     for (; err < 0 && *s; err++)
         s += strlen(s) + 1;

@@ -123,11 +123,23 @@ RP_INTERNAL void http_date_format(int64_t t, char *out);
 /* ==== [5] TLS certificate store ==== */
 #if RP_ENABLE_TLS && RP_ENABLE_CONFIG_TEXT
 #if RP_ENABLE_TLS_DEVICE || RP_ENABLE_TLS_CLIENT_AUTH
-RP_INTERNAL const char * tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file);
+RP_INTERNAL const char * tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file, int *why);
 #endif
 #endif
 #if RP_ENABLE_TLS && RP_ENABLE_CONFIG_TEXT
-RP_INTERNAL const char * tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, const char *keyfile);
+RP_INTERNAL const char * tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why);
+RP_INTERNAL const char * tls_key_load(rp_proxy *p, rp_tls_cert *ct, const char *keyfile, int *why);
+#endif
+
+/* ==== [6] Configuration ==== */
+#if RP_ENABLE_CONFIG_TEXT
+/* What a number in the config is (cfg_qty): a count; a duration in ms, a
+ * bare number being ms (CFG_MS) or seconds (CFG_SEC), or with a unit ms,
+ * s, m, h; a size in bytes, bare or with k, m (KiB, MiB). */
+enum { CFG_NUM, CFG_MS, CFG_SEC, CFG_SIZE };
+/* Why cfg_qty refused one (it returns RP_OK or one of these). */
+enum { CFG_QEMPTY = 1, CFG_QNEG, CFG_QNOTNUM, CFG_QUNIT, CFG_QJUNK, CFG_QBIG };
+RP_INTERNAL int cfg_qty(rp_str s, int kind, uint64_t *out);
 #endif
 
 /* ==== [7] Router and balancer ==== */

@@ -15,6 +15,7 @@
 #include "rproxy.h"
 #include "posix.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,8 +163,36 @@ parse_ms(const char *s, long *ms)
     return 0;
 }
 
+/* The config line `line` of text[0..len) to stderr, indented, and under it
+ * a caret and tildes under the word at column col (1-based): tabs stay tabs
+ * so the caret lines up, other control bytes show as '?'. */
+static void
+show_line(const char *text, size_t len, int line, int col)
+{
+    const char *s = text, *end = text + len, *e;
+    int i;
+
+    for (i = 1; i < line && s < end; i++)
+        s = (s = memchr(s, '\n', (size_t)(end - s))) ? s + 1 : end;
+    e = memchr(s, '\n', (size_t)(end - s));
+    e = e ? e : end;
+    if (col < 1 || col > e - s + 1)
+        return;
+    fputs("    ", stderr);
+    for (i = 0; s + i < e && i < 512; i++)
+        fputc(s[i] == '\t' || (unsigned char)s[i] >= 0x20 ? s[i] : '?', stderr);
+    fputs("\n    ", stderr);
+    for (i = 0; i < col - 1; i++)
+        fputc(s[i] == '\t' ? '\t' : ' ', stderr);
+    fputc('^', stderr);
+    for (i = col; s + i < e && s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '#'; i++)
+        fputc('~', stderr);
+    fputc('\n', stderr);
+}
+
 /* Load and parse the configuration (file, or the demo when file is NULL);
- * errors go to stderr as "FILE: cannot read" or "FILE:LINE: message". */
+ * errors go to stderr as "FILE: cannot read: REASON" or "FILE:LINE:
+ * message" with the line and a caret under the offending word. */
 static int
 configure(rp_proxy *p, const char *file)
 {
@@ -173,7 +202,7 @@ configure(rp_proxy *p, const char *file)
     rp_cfg_error e;
 
     if (file && rp_port_blob(file, &data, &len) != RP_OK) {
-        fprintf(stderr, "%s: cannot read\n", file);
+        fprintf(stderr, "%s: cannot read: %s\n", file, strerror(errno));
         return -1;
     }
     if (file)
@@ -184,6 +213,7 @@ configure(rp_proxy *p, const char *file)
             fprintf(stderr, "%s:%d: %s\n", name, e.line, e.msg);
         else
             fprintf(stderr, "%s: %s\n", name, e.msg[0] ? e.msg : "invalid configuration");
+        show_line(text, len, e.line, e.col);
         return -1;
     }
     return 0;

@@ -39,6 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != RP_OK) {
         FZ_CHECK(e.line >= 1 && (size_t)e.line <= lines + 1, "error line %d of %zu", e.line, lines);
         FZ_CHECK(memchr(e.msg, 0, sizeof e.msg) != NULL && e.msg[0], "error message");
+        FZ_CHECK(e.col >= 0 && (size_t)e.col <= size + 1, "error column %d", e.col);
         free(t);
         return 0;
     }

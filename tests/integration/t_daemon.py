@@ -88,7 +88,51 @@ def t_cli_missing(ctx):
     missing = ctx.path("does-not-exist.conf")
     rc, out, err = run_cli(ctx, ["-t", "-c", missing])
     eq(rc, 1, "exit status for an unreadable file")
-    check("%s: cannot read" % missing in err, "message", "FILE: cannot read", err)
+    eq(err.strip(), "%s: cannot read: No such file or directory" % missing,
+       "message names the reason (strerror)")
+    rc, out, err = run_cli(ctx, ["-t", "-c", ctx.dir])
+    eq((rc, err.strip()), (1, "%s: cannot read: Is a directory" % ctx.dir), "a directory")
+
+
+@test("CLI: a config error prints the line under the message with a caret under the word")
+def t_cli_caret(ctx):
+    path = write_conf(ctx, "caret.conf", "listen 8080\npool lan\npool cams\n"
+                      "device lan 10.0.0.5:80\ndevice cams 10.0.0.6:80\n"
+                      "\troute path=/x pool=lna\n")
+    rc, out, err = run_cli(ctx, ["-t", "-c", path])
+    eq(rc, 1, "exit status")
+    eq(err.splitlines(), ["%s:6: undefined pool 'lna' (defined: lan, cams)" % path,
+                          "    \troute path=/x pool=lna",
+                          "    \t" + " " * len("route path=/x pool=") + "^~~"], "stderr")
+    path = write_conf(ctx, "caret2.conf", "listen 8080\ndevcie lan 10.0.0.5:80\n")
+    rc, out, err = run_cli(ctx, ["-t", "-c", path])
+    eq(err.splitlines(), ["%s:2: unknown directive 'devcie' (did you mean 'device'?)" % path,
+                          "    devcie lan 10.0.0.5:80", "    ^~~~~~"], "stderr (directive)")
+    # an error about no one word: the message alone
+    path = write_conf(ctx, "noroute.conf", "listen 8080\npool p\ndevice p 127.0.0.1:9\n")
+    rc, out, err = run_cli(ctx, ["-t", "-c", path])
+    eq(err.splitlines(), ["%s:3: no route line" % path], "stderr (no route line)")
+
+
+DAEMON_MESSAGES = [
+    ("weight=three", "device p 127.0.0.1:9001 weight=three",
+     "weight: 'three' is not a number (0-1000)"),
+    ("timeout connect=3s is accepted, connect=3x is not", "timeout connect=3s device=3x",
+     "device: '3x' has an unknown unit (ms, s, m, h)"),
+    ("device with a host name", "device p cam.local:80",
+     "bad device address 'cam.local:80': want IP:PORT (names need a resolver, none built in)"),
+    ("missing certificate file", "tls cert=/nonexistent/gw.crt key=/nonexistent/gw.key",
+     "cannot read certificate file '/nonexistent/gw.crt': not found"),
+]
+
+
+@test("CLI: messages say how to fix it (value, unit, host name, a missing certificate)")
+def t_cli_messages(ctx):
+    for label, line, msg in DAEMON_MESSAGES:
+        path = write_conf(ctx, "m.conf", "listen 8080\npool p\ndevice p 127.0.0.1:9002\n"
+                          "route pool=p\n%s\n" % line)
+        rc, out, err = run_cli(ctx, ["-t", "-c", path])
+        eq((rc, err.splitlines()[0] if err else ""), (1, "%s:5: %s" % (path, msg)), label)
 
 
 @test("CLI: running (not -t) with a bad config fails with FILE:LINE:")

@@ -344,8 +344,8 @@ test_config_errors(void)
         int line;
         const char *msg;
     } cases[] = {
-        {"listen 80\npool p\ndevice p 1.2.3.4:80\nhealth p path=hz\nroute pool=p\n", 4, "health path"},
-        {"listen 80\npool p\ndevice p 1.2.3.4:80\nhealth q\nroute pool=p\n", 4, "health needs"},
+        {"listen 80\npool p\ndevice p 1.2.3.4:80\nhealth p path=hz\nroute pool=p\n", 4, "path: 'hz' is not a path starting with '/'"},
+        {"listen 80\npool p\ndevice p 1.2.3.4:80\nhealth q\nroute pool=p\n", 4, "undefined pool 'q' (defined: p)"},
         {"listen 80\npool p\ndevice p 1.2.3.4:80\nhealth p bogus=1\nroute pool=p\n", 4, "unknown health option"},
         {"listen 80\npool p\ndevice p 1.2.3.4:80\nhealth p rise=0\nroute pool=p\n", 4, "out of range"},
         {"listen 80\npool p\ndevice p 1.2.3.4:80\nhealth p\nhealth p\nroute pool=p\n", 5, "duplicate health"},

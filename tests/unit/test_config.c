@@ -16,7 +16,9 @@
 #include "fakeport.h"
 #include "tap.h"
 #include "guard.h"
+#include "rp_int.h" /* cfg_qty */
 
+#undef S /* rp_int.h's, the same */
 #define S(lit) lit, sizeof(lit) - 1
 #define ANY_LINE (-1)
 
@@ -347,6 +349,277 @@ test_len_respected(void)
     fp_proxy_free(p);
 }
 
+/* ==== every error message, exactly ==== */
+
+/* A line after a good config of six lines (pools lan and cams): the error
+ * is on line 7 unless said otherwise; col is where the offending word
+ * starts (0: none).  Every message the parser can give with this build's
+ * knobs (TLS, cache, status on; the blobs fakeport has: none). */
+#define BASE6 "listen 8080\npool lan\ndevice lan 127.0.0.1:9001\npool cams\ndevice cams 127.0.0.1:9002\nroute pool=lan\n"
+
+static const struct {
+    const char *line;
+    int at, col;
+    const char *msg;
+} msg_cases[] = {
+    {"frobnicate 1", 7, 1, "unknown directive 'frobnicate'"},
+    {"devcie lan 10.0.0.5:80", 7, 1, "unknown directive 'devcie' (did you mean 'device'?)"},
+    {"Listen 80", 7, 1, "unknown directive 'Listen' (did you mean 'listen'?)"},
+    {"listen", 7, 1, "listen needs [ADDR:]PORT 'listen'"},
+    {"listen 70000", 7, 8, "bad port '70000' (1-65535)"},
+    {"listen http", 7, 8, "bad listen address 'http': want PORT or IP:PORT"},
+    {"listen 1.2.3.4", 7, 8, "bad listen address '1.2.3.4': want PORT or IP:PORT"},
+    {"listen 8081 tsl", 7, 13, "unknown listen option 'tsl' (did you mean 'tls'?)"},
+    {"listen 8081 tls=1", 7, 17, "tls: bad value '1'"},
+    {"listen 8081 tls_profile=legacy", 7, 25, "tls_profile: 'legacy' is not modern or compat"},
+    {"listen 8081 tls redirect_https", 7, 8, "redirect_https belongs on a plain listener '8081'"},
+    {"listen 8081 redirect_https=0", 7, 28, "redirect_https: '0' is out of range (1-65535)"},
+    {"listen 8081 redirect_https=x", 7, 28, "redirect_https: 'x' is not a number (1-65535)"},
+    {"pool", 7, 1, "pool needs a NAME 'pool'"},
+    {"pool a/b", 7, 6, "bad pool name 'a/b': want 1-32 letters, digits, - _ ."},
+    {"pool lan", 7, 6, "duplicate pool 'lan'"},
+    {"pool x colour=red", 7, 8, "unknown pool option 'colour=red'"},
+    {"pool x balanse=wrr", 7, 8, "unknown pool option 'balanse=wrr' (did you mean 'balance'?)"},
+    {"pool x balance=rr", 7, 16, "balance: 'rr' is not wrr or leastconn"},
+    {"pool x retries=11", 7, 16, "retries: '11' is out of range (0-10)"},
+    {"pool x retries=two", 7, 16, "retries: 'two' is not a number (0-10)"},
+    {"device", 7, 1, "device needs POOL IP:PORT 'device'"},
+    {"device lna 10.0.0.5:80", 7, 8, "undefined pool 'lna' (defined: lan, cams)"},
+    {"device lan cam.local:80", 7, 12, "bad device address 'cam.local:80': want IP:PORT (names need a resolver, none built in)"},
+    {"device lan localhost:99999", 7, 12, "bad device address 'localhost:99999': want IP:PORT"},
+    {"device lan 999.0.0.1:80", 7, 12, "bad device address '999.0.0.1:80': want IP:PORT"},
+    {"device lan 10.0.0.5", 7, 12, "bad device address '10.0.0.5': want IP:PORT"},
+    {"device lan [fe80::1", 7, 12, "bad device address '[fe80::1': want IP:PORT"},
+    {"device lan 10.0.0.5:80 wieght=3", 7, 24, "unknown device option 'wieght=3' (did you mean 'weight'?)"},
+    {"device lan 10.0.0.5:80 weight=three", 7, 31, "weight: 'three' is not a number (0-1000)"},
+    {"device lan 10.0.0.5:80 weight=5000", 7, 31, "weight: '5000' is out of range (0-1000)"},
+    {"device lan 10.0.0.5:80 weight=-1", 7, 31, "weight: '-1' is negative (0-1000)"},
+    {"device lan 10.0.0.5:80 weight=", 7, 31, "weight: no value (0-1000)"},
+    {"device lan 10.0.0.5:80 weight=3x", 7, 31, "weight: '3x' is not a number (0-1000)"},
+    {"device lan 10.0.0.5:80 max_fails=1001", 7, 34, "max_fails: '1001' is out of range (0-1000)"},
+    {"device lan 10.0.0.5:80 fail_timeout=25h", 7, 37, "fail_timeout: '25h' is out of range (0-24h)"},
+    {"device lan 10.0.0.5:80 fail_timeout=1d", 7, 37, "fail_timeout: '1d' has an unknown unit (ms, s, m, h)"},
+    {"device lan 10.0.0.5:80 backup=1", 7, 31, "backup: bad value '1'"},
+    {"device lan 10.0.0.5:80 speed=9", 7, 24, "unknown device option 'speed=9'"},
+    {"device lan 10.0.0.5:80 tls", 7, 12, "a tls device needs ca=FILE (or verify=off) '10.0.0.5:80'"},
+    {"device lan 10.0.0.5:80 verify=on", 7, 12, "ca=, sni=, verify= need the tls option '10.0.0.5:80'"},
+    {"device lan 10.0.0.5:80 tls verify=on", 7, 12, "a tls device needs ca=FILE (or verify=off) '10.0.0.5:80'"},
+    {"device lan 10.0.0.5:80 tls verify=maybe", 7, 35, "verify: 'maybe' is not on or off"},
+    {"device lan 10.0.0.5:80 tls ca=/nonexistent/ca.pem", 7, 31, "cannot read CA file '/nonexistent/ca.pem': not found"},
+    {"route pool=lna", 7, 12, "undefined pool 'lna' (defined: lan, cams)"},
+    {"route path=/x", 7, 1, "route needs pool=NAME 'route'"},
+    {"route pool=lan cache=maybe", 7, 22, "cache: 'maybe' is not on or off"},
+    {"route path=x pool=lan", 7, 12, "path: 'x' is not a path starting with '/'"},
+    {"route host= pool=lan", 7, 12, "host: no value"},
+    {"route pool=lan pth=/x", 7, 16, "unknown route option 'pth=/x' (did you mean 'path'?)"},
+    {"timeout", 7, 1, "timeout needs NAME=DURATION 'timeout'"},
+    {"timeout connect=3x", 7, 17, "connect: '3x' has an unknown unit (ms, s, m, h)"},
+    {"timeout connect=1.5s", 7, 17, "connect: '1.5s' has junk after the number (1ms-24h)"},
+    {"timeout connect=-3", 7, 17, "connect: '-3' is negative (1ms-24h)"},
+    {"timeout connect=0", 7, 17, "connect: '0' is out of range (1ms-24h)"},
+    {"timeout connect=25h", 7, 17, "connect: '25h' is out of range (1ms-24h)"},
+    {"timeout connect=", 7, 17, "connect: no value (1ms-24h)"},
+    {"timeout connect=99999999999999999999", 7, 17, "connect: '99999999999999999999' is out of range (1ms-24h)"},
+    {"timeout conect=1s", 7, 9, "unknown timeout 'conect=1s' (did you mean 'connect'?)"},
+    {"timeout forever=1", 7, 9, "unknown timeout 'forever=1'"},
+    {"via", 7, 1, "via needs one NAME 'via'"},
+    {"via a b", 7, 7, "via needs one NAME 'b'"},
+    {"via a!", 7, 5, "bad via name 'a!': want 1-32 letters, digits, - _ ."},
+    {"health", 7, 1, "health needs a POOL 'health'"},
+    {"health lna", 7, 8, "undefined pool 'lna' (defined: lan, cams)"},
+    {"health lan interval=50", 7, 21, "interval: '50' is out of range (100ms-24h)"},
+    {"health lan timeout=11m", 7, 20, "timeout: '11m' is out of range (10ms-10m)"},
+    {"health lan intervall=5s", 7, 12, "unknown health option 'intervall=5s' (did you mean 'interval'?)"},
+    {"health lan path=hz", 7, 17, "path: 'hz' is not a path starting with '/'"},
+    {"health lan rise=0", 7, 17, "rise: '0' is out of range (1-100)"},
+    {"health lan expect=600", 7, 19, "expect: '600' is out of range (100-599)"},
+    {"status", 7, 1, "status needs path=/PATH 'status'"},
+    {"status allow=10.0.0.0/8", 7, 1, "status needs path=/PATH 'status'"},
+    {"status path=s", 7, 13, "path: 's' is not a path starting with '/'"},
+    {"status path=/s alow=1.2.3.4", 7, 16, "unknown status option 'alow=1.2.3.4' (did you mean 'allow'?)"},
+    {"status path=/s allow=10.0.0.0/33", 7, 16, "bad allow network 'allow=10.0.0.0/33' (want ADDR[/BITS])"},
+    {"status path=/s allow=banana", 7, 16, "bad allow network 'allow=banana' (want ADDR[/BITS])"},
+    {"status path=/s allow=1.1.1.1 allow=1.1.1.2 allow=1.1.1.3 allow=1.1.1.4 allow=1.1.1.5", 7, 72, "at most 4 allow= networks 'allow=1.1.1.5'"},
+    {"cache", 7, 1, "cache needs max_object=, heuristic=, ignore_client_nocache= or lock_timeout= 'cache'"},
+    {"cache max_object=2m", 7, 18, "max_object: '2m' is out of range (1-1m)"},
+    {"cache max_object=2kb", 7, 18, "max_object: '2kb' has an unknown unit (k, m)"},
+    {"cache max_object=0", 7, 18, "max_object: '0' is out of range (1-1m)"},
+    {"cache lock_timout=1s", 7, 7, "unknown cache option 'lock_timout=1s' (did you mean 'lock_timeout'?)"},
+    {"cache heuristic=yes", 7, 17, "heuristic: 'yes' is not on or off"},
+    {"cache lock_timeout=11m", 7, 20, "lock_timeout: '11m' is out of range (0-10m)"},
+    {"tls", 7, 1, "tls needs cert=FILE key=FILE 'tls'"},
+    {"tls cert=a.pem", 7, 1, "tls needs cert=FILE key=FILE 'tls'"},
+    {"tls cert=/nonexistent/a.pem key=/nonexistent/a.key", 7, 10, "cannot read certificate file '/nonexistent/a.pem': not found"},
+    {"tls cert=a.pem key=a.key client_auth=require", 7, 1, "client_auth needs client_ca=FILE 'tls'"},
+    {"tls cert=a.pem key=a.key colour=blue", 7, 26, "unknown tls option 'colour=blue'"},
+    {"tls cert=a.pem key=a.key client_auth=maybe", 7, 38, "client_auth: 'maybe' is not require or optional"},
+    {"a b c d e f g h i j k l m n o p q", 7, 1, "too many words on one line 'a'"},
+};
+
+/* Whole texts: errors found after the last line, or about the text. */
+static const struct {
+    const char *text;
+    size_t len;
+    int at, col;
+    const char *msg;
+} msg_text_cases[] = {
+    {S("pool a\ndevice a 127.0.0.1:1\nroute pool=a\n"), 3, 0, "no listen line"},
+    {S("listen 80\npool a\ndevice a 127.0.0.1:1\n"), 3, 0, "no route line"},
+    {S("listen 80\npool a\npool b\ndevice a 127.0.0.1:1\nroute pool=a\n"), 3, 0, "pool has no devices 'b'"},
+    {S("listen 80\npool a\ndevice a 127.0.0.1:1 backup\nroute pool=a\n"), 2, 0, "pool has only backup devices 'a'"},
+    {S("listen 80\ndevice a 127.0.0.1:1\n"), 2, 8, "undefined pool 'a' (none defined above)"},
+    {S("listen 80\npool a\n\0"), 3, 0, "NUL byte in config"},
+    {S("listen 80 tls\npool a\ndevice a 127.0.0.1:1\nroute pool=a\n"), 4, 0,
+     "a tls listener needs a `tls cert=FILE key=FILE` line"},
+    {S("listen 80 redirect_https\npool a\ndevice a 127.0.0.1:1\nroute pool=a\n"), 4, 0,
+     "redirect_https without a tls listener needs =PORT"},
+    {S("listen 80\npool a\ndevice a 127.0.0.1:1\nroute pool=a\nhealth a\nhealth a\n"), 6, 8,
+     "duplicate health line for pool 'a'"},
+    {S("listen 80\npool a\ndevice a 127.0.0.1:1\nroute pool=a\nstatus path=/s\nstatus path=/t\n"), 6, 1,
+     "duplicate status line 'status'"},
+    {S("listen 80\n\tpool  a   retries=zz\n"), 2, 20, "retries: 'zz' is not a number (0-10)"},
+};
+
+static void
+check_msg(const char *name, const char *text, size_t len, int at, int col, const char *msg)
+{
+    rp_proxy *p;
+    rp_cfg_error e;
+    int rc = parse(&p, text, len, &e);
+    if (CHECK_INT(rc, RP_ECONFIG, "msg: %s: refused", name)) {
+        CHECK_STR(e.msg, msg, "msg: %s: message", name);
+        CHECK_INT(e.line, at, "msg: %s: line", name);
+        CHECK_INT(e.col, col, "msg: %s: column", name);
+    }
+    fp_proxy_free(p);
+}
+
+static void
+test_messages(void)
+{
+    static char buf[1024];
+    size_t i;
+    for (i = 0; i < sizeof msg_cases / sizeof msg_cases[0]; i++) {
+        int n = snprintf(buf, sizeof buf, "%s%s\n", BASE6, msg_cases[i].line);
+        check_msg(msg_cases[i].line, buf, (size_t)n, msg_cases[i].at, msg_cases[i].col,
+                  msg_cases[i].msg);
+    }
+    for (i = 0; i < sizeof msg_text_cases / sizeof msg_text_cases[0]; i++)
+        check_msg(msg_text_cases[i].msg, msg_text_cases[i].text, msg_text_cases[i].len,
+                  msg_text_cases[i].at, msg_text_cases[i].col, msg_text_cases[i].msg);
+    /* the list of defined pools is cut with "..." where the message ends */
+    {
+        int n = snprintf(buf, sizeof buf, "listen 80\n");
+        int k;
+        for (k = 0; k < RP_MAX_POOLS; k++)
+            n += snprintf(buf + n, sizeof buf - (size_t)n, "pool pool-number-%d-with-a-long-name\n", k);
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "route pool=nope\n");
+        check_msg("many defined pools", buf, (size_t)n, RP_MAX_POOLS + 2, 12,
+                  "undefined pool 'nope' (defined: pool-number-0-with-a-long-name, ...)");
+    }
+}
+
+/* ==== durations and sizes (cfg_qty) ==== */
+
+static const struct {
+    const char *in;
+    int kind, rc;
+    uint64_t want;
+} qty_cases[] = {
+    {"0", CFG_NUM, RP_OK, 0},
+    {"1000", CFG_NUM, RP_OK, 1000},
+    {"007", CFG_NUM, RP_OK, 7},
+    {"3s", CFG_NUM, CFG_QNOTNUM, 0},
+    {"three", CFG_NUM, CFG_QNOTNUM, 0},
+    {"-1", CFG_NUM, CFG_QNEG, 0},
+    {"-", CFG_NUM, CFG_QNOTNUM, 0},
+    {"+1", CFG_NUM, CFG_QNOTNUM, 0},
+    {"", CFG_NUM, CFG_QEMPTY, 0},
+    {"250", CFG_MS, RP_OK, 250},
+    {"250ms", CFG_MS, RP_OK, 250},
+    {"3s", CFG_MS, RP_OK, 3000},
+    {"3S", CFG_MS, RP_OK, 3000},
+    {"2m", CFG_MS, RP_OK, 120000},
+    {"24h", CFG_MS, RP_OK, 86400000},
+    {"0s", CFG_MS, RP_OK, 0},
+    {"1d", CFG_MS, CFG_QUNIT, 0},
+    {"5sec", CFG_MS, CFG_QUNIT, 0},
+    {"1.5s", CFG_MS, CFG_QJUNK, 0},
+    {"3s ", CFG_MS, CFG_QJUNK, 0},
+    {"3s5", CFG_MS, CFG_QJUNK, 0},
+    {"-3s", CFG_MS, CFG_QNEG, 0},
+    {"s", CFG_MS, CFG_QNOTNUM, 0},
+    {"", CFG_MS, CFG_QEMPTY, 0},
+    {"1000000000000", CFG_MS, RP_OK, 1000000000000ull},
+    {"1000000000001", CFG_MS, CFG_QBIG, 0},
+    {"1000000000000h", CFG_MS, RP_OK, 3600000000000000000ull},
+    {"99999999999999999999999999h", CFG_MS, CFG_QBIG, 0},
+    {"10", CFG_SEC, RP_OK, 10000},
+    {"10s", CFG_SEC, RP_OK, 10000},
+    {"500ms", CFG_SEC, RP_OK, 500},
+    {"1h", CFG_SEC, RP_OK, 3600000},
+    {"4096", CFG_SIZE, RP_OK, 4096},
+    {"4k", CFG_SIZE, RP_OK, 4096},
+    {"4K", CFG_SIZE, RP_OK, 4096},
+    {"2m", CFG_SIZE, RP_OK, 2097152},
+    {"2kb", CFG_SIZE, CFG_QUNIT, 0},
+    {"2s", CFG_SIZE, CFG_QUNIT, 0},
+    {"2g", CFG_SIZE, CFG_QUNIT, 0},
+    {"2k!", CFG_SIZE, CFG_QJUNK, 0},
+    {"-2k", CFG_SIZE, CFG_QNEG, 0},
+};
+
+static void
+test_qty(void)
+{
+    size_t i;
+    for (i = 0; i < sizeof qty_cases / sizeof qty_cases[0]; i++) {
+        size_t n = strlen(qty_cases[i].in);
+        rp_str s;
+        uint64_t v = 12345;
+        int rc;
+        s.p = guard_place(qty_cases[i].in, n), s.n = n;
+        rc = cfg_qty(s, qty_cases[i].kind, &v);
+        CHECK_INT(rc, qty_cases[i].rc, "qty: '%s' kind %d", qty_cases[i].in, qty_cases[i].kind);
+        if (rc == RP_OK)
+            CHECK(v == qty_cases[i].want, "qty: '%s' kind %d is %llu (got %llu)", qty_cases[i].in,
+                  qty_cases[i].kind, (unsigned long long)qty_cases[i].want, (unsigned long long)v);
+        else
+            CHECK(v == 12345, "qty: '%s': *out untouched on error", qty_cases[i].in);
+    }
+}
+
+/* Units land in the fields: timeouts, health, fail_timeout, cache. */
+static void
+test_units_applied(void)
+{
+    static const char text[] =
+        "listen 80\npool a\ndevice a 127.0.0.1:1 fail_timeout=90s\ndevice a 127.0.0.1:2 fail_timeout=7\n"
+        "route pool=a\ntimeout connect=3s device=2m client_idle=1h client_header=250ms device_idle=900\n"
+        "health a interval=10s timeout=1500ms\ncache max_object=64k lock_timeout=2s\n";
+    rp_proxy *p;
+    rp_cfg_error e;
+    const rp_config *c;
+    if (!CHECK_INT(parse(&p, text, sizeof text - 1, &e), RP_OK, "units: parses")) {
+        tap_diag("line %d: %s", e.line, e.msg);
+        fp_proxy_free(p);
+        return;
+    }
+    c = &p->cfg;
+    CHECK_INT(c->devices[0].fail_timeout_ms, 90000, "units: fail_timeout=90s");
+    CHECK_INT(c->devices[1].fail_timeout_ms, 7000, "units: fail_timeout=7 (bare: seconds)");
+    CHECK_INT(c->t_connect, 3000, "units: connect=3s");
+    CHECK_INT(c->t_device, 120000, "units: device=2m");
+    CHECK_INT(c->t_client_idle, 3600000, "units: client_idle=1h");
+    CHECK_INT(c->t_client_header, 250, "units: client_header=250ms");
+    CHECK_INT(c->t_device_idle, 900, "units: device_idle=900 (bare: ms)");
+    CHECK_INT(c->pools[0].interval_ms, 10000, "units: health interval=10s");
+    CHECK_INT(c->pools[0].probe_timeout_ms, 1500, "units: health timeout=1500ms");
+    CHECK_INT(c->cache_max_object, 65536, "units: cache max_object=64k");
+    CHECK_INT(c->cache_lock_ms, 2000, "units: cache lock_timeout=2s");
+    fp_proxy_free(p);
+}
+
 /* ==== addresses ==== */
 
 static const struct {
@@ -485,6 +758,9 @@ static const tap_test tests[] = {
     TAP_TEST(ok_variants),
     TAP_TEST(bad),
     TAP_TEST(len_respected),
+    TAP_TEST(messages),
+    TAP_TEST(qty),
+    TAP_TEST(units_applied),
     TAP_TEST(addr_parse),
     TAP_TEST(addr_format),
 };
