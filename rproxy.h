@@ -1300,7 +1300,8 @@ struct rp_conn {
     uint8_t ready;     /* readiness last reported by the port */
     uint8_t mode;      /* framing of the body in `in` */
     uint8_t tkind;     /* which timer is armed */
-    uint8_t device;    /* device index (client: NO_DEVICE before one is picked) */
+    uint8_t device;    /* device index; a client's is kept for the access log only
+                          (NO_DEVICE before one is picked) */
     uint8_t route;     /* route index (client side) */
     uint8_t tries;     /* retries used for the current request */
     uint8_t lsn;       /* listener index (client side) */

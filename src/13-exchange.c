@@ -191,7 +191,9 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     }
     c->link = d;
     d->link = c;
-    c->device = (uint8_t)dev;
+#if RP_ENABLE_ACCESS_LOG
+    c->device = (uint8_t)dev; /* a client's device is read by the access log only */
+#endif
     if (request_head_write(p, c, d, m, revalidators(p, c, vbuf, cond)) != RP_OK)
         return exchange_fail(p, c, 431);
     return 1;
@@ -498,13 +500,11 @@ request_reset(rp_conn *c)
 {
     c->flags &= ~F_EXCHANGE;
     c->status = 0;
-#if RP_ENABLE_ACCESS_LOG
-    c->sent = 0;
-#endif
     c->tries = 0;
     c->tried = 0;
-    c->device = NO_DEVICE;
 #if RP_ENABLE_ACCESS_LOG
+    c->sent = 0;
+    c->device = NO_DEVICE;
     c->method[0] = c->target[0] = 0;
 #endif
 #if RP_ENABLE_CACHE

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import random
 import socket
 import subprocess
 import tempfile
@@ -41,8 +42,40 @@ class TestFailure(Exception):
     pass
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_EPHEMERAL_LOW = _ephemeral_low()
+_GIVEN = set()  # never hand the same port out twice in one run
+_GIVEN_LOCK = threading.Lock()
+
+
 def free_port():
-    """A port nobody listens on right now (bind 0, read it, close)."""
+    """A port nobody uses right now, below the kernel's ephemeral range: the
+    client sockets of every test (curl, wrk, raw sockets) take their source
+    ports from that range, and one of them holding the port between this
+    check and rproxy's bind made a start fail with EADDRINUSE."""
+    hi = min(_EPHEMERAL_LOW, 65536)
+    lo = max(1024, hi - 12000)
+    for _ in range(200):
+        p = random.randrange(lo, hi)
+        with _GIVEN_LOCK:
+            if p in _GIVEN:
+                continue
+            _GIVEN.add(p)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            s.close()
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     p = s.getsockname()[1]
