@@ -2126,7 +2126,7 @@ opt_set(cfg_ctx *x, const cfg_num *t, size_t n, void *obj, rp_str word)
 {
     rp_str val, key = opt_key(word, &val);
     char *f;
-    uint32_t v;
+    uint32_t v = 0; /* opt_num sets it on RP_OK; -O1 cannot see that */
     for (; n > 0 && !str_ieq(key, t->name, strlen(t->name)); n--)
         t++;
     if (n == 0)
