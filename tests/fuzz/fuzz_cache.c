@@ -1,7 +1,7 @@
 /*
- * fuzz_cache.c -- libFuzzer target: the response cache (src/11-cache.c and
- * the HTTP-date code in src/04-http.c), white-box: it includes rproxy.c to
- * reach the static functions.  Built with a small arena (see fuzz.mk:
+ * fuzz_cache.c -- libFuzzer target: the response cache (src/12-cache.c and
+ * the HTTP-date code in src/04-http.c), white-box: it includes src/rp_int.h
+ * to reach the cache's internal functions (built with the sections, fuzz.mk).  Built with a small arena (see fuzz.mk:
  * 16 KiB of 256-byte blocks, 16 entries) so eviction and a full arena
  * happen within a few operations.
  *
@@ -574,7 +574,7 @@ op(in_t *in)
             if (c->status == 200) {
                 uint32_t left = c->cleft, off = 0, blk = c->cblk, boff = c->coff;
                 FZ_CHECK(left == e->body.len, "hit_begin: %u body bytes to send, entry has %u", left, e->body.len);
-                while (left) { /* the walk 08-conn.c's sender does */
+                while (left) { /* the walk hit_send (src/12-cache.c) does */
                     uint32_t k = RP_MIN(left, RP_CACHE_BLOCK - boff), i;
                     for (i = 0; i < k; i++)
                         if (P.cache_arena[(size_t)blk * RP_CACHE_BLOCK + boff + i] != seed_byte(cs_[j].seed, off + i))
