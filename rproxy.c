@@ -3746,8 +3746,8 @@ timer_kind(const rp_conn *c)
     case DS_BUSY:
         if (out_blocked(c))
             return T_DEVICE;
-        if (o && o->state == CS_FWD && (o->flags & F_REQ_DONE) &&
-            !(o->flags & F_RESP_DONE) && !out_blocked(o) && buf_len(&c->in) < RP_BUF_SIZE)
+        if (o && o->state == CS_FWD && (o->flags & F_REQ_DONE) && /* (no F_RESP_DONE at rest) */
+            !out_blocked(o) && buf_len(&c->in) < RP_BUF_SIZE)
             return T_DEVICE;
         return T_NONE;
     }
@@ -6178,8 +6178,9 @@ int
 exchange_end(rp_proxy *p, rp_conn *c)
 {
     rp_conn *d = c->link;
+    RP_ASSERT(c->flags & F_RESP_DONE); /* every caller got the whole response out */
 #if RP_ENABLE_CACHE
-    if (c->cfill && (c->flags & F_RESP_DONE))
+    if (c->cfill)
         fill_commit(p, c);
     cache_release(p, c);
 #endif

@@ -167,8 +167,8 @@ timer_kind(const rp_conn *c)
     case DS_BUSY:
         if (out_blocked(c))
             return T_DEVICE;
-        if (o && o->state == CS_FWD && (o->flags & F_REQ_DONE) &&
-            !(o->flags & F_RESP_DONE) && !out_blocked(o) && buf_len(&c->in) < RP_BUF_SIZE)
+        if (o && o->state == CS_FWD && (o->flags & F_REQ_DONE) && /* (no F_RESP_DONE at rest) */
+            !out_blocked(o) && buf_len(&c->in) < RP_BUF_SIZE)
             return T_DEVICE;
         return T_NONE;
     }

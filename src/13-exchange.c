@@ -516,8 +516,9 @@ int
 exchange_end(rp_proxy *p, rp_conn *c)
 {
     rp_conn *d = c->link;
+    RP_ASSERT(c->flags & F_RESP_DONE); /* every caller got the whole response out */
 #if RP_ENABLE_CACHE
-    if (c->cfill && (c->flags & F_RESP_DONE))
+    if (c->cfill)
         fill_commit(p, c);
     cache_release(p, c);
 #endif
