@@ -152,7 +152,9 @@ test: deps
 	@$(MAKE) --no-print-directory $(UNIT_TESTS) $(BUILD)/rproxy-asan $(BUILD)/rproxy-small $(BUILD)/devsim
 	@sh scripts/runtests.sh
 
-demo: deps
+# The demo needs only a compiler, BearSSL, curl and openssl (deps.sh demo).
+demo:
+	@sh scripts/deps.sh demo
 	@$(MAKE) --no-print-directory rproxy $(BUILD)/devsim
 	@sh scripts/demo.sh
 

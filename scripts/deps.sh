@@ -3,6 +3,8 @@
 #
 #   sh scripts/deps.sh          compilers and test tools
 #   sh scripts/deps.sh bench    also nginx, HAProxy and wrk for `make bench`
+#   sh scripts/deps.sh demo     only what `make demo` needs: a compiler, make,
+#                               BearSSL, curl, openssl (its TLS certificate)
 #
 # Checks first (dpkg status, or the command being on PATH), so a machine that
 # has everything does nothing.  As root, missing packages are installed with
@@ -19,12 +21,14 @@ BASE="build-essential:cc make:make curl:curl python3:python3 valgrind:valgrind
       libnewlib-arm-none-eabi: qemu-system-arm:qemu-system-arm dpkg-dev:dpkg-source
       xxd:xxd"
 BENCH="nginx-light:nginx haproxy:haproxy wrk:wrk"
+DEMO="build-essential:cc make:make libbearssl-dev: curl:curl openssl:openssl"
 
 want=$BASE
 case ${1:-} in
     "") ;;
     bench) want="$BASE $BENCH" ;;
-    *) echo "usage: sh scripts/deps.sh [bench]" >&2; exit 2 ;;
+    demo) want=$DEMO ;;
+    *) echo "usage: sh scripts/deps.sh [bench|demo]" >&2; exit 2 ;;
 esac
 
 pkgs=

@@ -3,7 +3,7 @@
  *
  * SPDX-License-Identifier: MIT
  *
- *   devsim -p PORT [-a ADDR] [-n NAME] [-s BYTES] [-H 'Field: value']...
+ *   devsim -p PORT [-a ADDR] [-n NAME] [-s BYTES] [-d MS] [-H 'Field: value']...
  *
  * Answers every request with
  *
@@ -28,6 +28,10 @@
  * "Expect: 100-continue" with a body gets "HTTP/1.1 100 Continue" first.  HEAD
  * gets the head only.  A head larger than the buffer or broken framing gets a
  * 400 and a close.  The replies are precomputed at start.
+ *
+ * -d MS waits MS milliseconds before each answer (not before a 100 Continue
+ * or a 400), blocking the whole server: a slow device for demos, one client
+ * at a time.
  *
  * With -p 0 the kernel picks the port; the "listening on" line on stderr
  * tells which.  SIGTERM / SIGINT: exit 0.  SIGUSR1: one line on stderr,
@@ -121,6 +125,7 @@ static int nlinger;
 static volatile sig_atomic_t stop;
 static volatile sig_atomic_t report;   /* SIGUSR1: print the request count */
 static unsigned long long nrequests;   /* request heads parsed */
+static long delay_ms;                  /* -d: wait before each answer */
 #define MAX_EXTRA 2048                 /* all -H lines together */
 static char extra_hdrs[MAX_EXTRA];
 static size_t extra_len;
@@ -234,6 +239,11 @@ conn_close(conn *c)
 static void
 enqueue(conn *c, int kind)
 {
+    if (delay_ms > 0 && kind != K_CONTINUE && kind != K_BAD) {
+        struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stop)
+            ;
+    }
     c->q[(c->qh + c->qn) % QCAP] = (unsigned char)kind;
     c->qn++;
 }
@@ -671,7 +681,7 @@ sweep_lingering(void)
 static NORETURN void
 usage(void)
 {
-    fprintf(stderr, "usage: devsim -p PORT [-a ADDR] [-n NAME] [-s BYTES] [-H 'Field: value']...\n");
+    fprintf(stderr, "usage: devsim -p PORT [-a ADDR] [-n NAME] [-s BYTES] [-d MS] [-H 'Field: value']...\n");
     exit(2);
 }
 
@@ -681,7 +691,7 @@ main(int argc, char **argv)
     const char *addr = "127.0.0.1", *port = NULL, *name = "device";
     long long size = -1;
     int opt;
-    while ((opt = getopt(argc, argv, "p:a:n:s:H:h")) != -1) {
+    while ((opt = getopt(argc, argv, "p:a:n:s:d:H:h")) != -1) {
         switch (opt) {
         case 'p': port = optarg; break;
         case 'a': addr = optarg; break;
@@ -692,6 +702,16 @@ main(int argc, char **argv)
             size = strtoll(optarg, &e, 10);
             if (errno || *e || e == optarg || size < 0) {
                 fprintf(stderr, "devsim: bad -s %s\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'd': {
+            char *e;
+            errno = 0;
+            delay_ms = strtol(optarg, &e, 10);
+            if (errno || *e || e == optarg || delay_ms < 0 || delay_ms > 600000) {
+                fprintf(stderr, "devsim: bad -d %s (milliseconds, 0-600000)\n", optarg);
                 return 2;
             }
             break;
