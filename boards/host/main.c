@@ -72,8 +72,14 @@ usage(FILE *f, int status)
           "  -t       check the configuration, print \"FILE: ok\", exit\n"
           "  -g MS    graceful-shutdown grace period (default 10000)\n"
           "  -q       no access log (nginx's access_log off)\n"
-          "  -h       this help\n"
-          "  -v       print the version\n",
+          "  -h, --help  this help\n"
+          "  -v       print the version\n"
+          "Signals: SIGTERM or SIGINT stops gracefully: the listeners close, requests in\n"
+          "  flight finish within the -g grace period, then rproxy exits; a second signal\n"
+          "  exits at once.  No SIGHUP reload: restart rproxy for a new configuration.\n"
+          "Logs: one ACCESS line per request and rproxy's own messages, on stderr.\n"
+          "Configuration: README.md, \"Configuration reference\"; the grammar is in\n"
+          "  rproxy.h (\"Configuration\").  Errors print FILE:LINE: and how to fix it.\n",
           f);
     return status;
 }
@@ -273,6 +279,9 @@ main(int argc, char **argv)
     long grace_ms = DEFAULT_GRACE_MS;
     int check = 0, c, rc;
 
+    for (c = 1; c < argc && strcmp(argv[c], "--") != 0; c++)
+        if (strcmp(argv[c], "--help") == 0)
+            return usage(stdout, 0);
     while ((c = getopt(argc, argv, "c:tqg:hv")) != -1) {
         switch (c) {
         case 'c': file = optarg; break;

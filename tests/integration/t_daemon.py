@@ -155,6 +155,18 @@ def t_cli_flags(ctx):
     eq(rc, 2, "unknown option exit status")
 
 
+@test("CLI: -h and --help name the signals and the config reference; --help exits 0")
+def t_cli_help(ctx):
+    rc, out, err = run_cli(ctx, ["-h"])
+    for needle in ("SIGTERM", "SIGINT", "-g", "SIGHUP", "Configuration reference",
+                   "rproxy.h"):
+        check(needle in out, "-h mentions %r" % needle, needle, out)
+    eq(run_cli(ctx, ["--help"]), (0, out, ""), "--help: the same text, exit 0")
+    eq(run_cli(ctx, ["-q", "--help"])[0], 0, "--help after another option")
+    rc, out2, err = run_cli(ctx, ["--helpx"])
+    eq((rc, out2), (2, ""), "--helpx is an unknown option (usage on stderr, exit 2)")
+
+
 # =====================================================================
 # signals
 # =====================================================================
