@@ -2,7 +2,8 @@
 # mps2-an386 (included by the top Makefile; run from the repository root).
 #
 #   make firmware        build/mps2-an386/rproxy-gw.elf (arm-none-eabi-gcc -Os)
-#   make qemu            boot it: UART on stdio, 127.0.0.1:$(FW_PORT) (8088) -> gateway :80,
+#   make qemu            start its devices (qemu.sh), boot it: UART on stdio,
+#                        127.0.0.1:$(FW_PORT) (8088) -> gateway :80,
 #                        127.0.0.1:$(FW_TLS_PORT) (8443) -> gateway :443 (TLS)
 #   make size-firmware   text/data/bss of rproxy.o and of the firmware per component
 #
@@ -101,9 +102,10 @@ $(FW_ELF): $(FW_OBJ) $(FW_SSL_LIB) $(FW_DIR)/mps2-an386.ld
 	$(FW_CC) $(FW_LDFLAGS) -o $@ $(FW_OBJ) $(FW_SSL_LIB)
 	@arm-none-eabi-size $@
 
-qemu: $(FW_ELF)
-	qemu-system-arm -M mps2-an386 -nographic -kernel $(FW_ELF) \
-	    -nic user,model=lan9118,hostfwd=tcp:127.0.0.1:$(FW_PORT)-:80,hostfwd=tcp:127.0.0.1:$(FW_TLS_PORT)-:443
+# The devices gateway.conf names are started on 127.0.0.1:9101-9104 first and
+# stopped when QEMU exits (qemu.sh).
+qemu: $(FW_ELF) $(BUILD)/devsim
+	@sh $(FW_DIR)/qemu.sh $(FW_ELF) $(FW_PORT) $(FW_TLS_PORT)
 
 size-firmware: $(FW_ELF)
 	@sh $(FW_DIR)/size.sh $(FW_BUILD)
