@@ -134,10 +134,13 @@ A slow device and the device timeout:
 Ctrl-C stops rproxy (in-flight requests finish first) and the devices.
 
 EOF
-# Wait for rproxy; a signal to this script interrupts the wait and runs cleanup.
+# Wait for rproxy; a signal to this script interrupts the wait and runs
+# cleanup.  Ctrl-C in this terminal reaches rproxy too: it stops gracefully
+# and exits 0, and so does the demo.
 wait "$rpid"
 rc=$?
 [ $rc -gt 128 ] && exit $rc
 pids=${pids#"$rpid "}
+[ $rc = 0 ] && exit 0
 echo "demo: rproxy exited ($rc)" >&2
 exit 1
