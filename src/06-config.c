@@ -130,8 +130,6 @@ opt_key(rp_str word, rp_str *val)
 
 /* ---- Suggestions: the known name nearest a misspelled one ---- */
 
-#define CFG_FOLD(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
-
 /* Edit distance of a and b (insertions, deletions, substitutions and
  * swaps of neighbours, regardless of case); 9 when either is over 24. */
 static int
@@ -145,12 +143,13 @@ cfg_dist(rp_str a, const char *b)
         d[0][j] = (uint8_t)j;
     for (i = 1; i <= a.n; i++) {
         uint8_t *cur = d[i % 3], *up = d[(i - 1) % 3], *up2 = d[(i + 1) % 3];
-        int ca = CFG_FOLD(a.p[i - 1]);
+        int ca = lower((unsigned char)a.p[i - 1]);
         cur[0] = (uint8_t)i;
         for (j = 1; j <= m; j++) {
             int v = RP_MIN(up[j], cur[j - 1]) + 1;
-            v = RP_MIN(v, up[j - 1] + (ca != CFG_FOLD(b[j - 1])));
-            if (i > 1 && j > 1 && ca == CFG_FOLD(b[j - 2]) && CFG_FOLD(a.p[i - 2]) == CFG_FOLD(b[j - 1]))
+            v = RP_MIN(v, up[j - 1] + (ca != lower((unsigned char)b[j - 1])));
+            if (i > 1 && j > 1 && ca == lower((unsigned char)b[j - 2]) &&
+                lower((unsigned char)a.p[i - 2]) == lower((unsigned char)b[j - 1]))
                 v = RP_MIN(v, up2[j - 2] + 1);
             cur[j] = (uint8_t)v;
         }
@@ -266,7 +265,8 @@ cfg_qty(rp_str s, int kind, uint64_t *out)
             if (str_ieq(unit, cfg_units[u].name, strlen(cfg_units[u].name)))
                 break;
         if (u == UNIT_TO(kind)) {
-            for (i = 0; i < unit.n && CFG_FOLD(unit.p[i]) >= 'a' && CFG_FOLD(unit.p[i]) <= 'z'; i++)
+            for (i = 0; i < unit.n && lower((unsigned char)unit.p[i]) >= 'a' &&
+                        lower((unsigned char)unit.p[i]) <= 'z'; i++)
                 ;
             return i == unit.n ? CFG_QUNIT : CFG_QJUNK;
         }
@@ -661,7 +661,7 @@ cfg_addr_want(rp_str a)
     for (i = 0; i < a.n; i++) {
         head = colons || a.p[i] != ':' ? head : i;
         colons += a.p[i] == ':';
-        letters += !colons && CFG_FOLD(a.p[i]) >= 'a' && CFG_FOLD(a.p[i]) <= 'z';
+        letters += !colons && lower((unsigned char)a.p[i]) >= 'a' && lower((unsigned char)a.p[i]) <= 'z';
     }
     h.p = a.p, h.n = head;
     if (letters && colons <= 1 && !str_ieq(h, S("localhost")))
