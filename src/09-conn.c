@@ -136,7 +136,7 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
 
 /* Output waits on the peer: its socket would block, or its TLS engine holds
  * plaintext back (mid-handshake, renegotiation, records still queued). */
-int
+static int
 out_blocked(const rp_conn *c)
 {
     if (c->tls)
@@ -373,7 +373,7 @@ closing_begin(rp_proxy *p, rp_conn *c)
     conn_state(c, CS_CLOSING);
 }
 
-int
+static int
 closing_step(rp_proxy *p, rp_conn *c)
 {
     c->in.r = c->in.w; /* discard whatever still arrives */
@@ -534,7 +534,7 @@ client_step(rp_proxy *p, rp_conn *c)
 }
 
 /* A turn: move a client and its device connection as far as they go. */
-void
+static void
 pair_service(rp_proxy *p, rp_conn *c)
 {
     int moved;

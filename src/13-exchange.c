@@ -7,7 +7,7 @@
  * (HELD) until body bytes or a response make a retry unsafe.
  * Owns: a client's exchange fields (flags F_EXCHANGE, status, tried, tries,
  * route, head_len) and its device connection while it is linked.
- * Calls: [7] [9] [10] [11] [14] [15] [17].  Called by: [9] (conn_step). */
+ * Calls: [7] [9] [10] [11] [14] [15] [17].  Called by: [9] (client_step, conn_timeout). */
 #include "rp_int.h"
 
 /* The exchange is over: count the response, tell the access callback. */

@@ -8,7 +8,7 @@
  * fill.
  * Owns: the client's CF_ flags.  Calls: [4] [11] [12] [13].
  * Called by: [13] (exchange_begin, response_begin, dispatch), [9]
- * (conn_step: CS_CACHE), [18] (CS_CWAIT timeout). */
+ * (client_step: CS_CACHE; conn_timeout: CS_CWAIT). */
 #include "rp_int.h"
 
 #if RP_ENABLE_CACHE

@@ -4,7 +4,7 @@
  * the Prometheus text format with ?format=prometheus.  Only clients inside
  * `allow=` (default: loopback) see it; others get 403 and nothing else.
  * Owns: CS_LOCAL clients.  Calls: [1] [2] [3] [7] [9] [13].
- * Called by: [13] (exchange_begin), [9] (conn_step). */
+ * Called by: [13] (exchange_begin), [9] (client_step: CS_LOCAL). */
 #include "rp_int.h"
 
 #if RP_ENABLE_STATUS

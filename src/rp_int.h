@@ -268,7 +268,6 @@ RP_INTERNAL void conn_check(const rp_proxy *p, const rp_conn *c);
 #endif
 RP_INTERNAL int recv_done(rp_proxy *p, rp_conn *c, long n, size_t want);
 RP_INTERNAL int send_done(rp_proxy *p, rp_conn *c, long n, size_t len);
-RP_INTERNAL int out_blocked(const rp_conn *c);
 RP_INTERNAL void timer_hint(rp_proxy *p, uint64_t t);
 RP_INTERNAL void conn_rearm(rp_proxy *p, rp_conn *c);
 RP_INTERNAL void conn_settle(rp_proxy *p, rp_conn *c);
@@ -278,8 +277,6 @@ RP_INTERNAL void conn_free(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int conn_read(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int conn_write(rp_proxy *p, rp_conn *c);
 RP_INTERNAL void closing_begin(rp_proxy *p, rp_conn *c);
-RP_INTERNAL int closing_step(rp_proxy *p, rp_conn *c);
-RP_INTERNAL void pair_service(rp_proxy *p, rp_conn *c);
 RP_INTERNAL void conn_event(rp_proxy *p, rp_conn *c, unsigned ev);
 RP_INTERNAL void conn_timeout(rp_proxy *p, rp_conn *x);
 
