@@ -305,7 +305,6 @@ RP_INTERNAL void conn_check(const rp_proxy *p, const rp_conn *c);
 #endif
 RP_INTERNAL int recv_done(rp_proxy *p, rp_conn *c, long n, size_t want);
 RP_INTERNAL int send_done(rp_proxy *p, rp_conn *c, long n, size_t len);
-RP_INTERNAL int out_blocked(const rp_conn *c);
 RP_INTERNAL void timer_hint(rp_proxy *p, uint64_t t);
 RP_INTERNAL void conn_rearm(rp_proxy *p, rp_conn *c);
 RP_INTERNAL void conn_settle(rp_proxy *p, rp_conn *c);
@@ -315,8 +314,6 @@ RP_INTERNAL void conn_free(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int conn_read(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int conn_write(rp_proxy *p, rp_conn *c);
 RP_INTERNAL void closing_begin(rp_proxy *p, rp_conn *c);
-RP_INTERNAL int closing_step(rp_proxy *p, rp_conn *c);
-RP_INTERNAL void pair_service(rp_proxy *p, rp_conn *c);
 RP_INTERNAL void conn_event(rp_proxy *p, rp_conn *c, unsigned ev);
 RP_INTERNAL void conn_timeout(rp_proxy *p, rp_conn *x);
 
@@ -1906,8 +1903,6 @@ opt_key(rp_str word, rp_str *val)
 
 /* ---- Suggestions: the known name nearest a misspelled one ---- */
 
-#define CFG_FOLD(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
-
 /* Edit distance of a and b (insertions, deletions, substitutions and
  * swaps of neighbours, regardless of case); 9 when either is over 24. */
 static int
@@ -1921,12 +1916,13 @@ cfg_dist(rp_str a, const char *b)
         d[0][j] = (uint8_t)j;
     for (i = 1; i <= a.n; i++) {
         uint8_t *cur = d[i % 3], *up = d[(i - 1) % 3], *up2 = d[(i + 1) % 3];
-        int ca = CFG_FOLD(a.p[i - 1]);
+        int ca = lower((unsigned char)a.p[i - 1]);
         cur[0] = (uint8_t)i;
         for (j = 1; j <= m; j++) {
             int v = RP_MIN(up[j], cur[j - 1]) + 1;
-            v = RP_MIN(v, up[j - 1] + (ca != CFG_FOLD(b[j - 1])));
-            if (i > 1 && j > 1 && ca == CFG_FOLD(b[j - 2]) && CFG_FOLD(a.p[i - 2]) == CFG_FOLD(b[j - 1]))
+            v = RP_MIN(v, up[j - 1] + (ca != lower((unsigned char)b[j - 1])));
+            if (i > 1 && j > 1 && ca == lower((unsigned char)b[j - 2]) &&
+                lower((unsigned char)a.p[i - 2]) == lower((unsigned char)b[j - 1]))
                 v = RP_MIN(v, up2[j - 2] + 1);
             cur[j] = (uint8_t)v;
         }
@@ -2042,7 +2038,8 @@ cfg_qty(rp_str s, int kind, uint64_t *out)
             if (str_ieq(unit, cfg_units[u].name, strlen(cfg_units[u].name)))
                 break;
         if (u == UNIT_TO(kind)) {
-            for (i = 0; i < unit.n && CFG_FOLD(unit.p[i]) >= 'a' && CFG_FOLD(unit.p[i]) <= 'z'; i++)
+            for (i = 0; i < unit.n && lower((unsigned char)unit.p[i]) >= 'a' &&
+                        lower((unsigned char)unit.p[i]) <= 'z'; i++)
                 ;
             return i == unit.n ? CFG_QUNIT : CFG_QJUNK;
         }
@@ -2437,7 +2434,7 @@ cfg_addr_want(rp_str a)
     for (i = 0; i < a.n; i++) {
         head = colons || a.p[i] != ':' ? head : i;
         colons += a.p[i] == ':';
-        letters += !colons && CFG_FOLD(a.p[i]) >= 'a' && CFG_FOLD(a.p[i]) <= 'z';
+        letters += !colons && lower((unsigned char)a.p[i]) >= 'a' && lower((unsigned char)a.p[i]) <= 'z';
     }
     h.p = a.p, h.n = head;
     if (letters && colons <= 1 && !str_ieq(h, S("localhost")))
@@ -3715,7 +3712,7 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
 
 /* Output waits on the peer: its socket would block, or its TLS engine holds
  * plaintext back (mid-handshake, renegotiation, records still queued). */
-int
+static int
 out_blocked(const rp_conn *c)
 {
     if (c->tls)
@@ -3952,7 +3949,7 @@ closing_begin(rp_proxy *p, rp_conn *c)
     conn_state(c, CS_CLOSING);
 }
 
-int
+static int
 closing_step(rp_proxy *p, rp_conn *c)
 {
     c->in.r = c->in.w; /* discard whatever still arrives */
@@ -4113,7 +4110,7 @@ client_step(rp_proxy *p, rp_conn *c)
 }
 
 /* A turn: move a client and its device connection as far as they go. */
-void
+static void
 pair_service(rp_proxy *p, rp_conn *c)
 {
     int moved;
@@ -5669,7 +5666,7 @@ w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl)
  * (HELD) until body bytes or a response make a retry unsafe.
  * Owns: a client's exchange fields (flags F_EXCHANGE, status, tried, tries,
  * route, head_len) and its device connection while it is linked.
- * Calls: [7] [9] [10] [11] [14] [15] [17].  Called by: [9] (conn_step). */
+ * Calls: [7] [9] [10] [11] [14] [15] [17].  Called by: [9] (client_step, conn_timeout). */
 
 
 /* The exchange is over: count the response, tell the access callback. */
@@ -6407,7 +6404,7 @@ response_body(rp_proxy *p, rp_conn *c, rp_conn *d)
  * fill.
  * Owns: the client's CF_ flags.  Calls: [4] [11] [12] [13].
  * Called by: [13] (exchange_begin, response_begin, dispatch), [9]
- * (conn_step: CS_CACHE), [18] (CS_CWAIT timeout). */
+ * (client_step: CS_CACHE; conn_timeout: CS_CWAIT). */
 
 
 #if RP_ENABLE_CACHE
@@ -6648,7 +6645,7 @@ hit_step(rp_proxy *p, rp_conn *c)
  * keeps proving it alive (a battery sensor is not woken for nothing).
  * `fall` failed probes in a row take it out, `rise` passes bring it back.
  * Owns: DS_PCONNECT / DS_PROBE connections, the devices' probe fields.  Calls: [7] [8]
- * [9].  Called by: [9] (conn_step), [18] (timers). */
+ * [9].  Called by: [9] (conn_event, conn_timeout), [18] (timers). */
 
 
 /* Probe d ended, passed or not; it is freed. */
@@ -6780,7 +6777,7 @@ health_run(rp_proxy *p)
  * the Prometheus text format with ?format=prometheus.  Only clients inside
  * `allow=` (default: loopback) see it; others get 403 and nothing else.
  * Owns: CS_LOCAL clients.  Calls: [1] [2] [3] [7] [9] [13].
- * Called by: [13] (exchange_begin), [9] (conn_step). */
+ * Called by: [13] (exchange_begin), [9] (client_step: CS_LOCAL). */
 
 
 #if RP_ENABLE_STATUS
