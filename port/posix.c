@@ -493,24 +493,28 @@ px_read_file(const char *name, char **data, size_t *len)
     struct stat st;
     char *d = NULL;
     size_t n = 0;
-    int err = errno;
+    int err = 0;
 
-    if (f && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)
-        && (d = malloc((n = (size_t)st.st_size) + 1)) && fread(d, 1, n + 1, f) == n
-        && !ferror(f)) {
-        fclose(f);
-        d[n] = '\0';
-        *data = d;
-        *len = n;
-        return 0;
+    if (!f)
+        return -1; /* errno from fopen */
+    if (fstat(fileno(f), &st) != 0)
+        err = errno;
+    else if (!S_ISREG(st.st_mode))
+        err = EISDIR;
+    else if (!(d = malloc((n = (size_t)st.st_size) + 1)))
+        err = ENOMEM;
+    else if (fread(d, 1, n + 1, f) != n || ferror(f))
+        err = EIO;
+    fclose(f);
+    if (err) {
+        free(d);
+        errno = err;
+        return -1;
     }
-    if (f) /* which step failed, once fopen worked */
-        err = fstat(fileno(f), &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EISDIR : !d ? ENOMEM : EIO;
-    free(d);
-    if (f)
-        fclose(f);
-    errno = err;
-    return -1;
+    d[n] = '\0';
+    *data = d;
+    *len = n;
+    return 0;
 }
 
 /* An rp_port_blob error for errno. */
