@@ -2,10 +2,9 @@
 # boards/mps2-an386/qemu.sh ELF PORT TLS_PORT -- `make qemu`: the devices
 # gateway.conf names, then the firmware under QEMU.
 #
-# Starts build/devsim on the host's 127.0.0.1:9101 (weight 3), :9102
-# (weight 1), :9103 (/big: 1 MiB) and :9104 (/sensor, a cache=on route:
-# Cache-Control max-age=300) -- the gateway reaches them through slirp's host
-# alias 10.0.2.2 -- prints curl lines to try, boots qemu-system-arm with the
+# Starts the devices gateway.conf names (devices.sh: build/devsim on the
+# host's 127.0.0.1:9101-9104, reached from the guest as 10.0.2.2), prints
+# curl lines to try, boots qemu-system-arm with the
 # UART on the terminal (Ctrl-A X quits), and stops the devices when it exits.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -22,10 +21,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-build/devsim -p 9101 -n dev1 2>/dev/null & pids="$pids $!"
-build/devsim -p 9102 -n dev2 2>/dev/null & pids="$pids $!"
-build/devsim -p 9103 -n big -s 1048576 2>/dev/null & pids="$pids $!"
-build/devsim -p 9104 -n sensor -H 'Cache-Control: public, max-age=300' 2>/dev/null & pids="$pids $!"
+. boards/mps2-an386/devices.sh
+gw_devices build/devsim /dev/null
 sleep 0.3 2>/dev/null || sleep 1
 for pid in $pids; do
     kill -0 "$pid" 2>/dev/null || { echo "qemu: a devsim did not start (ports 9101-9104 busy?)" >&2; exit 1; }

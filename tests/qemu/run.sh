@@ -65,12 +65,9 @@ done 2>/dev/null
 pids=
 cleanup() { for p in $pids; do kill $p 2>/dev/null; done; }
 trap cleanup EXIT INT TERM
-$B/devsim -p 9101 -a 127.0.0.1 -n dev1 2>/dev/null & pid1=$!
-$B/devsim -p 9102 -a 127.0.0.1 -n dev2 2>/dev/null & pid2=$!
-$B/devsim -p 9103 -a 127.0.0.1 -n big -s 1048576 2>/dev/null & pid3=$!
-$B/devsim -p 9104 -a 127.0.0.1 -n sensor -s 3000 -H 'Cache-Control: public, max-age=300' \
-    2>$B/qemu-sensor.log & pid4=$!
-pids="$pid1 $pid2 $pid3 $pid4"
+. boards/mps2-an386/devices.sh
+gw_devices $B/devsim $B/qemu-sensor.log
+pid2=$dev2 pid4=$sensor
 # sensor_reqs: request heads the sensor has parsed so far
 sensor_reqs() {
     kill -USR1 $pid4
