@@ -62,25 +62,24 @@ if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
             -I. -c rproxy.c -o "$T/$cpu.o"
     done
 fi
-if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
-    sh scripts/fetch-deps.sh bearssl >&2 || echo "# fetching BearSSL's source failed" >&2
-    check "src/ sections compile alone (board knobs, Cortex-M4 -Os)" \
-        modules arm-none-eabi-gcc "-DRP_CONFIG_FILE=\"rp_config.h\"" -Iboards/mps2-an386 -Iport \
-        -Ideps/lwip/src/include -isystem deps/bearssl/inc -mcpu=cortex-m4 -mthumb -Os
-fi
-# The board's footprint target (issue 6): rproxy.o for boards/mps2-an386's
-# knobs -- cache, balancing, health, TLS glue -- within 24 KiB of text.
-# Needs BearSSL's headers: fetched into deps/ like the firmware build does.
+# The board (boards/mps2-an386): its knobs, Cortex-M4 -Os, BearSSL's headers
+# fetched into deps/ like the firmware build does.  Every section compiles
+# alone with them, and rproxy.o for them -- cache, balancing, health, TLS
+# glue -- stays within 24 KiB of text (issue 6's footprint target).
 if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
     budget=24576
     sh scripts/fetch-deps.sh bearssl >&2 || echo "# fetching BearSSL's source failed" >&2
+    set -- "-DRP_CONFIG_FILE=\"rp_config.h\"" -Iboards/mps2-an386 -I. -Iport -Ideps/lwip/src/include \
+        -isystem deps/bearssl/inc -mcpu=cortex-m4 -mthumb -mfloat-abi=soft -Os
+    check "src/ sections compile alone (board knobs, Cortex-M4 -Os)" modules arm-none-eabi-gcc "$@"
     check "board rproxy.o (mps2-an386 knobs, Cortex-M4 -Os) text <= $budget bytes" sh -c '
-        arm-none-eabi-gcc "-DRP_CONFIG_FILE=\"rp_config.h\"" -Iboards/mps2-an386 -I. -Iport \
-            -Ideps/lwip/src/include -isystem deps/bearssl/inc -mcpu=cortex-m4 -mthumb \
-            -mfloat-abi=soft -std=c99 -ffunction-sections -fdata-sections -Os -Wall -Wextra \
-            -Werror -c rproxy.c -o "$1/board.o" || exit 1
-        text=$(arm-none-eabi-size "$1/board.o" | awk "NR == 2 { print \$1 }")
-        [ "$text" -le "$2" ] || { echo "text $text bytes, over the $2 budget"; exit 1; }' _ "$T" "$budget"
+        out=$1 budget=$2
+        shift 2
+        arm-none-eabi-gcc "$@" -std=c99 -ffunction-sections -fdata-sections -Wall -Wextra -Werror \
+            -c rproxy.c -o "$out/board.o" || exit 1
+        text=$(arm-none-eabi-size "$out/board.o" | awk "NR == 2 { print \$1 }")
+        [ "$text" -le "$budget" ] || { echo "text $text bytes, over the $budget budget"; exit 1; }' \
+        _ "$T" "$budget" "$@"
 fi
 # The memory tables in rproxy.h and README.md are scripts/size.sh's output
 # (`make size-tables` rewrites them): the host figures need an x86_64 cc,
