@@ -208,7 +208,8 @@ conn_rearm(rp_proxy *p, rp_conn *c)
     int refresh = k == T_IDLE || k == T_CLIENT || k == T_TUNNEL || k == T_DEVICE;
     if (k != c->tkind || (refresh && (c->flags & F_PROGRESS))) {
         c->tkind = (uint8_t)k;
-        c->deadline = k ? p->now + timer_ms(p, c, k) : 0;
+        /* +1: p->now is truncated to the ms; a timeout never fires early */
+        c->deadline = k ? p->now + 1 + timer_ms(p, c, k) : 0;
         timer_hint(p, c->deadline);
     }
     c->flags &= ~F_PROGRESS;
