@@ -88,6 +88,20 @@ typedef struct rp_conn rp_conn; /* a client or device connection (rproxy.h) */
 #define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define S(lit) lit, (sizeof(lit) - 1)
 
+/* Refusal reasons (RP_ENABLE_REASONS): FAIL(m, rc, "text") is rc after
+ * naming the rule in m->why; WHY_ARG(x) is ", x" only in builds that keep
+ * the texts, so a board without them passes no argument at all.  XSTR(N)
+ * spells a setting's value ("too many header fields (" XSTR(RP_MAX_HEADERS) ")"). */
+#if RP_ENABLE_REASONS
+#define FAIL(m, rc, text) ((m)->why = (text), (rc))
+#define WHY_ARG(x) , x
+#else
+#define FAIL(m, rc, text) ((void)(m), (rc))
+#define WHY_ARG(x)
+#endif
+#define XSTR_(x) #x
+#define XSTR(x) XSTR_(x)
+
 /* A bounded writer: appends until full, then remembers it overflowed. */
 typedef struct {
     char *p;
@@ -224,6 +238,7 @@ enum {
     T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT
 };
 #define NO_DEVICE 0xff /* rp_conn.device of a client no device serves yet */
+#define NO_ROUTE 0xff  /* rp_conn.route before a route matched (access log builds) */
 
 /* Bytes of a cache hit's body still to send from the arena. */
 #if RP_ENABLE_CACHE
@@ -412,6 +427,9 @@ RP_INTERNAL void entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
 RP_INTERNAL RP_NOINLINE void hit_advance(rp_proxy *p, rp_conn *c, size_t n);
 RP_INTERNAL long hit_send(rp_proxy *p, rp_conn *c, size_t *len);
 RP_INTERNAL void w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl);
+#if RP_ENABLE_ACCESS_LOG
+RP_INTERNAL const char *cache_word(unsigned cflags);
+#endif
 #endif
 
 /* and the parts the white-box tests (test_cache, fuzz_cache) check alone */
@@ -436,7 +454,10 @@ RP_INTERNAL int entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_
 RP_INTERNAL void access_log(rp_proxy *p, rp_conn *c);
 RP_INTERNAL void device_release(rp_proxy *p, rp_conn *d);
 RP_INTERNAL int exchange_fail(rp_proxy *p, rp_conn *c, int status);
-RP_INTERNAL int reply_error(rp_proxy *p, rp_conn *c, int status);
+/* reply_error(p, c, status, "rule"): the text reaches the log only with
+ * RP_ENABLE_REASONS (WHY_ARG) */
+RP_INTERNAL int reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why));
+#define reply_error(p, c, status, why) reply_error_(p, c, status WHY_ARG(why))
 RP_INTERNAL int dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
 RP_INTERNAL int device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting);
 RP_INTERNAL RP_NOINLINE void request_reset(rp_conn *c);
@@ -1009,11 +1030,13 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
         const char *q = p;
         while (is_tchar((unsigned char)*q))
             q++;
-        if (q == p || *q != ':')
-            return RP_EINVAL; /* empty name (obs-fold or leading whitespace
-                                 too), bad char, space before colon */
+        if (q == p || *q != ':') /* empty name (obs-fold or leading
+                                    whitespace too), bad char, space before colon */
+            return FAIL(m, RP_EINVAL, q == p ? "field line without a name (obs-fold?)"
+                                      : *q == ' ' || *q == '\t' ? "whitespace before a field's colon"
+                                      : "bad character in a field name");
         if (m->nheaders == RP_MAX_HEADERS)
-            return RP_EHDRTOOBIG;
+            return FAIL(m, RP_EHDRTOOBIG, "too many header fields (" XSTR(RP_MAX_HEADERS) ")");
         h = &m->headers[m->nheaders++];
         h->name.p = p, h->name.n = (size_t)(q - p);
         h->id = header_id(h->name); /* once: every later pass reads it */
@@ -1021,10 +1044,10 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
         while (*q != '\r') {
             unsigned char c = (unsigned char)*q++;
             if (is_ctl(c))
-                return RP_EINVAL;
+                return FAIL(m, RP_EINVAL, "control character in a field value");
         }
         if (q[1] != '\n')
-            return RP_EINVAL;
+            return FAIL(m, RP_EINVAL, "CR without LF in a field line");
         h->value.p = p, h->value.n = (size_t)(q - p);
         str_trim(&h->value);
         p = q + 2;
@@ -1075,15 +1098,19 @@ scan_fields(rp_http_msg *m, int is_request)
         rp_str v = m->headers[i].value, e;
         switch (m->headers[i].id) {
         case H_CONTENT_LENGTH:
-            if (m->flags & RP_HF_LENGTH || (m->content_length = parse_dec(v)) < 0)
-                return RP_EINVAL; /* duplicate, list, sign, hex, space */
+            if (m->flags & RP_HF_LENGTH)
+                return FAIL(m, RP_EINVAL, "duplicate Content-Length");
+            if ((m->content_length = parse_dec(v)) < 0) /* list, sign, hex, space */
+                return FAIL(m, RP_EINVAL, "Content-Length not a decimal number");
             m->flags |= RP_HF_LENGTH;
             break;
         case H_TRANSFER_ENCODING:
-            if (te++ || (rc = check_te(v)) == RP_EINVAL)
-                return RP_EINVAL;
+            if (te++)
+                return FAIL(m, RP_EINVAL, "duplicate Transfer-Encoding");
+            if ((rc = check_te(v)) == RP_EINVAL)
+                return FAIL(m, RP_EINVAL, "Transfer-Encoding other than one final chunked");
             if (rc != RP_OK)
-                return is_request ? rc : RP_EINVAL;
+                return FAIL(m, is_request ? rc : RP_EINVAL, "transfer coding other than chunked");
             m->flags |= RP_HF_CHUNKED;
             break;
         case H_CONNECTION:
@@ -1098,8 +1125,10 @@ scan_fields(rp_http_msg *m, int is_request)
         case H_HOST:
             if (!is_request)
                 break;
-            if (host++ || check_host(v) != RP_OK)
-                return RP_EINVAL;
+            if (host++)
+                return FAIL(m, RP_EINVAL, "duplicate Host");
+            if (check_host(v) != RP_OK)
+                return FAIL(m, RP_EINVAL, "bad character in Host");
             if (!(m->flags & RP_HF_ABSOLUTE))
                 m->host = v;
             m->flags |= RP_HF_HOST;
@@ -1108,26 +1137,25 @@ scan_fields(rp_http_msg *m, int is_request)
             if (!is_request)
                 break;
             if (!str_ieq(v, S("100-continue")))
-                return RP_EEXPECT;
+                return FAIL(m, RP_EEXPECT, "Expect other than 100-continue");
             m->flags |= RP_HF_EXPECT100;
             break;
         }
     }
-    if ((m->flags & RP_HF_LENGTH) && (m->flags & RP_HF_CHUNKED))
-        return RP_EINVAL; /* CL + TE: the classic desync */
+    if ((m->flags & RP_HF_LENGTH) && (m->flags & RP_HF_CHUNKED)) /* the classic desync */
+        return FAIL(m, RP_EINVAL, "both Content-Length and Transfer-Encoding");
     return RP_OK;
 }
 
 /* "HTTP/1.x" at p: returns the minor version, or an error. */
 static int
-parse_version(const char *p, const char *end)
+parse_version(const char *p, const char *end, rp_http_msg *m)
 {
-    if (end - p < 8 || memcmp(p, "HTTP/", 5) != 0)
-        return RP_EINVAL;
-    if (p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' || p[7] > '9')
-        return RP_EINVAL;
+    if (end - p < 8 || memcmp(p, "HTTP/", 5) != 0 ||
+        p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' || p[7] > '9')
+        return FAIL(m, RP_EINVAL, "malformed HTTP version");
     if (p[5] != '1' || p[7] > '1')
-        return RP_EVERSION;
+        return FAIL(m, RP_EVERSION, "HTTP version other than 1.0 and 1.1");
     return p[7] - '0';
 }
 
@@ -1149,27 +1177,28 @@ parse_target(rp_http_msg *m)
     rp_str t = m->target;
     size_t i, skip;
     if (t.n > RP_MAX_URI)
-        return RP_ETOOLONG;
+        return FAIL(m, RP_ETOOLONG, "request target longer than RP_MAX_URI (" XSTR(RP_MAX_URI) ")");
     if (t.p[0] == '/')
         return RP_OK;
     if (t.n == 1 && t.p[0] == '*')
-        return str_ieq(m->method, S("options")) ? RP_OK : RP_EINVAL;
+        return str_ieq(m->method, S("options")) ? RP_OK
+                                               : FAIL(m, RP_EINVAL, "target * with a method but OPTIONS");
     if (starts_with(t, S("http://")))
         skip = 7;
     else if (starts_with(t, S("https://")))
         skip = 8;
     else
         return m->method.n == 7 && memcmp(m->method.p, "CONNECT", 7) == 0
-                   ? RP_OK : RP_EINVAL;
+                   ? RP_OK : FAIL(m, RP_EINVAL, "request target neither /path nor http(s)://");
     for (i = skip; i < t.n && t.p[i] != '/' && t.p[i] != '?'; i++)
         if (t.p[i] == '@')
-            return RP_EINVAL; /* no userinfo */
+            return FAIL(m, RP_EINVAL, "user@ in the request target");
     if (i == skip)
-        return RP_EINVAL;
+        return FAIL(m, RP_EINVAL, "no host in an absolute target");
     m->host.p = t.p + skip, m->host.n = i - skip;
     m->target.p = t.p + i, m->target.n = t.n - i;
     m->flags |= RP_HF_ABSOLUTE | RP_HF_HOST;
-    return check_host(m->host);
+    return check_host(m->host) ? FAIL(m, RP_EINVAL, "bad character in the target's host") : RP_OK;
 }
 
 /* "METHOD target HTTP/1.x\r\n" at buf: the offset past its CRLF, or an
@@ -1183,19 +1212,22 @@ request_line(const char *buf, const char *end, rp_http_msg *m)
     for (q = p; is_tchar((unsigned char)*q); q++)
         ;
     if (q == p || *q != ' ')
-        return RP_EINVAL;
+        return FAIL(m, RP_EINVAL, "malformed method");
     m->method.p = p, m->method.n = (size_t)(q - p);
     for (p = ++q; *q > ' ' && *q < 0x7f; q++)
         ;
     if (q == p || *q != ' ')
-        return q - p > RP_MAX_URI ? RP_ETOOLONG : RP_EINVAL;
+        return q - p > RP_MAX_URI ? FAIL(m, RP_ETOOLONG, "request target longer than RP_MAX_URI ("
+                                                          XSTR(RP_MAX_URI) ")")
+                                  : FAIL(m, RP_EINVAL, *q == '\r' ? "request line without an HTTP version"
+                                                                  : "malformed request target");
     m->target.p = p, m->target.n = (size_t)(q - p);
-    if ((rc = parse_version(q + 1, end)) < 0)
+    if ((rc = parse_version(q + 1, end, m)) < 0)
         return rc;
     m->minor = rc;
     p = q + 9;
     if (p[0] != '\r' || p[1] != '\n')
-        return RP_EINVAL;
+        return FAIL(m, RP_EINVAL, "junk after the HTTP version");
     if ((rc = parse_target(m)) != RP_OK)
         return rc;
     return p + 2 - buf;
@@ -1207,7 +1239,7 @@ status_line(const char *buf, const char *end, rp_http_msg *m)
 {
     const char *p = buf;
     int rc, i;
-    if ((rc = parse_version(p, end)) < 0)
+    if ((rc = parse_version(p, end, m)) < 0)
         return RP_EINVAL;
     m->minor = rc;
     p += 8;
@@ -1255,10 +1287,10 @@ rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
     int rc = parse_head(buf, len, m, 1);
     if (rc != RP_OK)
         return rc;
-    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED))
-        return RP_EINVAL; /* RFC 9112 §6.1: TE in 1.0 is faulty framing */
+    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED)) /* RFC 9112 §6.1: faulty framing */
+        return FAIL(m, RP_EINVAL, "Transfer-Encoding in an HTTP/1.0 request");
     if (m->minor == 1 && !(m->flags & RP_HF_HOST))
-        return RP_EINVAL;
+        return FAIL(m, RP_EINVAL, "HTTP/1.1 request without Host");
     return RP_OK;
 }
 
@@ -4198,7 +4230,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     case T_HEAD:
         if (buf_len(&x->in)) {
             p->stats.timeouts++;
-            reply_error(p, x, 408);
+            reply_error(p, x, 408, "no whole request head within client_header");
             break;
         }
         /* a silent probe of the port: just close */
@@ -5655,6 +5687,23 @@ w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl)
     w_put(w, S("\r\n"));
 }
 
+#if RP_ENABLE_ACCESS_LOG
+/* The access log's word for what the cache did (rp_access.cache). */
+const char *
+cache_word(unsigned f)
+{
+    if (!(f & CF_ON))
+        return NULL;
+    if (f & CF_HIT)
+        return f & CF_SIE ? "stale-if-error" : f & CF_REVAL ? "revalidated" : "hit";
+    if (!(f & CF_LOOKUP))
+        return "method";
+    if (f & CF_REQNC)
+        return "request";
+    return f & CF_STORED ? "stored" : f & CF_REVAL ? "stale" : "miss";
+}
+#endif
+
 #endif /* RP_ENABLE_CACHE */
 
 /* ======== src/13-exchange.c ======== */
@@ -5696,6 +5745,22 @@ access_log(rp_proxy *p, rp_conn *c)
     a.ms = (uint32_t)(p->now - c->t_start);
     a.err = c->err;
     a.cut = NULL;
+#if RP_ENABLE_REASONS
+    a.why = c->why;
+#else
+    a.why = NULL;
+#endif
+    a.route = c->route == NO_ROUTE ? -1 : c->route;
+    a.pool = a.route < 0 ? NULL : p->cfg.pools[p->cfg.routes[c->route].pool].name;
+    a.cache = NULL;
+#if RP_ENABLE_CACHE
+    a.cache = cache_word(c->cflags);
+#endif
+    a.tls = 0;
+#if RP_ENABLE_TLS
+    if (c->tls)
+        a.tls = br_ssl_engine_get_version(&c->tls->u.sc.eng);
+#endif
     if ((c->flags & (F_RESP_HEAD | F_RESP_DONE)) == F_RESP_HEAD && c->state != CS_TUNNEL) {
         why = (c->flags & F_CUTS) >> F_CUT_SHIFT;
         a.cut = why ? cut_why[why - 1] : (c->flags & (F_EOF | F_DEAD)) ? "client-closed" : "cut";
@@ -5746,13 +5811,23 @@ exchange_fail(rp_proxy *p, rp_conn *c, int status)
     return 1;
 }
 
-/* A refusal before any device is involved (bad request, no route). */
+/* A refusal before any device is involved (bad request, no route); why
+ * names the rule (RP_ENABLE_REASONS builds). */
 int
-reply_error(rp_proxy *p, rp_conn *c, int status)
+reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
 {
     if (status < 500 || status == 501 || status == 505)
         p->stats.bad_requests++;
+#if RP_ENABLE_REASONS
+    if (!why)
+        why = "-";
+    RP_LOG(RP_LOG_INFO, ("refused request: %d %s: %s", status, reason_for(status), why));
+#if RP_ENABLE_ACCESS_LOG
+    c->why = why;
+#endif
+#else
     RP_LOG(RP_LOG_INFO, ("refused request: %d %s", status, reason_for(status)));
+#endif
     return exchange_fail(p, c, status);
 }
 
@@ -5949,7 +6024,7 @@ redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         if (cf->listeners[i].tls)
             port = cf->listeners[i].addr.port;
     if (!(m->flags & RP_HF_HOST) || !m->host.n)
-        return reply_error(p, c, 400);
+        return reply_error(p, c, 400, "redirect_https: the request has no Host");
     w = buf_writer(p, &c->out);
     w_put(&w, S("HTTP/1.1 301 Moved Permanently\r\nLocation: https://"));
     w_str(&w, host_only(m->host));
@@ -5962,7 +6037,7 @@ redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     w_str(&w, m->target);
     w_put(&w, S("\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
     if (buf_commit(&c->out, &w) != RP_OK)
-        return reply_error(p, c, 414);
+        return reply_error(p, c, 414, "redirect_https: the Location does not fit RP_BUF_SIZE");
     SENT(c, w.n);
     c->status = 301;
     access_log(p, c);
@@ -5982,7 +6057,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 #endif
     c->flags &= ~F_EXCHANGE;
     if ((mf = method_flags(meth)) == MF_CONNECT)
-        return reply_error(p, c, 405);
+        return reply_error(p, c, 405, "CONNECT is not proxied");
     c->flags |= mf;
     if (m->minor == 0)
         c->flags |= F_HTTP10;
@@ -6009,7 +6084,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         return status_begin(p, c, m);
 #endif
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
-        return reply_error(p, c, 404);
+        return reply_error(p, c, 404, "no route for this host and path");
     c->route = (uint8_t)route;
     conn_state(c, CS_FWD);
 #if RP_ENABLE_CACHE
@@ -6039,7 +6114,9 @@ client_head(rp_proxy *p, rp_conn *c)
     n = rp_http_head_end(c->in.d + c->in.r, len, &c->scan);
     if (n == RP_EAGAIN) {
         if (len >= RP_MAX_HEAD)
-            return reply_error(p, c, memchr(c->in.d + c->in.r, '\n', len) ? 431 : 414);
+            return memchr(c->in.d + c->in.r, '\n', len)
+                       ? reply_error(p, c, 431, "request head longer than RP_MAX_HEAD (" XSTR(RP_MAX_HEAD) ")")
+                       : reply_error(p, c, 414, "request line longer than RP_MAX_HEAD (" XSTR(RP_MAX_HEAD) ")");
         if (c->flags & (F_EOF | F_DEAD)) {
             closing_begin(p, c); /* gave up mid-head */
             return 1;
@@ -6050,16 +6127,16 @@ client_head(rp_proxy *p, rp_conn *c)
     c->t_start = p->now;
     p->stats.requests++;
     if (n < 0)
-        return reply_error(p, c, 400);
+        return reply_error(p, c, 400, "bare CR, bare LF or NUL in the request head");
     if (n > RP_MAX_HEAD)
-        return reply_error(p, c, 431);
+        return reply_error(p, c, 431, "request head longer than RP_MAX_HEAD (" XSTR(RP_MAX_HEAD) ")");
     rc = rp_http_parse_request(c->in.d + c->in.r, (size_t)n, &m);
 #if RP_ENABLE_ACCESS_LOG
     copy_cstr(c->method, sizeof(c->method), m.method);
     copy_cstr(c->target, sizeof(c->target), m.target);
 #endif
     if (rc != RP_OK)
-        return reply_error(p, c, status_for(rc));
+        return reply_error(p, c, status_for(rc), m.why);
     return exchange_begin(p, c, &m, (size_t)n);
 }
 
@@ -6136,7 +6213,13 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
         d->scan = 0;
         if (n < 0 || n > RP_MAX_HEAD ||
             rp_http_parse_response(d->in.d + d->in.r, (size_t)n, &m) != RP_OK) {
+#if RP_ENABLE_REASONS
+            RP_LOG(RP_LOG_WARN, ("device %d sent a malformed response head: %s", d->device,
+                                 n < 0 ? "bare CR, bare LF or NUL" : n > RP_MAX_HEAD
+                                 ? "longer than RP_MAX_HEAD" : m.why ? m.why : "bad status line"));
+#else
             RP_LOG(RP_LOG_WARN, ("device %d sent a malformed response head", d->device));
+#endif
             return exchange_fail(p, c, 502);
         }
         if (buf_len(&c->out) && buf_room(p, &c->out) < (size_t)n + 512)
@@ -6166,6 +6249,10 @@ request_reset(rp_conn *c)
     c->sent = 0;
     c->device = NO_DEVICE;
     c->method[0] = c->target[0] = 0;
+    c->route = NO_ROUTE;
+#if RP_ENABLE_REASONS
+    c->why = NULL;
+#endif
 #endif
 #if RP_ENABLE_CACHE
     c->cflags = 0;
@@ -6520,7 +6607,7 @@ cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         }
     }
     if (rq.f & CC_ONLY_IF_CACHED)
-        return reply_error(p, c, 504);
+        return reply_error(p, c, 504, "only-if-cached and not in the cache");
     if (filling && !(c->cflags & CF_COLLAPSED)) {
         c->cflags |= CF_COLLAPSED;
         conn_state(c, CS_CWAIT);
@@ -7095,11 +7182,11 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     wbuf w;
     size_t i;
     if (!status_allowed(&p->cfg, &c->peer))
-        return reply_error(p, c, 403);
+        return reply_error(p, c, 403, "status page: client not in its allow=");
     if (!(c->flags & (F_HEAD | F_GET)))
-        return reply_error(p, c, 405);
+        return reply_error(p, c, 405, "status page: only GET and HEAD");
     if (c->mode != M_NONE)
-        return reply_error(p, c, 400);
+        return reply_error(p, c, 400, "status page: a request with a body");
     p->stats.status_requests++;
     for (i = 0; i + 17 <= q.n; i++)
         if (memcmp(q.p + i, "format=prometheus", 17) == 0)

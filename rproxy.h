@@ -77,8 +77,8 @@
  *
  *   ---- BEGIN generated: scripts/size.sh --table h (make size-tables) ----
  *   bytes                                       host daemon  mps2 board
- *   rp_conn: one connection slot                        304         160
- *     all connection slots                          622,592       2,560
+ *   rp_conn: one connection slot                        312         160
+ *     all connection slots                          638,976       2,560
  *   buffer block                                     16,392       2,052
  *     buffer pool, all blocks                    67,141,632      65,664
  *   rp_tls: one TLS slot                             40,600      27,728
@@ -90,8 +90,8 @@
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
  *   everything else                                   1,200         360
- *   rp_proxy: all of rproxy's RAM                71,498,696     147,192
- *   rp_http_msg: a parsed head, on the stack          2,656         704
+ *   rp_proxy: all of rproxy's RAM                71,515,080     147,192
+ *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
  * A connection slot (rp_conn) is a client or a device connection: there
@@ -479,6 +479,15 @@ extern "C" {
 #define RP_ENABLE_LOG 1
 #endif
 
+/** Refusals say which rule fired: the request parser names it in
+ *  rp_http_msg.why ("duplicate Content-Length", "too many header fields
+ *  (32)"), and rproxy's "refused request" log line and the access callback
+ *  (rp_access.why) carry it.  0 for a board short of flash: the texts
+ *  (~1.5 KB) go, the status codes stay. */
+#ifndef RP_ENABLE_REASONS
+#define RP_ENABLE_REASONS RP_ENABLE_LOG
+#endif
+
 /** Internal invariant checks (RP_ASSERT in src/): 0 compiles them out (the
  *  default: no code, no cost).  1 checks the connection state machine's
  *  invariants at every transition and calls rp_port_assert on a breach; the
@@ -675,6 +684,9 @@ typedef struct {
     unsigned flags;          /**< RP_HF_* */
     int64_t content_length;
     size_t nheaders;         /**< headers[0..nheaders) are filled */
+#if RP_ENABLE_REASONS
+    const char *why;         /**< after an error: the rule that fired */
+#endif
     rp_header headers[RP_MAX_HEADERS];
 } rp_http_msg;
 
@@ -1017,6 +1029,20 @@ typedef struct {
      *  "device-timeout", "client-closed", "client-timeout", "client-framing"
      *  (a bad request body after the device answered). */
     const char *cut;
+    /** NULL, or the rule that refused the request ("duplicate
+     *  Content-Length", "no route for this host and path"; RP_ENABLE_REASONS
+     *  builds).  method and target are empty when the request line could not
+     *  be read. */
+    const char *why;
+    const char *pool;        /**< the route's pool; NULL before a route matched */
+    int route;               /**< the route's index in the config, -1: none */
+    /** NULL off cache routes, else what the cache did: "hit", "miss",
+     *  "stored" (a miss being stored), "revalidated" (a stale entry the
+     *  device confirmed with 304), "stale" (revalidation got a new response),
+     *  "stale-if-error" (served stale, the device failed), "request" (the
+     *  request said no-cache), "method" (not a GET/HEAD). */
+    const char *cache;
+    unsigned tls;            /**< 0: plain TCP; else the TLS version (0x0303: 1.2) */
 } rp_access;
 
 /** The access callback, set by the caller in p->access_fn (with its
@@ -1345,6 +1371,9 @@ struct rp_conn {
 #if RP_ENABLE_ACCESS_LOG
     char method[16];   /* for the access log */
     char target[96];
+#if RP_ENABLE_REASONS
+    const char *why;   /* the rule that refused the request, or NULL */
+#endif
 #endif
 };
 

@@ -74,11 +74,13 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
         const char *q = p;
         while (is_tchar((unsigned char)*q))
             q++;
-        if (q == p || *q != ':')
-            return RP_EINVAL; /* empty name (obs-fold or leading whitespace
-                                 too), bad char, space before colon */
+        if (q == p || *q != ':') /* empty name (obs-fold or leading
+                                    whitespace too), bad char, space before colon */
+            return FAIL(m, RP_EINVAL, q == p ? "field line without a name (obs-fold?)"
+                                      : *q == ' ' || *q == '\t' ? "whitespace before a field's colon"
+                                      : "bad character in a field name");
         if (m->nheaders == RP_MAX_HEADERS)
-            return RP_EHDRTOOBIG;
+            return FAIL(m, RP_EHDRTOOBIG, "too many header fields (" XSTR(RP_MAX_HEADERS) ")");
         h = &m->headers[m->nheaders++];
         h->name.p = p, h->name.n = (size_t)(q - p);
         h->id = header_id(h->name); /* once: every later pass reads it */
@@ -86,10 +88,10 @@ parse_fields(const char *p, const char *end, rp_http_msg *m)
         while (*q != '\r') {
             unsigned char c = (unsigned char)*q++;
             if (is_ctl(c))
-                return RP_EINVAL;
+                return FAIL(m, RP_EINVAL, "control character in a field value");
         }
         if (q[1] != '\n')
-            return RP_EINVAL;
+            return FAIL(m, RP_EINVAL, "CR without LF in a field line");
         h->value.p = p, h->value.n = (size_t)(q - p);
         str_trim(&h->value);
         p = q + 2;
@@ -140,15 +142,19 @@ scan_fields(rp_http_msg *m, int is_request)
         rp_str v = m->headers[i].value, e;
         switch (m->headers[i].id) {
         case H_CONTENT_LENGTH:
-            if (m->flags & RP_HF_LENGTH || (m->content_length = parse_dec(v)) < 0)
-                return RP_EINVAL; /* duplicate, list, sign, hex, space */
+            if (m->flags & RP_HF_LENGTH)
+                return FAIL(m, RP_EINVAL, "duplicate Content-Length");
+            if ((m->content_length = parse_dec(v)) < 0) /* list, sign, hex, space */
+                return FAIL(m, RP_EINVAL, "Content-Length not a decimal number");
             m->flags |= RP_HF_LENGTH;
             break;
         case H_TRANSFER_ENCODING:
-            if (te++ || (rc = check_te(v)) == RP_EINVAL)
-                return RP_EINVAL;
+            if (te++)
+                return FAIL(m, RP_EINVAL, "duplicate Transfer-Encoding");
+            if ((rc = check_te(v)) == RP_EINVAL)
+                return FAIL(m, RP_EINVAL, "Transfer-Encoding other than one final chunked");
             if (rc != RP_OK)
-                return is_request ? rc : RP_EINVAL;
+                return FAIL(m, is_request ? rc : RP_EINVAL, "transfer coding other than chunked");
             m->flags |= RP_HF_CHUNKED;
             break;
         case H_CONNECTION:
@@ -163,8 +169,10 @@ scan_fields(rp_http_msg *m, int is_request)
         case H_HOST:
             if (!is_request)
                 break;
-            if (host++ || check_host(v) != RP_OK)
-                return RP_EINVAL;
+            if (host++)
+                return FAIL(m, RP_EINVAL, "duplicate Host");
+            if (check_host(v) != RP_OK)
+                return FAIL(m, RP_EINVAL, "bad character in Host");
             if (!(m->flags & RP_HF_ABSOLUTE))
                 m->host = v;
             m->flags |= RP_HF_HOST;
@@ -173,26 +181,25 @@ scan_fields(rp_http_msg *m, int is_request)
             if (!is_request)
                 break;
             if (!str_ieq(v, S("100-continue")))
-                return RP_EEXPECT;
+                return FAIL(m, RP_EEXPECT, "Expect other than 100-continue");
             m->flags |= RP_HF_EXPECT100;
             break;
         }
     }
-    if ((m->flags & RP_HF_LENGTH) && (m->flags & RP_HF_CHUNKED))
-        return RP_EINVAL; /* CL + TE: the classic desync */
+    if ((m->flags & RP_HF_LENGTH) && (m->flags & RP_HF_CHUNKED)) /* the classic desync */
+        return FAIL(m, RP_EINVAL, "both Content-Length and Transfer-Encoding");
     return RP_OK;
 }
 
 /* "HTTP/1.x" at p: returns the minor version, or an error. */
 static int
-parse_version(const char *p, const char *end)
+parse_version(const char *p, const char *end, rp_http_msg *m)
 {
-    if (end - p < 8 || memcmp(p, "HTTP/", 5) != 0)
-        return RP_EINVAL;
-    if (p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' || p[7] > '9')
-        return RP_EINVAL;
+    if (end - p < 8 || memcmp(p, "HTTP/", 5) != 0 ||
+        p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' || p[7] > '9')
+        return FAIL(m, RP_EINVAL, "malformed HTTP version");
     if (p[5] != '1' || p[7] > '1')
-        return RP_EVERSION;
+        return FAIL(m, RP_EVERSION, "HTTP version other than 1.0 and 1.1");
     return p[7] - '0';
 }
 
@@ -214,27 +221,28 @@ parse_target(rp_http_msg *m)
     rp_str t = m->target;
     size_t i, skip;
     if (t.n > RP_MAX_URI)
-        return RP_ETOOLONG;
+        return FAIL(m, RP_ETOOLONG, "request target longer than RP_MAX_URI (" XSTR(RP_MAX_URI) ")");
     if (t.p[0] == '/')
         return RP_OK;
     if (t.n == 1 && t.p[0] == '*')
-        return str_ieq(m->method, S("options")) ? RP_OK : RP_EINVAL;
+        return str_ieq(m->method, S("options")) ? RP_OK
+                                               : FAIL(m, RP_EINVAL, "target * with a method but OPTIONS");
     if (starts_with(t, S("http://")))
         skip = 7;
     else if (starts_with(t, S("https://")))
         skip = 8;
     else
         return m->method.n == 7 && memcmp(m->method.p, "CONNECT", 7) == 0
-                   ? RP_OK : RP_EINVAL;
+                   ? RP_OK : FAIL(m, RP_EINVAL, "request target neither /path nor http(s)://");
     for (i = skip; i < t.n && t.p[i] != '/' && t.p[i] != '?'; i++)
         if (t.p[i] == '@')
-            return RP_EINVAL; /* no userinfo */
+            return FAIL(m, RP_EINVAL, "user@ in the request target");
     if (i == skip)
-        return RP_EINVAL;
+        return FAIL(m, RP_EINVAL, "no host in an absolute target");
     m->host.p = t.p + skip, m->host.n = i - skip;
     m->target.p = t.p + i, m->target.n = t.n - i;
     m->flags |= RP_HF_ABSOLUTE | RP_HF_HOST;
-    return check_host(m->host);
+    return check_host(m->host) ? FAIL(m, RP_EINVAL, "bad character in the target's host") : RP_OK;
 }
 
 /* "METHOD target HTTP/1.x\r\n" at buf: the offset past its CRLF, or an
@@ -248,19 +256,22 @@ request_line(const char *buf, const char *end, rp_http_msg *m)
     for (q = p; is_tchar((unsigned char)*q); q++)
         ;
     if (q == p || *q != ' ')
-        return RP_EINVAL;
+        return FAIL(m, RP_EINVAL, "malformed method");
     m->method.p = p, m->method.n = (size_t)(q - p);
     for (p = ++q; *q > ' ' && *q < 0x7f; q++)
         ;
     if (q == p || *q != ' ')
-        return q - p > RP_MAX_URI ? RP_ETOOLONG : RP_EINVAL;
+        return q - p > RP_MAX_URI ? FAIL(m, RP_ETOOLONG, "request target longer than RP_MAX_URI ("
+                                                          XSTR(RP_MAX_URI) ")")
+                                  : FAIL(m, RP_EINVAL, *q == '\r' ? "request line without an HTTP version"
+                                                                  : "malformed request target");
     m->target.p = p, m->target.n = (size_t)(q - p);
-    if ((rc = parse_version(q + 1, end)) < 0)
+    if ((rc = parse_version(q + 1, end, m)) < 0)
         return rc;
     m->minor = rc;
     p = q + 9;
     if (p[0] != '\r' || p[1] != '\n')
-        return RP_EINVAL;
+        return FAIL(m, RP_EINVAL, "junk after the HTTP version");
     if ((rc = parse_target(m)) != RP_OK)
         return rc;
     return p + 2 - buf;
@@ -272,7 +283,7 @@ status_line(const char *buf, const char *end, rp_http_msg *m)
 {
     const char *p = buf;
     int rc, i;
-    if ((rc = parse_version(p, end)) < 0)
+    if ((rc = parse_version(p, end, m)) < 0)
         return RP_EINVAL;
     m->minor = rc;
     p += 8;
@@ -320,10 +331,10 @@ rp_http_parse_request(const char *buf, size_t len, rp_http_msg *m)
     int rc = parse_head(buf, len, m, 1);
     if (rc != RP_OK)
         return rc;
-    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED))
-        return RP_EINVAL; /* RFC 9112 §6.1: TE in 1.0 is faulty framing */
+    if (m->minor == 0 && (m->flags & RP_HF_CHUNKED)) /* RFC 9112 §6.1: faulty framing */
+        return FAIL(m, RP_EINVAL, "Transfer-Encoding in an HTTP/1.0 request");
     if (m->minor == 1 && !(m->flags & RP_HF_HOST))
-        return RP_EINVAL;
+        return FAIL(m, RP_EINVAL, "HTTP/1.1 request without Host");
     return RP_OK;
 }
 

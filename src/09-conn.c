@@ -622,7 +622,7 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     case T_HEAD:
         if (buf_len(&x->in)) {
             p->stats.timeouts++;
-            reply_error(p, x, 408);
+            reply_error(p, x, 408, "no whole request head within client_header");
             break;
         }
         /* a silent probe of the port: just close */

@@ -1093,4 +1093,21 @@ w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl)
     w_put(w, S("\r\n"));
 }
 
+#if RP_ENABLE_ACCESS_LOG
+/* The access log's word for what the cache did (rp_access.cache). */
+const char *
+cache_word(unsigned f)
+{
+    if (!(f & CF_ON))
+        return NULL;
+    if (f & CF_HIT)
+        return f & CF_SIE ? "stale-if-error" : f & CF_REVAL ? "revalidated" : "hit";
+    if (!(f & CF_LOOKUP))
+        return "method";
+    if (f & CF_REQNC)
+        return "request";
+    return f & CF_STORED ? "stored" : f & CF_REVAL ? "stale" : "miss";
+}
+#endif
+
 #endif /* RP_ENABLE_CACHE */

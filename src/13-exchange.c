@@ -36,6 +36,22 @@ access_log(rp_proxy *p, rp_conn *c)
     a.ms = (uint32_t)(p->now - c->t_start);
     a.err = c->err;
     a.cut = NULL;
+#if RP_ENABLE_REASONS
+    a.why = c->why;
+#else
+    a.why = NULL;
+#endif
+    a.route = c->route == NO_ROUTE ? -1 : c->route;
+    a.pool = a.route < 0 ? NULL : p->cfg.pools[p->cfg.routes[c->route].pool].name;
+    a.cache = NULL;
+#if RP_ENABLE_CACHE
+    a.cache = cache_word(c->cflags);
+#endif
+    a.tls = 0;
+#if RP_ENABLE_TLS
+    if (c->tls)
+        a.tls = br_ssl_engine_get_version(&c->tls->u.sc.eng);
+#endif
     if ((c->flags & (F_RESP_HEAD | F_RESP_DONE)) == F_RESP_HEAD && c->state != CS_TUNNEL) {
         why = (c->flags & F_CUTS) >> F_CUT_SHIFT;
         a.cut = why ? cut_why[why - 1] : (c->flags & (F_EOF | F_DEAD)) ? "client-closed" : "cut";
@@ -86,13 +102,23 @@ exchange_fail(rp_proxy *p, rp_conn *c, int status)
     return 1;
 }
 
-/* A refusal before any device is involved (bad request, no route). */
+/* A refusal before any device is involved (bad request, no route); why
+ * names the rule (RP_ENABLE_REASONS builds). */
 int
-reply_error(rp_proxy *p, rp_conn *c, int status)
+reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
 {
     if (status < 500 || status == 501 || status == 505)
         p->stats.bad_requests++;
+#if RP_ENABLE_REASONS
+    if (!why)
+        why = "-";
+    RP_LOG(RP_LOG_INFO, ("refused request: %d %s: %s", status, reason_for(status), why));
+#if RP_ENABLE_ACCESS_LOG
+    c->why = why;
+#endif
+#else
     RP_LOG(RP_LOG_INFO, ("refused request: %d %s", status, reason_for(status)));
+#endif
     return exchange_fail(p, c, status);
 }
 
@@ -289,7 +315,7 @@ redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         if (cf->listeners[i].tls)
             port = cf->listeners[i].addr.port;
     if (!(m->flags & RP_HF_HOST) || !m->host.n)
-        return reply_error(p, c, 400);
+        return reply_error(p, c, 400, "redirect_https: the request has no Host");
     w = buf_writer(p, &c->out);
     w_put(&w, S("HTTP/1.1 301 Moved Permanently\r\nLocation: https://"));
     w_str(&w, host_only(m->host));
@@ -302,7 +328,7 @@ redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     w_str(&w, m->target);
     w_put(&w, S("\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
     if (buf_commit(&c->out, &w) != RP_OK)
-        return reply_error(p, c, 414);
+        return reply_error(p, c, 414, "redirect_https: the Location does not fit RP_BUF_SIZE");
     SENT(c, w.n);
     c->status = 301;
     access_log(p, c);
@@ -322,7 +348,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 #endif
     c->flags &= ~F_EXCHANGE;
     if ((mf = method_flags(meth)) == MF_CONNECT)
-        return reply_error(p, c, 405);
+        return reply_error(p, c, 405, "CONNECT is not proxied");
     c->flags |= mf;
     if (m->minor == 0)
         c->flags |= F_HTTP10;
@@ -349,7 +375,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         return status_begin(p, c, m);
 #endif
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
-        return reply_error(p, c, 404);
+        return reply_error(p, c, 404, "no route for this host and path");
     c->route = (uint8_t)route;
     conn_state(c, CS_FWD);
 #if RP_ENABLE_CACHE
@@ -379,7 +405,9 @@ client_head(rp_proxy *p, rp_conn *c)
     n = rp_http_head_end(c->in.d + c->in.r, len, &c->scan);
     if (n == RP_EAGAIN) {
         if (len >= RP_MAX_HEAD)
-            return reply_error(p, c, memchr(c->in.d + c->in.r, '\n', len) ? 431 : 414);
+            return memchr(c->in.d + c->in.r, '\n', len)
+                       ? reply_error(p, c, 431, "request head longer than RP_MAX_HEAD (" XSTR(RP_MAX_HEAD) ")")
+                       : reply_error(p, c, 414, "request line longer than RP_MAX_HEAD (" XSTR(RP_MAX_HEAD) ")");
         if (c->flags & (F_EOF | F_DEAD)) {
             closing_begin(p, c); /* gave up mid-head */
             return 1;
@@ -390,16 +418,16 @@ client_head(rp_proxy *p, rp_conn *c)
     c->t_start = p->now;
     p->stats.requests++;
     if (n < 0)
-        return reply_error(p, c, 400);
+        return reply_error(p, c, 400, "bare CR, bare LF or NUL in the request head");
     if (n > RP_MAX_HEAD)
-        return reply_error(p, c, 431);
+        return reply_error(p, c, 431, "request head longer than RP_MAX_HEAD (" XSTR(RP_MAX_HEAD) ")");
     rc = rp_http_parse_request(c->in.d + c->in.r, (size_t)n, &m);
 #if RP_ENABLE_ACCESS_LOG
     copy_cstr(c->method, sizeof(c->method), m.method);
     copy_cstr(c->target, sizeof(c->target), m.target);
 #endif
     if (rc != RP_OK)
-        return reply_error(p, c, status_for(rc));
+        return reply_error(p, c, status_for(rc), m.why);
     return exchange_begin(p, c, &m, (size_t)n);
 }
 
@@ -476,7 +504,13 @@ response_head(rp_proxy *p, rp_conn *c, rp_conn *d)
         d->scan = 0;
         if (n < 0 || n > RP_MAX_HEAD ||
             rp_http_parse_response(d->in.d + d->in.r, (size_t)n, &m) != RP_OK) {
+#if RP_ENABLE_REASONS
+            RP_LOG(RP_LOG_WARN, ("device %d sent a malformed response head: %s", d->device,
+                                 n < 0 ? "bare CR, bare LF or NUL" : n > RP_MAX_HEAD
+                                 ? "longer than RP_MAX_HEAD" : m.why ? m.why : "bad status line"));
+#else
             RP_LOG(RP_LOG_WARN, ("device %d sent a malformed response head", d->device));
+#endif
             return exchange_fail(p, c, 502);
         }
         if (buf_len(&c->out) && buf_room(p, &c->out) < (size_t)n + 512)
@@ -506,6 +540,10 @@ request_reset(rp_conn *c)
     c->sent = 0;
     c->device = NO_DEVICE;
     c->method[0] = c->target[0] = 0;
+    c->route = NO_ROUTE;
+#if RP_ENABLE_REASONS
+    c->why = NULL;
+#endif
 #endif
 #if RP_ENABLE_CACHE
     c->cflags = 0;

@@ -123,7 +123,7 @@ cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         }
     }
     if (rq.f & CC_ONLY_IF_CACHED)
-        return reply_error(p, c, 504);
+        return reply_error(p, c, 504, "only-if-cached and not in the cache");
     if (filling && !(c->cflags & CF_COLLAPSED)) {
         c->cflags |= CF_COLLAPSED;
         conn_state(c, CS_CWAIT);

@@ -321,11 +321,11 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     wbuf w;
     size_t i;
     if (!status_allowed(&p->cfg, &c->peer))
-        return reply_error(p, c, 403);
+        return reply_error(p, c, 403, "status page: client not in its allow=");
     if (!(c->flags & (F_HEAD | F_GET)))
-        return reply_error(p, c, 405);
+        return reply_error(p, c, 405, "status page: only GET and HEAD");
     if (c->mode != M_NONE)
-        return reply_error(p, c, 400);
+        return reply_error(p, c, 400, "status page: a request with a body");
     p->stats.status_requests++;
     for (i = 0; i + 17 <= q.n; i++)
         if (memcmp(q.p + i, "format=prometheus", 17) == 0)

@@ -51,6 +51,20 @@ typedef struct rp_conn rp_conn; /* a client or device connection (rproxy.h) */
 #define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define S(lit) lit, (sizeof(lit) - 1)
 
+/* Refusal reasons (RP_ENABLE_REASONS): FAIL(m, rc, "text") is rc after
+ * naming the rule in m->why; WHY_ARG(x) is ", x" only in builds that keep
+ * the texts, so a board without them passes no argument at all.  XSTR(N)
+ * spells a setting's value ("too many header fields (" XSTR(RP_MAX_HEADERS) ")"). */
+#if RP_ENABLE_REASONS
+#define FAIL(m, rc, text) ((m)->why = (text), (rc))
+#define WHY_ARG(x) , x
+#else
+#define FAIL(m, rc, text) ((void)(m), (rc))
+#define WHY_ARG(x)
+#endif
+#define XSTR_(x) #x
+#define XSTR(x) XSTR_(x)
+
 /* A bounded writer: appends until full, then remembers it overflowed. */
 typedef struct {
     char *p;
@@ -187,6 +201,7 @@ enum {
     T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT
 };
 #define NO_DEVICE 0xff /* rp_conn.device of a client no device serves yet */
+#define NO_ROUTE 0xff  /* rp_conn.route before a route matched (access log builds) */
 
 /* Bytes of a cache hit's body still to send from the arena. */
 #if RP_ENABLE_CACHE
@@ -375,6 +390,9 @@ RP_INTERNAL void entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
 RP_INTERNAL RP_NOINLINE void hit_advance(rp_proxy *p, rp_conn *c, size_t n);
 RP_INTERNAL long hit_send(rp_proxy *p, rp_conn *c, size_t *len);
 RP_INTERNAL void w_cache_status(wbuf *w, const rp_conn *c, int status, int64_t ttl);
+#if RP_ENABLE_ACCESS_LOG
+RP_INTERNAL const char *cache_word(unsigned cflags);
+#endif
 #endif
 
 /* and the parts the white-box tests (test_cache, fuzz_cache) check alone */
@@ -399,7 +417,10 @@ RP_INTERNAL int entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_
 RP_INTERNAL void access_log(rp_proxy *p, rp_conn *c);
 RP_INTERNAL void device_release(rp_proxy *p, rp_conn *d);
 RP_INTERNAL int exchange_fail(rp_proxy *p, rp_conn *c, int status);
-RP_INTERNAL int reply_error(rp_proxy *p, rp_conn *c, int status);
+/* reply_error(p, c, status, "rule"): the text reaches the log only with
+ * RP_ENABLE_REASONS (WHY_ARG) */
+RP_INTERNAL int reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why));
+#define reply_error(p, c, status, why) reply_error_(p, c, status WHY_ARG(why))
 RP_INTERNAL int dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
 RP_INTERNAL int device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting);
 RP_INTERNAL RP_NOINLINE void request_reset(rp_conn *c);

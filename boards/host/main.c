@@ -134,7 +134,9 @@ alog_flush(void)
 }
 
 /* The access log: ACCESS CLIENT_IP "METHOD TARGET" STATUS BYTES DEVICE MSms,
- * then " cut=WHY" when the response stopped after its head went out. */
+ * then " cut=WHY" when the response stopped after its head went out and
+ * ' why="RULE"' when rproxy refused the request.  "-" for a request line
+ * that could not be read. */
 static void
 on_access(void *ud, const rp_access *a)
 {
@@ -145,14 +147,20 @@ on_access(void *ud, const rp_access *a)
     (void)ud;
     rp_addr_format(a->client, client, sizeof client);
     format_endpoint(a->device, device, sizeof device);
-    append_escaped(req, sizeof req, &n, a->method);
-    append_escaped(req, sizeof req, &n, space);
-    append_escaped(req, sizeof req, &n, a->target);
-    if (sizeof alog - alog_n < sizeof req + 256)
+    if (a->method.n) {
+        append_escaped(req, sizeof req, &n, a->method);
+        append_escaped(req, sizeof req, &n, space);
+        append_escaped(req, sizeof req, &n, a->target);
+    } else {
+        req[n++] = '-', req[n] = 0; /* the request line could not be read */
+    }
+    if (sizeof alog - alog_n < sizeof req + 512)
         alog_flush();
-    n = (size_t)snprintf(alog + alog_n, sizeof alog - alog_n, "ACCESS %s \"%s\" %d %llu %s %lums%s%s\n",
-                         client, req, a->status, (unsigned long long)a->bytes, device,
-                         (unsigned long)a->ms, a->cut ? " cut=" : "", a->cut ? a->cut : "");
+    n = (size_t)snprintf(alog + alog_n, sizeof alog - alog_n,
+                         "ACCESS %s \"%s\" %d %llu %s %lums%s%s%s%s%s\n", client, req, a->status,
+                         (unsigned long long)a->bytes, device, (unsigned long)a->ms,
+                         a->cut ? " cut=" : "", a->cut ? a->cut : "",
+                         a->why ? " why=\"" : "", a->why ? a->why : "", a->why ? "\"" : "");
     alog_n += n < sizeof alog - alog_n ? n : 0;
 }
 

@@ -33,6 +33,7 @@
 #define RP_ENABLE_STATUS  0     /* no status page on the board: ~2.5 KB of flash */
 #define RP_ENABLE_REDIRECT 0   /* no redirect_https listener */
 #define RP_ENABLE_ACCESS_LOG 0 /* no access callback: -112 B RAM per slot */
+#define RP_ENABLE_REASONS 0    /* refusals logged by status only: -1.5 KB of texts */
 #define RP_ENABLE_WALL_CLOCK 0 /* no RTC: no Date added (RFC 9110 6.6.1) */
 #define RP_ENABLE_IPV6    0     /* lwIP is built IPv4-only (LWIP_IPV6 0) */
 #define RP_COUNTER uint32_t   /* counters wrap at 4 G: half the code per count */

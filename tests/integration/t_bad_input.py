@@ -6,6 +6,7 @@ the head) at the device, and an earlier connection still served.  t_smuggling.py
 the desync classes.
 """
 
+import re
 import socket
 import time
 
@@ -67,6 +68,46 @@ BAD = [
      b"3\r\nabcXX\r\nAFTERBAD\r\n0\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n"),
 ]
 
+# The rule each row breaks, as the log names it: "refused request: STATUS REASON: WHY" and
+# the access line's why="WHY" (a regular expression: the limits depend on the build).
+WHY = {
+    "CL+TE": "both Content-Length and Transfer-Encoding",
+    "duplicate Content-Length (equal)": "duplicate Content-Length",
+    "Content-Length +5": "Content-Length not a decimal number",
+    "Content-Length ' 5 5'": "Content-Length not a decimal number",
+    "Content-Length 0x5": "Content-Length not a decimal number",
+    "Content-Length '5, 5'": "Content-Length not a decimal number",
+    "Content-Length -1": "Content-Length not a decimal number",
+    "Transfer-Encoding gzip, chunked": "transfer coding other than chunked",
+    "Transfer-Encoding chunked, chunked": "Transfer-Encoding other than one final chunked",
+    "Transfer-Encoding chunked, gzip": "Transfer-Encoding other than one final chunked",
+    "Transfer-Encoding in HTTP/1.0": r"Transfer-Encoding in an HTTP/1\.0 request",
+    "obs-fold": r"field line without a name \(obs-fold\?\)",
+    "whitespace before colon (Host : x)": "whitespace before a field's colon",
+    "bare CR in a header": "bare CR, bare LF or NUL in the request head",
+    "bare LF ending the request line": "bare CR, bare LF or NUL in the request head",
+    "bare LF line endings throughout": "bare CR, bare LF or NUL in the request head",
+    "NUL in a header value": "bare CR, bare LF or NUL in the request head",
+    "invalid method token char": "malformed method",
+    "invalid header name char '('": "bad character in a field name",
+    "invalid header name char '@'": "bad character in a field name",
+    "no Host in HTTP/1.1": r"HTTP/1\.1 request without Host",
+    "two Host headers": "duplicate Host",
+    "5000-byte target": r"request target longer than RP_MAX_URI \(\d+\)",
+    "9000-byte header": r"request head longer than RP_MAX_HEAD \(\d+\)",
+    "100 header fields": r"too many header fields \(\d+\)",
+    "HTTP/2.0": r"HTTP version other than 1\.0 and 1\.1",
+    "HTTP/0.9 style request line (no version)": "request line without an HTTP version",
+    "garbage request line": "bare CR, bare LF or NUL in the request head",
+    "Expect: foo": "Expect other than 100-continue",
+    "CONNECT": "CONNECT is not proxied",
+}
+
+# What the access line shows of the request: "-" when its line could not be read.
+ACCESS_REQ = {"invalid method token char": "-", "garbage request line": "-",
+              "bare LF ending the request line": "-", "CONNECT": "CONNECT example.com:443",
+              "duplicate Content-Length (equal)": "POST /"}
+
 VALGRIND_BAD = {"CL+TE", "obs-fold", "5000-byte target", "9000-byte header", "chunk size zz"}
 
 
@@ -107,6 +148,16 @@ def make_bad_test(label, expect, raw):
                   "<= 1", short(delta))
         else:
             eq(delta, b"", "bytes that reached the device")
+            err = ctx.proxy.stderr()
+            why = WHY[label]
+            check(re.search(r"^rproxy: refused request: %d [A-Za-z -]+: %s$" % (expect, why), err,
+                            re.M), "the log names the rule: 'refused request: %d ...: %s'"
+                  % (expect, why), why, ctx.proxy.stderr_tail(6))
+            acc = re.findall(r'^ACCESS \S+ "(.*)" %d \d+ - \d+ms why="(.*)"$' % expect, err, re.M)
+            check(len(acc) == 1 and re.fullmatch(why, acc[0][1]),
+                  "one access line with why=\"%s\"" % why, why, acc)
+            if label in ACCESS_REQ:
+                eq(acc[0][0], ACCESS_REQ[label], "the request as the access line shows it")
         good.send(req_bytes("GET", "/after"))
         r2 = good.read_response(timeout=5)
         eq(r2.status, 200, "the earlier connection still works")

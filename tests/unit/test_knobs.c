@@ -2,7 +2,8 @@
  * test_knobs.c -- rproxy built with the knobs boards/mps2-an386 turns off:
  * no IPv6 (RP_ENABLE_IPV6 0, lwIP is IPv4-only there), no wall clock
  * (RP_ENABLE_WALL_CLOCK 0, the board has no RTC), no redirect_https
- * listener (RP_ENABLE_REDIRECT 0), no access callback (RP_ENABLE_ACCESS_LOG 0).
+ * listener (RP_ENABLE_REDIRECT 0), no access callback (RP_ENABLE_ACCESS_LOG 0),
+ * no refusal texts (RP_ENABLE_REASONS 0).
  *
  * SPDX-License-Identifier: MIT
  *
@@ -20,8 +21,8 @@
  */
 #include "rp_int.h" /* white-box: internal functions too */
 
-#if RP_ENABLE_IPV6 || RP_ENABLE_WALL_CLOCK || RP_ENABLE_REDIRECT || RP_ENABLE_ACCESS_LOG
-#error "test_knobs is built with RP_ENABLE_IPV6, _WALL_CLOCK, _REDIRECT and _ACCESS_LOG 0 (see the Makefile)"
+#if RP_ENABLE_IPV6 || RP_ENABLE_WALL_CLOCK || RP_ENABLE_REDIRECT || RP_ENABLE_ACCESS_LOG || RP_ENABLE_REASONS
+#error "test_knobs is built with RP_ENABLE_IPV6, _WALL_CLOCK, _REDIRECT, _ACCESS_LOG and _REASONS 0 (see the Makefile)"
 #endif
 
 #include <stdio.h>
