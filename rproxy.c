@@ -300,7 +300,8 @@ enum {
 /* Why a response stopped after its head went out, for the access log's
  * `cut`: kept in the flags (F_CUTS) once a head went out (before, the
  * status tells).  No flag, and no reason, without the access log. */
-enum { CUT_NONE, CUT_DEV_FRAMING, CUT_DEV_CLOSED, CUT_DEV_TIMEOUT, CUT_CLI_TIMEOUT, CUT_CLI_FRAMING };
+enum { CUT_NONE, CUT_DEV_FRAMING, CUT_DEV_CLOSED, CUT_DEV_TIMEOUT, CUT_CLI_TIMEOUT, CUT_CLI_FRAMING,
+       CUT_SHUTDOWN };
 #if RP_ENABLE_ACCESS_LOG
 #define CUT(c, why) \
     ((c)->flags & F_RESP_HEAD ? (void)((c)->flags = ((c)->flags & ~F_CUTS) | F_CUT(why)) : (void)0)
@@ -5725,7 +5726,8 @@ access_log(rp_proxy *p, rp_conn *c)
 {
 #if RP_ENABLE_ACCESS_LOG
     static const char *const cut_why[] = { /* by CUT_* */
-        "device-framing", "device-closed", "device-timeout", "client-timeout", "client-framing"};
+        "device-framing", "device-closed", "device-timeout", "client-timeout", "client-framing",
+        "shutdown"};
     rp_access a;
     const rp_addr *dev = c->device != NO_DEVICE
                              ? &p->cfg.devices[c->device].addr : NULL;
@@ -7510,6 +7512,33 @@ rp_shutdown(rp_proxy *p)
         if (p->devices[i].state == DS_IDLE)
             conn_free(p, &p->devices[i]);
 }
+
+#if RP_ENABLE_ACCESS_LOG
+int
+rp_close_all(rp_proxy *p)
+{
+    int i, n = 0;
+    for (i = 0; i < RP_MAX_CONNS; i++) {
+        rp_conn *c = &p->clients[i];
+        if (c->state == CS_FREE)
+            continue;
+        n++;
+        if (c->state != CS_HEAD && c->state != CS_CLOSING) { /* an exchange in flight */
+            CUT(c, CUT_SHUTDOWN);
+#if RP_ENABLE_REASONS
+            if (!(c->flags & F_RESP_HEAD))
+                c->why = "shutdown before the response";
+#endif
+            access_log(p, c);
+        }
+        conn_free(p, c); /* and its device connection */
+    }
+    for (i = 0; i < RP_MAX_UPSTREAM; i++)
+        if (p->devices[i].state != CS_FREE)
+            conn_free(p, &p->devices[i]);
+    return n;
+}
+#endif
 
 int
 rp_pool_pick(rp_proxy *p, int pool, uint32_t tried)

@@ -1089,6 +1089,15 @@ void rp_shutdown(rp_proxy *p);
 /** Client connections still open (0 after rp_shutdown once all finished). */
 int rp_active(const rp_proxy *p);
 
+#if RP_ENABLE_ACCESS_LOG
+/** The end of a grace period: close every connection now.  An exchange in
+ *  flight is logged (cut="shutdown" when its response head went out, else
+ *  status 0 and why="shutdown before the response").  Returns how many
+ *  client connections were cut.  (A board without the access log has
+ *  nothing to report: it stops calling rp_poll.) */
+int rp_close_all(rp_proxy *p);
+#endif
+
 /** sizeof(rp_proxy) for the compiled configuration. */
 size_t rp_proxy_size(void);
 

@@ -16,7 +16,8 @@ access_log(rp_proxy *p, rp_conn *c)
 {
 #if RP_ENABLE_ACCESS_LOG
     static const char *const cut_why[] = { /* by CUT_* */
-        "device-framing", "device-closed", "device-timeout", "client-timeout", "client-framing"};
+        "device-framing", "device-closed", "device-timeout", "client-timeout", "client-framing",
+        "shutdown"};
     rp_access a;
     const rp_addr *dev = c->device != NO_DEVICE
                              ? &p->cfg.devices[c->device].addr : NULL;

@@ -180,6 +180,33 @@ rp_shutdown(rp_proxy *p)
             conn_free(p, &p->devices[i]);
 }
 
+#if RP_ENABLE_ACCESS_LOG
+int
+rp_close_all(rp_proxy *p)
+{
+    int i, n = 0;
+    for (i = 0; i < RP_MAX_CONNS; i++) {
+        rp_conn *c = &p->clients[i];
+        if (c->state == CS_FREE)
+            continue;
+        n++;
+        if (c->state != CS_HEAD && c->state != CS_CLOSING) { /* an exchange in flight */
+            CUT(c, CUT_SHUTDOWN);
+#if RP_ENABLE_REASONS
+            if (!(c->flags & F_RESP_HEAD))
+                c->why = "shutdown before the response";
+#endif
+            access_log(p, c);
+        }
+        conn_free(p, c); /* and its device connection */
+    }
+    for (i = 0; i < RP_MAX_UPSTREAM; i++)
+        if (p->devices[i].state != CS_FREE)
+            conn_free(p, &p->devices[i]);
+    return n;
+}
+#endif
+
 int
 rp_pool_pick(rp_proxy *p, int pool, uint32_t tried)
 {

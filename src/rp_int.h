@@ -263,7 +263,8 @@ enum {
 /* Why a response stopped after its head went out, for the access log's
  * `cut`: kept in the flags (F_CUTS) once a head went out (before, the
  * status tells).  No flag, and no reason, without the access log. */
-enum { CUT_NONE, CUT_DEV_FRAMING, CUT_DEV_CLOSED, CUT_DEV_TIMEOUT, CUT_CLI_TIMEOUT, CUT_CLI_FRAMING };
+enum { CUT_NONE, CUT_DEV_FRAMING, CUT_DEV_CLOSED, CUT_DEV_TIMEOUT, CUT_CLI_TIMEOUT, CUT_CLI_FRAMING,
+       CUT_SHUTDOWN };
 #if RP_ENABLE_ACCESS_LOG
 #define CUT(c, why) \
     ((c)->flags & F_RESP_HEAD ? (void)((c)->flags = ((c)->flags & ~F_CUTS) | F_CUT(why)) : (void)0)

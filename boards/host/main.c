@@ -6,7 +6,8 @@
  * Loads a configuration file (or the built-in demo), opens the listeners,
  * writes one ACCESS line per finished request to stderr, and on SIGTERM or
  * SIGINT stops accepting while in-flight requests finish, bounded by the
- * grace period (-g).  A second signal exits at once.  This file may allocate
+ * grace period (-g); connections still open then are cut and logged (exit
+ * status 3).  A second signal cuts them at once.  This file may allocate
  * (the port reads the file); rproxy.c never does.
  */
 #ifndef _GNU_SOURCE
@@ -75,8 +76,10 @@ usage(FILE *f, int status)
           "  -h, --help  this help\n"
           "  -v       print the version\n"
           "Signals: SIGTERM or SIGINT stops gracefully: the listeners close, requests in\n"
-          "  flight finish within the -g grace period, then rproxy exits; a second signal\n"
-          "  exits at once.  No SIGHUP reload: restart rproxy for a new configuration.\n"
+          "  flight finish within the -g grace period, then rproxy exits 0; when the\n"
+          "  grace period ends (or a second signal comes) first, the connections left are\n"
+          "  cut, logged, and the exit status is 3.  No SIGHUP reload: restart rproxy for\n"
+          "  a new configuration.\n"
           "Logs: one ACCESS line per request and rproxy's own messages, on stderr.\n"
           "Configuration: README.md, \"Configuration reference\"; the grammar is in\n"
           "  rproxy.h (\"Configuration\").  Errors print FILE:LINE: and how to fix it.\n",
@@ -233,7 +236,9 @@ configure(rp_proxy *p, const char *file)
     return 0;
 }
 
-/* Open the listeners and run the loop until stopped; 0 or 1. */
+/* Open the listeners and run the loop until stopped; 0, 1 (cannot start)
+ * or 3 (the grace period ended, or a second signal came, with connections
+ * still open: they are cut, each logged). */
 static int
 serve(rp_proxy *p, long grace_ms)
 {
@@ -275,8 +280,17 @@ serve(rp_proxy *p, long grace_ms)
         if (stopping) /* wake up for the end of the grace period */
             wait_ms = deadline - now < 1000 ? (int)(deadline - now) : 1000;
     }
+    if ((i = rp_active(p)) > 0) {
+        if (stop_signals > 1)
+            fprintf(stderr, "rproxy: second signal: cutting %d connection(s)\n", i);
+        else
+            fprintf(stderr, "rproxy: grace period (%ld ms) expired: cutting %d connection(s)\n",
+                    grace_ms, i);
+        rp_close_all(p);
+        alog_flush();
+    }
     fprintf(stderr, "rproxy: stopped (%llu requests)\n", (unsigned long long)p->stats.requests);
-    return 0;
+    return i > 0 ? 3 : 0;
 }
 
 int

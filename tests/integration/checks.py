@@ -196,7 +196,8 @@ def wait_stderr(px, pred, timeout=3.0):
 
 
 # ACCESS CLIENT "METHOD TARGET" STATUS BYTES DEVICE MSms[ cut=WHY] (boards/host/main.c)
-ACCESS_RE = re.compile(r'^ACCESS (\S+) "(\S+) (\S+)" (\d{3}) (\d+) (\S+) (\d+)ms(?: cut=(\S+))?$',
+ACCESS_RE = re.compile(r'^ACCESS (\S+) "(\S+) (\S+)" (\d{3}) (\d+) (\S+) (\d+)ms(?: cut=(\S+))?'
+                       r'(?: why="[^"]*")?$',
                        re.M)
 
 

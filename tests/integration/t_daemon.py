@@ -220,6 +220,65 @@ def t_sigterm(ctx):
     eq(rc, 0, "rproxy exit status")
 
 
+def grace_device(conn, req):
+    """/stream: 100 MB, 64 KiB every 20 ms (80 s in all); /hang: never answers."""
+    if req.target == "/hang":
+        while not conn.dev.stopping:
+            time.sleep(0.05)
+        return False
+    conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (100 << 20))
+    try:
+        while not conn.dev.stopping:
+            conn.send(b"x" * 65536)
+            time.sleep(0.02)
+    except OSError:
+        pass
+    conn.close()
+    return False
+
+
+@test("SIGTERM -g 1000: the grace period ends with a download and a waiting request still "
+      "open: both cut and logged (cut=shutdown, status 0 why=...), 'grace period expired', "
+      "exit 3", serial=True, timeout=30)
+def t_grace_expired(ctx):
+    dev = ctx.device(grace_device)
+    px = ctx.start(devices=[dev], args=["-g", "1000"])
+    dl = ctx.client(timeout=10)
+    dl.send(req_bytes("GET", "/stream"))
+    eq(dl.read_head().status, 200, "download started")
+    got = len(dl.read_exact(65536))
+    hang = ctx.client(timeout=10)
+    hang.send(req_bytes("GET", "/hang"))
+    check(dev.wait_requests(2, 5), "both requests reached the device", 2, len(dev.requests))
+    px.expect_exit = True
+    t0 = time.monotonic()
+    px.signal(signal.SIGTERM)
+    rc = px.wait_exit(8)
+    dt = time.monotonic() - t0
+    eq(rc, 3, "exit status when the grace period cut connections")
+    check(0.9 < dt < 4, "exited when the 1 s grace period ended", "1-4 s", "%.2f s" % dt)
+    try:
+        while True:
+            chunk = dl.read_exact(65536, timeout=2)
+            got += len(chunk)
+    except Exception:  # Closed (with what was left) or reset: the download was cut
+        pass
+    check(got < 100 << 20, "the download was cut", "< 100 MB", got)
+    err = px.stderr()
+    check("rproxy: grace period (1000 ms) expired: cutting 2 connection(s)" in err,
+          "the log says the grace period expired and how many were cut",
+          "grace period (1000 ms) expired: cutting 2 connection(s)", px.stderr_tail(6))
+    check(re.search(r'^ACCESS 127\.0\.0\.1 "GET /stream" 200 \d+ \S+ \d+ms cut=shutdown$', err,
+                    re.M), "the download's access line says cut=shutdown", "cut=shutdown",
+          px.stderr_tail(6))
+    check(re.search(r'^ACCESS 127\.0\.0\.1 "GET /hang" 0 0 \S+ \d+ms '
+                    r'why="shutdown before the response"$', err, re.M),
+          "the waiting request's access line: status 0, why=shutdown before the response",
+          "status 0", px.stderr_tail(6))
+    check("rproxy: stopped (" in err, "then the usual last line", "rproxy: stopped (N requests)",
+          px.stderr_tail(3))
+
+
 # =====================================================================
 # access log
 # =====================================================================
@@ -234,7 +293,8 @@ def t_access_log(ctx):
         c.send(req_bytes("GET", path))
         c.read_response()
     c.close()
-    pat = re.compile(r'^ACCESS (\S+) "(\S+) (\S+)" (\d{3}) (\d+) (\S+) (\d+)ms$', re.M)
+    pat = re.compile(r'^ACCESS (\S+) "(\S+) (\S+)" (\d{3}) (\d+) (\S+) (\d+)ms(?: why="([^"]*)")?$',
+                     re.M)
     err = wait_stderr(px, lambda s: len(pat.findall(s)) >= 3)
     lines = pat.findall(err)
     eq(len(lines), 3, "ACCESS lines (all: %r)" % [ln for ln in err.splitlines()
