@@ -445,7 +445,7 @@ RP_INTERNAL int chain_put(rp_proxy *p, chain *ch, const void *src, size_t n);
 RP_INTERNAL long vary_key(const rp_http_msg *resp, const rp_http_msg *req, char *out);
 RP_INTERNAL int vary_match(rp_proxy *p, const centry *e, const rp_http_msg *req);
 RP_INTERNAL void fill_abort(rp_proxy *p, rp_conn *c);
-RP_INTERNAL int entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms);
+RP_INTERNAL int entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, const rp_conn *c);
 #else
 #define w_cache_status(w, c, status, ttl) ((void)0)
 #define revalidators(p, c, buf, cond) ((void)(buf), (void)(cond), (const rp_str *)NULL)
@@ -2230,7 +2230,7 @@ static const cfg_num cache_nums[] = {
 static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"};
 static const char *const pool_opts[] = {"balance"};
 static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"};
-static const char *const route_opts[] = {"host", "path", "pool", "cache"};
+static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl"};
 static const char *const health_opts[] = {"path"};
 #if RP_ENABLE_STATUS
 static const char *const status_opts[] = {"path", "allow"};
@@ -2526,6 +2526,7 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
 {
     rp_config *c = &x->p->cfg;
     rp_route *r;
+    rp_str ttl = {NULL, 0}; /* the cache_ttl= word */
     int i, pool = -1;
     if (c->nroutes == RP_MAX_ROUTES)
         return cfg_fail(x, "too many routes (RP_MAX_ROUTES)", w[0]);
@@ -2539,6 +2540,19 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
                 return cfg_no_pool(x, val);
         } else if (str_ieq(key, S("cache")) && (str_ieq(val, S("on")) || str_ieq(val, S("off")))) {
             r->cache = str_ieq(val, S("on"));
+        } else if (str_ieq(key, S("cache_ttl"))) {
+#if RP_ENABLE_CACHE_TTL
+            uint32_t v = 0;
+            if (opt_num(x, key, val, CFG_SEC, 1000, 2592000000u, &v) != RP_OK)
+                return RP_ECONFIG;
+            if (v % 1000)
+                return cfg_fail(x, "cache_ttl is whole seconds (the cache counts age in seconds)",
+                                val);
+            r->cache_ttl = v / 1000;
+            ttl = w[i];
+#else
+            return cfg_fail(x, "cache_ttl not compiled in (RP_ENABLE_CACHE_TTL=0)", w[i]);
+#endif
         } else if (str_ieq(key, S("host")) && val.n && check_host(val) == RP_OK) {
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
@@ -2551,6 +2565,8 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
     }
     if (pool < 0)
         return cfg_fail(x, "route needs pool=NAME", w[0]);
+    if (ttl.n && !r->cache)
+        return cfg_fail(x, "cache_ttl= needs cache=on on the same route", ttl);
     r->pool = (uint8_t)pool;
     c->nroutes++;
     return RP_OK;
@@ -5249,9 +5265,11 @@ cache_invalidate(rp_proxy *p, uint32_t key)
 
 /* ---- Storing ---- */
 
-/* Freshness, age and flags of a response, kept in its entry. */
+/* Freshness, age and flags of a response to c's request, kept in its
+ * entry.  A route's cache_ttl stands in for the heuristic (RFC 9111 §4.2.2):
+ * the lifetime of a response that gives none and may be cached without one. */
 int
-entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
+entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, const rp_conn *c)
 {
     cc_t cc;
     int n;
@@ -5265,8 +5283,15 @@ entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms)
     date = field_date(m, H_DATE, &n);
     if (date < 0)
         date = now_wall; /* none (we add one), malformed or repeated */
+#if RP_ENABLE_CACHE_TTL
+    uint32_t ttl = p->cfg.routes[c->route].cache_ttl;
+    life = cache_lifetime(m, &cc, date, ttl ? 0 : p->cfg.cache_heuristic);
+    if (life < 0 && ttl && heuristic_status(m->status))
+        life = ttl;
+#else
     life = cache_lifetime(m, &cc, date, p->cfg.cache_heuristic);
-    age = initial_age(m, date, now_wall, req_ms, p->now);
+#endif
+    age = initial_age(m, date, now_wall, c->t_start, p->now);
     e->flags &= (uint8_t)~(CE_NO_CACHE | CE_NO_STALE);
     if (cc.f & CC_NO_CACHE)
         e->flags |= CE_NO_CACHE;
@@ -5355,7 +5380,7 @@ fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m
     if (!c->cfill)
         return;
     e = &p->cache.e[c->cfill];
-    ok = entry_meta(p, e, m, c->t_start) || header_value(m, H_ETAG).n ||
+    ok = entry_meta(p, e, m, c) || header_value(m, H_ETAG).n ||
          header_value(m, H_LAST_MODIFIED).n;
     if (ok && (!buf_attach(p, &t) || meta_write(p, e, m, vary, (size_t)vn, t.d) != RP_OK)) {
         p->stats.cache_store_failures++;
@@ -5560,7 +5585,10 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
 }
 
 /* A 304 answered revalidation: the stored head takes the 304's fields
- * (RFC 9111 §4.3.4) and fresh metadata.  The meta chain is rebuilt. */
+ * (RFC 9111 §4.3.4) and fresh metadata.  The meta chain is rebuilt.  A 304
+ * without Date is dated on receipt (RFC 9110 §6.6.1), as its 200 was: else
+ * the stored Date would keep the entry's apparent age growing, stale for
+ * good after the first refresh. */
 void
 entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
 {
@@ -5571,6 +5599,10 @@ entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
     rp_http_msg old;
     chain fresh = {0, 0, 0}, stale = e->meta;
     wbuf w;
+#if RP_ENABLE_WALL_CLOCK
+    char date[30];
+    int64_t now = has_field(r304, H_DATE) ? 0 : rp_port_time();
+#endif
     if (e->meta.len + 2 + 2 * n + 1024 > RP_BUF_SIZE || !buf_attach(p, &t))
         goto out; /* room for the old meta and a merged head */
     chain_get(p, &e->meta, 0, t.d, e->meta.len);
@@ -5583,9 +5615,19 @@ entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
         for (j = 0; j < r304->nheaders; j++)
             if (str_ieq2(old.headers[i].name, r304->headers[j].name))
                 break;
+#if RP_ENABLE_WALL_CLOCK
+        if (now > 0 && old.headers[i].id == H_DATE)
+            continue;
+#endif
         if (j == r304->nheaders)
             w_header(&w, &old.headers[i]);
     }
+#if RP_ENABLE_WALL_CLOCK
+    if (now > 0) {
+        http_date_format(now, date);
+        w_field(&w, S("Date"), (rp_str){date, 29});
+    }
+#endif
     for (j = 0; j < r304->nheaders; j++) {
         int id = r304->headers[j].id;
         if ((id == H_OTHER || id >= H_DATE) && id != H_AGE && id != H_CACHE_STATUS)
@@ -5603,7 +5645,7 @@ entry_refresh(rp_proxy *p, rp_conn *c, const rp_http_msg *r304)
         goto out;
     }
     chain_free(p, &stale);
-    entry_meta(p, e, &old, c->t_start);
+    entry_meta(p, e, &old, c);
     p->stats.cache_revalidated++;
 out:
     buf_release(p, &t, 1);

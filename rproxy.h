@@ -410,6 +410,11 @@ extern "C" {
 #ifndef RP_ENABLE_CACHE
 #define RP_ENABLE_CACHE 1
 #endif
+/** `route ... cache=on cache_ttl=DURATION`: a fixed freshness for responses
+ *  that give none (nginx's proxy_cache_valid), 0/1; 4 bytes per route. */
+#ifndef RP_ENABLE_CACHE_TTL
+#define RP_ENABLE_CACHE_TTL RP_ENABLE_CACHE
+#endif
 /** Cache arena, bytes: stored heads and bodies, in RP_CACHE_BLOCK blocks.
  *  Lives behind the buffer pool in rp_proxy; pages are touched only as
  *  objects land. */
@@ -504,6 +509,9 @@ extern "C" {
 #endif
 #if RP_ENABLE_CACHE && RP_CACHE_META > RP_BUF_SIZE
 #error "RP_CACHE_META must not exceed RP_BUF_SIZE (a stored head is rebuilt in one buffer)"
+#endif
+#if RP_ENABLE_CACHE_TTL && !RP_ENABLE_CACHE
+#error "RP_ENABLE_CACHE_TTL needs RP_ENABLE_CACHE"
 #endif
 #if RP_MAX_HEAD > RP_BUF_SIZE
 #error "RP_MAX_HEAD must not exceed RP_BUF_SIZE: raise RP_BUF_SIZE or lower RP_MAX_HEAD"
@@ -777,12 +785,17 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        verify on (the default) or off (encrypt, check nothing).  ca=,
  *        sni=, verify= need tls.
  *   route [host=HOST] [path=/PREFIX] pool=NAME [cache=on|off]
+ *         [cache_ttl=DURATION]
  *        requests whose host (case-insensitive, port ignored,
  *        "*.example.com" for subdomains) and path prefix match go to NAME;
  *        a route without host= or path= matches any.  First match wins;
  *        no match: 404.  At most RP_MAX_ROUTES.  cache off; on sends the
  *        route's GET and HEAD through the response cache (RP_ENABLE_CACHE;
- *        ignored without).
+ *        ignored without).  cache_ttl (with cache=on only; whole seconds,
+ *        1s..720h, a bare number is seconds; RP_ENABLE_CACHE_TTL) is the
+ *        freshness of a response that gives none (no max-age, s-maxage,
+ *        Expires) and has a heuristically cacheable status; it replaces the
+ *        heuristic on that route.  no-store, private, no-cache still rule.
  *   timeout NAME=DURATION...
  *        NAME client_header (RP_TIMEOUT_CLIENT_HEADER_MS), client_idle
  *        (RP_TIMEOUT_CLIENT_IDLE_MS), connect (RP_TIMEOUT_CONNECT_MS),
@@ -913,6 +926,9 @@ typedef struct {
     const char *path;   /**< NULL = any path; else a prefix */
     uint8_t pool;       /**< index into rp_config.pools */
     uint8_t cache;      /**< `cache=on` */
+#if RP_ENABLE_CACHE_TTL
+    uint32_t cache_ttl; /**< `cache_ttl=` in seconds; 0: none */
+#endif
 } rp_route;
 
 /** A listener (a `listen` line), filled by the parser; the caller reads

@@ -218,7 +218,11 @@ emit(const char *file)
         str(c->routes[i].host);
         out(", .path = ");
         str(c->routes[i].path);
-        out(", .pool = %u, .cache = %u},\n", c->routes[i].pool, c->routes[i].cache);
+        out(", .pool = %u, .cache = %u", c->routes[i].pool, c->routes[i].cache);
+#if RP_ENABLE_CACHE_TTL
+        out(", .cache_ttl = %lu", (unsigned long)c->routes[i].cache_ttl);
+#endif
+        out("},\n");
     }
     out("    },\n");
     out("    .nlisteners = %u, .npools = %u, .ndevices = %u, .nroutes = %u,\n", c->nlisteners,

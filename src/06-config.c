@@ -424,7 +424,7 @@ static const cfg_num cache_nums[] = {
 static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"};
 static const char *const pool_opts[] = {"balance"};
 static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"};
-static const char *const route_opts[] = {"host", "path", "pool", "cache"};
+static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl"};
 static const char *const health_opts[] = {"path"};
 #if RP_ENABLE_STATUS
 static const char *const status_opts[] = {"path", "allow"};
@@ -720,6 +720,7 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
 {
     rp_config *c = &x->p->cfg;
     rp_route *r;
+    rp_str ttl = {NULL, 0}; /* the cache_ttl= word */
     int i, pool = -1;
     if (c->nroutes == RP_MAX_ROUTES)
         return cfg_fail(x, "too many routes (RP_MAX_ROUTES)", w[0]);
@@ -733,6 +734,19 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
                 return cfg_no_pool(x, val);
         } else if (str_ieq(key, S("cache")) && (str_ieq(val, S("on")) || str_ieq(val, S("off")))) {
             r->cache = str_ieq(val, S("on"));
+        } else if (str_ieq(key, S("cache_ttl"))) {
+#if RP_ENABLE_CACHE_TTL
+            uint32_t v = 0;
+            if (opt_num(x, key, val, CFG_SEC, 1000, 2592000000u, &v) != RP_OK)
+                return RP_ECONFIG;
+            if (v % 1000)
+                return cfg_fail(x, "cache_ttl is whole seconds (the cache counts age in seconds)",
+                                val);
+            r->cache_ttl = v / 1000;
+            ttl = w[i];
+#else
+            return cfg_fail(x, "cache_ttl not compiled in (RP_ENABLE_CACHE_TTL=0)", w[i]);
+#endif
         } else if (str_ieq(key, S("host")) && val.n && check_host(val) == RP_OK) {
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
@@ -745,6 +759,8 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
     }
     if (pool < 0)
         return cfg_fail(x, "route needs pool=NAME", w[0]);
+    if (ttl.n && !r->cache)
+        return cfg_fail(x, "cache_ttl= needs cache=on on the same route", ttl);
     r->pool = (uint8_t)pool;
     c->nroutes++;
     return RP_OK;

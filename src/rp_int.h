@@ -408,7 +408,7 @@ RP_INTERNAL int chain_put(rp_proxy *p, chain *ch, const void *src, size_t n);
 RP_INTERNAL long vary_key(const rp_http_msg *resp, const rp_http_msg *req, char *out);
 RP_INTERNAL int vary_match(rp_proxy *p, const centry *e, const rp_http_msg *req);
 RP_INTERNAL void fill_abort(rp_proxy *p, rp_conn *c);
-RP_INTERNAL int entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, uint64_t req_ms);
+RP_INTERNAL int entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, const rp_conn *c);
 #else
 #define w_cache_status(w, c, status, ttl) ((void)0)
 #define revalidators(p, c, buf, cond) ((void)(buf), (void)(cond), (const rp_str *)NULL)

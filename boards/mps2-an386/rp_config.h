@@ -43,6 +43,7 @@
 #define RP_CACHE_ENTRIES  16
 #define RP_CACHE_VARIANTS 2
 #define RP_CACHE_META     2048  /* key + Vary + validators + head per entry */
+#define RP_ENABLE_CACHE_TTL 0  /* no route cache_ttl= (-78 B) */
 
 /* TLS termination: one EC P-256 certificate (gw.crt/gw.key in flash). */
 #define RP_ENABLE_TLS     1

@@ -688,6 +688,54 @@ def t_cache_heuristic(ctx):
     eq(nreq(dev, "/h302"), 2, "device requests for the 302")
 
 
+@test("cache: route cache_ttl=2 -- a device sending only Last-Modified is a hit for 2 s "
+      "(heuristic=on's 10% does not apply there), then revalidated with If-Modified-Since; "
+      "max-age, no-store, private and a 500 keep their own rules; other routes unaffected")
+def t_cache_ttl(ctx):
+    lm_time = time.time() - 100000       # heuristic=on would give 10000 s
+
+    def lm(status=200, extra=()):
+        def f(req, n):
+            if req.get("If-Modified-Since") == httpdate(lm_time):
+                return R(304, [("Last-Modified", httpdate(lm_time))])
+            return R(status, [("Last-Modified", httpdate(lm_time))] + list(extra),
+                     body_for(req.target, n))
+        return f
+    table = {"/s/lm": lm(), "/s/maxage": lm(extra=[("Cache-Control", "max-age=100")]),
+             "/s/nostore": lm(extra=[("Cache-Control", "no-store")]),
+             "/s/private": lm(extra=[("Cache-Control", "private")]),
+             "/s/err": lm(500), "/o/lm": lm()}
+    dev = start(ctx, origin(table), cache="heuristic=on",
+                routes=["route path=/s/ pool=p cache=on cache_ttl=2",
+                        "route pool=p cache=on"])
+    t0 = time.monotonic()
+    r1 = fetch(ctx, "/s/lm")
+    expect_fwd(r1, "first", "miss", 200, stored=True)
+    r2 = fetch(ctx, "/s/lm")
+    expect_hit(r2, r1.body, "second, at once", ttl=(1, 2))
+    eq(nreq(dev, "/s/lm"), 1, "device requests within the ttl")
+    time.sleep(max(0, 2.2 - (time.monotonic() - t0)))
+    r3 = fetch(ctx, "/s/lm")
+    eq(last_req(dev, "/s/lm").get("If-Modified-Since"), httpdate(lm_time),
+       "after 2.2 s: revalidated with the stored Last-Modified")
+    eq(nreq(dev, "/s/lm"), 2, "device requests after the ttl")
+    eq(r3.body, r1.body, "the 304 refreshed the stored body")
+    expect_hit(fetch(ctx, "/s/lm"), r1.body, "hit again after the 304", ttl=(1, 2))
+    r = fetch(ctx, "/s/maxage")
+    r = fetch(ctx, "/s/maxage")
+    expect_hit(r, r.body, "max-age=100 keeps its own lifetime", ttl=(99, 100))
+    for path, what in (("/s/nostore", "no-store"), ("/s/private", "private"),
+                       ("/s/err", "a 500")):
+        fetch(ctx, path)
+        r = fetch(ctx, path)
+        check("hit" not in cstat(r, what), what + ": never a hit under cache_ttl", "fwd=...",
+              r.get_all("Cache-Status"))
+        eq(nreq(dev, path), 2, what + ": both requests reached the device")
+    fetch(ctx, "/o/lm")
+    expect_hit(fetch(ctx, "/o/lm"), body_for("/o/lm", 1), "the other route keeps "
+               "heuristic=on (10% of 100000 s)", ttl=(9990, 10000))
+
+
 @test("cache: max-age=2 entry is a hit with Age growing (0, then 1 after 1 s), then "
       "stale after 2 s and fetched again")
 def t_cache_expiry(ctx):

@@ -116,8 +116,8 @@ test_image(void)
         return;
     CHECK(parsed.cfg.ncerts == 2 && parsed.cfg.certs[1].key_type == BR_KEYTYPE_RSA &&
               parsed.cfg.devices[1].ntas == 1 && parsed.cfg.nallow == 2 &&
-              parsed.cfg.cache_heuristic == 1,
-          "the config exercises certificates, CAs, allow= and cache options");
+              parsed.cfg.cache_heuristic == 1 && parsed.cfg.routes[1].cache_ttl == 5,
+          "the config exercises certificates, CAs, allow=, cache options and cache_ttl");
 
     rp_init(&loaded);
     CHECK_INT(rp_config_load(&loaded, &cfgimage_all), RP_OK, "rp_config_load takes the image");

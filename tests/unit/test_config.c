@@ -412,6 +412,15 @@ static const struct {
     {"route path=x pool=lan", 7, 12, "path: 'x' is not a path starting with '/'"},
     {"route host= pool=lan", 7, 12, "host: no value"},
     {"route pool=lan pth=/x", 7, 16, "unknown route option 'pth=/x' (did you mean 'path'?)"},
+    {"route pool=lan cache_ttl=2s", 7, 16, "cache_ttl= needs cache=on on the same route 'cache_ttl=2s'"},
+    {"route pool=lan cache=off cache_ttl=2s", 7, 26, "cache_ttl= needs cache=on on the same route 'cache_ttl=2s'"},
+    {"route pool=lan cache=on cache_ttl=1500ms", 7, 35, "cache_ttl is whole seconds (the cache counts age in seconds) '1500ms'"},
+    {"route pool=lan cache=on cache_ttl=0", 7, 35, "cache_ttl: '0' is out of range (1s-720h)"},
+    {"route pool=lan cache=on cache_ttl=721h", 7, 35, "cache_ttl: '721h' is out of range (1s-720h)"},
+    {"route pool=lan cache=on cache_ttl=-2s", 7, 35, "cache_ttl: '-2s' is negative (1s-720h)"},
+    {"route pool=lan cache=on cache_ttl=2d", 7, 35, "cache_ttl: '2d' has an unknown unit (ms, s, m, h)"},
+    {"route pool=lan cache=on cache_ttl=", 7, 35, "cache_ttl: no value (1s-720h)"},
+    {"route pool=lan cache=on cache_tl=5", 7, 25, "unknown route option 'cache_tl=5' (did you mean 'cache_ttl'?)"},
     {"timeout", 7, 1, "timeout needs NAME=DURATION 'timeout'"},
     {"timeout connect=3x", 7, 17, "connect: '3x' has an unknown unit (ms, s, m, h)"},
     {"timeout connect=1.5s", 7, 17, "connect: '1.5s' has junk after the number (1ms-24h)"},
@@ -595,7 +604,8 @@ test_units_applied(void)
 {
     static const char text[] =
         "listen 80\npool a\ndevice a 127.0.0.1:1 fail_timeout=90s\ndevice a 127.0.0.1:2 fail_timeout=7\n"
-        "route pool=a\ntimeout connect=3s device=2m client_idle=1h client_header=250ms device_idle=900\n"
+        "route pool=a\nroute path=/s pool=a cache=on cache_ttl=2\nroute path=/m pool=a cache=on cache_ttl=5m\n"
+        "timeout connect=3s device=2m client_idle=1h client_header=250ms device_idle=900\n"
         "health a interval=10s timeout=1500ms\ncache max_object=64k lock_timeout=2s\n";
     rp_proxy *p;
     rp_cfg_error e;
@@ -617,6 +627,9 @@ test_units_applied(void)
     CHECK_INT(c->pools[0].probe_timeout_ms, 1500, "units: health timeout=1500ms");
     CHECK_INT(c->cache_max_object, 65536, "units: cache max_object=64k");
     CHECK_INT(c->cache_lock_ms, 2000, "units: cache lock_timeout=2s");
+    CHECK_INT(c->routes[0].cache_ttl, 0, "units: no cache_ttl: 0");
+    CHECK_INT(c->routes[1].cache_ttl, 2, "units: cache_ttl=2 (bare: seconds) is 2 s");
+    CHECK_INT(c->routes[2].cache_ttl, 300, "units: cache_ttl=5m is 300 s");
     fp_proxy_free(p);
 }
 

@@ -90,7 +90,10 @@ test_no_wall_clock(void)
     char out[256];
     wbuf w;
     centry e;
+    rp_conn c; /* the request: route 0, started now */
     rp_init(&P);
+    memset(&c, 0, sizeof(c));
+    c.t_start = P.now;
     fp_set_time(1700000000); /* the port has a clock; this build must not ask it */
     CHECK(rp_http_parse_response(resp, sizeof(resp) - 1, &m) == RP_OK, "parse a response without Date");
     w.p = out, w.n = 0, w.cap = sizeof(out), w.full = 0;
@@ -98,7 +101,7 @@ test_no_wall_clock(void)
     CHECK_MEM(out, w.n, "Via: 1.1 rproxy\r\n", "Via and no Date added");
     CHECK(rp_http_parse_response(old, sizeof(old) - 1, &m) == RP_OK, "parse a response dated 2015");
     memset(&e, 0, sizeof(e));
-    entry_meta(&P, &e, &m, P.now);
+    entry_meta(&P, &e, &m, &c);
     CHECK(e.age0 == 0 && e.lifetime == 60,
           "no apparent age from the port's clock: age0 %lld, lifetime %ld", (long long)e.age0,
           (long)e.lifetime);
