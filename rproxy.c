@@ -199,6 +199,12 @@ RP_INTERNAL int route_host_match(const char *pat, rp_str host);
 RP_INTERNAL int route_match(const rp_config *c, rp_str host, rp_str path);
 RP_INTERNAL int device_is_up(const rp_proxy *p, const rp_device *d);
 RP_INTERNAL int pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried);
+#define PICK_FULL (-2) /* pool_pick: every device it would use is at max_conns */
+#if RP_ENABLE_LIMITS
+RP_INTERNAL int device_full(const rp_device *d);
+#else
+#define device_full(d) 0
+#endif
 RP_INTERNAL void device_fail(rp_proxy *p, int idx, int err);
 RP_INTERNAL RP_NOINLINE void device_ok(rp_proxy *p, int idx);
 
@@ -224,6 +230,9 @@ enum { K_LISTENER = 1, K_CLIENT, K_DEVICE };
 /* rp_conn.state: CS_ for client connections, DS_ for device ones. */
 enum {
     CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL, CS_CACHE, CS_CWAIT,
+#if RP_ENABLE_LIMITS
+    CS_QUEUE, /* (only where there is a queue: the states after it keep their numbers) */
+#endif
     DS_CONNECTING, DS_PCONNECT, DS_PROBE, DS_BUSY, DS_IDLE, RP_NSTATES
 };
 /* The device's TCP connect is pending (an exchange's or a probe's). */
@@ -235,9 +244,14 @@ enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
 /* rp_conn.tkind: which timer is armed (timer_kind derives it from the state). */
 enum {
     T_NONE, T_HEAD, T_IDLE, T_CLIENT, T_TUNNEL, T_LINGER,
-    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT
+    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT, T_QUEUE
 };
 #define NO_DEVICE 0xff /* rp_conn.device of a client no device serves yet */
+#if RP_ENABLE_LIMITS
+#define IS_QUEUED(c) ((c)->state == CS_QUEUE)
+#else
+#define IS_QUEUED(c) 0
+#endif
 #define NO_ROUTE 0xff  /* rp_conn.route before a route matched (access log builds) */
 
 /* Bytes of a cache hit's body still to send from the arena. */
@@ -460,6 +474,14 @@ RP_INTERNAL int exchange_fail(rp_proxy *p, rp_conn *c, int status);
 RP_INTERNAL int reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why));
 #define reply_error(p, c, status, why) reply_error_(p, c, status WHY_ARG(why))
 RP_INTERNAL int dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
+#if RP_ENABLE_LIMITS
+RP_INTERNAL void queue_unlink(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void queue_kick(rp_proxy *p);
+RP_INTERNAL void queue_resume(rp_proxy *p, rp_conn *c);
+RP_INTERNAL int queue_abandon(rp_proxy *p, rp_conn *c);
+#else
+#define queue_kick(p) ((void)0)
+#endif
 RP_INTERNAL int device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting);
 RP_INTERNAL RP_NOINLINE void request_reset(rp_conn *c);
 RP_INTERNAL int exchange_end(rp_proxy *p, rp_conn *c);
@@ -2197,11 +2219,19 @@ opt_set_or(cfg_ctx *x, const cfg_num *t, size_t n, void *obj, rp_str word, const
  * defaults are), whose checks hold it to the row's range. */
 static const cfg_num pool_nums[] = {
     NUM(rp_pool, retries, "retries", CFG_NUM, 0, 10),
+#if RP_ENABLE_LIMITS
+    NUM(rp_pool, queue_max, "queue", CFG_NUM, 0, 65535),
+    NUM(rp_pool, queue_timeout_ms, "queue_timeout", CFG_MS, 1, 86400000),
+#endif
 };
 static const cfg_num device_nums[] = {
     NUM(rp_device, weight, "weight", CFG_NUM, 0, 1000),
     NUM(rp_device, max_fails, "max_fails", CFG_NUM, 0, 1000),
     NUM(rp_device, fail_timeout_ms, "fail_timeout", CFG_SEC, 0, 86400000),
+#if RP_ENABLE_LIMITS
+    NUM(rp_device, max_conns, "max_conns", CFG_NUM, 0, 65535),
+    NUM(rp_device, max_idle, "max_idle", CFG_NUM, 0, 65535),
+#endif
 };
 #define TIMEOUT(field, name) NUM(rp_config, field, name, CFG_MS, 1, 86400000)
 static const cfg_num timeout_nums[] = {
@@ -2382,6 +2412,9 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "too many pools (RP_MAX_POOLS)", w[1]);
     pl = &c->pools[c->npools];
     pl->retries = RP_DEFAULT_RETRIES; /* its default; balance stays WRR (0) */
+#if RP_ENABLE_LIMITS
+    pl->queue_timeout_ms = RP_QUEUE_TIMEOUT_MS;
+#endif
     for (i = 2; i < n; i++) {
         rp_str val, key = opt_key(w[i], &val);
         if (str_ieq(key, S("balance")) && str_ieq(val, S("wrr")))
@@ -2392,6 +2425,11 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
             return cfg_bad_value(x, w[i]);
         else if (OPT_SET_OR(x, pool_nums, pl, w[i], "unknown pool option", pool_opts) != RP_OK)
             return RP_ECONFIG;
+#if RP_ENABLE_LIMITS
+        if (pl->queue_max > RP_MAX_CONNS) /* a waiting request holds a client slot */
+            return cfg_fail2(x, "queue= is more than the client slots compiled in", w[i],
+                             "(at most RP_MAX_CONNS = " XSTR(RP_MAX_CONNS) ")");
+#endif
     }
     if ((pl->name = cfg_str(x, w[1])) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
@@ -2504,9 +2542,19 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
         return cfg_addr_fail(x, rc, "bad device address", w[2], cfg_addr_want(w[2]));
     d->pool = (uint8_t)pool;
     device_defaults(d);
-    for (i = 3; i < n; i++)
+    for (i = 3; i < n; i++) {
         if (cfg_device_opt(x, d, w[i]) != RP_OK)
             return RP_ECONFIG;
+#if RP_ENABLE_LIMITS
+        if (d->max_conns > RP_MAX_UPSTREAM)
+            return cfg_fail2(x, "max_conns= is more than the device connections compiled in", w[i],
+                             "(at most RP_MAX_UPSTREAM = " XSTR(RP_MAX_UPSTREAM) ")");
+#endif
+    }
+#if RP_ENABLE_LIMITS
+    if (d->max_idle && d->max_conns && d->max_idle > d->max_conns)
+        return cfg_fail(x, "max_idle= must not exceed max_conns=", w[2]);
+#endif
 #if RP_ENABLE_TLS
     if ((d->ntas || d->sni || d->verify) && !d->tls)
         return cfg_fail(x, "ca=, sni=, verify= need the tls option", w[2]);
@@ -3002,10 +3050,30 @@ device_is_up(const rp_proxy *p, const rp_device *d)
     return !d->hc_down && d->down_until <= p->now;
 }
 
-static int
-device_eligible(const rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
+#if RP_ENABLE_LIMITS
+/* At max_conns with nothing idle to reuse: a new exchange must wait.  Busy,
+ * connecting, idle and the health probe all count. */
+int
+device_full(const rp_device *d)
 {
+    return d->max_conns && !d->idle && d->active + (d->probe != NULL) >= d->max_conns;
+}
+#endif
+
+static int
+device_eligible(rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
+{
+#if RP_ENABLE_LIMITS
+    if (!(d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d))))
+        return 0;
+    if (device_full(d)) {
+        p->pick_full = 1; /* it would take this request, but not now */
+        return 0;
+    }
+    return 1;
+#else
     return d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d));
+#endif
 }
 
 /* a/wa < b/wb without division: weighted least-connections order.  Both
@@ -3055,14 +3123,23 @@ pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
 /* Primaries, then backups; when every device is marked down, try them
  * anyway rather than refuse (nginx does the same for a one-server group):
  * a gateway with one camera must not answer 503 for fail_timeout after a
- * single hiccup. */
+ * single hiccup.  A tier whose devices are up but at max_conns is not
+ * skipped for the next: the request waits (PICK_FULL) -- backups stand in
+ * for devices that are down, not busy (HAProxy's queue). */
 int
 pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
 {
     int pick = -1, pass;
+#if RP_ENABLE_LIMITS
+    p->pick_full = 0;
+#endif
     for (pass = 0; pass < 4 && pick < 0; pass++) { /* primaries, backups; again, any */
         p->pick_any = (uint8_t)(pass >> 1);
         pick = pool_pick_tier(p, pl, tried, pass & 1);
+#if RP_ENABLE_LIMITS
+        if (pick < 0 && p->pick_full)
+            pick = PICK_FULL;
+#endif
     }
     p->pick_any = 0;
     return pick;
@@ -3664,6 +3741,10 @@ tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
  *   CS_CWAIT    client: a miss waiting for another request's fill of the
  *               same key (CF_COLLAPSED).  Timer: T_CWAIT (lock_timeout; a
  *               finished fill sets it due).  Owns `in` (the held head).
+ *   CS_QUEUE    client: waits in its pool's queue (RP_ENABLE_LIMITS) for a
+ *               device under max_conns; linked through `next`.  Timer:
+ *               T_QUEUE (queue_timeout from the head; queue_kick sets the
+ *               oldest's due).  Owns `in` (the held head).  No link.
  *   DS_CONNECTING device: its TCP connect (c->link waits in CS_FWD).  Timer:
  *               T_CONNECT.  Owns `out` (the request head).
  *   DS_BUSY     device: serving its client (CS_FWD or CS_TUNNEL).  Timer:
@@ -3678,7 +3759,7 @@ tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age)
  *               and `in`.  No link.
  *
  * Changes (the `next_ok` table): FREE -> HEAD | CONNECTING; HEAD -> FWD |
- * LOCAL; FWD -> CACHE | CWAIT | TUNNEL; CWAIT -> FWD; FWD | LOCAL | CACHE ->
+ * LOCAL; FWD -> CACHE | CWAIT | TUNNEL | QUEUE; CWAIT | QUEUE -> FWD; FWD | LOCAL | CACHE ->
  * HEAD (keep-alive); any client state -> CLOSING; CONNECTING -> BUSY |
  * PCONNECT; PCONNECT -> PROBE; BUSY <-> IDLE; any -> FREE.  RP_ENABLE_ASSERT checks each change and, when
  * a turn leaves a connection at rest, the invariants above (conn_check).
@@ -3756,6 +3837,13 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
         return c->pools[c->devices[x->device].pool].probe_timeout_ms;
     if (kind == T_LINGER)
         return RP_TIMEOUT_LINGER_MS;
+#if RP_ENABLE_LIMITS
+    if (kind == T_QUEUE) { /* what is left of queue_timeout since the head */
+        uint32_t t = c->pools[c->routes[x->route].pool].queue_timeout_ms;
+        uint64_t waited = p->now - x->t_start;
+        return waited < t ? (uint32_t)(t - waited) : 0;
+    }
+#endif
     return *(const uint32_t *)(const void *)((const char *)c + field[kind]);
 }
 
@@ -3785,6 +3873,9 @@ timer_kind(const rp_conn *c)
     case CS_TUNNEL: return T_TUNNEL;
     case CS_LOCAL: case CS_CACHE: return out_blocked(c) ? T_CLIENT : T_NONE;
     case CS_CWAIT: return T_CWAIT;
+#if RP_ENABLE_LIMITS
+    case CS_QUEUE: return T_QUEUE;
+#endif
     case CS_CLOSING: return buf_len(&c->out) ? T_CLIENT : T_LINGER;
     case DS_PCONNECT: case DS_PROBE: return T_PROBE;
     case DS_CONNECTING: return T_CONNECT;
@@ -3910,9 +4001,15 @@ conn_free(rp_proxy *p, rp_conn *c)
         }
         if (c->link)
             c->link->link = NULL;
+        queue_kick(p); /* room for a waiting request */
     } else if (c->link) {
         conn_free(p, c->link);
     }
+#if RP_ENABLE_LIMITS
+    else if (c->state == CS_QUEUE) {
+        queue_unlink(p, c);
+    }
+#endif
     if (c->sock >= 0)
         rp_port_close(c->sock);
     buf_release(p, &c->in, 1);
@@ -3990,6 +4087,10 @@ closing_begin(rp_proxy *p, rp_conn *c)
 {
     if (c->link)
         conn_free(p, c->link);
+#if RP_ENABLE_LIMITS
+    if (c->state == CS_QUEUE)
+        queue_unlink(p, c);
+#endif
     c->flags &= ~F_KEEP;
     c->head_len = 0; /* no retry from here */
     if (c->flags & F_DEAD) {
@@ -4039,7 +4140,13 @@ closing_step(rp_proxy *p, rp_conn *c)
 static const uint16_t next_ok[RP_NSTATES] = {
     [CS_FREE] = B(CS_HEAD) | B(DS_CONNECTING),
     [CS_HEAD] = B(CS_FWD) | B(CS_LOCAL) | B(CS_CLOSING) | B(CS_FREE),
-    [CS_FWD] = B(CS_CACHE) | B(CS_CWAIT) | B(CS_TUNNEL) | B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
+    [CS_FWD] = B(CS_CACHE) | B(CS_CWAIT) | B(CS_TUNNEL) | B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE)
+#if RP_ENABLE_LIMITS
+               | B(CS_QUEUE),
+    [CS_QUEUE] = B(CS_FWD) | B(CS_CLOSING) | B(CS_FREE),
+#else
+    ,
+#endif
     [CS_TUNNEL] = B(CS_CLOSING) | B(CS_FREE),
     [CS_CLOSING] = B(CS_FREE),
     [CS_LOCAL] = B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
@@ -4073,7 +4180,8 @@ client_check(const rp_conn *c, uint32_t f)
     RP_ASSERT(!c->tries || (f & F_DEVFAIL));
     RP_ASSERT(!(f & F_RESP_DONE) || c->state == CS_CLOSING); /* exchange_end runs in its turn */
     RP_ASSERT(!HELD(c) || buf_len(&c->in) >= HELD(c));
-    RP_ASSERT(!HELD(c) || c->state == CS_FWD || c->state == CS_CACHE || c->state == CS_CWAIT);
+    RP_ASSERT(!HELD(c) || c->state == CS_FWD || c->state == CS_CACHE || c->state == CS_CWAIT ||
+              IS_QUEUED(c));
 }
 
 /* The invariants of c's state (the table above), when a turn leaves it. */
@@ -4091,7 +4199,7 @@ conn_check(const rp_proxy *p, const rp_conn *c)
     RP_ASSERT(!o || (o->link == c && o->kind != c->kind && o->state != CS_FREE));
     RP_ASSERT(!c->deadline || c->tkind != T_NONE);
     RP_ASSERT(!(f & F_DEAD) || (f & F_EOF));
-    RP_ASSERT(!c->next || c->state == DS_IDLE); /* the free list or a device's idle list */
+    RP_ASSERT(!c->next || c->state == DS_IDLE || IS_QUEUED(c)); /* an idle list or a queue */
     if (c->kind == K_CLIENT)
         client_check(c, f);
     else
@@ -4118,6 +4226,11 @@ conn_check(const rp_proxy *p, const rp_conn *c)
         break;
     case CS_CWAIT:
         RP_ASSERT(!o && HELD(c) && (c->cflags & CF_COLLAPSED) && !(f & F_RESP_HEAD));
+        break;
+#endif
+#if RP_ENABLE_LIMITS
+    case CS_QUEUE:
+        RP_ASSERT(!o && HELD(c) && !(f & F_RESP_HEAD) && c->tkind == T_QUEUE);
         break;
 #endif
     case DS_CONNECTING:
@@ -4154,6 +4267,10 @@ client_step(rp_proxy *p, rp_conn *c)
 #if RP_ENABLE_CACHE
     case CS_CWAIT: /* its timer (or the fill's end) wakes it; a reset frees it */
         return (c->flags & F_DEAD) ? exchange_fail(p, c, 0) : 0;
+#endif
+#if RP_ENABLE_LIMITS
+    case CS_QUEUE: /* its timer (or queue_kick) wakes it; a client gone leaves */
+        return (c->flags & (F_EOF | F_DEAD)) ? queue_abandon(p, c) : 0;
 #endif
     }
     return 0; /* CS_FREE; device states are stepped with their client */
@@ -4242,6 +4359,11 @@ conn_timeout(rp_proxy *p, rp_conn *x)
 #if RP_ENABLE_CACHE
     case T_CWAIT: /* the fill ended, or waiting for it took too long */
         cache_resume(p, x);
+        break;
+#endif
+#if RP_ENABLE_LIMITS
+    case T_QUEUE: /* a device has room (queue_kick), or queue_timeout passed */
+        queue_resume(p, x);
         break;
 #endif
     case T_HEAD:
@@ -4521,6 +4643,10 @@ error_write(rp_proxy *p, rp_conn *c, int status)
     w_num(&w, (uint64_t)reason.n + 1);
     w_put(&w, S("\r\n"));
     w_cache_status(&w, c, 0, 0);
+#if RP_ENABLE_LIMITS
+    if (status == 503) /* busy, not broken: worth trying again soon (RFC 9110 §10.2.3) */
+        w_put(&w, S("Retry-After: 1\r\n"));
+#endif
     w_put(&w, S("Connection: close\r\n\r\n"));
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
         w_str(&w, reason);
@@ -5821,7 +5947,11 @@ device_release(rp_proxy *p, rp_conn *d)
     rp_device *dv = &p->cfg.devices[d->device];
     d->link = NULL;
     if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
-        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
+        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping
+#if RP_ENABLE_LIMITS
+        && (!dv->max_idle || dv->idle < dv->max_idle)
+#endif
+        ) {
         conn_state(d, DS_IDLE);
         d->flags &= F_WBLOCK | F_HSDONE | F_TLSPART; /* socket flags that still hold */
         d->next = p->idle[d->device];
@@ -5829,6 +5959,7 @@ device_release(rp_proxy *p, rp_conn *d)
         dv->active--;
         dv->idle++;
         conn_settle(p, d); /* both buffers are empty: they go back */
+        queue_kick(p);     /* an idle connection is a free one */
         return;
     }
     conn_free(p, d);
@@ -5940,6 +6071,118 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
     return RP_OK;
 }
 
+#if RP_ENABLE_LIMITS
+/* ---- The pools' queues ----
+ * A request whose pool has every device it would use at max_conns waits
+ * in the pool's FIFO (CS_QUEUE; the list runs through the clients' `next`)
+ * with its head held.  When a device connection closes or goes idle,
+ * queue_kick makes the oldest waiter of each pool due; its timer
+ * (queue_resume) dispatches it on whichever device has room then -- or
+ * puts it back at the front.  A newcomer queues behind the waiters.  The
+ * wait is bounded by the pool's queue_timeout from the request's head. */
+
+static rp_pool *
+pool_of(rp_proxy *p, const rp_conn *c)
+{
+    return &p->cfg.pools[p->cfg.routes[c->route].pool];
+}
+
+/* Take c out of its pool's queue, if it is in it. */
+void
+queue_unlink(rp_proxy *p, rp_conn *c)
+{
+    rp_pool *pl = pool_of(p, c);
+    rp_conn **pp = &pl->qhead, *prev = NULL;
+    while (*pp && *pp != c)
+        prev = *pp, pp = &(*pp)->next;
+    if (!*pp)
+        return;
+    *pp = c->next;
+    if (pl->qtail == c)
+        pl->qtail = prev;
+    c->next = NULL;
+    pl->queued--;
+}
+
+/* A device connection closed or went idle: the oldest waiter of each pool
+ * gets its turn from the timer sweep, not inside the exchange that freed it. */
+void
+queue_kick(rp_proxy *p)
+{
+    int i;
+    for (i = 0; i < p->cfg.npools; i++) {
+        rp_conn *w = p->cfg.pools[i].qhead;
+        if (w && w->deadline > p->now) {
+            w->deadline = p->now;
+            timer_hint(p, p->now);
+        }
+    }
+}
+
+/* Wait in the pool's queue (at the front: a waiter that found no room
+ * after all), or 503 when it is full. */
+static int
+queue_add(rp_proxy *p, rp_conn *c, int front)
+{
+    rp_pool *pl = pool_of(p, c);
+    if (!front && pl->queued >= pl->queue_max) {
+        pl->queue_full++;
+        return reply_error(p, c, 503, pl->queue_max ? "the pool's queue is full"
+                                                    : "every device at max_conns (no queue=)");
+    }
+    if (front) {
+        c->next = pl->qhead;
+        pl->qhead = c;
+        if (!pl->qtail)
+            pl->qtail = c;
+    } else {
+        c->next = NULL;
+        if (pl->qtail)
+            pl->qtail->next = c;
+        else
+            pl->qhead = c;
+        pl->qtail = c;
+    }
+    if (++pl->queued > pl->queued_peak)
+        pl->queued_peak = pl->queued;
+    conn_state(c, CS_QUEUE);
+    return 1;
+}
+
+/* c's queue timer: made due by queue_kick (the oldest waiter: try a
+ * device), or queue_timeout passed (503 with Retry-After). */
+void
+queue_resume(rp_proxy *p, rp_conn *c)
+{
+    rp_pool *pl = pool_of(p, c);
+    int first = pl->qhead == c;
+    queue_unlink(p, c);
+    if (first && p->now < c->t_start + pl->queue_timeout_ms) {
+        dispatch(p, c, NULL); /* a device, or back to the front */
+        if (c->state != CS_QUEUE) {
+            queue_kick(p); /* room for the next one too? */
+            return;
+        }
+        if (p->now < c->t_start + pl->queue_timeout_ms)
+            return;
+        queue_unlink(p, c);
+    }
+    pl->queue_timeouts++;
+    reply_error(p, c, 503, "waited in the pool's queue for queue_timeout");
+}
+
+/* A waiting client closed: it leaves the queue (access line, status 0). */
+int
+queue_abandon(rp_proxy *p, rp_conn *c)
+{
+    queue_unlink(p, c);
+#if RP_ENABLE_REASONS && RP_ENABLE_ACCESS_LOG
+    c->why = "client closed while queued";
+#endif
+    return exchange_fail(p, c, 0);
+}
+#endif
+
 /* Find a device and send it the request head; m is NULL on a retry (the
  * head is parsed again from the held bytes). */
 int
@@ -5956,18 +6199,35 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
             return exchange_fail(p, c, 502);
         m = &again;
     }
+#if RP_ENABLE_LIMITS
+    if (pl->queued && c->state != CS_QUEUE)
+        return queue_add(p, c, 0); /* first come, first served */
+#endif
     for (;;) {
-        if ((dev = pool_pick(p, pl, c->tried)) < 0)
+        if ((dev = pool_pick(p, pl, c->tried)) < 0) {
+#if RP_ENABLE_LIMITS
+            if (dev == PICK_FULL)
+                return queue_add(p, c, c->state == CS_QUEUE);
+#endif
             return exchange_fail(p, c, (c->flags & F_DEVFAIL) ? 502 : 503);
+        }
         rc = device_get(p, dev, &d);
         if (rc == RP_OK)
             break;
+#if RP_ENABLE_LIMITS
+        if (rc == RP_ENOMEM && pl->queue_max) /* every device slot busy: wait too */
+            return queue_add(p, c, c->state == CS_QUEUE);
+#endif
         if (rc == RP_ENOMEM)
             return exchange_fail(p, c, 503);
         device_fail(p, dev, rc); /* nothing reached it: on to the next, free */
         c->tried |= 1u << dev;
         c->flags |= F_DEVFAIL;
     }
+#if RP_ENABLE_LIMITS
+    if (c->state == CS_QUEUE)
+        conn_state(c, CS_FWD);
+#endif
     c->link = d;
     d->link = c;
 #if RP_ENABLE_ACCESS_LOG
@@ -6817,6 +7077,12 @@ probe_start(rp_proxy *p, int idx)
     rp_conn *d = conn_alloc(p, K_DEVICE);
     rp_sock s;
     wbuf w;
+#if RP_ENABLE_LIMITS
+    if (d && dv->max_conns && dv->active + dv->idle >= dv->max_conns) {
+        conn_free(p, d); /* the probe counts toward max_conns: traffic vouches now */
+        d = NULL;
+    }
+#endif
     if (!d) { /* every slot busy with traffic: that is not the device's fault */
         dv->probe_next = p->now + pl->interval_ms;
         return;
@@ -6993,6 +7259,10 @@ json_device(const rp_proxy *p, const rp_device *d, wbuf *w)
     json_num(w, "effective_weight", (uint64_t)d->effective, 1);
     json_num(w, "active", d->active, 1);
     json_num(w, "idle", d->idle, 1);
+#if RP_ENABLE_LIMITS
+    json_num(w, "max_conns", d->max_conns, 1);
+    json_num(w, "max_idle", d->max_idle ? d->max_idle : d->max_conns, 1);
+#endif
     json_num(w, "requests", d->requests, 1);
     json_num(w, "failures", d->failures, 1);
     json_str(w, "last_failure", d->last_err ? rp_strerror(d->last_err) : "");
@@ -7064,6 +7334,13 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         w_put(w, "\"", 1);
         json_str(w, "balance", pl->balance == RP_BALANCE_LEASTCONN ? "leastconn" : "wrr");
         json_num(w, "retries", pl->retries, 1);
+#if RP_ENABLE_LIMITS
+        json_num(w, "queue_max", pl->queue_max, 1);
+        json_num(w, "queued", pl->queued, 1);
+        json_num(w, "queued_peak", pl->queued_peak, 1);
+        json_num(w, "queue_timeouts", pl->queue_timeouts, 1);
+        json_num(w, "queue_full", pl->queue_full, 1);
+#endif
         w_put(w, S(",\"devices\":["));
     } else {
         w_put(w, ",", 1);
@@ -7085,7 +7362,43 @@ static const struct {
     {"rproxy_device_requests_total", "counter"},
     {"rproxy_device_failures_total", "counter"},
     {"rproxy_device_probe_failures_total", "counter"},
+#if RP_ENABLE_LIMITS
+    {"rproxy_device_max_connections", "gauge"},
+#endif
 };
+
+#if RP_ENABLE_LIMITS
+static const struct {
+    const char *name, *type;
+} prom_pool_metrics[] = {
+    {"rproxy_pool_queued", "gauge"},
+    {"rproxy_pool_queued_peak", "gauge"},
+    {"rproxy_pool_queue_timeouts_total", "counter"},
+    {"rproxy_pool_queue_full_total", "counter"},
+};
+
+/* Pool metric m of pool i, one sample; its TYPE line before the first. */
+static void
+prom_pool(const rp_proxy *p, uint64_t m, int i, wbuf *w)
+{
+    const rp_pool *pl = &p->cfg.pools[i];
+    uint64_t v[RP_COUNT(prom_pool_metrics)];
+    v[0] = pl->queued, v[1] = pl->queued_peak, v[2] = pl->queue_timeouts, v[3] = pl->queue_full;
+    if (i == 0) {
+        w_put(w, S("# TYPE "));
+        w_cstr(w, prom_pool_metrics[m].name);
+        w_put(w, " ", 1);
+        w_cstr(w, prom_pool_metrics[m].type);
+        w_put(w, "\n", 1);
+    }
+    w_cstr(w, prom_pool_metrics[m].name);
+    w_put(w, S("{pool=\""));
+    w_cstr(w, pl->name);
+    w_put(w, S("\"} "));
+    w_num(w, v[m]);
+    w_put(w, "\n", 1);
+}
+#endif
 
 static void
 prom_global(wbuf *w, const char *name, const char *type, uint64_t v)
@@ -7150,6 +7463,16 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
         return 1;
     }
     k -= 2;
+#if RP_ENABLE_LIMITS
+    if (nd && k >= nd * RP_COUNT(prom_metrics)) { /* then the pools' queues */
+        uint64_t np = (uint64_t)p->cfg.npools;
+        k -= nd * RP_COUNT(prom_metrics);
+        if ((m = k / np) >= RP_COUNT(prom_pool_metrics))
+            return 0;
+        prom_pool(p, m, (int)(k % np), w);
+        return 1;
+    }
+#endif
     if (nd == 0 || (m = k / nd) >= RP_COUNT(prom_metrics))
         return 0;
     di = k % nd;
@@ -7157,6 +7480,9 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     v[0] = (uint64_t)device_is_up(p, d), v[1] = d->weight, v[2] = (uint64_t)d->effective;
     v[3] = d->active, v[4] = d->idle, v[5] = d->requests, v[6] = d->failures;
     v[7] = d->probe_failures;
+#if RP_ENABLE_LIMITS
+    v[8] = d->max_conns;
+#endif
     if (di == 0) {
         w_put(w, S("# TYPE "));
         w_cstr(w, prom_metrics[m].name);

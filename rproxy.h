@@ -225,6 +225,12 @@ extern "C" {
 #define RP_TIMEOUT_LINGER_MS 2000 /* drain after an error reply, then close */
 #endif
 
+/** How long a request may wait in its pool's queue (`pool ... queue=N`)
+ *  for a device under max_conns; `queue_timeout=` overrides. */
+#ifndef RP_QUEUE_TIMEOUT_MS
+#define RP_QUEUE_TIMEOUT_MS 10000
+#endif
+
 /** Retries of a request on another device (or a fresh connection) when
  *  nothing of it can have been processed; `pool ... retries=N` overrides. */
 #ifndef RP_DEFAULT_RETRIES
@@ -410,6 +416,16 @@ extern "C" {
 #ifndef RP_ENABLE_CACHE
 #define RP_ENABLE_CACHE 1
 #endif
+/** Protecting small devices, 0/1: `device ... max_conns=N max_idle=N` (every
+ *  connection rproxy holds to it, and the idle pooled ones) and `pool ...
+ *  queue=N queue_timeout=DURATION` (requests wait, first in first out, for
+ *  a device under its max_conns instead of failing).  The queue is a list
+ *  through the waiting client slots: no table; 24 bytes per pool and 4 per
+ *  device. */
+#ifndef RP_ENABLE_LIMITS
+#define RP_ENABLE_LIMITS 1
+#endif
+
 /** `route ... cache=on cache_ttl=DURATION`: a fixed freshness for responses
  *  that give none (nginx's proxy_cache_valid), 0/1; 4 bytes per route. */
 #ifndef RP_ENABLE_CACHE_TTL
@@ -883,6 +899,10 @@ typedef struct {
     uint16_t max_fails;       /**< passive: failures that take it out */
     uint16_t active;          /**< busy connections now */
     uint16_t idle;            /**< idle pooled connections now */
+#if RP_ENABLE_LIMITS
+    uint16_t max_conns;       /**< `max_conns=`: all connections held; 0 = no limit */
+    uint16_t max_idle;        /**< `max_idle=`: idle pooled ones; 0 = max_conns */
+#endif
     uint16_t fails;           /**< passive failures in the current window */
     uint32_t fail_timeout_ms; /**< passive: window and time out */
     int32_t current;          /**< smooth WRR current weight */
@@ -918,6 +938,15 @@ typedef struct {
     uint16_t expect;          /**< status a probe wants; 0 = any 2xx/3xx */
     uint32_t interval_ms, probe_timeout_ms; /**< `interval=`, `timeout=` */
     const char *health_path;  /**< `path=` */
+#if RP_ENABLE_LIMITS
+    uint16_t queue_max;       /**< `queue=`: requests that may wait; 0 = none */
+    uint16_t queued;          /**< state: waiting now */
+    uint16_t queued_peak;     /**< state: most ever waiting at once */
+    uint32_t queue_timeout_ms; /**< `queue_timeout=` */
+    struct rp_conn *qhead, *qtail; /**< state: the waiting clients, oldest first */
+    rp_counter queue_timeouts; /**< state: 503 after queue_timeout */
+    rp_counter queue_full;    /**< state: 503 because the queue was full (or none) */
+#endif
 } rp_pool;
 
 /** A route (a `route` line), filled by the parser; the caller reads it. */
@@ -1446,6 +1475,7 @@ struct rp_proxy {
     uint64_t t_started;    /* rp_start time, for uptime */
     uint8_t started, stopping;
     uint8_t pick_any;      /* balancer: ignore passive down marks */
+    uint8_t pick_full;     /* balancer: a device was passed over at max_conns */
     rp_event *batch;       /* reports of the current rp_poll turn */
     int batch_at, batch_n;
     struct rp_lsock lsocks[RP_MAX_LISTENERS];

@@ -180,6 +180,10 @@ emit(const char *file)
             ".probe_timeout_ms = %u, .health_path = ",
             pl->health, pl->rise, pl->fall, pl->expect, pl->interval_ms, pl->probe_timeout_ms);
         str(pl->health_path);
+#if RP_ENABLE_LIMITS
+        out(", .queue_max = %u, .queue_timeout_ms = %lu", pl->queue_max,
+            (unsigned long)pl->queue_timeout_ms);
+#endif
         out("},\n");
     }
     out("    },\n    .devices = {\n");
@@ -202,6 +206,9 @@ emit(const char *file)
             ".effective = %d, .active = %u, .idle = %u, .fails = %u,\n",
             d->weight, d->max_fails, d->fail_timeout_ms, d->current, d->effective, d->active,
             d->idle, d->fails);
+#if RP_ENABLE_LIMITS
+        out("         .max_conns = %u, .max_idle = %u,\n", d->max_conns, d->max_idle);
+#endif
         out("         .checked = %lluull, .down_until = %lluull, .last_ok = %lluull, .hc_down = %u, "
             ".hc_rise = %u, .hc_fall = %u, .probe_next = %lluull,\n",
             (unsigned long long)d->checked, (unsigned long long)d->down_until,

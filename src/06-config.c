@@ -391,11 +391,19 @@ opt_set_or(cfg_ctx *x, const cfg_num *t, size_t n, void *obj, rp_str word, const
  * defaults are), whose checks hold it to the row's range. */
 static const cfg_num pool_nums[] = {
     NUM(rp_pool, retries, "retries", CFG_NUM, 0, 10),
+#if RP_ENABLE_LIMITS
+    NUM(rp_pool, queue_max, "queue", CFG_NUM, 0, 65535),
+    NUM(rp_pool, queue_timeout_ms, "queue_timeout", CFG_MS, 1, 86400000),
+#endif
 };
 static const cfg_num device_nums[] = {
     NUM(rp_device, weight, "weight", CFG_NUM, 0, 1000),
     NUM(rp_device, max_fails, "max_fails", CFG_NUM, 0, 1000),
     NUM(rp_device, fail_timeout_ms, "fail_timeout", CFG_SEC, 0, 86400000),
+#if RP_ENABLE_LIMITS
+    NUM(rp_device, max_conns, "max_conns", CFG_NUM, 0, 65535),
+    NUM(rp_device, max_idle, "max_idle", CFG_NUM, 0, 65535),
+#endif
 };
 #define TIMEOUT(field, name) NUM(rp_config, field, name, CFG_MS, 1, 86400000)
 static const cfg_num timeout_nums[] = {
@@ -576,6 +584,9 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "too many pools (RP_MAX_POOLS)", w[1]);
     pl = &c->pools[c->npools];
     pl->retries = RP_DEFAULT_RETRIES; /* its default; balance stays WRR (0) */
+#if RP_ENABLE_LIMITS
+    pl->queue_timeout_ms = RP_QUEUE_TIMEOUT_MS;
+#endif
     for (i = 2; i < n; i++) {
         rp_str val, key = opt_key(w[i], &val);
         if (str_ieq(key, S("balance")) && str_ieq(val, S("wrr")))
@@ -586,6 +597,11 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
             return cfg_bad_value(x, w[i]);
         else if (OPT_SET_OR(x, pool_nums, pl, w[i], "unknown pool option", pool_opts) != RP_OK)
             return RP_ECONFIG;
+#if RP_ENABLE_LIMITS
+        if (pl->queue_max > RP_MAX_CONNS) /* a waiting request holds a client slot */
+            return cfg_fail2(x, "queue= is more than the client slots compiled in", w[i],
+                             "(at most RP_MAX_CONNS = " XSTR(RP_MAX_CONNS) ")");
+#endif
     }
     if ((pl->name = cfg_str(x, w[1])) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
@@ -698,9 +714,19 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
         return cfg_addr_fail(x, rc, "bad device address", w[2], cfg_addr_want(w[2]));
     d->pool = (uint8_t)pool;
     device_defaults(d);
-    for (i = 3; i < n; i++)
+    for (i = 3; i < n; i++) {
         if (cfg_device_opt(x, d, w[i]) != RP_OK)
             return RP_ECONFIG;
+#if RP_ENABLE_LIMITS
+        if (d->max_conns > RP_MAX_UPSTREAM)
+            return cfg_fail2(x, "max_conns= is more than the device connections compiled in", w[i],
+                             "(at most RP_MAX_UPSTREAM = " XSTR(RP_MAX_UPSTREAM) ")");
+#endif
+    }
+#if RP_ENABLE_LIMITS
+    if (d->max_idle && d->max_conns && d->max_idle > d->max_conns)
+        return cfg_fail(x, "max_idle= must not exceed max_conns=", w[2]);
+#endif
 #if RP_ENABLE_TLS
     if ((d->ntas || d->sni || d->verify) && !d->tls)
         return cfg_fail(x, "ca=, sni=, verify= need the tls option", w[2]);

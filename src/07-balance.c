@@ -65,10 +65,30 @@ device_is_up(const rp_proxy *p, const rp_device *d)
     return !d->hc_down && d->down_until <= p->now;
 }
 
-static int
-device_eligible(const rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
+#if RP_ENABLE_LIMITS
+/* At max_conns with nothing idle to reuse: a new exchange must wait.  Busy,
+ * connecting, idle and the health probe all count. */
+int
+device_full(const rp_device *d)
 {
+    return d->max_conns && !d->idle && d->active + (d->probe != NULL) >= d->max_conns;
+}
+#endif
+
+static int
+device_eligible(rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
+{
+#if RP_ENABLE_LIMITS
+    if (!(d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d))))
+        return 0;
+    if (device_full(d)) {
+        p->pick_full = 1; /* it would take this request, but not now */
+        return 0;
+    }
+    return 1;
+#else
     return d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d));
+#endif
 }
 
 /* a/wa < b/wb without division: weighted least-connections order.  Both
@@ -118,14 +138,23 @@ pool_pick_tier(rp_proxy *p, const rp_pool *pl, uint32_t tried, int backup)
 /* Primaries, then backups; when every device is marked down, try them
  * anyway rather than refuse (nginx does the same for a one-server group):
  * a gateway with one camera must not answer 503 for fail_timeout after a
- * single hiccup. */
+ * single hiccup.  A tier whose devices are up but at max_conns is not
+ * skipped for the next: the request waits (PICK_FULL) -- backups stand in
+ * for devices that are down, not busy (HAProxy's queue). */
 int
 pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
 {
     int pick = -1, pass;
+#if RP_ENABLE_LIMITS
+    p->pick_full = 0;
+#endif
     for (pass = 0; pass < 4 && pick < 0; pass++) { /* primaries, backups; again, any */
         p->pick_any = (uint8_t)(pass >> 1);
         pick = pool_pick_tier(p, pl, tried, pass & 1);
+#if RP_ENABLE_LIMITS
+        if (pick < 0 && p->pick_full)
+            pick = PICK_FULL;
+#endif
     }
     p->pick_any = 0;
     return pick;

@@ -39,6 +39,10 @@
  *   CS_CWAIT    client: a miss waiting for another request's fill of the
  *               same key (CF_COLLAPSED).  Timer: T_CWAIT (lock_timeout; a
  *               finished fill sets it due).  Owns `in` (the held head).
+ *   CS_QUEUE    client: waits in its pool's queue (RP_ENABLE_LIMITS) for a
+ *               device under max_conns; linked through `next`.  Timer:
+ *               T_QUEUE (queue_timeout from the head; queue_kick sets the
+ *               oldest's due).  Owns `in` (the held head).  No link.
  *   DS_CONNECTING device: its TCP connect (c->link waits in CS_FWD).  Timer:
  *               T_CONNECT.  Owns `out` (the request head).
  *   DS_BUSY     device: serving its client (CS_FWD or CS_TUNNEL).  Timer:
@@ -53,7 +57,7 @@
  *               and `in`.  No link.
  *
  * Changes (the `next_ok` table): FREE -> HEAD | CONNECTING; HEAD -> FWD |
- * LOCAL; FWD -> CACHE | CWAIT | TUNNEL; CWAIT -> FWD; FWD | LOCAL | CACHE ->
+ * LOCAL; FWD -> CACHE | CWAIT | TUNNEL | QUEUE; CWAIT | QUEUE -> FWD; FWD | LOCAL | CACHE ->
  * HEAD (keep-alive); any client state -> CLOSING; CONNECTING -> BUSY |
  * PCONNECT; PCONNECT -> PROBE; BUSY <-> IDLE; any -> FREE.  RP_ENABLE_ASSERT checks each change and, when
  * a turn leaves a connection at rest, the invariants above (conn_check).
@@ -131,6 +135,13 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
         return c->pools[c->devices[x->device].pool].probe_timeout_ms;
     if (kind == T_LINGER)
         return RP_TIMEOUT_LINGER_MS;
+#if RP_ENABLE_LIMITS
+    if (kind == T_QUEUE) { /* what is left of queue_timeout since the head */
+        uint32_t t = c->pools[c->routes[x->route].pool].queue_timeout_ms;
+        uint64_t waited = p->now - x->t_start;
+        return waited < t ? (uint32_t)(t - waited) : 0;
+    }
+#endif
     return *(const uint32_t *)(const void *)((const char *)c + field[kind]);
 }
 
@@ -160,6 +171,9 @@ timer_kind(const rp_conn *c)
     case CS_TUNNEL: return T_TUNNEL;
     case CS_LOCAL: case CS_CACHE: return out_blocked(c) ? T_CLIENT : T_NONE;
     case CS_CWAIT: return T_CWAIT;
+#if RP_ENABLE_LIMITS
+    case CS_QUEUE: return T_QUEUE;
+#endif
     case CS_CLOSING: return buf_len(&c->out) ? T_CLIENT : T_LINGER;
     case DS_PCONNECT: case DS_PROBE: return T_PROBE;
     case DS_CONNECTING: return T_CONNECT;
@@ -285,9 +299,15 @@ conn_free(rp_proxy *p, rp_conn *c)
         }
         if (c->link)
             c->link->link = NULL;
+        queue_kick(p); /* room for a waiting request */
     } else if (c->link) {
         conn_free(p, c->link);
     }
+#if RP_ENABLE_LIMITS
+    else if (c->state == CS_QUEUE) {
+        queue_unlink(p, c);
+    }
+#endif
     if (c->sock >= 0)
         rp_port_close(c->sock);
     buf_release(p, &c->in, 1);
@@ -365,6 +385,10 @@ closing_begin(rp_proxy *p, rp_conn *c)
 {
     if (c->link)
         conn_free(p, c->link);
+#if RP_ENABLE_LIMITS
+    if (c->state == CS_QUEUE)
+        queue_unlink(p, c);
+#endif
     c->flags &= ~F_KEEP;
     c->head_len = 0; /* no retry from here */
     if (c->flags & F_DEAD) {
@@ -414,7 +438,13 @@ closing_step(rp_proxy *p, rp_conn *c)
 static const uint16_t next_ok[RP_NSTATES] = {
     [CS_FREE] = B(CS_HEAD) | B(DS_CONNECTING),
     [CS_HEAD] = B(CS_FWD) | B(CS_LOCAL) | B(CS_CLOSING) | B(CS_FREE),
-    [CS_FWD] = B(CS_CACHE) | B(CS_CWAIT) | B(CS_TUNNEL) | B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
+    [CS_FWD] = B(CS_CACHE) | B(CS_CWAIT) | B(CS_TUNNEL) | B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE)
+#if RP_ENABLE_LIMITS
+               | B(CS_QUEUE),
+    [CS_QUEUE] = B(CS_FWD) | B(CS_CLOSING) | B(CS_FREE),
+#else
+    ,
+#endif
     [CS_TUNNEL] = B(CS_CLOSING) | B(CS_FREE),
     [CS_CLOSING] = B(CS_FREE),
     [CS_LOCAL] = B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
@@ -448,7 +478,8 @@ client_check(const rp_conn *c, uint32_t f)
     RP_ASSERT(!c->tries || (f & F_DEVFAIL));
     RP_ASSERT(!(f & F_RESP_DONE) || c->state == CS_CLOSING); /* exchange_end runs in its turn */
     RP_ASSERT(!HELD(c) || buf_len(&c->in) >= HELD(c));
-    RP_ASSERT(!HELD(c) || c->state == CS_FWD || c->state == CS_CACHE || c->state == CS_CWAIT);
+    RP_ASSERT(!HELD(c) || c->state == CS_FWD || c->state == CS_CACHE || c->state == CS_CWAIT ||
+              IS_QUEUED(c));
 }
 
 /* The invariants of c's state (the table above), when a turn leaves it. */
@@ -466,7 +497,7 @@ conn_check(const rp_proxy *p, const rp_conn *c)
     RP_ASSERT(!o || (o->link == c && o->kind != c->kind && o->state != CS_FREE));
     RP_ASSERT(!c->deadline || c->tkind != T_NONE);
     RP_ASSERT(!(f & F_DEAD) || (f & F_EOF));
-    RP_ASSERT(!c->next || c->state == DS_IDLE); /* the free list or a device's idle list */
+    RP_ASSERT(!c->next || c->state == DS_IDLE || IS_QUEUED(c)); /* an idle list or a queue */
     if (c->kind == K_CLIENT)
         client_check(c, f);
     else
@@ -493,6 +524,11 @@ conn_check(const rp_proxy *p, const rp_conn *c)
         break;
     case CS_CWAIT:
         RP_ASSERT(!o && HELD(c) && (c->cflags & CF_COLLAPSED) && !(f & F_RESP_HEAD));
+        break;
+#endif
+#if RP_ENABLE_LIMITS
+    case CS_QUEUE:
+        RP_ASSERT(!o && HELD(c) && !(f & F_RESP_HEAD) && c->tkind == T_QUEUE);
         break;
 #endif
     case DS_CONNECTING:
@@ -529,6 +565,10 @@ client_step(rp_proxy *p, rp_conn *c)
 #if RP_ENABLE_CACHE
     case CS_CWAIT: /* its timer (or the fill's end) wakes it; a reset frees it */
         return (c->flags & F_DEAD) ? exchange_fail(p, c, 0) : 0;
+#endif
+#if RP_ENABLE_LIMITS
+    case CS_QUEUE: /* its timer (or queue_kick) wakes it; a client gone leaves */
+        return (c->flags & (F_EOF | F_DEAD)) ? queue_abandon(p, c) : 0;
 #endif
     }
     return 0; /* CS_FREE; device states are stepped with their client */
@@ -617,6 +657,11 @@ conn_timeout(rp_proxy *p, rp_conn *x)
 #if RP_ENABLE_CACHE
     case T_CWAIT: /* the fill ended, or waiting for it took too long */
         cache_resume(p, x);
+        break;
+#endif
+#if RP_ENABLE_LIMITS
+    case T_QUEUE: /* a device has room (queue_kick), or queue_timeout passed */
+        queue_resume(p, x);
         break;
 #endif
     case T_HEAD:

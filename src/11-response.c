@@ -72,6 +72,10 @@ error_write(rp_proxy *p, rp_conn *c, int status)
     w_num(&w, (uint64_t)reason.n + 1);
     w_put(&w, S("\r\n"));
     w_cache_status(&w, c, 0, 0);
+#if RP_ENABLE_LIMITS
+    if (status == 503) /* busy, not broken: worth trying again soon (RFC 9110 §10.2.3) */
+        w_put(&w, S("Retry-After: 1\r\n"));
+#endif
     w_put(&w, S("Connection: close\r\n\r\n"));
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
         w_str(&w, reason);

@@ -69,7 +69,11 @@ device_release(rp_proxy *p, rp_conn *d)
     rp_device *dv = &p->cfg.devices[d->device];
     d->link = NULL;
     if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
-        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping) {
+        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping
+#if RP_ENABLE_LIMITS
+        && (!dv->max_idle || dv->idle < dv->max_idle)
+#endif
+        ) {
         conn_state(d, DS_IDLE);
         d->flags &= F_WBLOCK | F_HSDONE | F_TLSPART; /* socket flags that still hold */
         d->next = p->idle[d->device];
@@ -77,6 +81,7 @@ device_release(rp_proxy *p, rp_conn *d)
         dv->active--;
         dv->idle++;
         conn_settle(p, d); /* both buffers are empty: they go back */
+        queue_kick(p);     /* an idle connection is a free one */
         return;
     }
     conn_free(p, d);
@@ -188,6 +193,118 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
     return RP_OK;
 }
 
+#if RP_ENABLE_LIMITS
+/* ---- The pools' queues ----
+ * A request whose pool has every device it would use at max_conns waits
+ * in the pool's FIFO (CS_QUEUE; the list runs through the clients' `next`)
+ * with its head held.  When a device connection closes or goes idle,
+ * queue_kick makes the oldest waiter of each pool due; its timer
+ * (queue_resume) dispatches it on whichever device has room then -- or
+ * puts it back at the front.  A newcomer queues behind the waiters.  The
+ * wait is bounded by the pool's queue_timeout from the request's head. */
+
+static rp_pool *
+pool_of(rp_proxy *p, const rp_conn *c)
+{
+    return &p->cfg.pools[p->cfg.routes[c->route].pool];
+}
+
+/* Take c out of its pool's queue, if it is in it. */
+void
+queue_unlink(rp_proxy *p, rp_conn *c)
+{
+    rp_pool *pl = pool_of(p, c);
+    rp_conn **pp = &pl->qhead, *prev = NULL;
+    while (*pp && *pp != c)
+        prev = *pp, pp = &(*pp)->next;
+    if (!*pp)
+        return;
+    *pp = c->next;
+    if (pl->qtail == c)
+        pl->qtail = prev;
+    c->next = NULL;
+    pl->queued--;
+}
+
+/* A device connection closed or went idle: the oldest waiter of each pool
+ * gets its turn from the timer sweep, not inside the exchange that freed it. */
+void
+queue_kick(rp_proxy *p)
+{
+    int i;
+    for (i = 0; i < p->cfg.npools; i++) {
+        rp_conn *w = p->cfg.pools[i].qhead;
+        if (w && w->deadline > p->now) {
+            w->deadline = p->now;
+            timer_hint(p, p->now);
+        }
+    }
+}
+
+/* Wait in the pool's queue (at the front: a waiter that found no room
+ * after all), or 503 when it is full. */
+static int
+queue_add(rp_proxy *p, rp_conn *c, int front)
+{
+    rp_pool *pl = pool_of(p, c);
+    if (!front && pl->queued >= pl->queue_max) {
+        pl->queue_full++;
+        return reply_error(p, c, 503, pl->queue_max ? "the pool's queue is full"
+                                                    : "every device at max_conns (no queue=)");
+    }
+    if (front) {
+        c->next = pl->qhead;
+        pl->qhead = c;
+        if (!pl->qtail)
+            pl->qtail = c;
+    } else {
+        c->next = NULL;
+        if (pl->qtail)
+            pl->qtail->next = c;
+        else
+            pl->qhead = c;
+        pl->qtail = c;
+    }
+    if (++pl->queued > pl->queued_peak)
+        pl->queued_peak = pl->queued;
+    conn_state(c, CS_QUEUE);
+    return 1;
+}
+
+/* c's queue timer: made due by queue_kick (the oldest waiter: try a
+ * device), or queue_timeout passed (503 with Retry-After). */
+void
+queue_resume(rp_proxy *p, rp_conn *c)
+{
+    rp_pool *pl = pool_of(p, c);
+    int first = pl->qhead == c;
+    queue_unlink(p, c);
+    if (first && p->now < c->t_start + pl->queue_timeout_ms) {
+        dispatch(p, c, NULL); /* a device, or back to the front */
+        if (c->state != CS_QUEUE) {
+            queue_kick(p); /* room for the next one too? */
+            return;
+        }
+        if (p->now < c->t_start + pl->queue_timeout_ms)
+            return;
+        queue_unlink(p, c);
+    }
+    pl->queue_timeouts++;
+    reply_error(p, c, 503, "waited in the pool's queue for queue_timeout");
+}
+
+/* A waiting client closed: it leaves the queue (access line, status 0). */
+int
+queue_abandon(rp_proxy *p, rp_conn *c)
+{
+    queue_unlink(p, c);
+#if RP_ENABLE_REASONS && RP_ENABLE_ACCESS_LOG
+    c->why = "client closed while queued";
+#endif
+    return exchange_fail(p, c, 0);
+}
+#endif
+
 /* Find a device and send it the request head; m is NULL on a retry (the
  * head is parsed again from the held bytes). */
 int
@@ -204,18 +321,35 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
             return exchange_fail(p, c, 502);
         m = &again;
     }
+#if RP_ENABLE_LIMITS
+    if (pl->queued && c->state != CS_QUEUE)
+        return queue_add(p, c, 0); /* first come, first served */
+#endif
     for (;;) {
-        if ((dev = pool_pick(p, pl, c->tried)) < 0)
+        if ((dev = pool_pick(p, pl, c->tried)) < 0) {
+#if RP_ENABLE_LIMITS
+            if (dev == PICK_FULL)
+                return queue_add(p, c, c->state == CS_QUEUE);
+#endif
             return exchange_fail(p, c, (c->flags & F_DEVFAIL) ? 502 : 503);
+        }
         rc = device_get(p, dev, &d);
         if (rc == RP_OK)
             break;
+#if RP_ENABLE_LIMITS
+        if (rc == RP_ENOMEM && pl->queue_max) /* every device slot busy: wait too */
+            return queue_add(p, c, c->state == CS_QUEUE);
+#endif
         if (rc == RP_ENOMEM)
             return exchange_fail(p, c, 503);
         device_fail(p, dev, rc); /* nothing reached it: on to the next, free */
         c->tried |= 1u << dev;
         c->flags |= F_DEVFAIL;
     }
+#if RP_ENABLE_LIMITS
+    if (c->state == CS_QUEUE)
+        conn_state(c, CS_FWD);
+#endif
     c->link = d;
     d->link = c;
 #if RP_ENABLE_ACCESS_LOG

@@ -45,6 +45,12 @@ probe_start(rp_proxy *p, int idx)
     rp_conn *d = conn_alloc(p, K_DEVICE);
     rp_sock s;
     wbuf w;
+#if RP_ENABLE_LIMITS
+    if (d && dv->max_conns && dv->active + dv->idle >= dv->max_conns) {
+        conn_free(p, d); /* the probe counts toward max_conns: traffic vouches now */
+        d = NULL;
+    }
+#endif
     if (!d) { /* every slot busy with traffic: that is not the device's fault */
         dv->probe_next = p->now + pl->interval_ms;
         return;

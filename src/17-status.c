@@ -88,6 +88,10 @@ json_device(const rp_proxy *p, const rp_device *d, wbuf *w)
     json_num(w, "effective_weight", (uint64_t)d->effective, 1);
     json_num(w, "active", d->active, 1);
     json_num(w, "idle", d->idle, 1);
+#if RP_ENABLE_LIMITS
+    json_num(w, "max_conns", d->max_conns, 1);
+    json_num(w, "max_idle", d->max_idle ? d->max_idle : d->max_conns, 1);
+#endif
     json_num(w, "requests", d->requests, 1);
     json_num(w, "failures", d->failures, 1);
     json_str(w, "last_failure", d->last_err ? rp_strerror(d->last_err) : "");
@@ -159,6 +163,13 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         w_put(w, "\"", 1);
         json_str(w, "balance", pl->balance == RP_BALANCE_LEASTCONN ? "leastconn" : "wrr");
         json_num(w, "retries", pl->retries, 1);
+#if RP_ENABLE_LIMITS
+        json_num(w, "queue_max", pl->queue_max, 1);
+        json_num(w, "queued", pl->queued, 1);
+        json_num(w, "queued_peak", pl->queued_peak, 1);
+        json_num(w, "queue_timeouts", pl->queue_timeouts, 1);
+        json_num(w, "queue_full", pl->queue_full, 1);
+#endif
         w_put(w, S(",\"devices\":["));
     } else {
         w_put(w, ",", 1);
@@ -180,7 +191,43 @@ static const struct {
     {"rproxy_device_requests_total", "counter"},
     {"rproxy_device_failures_total", "counter"},
     {"rproxy_device_probe_failures_total", "counter"},
+#if RP_ENABLE_LIMITS
+    {"rproxy_device_max_connections", "gauge"},
+#endif
 };
+
+#if RP_ENABLE_LIMITS
+static const struct {
+    const char *name, *type;
+} prom_pool_metrics[] = {
+    {"rproxy_pool_queued", "gauge"},
+    {"rproxy_pool_queued_peak", "gauge"},
+    {"rproxy_pool_queue_timeouts_total", "counter"},
+    {"rproxy_pool_queue_full_total", "counter"},
+};
+
+/* Pool metric m of pool i, one sample; its TYPE line before the first. */
+static void
+prom_pool(const rp_proxy *p, uint64_t m, int i, wbuf *w)
+{
+    const rp_pool *pl = &p->cfg.pools[i];
+    uint64_t v[RP_COUNT(prom_pool_metrics)];
+    v[0] = pl->queued, v[1] = pl->queued_peak, v[2] = pl->queue_timeouts, v[3] = pl->queue_full;
+    if (i == 0) {
+        w_put(w, S("# TYPE "));
+        w_cstr(w, prom_pool_metrics[m].name);
+        w_put(w, " ", 1);
+        w_cstr(w, prom_pool_metrics[m].type);
+        w_put(w, "\n", 1);
+    }
+    w_cstr(w, prom_pool_metrics[m].name);
+    w_put(w, S("{pool=\""));
+    w_cstr(w, pl->name);
+    w_put(w, S("\"} "));
+    w_num(w, v[m]);
+    w_put(w, "\n", 1);
+}
+#endif
 
 static void
 prom_global(wbuf *w, const char *name, const char *type, uint64_t v)
@@ -245,6 +292,16 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
         return 1;
     }
     k -= 2;
+#if RP_ENABLE_LIMITS
+    if (nd && k >= nd * RP_COUNT(prom_metrics)) { /* then the pools' queues */
+        uint64_t np = (uint64_t)p->cfg.npools;
+        k -= nd * RP_COUNT(prom_metrics);
+        if ((m = k / np) >= RP_COUNT(prom_pool_metrics))
+            return 0;
+        prom_pool(p, m, (int)(k % np), w);
+        return 1;
+    }
+#endif
     if (nd == 0 || (m = k / nd) >= RP_COUNT(prom_metrics))
         return 0;
     di = k % nd;
@@ -252,6 +309,9 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     v[0] = (uint64_t)device_is_up(p, d), v[1] = d->weight, v[2] = (uint64_t)d->effective;
     v[3] = d->active, v[4] = d->idle, v[5] = d->requests, v[6] = d->failures;
     v[7] = d->probe_failures;
+#if RP_ENABLE_LIMITS
+    v[8] = d->max_conns;
+#endif
     if (di == 0) {
         w_put(w, S("# TYPE "));
         w_cstr(w, prom_metrics[m].name);

@@ -162,6 +162,12 @@ RP_INTERNAL int route_host_match(const char *pat, rp_str host);
 RP_INTERNAL int route_match(const rp_config *c, rp_str host, rp_str path);
 RP_INTERNAL int device_is_up(const rp_proxy *p, const rp_device *d);
 RP_INTERNAL int pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried);
+#define PICK_FULL (-2) /* pool_pick: every device it would use is at max_conns */
+#if RP_ENABLE_LIMITS
+RP_INTERNAL int device_full(const rp_device *d);
+#else
+#define device_full(d) 0
+#endif
 RP_INTERNAL void device_fail(rp_proxy *p, int idx, int err);
 RP_INTERNAL RP_NOINLINE void device_ok(rp_proxy *p, int idx);
 
@@ -187,6 +193,9 @@ enum { K_LISTENER = 1, K_CLIENT, K_DEVICE };
 /* rp_conn.state: CS_ for client connections, DS_ for device ones. */
 enum {
     CS_FREE, CS_HEAD, CS_FWD, CS_TUNNEL, CS_CLOSING, CS_LOCAL, CS_CACHE, CS_CWAIT,
+#if RP_ENABLE_LIMITS
+    CS_QUEUE, /* (only where there is a queue: the states after it keep their numbers) */
+#endif
     DS_CONNECTING, DS_PCONNECT, DS_PROBE, DS_BUSY, DS_IDLE, RP_NSTATES
 };
 /* The device's TCP connect is pending (an exchange's or a probe's). */
@@ -198,9 +207,14 @@ enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
 /* rp_conn.tkind: which timer is armed (timer_kind derives it from the state). */
 enum {
     T_NONE, T_HEAD, T_IDLE, T_CLIENT, T_TUNNEL, T_LINGER,
-    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT
+    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT, T_QUEUE
 };
 #define NO_DEVICE 0xff /* rp_conn.device of a client no device serves yet */
+#if RP_ENABLE_LIMITS
+#define IS_QUEUED(c) ((c)->state == CS_QUEUE)
+#else
+#define IS_QUEUED(c) 0
+#endif
 #define NO_ROUTE 0xff  /* rp_conn.route before a route matched (access log builds) */
 
 /* Bytes of a cache hit's body still to send from the arena. */
@@ -423,6 +437,14 @@ RP_INTERNAL int exchange_fail(rp_proxy *p, rp_conn *c, int status);
 RP_INTERNAL int reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why));
 #define reply_error(p, c, status, why) reply_error_(p, c, status WHY_ARG(why))
 RP_INTERNAL int dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
+#if RP_ENABLE_LIMITS
+RP_INTERNAL void queue_unlink(rp_proxy *p, rp_conn *c);
+RP_INTERNAL void queue_kick(rp_proxy *p);
+RP_INTERNAL void queue_resume(rp_proxy *p, rp_conn *c);
+RP_INTERNAL int queue_abandon(rp_proxy *p, rp_conn *c);
+#else
+#define queue_kick(p) ((void)0)
+#endif
 RP_INTERNAL int device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting);
 RP_INTERNAL RP_NOINLINE void request_reset(rp_conn *c);
 RP_INTERNAL int exchange_end(rp_proxy *p, rp_conn *c);
