@@ -85,12 +85,12 @@
  *     of which engine and X.509 contexts              7,422       6,923
  *     all TLS slots                               2,598,400      55,456
  *   TLS session cache                                16,384       1,024
- *   rp_config: the configuration                     26,880       4,344
+ *   rp_config: the configuration                     27,392       4,344
  *     of which certificates and their store          18,272       2,176
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
  *   everything else                                   1,200         360
- *   rp_proxy: all of rproxy's RAM                71,515,080     147,192
+ *   rp_proxy: all of rproxy's RAM                71,515,592     147,192
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
