@@ -223,7 +223,7 @@ deb:
 	    { tail -40 ../build.log; exit 1; }
 	mv $(BUILD)/deb/src-$(or $(ARCH),native)/rproxy_$(DEB_VERSION)_*.deb $(BUILD)/deb/
 	rm -rf $(BUILD)/deb/src-$(or $(ARCH),native)
-	@ls $(BUILD)/deb/rproxy_$(DEB_VERSION)_*.deb
+	@ls $(BUILD)/deb/rproxy_$(DEB_VERSION)_$(or $(ARCH),$(shell dpkg --print-architecture)).deb
 
 clean:
 	rm -rf $(BUILD) rproxy
