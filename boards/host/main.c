@@ -261,9 +261,10 @@ json_escape(char *out, size_t cap, size_t *n, const char *s, size_t len)
     out[*n] = '\0';
 }
 
-/* "time":"YYYY-MM-DDTHH:MM:SSZ" (UTC), made once a second. */
+/* "YYYY-MM-DDTHH:MM:SSZ" (UTC), made once a second: JSON's "time", and
+ * the start of each text line in a -l FILE. */
 static const char *
-json_time(void)
+log_time(void)
 {
     static char stamp[32];
     static time_t last = -1;
@@ -291,12 +292,15 @@ log_line(int level, const char *msg)
         level = RP_LOG_ERROR;
     if (log_json) {
         n = (size_t)snprintf(out, sizeof out, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"",
-                             json_time(), names[level]);
+                             log_time(), names[level]);
         json_escape(out, sizeof out - 3, &n, msg, strlen(msg));
         memcpy(out + n, "\"}\n", 3);
         n += 3;
     } else {
-        n = (size_t)snprintf(out, sizeof out, "%s%s\n", log_kind == TARGET_SYSLOG ? "" : "rproxy: ",
+        n = (size_t)snprintf(out, sizeof out, "%s%s%s\n",
+                             log_kind == TARGET_FILE ? log_time() : "",
+                             log_kind == TARGET_SYSLOG ? "" : log_kind == TARGET_FILE ? " rproxy: "
+                                                                                      : "rproxy: ",
                              msg);
         n = n < sizeof out ? n : sizeof out - 1;
     }
@@ -576,6 +580,8 @@ on_access(void *ud, const rp_access *a)
     }
     if (sizeof alog - alog_n < sizeof req + 512)
         alog_flush();
+    if (log_kind == TARGET_FILE) /* nobody else stamps a file's lines */
+        alog_n += (size_t)snprintf(alog + alog_n, sizeof alog - alog_n, "%s ", log_time());
     n = (size_t)snprintf(alog + alog_n, sizeof alog - alog_n,
                          "ACCESS %s \"%s\" %d %llu %s %lums%s%s%s%s%s\n", client, req, a->status,
                          (unsigned long long)a->bytes, device, (unsigned long)a->ms,
@@ -598,7 +604,7 @@ on_access_json(const rp_access *a)
     cap = sizeof alog - alog_n - 2;
     rp_addr_format(a->client, client, sizeof client);
     format_endpoint(a->device, device, sizeof device);
-    n = (size_t)snprintf(o, cap, "{\"time\":\"%s\",\"client\":\"%s\",\"method\":", json_time(),
+    n = (size_t)snprintf(o, cap, "{\"time\":\"%s\",\"client\":\"%s\",\"method\":", log_time(),
                          client);
     if (a->method.n) {
         o[n++] = '"';

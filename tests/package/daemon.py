@@ -444,6 +444,9 @@ def t_reopen():
     hup = wait_for(lambda: "SIGHUP" in read_file(log))
     status = get(px.port)[0]
     rc = px.stop()
+    check("-l FILE: text lines start with the UTC time",
+          re.search(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ACCESS 127\.0\.0\.1 "GET /before" 200 ', old, re.M)
+          and re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ rproxy: listening on ", old, re.M), old)
     check("SIGUSR1 reopens the log file: old lines in the rotated file, new ones in the new",
           after and "/before" in old and "/after" not in old and "/after" in new
           and "log %s reopened" % log in new, "old:\n%s\nnew:\n%s" % (old, new))
