@@ -17,7 +17,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/rproxy-package.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
 n=0
 fails=0
 VERSION=$(sed -n 's/^#define RP_VERSION "\(.*\)"/\1/p' rproxy.h)
@@ -142,8 +142,9 @@ grep -q '^ Depends:.*libbearssl0' "$TMP/info" && grep -q '^ Depends:.*adduser' "
 dpkg-deb -e "$DEB" "$TMP/ctl" && [ "$(cat "$TMP/ctl/conffiles")" = "/etc/logrotate.d/rproxy
 /etc/rproxy/rproxy.conf" ] || r=1
 grep -q 'rproxy -t -c' "$TMP/ctl/postinst" && grep -q 'adduser --system' "$TMP/ctl/postinst" &&
-    grep -q 'deb-systemd-helper' "$TMP/ctl/postinst" || r=1
-ok $r "dpkg-deb -I: rproxy $VERSION $HOSTARCH, Depends libbearssl0 and adduser, conffiles, postinst" "$TMP/info"
+    grep -q 'deb-systemd-helper' "$TMP/ctl/postinst" && grep -q 'deb-systemd-invoke stop' "$TMP/ctl/prerm" &&
+    ! grep -q 'deb-systemd-invoke stop' "$TMP/ctl/preinst" 2>/dev/null || r=1
+ok $r "dpkg-deb -I: rproxy $VERSION $HOSTARCH, Depends libbearssl0 and adduser, conffiles, maintainer scripts" "$TMP/info"
 dpkg-deb -c "$DEB" | awk '{print $1, $6}' >"$TMP/contents"
 r=0
 for f in "-rwxr-xr-x ./usr/sbin/rproxy" "-rw-r--r-- ./lib/systemd/system/rproxy.service" \
@@ -196,6 +197,8 @@ echo "## enabled"; readlink /etc/systemd/system/multi-user.target.wants/rproxy.s
 echo "## conffile"; dpkg-query -W -f='\${Conffiles}\n' rproxy
 printf 'listen 127.0.0.1:$PORT\npool lan\ndevice lan 127.0.0.1:$DEVPORT\nroute pool=lan\n' >/etc/rproxy/rproxy.conf
 echo "## check"; /usr/sbin/rproxy -t -c /etc/rproxy/rproxy.conf; echo "check-rc=\$?"
+echo "## reinstall"; dpkg -i /mnt/rproxy.deb; echo "reinstall-rc=\$?"
+echo "## after"; cat /etc/rproxy/rproxy.conf
 echo "## unit"; python3 /mnt/unitrun.py /lib/systemd/system/rproxy.service $PORT
 echo "## purge"; dpkg --purge rproxy; echo "purge-rc=\$?"
 [ -e /etc/rproxy/rproxy.conf ] || echo "conffile-gone"
@@ -221,12 +224,16 @@ inroot() { # inroot SCRIPT: run SCRIPT in a fresh throwaway root, /mnt = $TMP
 inroot inroot.sh >"$TMP/root.log" 2>&1
 grep -q '^dpkg-rc=0$' "$TMP/root.log" && grep -q '^rproxy:x:[0-9]*:[0-9]*:.*:/nonexistent:' "$TMP/root.log" &&
     grep -q '^/lib/systemd/system/rproxy.service$' "$TMP/root.log" &&
-    grep -q 'does not pass .rproxy -t' "$TMP/root.log"
+    grep -q 'does not pass .rproxy -t. yet' "$TMP/root.log" && grep -q '^  /etc/rproxy/rproxy.conf:[0-9]*: no listen line' "$TMP/root.log"
 ok $? "throwaway root: dpkg -i creates user rproxy, enables the unit, does not start it (-t fails on the example)" "$TMP/root.log"
 grep -q '/etc/rproxy/rproxy.conf [0-9a-f]' "$TMP/root.log" && grep -q '/etc/logrotate.d/rproxy [0-9a-f]' "$TMP/root.log"
 ok $? "throwaway root: dpkg registers the conffiles" "$TMP/root.log"
 grep -q '^/etc/rproxy/rproxy.conf: ok$' "$TMP/root.log" && grep -q '^check-rc=0$' "$TMP/root.log"
 ok $? "throwaway root: the packaged binary checks the admin's config (-t)" "$TMP/root.log"
+sed -n '/^## reinstall/,/^## unit/p' "$TMP/root.log" >"$TMP/reinstall.log"
+grep -q '^reinstall-rc=0$' "$TMP/reinstall.log" && ! grep -q 'does not pass' "$TMP/reinstall.log" &&
+    grep -q "^listen 127.0.0.1:$PORT\$" "$TMP/reinstall.log"
+ok $? "throwaway root: dpkg -i again keeps the admin's conffile, and -t passes in postinst" "$TMP/reinstall.log"
 sed -n '/^## unit/,/^## purge/p' "$TMP/root.log" | grep '^\(not \)\{0,1\}ok ' | sed 's/^\(\(not \)\{0,1\}ok\) [0-9]* - /\1 - throwaway root: /' >"$TMP/unit.tap"
 cat "$TMP/unit.tap"
 [ "$(grep -c '^ok' "$TMP/unit.tap")" = 5 ]
