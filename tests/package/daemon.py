@@ -65,6 +65,8 @@ class Device(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = b"hello from the device\n"
         self.send_response(200)
+        if self.path.startswith("/c/"):  # the cache route's answers are cacheable
+            self.send_header("Cache-Control", "max-age=60")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -109,7 +111,8 @@ def config(port, tls_port=None):
     text = "listen 127.0.0.1:%d\n" % port
     if tls_port:
         text += "listen 127.0.0.1:%d tls\ntls cert=%s key=%s\n" % (tls_port, CERT, KEY)
-    text += "pool lan\ndevice lan 127.0.0.1:%d\nroute pool=lan\n" % DEV_PORT
+    text += ("pool lan\ndevice lan 127.0.0.1:%d\nroute path=/c/ pool=lan cache=on\nroute pool=lan\n"
+             % DEV_PORT)
     path = os.path.join(TMP, "rproxy-%d.conf" % port)
     with open(path, "w") as f:
         f.write(text)
@@ -395,6 +398,8 @@ def t_json(tls=True):
     px = Proxy(["-l", log, "-j"], tls_port=tls_port)
     get(px.port, '/a?q="x"\\')
     get(px.port, raw=b"G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n")
+    get(px.port, "/c/x")
+    get(px.port, "/c/x")
     if tls:
         get(tls_port, "/secure", tls=True)
     px.stop()
@@ -413,8 +418,12 @@ def t_json(tls=True):
     check("-j: a request's object has the access line's fields plus route, pool, cache, tls",
           ok and set(ok[0]) == want and ok[0]["status"] == 200 and ok[0]["method"] == "GET"
           and ok[0]["device"] == "127.0.0.1:%d" % DEV_PORT and ok[0]["pool"] == "lan"
-          and ok[0]["route"] == 0 and ok[0]["tls"] is None and ok[0]["client"] == "127.0.0.1",
+          and ok[0]["route"] == 1 and ok[0]["cache"] is None and ok[0]["tls"] is None and ok[0]["client"] == "127.0.0.1",
           json.dumps(acc))
+    cached = [(o["route"], o["cache"], o["device"]) for o in acc if o.get("target") == "/c/x"]
+    check("-j: a cache route's objects say route 0 and what the cache did (stored, then hit)",
+          len(cached) == 2 and cached[0][:2] in ((0, "stored"), (0, "miss")) and cached[1][:2] == (0, "hit")
+          and cached[1][2] is None, cached)
     refused = [o for o in acc if o.get("status") == 400]
     check("-j: an unreadable request line: method/target null, why names the rule",
           refused and refused[0]["method"] is None and refused[0]["why"], json.dumps(acc))
