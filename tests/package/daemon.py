@@ -293,6 +293,22 @@ def t_notify():
     ns.close()
 
 
+def t_notify_abstract():
+    name = "rproxy-test-notify-%d" % os.getpid()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind("\0" + name)
+    s.settimeout(10 * SLOW)
+    px = Proxy([], {"NOTIFY_SOCKET": "@" + name}, wait=False)
+    try:
+        got = s.recv(4096).decode()
+    except socket.timeout:
+        got = None
+    px.stop()
+    s.close()
+    check("notify: an abstract NOTIFY_SOCKET (@name) gets READY=1", got is not None and "READY=1" in got,
+          "%r\n%s" % (got, px.stderr()))
+
+
 def t_notify_missing():
     path = os.path.join(TMP, "no-such-notify.sock")
     px = Proxy([], {"NOTIFY_SOCKET": path})
@@ -524,6 +540,7 @@ def main():
         t_cross()
     else:
         t_notify()
+        t_notify_abstract()
         t_notify_missing()
         t_user()
         t_user_bad()
