@@ -35,12 +35,14 @@ def inline(s):
     """Markdown inline markup to roff fonts."""
     out = []
     pos = 0
-    for m in re.finditer(r"`([^`]+)`|\*\*([^*]+)\*\*|\[([^\]]+)\]\([^)]*\)", s):
+    for m in re.finditer(r"`([^`]+)`|\*\*([^*]+)\*\*|\[([^\]]+)\]\([^)]*\)|(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", s):
         out.append(esc(s[pos:m.start()]))
         if m.group(1) is not None:
             out.append("\\fB" + esc(m.group(1)) + "\\fR")
         elif m.group(2) is not None:
-            out.append("\\fB" + esc(m.group(2)) + "\\fR")
+            out.append("\\fB" + esc(m.group(2).replace("`", "")) + "\\fR")
+        elif m.group(4) is not None:
+            out.append("\\fI" + esc(m.group(4)) + "\\fR")
         else:
             out.append(esc(m.group(3)))
         pos = m.end()
@@ -60,7 +62,6 @@ def convert(md):
     out = []
     lines = md.split("\n")
     i = 0
-    para = False
     while i < len(lines):
         line = lines[i]
         if line.startswith("```"):
@@ -71,10 +72,8 @@ def convert(md):
                 out.append("\\&" + code if code else "")
                 i += 1
             out += [".fi", ".RE"]
-            para = False
         elif line.startswith("### "):
             out.append(".SH " + esc(line[4:].upper()))
-            para = False
         elif line.startswith("|"):
             rows = []
             while i < len(lines) and lines[i].startswith("|"):
@@ -86,17 +85,21 @@ def convert(md):
                 out += [".TP", inline(r[0]), inline(r[1])]
                 for h, c in zip(head[2:], r[2:]):
                     out += [".br", inline(h) + ": " + inline(c)]
-            para = False
         elif line.startswith("- "):
-            out += [".IP \\(bu 2", inline(line[2:])]
-            para = True
+            item = [line[2:].strip()]  # the item and its indented continuation lines
+            while i + 1 < len(lines) and lines[i + 1].startswith("  ") and lines[i + 1].strip():
+                i += 1
+                item.append(lines[i].strip())
+            out += [".IP \\(bu 2", inline(" ".join(item))]
         elif line.strip() == "":
-            para = False
+            pass
         else:
-            if not para:
-                out.append(".PP")
-                para = True
-            out.append(inline(line.strip()))
+            text = [line.strip()]  # a paragraph: inline markup may span its lines
+            while (i + 1 < len(lines) and lines[i + 1].strip()
+                   and not lines[i + 1].startswith(("```", "|", "#", "- "))):
+                i += 1
+                text.append(lines[i].strip())
+            out += [".PP", inline(" ".join(text))]
         i += 1
     return "\n".join(out) + "\n"
 
