@@ -39,6 +39,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef SOCK_CLOEXEC /* macOS */
+#define SOCK_CLOEXEC 0
+#endif
+#ifndef MSG_NOSIGNAL /* macOS: SIGPIPE is ignored anyway */
+#define MSG_NOSIGNAL 0
+#endif
+
 #define DEFAULT_GRACE_MS 10000
 #define EMBEDDED_NAME "(embedded)"
 
