@@ -25,7 +25,7 @@ CPPFLAGS += -DRP_ENABLE_TLS=1
 LDLIBS   += -lbearssl
 endif
 
-.PHONY: all deps demo test unit integration valgrind check-symbols check-modules size size-tables bench bench-tls bench-cache soak clean
+.PHONY: all deps demo install man deb test unit integration valgrind check-symbols check-modules size size-tables bench bench-tls bench-cache soak clean
 
 all: rproxy check-symbols check-modules
 
@@ -52,7 +52,7 @@ check-modules: $(TCORE_OBJ)
 	@echo "check-modules: ok (every src/ section compiles alone, warning-free)"
 
 rproxy: $(HOST_SRC) rproxy.h port/*.h boards/host/*.h
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $(HOST_SRC) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $(HOST_SRC) $(LDLIBS)
 
 $(BUILD)/rproxy.o: rproxy.c rproxy.h
 	@mkdir -p $(BUILD)
@@ -178,6 +178,52 @@ bench-cache: rproxy $(BUILD)/devsim
 # 1,000,000 mixed requests at 200 connections; SOAK_VALGRIND=1 for the valgrind run.
 soak: rproxy $(BUILD)/devsim
 	@sh bench/soak.sh
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the daemon, the man pages,
+# the systemd unit, logrotate rules and a commented example configuration
+# (never over an existing one).  PREFIX=/usr puts the configuration in /etc.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+INSTALL    ?= install
+install: rproxy man/rproxy.8 man/rproxy.conf.5 dist/rproxy.service.in dist/rproxy.conf dist/rproxy.logrotate
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/rproxy $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	$(INSTALL) -m 755 rproxy $(DESTDIR)$(SBINDIR)/rproxy
+	$(INSTALL) -m 644 man/rproxy.8 $(DESTDIR)$(MANDIR)/man8/rproxy.8
+	$(INSTALL) -m 644 man/rproxy.conf.5 $(DESTDIR)$(MANDIR)/man5/rproxy.conf.5
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/rproxy.service.in \
+	    >$(DESTDIR)$(UNITDIR)/rproxy.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/rproxy.service.tmp $(DESTDIR)$(UNITDIR)/rproxy.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/rproxy.service
+	$(INSTALL) -m 644 dist/rproxy.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/rproxy
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/rproxy/rproxy.conf ]; then \
+	    echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/rproxy/rproxy.conf"; \
+	else $(INSTALL) -m 644 dist/rproxy.conf $(DESTDIR)$(SYSCONFDIR)/rproxy/rproxy.conf; fi
+
+# The man pages are made from README.md (scripts/manpages.py); the package
+# test fails when man/ is not what the README makes.
+man:
+	python3 scripts/manpages.py man
+
+# `make deb [ARCH=arm64|armhf]`: the .deb, built by dpkg-buildpackage in a
+# copy of the tree under build/deb/ (it writes to the parent directory);
+# the result is build/deb/rproxy_VERSION_ARCH.deb.
+DEB_VERSION = $(shell dpkg-parsechangelog -l debian/changelog -S Version 2>/dev/null)
+deb:
+	@v=$$(sed -n 's/^#define RP_VERSION "\(.*\)"/\1/p' rproxy.h); [ "$$v" = "$(DEB_VERSION)" ] || \
+	    { echo "deb: debian/changelog says $(DEB_VERSION), rproxy.h $$v"; exit 1; }
+	rm -rf $(BUILD)/deb/src-$(or $(ARCH),native) && mkdir -p $(BUILD)/deb/src-$(or $(ARCH),native)/rproxy
+	tar --exclude=./build --exclude=./deps --exclude=./.git --exclude=./rproxy -cf - . | \
+	    tar -xf - -C $(BUILD)/deb/src-$(or $(ARCH),native)/rproxy
+	cd $(BUILD)/deb/src-$(or $(ARCH),native)/rproxy && \
+	    dpkg-buildpackage -b -us -uc $(if $(ARCH),-a$(ARCH)) >../build.log 2>&1 || \
+	    { tail -40 ../build.log; exit 1; }
+	mv $(BUILD)/deb/src-$(or $(ARCH),native)/rproxy_$(DEB_VERSION)_*.deb $(BUILD)/deb/
+	rm -rf $(BUILD)/deb/src-$(or $(ARCH),native)
+	@ls $(BUILD)/deb/rproxy_$(DEB_VERSION)_$(or $(ARCH),$(shell dpkg --print-architecture)).deb
 
 clean:
 	rm -rf $(BUILD) rproxy

@@ -554,17 +554,21 @@ rp_port_blob(const char *name, const void **data, size_t *len)
     return RP_OK;
 }
 
+void (*rp_posix_log_hook)(int level, const char *line);
+
 void
 rp_port_log(int level, const char *fmt, ...)
 {
     char line[1024];
     va_list ap;
 
-    (void)level;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "rproxy: %s\n", line);
+    if (rp_posix_log_hook)
+        rp_posix_log_hook(level, line);
+    else
+        fprintf(stderr, "rproxy: %s\n", line);
 }
 
 #if RP_ENABLE_ASSERT

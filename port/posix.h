@@ -28,6 +28,10 @@ long rp_posix_raise_nofile(void);
  * EACCES, EISDIR for a directory, ...), for a caller's strerror; its return
  * is RP_ENOTFOUND, RP_EACCES, RP_ENOMEM or RP_EIO by that errno. */
 
+/** Where rp_port_log's lines go: NULL (the default) writes "rproxy: LINE"
+ *  to stderr; the daemon sets its log target here (boards/host/main.c). */
+extern void (*rp_posix_log_hook)(int level, const char *line);
+
 /** Tear the port down: free every blob loaded by rp_port_blob and close the
  *  event descriptor.  Call at exit, after the last rp_* call. */
 void rp_posix_cleanup(void);

@@ -14,12 +14,18 @@ set -u
 PATH=$PATH:/usr/sbin:/sbin # nginx, haproxy
 
 # package:command -- the package counts as present when dpkg has it installed
-# or, for packages with a command, when that command is on PATH.
+# or, for packages with a command, when that command is on PATH.  A package
+# of a foreign architecture is written NAME/ARCH (apt's NAME:ARCH); its
+# architecture is added to dpkg first (tests/package: the arm64 and armhf
+# .debs, linked against those architectures' libbearssl).
 BASE="build-essential:cc make:make curl:curl python3:python3 valgrind:valgrind
       clang:clang libclang-rt-14-dev: netcat-openbsd: procps:ps openssl:openssl
       libbearssl-dev: iproute2:ip gcc-arm-none-eabi:arm-none-eabi-gcc
       libnewlib-arm-none-eabi: qemu-system-arm:qemu-system-arm dpkg-dev:dpkg-source
-      xxd:xxd"
+      xxd:xxd debhelper:dh lintian:lintian qemu-user:qemu-aarch64 file:file man-db:man
+      systemd:systemd-analyze gcc-aarch64-linux-gnu:aarch64-linux-gnu-gcc
+      gcc-arm-linux-gnueabihf:arm-linux-gnueabihf-gcc libc6-dev/arm64: libc6-dev/armhf:
+      libbearssl-dev/arm64: libbearssl-dev/armhf:"
 BENCH="nginx-light:nginx haproxy:haproxy wrk:wrk"
 DEMO="build-essential:cc make:make libbearssl-dev: curl:curl openssl:openssl"
 
@@ -32,14 +38,14 @@ case ${1:-} in
 esac
 
 pkgs=
-for entry in $want; do pkgs="$pkgs ${entry%%:*}"; done
-# one dpkg-query for all: the names of those installed
-installed=" $(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null |
-    awk '$NF == "installed" { printf "%s ", $1 }')"
+for entry in $want; do pkgs="$pkgs $(echo "${entry%%:*}" | tr / :)"; done
+# one dpkg-query for all: the names of those installed (NAME and NAME:ARCH)
+installed=" $(dpkg-query -W -f='${Package} ${binary:Package} ${Status}\n' $pkgs 2>/dev/null |
+    awk '$NF == "installed" { printf "%s %s ", $1, $2 }')"
 
 missing=
 for entry in $want; do
-    pkg=${entry%%:*} cmd=${entry#*:}
+    pkg=$(echo "${entry%%:*}" | tr / :) cmd=${entry#*:}
     case $installed in *" $pkg "*) continue ;; esac
     [ -n "$cmd" ] && command -v "$cmd" >/dev/null 2>&1 && continue
     missing="$missing $pkg"
@@ -52,6 +58,9 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     exit 1
 fi
 echo "deps: installing$missing" >&2
+for arch in $(echo "$missing" | tr ' ' '\n' | sed -n 's/.*:\(.*\)/\1/p' | sort -u); do
+    dpkg --print-foreign-architectures | grep -qx "$arch" || dpkg --add-architecture "$arch"
+done
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >&2 &&
     apt-get install -y -q --no-install-recommends $missing </dev/null >&2 || {

@@ -4,6 +4,7 @@
 #   build/unit/test_*                         unit tests (ASan+UBSan)
 #   tests/integration/run.py                  against build/rproxy-asan
 #   tests/integration/run.py --valgrind       against ./rproxy under valgrind
+#   tests/package/run.sh                      install, .deb, unit, daemon, cross
 # Each prints TAP lines ("ok N - name" / "not ok N - name"); their output is
 # shown as it comes and counted.  A suite that exits non-zero without a
 # "not ok" line (a crash, a timeout) counts as one failure named after it.
@@ -80,6 +81,10 @@ fi
 # the Cortex-M4 firmware under QEMU, end to end.
 [ -f tests/lwip-host/run.sh ] && suite lwip-host sh tests/lwip-host/run.sh
 [ -f tests/qemu/run.sh ] && suite qemu bash tests/qemu/run.sh
+# Issue 18: make install, man pages, the systemd unit, the .debs (amd64,
+# arm64, armhf) with lintian and a throwaway root, the daemon conventions,
+# the cross binaries under qemu-user.
+[ -f tests/package/run.sh ] && suite package sh tests/package/run.sh
 # Every libFuzzer target for a short run (make fuzz runs them longer).
 [ -f tests/fuzz/fuzz.mk ] && suite fuzz-smoke make --no-print-directory fuzz-smoke
 [ -f tests/soak-short.sh ] && suite soak-short sh tests/soak-short.sh
