@@ -1,7 +1,7 @@
 /*
  * sockets.c -- the rproxy port contract (rproxy.h) on a BSD-style sockets
- * API with poll(): lwIP's sockets (NO_SYS=0, LWIP_SOCKET, LWIP_POLL), Zephyr's
- * zsock_*, or POSIX (see sockets.h for choosing).
+ * API with poll(): lwIP's sockets (NO_SYS=0, LWIP_SOCKET, LWIP_SOCKET_POLL),
+ * Zephyr's zsock_*, or POSIX (see sockets.h for choosing).
  *
  * SPDX-License-Identifier: MIT
  *
@@ -25,15 +25,15 @@
 #include <string.h>
 
 /* ==== [1] The API ====
- * RP_SK_<CALL> for each call, with the stack's names; a build may define any
- * of them itself.  RP_SK_WRITEV is optional (else one send per piece). */
+ * SK_(call): the stack's name for a call.  RP_SK_WRITEV is optional (else
+ * one send per piece). */
 
 #if RP_SK_API == RP_SK_LWIP
 #include "lwip/opt.h"
 #include "lwip/sockets.h"
 #include "lwip/sys.h"
-#if !LWIP_SOCKET || NO_SYS || !LWIP_POLL
-#error "port/sockets.c on lwIP needs LWIP_SOCKET=1, LWIP_POLL=1, NO_SYS=0 (NO_SYS=1: port/lwip.c)"
+#if !LWIP_SOCKET || NO_SYS || !LWIP_SOCKET_POLL
+#error "port/sockets.c on lwIP needs LWIP_SOCKET=1, LWIP_SOCKET_POLL=1, NO_SYS=0 (NO_SYS=1: port/lwip.c)"
 #endif
 #define SK_(name) lwip_##name
 #define SK_HAVE_V6 (LWIP_IPV6 && RP_ENABLE_IPV6)
@@ -100,11 +100,17 @@ sk_now32(void)
 #ifndef SK_SENDFLAGS
 #define SK_SENDFLAGS 0
 #endif
-#ifndef RP_SK_SEND /* send and recv: a test build wraps them to inject faults */
+#ifndef RP_SK_SEND /* these five: a test build wraps them to inject faults */
 #define RP_SK_SEND SK_(send)
 #endif
 #ifndef RP_SK_RECV
 #define RP_SK_RECV SK_(recv)
+#endif
+#ifndef RP_SK_SOCKET
+#define RP_SK_SOCKET SK_(socket)
+#endif
+#ifndef RP_SK_ACCEPT
+#define RP_SK_ACCEPT SK_(accept)
 #endif
 
 /* ==== [2] Slots ====
@@ -127,7 +133,7 @@ static rp_sockets_hooks sk_hooks;
 static const rp_sockets_blob *sk_blobs;
 static size_t sk_nblobs;
 static rp_sockets_stats sk_stats;
-static uint64_t sk_warned_at; /* last exhaustion warning (ms), one a second */
+static uint64_t sk_warned_at[3]; /* last warning (ms) per kind, one a second */
 
 /* Take fd into the port: non-blocking (and TCP_NODELAY for connections),
  * in a slot.  The slot, or -1 (fd closed; errno ENFILE when the table is
@@ -220,15 +226,16 @@ sk_resource(int e)
     return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
-/* Exhaustion: counted by the caller, logged here at most once a second. */
+/* Exhaustion: counted by the caller, logged here at most once a second per
+ * kind (0 accept, 1 connect, 2 send/recv). */
 static void
-sk_warn(const char *what, int e)
+sk_warn(int kind, const char *what, int e)
 {
     uint64_t now = rp_port_now_ms();
 
-    if (sk_warned_at && now - sk_warned_at < 1000)
+    if (sk_warned_at[kind] && now - sk_warned_at[kind] < 1000)
         return;
-    sk_warned_at = now;
+    sk_warned_at[kind] = now;
     rp_port_log(RP_LOG_WARN, "%s: out of sockets or buffers (errno %d; refused %u, "
                 "no socket for devices %u, nobufs %u)", what, e,
                 (unsigned)sk_stats.accept_refused, (unsigned)sk_stats.connect_nomem,
@@ -244,7 +251,7 @@ sk_io_err(int s, int e)
     if (e == ENOBUFS || e == ENOMEM) { /* transient: retried after a pause */
         sk_stats.nobufs++;
         sk_slots[s].backoff_until = rp_port_now_ms() + RP_SK_BACKOFF_MS;
-        sk_warn("send/recv", e);
+        sk_warn(2, "send/recv", e);
         return RP_EAGAIN;
     }
     if (e == ECONNRESET || e == ECONNABORTED || e == EPIPE || e == ENOTCONN) {
@@ -264,7 +271,7 @@ rp_port_listen(const rp_addr *a, int backlog)
 
     if (len == 0)
         return RP_EADDR;
-    fd = SK_(socket)(u.sa.sa_family, SOCK_STREAM, IPPROTO_TCP);
+    fd = RP_SK_SOCKET(u.sa.sa_family, SOCK_STREAM, IPPROTO_TCP);
     if (fd >= 0) {
         (void)SK_(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (SK_(bind)(fd, &u.sa, (socklen_t)len) == 0 && SK_(listen)(fd, backlog) == 0
@@ -288,7 +295,7 @@ rp_port_accept(rp_sock l, rp_addr *peer)
     if (!sk_valid(l))
         return RP_EINVAL;
     memset(&u, 0, sizeof u);
-    fd = SK_(accept)(sk_slots[l].fd, &u.sa, &len);
+    fd = RP_SK_ACCEPT(sk_slots[l].fd, &u.sa, &len);
     if (fd < 0) {
         e = errno;
         if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED)
@@ -296,14 +303,14 @@ rp_port_accept(rp_sock l, rp_addr *peer)
         if (!sk_resource(e))
             return RP_EIO;
         sk_stats.accept_refused++; /* lwIP has closed the connection already */
-        sk_warn("accept", e);
+        sk_warn(0, "accept", e);
         return RP_ENOMEM;
     }
     if ((s = sk_adopt(fd, 1)) < 0) {
         if (errno != ENFILE)
             return RP_EAGAIN;
         sk_stats.accept_refused++;
-        sk_warn("accept (port table full)", ENFILE);
+        sk_warn(0, "accept (port table full)", ENFILE);
         return RP_ENOMEM;
     }
     sk_slots[s].connected = 1;
@@ -319,20 +326,20 @@ rp_port_connect(const rp_addr *a)
 
     if (len == 0)
         return RP_EREFUSED;
-    fd = SK_(socket)(u.sa.sa_family, SOCK_STREAM, IPPROTO_TCP);
+    fd = RP_SK_SOCKET(u.sa.sa_family, SOCK_STREAM, IPPROTO_TCP);
     if (fd < 0) {
         e = errno;
         if (!sk_resource(e))
             return RP_EREFUSED;
         sk_stats.connect_nomem++; /* lwIP: every MEMP_NUM_NETCONN socket taken */
-        sk_warn("connect", e);
+        sk_warn(1, "connect", e);
         return RP_ENOMEM;
     }
     if ((s = sk_adopt(fd, 1)) < 0) {
         if (errno != ENFILE)
             return RP_EREFUSED;
         sk_stats.connect_nomem++;
-        sk_warn("connect (port table full)", ENFILE);
+        sk_warn(1, "connect (port table full)", ENFILE);
         return RP_ENOMEM;
     }
     if (SK_(connect)(fd, &u.sa, (socklen_t)len) == 0) {
@@ -345,7 +352,7 @@ rp_port_connect(const rp_addr *a)
     rp_port_close(s);
     if (sk_resource(e) || e == EADDRNOTAVAIL) {
         sk_stats.connect_nomem++;
-        sk_warn("connect", e);
+        sk_warn(1, "connect", e);
         return RP_ENOMEM;
     }
     return RP_EREFUSED;

@@ -26,11 +26,13 @@
  * PBUF_RAM pbufs of their exact size, from an input thread, to tcpip_input.
  *
  * The loop task runs on a 256 KiB stack painted with 0xA5; at exit the
- * untouched part gives the high-water mark (lock and sockets modes).
+ * untouched part gives the high-water mark (lock and sockets modes), and
+ * what a thread doing nothing takes of it (glibc's descriptor and TLS).
  * -b BLOB: the file BLOB is read and served by rp_port_blob under that
- * name (the flash blob table of a board).  SIGUSR1 (sockets build): the
- * next 20 send/writev calls fail with ENOBUFS, as a stack out of buffers
- * answers.  Prints "ready" when listening; SIGTERM: exits 0 after one line
+ * name (the flash blob table of a board).  Sockets build: after SIGUSR1
+ * the next 20 send/writev calls fail with ENOBUFS (a stack out of
+ * buffers); after SIGUSR2 the next 2 socket() calls, after SIGHUP the next
+ * 2 accept() calls fail with ENFILE (out of sockets; see test_accept).  Prints "ready" when listening; SIGTERM: exits 0 after one line
  * of counters on stderr.
  */
 #include "rproxy.h"
@@ -70,7 +72,7 @@
 static struct netif tap_netif;
 static rp_proxy proxy;
 static volatile sig_atomic_t stop;
-static volatile int inject_nobufs;
+static volatile int inject_nobufs, inject_nfile_socket, inject_nfile_accept;
 static sem_t started;
 static const char *cfg_name;
 static char *cfg_text;
@@ -206,6 +208,33 @@ test_writev(int s, const struct iovec *v, int n)
     }
     return lwip_writev(s, v, n);
 }
+
+/* While an ENFILE injection is pending, socket() fails, or accept() takes
+ * the connection and closes it: what lwIP does when every one of its
+ * MEMP_NUM_NETCONN sockets is taken (alloc_socket fails in lwip_accept). */
+int
+test_socket(int domain, int type, int protocol)
+{
+    if (inject_nfile_socket > 0 && __sync_fetch_and_sub(&inject_nfile_socket, 1) > 0) {
+        errno = ENFILE;
+        return -1;
+    }
+    return lwip_socket(domain, type, protocol);
+}
+
+int
+test_accept(int s, struct sockaddr *a, socklen_t *len)
+{
+    int fd = lwip_accept(s, a, len);
+
+    if (fd >= 0 && inject_nfile_accept > 0
+        && __sync_fetch_and_sub(&inject_nfile_accept, 1) > 0) {
+        lwip_close(fd);
+        errno = ENFILE;
+        return -1;
+    }
+    return fd;
+}
 #endif
 
 /* ==== rproxy: configure and start (in whichever context owns rproxy) ==== */
@@ -302,6 +331,10 @@ on_signal(int sig)
 {
     if (sig == SIGUSR1)
         inject_nobufs = 20;
+    else if (sig == SIGUSR2)
+        inject_nfile_socket = 2;
+    else if (sig == SIGHUP)
+        inject_nfile_accept = 2;
     else
         stop = 1;
 }
@@ -322,6 +355,31 @@ stack_high_water(void)
     return STACK_SIZE - i;
 }
 
+static void *
+idle_task(void *arg)
+{
+    return arg;
+}
+
+/* What a thread that does nothing takes of the same painted stack: glibc
+ * keeps the thread descriptor and TLS there.  Subtracted from the loop's. */
+static size_t
+thread_overhead(void)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    size_t n;
+
+    memset(loop_stack, 0xA5, sizeof loop_stack);
+    pthread_attr_init(&attr);
+    pthread_attr_setstack(&attr, loop_stack, sizeof loop_stack);
+    if (pthread_create(&t, &attr, idle_task, NULL) != 0)
+        return 0;
+    pthread_join(t, NULL);
+    n = stack_high_water();
+    return n;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -331,7 +389,7 @@ main(int argc, char **argv)
     pthread_t loop, rx;
     sem_t up;
     int o;
-    size_t len;
+    size_t len, overhead = 0;
     struct sigaction sa;
 #ifdef RP_TEST_RAW
     rp_lwip_hooks hooks = {hook_log, hook_random, NULL};
@@ -371,6 +429,8 @@ main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 
     /* lwIP: the tcpip thread, then the TAP netif and its receive task */
     if ((tap_fd = tap_open(tap)) < 0) {
@@ -399,6 +459,7 @@ main(int argc, char **argv)
     rp_sockets_init(&hooks, blobs, nblobs);
 #endif
     if (!callback_mode) {
+        overhead = thread_overhead();
         memset(loop_stack, 0xA5, sizeof loop_stack);
         pthread_attr_init(&attr);
         pthread_attr_setstack(&attr, loop_stack, sizeof loop_stack);
@@ -441,7 +502,8 @@ main(int argc, char **argv)
     }
 #endif
     if (!callback_mode)
-        fprintf(stderr, " loop stack high-water %zu bytes", stack_high_water());
+        fprintf(stderr, " loop stack high-water %zu bytes (of which the thread's descriptor"
+                " and TLS %zu)", stack_high_water(), overhead);
     fprintf(stderr, "\n");
     return 0;
 }
