@@ -46,6 +46,24 @@ devsim 9101 dev1
 devsim 9102 dev2
 devsim 9103 big 1048576
 
+# Client helpers.  bg_get NAME URL [curl options]: a download in the
+# background into $BG/NAME, its "code size seconds" then "rc=N" (curl's
+# exit) in $BG/NAME.res, its pid in $bg_NAME; res NAME: "code size"; took
+# NAME: its seconds; get_code URL [MAX]: the status (000: no answer); fsha
+# FILE: its sha256.
+BG=$OUT
+fsha() { sha256sum <$1 | cut -c1-64; }
+res() { head -1 $BG/$1.res | cut -d' ' -f1,2; }
+took() { head -1 $BG/$1.res | cut -d' ' -f3 | cut -c1-4; }
+bg_get() {
+    _n=$1 _u=$2
+    shift 2
+    (inns curl -s --max-time 20 "$@" -o $BG/$_n -w '%{http_code} %{size_download} %{time_total}\n' $_u \
+        >$BG/$_n.res; echo "rc=$?" >>$BG/$_n.res) &
+    eval "bg_$_n=$!"
+}
+get_code() { inns curl -s --max-time ${2:-5} -o /dev/null -w '%{http_code}' "$1"; }
+
 # gateway_up LOGDIR: wait for "ready" on LOGDIR/stdout
 gateway_up() {
     i=0

@@ -16,7 +16,7 @@ LR_INC  = -D_GNU_SOURCE -I. -Iport -I/usr/include/lwip
 LR_KNOB = -DRP_ENABLE_TLS=1 -DRP_MAX_CONNS=32 -DRP_MAX_UPSTREAM=16 -DRP_MAX_TLS_CONNS=4 \
           -DRP_MAX_LISTENERS=2
 LR_LIB  = -llwip -lbearssl -lpthread
-LR_DEP  = rproxy.c rproxy.h tests/lwip-rtos/main.c tests/lwip-rtos/inject.h tests/lwip-rtos/lwip-rtos.mk
+LR_DEP  = rproxy.c rproxy.h tests/lwip-host/hostboard.h tests/lwip-rtos/main.c tests/lwip-rtos/inject.h tests/lwip-rtos/lwip-rtos.mk
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/rproxy-lwsock $(BUILD)/rproxy-lwrtos $(BUILD)/rproxy-lwsock-hw $(BUILD)/sockets-m4.o

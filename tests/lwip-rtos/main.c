@@ -65,6 +65,7 @@
 #include "lwip/sockets.h"
 #include "lwip/tcpip.h"
 #include "lwip/timeouts.h"
+#include "tests/lwip-host/hostboard.h"
 
 #define STACK_SIZE (256 * 1024)
 #define MAX_BLOBS 8
@@ -94,29 +95,14 @@ static int tap_fd = -1;
 static err_t
 tap_linkoutput(struct netif *n, struct pbuf *p)
 {
-    char frame[1600];
-
     (void)n;
-    if (p->tot_len > sizeof frame)
-        return ERR_BUF;
-    pbuf_copy_partial(p, frame, p->tot_len, 0);
-    /* the kernel side down (the test's "link down"): the frame is lost */
-    return write(tap_fd, frame, p->tot_len) == (ssize_t)p->tot_len ? ERR_OK : ERR_IF;
+    return tap_write_frame(tap_fd, p); /* ERR_IF while the kernel side is down */
 }
 
 static err_t
 tap_netif_init(struct netif *n)
 {
-    static const uint8_t mac[6] = {0x02, 0x00, 0x00, 0x00, 0x72, 0x71};
-
-    n->name[0] = 't';
-    n->name[1] = 'p';
-    n->output = etharp_output;
-    n->linkoutput = tap_linkoutput;
-    n->mtu = 1500;
-    n->hwaddr_len = 6;
-    memcpy(n->hwaddr, mac, 6);
-    n->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_LINK_UP;
+    tap_netif_setup(n, 0x71, tap_linkoutput);
     return ERR_OK;
 }
 
@@ -145,44 +131,7 @@ tap_rx_task(void *arg)
     return NULL;
 }
 
-static int
-tap_open(const char *name)
-{
-    struct ifreq ifr;
-    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-
-    if (fd < 0)
-        return -1;
-    memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* ==== Hooks ==== */
-
-int64_t
-rp_port_time(void)
-{
-    return (int64_t)time(NULL);
-}
-
-static void
-hook_log(int level, const char *line)
-{
-    (void)level;
-    fprintf(stderr, "rproxy-lwip: %s\n", line);
-}
-
-static int
-hook_random(void *buf, size_t n)
-{
-    return getrandom(buf, n, 0) == (ssize_t)n ? RP_OK : RP_EIO;
-}
+/* ==== Fault injection (sockets build) ==== */
 
 #ifndef RP_TEST_RAW
 /* port/sockets.c's send and writev (RP_SK_SEND, RP_SK_WRITEV): lwIP's, or
@@ -433,7 +382,7 @@ main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
 
     /* lwIP: the tcpip thread, then the TAP netif and its receive task */
-    if ((tap_fd = tap_open(tap)) < 0) {
+    if ((tap_fd = tap_open(tap, 0)) < 0) {
         fprintf(stderr, "rproxy-lwip: tap %s: %s\n", tap, strerror(errno));
         return 1;
     }

@@ -93,21 +93,12 @@ CONF
 G=http://$GWIP
 S="--cacert $T/gw.crt https://$GWIP"
 C="inns curl -s --max-time 10"
-code() { inns curl -s --max-time ${2:-5} -o /dev/null -w '%{http_code}' $1; }
-bigsha=$(inns curl -s http://$HOSTIP:9103/big | sha256sum)
-bg_get() { # NAME URL [curl options]: in the background into $OUT/NAME(.res)
-    _n=$1 _u=$2
-    shift 2
-    (inns curl -s --max-time 20 "$@" -o $OUT/$_n -w '%{http_code} %{size_download}\n' $_u \
-        >$OUT/$_n.res; echo "rc=$?" >>$OUT/$_n.res) &
-    eval "bg_$_n=$!"
-}
-fsha() { sha256sum <$1; }
+bigsha=$(inns curl -s http://$HOSTIP:9103/big | fsha /dev/stdin)
 
 if gateway bad $B/rproxy-lwsock -t $TAPDEV -i $GWIP -g $HOSTIP -c $OUT/bad.conf \
     -b $T/gw.crt -b $T/gw.key; then ok "sockets: TLS gateway up"; else nok "sockets: TLS gateway up"; fi
 check "TLS termination: GET over https, certificate verified" "$($C $S/hello)" "hello from dev1"
-check "TLS termination: 1 MB byte-exact" "$($C $S/big | sha256sum)" "$bigsha"
+check "TLS termination: 1 MB byte-exact" "$($C $S/big | fsha /dev/stdin)" "$bigsha"
 urls=; for i in 1 2 3 4 5; do urls="$urls -o /dev/null $S/k$i"; done
 check "TLS keep-alive: 5 requests, one handshake" \
     "$($C -w '%{http_code}:%{num_connects}\n' $urls | sort | uniq -c | tr -s ' ' | tr '\n' ';')" \
@@ -118,23 +109,23 @@ bg_get nb $G/big --limit-rate 400k
 sleep 0.8
 kill -USR1 $gpid
 wait $bg_nb
-check "ENOBUFS x20 mid-download: retried, 1 MB byte-exact" "$(head -1 $OUT/nb.res) $(fsha $OUT/nb)" \
+check "ENOBUFS x20 mid-download: retried, 1 MB byte-exact" "$(res nb) $(fsha $OUT/nb)" \
     "200 1048576 $bigsha"
 
 # out of sockets for a device connection (socket() -> ENFILE): 503, then 200
 kill -USR2 $gpid
 sleep 0.1
-check "no socket for the device (ENFILE): 503" "$(code $G/fresh/a)" "503"
-check "no socket for the device (ENFILE): 503 again" "$(code $G/fresh/b)" "503"
-check "sockets back: 200" "$(code $G/fresh/c)" "200"
+check "no socket for the device (ENFILE): 503" "$(get_code $G/fresh/a)" "503"
+check "no socket for the device (ENFILE): 503 again" "$(get_code $G/fresh/b)" "503"
+check "sockets back: 200" "$(get_code $G/fresh/c)" "200"
 
 # out of sockets for a client (accept -> ENFILE, connection closed, as lwIP
 # does): no answer, the listener pauses, then 200
 kill -HUP $gpid
 sleep 0.1
-check "no socket for a client (ENFILE): connection closed unanswered" "$(code $G/x1 2)" "000"
-check "no socket for a client (ENFILE): again" "$(code $G/x2 2)" "000"
-check "sockets back: a client is served" "$(code $G/x3)" "200"
+check "no socket for a client (ENFILE): connection closed unanswered" "$(get_code $G/x1 2)" "000"
+check "no socket for a client (ENFILE): again" "$(get_code $G/x2 2)" "000"
+check "sockets back: a client is served" "$(get_code $G/x3)" "200"
 
 # a client resets mid-stream (SO_LINGER 0: RST with 1 MB still to come)
 rst=$(inns python3 -c '
@@ -149,7 +140,7 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 s.close()
 print("reset")' $GWIP 2>&1)
 sleep 0.5
-check "client reset mid-download, then a GET: 200" "$rst $(code $G/after-reset)" "reset 200"
+check "client reset mid-download, then a GET: 200" "$rst $(get_code $G/after-reset)" "reset 200"
 
 # link down 1.5 s in the middle of a download (the kernel side of the TAP)
 bg_get l1 $G/big --limit-rate 400k
@@ -158,21 +149,21 @@ inns ip link set $TAPDEV down
 sleep 1.5
 inns ip link set $TAPDEV up
 wait $bg_l1
-check "link down 1.5 s mid-download: resumes, 1 MB byte-exact" "$(head -1 $OUT/l1.res) $(fsha $OUT/l1)" \
+check "link down 1.5 s mid-download: resumes, 1 MB byte-exact ($(took l1) s)" "$(res l1) $(fsha $OUT/l1)" \
     "200 1048576 $bigsha"
 
 # link down 5 s: longer than client_idle/device (4 s)
 bg_get l2 $G/big --limit-rate 400k
 sleep 0.8
 inns ip link set $TAPDEV down
-check "link down: a new connection gets no answer" "$(code $G/hello 1)" "000"
+check "link down: a new connection gets no answer" "$(get_code $G/hello 1)" "000"
 sleep 4.5
 inns ip link set $TAPDEV up
 sleep 0.3
-check "link up: traffic resumes" "$(code $G/hello 5)" "200"
+check "link up: traffic resumes" "$(get_code $G/hello 5)" "200"
 wait $bg_l2
 case $(tail -1 $OUT/l2.res) in
-rc=0 | rc=28) nok "link down 5 s: the stalled download is cut short ($(head -1 $OUT/l2.res), $(tail -1 $OUT/l2.res))" ;;
+rc=0 | rc=28) nok "link down 5 s: the stalled download is cut short ($(res l2), $(tail -1 $OUT/l2.res))" ;;
 *) ok "link down 5 s: the stalled download is cut short (curl $(tail -1 $OUT/l2.res))" ;;
 esac
 check "after all of it: TLS still served" "$($C $S/end)" "hello from dev1"
@@ -189,7 +180,7 @@ check "logged: out of sockets (accept, connect) and buffers (send)" \
 
 # ---- 4. the loop task's stack, -O2 without sanitizers: plain, TLS, big
 gateway hw $B/rproxy-lwsock-hw -t $TAPDEV -i $GWIP -g $HOSTIP -c $OUT/bad.conf -b $T/gw.crt -b $T/gw.key
-r="$($C $G/a) $($C $S/b) $($C $S/big | sha256sum)"
+r="$($C $G/a) $($C $S/b) $($C $S/big | fsha /dev/stdin)"
 check "-O2 build: plain, TLS and TLS 1 MB answered" "$r" "hello from dev1 hello from dev1 $bigsha"
 kill $gpid
 wait $gpid
