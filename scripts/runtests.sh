@@ -5,6 +5,8 @@
 #   tests/integration/run.py                  against build/rproxy-asan
 #   tests/integration/run.py --valgrind       against ./rproxy under valgrind
 #   tests/package/run.sh                      install, .deb, unit, daemon, cross
+#   tests/lwip-host/run.sh, tests/lwip-rtos/run.sh, tests/qemu/run.sh, the
+#   fuzz smoke run and tests/soak-short.sh
 # Each prints TAP lines ("ok N - name" / "not ok N - name"); their output is
 # shown as it comes and counted.  A suite that exits non-zero without a
 # "not ok" line (a crash, a timeout) counts as one failure named after it.
@@ -77,9 +79,11 @@ if [ -f tests/integration/run.py ]; then
     fi
 fi
 
-# The lwIP port on the host (a TAP in a network namespace of its own) and
-# the Cortex-M4 firmware under QEMU, end to end.
+# The lwIP port on the host (a TAP in a network namespace of its own), the
+# sockets port and the raw port under an RTOS (Debian's liblwip, NO_SYS=0)
+# the same way, and the Cortex-M4 firmware under QEMU, end to end.
 [ -f tests/lwip-host/run.sh ] && suite lwip-host sh tests/lwip-host/run.sh
+[ -f tests/lwip-rtos/run.sh ] && suite lwip-rtos sh tests/lwip-rtos/run.sh
 [ -f tests/qemu/run.sh ] && suite qemu bash tests/qemu/run.sh
 # Issue 18: make install, man pages, the systemd unit, the .debs (amd64,
 # arm64, armhf) with lintian and a throwaway root, the daemon conventions,

@@ -41,17 +41,7 @@ val() { # KEY [FIELD]: from $reply (FIELD 1..3 of used/max/err, default 1)
     echo "$reply" | tr ' ' '\n' | sed -n "s/^$1=//p" | cut -d/ -f${2:-1}
 }
 stats() { ctl stats; }
-fsha() { sha256sum <$1 | cut -c1-64; }
-res() { head -1 $FOUT/$1.res | cut -d' ' -f1,2; } # NAME: "code size" of bg_get NAME
-took() { head -1 $FOUT/$1.res | cut -d' ' -f3 | cut -c1-4; } # its seconds
-bg_get() { # NAME URL [curl options]: in the background into $FOUT/NAME(.res)
-    _n=$1 _u=$2
-    shift 2
-    (inns curl -s --max-time 20 "$@" -o $FOUT/$_n -w '%{http_code} %{size_download} %{time_total}\n' $_u \
-        >$FOUT/$_n.res; echo "rc=$?" >>$FOUT/$_n.res) &
-    eval "bg_$_n=$!"
-}
-get_code() { inns curl -s --max-time ${2:-5} -o /dev/null -w '%{http_code}' "$1"; }
+BG=$FOUT # bg_get, res, took (tests/lwip-host/netns.sh)
 waitfor() { # FILE PATTERN [TENTHS]
     i=0
     while ! grep -q "$2" $1 2>/dev/null && [ $i -lt ${3:-50} ]; do sleep 0.1; i=$((i + 1)); done

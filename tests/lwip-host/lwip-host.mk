@@ -13,6 +13,6 @@ $(BUILD)/lwip-host/%.o: $(LWIP_DIR)/%.c tests/lwip-host/lwipopts.h
 	@mkdir -p $(dir $@)
 	$(CC) $(LH_INC) -O1 -g $(SAN) -c -o $@ $<
 
-$(BUILD)/rproxy-lwip: rproxy.c rproxy.h port/lwip.c port/lwip.h tests/lwip-host/main.c \
+$(BUILD)/rproxy-lwip: rproxy.c rproxy.h port/lwip.c port/lwip.h tests/lwip-host/main.c tests/lwip-host/hostboard.h \
                       tests/lwip-host/lwipopts.h $(LH_OBJ)
 	$(CC) $(LH_INC) $(WARN) -O1 -g $(SAN) -DRP_ENABLE_ASSERT=1 -o $@ rproxy.c port/lwip.c tests/lwip-host/main.c $(LH_OBJ)

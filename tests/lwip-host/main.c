@@ -31,7 +31,7 @@
  *                    received that nobody read yet (held), the port's,
  *                    rproxy's and the driver's counters
  *
- * The host has a clock, so rp_port_time is defined here (time(2)): it
+ * The host has a clock, so rp_port_time is defined (hostboard.h, time(2)): it
  * replaces the port's weak one (0, no clock; what the QEMU board runs).
  */
 #include "rproxy.h"
@@ -61,6 +61,7 @@
 #include "lwip/stats.h"
 #include "lwip/timeouts.h"
 #include "netif/ethernet.h"
+#include "hostboard.h"
 
 static int tap_fd = -1, ctl_fd = -1;
 static struct netif tap_netif;
@@ -75,53 +76,19 @@ static rp_proxy proxy;
 static err_t
 tap_linkoutput(struct netif *n, struct pbuf *p)
 {
-    char frame[1600];
-
     (void)n;
     if (!cable) {
         cable_drops++;
         return ERR_IF;
     }
-    if (p->tot_len > sizeof frame)
-        return ERR_BUF;
-    pbuf_copy_partial(p, frame, p->tot_len, 0);
-    if (write(tap_fd, frame, p->tot_len) != (ssize_t)p->tot_len)
-        return ERR_IF; /* TAP queue full: TCP retransmits */
-    return ERR_OK;
+    return tap_write_frame(tap_fd, p);
 }
 
 static err_t
 tap_netif_init(struct netif *n)
 {
-    static const uint8_t mac[6] = {0x02, 0x00, 0x00, 0x00, 0x72, 0x70};
-
-    n->name[0] = 't';
-    n->name[1] = 'p';
-    n->output = etharp_output;
-    n->linkoutput = tap_linkoutput;
-    n->mtu = 1500;
-    n->hwaddr_len = 6;
-    memcpy(n->hwaddr, mac, 6);
-    n->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_LINK_UP;
+    tap_netif_setup(n, 0x70, tap_linkoutput);
     return ERR_OK;
-}
-
-static int
-tap_open(const char *name)
-{
-    struct ifreq ifr;
-    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-
-    if (fd < 0)
-        return -1;
-    memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 /* Frames from the TAP into lwIP, a bounded number per call. */
@@ -161,24 +128,6 @@ sys_now(void)
     return (u32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }
 
-int64_t
-rp_port_time(void)
-{
-    return (int64_t)time(NULL);
-}
-
-static void
-hook_log(int level, const char *line)
-{
-    (void)level;
-    fprintf(stderr, "rproxy-lwip: %s\n", line);
-}
-
-static int
-hook_random(void *buf, size_t n)
-{
-    return getrandom(buf, n, 0) == (ssize_t)n ? RP_OK : RP_EIO;
-}
 
 /* Nothing ready: sleep on the TAP until a frame or lwIP's next timer. */
 static void
@@ -425,7 +374,7 @@ main(int argc, char **argv)
         fprintf(stderr, "rproxy-lwip: cannot read config %s\n", cfg ? cfg : "(none)");
         return 2;
     }
-    if ((tap_fd = tap_open(tap)) < 0 || !ip4addr_aton(ip, &a) || !ip4addr_aton(mask, &m)
+    if ((tap_fd = tap_open(tap, O_NONBLOCK)) < 0 || !ip4addr_aton(ip, &a) || !ip4addr_aton(mask, &m)
         || !ip4addr_aton(gw, &g)) {
         fprintf(stderr, "rproxy-lwip: tap %s: %s (or a bad address)\n", tap, strerror(errno));
         return 1;
