@@ -58,8 +58,8 @@ pp1_port(const uint8_t *s, size_t n)
 static long
 pp_v1(const uint8_t *b, size_t n, rp_addr *src)
 {
-    const uint8_t *f[6];
-    size_t fl[6], i, end, k = 0;
+    const uint8_t *f[5]; /* TCP4|TCP6, source, destination, ports */
+    size_t fl[5], i, end, k = 0;
     int v6;
     uint8_t dst[16];
     long sport;
@@ -87,16 +87,16 @@ pp_v1(const uint8_t *b, size_t n, rp_addr *src)
     for (i = 6; i < end; i++) {
         if (b[i] != ' ')
             continue;
-        if (k == 5)
+        if (k == 4)
             return RP_EINVAL;
         fl[k] = (size_t)(b + i - f[k]);
         f[++k] = b + i + 1;
     }
     fl[k] = (size_t)(b + end - f[k]);
-    if (k != 5 || fl[0] != 4 || memcmp(f[0], "TCP", 3) != 0 || (f[0][3] != '4' && f[0][3] != '6'))
+    if (k != 4 || fl[0] != 4 || memcmp(f[0], "TCP", 3) != 0 || (f[0][3] != '4' && f[0][3] != '6'))
         return RP_EINVAL;
     v6 = f[0][3] == '6';
-    for (i = 1; i < 6; i++)
+    for (i = 1; i < 5; i++)
         if (fl[i] == 0)
             return RP_EINVAL;
     if (v6) {
