@@ -11,7 +11,7 @@
  * to its CRLF, an UNKNOWN one too).  No state between calls.
  * Stack (Cortex-M4 -Os): 108 B (proxy_header_parse 88, pp1_ip4 20).  Code:
  * 808 B of Cortex-M4 text.  The board has it off (RP_ENABLE_PROXY_PROTOCOL 0).
- * Owns: nothing.  Calls: [2] (parse_ip6).  Called by: nothing yet: [9] is
+ * Owns: nothing.  Calls: [1] [2] (parse_ip6).  Called by: nothing yet: [9] is
  * to call it on a `listen ... proxy_protocol` connection before the first
  * request, and to check the peer with addr_in_net against proxy_from=. */
 #include "rp_int.h"
@@ -40,6 +40,39 @@ pp1_ip4(const uint8_t *s, size_t n, uint8_t *ip)
     return i == n ? RP_OK : RP_EINVAL;
 }
 
+/* An IPv4-mapped IPv6 address (::ffff:0:0/96) is the IPv4 client it maps:
+ * rproxy's own listeners are v6-only, so that is how the rest of rproxy
+ * (allow= networks, logs) knows such a client.  In place, a family 6 a. */
+static void
+pp_unmap(rp_addr *a)
+{
+    static const uint8_t pre[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (a->family == 6 && memcmp(a->ip, pre, 12) == 0) {
+        memmove(a->ip, a->ip + 12, 4);
+        memset(a->ip + 4, 0, 12);
+        a->family = 4;
+    }
+}
+
+/* A TCP6 address: RFC 4291 text (as [2] reads it), or "::ffff:" and a
+ * dotted IPv4 address (what HAProxy writes for a v4 client on a v6
+ * socket), into a (family 6, or 4 for a mapped one). */
+static int
+pp1_ip6(const uint8_t *s, size_t n, rp_addr *a)
+{
+    rp_str pre;
+    pre.p = (const char *)s, pre.n = 7;
+    if (n > 7 && str_ieq(pre, S("::ffff:")) && memchr(s + 7, '.', n - 7)) {
+        a->family = 4;
+        return pp1_ip4(s + 7, n - 7, a->ip);
+    }
+    a->family = 6;
+    if (!RP_ENABLE_IPV6 || parse_ip6((const char *)s, n, a->ip) != RP_OK)
+        return RP_EINVAL;
+    pp_unmap(a);
+    return RP_OK;
+}
+
 /* A port 0..65535 without leading zeros; -1 when it is not one. */
 static long
 pp1_port(const uint8_t *s, size_t n)
@@ -61,8 +94,7 @@ pp_v1(const uint8_t *b, size_t n, rp_addr *src)
 {
     const uint8_t *f[5]; /* TCP4|TCP6, source, destination, ports */
     size_t fl[5], i, end, k = 0;
-    int v6;
-    uint8_t dst[16];
+    rp_addr dst;
     long sport;
     if (memcmp(b, "PROXY ", RP_MIN(n, (size_t)6)) != 0)
         return RP_EINVAL;
@@ -96,21 +128,20 @@ pp_v1(const uint8_t *b, size_t n, rp_addr *src)
     fl[k] = (size_t)(b + end - f[k]);
     if (k != 4 || fl[0] != 4 || memcmp(f[0], "TCP", 3) != 0 || (f[0][3] != '4' && f[0][3] != '6'))
         return RP_EINVAL;
-    v6 = f[0][3] == '6';
     for (i = 1; i < 5; i++)
         if (fl[i] == 0)
             return RP_EINVAL;
-    if (v6) {
-        if (!RP_ENABLE_IPV6 || parse_ip6((const char *)f[1], fl[1], src->ip) != RP_OK ||
-            parse_ip6((const char *)f[2], fl[2], dst) != RP_OK)
+    if (f[0][3] == '6') {
+        if (pp1_ip6(f[1], fl[1], src) != RP_OK || pp1_ip6(f[2], fl[2], &dst) != RP_OK)
             return RP_EINVAL;
-    } else if (pp1_ip4(f[1], fl[1], src->ip) != RP_OK || pp1_ip4(f[2], fl[2], dst) != RP_OK) {
+    } else if (pp1_ip4(f[1], fl[1], src->ip) != RP_OK || pp1_ip4(f[2], fl[2], dst.ip) != RP_OK) {
         return RP_EINVAL;
+    } else {
+        src->family = 4;
     }
     sport = pp1_port(f[3], fl[3]);
     if (sport < 0 || pp1_port(f[4], fl[4]) < 0)
         return RP_EINVAL;
-    src->family = v6 ? 6 : 4;
     src->port = (uint16_t)sport;
     return (long)end + 2;
 }
@@ -149,11 +180,12 @@ pp_v2(const uint8_t *b, size_t n, rp_addr *src)
         src->family = 4;
         src->port = (uint16_t)(b[24] << 8 | b[25]);
     } else if (tp == 1 && af == 2) {
-        if (!RP_ENABLE_IPV6)
-            return RP_EINVAL;
         memcpy(src->ip, b + 16, 16);
         src->family = 6;
         src->port = (uint16_t)(b[48] << 8 | b[49]);
+        pp_unmap(src);
+        if (!RP_ENABLE_IPV6 && src->family == 6)
+            return RP_EINVAL;
     }
     return (long)(16 + len); /* TLVs after the addresses skipped */
 }
@@ -161,13 +193,16 @@ pp_v2(const uint8_t *b, size_t n, rp_addr *src)
 long
 proxy_header_parse(const uint8_t *b, size_t n, rp_addr *src)
 {
+    long rc = RP_EINVAL;
     memset(src, 0, sizeof(*src));
     if (n == 0)
         return RP_EAGAIN;
     if (b[0] == 'P')
-        return pp_v1(b, n, src);
-    if (b[0] == 0x0d)
-        return pp_v2(b, n, src);
-    return RP_EINVAL;
+        rc = pp_v1(b, n, src);
+    else if (b[0] == 0x0d)
+        rc = pp_v2(b, n, src);
+    if (rc <= 0)
+        memset(src, 0, sizeof(*src)); /* no half-read address */
+    return rc;
 }
 #endif

@@ -527,11 +527,13 @@ RP_INTERNAL RP_UNWIRED int users_check(const rp_users *u, rp_str user, rp_str pa
 /* [21] The PROXY protocol header at the start of a connection, b[0..n)
  * being the bytes received so far.  Returns the header's length (> 0: the
  * bytes to drop before the HTTP request) with *src filled (family 4 or 6,
- * ip, port), or family 0 for a LOCAL (v2) / UNKNOWN (v1) / AF_UNIX or
- * UNSPEC header: then keep the connection's own peer address.  RP_EAGAIN
+ * ip, port; an IPv4-mapped IPv6 source becomes family 4), or family 0 for
+ * a LOCAL (v2) / UNKNOWN (v1) / AF_UNIX or UNSPEC header: then keep the
+ * connection's own peer address.  RP_EAGAIN
  * while the bytes so far are a valid beginning of a header: call again
  * with more; RP_EINVAL when malformed (wrong signature, v1 without CRLF in
- * 107 bytes, v2 longer than RP_PROXY_V2_MAX, bad fields): close. */
+ * 107 bytes, v2 longer than RP_PROXY_V2_MAX, bad fields; an IPv6
+ * source with RP_ENABLE_IPV6 0): close.  *src is family 0 unless > 0. */
 RP_INTERNAL RP_UNWIRED long proxy_header_parse(const uint8_t *b, size_t n, rp_addr *src);
 #endif
 

@@ -80,14 +80,17 @@ good(const char *what, const uint8_t *h, size_t n, const char *ip, int port)
     CHECK(addr_is(&a, ip, port), "%s: same source with a request after it", what);
 }
 
-/* Malformed: refused with all its bytes, and already with the first `at`
- * (where the first bad byte is), while the ones before need more. */
+/* Malformed: refused with all its bytes (and no address left behind), and
+ * already with the first `at` (where the first bad byte is), while the
+ * ones before need more. */
 static void
 bad(const char *what, const uint8_t *h, size_t n, size_t at)
 {
     rp_addr a;
     what = nm(what);
+    memset(&a, 0x55, sizeof a);
     CHECK_INT(parse(h, n, &a), RP_EINVAL, "%s: malformed", what);
+    CHECK(a.family == 0 && a.port == 0 && a.ip[0] == 0, "%s: no address", what);
     if (at) {
         CHECK_INT(parse(h, at, &a), RP_EINVAL, "%s: refused at byte %zu", what, at);
         CHECK_INT(parse(h, at - 1, &a), RP_EAGAIN, "%s: not before", what);
@@ -106,6 +109,11 @@ test_v1_good(void)
     GOOD1("PROXY TCP6 ::1 ::1 1 2\r\n", "::1", 1);
     GOOD1("PROXY TCP6 FFFF:ffff:ffff:ffff:ffff:ffff:ffff:fffe ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n",
           "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 65535); /* 104 bytes, the longest TCP6 */
+    /* an IPv4 client on HAProxy's v6 socket: the IPv4 address it maps */
+    GOOD1("PROXY TCP6 ::ffff:192.0.2.7 ::ffff:10.0.0.1 5000 80\r\n", "192.0.2.7", 5000);
+    GOOD1("PROXY TCP6 ::FFFF:192.0.2.7 ::1 5000 80\r\n", "192.0.2.7", 5000);
+    GOOD1("PROXY TCP6 ::ffff:c000:207 ::1 5000 80\r\n", "192.0.2.7", 5000);
+    GOOD1("PROXY TCP6 ::fffe:c000:207 ::1 5000 80\r\n", "::fffe:c000:207", 5000);
     GOOD1("PROXY UNKNOWN\r\n", NULL, 0);
     GOOD1("PROXY UNKNOWN ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n",
           NULL, 0); /* 107 bytes: the worst case the specification names */
@@ -152,6 +160,10 @@ test_v1_bad(void)
         {"PROXY TCP4 1.2.3.4 5.6.7.8 0443 2\r\n", 0},
         {"PROXY TCP4 1.2.3.4 5.6.7.8 -1 2\r\n", 0},
         {"PROXY TCP4 1.2.3.4 5.6.7.8 1 +2\r\n", 0},
+        {"PROXY TCP6 ::ffff:1.2.3.04 ::1 1 2\r\n", 0},
+        {"PROXY TCP6 ::ffff:1.2.3 ::1 1 2\r\n", 0},
+        {"PROXY TCP6 ::1:1.2.3.4 ::1 1 2\r\n", 0},
+        {"PROXY TCP4 ::ffff:1.2.3.4 5.6.7.8 1 2\r\n", 0},
     };
     size_t i;
     char line[200];
@@ -209,6 +221,12 @@ test_v2_good(void)
     good("v2 PROXY AF_UNSPEC", b, n, NULL, 0);
     n = v2(b, 0x21, 0x10, in4, sizeof in4);
     good("v2 PROXY INET, transport UNSPEC", b, n, NULL, 0);
+    {
+        static const uint8_t mapped[36] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 7,
+                                           0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x13, 0x88, 0, 80};
+        n = v2(b, 0x21, 0x21, mapped, sizeof mapped);
+        good("v2 PROXY TCP6, IPv4-mapped source", b, n, "192.0.2.7", 5000);
+    }
     memset(body, 0, sizeof body);
     n = v2(b, 0x21, 0x31, body, 216);
     good("v2 PROXY AF_UNIX stream", b, n, NULL, 0);
