@@ -19,7 +19,7 @@ BASE="build-essential:cc make:make curl:curl python3:python3 valgrind:valgrind
       clang:clang libclang-rt-14-dev: netcat-openbsd: procps:ps openssl:openssl
       libbearssl-dev: iproute2:ip gcc-arm-none-eabi:arm-none-eabi-gcc
       libnewlib-arm-none-eabi: qemu-system-arm:qemu-system-arm dpkg-dev:dpkg-source
-      xxd:xxd"
+      xxd:xxd whois:mkpasswd"
 BENCH="nginx-light:nginx haproxy:haproxy wrk:wrk"
 DEMO="build-essential:cc make:make libbearssl-dev: curl:curl openssl:openssl"
 

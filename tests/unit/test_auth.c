@@ -7,7 +7,8 @@
  * SHA-crypt is checked against Ulrich Drepper's published vectors ("Unix
  * crypt using SHA-256 and SHA-512", its tests2[] table: defaults, rounds=,
  * a salt cut at 16, rounds below 1000 clamped) and against hashes `openssl
- * passwd -5/-6` makes here, at run time.  Inputs sit right before a guard
+ * passwd -5/-6` and `mkpasswd -m sha-256/sha-512 [-R N]` make here, at run
+ * time.  Inputs sit right before a guard
  * page (guard.h) where a parser could read past them.
  */
 #include <stdio.h>
@@ -165,6 +166,36 @@ test_crypt_openssl(void)
                 CHECK_INT((int)sha_crypt(V(pw[i]), V(h), again, sizeof again), (int)strlen(h),
                           "sha_crypt over openssl's own hash");
                 CHECK_STR(again, h, "sha_crypt reproduces openssl's hash");
+            }
+}
+
+/* Hashes mkpasswd (Debian's whois package, libxcrypt) makes now: $5$ and
+ * $6$, with and without rounds= (-R 1000, 12345; -R 5000 is written
+ * without it), given and random salts. */
+static void
+test_crypt_mkpasswd(void)
+{
+    static const char *const m[] = {"sha-256", "sha-512"};
+    static const char *const opt[] = {"", "-R 1000", "-R 5000", "-R 12345", "-S abcdefgh", "-R 2000 -S 0123456789abcdef"};
+    static const char *const pw[] = {"secret", "a much longer password, past one sha-256 digest of 32 bytes"};
+    char h[200];
+    size_t a, o, i;
+    if (!CHECK(run_line("command -v mkpasswd", h, sizeof h), "mkpasswd is installed (package whois: sh scripts/deps.sh)"))
+        return;
+    for (a = 0; a < TAP_COUNT(m); a++)
+        for (o = 0; o < TAP_COUNT(opt); o++)
+            for (i = 0; i < TAP_COUNT(pw); i++) {
+                char cmd[300];
+                snprintf(cmd, sizeof cmd, "mkpasswd -m %s %s '%s'", m[a], opt[o], pw[i]);
+                if (!CHECK(run_line(cmd, h, sizeof h), "runs: %s", cmd))
+                    continue;
+                CHECK(h[0] == '$' && h[1] == (a ? '6' : '5'), "made $%c$: %s", a ? '6' : '5', h);
+                /* libxcrypt leaves the default (5000) out */
+                CHECK(!strstr(opt[o], "-R") || strstr(opt[o], "5000") || strstr(h, "$rounds="),
+                      "rounds= written: %s", h);
+                CHECK_INT(sha_crypt_check(V(h), NULL), RP_OK, "valid: %s", h);
+                CHECK_INT(sha_crypt_verify(V(pw[i]), V(h)), 1, "verifies: %s", cmd);
+                CHECK_INT(sha_crypt_verify(V("secreT"), V(h)), 0, "wrong password: %s", cmd);
             }
 }
 
@@ -593,7 +624,7 @@ test_cidr(void)
 }
 
 static const tap_test tests[] = {
-    TAP_TEST(crypt_drepper), TAP_TEST(crypt_empty), TAP_TEST(crypt_openssl), TAP_TEST(crypt_malformed), TAP_TEST(basic_good),
+    TAP_TEST(crypt_drepper), TAP_TEST(crypt_empty), TAP_TEST(crypt_openssl), TAP_TEST(crypt_mkpasswd), TAP_TEST(crypt_malformed), TAP_TEST(basic_good),
     TAP_TEST(basic_bad),     TAP_TEST(basic_long),    TAP_TEST(users_good),      TAP_TEST(users_bad),
     TAP_TEST(cidr),
 };
