@@ -532,7 +532,7 @@ RP_INTERNAL int sha_crypt_check(rp_str h, const char **why);
 /* 1 when pass hashes to h, 0 when not, RP_EINVAL/RP_ENOTIMPL when h is
  * not a valid $5$/$6$ hash (sha_crypt_check).  The digest is compared in
  * constant time; the time taken depends on h's rounds and pass's length
- * only. */
+ * only.  A password over RP_AUTH_CRED_MAX bytes never matches (0). */
 RP_INTERNAL RP_UNWIRED int sha_crypt_verify(rp_str pass, rp_str h);
 /* crypt(3) for $5$/$6$: setting is "$5$[rounds=N$]SALT[$...]", rounds
  * clamped to 1000..999999999 and the salt cut at 16 as the specification
