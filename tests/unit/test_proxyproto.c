@@ -217,6 +217,8 @@ test_v2_good(void)
     good("v2 LOCAL with addresses (ignored)", b, n, NULL, 0);
     n = v2(b, 0x20, 0x12, in4, sizeof in4);
     good("v2 LOCAL, UDP family (ignored)", b, n, NULL, 0);
+    n = v2(b, 0x20, 0x21, NULL, 0);
+    good("v2 LOCAL, TCP6 family without addresses (the family is ignored)", b, n, NULL, 0);
     n = v2(b, 0x21, 0x00, NULL, 0);
     good("v2 PROXY AF_UNSPEC", b, n, NULL, 0);
     n = v2(b, 0x21, 0x10, in4, sizeof in4);
