@@ -135,6 +135,8 @@ test_v1_bad(void)
         {"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX", 32},         /* bare CR */
         {"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\r\n", 32},
         {"PROXY TCP4 1.2.3.4\0 5.6.7.8 1 2\r\n", 19},
+        {"PROXY UNKNOWN \xff\r\n", 15},                 /* printable ASCII only, even here */
+        {"PROXY UNKNOWN \x7f\r\n", 15},
         {"PROXY  TCP4 1.2.3.4 5.6.7.8 1 2\r\n", 0},
         {"PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n", 0},
         {"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n", 0},
@@ -169,7 +171,7 @@ test_v1_bad(void)
     char line[200];
     for (i = 0; i < TAP_COUNT(t); i++) {
         size_t n = strlen(t[i].h);
-        if (i == 7)
+        if (strstr(t[i].h, "1.2.3.4") && n == 18)
             n = 33; /* the one with a NUL */
         bad(t[i].h, (const uint8_t *)t[i].h, n, t[i].at);
     }
