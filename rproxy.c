@@ -515,7 +515,8 @@ RP_INTERNAL void timers_run(rp_proxy *p);
 
 /* [2] 1 when a is inside net/bits (same family, the first `bits` bits
  * equal; bits 0..32 for IPv4, 0..128 for IPv6), else 0.  Used by the status
- * page's allow=; the route ACLs and proxy_from= are to use it too. */
+ * page's allow=; the route ACLs and proxy_from= are to use it too (unwired
+ * while only they would call it: RP_ENABLE_STATUS 0). */
 #if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL
 RP_INTERNAL RP_UNWIRED int addr_in_net(const rp_addr *a, const rp_addr *net, int bits);
 #endif
@@ -568,11 +569,11 @@ RP_INTERNAL RP_UNWIRED int users_check(const rp_users *u, rp_str user, rp_str pa
  * bytes to drop before the HTTP request) with *src filled (family 4 or 6,
  * ip, port; an IPv4-mapped IPv6 source becomes family 4), or family 0 for
  * a LOCAL (v2) / UNKNOWN (v1) / AF_UNIX or UNSPEC header: then keep the
- * connection's own peer address.  RP_EAGAIN
- * while the bytes so far are a valid beginning of a header: call again
- * with more; RP_EINVAL when malformed (wrong signature, v1 without CRLF in
- * 107 bytes, v2 longer than RP_PROXY_V2_MAX, bad fields; an IPv6
- * source with RP_ENABLE_IPV6 0): close.  *src is family 0 unless > 0. */
+ * connection's own peer address.  RP_EAGAIN while the bytes so far are a
+ * valid beginning of a header: call again with more; RP_EINVAL when
+ * malformed (wrong signature, v1 without CRLF in 107 bytes, v2 longer than
+ * RP_PROXY_V2_MAX, bad fields; an IPv6 source with RP_ENABLE_IPV6 0):
+ * close.  *src is family 0 unless the result is > 0. */
 RP_INTERNAL RP_UNWIRED long proxy_header_parse(const uint8_t *b, size_t n, rp_addr *src);
 #endif
 
