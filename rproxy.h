@@ -517,9 +517,9 @@ extern "C" {
 
 /** `listen ... proxy_protocol`: the PROXY protocol v1 (text) and v2
  *  (binary) header from a load balancer in front, HAProxy's specification,
- *  0/1.  Cost: the parser (src/21-proxyproto.c), ~0.8 KB of Cortex-M4 code
+ *  0/1.  Cost: the parser (src/21-proxyproto.c), ~1.0 KB of Cortex-M4 code
  *  (and the 78-byte CIDR match where the status page does not bring it);
- *  no RAM of its own, ~110 B of stack. */
+ *  no RAM of its own, ~140 B of stack. */
 #ifndef RP_ENABLE_PROXY_PROTOCOL
 #define RP_ENABLE_PROXY_PROTOCOL 1
 #endif
