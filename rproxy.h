@@ -488,6 +488,80 @@ extern "C" {
 #define RP_ENABLE_IPV6 1
 #endif
 
+/* ---- Authentication and the PROXY protocol (issue 14) ---- */
+
+/** HTTP Basic auth (RFC 7617) against `users` files of crypt hashes ($5$
+ *  SHA-256-crypt, $6$ SHA-512-crypt, as `openssl passwd -5/-6` and
+ *  `mkpasswd -m sha-256|sha-512` make them), 0/1.  The hashes are computed
+ *  with BearSSL's SHA-256/512, so the default follows RP_ENABLE_TLS (BearSSL
+ *  is linked anyway); 1 without TLS needs <bearssl.h> and libbearssl too.
+ *  Cost (Cortex-M4 -Os): ~4.0 KB of code and no RAM of its own (an rp_users
+ *  per users file, below); a password check needs 1.7 KB of stack at the
+ *  deepest, BearSSL's SHA-512 included (figures in src/20-auth.c). */
+#ifndef RP_ENABLE_AUTH
+#define RP_ENABLE_AUTH RP_ENABLE_TLS
+#endif
+/** Users per `users` file (an rp_users table).  Cost: 4 B each. */
+#ifndef RP_MAX_USERS
+#define RP_MAX_USERS 16
+#endif
+/** Bytes of user names and hashes per rp_users table, each NUL-ended: a
+ *  $6$ hash with rounds= is up to 123 bytes, a $5$ one up to 80.  Cost: 1 B
+ *  each; an rp_users is 4 + 4 * RP_MAX_USERS + RP_AUTH_STR_BYTES (2,116 B
+ *  with the defaults).  At most 65,535. */
+#ifndef RP_AUTH_STR_BYTES
+#define RP_AUTH_STR_BYTES 2048
+#endif
+/** Longest user name in a users file (bytes). */
+#ifndef RP_AUTH_USER_MAX
+#define RP_AUTH_USER_MAX 64
+#endif
+/** Bytes of decoded `user:password` a Basic header may carry: the caller
+ *  of basic_credentials gives a buffer this big (on the stack: 256 B);
+ *  longer credentials are refused (-> 401). */
+#ifndef RP_AUTH_CRED_MAX
+#define RP_AUTH_CRED_MAX 256
+#endif
+/** Most `rounds=` a users file may ask for.  The crypt spec allows
+ *  1000..999,999,999; every round is a SHA-256/512 over ~100-200 bytes on
+ *  the event loop's thread (5,000 rounds: ~3 ms on an x86_64 core), so a
+ *  hash above this is refused when the file is read, naming this setting.
+ *  A board lowers it (a Cortex-M4 is far slower; not measured yet). */
+#ifndef RP_AUTH_MAX_ROUNDS
+#define RP_AUTH_MAX_ROUNDS 1000000
+#endif
+
+/** `listen ... proxy_protocol`: the PROXY protocol v1 (text) and v2
+ *  (binary) header from a load balancer in front, HAProxy's specification,
+ *  0/1.  Cost: the parser (src/21-proxyproto.c), ~1.0 KB of Cortex-M4 code
+ *  (and the 78-byte CIDR match where the status page does not bring it);
+ *  no RAM of its own, ~140 B of stack. */
+#ifndef RP_ENABLE_PROXY_PROTOCOL
+#define RP_ENABLE_PROXY_PROTOCOL 1
+#endif
+/** Largest PROXY v2 header taken, bytes (16 + addresses + TLVs); a longer
+ *  one is malformed (the connection is closed).  v1 is at most 107 bytes
+ *  by the specification.  At least 232 (16 + AF_UNIX's 216). */
+#ifndef RP_PROXY_V2_MAX
+#define RP_PROXY_V2_MAX 512
+#endif
+#if RP_ENABLE_AUTH && (RP_MAX_USERS < 1 || RP_MAX_USERS > 255)
+#error "RP_MAX_USERS must be 1..255"
+#endif
+#if RP_ENABLE_AUTH && (RP_AUTH_STR_BYTES < 128 || RP_AUTH_STR_BYTES > 65535)
+#error "RP_AUTH_STR_BYTES must be 128..65535 (one $6$ line needs up to 123 B and its name)"
+#endif
+#if RP_ENABLE_AUTH && (RP_AUTH_MAX_ROUNDS < 1000 || RP_AUTH_MAX_ROUNDS > 999999999)
+#error "RP_AUTH_MAX_ROUNDS must be 1000..999999999 (the crypt spec's range of rounds=)"
+#endif
+#if RP_ENABLE_AUTH && (RP_AUTH_CRED_MAX < 2 || RP_AUTH_USER_MAX < 1)
+#error "RP_AUTH_CRED_MAX must be at least 2 and RP_AUTH_USER_MAX at least 1"
+#endif
+#if RP_ENABLE_PROXY_PROTOCOL && (RP_PROXY_V2_MAX < 232 || RP_PROXY_V2_MAX > 65551)
+#error "RP_PROXY_V2_MAX must be 232..65551 (16 + AF_UNIX's 216 up to 16 + 65535)"
+#endif
+/* ---- end of issue 14's knobs ---- */
+
 /** The type of the counters (rp_stats and the per-device ones): 64-bit by
  *  default; a small board may set uint32_t (they then wrap after 4 G, like
  *  lwIP's counters without LWIP_STATS_LARGE) and halve each increment's code. */
@@ -665,6 +739,20 @@ int rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port);
 /** Format an address without port ("10.0.0.5", "::1") into out (NUL-ended);
  *  returns the length.  cap >= 46 is always enough. */
 size_t rp_addr_format(const rp_addr *a, char *out, size_t cap);
+
+#if RP_ENABLE_AUTH
+/** A users file, parsed (src/20-auth.c users_parse): up to RP_MAX_USERS
+ *  `user:hash` entries, each user name and hash NUL-ended in str (offsets
+ *  into it).  Filled by users_parse only; read by users_check. */
+typedef struct {
+    uint16_t nusers;
+    uint16_t used;                /**< bytes of str taken */
+    struct {
+        uint16_t user, hash;      /**< offsets into str */
+    } u[RP_MAX_USERS];
+    char str[RP_AUTH_STR_BYTES];
+} rp_users;
+#endif
 
 /* ==== HTTP/1.1 message parser ====
  * Zero-copy: every rp_str points into the caller's buffer.  The parser

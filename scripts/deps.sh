@@ -25,7 +25,7 @@ BASE="build-essential:cc make:make curl:curl python3:python3 valgrind:valgrind
       xxd:xxd debhelper:dh lintian:lintian qemu-user:qemu-aarch64 file:file man-db:man
       systemd:systemd-analyze gcc-aarch64-linux-gnu:aarch64-linux-gnu-gcc
       gcc-arm-linux-gnueabihf:arm-linux-gnueabihf-gcc libc6-dev/arm64: libc6-dev/armhf:
-      libbearssl-dev/arm64: libbearssl-dev/armhf: liblwip-dev:"
+      libbearssl-dev/arm64: libbearssl-dev/armhf: liblwip-dev: whois:mkpasswd"
 BENCH="nginx-light:nginx haproxy:haproxy wrk:wrk"
 DEMO="build-essential:cc make:make libbearssl-dev: curl:curl openssl:openssl"
 

@@ -2,6 +2,8 @@
  * Addresses are parsed from the config ("10.0.0.5:80", "[fe80::1]:80",
  * "localhost:80") without any resolver: a gateway names its devices by
  * address.  RP_ENABLE_IPV6 0 leaves the IPv6 parser and formatter out.
+ * addr_in_net is the one CIDR match (status allow=; route ACLs and PROXY
+ * protocol proxy_from= to come); parse_ip6 also reads PROXY v1 lines ([21]).
  * Owns: nothing.  Calls: [1]. */
 #include "rp_int.h"
 
@@ -23,8 +25,9 @@ parse_ip4(const char *s, size_t n, uint8_t *ip)
     }
     return i == n ? RP_OK : RP_EINVAL;
 }
+#endif
 
-#if RP_ENABLE_IPV6
+#if RP_ENABLE_IPV6 && (RP_ENABLE_CONFIG_TEXT || RP_ENABLE_PROXY_PROTOCOL)
 /* RFC 4291 text form, with one "::" allowed (no embedded IPv4). */
 int
 parse_ip6(const char *s, size_t n, uint8_t *ip)
@@ -63,6 +66,7 @@ parse_ip6(const char *s, size_t n, uint8_t *ip)
 }
 #endif
 
+#if RP_ENABLE_CONFIG_TEXT
 int
 rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
 {
@@ -105,6 +109,17 @@ rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
         return RP_OK;
     }
     return parse_ip4(h, hn, a->ip);
+}
+#endif
+
+#if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL
+int
+addr_in_net(const rp_addr *a, const rp_addr *net, int bits)
+{
+    int full = bits / 8, rest = bits % 8;
+    if (net->family != a->family || memcmp(net->ip, a->ip, (size_t)full) != 0)
+        return 0;
+    return !rest || ((net->ip[full] ^ a->ip[full]) & (0xff00 >> rest) & 0xff) == 0;
 }
 #endif
 

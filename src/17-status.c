@@ -3,20 +3,11 @@
  * client's buffer has room (chunked), so it fits any RP_BUF_SIZE: JSON, or
  * the Prometheus text format with ?format=prometheus.  Only clients inside
  * `allow=` (default: loopback) see it; others get 403 and nothing else.
- * Owns: CS_LOCAL clients.  Calls: [1] [2] [3] [7] [9] [13].
+ * Owns: CS_LOCAL clients.  Calls: [1] [2] (addr_in_net) [3] [7] [9] [13].
  * Called by: [13] (exchange_begin), [9] (client_step: CS_LOCAL). */
 #include "rp_int.h"
 
 #if RP_ENABLE_STATUS
-static int
-cidr_match(const rp_addr *net, int bits, const rp_addr *a)
-{
-    int full = bits / 8, rest = bits % 8;
-    if (net->family != a->family || memcmp(net->ip, a->ip, (size_t)full) != 0)
-        return 0;
-    return !rest || ((net->ip[full] ^ a->ip[full]) & (0xff00 >> rest) & 0xff) == 0;
-}
-
 static int
 status_allowed(const rp_config *c, const rp_addr *a)
 {
@@ -24,9 +15,9 @@ status_allowed(const rp_config *c, const rp_addr *a)
                                                            0, 0, 0, 0, 0, 0, 0, 1}, 0};
     int i;
     if (c->nallow == 0)
-        return cidr_match(&lo4, 8, a) || cidr_match(&lo6, 128, a);
+        return addr_in_net(a, &lo4, 8) || addr_in_net(a, &lo6, 128);
     for (i = 0; i < c->nallow; i++)
-        if (cidr_match(&c->allow[i].net, c->allow[i].bits, a))
+        if (addr_in_net(a, &c->allow[i].net, c->allow[i].bits))
             return 1;
     return 0;
 }

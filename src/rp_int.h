@@ -93,7 +93,7 @@ RP_INTERNAL int hexval(int c);
 
 /* ==== [2] Addresses ==== */
 RP_INTERNAL void w_addr(wbuf *w, const rp_addr *a);
-#if RP_ENABLE_IPV6 && RP_ENABLE_CONFIG_TEXT
+#if RP_ENABLE_IPV6 && (RP_ENABLE_CONFIG_TEXT || RP_ENABLE_PROXY_PROTOCOL)
 RP_INTERNAL int parse_ip6(const char *s, size_t n, uint8_t *ip);
 #elif !RP_ENABLE_IPV6
 #define parse_ip6(s, n, ip) ((void)(s), (void)(n), (void)(ip), RP_ENOTIMPL)
@@ -484,5 +484,80 @@ RP_INTERNAL int status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
 /* ==== [18] Event loop ==== */
 RP_INTERNAL void on_event(rp_proxy *p, void *ud, unsigned ev);
 RP_INTERNAL void timers_run(rp_proxy *p);
+
+/* ==== Issue 14: [2] networks, [20] authentication, [21] PROXY protocol ====
+ * RP_UNWIRED: a function no other section calls yet (the config parser
+ * and the connection code take them up); it keeps rproxy.c, where these
+ * are static, free of -Wunused-function until they do.  Drop it from a
+ * prototype once the function is called. */
+#ifdef __GNUC__
+#define RP_UNWIRED __attribute__((unused))
+#else
+#define RP_UNWIRED
+#endif
+
+/* [2] 1 when a is inside net/bits (same family, the first `bits` bits
+ * equal; bits 0..32 for IPv4, 0..128 for IPv6), else 0.  Used by the status
+ * page's allow=; the route ACLs and proxy_from= are to use it too (unwired
+ * while only they would call it: RP_ENABLE_STATUS 0). */
+#if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL
+RP_INTERNAL RP_UNWIRED int addr_in_net(const rp_addr *a, const rp_addr *net, int bits);
+#endif
+
+#if RP_ENABLE_AUTH
+/* [20] SHA-crypt ($5$ / $6$, Drepper's specification).  A stored hash is
+ * "$5$[rounds=N$]SALT$HASH" (43 chars of HASH) or "$6$..." (86): what
+ * `openssl passwd -5/-6` and `mkpasswd -m sha-256/sha-512` print. */
+/* RP_OK when h is a $5$/$6$ hash this code verifies; RP_ENOTIMPL when it is
+ * another format (plain text, $1$, $2b$, $y$, ...); RP_EINVAL when it is a
+ * $5$/$6$ one that is malformed.  *why (may be NULL) gets a short
+ * reason for both errors. */
+RP_INTERNAL int sha_crypt_check(rp_str h, const char **why);
+/* 1 when pass hashes to h, 0 when not, RP_EINVAL/RP_ENOTIMPL when h is
+ * not a valid $5$/$6$ hash (sha_crypt_check).  The digest is compared in
+ * constant time; the time taken depends on h's rounds and pass's length
+ * only.  A password over RP_AUTH_CRED_MAX bytes never matches (0). */
+RP_INTERNAL RP_UNWIRED int sha_crypt_verify(rp_str pass, rp_str h);
+/* crypt(3) for $5$/$6$: setting is "$5$[rounds=N$]SALT[$...]", rounds
+ * clamped to 1000..999999999 and the salt cut at 16 as the specification
+ * says; writes the NUL-ended hash string to out and returns its length, or
+ * RP_EINVAL (bad setting, rounds above RP_AUTH_MAX_ROUNDS, cap < 124). */
+RP_INTERNAL RP_UNWIRED long sha_crypt(rp_str pass, rp_str setting, char *out, size_t cap);
+
+/* [20] An Authorization field value (OWS already trimmed, as the HTTP
+ * parser leaves it): "Basic" (any case), 1*SP, strict base64 (RFC 4648,
+ * padded, canonical) decoded into buf[0..cap), split at the first colon
+ * into *user and *pass (views into buf).  RP_OK; RP_ENOTIMPL for another
+ * scheme; RP_ETOOLONG when the decoded credentials exceed cap; RP_EINVAL
+ * for the rest: bad base64, no colon, an empty user, a CTL byte (NUL..US,
+ * DEL) in either part.  Any error means 401, never a pass. */
+RP_INTERNAL RP_UNWIRED int basic_credentials(rp_str value, char *buf, size_t cap, rp_str *user,
+                                             rp_str *pass);
+
+/* [20] Parse a users file (text[0..n), from a blob) into u: lines
+ * "user:hash", `#` comment lines and blank lines, CRLF or LF.  RP_OK, or
+ * RP_ECONFIG with err->line (1-based line of the file), err->col and
+ * err->msg saying what to change; the caller prefixes the file name.
+ * u is cleared first and holds nothing usable after an error. */
+RP_INTERNAL RP_UNWIRED int users_parse(rp_users *u, const char *text, size_t n, rp_cfg_error *err);
+/* 1 when user is in u and pass matches its hash, else 0.  An unknown user
+ * costs a hash too (u's first one), so timing does not tell which users
+ * exist. */
+RP_INTERNAL RP_UNWIRED int users_check(const rp_users *u, rp_str user, rp_str pass);
+#endif
+
+#if RP_ENABLE_PROXY_PROTOCOL
+/* [21] The PROXY protocol header at the start of a connection, b[0..n)
+ * being the bytes received so far.  Returns the header's length (> 0: the
+ * bytes to drop before the HTTP request) with *src filled (family 4 or 6,
+ * ip, port; an IPv4-mapped IPv6 source becomes family 4), or family 0 for
+ * a LOCAL (v2) / UNKNOWN (v1) / AF_UNIX or UNSPEC header: then keep the
+ * connection's own peer address.  RP_EAGAIN while the bytes so far are a
+ * valid beginning of a header: call again with more; RP_EINVAL when
+ * malformed (wrong signature, v1 without CRLF in 107 bytes, v2 longer than
+ * RP_PROXY_V2_MAX, bad fields; an IPv6 source with RP_ENABLE_IPV6 0):
+ * close.  *src is family 0 unless the result is > 0. */
+RP_INTERNAL RP_UNWIRED long proxy_header_parse(const uint8_t *b, size_t n, rp_addr *src);
+#endif
 
 #endif /* RP_INT_H */

@@ -43,7 +43,7 @@ check "src/ sections compile alone (host, TLS, asserts on)" \
 check "src/ sections compile alone (every optional feature off)" \
     modules cc -DRP_ENABLE_CACHE=0 -DRP_ENABLE_STATUS=0 -DRP_ENABLE_ACCESS_LOG=0 \
     -DRP_ENABLE_REDIRECT=0 -DRP_ENABLE_IPV6=0 -DRP_ENABLE_WALL_CLOCK=0 -DRP_ENABLE_LOG=0 \
-    -DRP_ENABLE_CONFIG_TEXT=0
+    -DRP_ENABLE_CONFIG_TEXT=0 -DRP_ENABLE_AUTH=0 -DRP_ENABLE_PROXY_PROTOCOL=0
 printf '#include "rproxy.h"\nint main(void) { static rp_proxy p; rp_cfg_error e;\n  (void)e; return rp_proxy_size() == sizeof p ? 0 : 1; }\n' >"$T/h.c"
 cp "$T/h.c" "$T/h.cpp"
 check "rproxy.h compiles as C99 -pedantic" \

@@ -37,6 +37,8 @@
 #define RP_ENABLE_WALL_CLOCK 0 /* no RTC: no Date added (RFC 9110 6.6.1) */
 #define RP_ENABLE_IPV6    0     /* lwIP is built IPv4-only (LWIP_IPV6 0) */
 #define RP_COUNTER uint32_t   /* counters wrap at 4 G: half the code per count */
+#define RP_ENABLE_AUTH    0     /* no Basic auth yet (issue 14: measure, then decide) */
+#define RP_ENABLE_PROXY_PROTOCOL 0 /* no PROXY protocol header parser yet (issue 14) */
 #define RP_ENABLE_CACHE   1     /* sensors answer the same reads again and again */
 #define RP_CACHE_BYTES    16384 /* arena: 32 blocks of 512 B */
 #define RP_CACHE_BLOCK    512

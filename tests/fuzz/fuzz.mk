@@ -2,7 +2,8 @@
 #
 #   make fuzz [FUZZ_SECS=60]     each target for FUZZ_SECS seconds (corpus grows in
 #                                build/fuzz/corpus/<target>, seeds from tests/fuzz/corpus)
-#   make fuzz-smoke              each target for 60 s, one TAP line per target (CI)
+#   make fuzz-smoke              each target for 60 s, one TAP line per target (CI);
+#                                auth and proxyproto at most 30 s (tests/fuzz/run.sh)
 #   make fuzz-build              just build build/fuzz/fuzz_<target>
 #   build/fuzz/fuzz_conn tests/fuzz/corpus/conn   run one by hand (libFuzzer flags apply)
 #
@@ -16,7 +17,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECS    ?= 60
 FUZZ_SMOKE_SECS ?= 60
 FUZZ_DIR      = build/fuzz
-FUZZ_TARGETS  = request response chunked config conn tls cache
+FUZZ_TARGETS  = request response chunked config conn tls cache auth proxyproto
 FUZZ_BINS     = $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all -D_GNU_SOURCE -I. -Isrc -Itests -Itests/fuzz -DRP_ENABLE_ASSERT=1
@@ -61,6 +62,14 @@ $(FUZZ_TLS_CERT):
 $(FUZZ_DIR)/fuzz_tls: tests/fuzz/fuzz_tls.c $(FUZZ_TLS_CERT) tests/fakeport.c tests/fakeport.h $(FUZZ_DEPS)
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SMALL) -DRP_MAX_TLS_CONNS=2 -DRP_ENABLE_TLS=1 -I$(FUZZ_DIR) \
+	    -o $@ $< $(CORE_SRC) tests/fakeport.c -lbearssl
+
+# The auth target (src/20-auth.c, white-box): on without TLS, so BearSSL is
+# linked for its SHA-2; at most 2,000 rounds per hash, so an input costs
+# milliseconds, not seconds.
+$(FUZZ_DIR)/fuzz_auth: tests/fuzz/fuzz_auth.c $(FUZZ_DEPS)
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DRP_ENABLE_AUTH=1 -DRP_AUTH_MAX_ROUNDS=2000 \
 	    -o $@ $< $(CORE_SRC) tests/fakeport.c -lbearssl
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)

@@ -172,6 +172,41 @@ TLS = {
     "slow_reader": t_engine() + bytes([12, 0, 5]) + t_req(0, 0) + t_resp(0, 0) + bytes([12, 0, 0]),
 }
 
+# The auth target: first byte 0 mod 3 = cap + an Authorization value, 1 mod 3 = a
+# users file, 2 mod 3 = a stored hash, NUL, a password (see fuzz_auth.c).
+H5 = b"$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5"
+H5R = b"$5$rounds=1000$roundstoolow$yfvwcWrQ8l/K0DAWyuPMDNHpIVlTQebY9l/gL972bIC"
+H6 = (b"$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiB"
+      b"FdcbYEdFCoEOfaS35inz1")
+AUTH = {
+    "basic": b"\x00\xff" + b"Basic dXNlcjpwYXNz",
+    "basic_rfc": b"\x00\x40" + b"basic  QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+    "basic_pad1": b"\x00\x10" + b"Basic dTpwYWI=",
+    "basic_short": b"\x00\x03" + b"Basic dTpwYWI=",
+    "bearer": b"\x00\xff" + b"Bearer abc",
+    "users": b"\x01" + b"# users\n\nalice:" + H5 + b"\r\n  bob:" + H6 + b"\ncarol:" + H5R + b"\n",
+    "users_bad": b"\x01" + b"alice:$1$saltstri$YMyguxXMBpd2TEZ.vS/3q1\nbob:plain\n",
+    "crypt5": b"\x02" + H5R + b"\x00the minimum number is still observed",
+    "crypt5_wrong": b"\x02" + H5R + b"\x00wrong",
+    "crypt6": b"\x02" + b"$6$rounds=1000$roundstoolow$kUMsbe306n21p9R.FRkW3IGn.S9NPN0x50YhH1xhLsPuWGsUSklZ"
+              b"t58jaTfF4ZEQpyUNGc0dqbpBYYBaHHrsX.\x00the minimum number is still observed",
+    "crypt_bad": b"\x02" + b"$5$rounds=10$x$abc\x00pw",
+}
+
+# The proxyproto target: the first bytes of a connection.
+V2SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+PROXYPROTO = {
+    "v1_tcp4": b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\nGET / HTTP/1.1\r\n\r\n",
+    "v1_tcp6": b"PROXY TCP6 2001:db8::1 2001:db8::2 40000 8080\r\n",
+    "v1_unknown": b"PROXY UNKNOWN\r\n",
+    "v1_unknown_long": b"PROXY UNKNOWN ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ::1 65535 65535\r\n",
+    "v2_tcp4": V2SIG + b"\x21\x11\x00\x0c" + bytes([10, 0, 0, 1, 192, 168, 1, 2, 0x30, 0x39, 0, 80]),
+    "v2_tcp6_tlv": V2SIG + b"\x21\x21\x00\x2b" + bytes(15) + b"\x05" + bytes(15) + b"\x01"
+                   + b"\x9c\x40\x01\xbb" + b"\x04\x00\x04abcd",
+    "v2_local": V2SIG + b"\x20\x00\x00\x00",
+    "v2_unix": V2SIG + b"\x21\x31\x00\xd8" + bytes(216),
+}
+
 
 def write(target, table):
     d = os.path.join(C, target)
@@ -187,3 +222,5 @@ write("chunked", {k: b"\x01\x02\x03\x04" + v for k, v in CHUNKED.items()})
 write("config", CONFIG)
 write("conn", CONN)
 write("tls", TLS)
+write("auth", AUTH)
+write("proxyproto", PROXYPROTO)
