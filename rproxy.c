@@ -1929,12 +1929,17 @@ tls_key_load(rp_proxy *p, rp_tls_cert *ct, const char *keyfile, int *why)
 
 #if RP_ENABLE_CONFIG_TEXT
 #define CFG_MAX_WORDS 16
+#define CFG_QUOTED 1024 /* unescaped bytes of a line's quoted words */
 
 typedef struct {
     rp_proxy *p;
     rp_cfg_error *err;
     const char *ltext; /* the line being read (err->col), NULL after */
     size_t llen;
+    const char *qb; /* cfg_line's buffer of words with quotes, NULL after */
+    size_t qn;
+    int nq;
+    uint16_t qoff[CFG_MAX_WORDS], qat[CFG_MAX_WORDS]; /* word k: at qb+qoff, line col qat */
     int line;
     int pool_line[RP_MAX_POOLS]; /* where each pool was defined */
 } cfg_ctx;
@@ -1960,9 +1965,15 @@ cfg_put(wbuf *w, const char *s, size_t n)
 static wbuf
 cfg_start(cfg_ctx *x, rp_str arg)
 {
-    uintptr_t a = (uintptr_t)arg.p, l = (uintptr_t)x->ltext;
+    uintptr_t a = (uintptr_t)arg.p, l = (uintptr_t)x->ltext, q = (uintptr_t)x->qb;
     x->err->line = x->line;
     x->err->col = x->ltext && a >= l && a <= l + x->llen ? (int)(a - l) + 1 : 0;
+    if (x->qb && a >= q && a <= q + x->qn) { /* a word unquoted into qb: its start */
+        int k = x->nq;
+        while (k > 1 && q + x->qoff[k - 1] > a)
+            k--;
+        x->err->col = x->nq ? x->qat[k - 1] + 1 : 0;
+    }
     return cfg_msg(x, 0);
 }
 
@@ -2969,6 +2980,54 @@ cfg_tls(cfg_ctx *x, rp_str *w, int n)
 #endif
 }
 
+/* The rest of word *w (its unquoted start w->p..w->n, s[*i] == '"') with
+ * its "..." parts unquoted: the word, copied into x->qb, runs to the next
+ * blank or `#` outside quotes; inside, `\"` and `\\` are the only escapes
+ * and control bytes other than tab are refused. */
+static int
+cfg_quoted(cfg_ctx *x, const char *s, size_t n, size_t *i, rp_str *w)
+{
+    char *q = (char *)x->qb;
+    size_t at = x->qn, j = *i;
+    int in = 0;
+    rp_str here;
+    if (w->n > CFG_QUOTED - at)
+        goto long_;
+    memcpy(q + at, w->p, w->n);
+    x->qoff[x->nq] = (uint16_t)at, x->qat[x->nq] = (uint16_t)(w->p - s), x->nq++;
+    x->qn = at + w->n;
+    for (; j < n; j++) {
+        char ch = s[j];
+        here.p = s + j, here.n = 1;
+        if (!in && (ch == ' ' || ch == '\t' || ch == '\r' || ch == '#'))
+            break;
+        if (ch == '"') {
+            in = !in;
+            continue;
+        }
+        if (in && ch == '\\') {
+            if (j + 1 == n || (s[j + 1] != '"' && s[j + 1] != '\\'))
+                return cfg_fail(x, "in a quoted value only \\\" and \\\\ are escapes: write \\\\ for a backslash", here);
+            ch = s[++j];
+        } else if (((unsigned char)ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            return cfg_fail(x, "control character in a quoted value", here);
+        }
+        if (x->qn == CFG_QUOTED)
+            goto long_;
+        q[x->qn++] = ch;
+    }
+    if (in) {
+        here.p = s + *i, here.n = j - *i;
+        return cfg_fail(x, "unterminated quoted value: end it with \"", here);
+    }
+    w->p = q + at, w->n = x->qn - at;
+    *i = j;
+    return RP_OK;
+long_:
+    here.p = s + *i, here.n = 0;
+    return cfg_fail(x, "quoted words of one line longer than 1024 bytes", here);
+}
+
 static int
 cfg_line(cfg_ctx *x, const char *s, size_t n)
 {
@@ -2987,9 +3046,11 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
 #endif
     };
     rp_str w[CFG_MAX_WORDS];
-    int nw = 0;
+    char q[CFG_QUOTED];
+    int nw = 0, rc = RP_OK;
     size_t i = 0, k;
-    while (i < n && s[i] != '#') {
+    x->qb = q, x->qn = 0, x->nq = 0;
+    while (i < n && s[i] != '#' && rc == RP_OK) {
         if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r') {
             i++;
             continue;
@@ -2997,11 +3058,15 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
         if (nw == CFG_MAX_WORDS)
             return cfg_fail(x, "too many words on one line", w[0]);
         w[nw].p = s + i;
-        while (i < n && s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '#')
+        while (i < n && s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '#' && s[i] != '"')
             i++;
         w[nw].n = (size_t)(s + i - w[nw].p);
+        if (i < n && s[i] == '"')
+            rc = cfg_quoted(x, s, n, &i, &w[nw]);
         nw++;
     }
+    if (rc != RP_OK)
+        return rc;
     if (nw == 0)
         return RP_OK;
     for (k = 0; k < RP_COUNT(dirs); k++)
@@ -3053,7 +3118,8 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
 {
     cfg_ctx x;
     size_t i = 0;
-    x.p = p, x.err = err, x.line = 0;
+    int rc;
+    x.p = p, x.err = err, x.line = 0, x.qb = NULL, x.qn = 0, x.nq = 0;
     err->line = 0, err->col = 0, err->msg[0] = 0;
     while (i < len) {
         size_t j = i;
@@ -3063,7 +3129,9 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
         x.ltext = text + i, x.llen = j - i;
         if (memchr(text + i, 0, j - i) != NULL)
             return cfg_fail(&x, "NUL byte in config", (rp_str){0, 0});
-        if (cfg_line(&x, text + i, j - i) != RP_OK)
+        rc = cfg_line(&x, text + i, j - i);
+        x.qb = NULL; /* cfg_line's buffer is gone */
+        if (rc != RP_OK)
             return RP_ECONFIG;
         i = j + 1;
     }

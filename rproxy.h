@@ -841,7 +841,11 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  * on the build host for a board built without the parser:
  * RP_ENABLE_CONFIG_TEXT 0).  One directive per line; words are separated
  * by spaces, tabs or CRs, at most 16 a line; `#` starts a comment, also
- * inside a word.  Directive names are lower case; option keys and the
+ * inside a word.  A word may have "..." parts (`realm="Cam 1"`,
+ * `"/a b"`): inside them blanks and `#` are kept, `\"` and `\\` are the
+ * only escapes, control bytes other than tab are refused; the quotes
+ * themselves are dropped (at most 1024 bytes of such words a line).
+ * Directive names are lower case; option keys and the
  * words wrr/leastconn, on/off, modern/compat, require/optional are matched
  * without regard to case.  Options are `key=value` words (a few are a bare
  * key) in any order.  An option left out takes the default named under its

@@ -200,6 +200,7 @@ static const struct {
     {"weight 0 and 1000", S("listen 80\npool a\ndevice a 127.0.0.1:1 weight=0\ndevice a 127.0.0.1:2 weight=1000\nroute pool=a\n")},
     {"route wildcard host", S("listen 80\npool a\ndevice a 127.0.0.1:1\nroute host=*.example.com pool=a\n")},
     {"CRLF line endings", S("listen 80\r\npool a\r\ndevice a 127.0.0.1:1\r\nroute pool=a\r\n")},
+    {"quoted values", S("listen 80\npool \"a\"\ndevice a 127.0.0.1:1 weight=\"3\"0 # c \"\ndevice a 127.0.0.1:2 \"weight=7\"\nroute pool=\"a\" path=\"/a\\\\b\" # \"x\n")},
 };
 
 static void
@@ -216,6 +217,10 @@ test_ok_variants(void)
             CHECK(p->cfg.devices[0].addr.family == 6 && p->cfg.devices[0].addr.ip[15] == 1 &&
                       p->cfg.devices[0].addr.port == 9001,
                   "ok: IPv6 device is [::1]:9001");
+        if (rc == RP_OK && i == RP_COUNT(ok_cases) - 1)
+            CHECK(p->cfg.devices[0].weight == 30 && p->cfg.devices[1].weight == 7 &&
+                      strcmp(p->cfg.routes[0].path, "/a\\b") == 0,
+                  "ok: quoted values unquoted (weight=\"3\"0 is 30, path \"/a\\\\b\" is /a\\b)");
         fp_proxy_free(p);
     }
 }
@@ -463,6 +468,12 @@ static const struct {
     {"tls cert=a.pem key=a.key colour=blue", 7, 26, "unknown tls option 'colour=blue'"},
     {"tls cert=a.pem key=a.key client_auth=maybe", 7, 38, "client_auth: 'maybe' is not require or optional"},
     {"a b c d e f g h i j k l m n o p q", 7, 1, "too many words on one line 'a'"},
+    {"device lan 10.0.0.5:80 weight=\"3", 7, 31, "unterminated quoted value: end it with \" '\"3'"},
+    {"device lan 10.0.0.5:80 weight=\"three\"", 7, 24, "weight: 'three' is not a number (0-1000)"},
+    {"device lan 10.0.0.5:80 weight=\"1#0\"", 7, 24, "weight: '1#0' is not a number (0-1000)"},
+    {"device lan 10.0.0.5:80 weight=\"\\x\"", 7, 32, "in a quoted value only \\\" and \\\\ are escapes: write \\\\ for a backslash '\\'"},
+    {"device lan 10.0.0.5:80 weight=\"\x01\"", 7, 32, "control character in a quoted value '\x01'"},
+    {"pool \"a b\" colour=red", 7, 6, "bad pool name 'a b': want 1-32 letters, digits, - _ ."},
 };
 
 /* Whole texts: errors found after the last line, or about the text. */
