@@ -33,6 +33,7 @@
  * [19] Public API
  * [20] Authentication: SHA-crypt, Basic credentials, users files
  * [21] The PROXY protocol header
+ * [22] The front door: client limits, route ACLs, Basic auth, PROXY
  */
 #define RP_AMALGAMATION 1
 
@@ -254,7 +255,7 @@ enum {
 #else
 #define IS_QUEUED(c) 0
 #endif
-#define NO_ROUTE 0xff  /* rp_conn.route before a route matched (access log builds) */
+#define NO_ROUTE 0xff  /* rp_conn.route before a route matched (access log, auth builds) */
 
 /* Bytes of a cache hit's body still to send from the arena. */
 #if RP_ENABLE_CACHE
@@ -289,6 +290,7 @@ enum {
 #define F_IDEMP (1u << 20)    /* method is idempotent (RFC 9110 §9.2.2) */
 #define F_HTTP10 (1u << 21)   /* client speaks HTTP/1.0 */
 #define F_UPG (1u << 22)      /* client asked for an Upgrade */
+#define F_PROXYHDR (1u << 23) /* client: its PROXY header is still to come */
 /* Response: why it was cut after its head (CUT_*, the access log's only). */
 #if RP_ENABLE_ACCESS_LOG
 #define F_CUT_SHIFT 24
@@ -366,7 +368,8 @@ RP_INTERNAL int request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp
 RP_INTERNAL RP_NOINLINE const char * reason_for(int status);
 RP_INTERNAL int status_for(int err);
 RP_INTERNAL void w_status_line(wbuf *w, int status, rp_str reason);
-RP_INTERNAL void error_write(rp_proxy *p, rp_conn *c, int status);
+/* keep: no Connection: close (the connection goes on after it) */
+RP_INTERNAL void error_write(rp_proxy *p, rp_conn *c, int status, int keep);
 RP_INTERNAL void w_header(wbuf *w, const rp_header *h);
 RP_INTERNAL void w_head_fields(wbuf *w, const rp_http_msg *m, int stored);
 RP_INTERNAL void w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m);
@@ -539,8 +542,8 @@ RP_INTERNAL void timers_run(rp_proxy *p);
  * equal; bits 0..32 for IPv4, 0..128 for IPv6), else 0.  Used by the status
  * page's allow=; the route ACLs and proxy_from= are to use it too (unwired
  * while only they would call it: RP_ENABLE_STATUS 0). */
-#if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL
-RP_INTERNAL RP_UNWIRED int addr_in_net(const rp_addr *a, const rp_addr *net, int bits);
+#if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL || RP_ENABLE_ACL
+RP_INTERNAL int addr_in_net(const rp_addr *a, const rp_addr *net, int bits);
 #endif
 
 #if RP_ENABLE_AUTH
@@ -570,7 +573,7 @@ RP_INTERNAL RP_UNWIRED long sha_crypt(rp_str pass, rp_str setting, char *out, si
  * scheme; RP_ETOOLONG when the decoded credentials exceed cap; RP_EINVAL
  * for the rest: bad base64, no colon, an empty user, a CTL byte (NUL..US,
  * DEL) in either part.  Any error means 401, never a pass. */
-RP_INTERNAL RP_UNWIRED int basic_credentials(rp_str value, char *buf, size_t cap, rp_str *user,
+RP_INTERNAL int basic_credentials(rp_str value, char *buf, size_t cap, rp_str *user,
                                              rp_str *pass);
 
 /* [20] Parse a users file (text[0..n), from a blob) into u: lines
@@ -578,11 +581,11 @@ RP_INTERNAL RP_UNWIRED int basic_credentials(rp_str value, char *buf, size_t cap
  * RP_ECONFIG with err->line (1-based line of the file), err->col and
  * err->msg saying what to change; the caller prefixes the file name.
  * u is cleared first and holds nothing usable after an error. */
-RP_INTERNAL RP_UNWIRED int users_parse(rp_users *u, const char *text, size_t n, rp_cfg_error *err);
+RP_INTERNAL int users_parse(rp_users *u, const char *text, size_t n, rp_cfg_error *err);
 /* 1 when user is in u and pass matches its hash, else 0.  An unknown user
  * costs a hash too (u's first one), so timing does not tell which users
  * exist. */
-RP_INTERNAL RP_UNWIRED int users_check(const rp_users *u, rp_str user, rp_str pass);
+RP_INTERNAL int users_check(const rp_users *u, rp_str user, rp_str pass);
 #endif
 
 #if RP_ENABLE_PROXY_PROTOCOL
@@ -596,7 +599,34 @@ RP_INTERNAL RP_UNWIRED int users_check(const rp_users *u, rp_str user, rp_str pa
  * malformed (wrong signature, v1 without CRLF in 107 bytes, v2 longer than
  * RP_PROXY_V2_MAX, bad fields; an IPv6 source with RP_ENABLE_IPV6 0):
  * close.  *src is family 0 unless the result is > 0. */
-RP_INTERNAL RP_UNWIRED long proxy_header_parse(const uint8_t *b, size_t n, rp_addr *src);
+RP_INTERNAL long proxy_header_parse(const uint8_t *b, size_t n, rp_addr *src);
+RP_INTERNAL size_t proxy_header_want(const uint8_t *b, size_t have);
+#endif
+
+/* [22] The front door (client limits, route ACLs, Basic auth, PROXY). */
+/* A client's address is known (accept, or its PROXY header): counted for
+ * client_limit conns=; 1 when refused (c is freed), else 0. */
+RP_INTERNAL int client_admit(rp_proxy *p, rp_conn *c);
+#if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
+RP_INTERNAL void client_gone(rp_proxy *p, rp_conn *c); /* conn_free of a client */
+#define CLIENT_GONE(p, c) client_gone(p, c)
+#else
+#define CLIENT_GONE(p, c) ((void)0)
+#endif
+#if RP_ENABLE_CLIENT_LIMIT
+RP_INTERNAL int client_rate(rp_proxy *p, rp_conn *c); /* 0, or the 429 given */
+#endif
+#if RP_ENABLE_ACL || RP_ENABLE_AUTH
+RP_INTERNAL int route_guard(rp_proxy *p, rp_conn *c, const rp_http_msg *m); /* 0, or refused */
+#endif
+#if RP_ENABLE_AUTH
+RP_INTERNAL int auth_gate(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int list);
+RP_INTERNAL void w_auth_challenge(const rp_proxy *p, const rp_conn *c, wbuf *w);
+#endif
+#if RP_ENABLE_PROXY_PROTOCOL
+RP_INTERNAL int proxy_accept(rp_proxy *p, rp_conn *c); /* 0: refused and freed */
+RP_INTERNAL int proxy_read(rp_proxy *p, rp_conn *c);
+RP_INTERNAL int proxy_step(rp_proxy *p, rp_conn *c);
 #endif
 
 #endif /* RP_INT_H */
@@ -883,7 +913,7 @@ rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
 }
 #endif
 
-#if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL
+#if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL || RP_ENABLE_ACL
 int
 addr_in_net(const rp_addr *a, const rp_addr *net, int bits)
 {
@@ -2360,13 +2390,15 @@ static const cfg_num cache_nums[] = {
 #endif
 
 /* The options each directive parses by hand, for suggestions. */
-static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"};
+static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https", "proxy_protocol",
+                                          "proxy_from"};
 static const char *const pool_opts[] = {"balance"};
 static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"};
-static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl"};
+static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl", "allow",
+                                         "auth", "realm", "pass_auth"};
 static const char *const health_opts[] = {"path"};
 #if RP_ENABLE_STATUS
-static const char *const status_opts[] = {"path", "allow"};
+static const char *const status_opts[] = {"path", "allow", "auth", "realm"};
 #endif
 #if RP_ENABLE_TLS
 static const char *const tls_opts[] = {"cert", "key", "sni", "client_ca", "client_auth",
@@ -2398,7 +2430,7 @@ cfg_no_pool(cfg_ctx *x, rp_str name)
     return cfg_end2(x, &w, c->npools ? ")" : "");
 }
 
-#if RP_ENABLE_TLS
+#if RP_ENABLE_TLS || RP_ENABLE_AUTH
 /* "msg 'file'" and why it could not be read (an rp_port_blob error). */
 static int
 cfg_file_fail(cfg_ctx *x, const char *msg, rp_str file, int why)
@@ -2421,6 +2453,69 @@ cfg_pool_find(rp_config *c, rp_str name)
     return -1;
 }
 
+#if RP_ENABLE_STATUS || RP_ENABLE_ACL || RP_ENABLE_PROXY_PROTOCOL
+/* "10.0.0.0/8", "::1/128", or an address alone (all bits). */
+static int
+cidr_parse(rp_str v, rp_addr *net, uint8_t *bits)
+{
+    size_t i;
+    int64_t b = -1;
+    int rc;
+    for (i = 0; i < v.n && v.p[i] != '/'; i++)
+        ;
+    if (i < v.n) {
+        rp_str bs;
+        bs.p = v.p + i + 1, bs.n = v.n - i - 1;
+        b = parse_dec(bs);
+    }
+    if (v.n && v.p[0] != '[' && memchr(v.p, ':', i)) { /* bare IPv6 */
+        memset(net, 0, sizeof(*net));
+        net->family = 6;
+        if ((rc = parse_ip6(v.p, i, net->ip)) != RP_OK)
+            return rc;
+    } else if ((rc = rp_addr_parse(net, v.p, i, 0)) != RP_OK || net->port) {
+        return rc ? rc : RP_EINVAL;
+    }
+    if (i < v.n && b < 0)
+        return RP_EINVAL; /* "/" without bits */
+    if (b < 0)
+        b = net->family == 4 ? 32 : 128;
+    if (b > (net->family == 4 ? 32 : 128))
+        return RP_EINVAL;
+    *bits = (uint8_t)b;
+    return RP_OK;
+}
+
+/* One more network (the value of `word`, a key=ADDR[/BITS]) into nets[*n]. */
+static int
+cfg_net(cfg_ctx *x, rp_str word, rp_str val, rp_net *nets, uint8_t *n)
+{
+    int rc;
+    rp_str key = opt_key(word, &val);
+    if (*n == 4) {
+        wbuf w = cfg_start(x, word);
+        cfg_put(&w, S("at most 4 "));
+        cfg_put(&w, key.p, key.n);
+        cfg_put(&w, S("= networks"));
+        cfg_quote(&w, word, "");
+        return cfg_end(x, &w);
+    }
+    if ((rc = cidr_parse(val, &nets[*n].net, &nets[*n].bits)) != RP_OK) {
+        wbuf w;
+        if (rc == RP_ENOTIMPL)
+            return cfg_fail(x, "IPv6 not compiled in (RP_ENABLE_IPV6=0)", word);
+        w = cfg_start(x, word);
+        cfg_put(&w, S("bad "));
+        cfg_put(&w, key.p, key.n);
+        cfg_put(&w, S(" network"));
+        cfg_quote(&w, word, " (want ADDR[/BITS], e.g. 192.168.1.0/24 or fd00::/8)");
+        return cfg_end(x, &w);
+    }
+    (*n)++;
+    return RP_OK;
+}
+#endif
+
 static int
 cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
 {
@@ -2442,6 +2537,18 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
             return RP_ECONFIG;
         l->redirect = 1;
         l->redirect_port = val.n ? (uint16_t)v : 0;
+    } else if (str_ieq(key, S("proxy_protocol")) || str_ieq(key, S("proxy_from"))) {
+#if RP_ENABLE_PROXY_PROTOCOL
+        if (key.n == 14 && word.n == 14)
+            l->proxy = 1;
+        else if (key.n == 10 && val.n)
+            return cfg_net(x, word, val, l->proxy_from, &l->nproxy_from);
+        else
+            return cfg_fail(x, key.n == 14 ? "proxy_protocol takes no value"
+                                           : "proxy_from needs =ADDR[/BITS]", word);
+#else
+        return cfg_fail(x, "the PROXY protocol not compiled in (RP_ENABLE_PROXY_PROTOCOL=0)", word);
+#endif
     } else {
         return cfg_unknown(x, "unknown listen option", word, NEAR(key, listen_opts, NULL));
     }
@@ -2474,6 +2581,10 @@ cfg_listen(cfg_ctx *x, rp_str *w, int n)
             return RP_ECONFIG;
     if (l->tls && l->redirect)
         return cfg_fail(x, "redirect_https belongs on a plain listener", w[1]);
+#if RP_ENABLE_PROXY_PROTOCOL
+    if (l->nproxy_from && !l->proxy)
+        return cfg_fail(x, "proxy_from= needs proxy_protocol on the same listen line", w[1]);
+#endif
 #if !RP_ENABLE_TLS
     if (l->tls)
         return cfg_fail(x, "TLS not compiled in (build with RP_ENABLE_TLS=1)", w[1]);
@@ -2498,6 +2609,137 @@ cfg_name_ok(rp_str s)
     }
     return s.n > 0 && s.n <= RP_CFG_NAME_MAX;
 }
+
+#if RP_ENABLE_AUTH
+/* `auth=NAME`: a users line above; *out = 1 + its index. */
+static int
+cfg_users_ref(cfg_ctx *x, rp_str name, uint8_t *out)
+{
+    const rp_config *c = &x->p->cfg;
+    int i;
+    for (i = 0; i < c->nusers; i++)
+        if (strlen(c->users_name[i]) == name.n && memcmp(c->users_name[i], name.p, name.n) == 0) {
+            *out = (uint8_t)(i + 1);
+            return RP_OK;
+        }
+    return cfg_fail2(x, "undefined users", name,
+                     " (define it above with a `users NAME FILE` line)");
+}
+
+/* `realm="TEXT"`: printable, at most 64 bytes (it goes into a header). */
+static int
+cfg_realm(cfg_ctx *x, rp_str val, const char **out)
+{
+    size_t i;
+    if (val.n == 0 || val.n > 64)
+        return cfg_fail(x, "realm needs 1-64 characters (quote it: realm=\"Camera 1\")", val);
+    for (i = 0; i < val.n; i++)
+        if ((unsigned char)val.p[i] < 0x20 || val.p[i] == 0x7f)
+            return cfg_fail(x, "realm: control character", val);
+    if ((*out = cfg_str(x, val)) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+    return RP_OK;
+}
+
+/* `users NAME FILE`: the file (a blob) read now into rp_config.users. */
+static int
+cfg_users(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    rp_cfg_error ue;
+    const void *data;
+    size_t len;
+    char f[256];
+    uint8_t dup;
+    int why;
+    if (n != 3)
+        return cfg_fail(x, "users needs NAME FILE", w[0]);
+    if (!cfg_name_ok(w[1]))
+        return cfg_fail2(x, "bad users name", w[1], CFG_NAME_WANT);
+    if (cfg_users_ref(x, w[1], &dup) == RP_OK)
+        return cfg_fail(x, "duplicate users", w[1]);
+    if (c->nusers == RP_MAX_USER_LISTS)
+        return cfg_fail(x, "too many users lines (RP_MAX_USER_LISTS = " XSTR(RP_MAX_USER_LISTS) ")",
+                        w[1]);
+    if (w[2].n >= sizeof(f))
+        return cfg_fail(x, "file name longer than 255 bytes", w[2]);
+    memcpy(f, w[2].p, w[2].n), f[w[2].n] = 0;
+    if ((why = rp_port_blob(f, &data, &len)) != RP_OK)
+        return cfg_file_fail(x, "cannot read users file", w[2], why);
+    if (users_parse(&c->users[c->nusers], (const char *)data, len, &ue) != RP_OK) {
+        wbuf m = cfg_start(x, w[2]); /* "users file 'pw':3: message" */
+        cfg_put(&m, S("users file"));
+        cfg_quote(&m, w[2], ":");
+        w_num(&m, (uint64_t)ue.line);
+        cfg_put(&m, S(": "));
+        cfg_put(&m, ue.msg, strlen(ue.msg));
+        return cfg_end(x, &m);
+    }
+    if ((c->users_name[c->nusers] = cfg_str(x, w[1])) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
+    c->nusers++;
+    return RP_OK;
+}
+#else
+static int
+cfg_users(cfg_ctx *x, rp_str *w, int n)
+{
+    (void)n;
+    return cfg_fail(x, "Basic auth not compiled in (RP_ENABLE_AUTH=0)", w[0]);
+}
+#endif
+
+#if RP_ENABLE_CLIENT_LIMIT
+/* `client_limit [conns=N] [rate=N/s|N/m] [burst=N]` */
+static int
+cfg_client_limit(cfg_ctx *x, rp_str *w, int n)
+{
+    static const char *const opts[] = {"conns", "rate", "burst"};
+    rp_config *c = &x->p->cfg;
+    int i, burst = 0;
+    uint32_t v;
+    if (n < 2)
+        return cfg_fail(x, "client_limit needs conns=N, rate=N/s|N/m or burst=N", w[0]);
+    for (i = 1; i < n; i++) {
+        rp_str val, key = opt_key(w[i], &val);
+        if (str_ieq(key, S("conns"))) {
+            if (opt_num(x, key, val, CFG_NUM, 1, RP_MAX_CONNS, &v) != RP_OK)
+                return RP_ECONFIG;
+            c->cl_conns = (uint16_t)v;
+        } else if (str_ieq(key, S("rate"))) {
+            rp_str num = val;
+            uint32_t per = 0;
+            if (val.n > 2 && val.p[val.n - 2] == '/') {
+                num.n -= 2;
+                per = val.p[val.n - 1] == 's' ? 1000u : val.p[val.n - 1] == 'm' ? 60000u : 0;
+            }
+            if (!per)
+                return cfg_fail(x, "rate: want N/s or N/m (requests per second or minute)", w[i]);
+            if (opt_num(x, key, num, CFG_NUM, 1, 100000, &v) != RP_OK)
+                return RP_ECONFIG;
+            c->cl_rate = v, c->cl_period_ms = per;
+        } else if (str_ieq(key, S("burst"))) {
+            if (opt_num(x, key, val, CFG_NUM, 1, 65535, &v) != RP_OK)
+                return RP_ECONFIG;
+            c->cl_burst = (uint16_t)v, burst = 1;
+        } else {
+            return cfg_unknown(x, "unknown client_limit option", w[i], NEAR(key, opts, NULL));
+        }
+    }
+    if (burst && !c->cl_rate)
+        return cfg_fail(x, "burst= needs rate= on the same line", w[0]);
+    if (!burst)
+        c->cl_burst = (uint16_t)RP_MIN(RP_MAX(c->cl_rate, 1u), 65535u);
+    return RP_OK;
+}
+#else
+static int
+cfg_client_limit(cfg_ctx *x, rp_str *w, int n)
+{
+    (void)n;
+    return cfg_fail(x, "client_limit not compiled in (RP_ENABLE_CLIENT_LIMIT=0)", w[0]);
+}
+#endif
 
 static int
 cfg_pool(cfg_ctx *x, rp_str *w, int n)
@@ -2672,12 +2914,51 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
+#if RP_ENABLE_CACHE || RP_ENABLE_AUTH
+/* on|off into *out; RP_ECONFIG otherwise. */
+static int
+opt_onoff(cfg_ctx *x, rp_str word, rp_str val, uint8_t *out)
+{
+    if (!str_ieq(val, S("on")) && !str_ieq(val, S("off")))
+        return cfg_bad_value(x, word);
+    *out = str_ieq(val, S("on"));
+    return RP_OK;
+}
+#endif
+
+#if RP_ENABLE_CACHE
+static int
+cfg_cache(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    int i, rc;
+    if (n < 2)
+        return cfg_fail(x, "cache needs max_object=, heuristic=, ignore_client_nocache= "
+                           "or lock_timeout=", w[0]);
+    for (i = 1; i < n; i++) {
+        rp_str val, key = opt_key(w[i], &val);
+        if (str_ieq(key, S("heuristic")))
+            rc = opt_onoff(x, w[i], val, &c->cache_heuristic);
+        else if (str_ieq(key, S("ignore_client_nocache")))
+            rc = opt_onoff(x, w[i], val, &c->cache_ignore_nocache);
+        else
+            rc = OPT_SET_OR(x, cache_nums, c, w[i], "unknown cache option", cache_opts);
+        if (rc != RP_OK)
+            return RP_ECONFIG;
+    }
+    return RP_OK;
+}
+#endif
+
 static int
 cfg_route(cfg_ctx *x, rp_str *w, int n)
 {
     rp_config *c = &x->p->cfg;
     rp_route *r;
     rp_str ttl = {NULL, 0}; /* the cache_ttl= word */
+#if RP_ENABLE_AUTH
+    rp_str realm = {NULL, 0}; /* a realm= or pass_auth= word */
+#endif
     int i, pool = -1;
     if (c->nroutes == RP_MAX_ROUTES)
         return cfg_fail(x, "too many routes (RP_MAX_ROUTES)", w[0]);
@@ -2704,6 +2985,27 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
 #else
             return cfg_fail(x, "cache_ttl not compiled in (RP_ENABLE_CACHE_TTL=0)", w[i]);
 #endif
+#if RP_ENABLE_ACL
+        } else if (str_ieq(key, S("allow"))) {
+            if (cfg_net(x, w[i], val, r->allow, &r->nallow) != RP_OK)
+                return RP_ECONFIG;
+#endif
+#if RP_ENABLE_AUTH
+        } else if (str_ieq(key, S("auth"))) {
+            if (cfg_users_ref(x, val, &r->auth) != RP_OK)
+                return RP_ECONFIG;
+        } else if (str_ieq(key, S("realm"))) {
+            if (cfg_realm(x, val, &r->realm) != RP_OK)
+                return RP_ECONFIG;
+            realm = w[i];
+        } else if (str_ieq(key, S("pass_auth"))) {
+            if (opt_onoff(x, w[i], val, &r->pass_auth) != RP_OK)
+                return RP_ECONFIG;
+            realm = w[i];
+#else
+        } else if (str_ieq(key, S("auth")) || str_ieq(key, S("realm")) || str_ieq(key, S("pass_auth"))) {
+            return cfg_fail(x, "Basic auth not compiled in (RP_ENABLE_AUTH=0)", w[i]);
+#endif
         } else if (str_ieq(key, S("host")) && val.n && check_host(val) == RP_OK) {
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
@@ -2718,6 +3020,10 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "route needs pool=NAME", w[0]);
     if (ttl.n && !r->cache)
         return cfg_fail(x, "cache_ttl= needs cache=on on the same route", ttl);
+#if RP_ENABLE_AUTH
+    if (realm.n && !r->auth)
+        return cfg_fail(x, "realm= and pass_auth= need auth=NAME on the same route", realm);
+#endif
     r->pool = (uint8_t)pool;
     c->nroutes++;
     return RP_OK;
@@ -2752,39 +3058,6 @@ cfg_via(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
-#if RP_ENABLE_CACHE
-/* on|off into *out; RP_ECONFIG otherwise. */
-static int
-opt_onoff(cfg_ctx *x, rp_str word, rp_str val, uint8_t *out)
-{
-    if (!str_ieq(val, S("on")) && !str_ieq(val, S("off")))
-        return cfg_bad_value(x, word);
-    *out = str_ieq(val, S("on"));
-    return RP_OK;
-}
-
-static int
-cfg_cache(cfg_ctx *x, rp_str *w, int n)
-{
-    rp_config *c = &x->p->cfg;
-    int i, rc;
-    if (n < 2)
-        return cfg_fail(x, "cache needs max_object=, heuristic=, ignore_client_nocache= "
-                           "or lock_timeout=", w[0]);
-    for (i = 1; i < n; i++) {
-        rp_str val, key = opt_key(w[i], &val);
-        if (str_ieq(key, S("heuristic")))
-            rc = opt_onoff(x, w[i], val, &c->cache_heuristic);
-        else if (str_ieq(key, S("ignore_client_nocache")))
-            rc = opt_onoff(x, w[i], val, &c->cache_ignore_nocache);
-        else
-            rc = OPT_SET_OR(x, cache_nums, c, w[i], "unknown cache option", cache_opts);
-        if (rc != RP_OK)
-            return RP_ECONFIG;
-    }
-    return RP_OK;
-}
-#endif
 
 /* A path for probes and the status page: "/" then visible ASCII. */
 static int
@@ -2844,38 +3117,6 @@ cfg_health(cfg_ctx *x, rp_str *w, int n)
 }
 
 #if RP_ENABLE_STATUS
-/* "10.0.0.0/8", "::1/128", or an address alone (all bits). */
-static int
-cidr_parse(rp_str v, rp_addr *net, uint8_t *bits)
-{
-    size_t i;
-    int64_t b = -1;
-    int rc;
-    for (i = 0; i < v.n && v.p[i] != '/'; i++)
-        ;
-    if (i < v.n) {
-        rp_str bs;
-        bs.p = v.p + i + 1, bs.n = v.n - i - 1;
-        b = parse_dec(bs);
-    }
-    if (v.n && v.p[0] != '[' && memchr(v.p, ':', i)) { /* bare IPv6 */
-        memset(net, 0, sizeof(*net));
-        net->family = 6;
-        if ((rc = parse_ip6(v.p, i, net->ip)) != RP_OK)
-            return rc;
-    } else if ((rc = rp_addr_parse(net, v.p, i, 0)) != RP_OK || net->port) {
-        return rc ? rc : RP_EINVAL;
-    }
-    if (i < v.n && b < 0)
-        return RP_EINVAL; /* "/" without bits */
-    if (b < 0)
-        b = net->family == 4 ? 32 : 128;
-    if (b > (net->family == 4 ? 32 : 128))
-        return RP_EINVAL;
-    *bits = (uint8_t)b;
-    return RP_OK;
-}
-
 static int
 cfg_status(cfg_ctx *x, rp_str *w, int n)
 {
@@ -2891,18 +3132,26 @@ cfg_status(cfg_ctx *x, rp_str *w, int n)
             if ((c->status_path = cfg_str(x, val)) == NULL)
                 return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
         } else if (str_ieq(key, S("allow"))) {
-            if (c->nallow == RP_COUNT(c->allow))
-                return cfg_fail(x, "at most 4 allow= networks", w[i]);
-            int rc = cidr_parse(val, &c->allow[c->nallow].net, &c->allow[c->nallow].bits);
-            if (rc != RP_OK)
-                return cfg_addr_fail(x, rc, "bad allow network", w[i], " (want ADDR[/BITS])");
-            c->nallow++;
+            if (cfg_net(x, w[i], val, c->allow, &c->nallow) != RP_OK)
+                return RP_ECONFIG;
+#if RP_ENABLE_AUTH
+        } else if (str_ieq(key, S("auth"))) {
+            if (cfg_users_ref(x, val, &c->status_auth) != RP_OK)
+                return RP_ECONFIG;
+        } else if (str_ieq(key, S("realm"))) {
+            if (cfg_realm(x, val, &c->status_realm) != RP_OK)
+                return RP_ECONFIG;
+#endif
         } else {
             return cfg_unknown(x, "unknown status option", w[i], NEAR(key, status_opts, NULL));
         }
     }
     if (!c->status_path)
         return cfg_fail(x, "status needs path=/PATH", w[0]);
+#if RP_ENABLE_AUTH
+    if (c->status_realm && !c->status_auth)
+        return cfg_fail(x, "realm= needs auth=NAME on the status line", w[0]);
+#endif
     return RP_OK;
 }
 #else
@@ -3040,7 +3289,8 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
         {"device", 6, cfg_device}, {"route", 5, cfg_route},
         {"timeout", 7, cfg_timeout}, {"via", 3, cfg_via},
         {"health", 6, cfg_health}, {"status", 6, cfg_status},
-        {"tls", 3, cfg_tls},
+        {"tls", 3, cfg_tls}, {"users", 5, cfg_users},
+        {"client_limit", 12, cfg_client_limit},
 #if RP_ENABLE_CACHE
         {"cache", 5, cfg_cache},
 #endif
@@ -4023,7 +4273,7 @@ timer_kind(const rp_conn *c)
     const rp_conn *o = c->link;
     switch (c->state) {
     case CS_HEAD: /* a new connection owes its first head in client_header */
-        if (c->tls && !(c->flags & F_HSDONE))
+        if (c->tls && !(c->flags & (F_HSDONE | F_PROXYHDR)))
             return T_HANDSHAKE;
         return buf_len(&c->in) || !(c->flags & F_SERVED) ? T_HEAD : T_IDLE;
     case CS_FWD:
@@ -4058,7 +4308,7 @@ conn_interest(const rp_conn *c)
     if (CONNECTING(c))
         return RP_EV_WRITE;
 #if RP_ENABLE_TLS
-    if (c->tls)
+    if (c->tls && !(c->flags & F_PROXYHDR))
         return tls_interest(c);
 #endif
     if (out_blocked(c))
@@ -4170,6 +4420,8 @@ conn_free(rp_proxy *p, rp_conn *c)
         queue_unlink(p, c);
     }
 #endif
+    if (c->kind == K_CLIENT)
+        CLIENT_GONE(p, c);
     if (c->sock >= 0)
         rp_port_close(c->sock);
     buf_release(p, &c->in, 1);
@@ -4199,6 +4451,10 @@ conn_read(rp_proxy *p, rp_conn *c)
 {
     size_t room;
     long n;
+#if RP_ENABLE_PROXY_PROTOCOL
+    if (c->flags & F_PROXYHDR) /* raw, before any TLS */
+        return proxy_read(p, c);
+#endif
 #if RP_ENABLE_TLS
     if (c->tls)
         return tls_pump(p, c);
@@ -4221,7 +4477,7 @@ conn_write(rp_proxy *p, rp_conn *c)
     long n;
     int hit = 0;
 #if RP_ENABLE_TLS
-    if (c->tls)
+    if (c->tls && !(c->flags & F_PROXYHDR))
         return tls_pump(p, c);
 #endif
     if ((!len && !HIT_LEFT(c)) || CONNECTING(c) || (c->flags & F_DEAD))
@@ -4414,7 +4670,11 @@ static int
 client_step(rp_proxy *p, rp_conn *c)
 {
     switch (c->state) {
+#if RP_ENABLE_PROXY_PROTOCOL
+    case CS_HEAD: return (c->flags & F_PROXYHDR) ? proxy_step(p, c) : client_head(p, c);
+#else
     case CS_HEAD: return client_head(p, c);
+#endif
     case CS_FWD: return exchange_step(p, c);
     case CS_TUNNEL: return tunnel_step(p, c);
     case CS_CLOSING: return closing_step(p, c);
@@ -4673,6 +4933,12 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
     char ipbuf[48], viabuf[48];
     size_t i, ntok = conn_tokens(m, tok), nf = 4; /* Host, XFF, XFP, Via */
     wbuf w = buf_writer(p, &d->out);
+#if RP_ENABLE_AUTH /* the credentials rproxy checked stay here (RFC 7235 §4.2) */
+    const rp_route *rt = &p->cfg.routes[c->route];
+    int drop_auth = rt->auth && !rt->pass_auth;
+#else
+    int drop_auth = 0;
+#endif
     if (cert.p)
         cert.n = strlen(cert.p);
     w_str(&w, m->method);
@@ -4687,6 +4953,7 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
         /* a client's own cert header is never trusted (no name is empty, so
          * an empty cert matches none) */
         if (!field_passes(m, i, tok, ntok) || str_ieq2(h->name, cert) ||
+            (drop_auth && h->id == H_AUTHORIZATION) ||
             (cond && (h->id == H_IF_NONE_MATCH || h->id == H_IF_MODIFIED_SINCE)))
             continue;
         w_field(&w, h->name.p, h->name.n, h->value);
@@ -4747,12 +5014,18 @@ reason_for(int status)
         const char *reason;
     } reasons[] = {
         {400, "Bad Request"},
+#if RP_ENABLE_AUTH
+        {401, "Unauthorized"},
+#endif
         {403, "Forbidden"},
         {404, "Not Found"},
         {405, "Method Not Allowed"},
         {408, "Request Timeout"},
         {414, "URI Too Long"},
         {417, "Expectation Failed"},
+#if RP_ENABLE_AUTH || RP_ENABLE_CLIENT_LIMIT
+        {429, "Too Many Requests"},
+#endif
         {431, "Request Header Fields Too Large"},
         {501, "Not Implemented"},
         {502, "Bad Gateway"},
@@ -4791,9 +5064,10 @@ w_status_line(wbuf *w, int status, rp_str reason)
     w_put(w, S("\r\n"));
 }
 
-/* Queue "HTTP/1.1 status ..." with a short text body and Connection: close. */
+/* Queue "HTTP/1.1 status ..." with a short text body, and Connection:
+ * close unless keep. */
 void
-error_write(rp_proxy *p, rp_conn *c, int status)
+error_write(rp_proxy *p, rp_conn *c, int status, int keep)
 {
     rp_str reason;
     wbuf w = buf_writer(p, &c->out);
@@ -4807,7 +5081,23 @@ error_write(rp_proxy *p, rp_conn *c, int status)
     if (status == 503) /* busy, not broken: worth trying again soon (RFC 9110 §10.2.3) */
         w_put(&w, S("Retry-After: 1\r\n"));
 #endif
-    w_put(&w, S("Connection: close\r\n\r\n"));
+#if RP_ENABLE_AUTH
+    if (status == 401)
+        w_auth_challenge(p, c, &w);
+#endif
+#if RP_ENABLE_AUTH || RP_ENABLE_CLIENT_LIMIT
+    if (status == 429) {
+        w_put(&w, S("Retry-After: "));
+        w_num(&w, c->retry_after);
+        w_put(&w, S("\r\n"));
+    }
+#endif
+#if !(RP_ENABLE_ACL || RP_ENABLE_AUTH || RP_ENABLE_CLIENT_LIMIT)
+    keep = 0; /* only [22]'s refusals keep the connection */
+#endif
+    if (!keep)
+        w_put(&w, S("Connection: close\r\n"));
+    w_put(&w, S("\r\n"));
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
         w_str(&w, reason);
         w_put(&w, "\n", 1);
@@ -6138,7 +6428,7 @@ exchange_fail(rp_proxy *p, rp_conn *c, int status)
     cache_release(p, c);
 #endif
     if (!(c->flags & F_RESP_HEAD) && status) {
-        error_write(p, c, status);
+        error_write(p, c, status, 0);
         c->status = status;
     }
     access_log(p, c);
@@ -6516,7 +6806,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     rp_str meth = m->method;
     uint32_t mf;
     int keep, route;
-#if RP_ENABLE_CACHE
+#if RP_ENABLE_CACHE || RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_ACL || RP_ENABLE_AUTH
     int rc;
 #endif
     c->flags &= ~F_EXCHANGE;
@@ -6539,6 +6829,10 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     else
         c->mode = M_NONE, c->flags |= F_REQ_DONE;
     c->head_len = (uint32_t)head_len;
+#if RP_ENABLE_CLIENT_LIMIT
+    if ((rc = client_rate(p, c)) != 0)
+        return rc;
+#endif
 #if RP_ENABLE_REDIRECT
     if (p->cfg.listeners[c->lsn].redirect)
         return redirect_reply(p, c, m);
@@ -6550,6 +6844,10 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
         return reply_error(p, c, 404, "no route for this host and path");
     c->route = (uint8_t)route;
+#if RP_ENABLE_ACL || RP_ENABLE_AUTH
+    if ((rc = route_guard(p, c, m)) != 0)
+        return rc;
+#endif
     conn_state(c, CS_FWD);
 #if RP_ENABLE_CACHE
     if ((rc = cache_request(p, c, m)) != 0)
@@ -6713,7 +7011,11 @@ request_reset(rp_conn *c)
     c->sent = 0;
     c->device = NO_DEVICE;
     c->method[0] = c->target[0] = 0;
-    c->route = NO_ROUTE;
+#endif
+#if RP_ENABLE_ACCESS_LOG || RP_ENABLE_AUTH
+    c->route = NO_ROUTE; /* the status page's 401 names its own realm */
+#endif
+#if RP_ENABLE_ACCESS_LOG
 #if RP_ENABLE_REASONS
     c->why = NULL;
 #endif
@@ -7704,6 +8006,13 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     size_t i;
     if (!status_allowed(&p->cfg, &c->peer))
         return reply_error(p, c, 403, "status page: client not in its allow=");
+#if RP_ENABLE_AUTH
+    {
+        int rc;
+        if (p->cfg.status_auth && (rc = auth_gate(p, c, m, p->cfg.status_auth - 1)) != 0)
+            return rc;
+    }
+#endif
     if (!(c->flags & (F_HEAD | F_GET)))
         return reply_error(p, c, 405, "status page: only GET and HEAD");
     if (c->mode != M_NONE)
@@ -7805,6 +8114,13 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             conn_free(p, c);
             continue;
         }
+#endif
+#if RP_ENABLE_PROXY_PROTOCOL
+        if (p->cfg.listeners[lsn].proxy ? !proxy_accept(p, c) : client_admit(p, c))
+            continue;
+#else
+        if (client_admit(p, c))
+            continue;
 #endif
         c->t_start = p->now;
         conn_rearm(p, c);
@@ -8810,5 +9126,425 @@ proxy_header_parse(const uint8_t *b, size_t n, rp_addr *src)
     if (rc <= 0)
         memset(src, 0, sizeof(*src)); /* no half-read address */
     return rc;
+}
+/* How many bytes may be read after b[0..have) without passing the end of
+ * the header (at least 1): the 16 bytes every header begins with, then a v2
+ * header's stated length, then v1's line a byte at a time. */
+size_t
+proxy_header_want(const uint8_t *b, size_t have)
+{
+    size_t end;
+    if (have < 16)
+        return 16 - have;
+    if (memcmp(b, pp2_sig, sizeof(pp2_sig)) != 0)
+        return 1;
+    end = 16 + ((size_t)b[14] << 8 | b[15]);
+    return end > have ? end - have : 1;
+}
+#endif
+
+/* ======== src/22-guard.c ======== */
+/* ==== [22] The front door: client limits, route ACLs, Basic auth, PROXY ====
+ * What stands between a client and a device before any device is asked:
+ * - the client table: one entry per client address (RP_CLIENT_TABLE, the
+ *   least recently seen one without open connections reused), counting
+ *   open connections, a request-rate token bucket and failed logins;
+ * - `client_limit conns=` (a connection over it gets a bare 429 and is
+ *   closed; a TLS one is just closed) and `rate=`/`burst=` (429 with
+ *   Retry-After, the connection kept when the request has no body);
+ * - a route's `allow=` networks (403);
+ * - `auth=` on a route or the status page: HTTP Basic (RFC 7617) against a
+ *   users file ([20]), a verified credential remembered for
+ *   RP_AUTH_CACHE_MS by its SHA-256, failed logins per address limited
+ *   (RP_AUTH_FAIL_MAX within RP_AUTH_FAIL_WINDOW_MS: 429 for RP_AUTH_LOCK_MS);
+ * - a `listen ... proxy_protocol` connection's PROXY header ([21]), read
+ *   raw before TLS and HTTP: its source address replaces the peer's for
+ *   everything above, the log and X-Forwarded-For.
+ * Owns: p->clients_seen, p->auth_ok.  Calls: [2] [9] [13] [20] [21].
+ * Called by: [9] (conn_read, conn_free, client_step), [13]
+ * (exchange_begin), [17] (status_begin), [18] (accept). */
+
+
+#if RP_ENABLE_AUTH
+#include <bearssl.h>
+#endif
+
+#if RP_ENABLE_ACL || RP_ENABLE_PROXY_PROTOCOL
+/* 1 when a is inside one of nets[0..n). */
+static int
+nets_match(const rp_net *nets, int n, const rp_addr *a)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (addr_in_net(a, &nets[i].net, nets[i].bits))
+            return 1;
+    return 0;
+}
+#endif
+
+/* A refusal that keeps the connection when it can: a request without a
+ * body on a keep-alive connection gets its answer and the next request is
+ * read (a browser retries a 401 on the same connection); else as
+ * reply_error. */
+#if RP_ENABLE_ACL || RP_ENABLE_AUTH || RP_ENABLE_CLIENT_LIMIT
+static int
+refuse_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
+{
+    if (c->mode != M_NONE || !(c->flags & F_KEEP) || (c->flags & F_UPG) || p->stopping)
+        return reply_error_(p, c, status WHY_ARG(why));
+    p->stats.bad_requests++;
+#if RP_ENABLE_REASONS
+    RP_LOG(RP_LOG_INFO, ("refused request: %d %s: %s", status, reason_for(status), why));
+#if RP_ENABLE_ACCESS_LOG
+    c->why = why;
+#endif
+#endif
+    c->in.r += c->head_len; /* answered here: never retried */
+    c->head_len = 0;
+    c->status = status;
+    error_write(p, c, status, 1);
+    c->flags |= F_RESP_HEAD | F_RESP_DONE | F_REQ_DONE;
+    return exchange_end(p, c);
+}
+#define refuse(p, c, status, why) refuse_(p, c, status WHY_ARG(why))
+#endif
+
+/* ---- The client table ---- */
+#if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
+/* a's entry; with add, a new one if a has none (NULL when every entry has
+ * open connections: a is then not tracked, counted). */
+static struct rp_client *
+client_find(rp_proxy *p, const rp_addr *a, int add)
+{
+    struct rp_client *e, *old = NULL;
+    size_t n = a->family == 4 ? 4 : 16;
+    int i;
+    for (i = 0; i < RP_CLIENT_TABLE; i++) {
+        e = &p->clients_seen[i];
+        if (e->family == a->family && memcmp(e->ip, a->ip, n) == 0) {
+            e->seen = p->now;
+            return e;
+        }
+        if (!e->conns && (!old || !e->family || (old->family && e->seen < old->seen)))
+            old = e;
+    }
+    if (!add)
+        return NULL;
+    if (!old) {
+        p->stats.client_table_full++;
+        return NULL;
+    }
+    memset(old, 0, sizeof(*old));
+    old->family = a->family;
+    memcpy(old->ip, a->ip, n);
+    old->seen = old->refill = p->now;
+#if RP_ENABLE_CLIENT_LIMIT
+    old->tokens = (uint32_t)p->cfg.cl_burst * 1000u;
+#endif
+    return old;
+}
+#endif
+
+int
+client_admit(rp_proxy *p, rp_conn *c)
+{
+#if RP_ENABLE_CLIENT_LIMIT
+    static const char busy[] = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 18\r\nConnection: close\r\n\r\n"
+                               "Too Many Requests\n";
+    struct rp_client *e;
+    if (!p->cfg.cl_conns || (e = client_find(p, &c->peer, 1)) == NULL)
+        return 0;
+    if (e->conns >= p->cfg.cl_conns) {
+        char ip[48];
+        p->stats.limit_conns++;
+        rp_addr_format(&c->peer, ip, sizeof(ip));
+        RP_LOG(RP_LOG_INFO, ("client_limit conns=%u: %s has %u open: refused", p->cfg.cl_conns,
+                             ip, e->conns));
+        if (!c->tls) /* nothing else was read or written on it yet */
+            rp_port_send(c->sock, busy, sizeof(busy) - 1);
+        conn_free(p, c);
+        return 1;
+    }
+    e->conns++;
+    c->cl = (uint16_t)(e - p->clients_seen + 1);
+#else
+    (void)p, (void)c;
+#endif
+    return 0;
+}
+
+#if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
+void
+client_gone(rp_proxy *p, rp_conn *c)
+{
+    if (c->cl)
+        p->clients_seen[c->cl - 1].conns--;
+    c->cl = 0;
+}
+#endif
+
+#if RP_ENABLE_CLIENT_LIMIT
+/* The request rate: a token a request, burst tokens at most, rate per
+ * period coming back.  0 to go on, else the 429 was given. */
+int
+client_rate(rp_proxy *p, rp_conn *c)
+{
+    const rp_config *cf = &p->cfg;
+    struct rp_client *e;
+    uint64_t el, cap = (uint64_t)cf->cl_burst * 1000u, t;
+    if (!cf->cl_rate)
+        return 0;
+    e = c->cl ? &p->clients_seen[c->cl - 1] : client_find(p, &c->peer, 1);
+    if (!e)
+        return 0;
+    el = RP_MIN(p->now - e->refill, (uint64_t)cf->cl_period_ms * cf->cl_burst);
+    t = e->tokens + el * cf->cl_rate * 1000u / cf->cl_period_ms;
+    e->tokens = (uint32_t)RP_MIN(t, cap);
+    e->refill = p->now;
+    if (e->tokens >= 1000u) {
+        e->tokens -= 1000u;
+        return 0;
+    }
+    p->stats.limit_rate++;
+    /* seconds until a whole token is back, rounded up */
+    t = ((1000u - e->tokens) * (uint64_t)cf->cl_period_ms / ((uint64_t)cf->cl_rate * 1000u) + 999) /
+        1000;
+    c->retry_after = (uint16_t)RP_MAX(t, 1u);
+    return refuse(p, c, 429, "client_limit rate= exceeded");
+}
+#endif
+
+/* ---- Basic auth ---- */
+#if RP_ENABLE_AUTH
+/* The cache key of value for users table `list`. */
+static void
+auth_key(int list, rp_str value, uint8_t *out)
+{
+    br_sha256_context h;
+    uint8_t d[32], l = (uint8_t)list;
+    br_sha256_init(&h);
+    br_sha256_update(&h, &l, 1);
+    br_sha256_update(&h, value.p, value.n);
+    br_sha256_out(&h, d);
+    memcpy(out, d, 24);
+}
+
+static int
+same24(const uint8_t *a, const uint8_t *b)
+{
+    unsigned d = 0;
+    int i;
+    for (i = 0; i < 24; i++)
+        d |= (unsigned)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+/* A failed login from c's address: counted; the RP_AUTH_FAIL_MAX-th within
+ * the window starts the lock. */
+static void
+auth_failed(rp_proxy *p, rp_conn *c)
+{
+    struct rp_client *e = client_find(p, &c->peer, 1);
+    p->stats.auth_failures++;
+    if (!e)
+        return;
+    if (!e->fails || p->now - e->fail_t > RP_AUTH_FAIL_WINDOW_MS)
+        e->fails = 0, e->fail_t = p->now;
+    if (++e->fails >= RP_AUTH_FAIL_MAX) {
+        char ip[48];
+        e->fails = RP_AUTH_FAIL_MAX;
+        e->fail_t = p->now; /* locked from now */
+        rp_addr_format(&c->peer, ip, sizeof(ip));
+        RP_LOG(RP_LOG_WARN, ("auth: %d failed logins from %s: refused for %u s", RP_AUTH_FAIL_MAX,
+                             ip, (unsigned)(RP_AUTH_LOCK_MS / 1000)));
+    }
+}
+
+/* HTTP Basic against users table `list`: 0 to go on, else the 401 or 429
+ * was given. */
+int
+auth_gate(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int list)
+{
+    struct rp_client *e = client_find(p, &c->peer, 0);
+    struct rp_auth_ok *slot = NULL;
+    char buf[RP_AUTH_CRED_MAX];
+    rp_str v = {NULL, 0}, user, pass;
+    uint8_t key[24];
+    size_t i, nauth = 0;
+    int rc;
+    if (e && e->fails >= RP_AUTH_FAIL_MAX) {
+        if (p->now - e->fail_t < RP_AUTH_LOCK_MS) {
+            p->stats.auth_locked++;
+            c->retry_after = (uint16_t)((e->fail_t + RP_AUTH_LOCK_MS - p->now + 999) / 1000);
+            return refuse(p, c, 429, "auth: too many failed logins from this address");
+        }
+        e->fails = 0;
+    }
+    for (i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == H_AUTHORIZATION)
+            v = m->headers[i].value, nauth++;
+    if (nauth == 0) { /* a browser's first try: not a failure */
+        p->stats.auth_failures++;
+        return refuse(p, c, 401, "auth: no credentials");
+    }
+    if (nauth > 1) {
+        auth_failed(p, c);
+        return refuse(p, c, 401, "auth: several Authorization fields");
+    }
+    auth_key(list, v, key);
+    for (i = 0; i < RP_AUTH_CACHE; i++) {
+        struct rp_auth_ok *k = &p->auth_ok[i];
+        if (k->until > p->now && same24(k->h, key)) {
+            p->stats.auth_cache_hits++;
+            return 0;
+        }
+        if (!slot || k->until < slot->until)
+            slot = k; /* the one that expires first gives way */
+    }
+    rc = basic_credentials(v, buf, sizeof(buf), &user, &pass);
+    if (rc == RP_OK && users_check(&p->cfg.users[list], user, pass) == 1) {
+        memcpy(slot->h, key, sizeof(key));
+        slot->until = p->now + RP_AUTH_CACHE_MS;
+        memset(buf, 0, sizeof(buf));
+        return 0;
+    }
+    memset(buf, 0, sizeof(buf));
+    auth_failed(p, c);
+    return refuse(p, c, 401, rc == RP_ENOTIMPL  ? "auth: not the Basic scheme"
+                             : rc == RP_ETOOLONG ? "auth: credentials longer than RP_AUTH_CRED_MAX"
+                             : rc != RP_OK       ? "auth: malformed Basic credentials"
+                                                 : "auth: wrong user or password");
+}
+
+/* `WWW-Authenticate: Basic realm="...", charset="UTF-8"` for c's 401. */
+void
+w_auth_challenge(const rp_proxy *p, const rp_conn *c, wbuf *w)
+{
+    const char *r = c->route != NO_ROUTE ? p->cfg.routes[c->route].realm : p->cfg.status_realm;
+    w_put(w, S("WWW-Authenticate: Basic realm=\""));
+    for (r = r ? r : "rproxy"; *r; r++) {
+        if (*r == '"' || *r == '\\')
+            w_put(w, "\\", 1);
+        w_put(w, r, 1);
+    }
+    w_put(w, S("\", charset=\"UTF-8\"\r\n"));
+}
+#endif
+
+/* The route c's request matched: its allow=, then its auth=.  0 to go on,
+ * else the refusal was given. */
+#if RP_ENABLE_ACL || RP_ENABLE_AUTH
+int
+route_guard(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
+{
+    const rp_route *r = &p->cfg.routes[c->route];
+    int rc;
+    (void)m, (void)rc;
+#if RP_ENABLE_ACL
+    if (r->nallow && !nets_match(r->allow, r->nallow, &c->peer)) {
+        p->stats.acl_denied++;
+        return refuse(p, c, 403, "client not in the route's allow=");
+    }
+#endif
+#if RP_ENABLE_AUTH
+    if (r->auth && (rc = auth_gate(p, c, m, r->auth - 1)) != 0)
+        return rc;
+#endif
+    return 0;
+}
+#endif
+
+/* ---- The PROXY protocol header ---- */
+#if RP_ENABLE_PROXY_PROTOCOL
+/* A new connection on a proxy_protocol listener: from a proxy_from= peer
+ * (else closed: 0 when it was), its header awaited. */
+int
+proxy_accept(rp_proxy *p, rp_conn *c)
+{
+    const rp_listener_cfg *l = &p->cfg.listeners[c->lsn];
+    if (l->nproxy_from && !nets_match(l->proxy_from, l->nproxy_from, &c->peer)) {
+        char ip[48];
+        p->stats.proxy_refused++;
+        rp_addr_format(&c->peer, ip, sizeof(ip));
+        RP_LOG(RP_LOG_INFO, ("proxy_protocol: %s is not in proxy_from=: closed", ip));
+        conn_free(p, c);
+        return 0;
+    }
+    c->flags |= F_PROXYHDR;
+    return 1;
+}
+
+/* Read the header's bytes raw (before any TLS).  A TLS connection reads no
+ * further than the header can reach (16 bytes, then the v2 length, or v1's
+ * line a byte at a time), so at most one byte of the TLS record follows it. */
+int
+proxy_read(rp_proxy *p, rp_conn *c)
+{
+    size_t room, have = buf_len(&c->in);
+    long n;
+    if (!(c->ready & RP_EV_READ) || (c->flags & (F_EOF | F_DEAD)))
+        return 0;
+    if ((room = buf_room(p, &c->in)) == 0)
+        return 0;
+    if (c->tls)
+        room = RP_MIN(room, proxy_header_want((const uint8_t *)c->in.d + c->in.r, have));
+    n = rp_port_recv(c->sock, c->in.d + c->in.w, room);
+    if (n > 0)
+        c->in.w += (uint32_t)n;
+    return recv_done(p, c, n, room);
+}
+
+static int
+proxy_refuse(rp_proxy *p, rp_conn *c, const char *why)
+{
+    char ip[48];
+    p->stats.proxy_refused++;
+    rp_addr_format(&c->peer, ip, sizeof(ip));
+    RP_LOG(RP_LOG_INFO, ("proxy_protocol: %s from %s: closed", why, ip));
+    (void)why;
+    conn_free(p, c);
+    return 1;
+}
+
+/* CS_HEAD with F_PROXYHDR: the header, then the connection goes on as its
+ * listener's (TLS or plain) with the address the header gave. */
+int
+proxy_step(rp_proxy *p, rp_conn *c)
+{
+    rp_addr src;
+    size_t len = buf_len(&c->in);
+    long n = len ? proxy_header_parse((const uint8_t *)c->in.d + c->in.r, len, &src) : RP_EAGAIN;
+    if (n == RP_EAGAIN) {
+        if (c->flags & (F_EOF | F_DEAD))
+            return proxy_refuse(p, c, len ? "connection closed inside its PROXY header"
+                                           : "connection closed before a PROXY header");
+        return 0;
+    }
+    if (n < 0)
+        return proxy_refuse(p, c, c->in.d[c->in.r] != 'P' && c->in.d[c->in.r] != '\r'
+                                      ? "no PROXY header"
+                                      : "malformed or too long PROXY header");
+    c->in.r += (uint32_t)n;
+    c->flags &= ~F_PROXYHDR;
+    if (src.family)
+        c->peer = src;
+#if RP_ENABLE_TLS
+    if (c->tls) { /* what followed the header is the TLS engine's */
+        br_ssl_engine_context *e = &c->tls->u.sc.eng;
+        while (buf_len(&c->in)) {
+            size_t room, k;
+            unsigned char *b = br_ssl_engine_recvrec_buf(e, &room);
+            if (!b)
+                return proxy_refuse(p, c, "TLS engine not reading after the PROXY header");
+            k = RP_MIN(room, buf_len(&c->in));
+            memcpy(b, c->in.d + c->in.r, k);
+            c->in.r += (uint32_t)k;
+            br_ssl_engine_recvrec_ack(e, k);
+        }
+    }
+#endif
+    client_admit(p, c);
+    return 1;
 }
 #endif

@@ -560,6 +560,55 @@ extern "C" {
 #if RP_ENABLE_PROXY_PROTOCOL && (RP_PROXY_V2_MAX < 232 || RP_PROXY_V2_MAX > 65551)
 #error "RP_PROXY_V2_MAX must be 232..65551 (16 + AF_UNIX's 216 up to 16 + 65535)"
 #endif
+/** `route ... allow=ADDR[/BITS]`: per-route access control by client
+ *  network (the same matcher as the status page's allow=), 0/1.  Cost: an
+ *  rp_net list per route (4 x 20 B + 1). */
+#ifndef RP_ENABLE_ACL
+#define RP_ENABLE_ACL 1
+#endif
+/** `client_limit conns=N rate=N/s|N/m burst=N`: per client address, open
+ *  connections and a request-rate token bucket, 0/1.  Needs the client
+ *  table below. */
+#ifndef RP_ENABLE_CLIENT_LIMIT
+#define RP_ENABLE_CLIENT_LIMIT 1
+#endif
+/** Client addresses tracked at once (client_limit's counts and Basic auth's
+ *  failed attempts); the least recently seen address without open
+ *  connections is reused.  Cost: 48 B each (3 KB with 64). */
+#ifndef RP_CLIENT_TABLE
+#define RP_CLIENT_TABLE 64
+#endif
+/** `users` lines (rp_users tables in rp_config, each 4 + 4 * RP_MAX_USERS +
+ *  RP_AUTH_STR_BYTES bytes). */
+#ifndef RP_MAX_USER_LISTS
+#define RP_MAX_USER_LISTS 2
+#endif
+/** Recently verified Basic credentials kept (a SHA-256 of the users table
+ *  and the header value, 28 B each), so a 5000-round hash is not computed on
+ *  every request; each is trusted for RP_AUTH_CACHE_MS. */
+#ifndef RP_AUTH_CACHE
+#define RP_AUTH_CACHE 16
+#endif
+#ifndef RP_AUTH_CACHE_MS
+#define RP_AUTH_CACHE_MS 60000
+#endif
+/** Failed Basic logins from one address within RP_AUTH_FAIL_WINDOW_MS after
+ *  which it gets 429 for RP_AUTH_LOCK_MS (nothing is checked meanwhile). */
+#ifndef RP_AUTH_FAIL_MAX
+#define RP_AUTH_FAIL_MAX 10
+#endif
+#ifndef RP_AUTH_FAIL_WINDOW_MS
+#define RP_AUTH_FAIL_WINDOW_MS 60000
+#endif
+#ifndef RP_AUTH_LOCK_MS
+#define RP_AUTH_LOCK_MS 60000
+#endif
+#if (RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH) && (RP_CLIENT_TABLE < 1 || RP_CLIENT_TABLE > 65534)
+#error "RP_CLIENT_TABLE must be 1..65534"
+#endif
+#if RP_ENABLE_AUTH && (RP_MAX_USER_LISTS < 1 || RP_MAX_USER_LISTS > 254 || RP_AUTH_CACHE < 1)
+#error "RP_MAX_USER_LISTS must be 1..254 and RP_AUTH_CACHE at least 1"
+#endif
 /* ---- end of issue 14's knobs ---- */
 
 /** The type of the counters (rp_stats and the per-device ones): 64-bit by
@@ -1041,14 +1090,30 @@ typedef struct {
 #endif
 } rp_pool;
 
+/** A network: an address and how many leading bits of it count
+ *  (`allow=`, `proxy_from=`). */
+typedef struct {
+    rp_addr net;
+    uint8_t bits;
+} rp_net;
+
 /** A route (a `route` line), filled by the parser; the caller reads it. */
 typedef struct {
     const char *host;   /**< NULL = any host; "*.x" matches subdomains */
     const char *path;   /**< NULL = any path; else a prefix */
     uint8_t pool;       /**< index into rp_config.pools */
     uint8_t cache;      /**< `cache=on` */
+#if RP_ENABLE_AUTH
+    uint8_t auth;       /**< `auth=`: 1 + index into rp_config.users; 0: none */
+    uint8_t pass_auth;  /**< `pass_auth=on`: Authorization goes to the device */
+    const char *realm;  /**< `realm=` (default: "rproxy") */
+#endif
 #if RP_ENABLE_CACHE_TTL
     uint32_t cache_ttl; /**< `cache_ttl=` in seconds; 0: none */
+#endif
+#if RP_ENABLE_ACL
+    uint8_t nallow;     /**< `allow=` networks; 0 = every client */
+    rp_net allow[4];
 #endif
 } rp_route;
 
@@ -1060,6 +1125,11 @@ typedef struct {
     uint8_t compat;          /**< `tls_profile=compat` */
     uint8_t redirect;        /**< `redirect_https`: answer 301 to https */
     uint16_t redirect_port;  /**< port in the Location (0: first TLS port) */
+#if RP_ENABLE_PROXY_PROTOCOL
+    uint8_t proxy;           /**< `proxy_protocol`: a PROXY v1/v2 header first */
+    uint8_t nproxy_from;     /**< `proxy_from=` networks; 0 = any peer */
+    rp_net proxy_from[4];
+#endif
 } rp_listener_cfg;
 
 #if RP_ENABLE_TLS
@@ -1101,10 +1171,20 @@ typedef struct {
     const char *status_path;  /**< `status path=`; NULL = no status page */
     const char *client_cert_header; /**< `client_cert_header=`: verified CN */
     uint8_t nallow;           /**< `allow=` networks; 0 = loopback only */
-    struct {
-        rp_addr net;
-        uint8_t bits;
-    } allow[4];
+    rp_net allow[4];
+#if RP_ENABLE_AUTH
+    uint8_t status_auth;      /**< status `auth=`: 1 + users index; 0: none */
+    const char *status_realm; /**< status `realm=` */
+    uint8_t nusers;           /**< `users` lines */
+    const char *users_name[RP_MAX_USER_LISTS];
+    rp_users users[RP_MAX_USER_LISTS]; /**< the users files, read at parse time */
+#endif
+#if RP_ENABLE_CLIENT_LIMIT
+    uint16_t cl_conns;        /**< `client_limit conns=`; 0: no limit */
+    uint16_t cl_burst;        /**< `burst=` (default: the rate's N) */
+    uint32_t cl_rate;         /**< `rate=` N; 0: no rate limit */
+    uint32_t cl_period_ms;    /**< 1000 (N/s) or 60000 (N/m) */
+#endif
 #if RP_ENABLE_TLS
     rp_tls_cert certs[RP_TLS_MAX_CERTS]; /**< `tls` lines, in order */
     uint8_t ncerts;
@@ -1146,6 +1226,25 @@ typedef struct {
     rp_counter cache_store_failures; /**< storable responses dropped: too big, no room */
     rp_counter cache_collapsed; /**< misses that waited on another's fill */
     rp_counter cache_invalidations; /**< entries removed by unsafe requests */
+#if RP_ENABLE_ACL
+    rp_counter acl_denied;      /**< 403: client not in the route's allow= */
+#endif
+#if RP_ENABLE_AUTH
+    rp_counter auth_failures;   /**< 401: missing or wrong credentials */
+    rp_counter auth_locked;     /**< 429: too many failed logins from an address */
+    rp_counter auth_cache_hits; /**< credentials found verified in the cache */
+#endif
+#if RP_ENABLE_CLIENT_LIMIT
+    rp_counter limit_conns;     /**< connections refused: client_limit conns= */
+    rp_counter limit_rate;      /**< 429: client_limit rate= */
+#endif
+#if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
+    rp_counter client_table_full; /**< an address not tracked: every entry busy */
+#endif
+#if RP_ENABLE_PROXY_PROTOCOL
+    rp_counter proxy_refused;   /**< closed: PROXY header missing, malformed,
+                                     too long or from a peer not in proxy_from= */
+#endif
 } rp_stats;
 
 /** One finished request, filled by rproxy and handed to the access
@@ -1423,6 +1522,30 @@ struct rp_lsock {
     uint64_t paused_until;
 };
 
+#if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
+/** A client address's entry in the client table (src/20-auth.c): what
+ *  client_limit and the failed-login limit count.  family 0: free. */
+struct rp_client {
+    uint8_t family;
+    uint8_t fails;       /* failed logins in the window that began at fail_t */
+    uint16_t conns;      /* open connections now */
+    uint32_t tokens;     /* rate bucket, in thousandths of a request */
+    uint8_t ip[16];
+    uint64_t seen;       /* last used (ms): the oldest idle entry is reused */
+    uint64_t refill;     /* bucket last topped up (ms) */
+    uint64_t fail_t;     /* first failure of the window; locked until
+                            fail_t + RP_AUTH_LOCK_MS once fails > max */
+};
+#endif
+#if RP_ENABLE_AUTH
+/** A verified Basic credential (src/20-auth.c): the SHA-256 of the users
+ *  table index and the Authorization value (24 of its bytes), until `until`. */
+struct rp_auth_ok {
+    uint8_t h[24];
+    uint64_t until;
+};
+#endif
+
 #if RP_ENABLE_CACHE
 /** The cache's tables (the arena itself is rp_proxy.cache_arena).  Index 0
  *  of entries and blocks is never used, so 0 means "none" and rp_init's
@@ -1514,6 +1637,10 @@ struct rp_conn {
 #if RP_ENABLE_STATUS
     uint32_t item;     /* CS_LOCAL: the status page's next item */
 #endif
+#if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
+    uint16_t cl;       /* client table entry + 1 counting this connection; 0: none */
+    uint16_t retry_after; /* a 429's Retry-After, seconds */
+#endif
 #if RP_ENABLE_ACCESS_LOG
     char method[16];   /* for the access log */
     char target[96];
@@ -1581,6 +1708,12 @@ struct rp_proxy {
 #endif
 #if RP_ENABLE_CACHE
     struct rp_cache cache; /* the cache's tables */
+#endif
+#if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
+    struct rp_client clients_seen[RP_CLIENT_TABLE]; /* per client address */
+#endif
+#if RP_ENABLE_AUTH
+    struct rp_auth_ok auth_ok[RP_AUTH_CACHE]; /* credentials verified lately */
 #endif
     rp_config cfg;         /* public: read */
     struct rp_conn clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];

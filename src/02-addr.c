@@ -112,7 +112,7 @@ rp_addr_parse(rp_addr *a, const char *s, size_t n, int need_port)
 }
 #endif
 
-#if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL
+#if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL || RP_ENABLE_ACL
 int
 addr_in_net(const rp_addr *a, const rp_addr *net, int bits)
 {

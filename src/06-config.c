@@ -440,13 +440,15 @@ static const cfg_num cache_nums[] = {
 #endif
 
 /* The options each directive parses by hand, for suggestions. */
-static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"};
+static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https", "proxy_protocol",
+                                          "proxy_from"};
 static const char *const pool_opts[] = {"balance"};
 static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"};
-static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl"};
+static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl", "allow",
+                                         "auth", "realm", "pass_auth"};
 static const char *const health_opts[] = {"path"};
 #if RP_ENABLE_STATUS
-static const char *const status_opts[] = {"path", "allow"};
+static const char *const status_opts[] = {"path", "allow", "auth", "realm"};
 #endif
 #if RP_ENABLE_TLS
 static const char *const tls_opts[] = {"cert", "key", "sni", "client_ca", "client_auth",
@@ -478,7 +480,7 @@ cfg_no_pool(cfg_ctx *x, rp_str name)
     return cfg_end2(x, &w, c->npools ? ")" : "");
 }
 
-#if RP_ENABLE_TLS
+#if RP_ENABLE_TLS || RP_ENABLE_AUTH
 /* "msg 'file'" and why it could not be read (an rp_port_blob error). */
 static int
 cfg_file_fail(cfg_ctx *x, const char *msg, rp_str file, int why)
@@ -501,6 +503,69 @@ cfg_pool_find(rp_config *c, rp_str name)
     return -1;
 }
 
+#if RP_ENABLE_STATUS || RP_ENABLE_ACL || RP_ENABLE_PROXY_PROTOCOL
+/* "10.0.0.0/8", "::1/128", or an address alone (all bits). */
+static int
+cidr_parse(rp_str v, rp_addr *net, uint8_t *bits)
+{
+    size_t i;
+    int64_t b = -1;
+    int rc;
+    for (i = 0; i < v.n && v.p[i] != '/'; i++)
+        ;
+    if (i < v.n) {
+        rp_str bs;
+        bs.p = v.p + i + 1, bs.n = v.n - i - 1;
+        b = parse_dec(bs);
+    }
+    if (v.n && v.p[0] != '[' && memchr(v.p, ':', i)) { /* bare IPv6 */
+        memset(net, 0, sizeof(*net));
+        net->family = 6;
+        if ((rc = parse_ip6(v.p, i, net->ip)) != RP_OK)
+            return rc;
+    } else if ((rc = rp_addr_parse(net, v.p, i, 0)) != RP_OK || net->port) {
+        return rc ? rc : RP_EINVAL;
+    }
+    if (i < v.n && b < 0)
+        return RP_EINVAL; /* "/" without bits */
+    if (b < 0)
+        b = net->family == 4 ? 32 : 128;
+    if (b > (net->family == 4 ? 32 : 128))
+        return RP_EINVAL;
+    *bits = (uint8_t)b;
+    return RP_OK;
+}
+
+/* One more network (the value of `word`, a key=ADDR[/BITS]) into nets[*n]. */
+static int
+cfg_net(cfg_ctx *x, rp_str word, rp_str val, rp_net *nets, uint8_t *n)
+{
+    int rc;
+    rp_str key = opt_key(word, &val);
+    if (*n == 4) {
+        wbuf w = cfg_start(x, word);
+        cfg_put(&w, S("at most 4 "));
+        cfg_put(&w, key.p, key.n);
+        cfg_put(&w, S("= networks"));
+        cfg_quote(&w, word, "");
+        return cfg_end(x, &w);
+    }
+    if ((rc = cidr_parse(val, &nets[*n].net, &nets[*n].bits)) != RP_OK) {
+        wbuf w;
+        if (rc == RP_ENOTIMPL)
+            return cfg_fail(x, "IPv6 not compiled in (RP_ENABLE_IPV6=0)", word);
+        w = cfg_start(x, word);
+        cfg_put(&w, S("bad "));
+        cfg_put(&w, key.p, key.n);
+        cfg_put(&w, S(" network"));
+        cfg_quote(&w, word, " (want ADDR[/BITS], e.g. 192.168.1.0/24 or fd00::/8)");
+        return cfg_end(x, &w);
+    }
+    (*n)++;
+    return RP_OK;
+}
+#endif
+
 static int
 cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
 {
@@ -522,6 +587,18 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
             return RP_ECONFIG;
         l->redirect = 1;
         l->redirect_port = val.n ? (uint16_t)v : 0;
+    } else if (str_ieq(key, S("proxy_protocol")) || str_ieq(key, S("proxy_from"))) {
+#if RP_ENABLE_PROXY_PROTOCOL
+        if (key.n == 14 && word.n == 14)
+            l->proxy = 1;
+        else if (key.n == 10 && val.n)
+            return cfg_net(x, word, val, l->proxy_from, &l->nproxy_from);
+        else
+            return cfg_fail(x, key.n == 14 ? "proxy_protocol takes no value"
+                                           : "proxy_from needs =ADDR[/BITS]", word);
+#else
+        return cfg_fail(x, "the PROXY protocol not compiled in (RP_ENABLE_PROXY_PROTOCOL=0)", word);
+#endif
     } else {
         return cfg_unknown(x, "unknown listen option", word, NEAR(key, listen_opts, NULL));
     }
@@ -554,6 +631,10 @@ cfg_listen(cfg_ctx *x, rp_str *w, int n)
             return RP_ECONFIG;
     if (l->tls && l->redirect)
         return cfg_fail(x, "redirect_https belongs on a plain listener", w[1]);
+#if RP_ENABLE_PROXY_PROTOCOL
+    if (l->nproxy_from && !l->proxy)
+        return cfg_fail(x, "proxy_from= needs proxy_protocol on the same listen line", w[1]);
+#endif
 #if !RP_ENABLE_TLS
     if (l->tls)
         return cfg_fail(x, "TLS not compiled in (build with RP_ENABLE_TLS=1)", w[1]);
@@ -578,6 +659,137 @@ cfg_name_ok(rp_str s)
     }
     return s.n > 0 && s.n <= RP_CFG_NAME_MAX;
 }
+
+#if RP_ENABLE_AUTH
+/* `auth=NAME`: a users line above; *out = 1 + its index. */
+static int
+cfg_users_ref(cfg_ctx *x, rp_str name, uint8_t *out)
+{
+    const rp_config *c = &x->p->cfg;
+    int i;
+    for (i = 0; i < c->nusers; i++)
+        if (strlen(c->users_name[i]) == name.n && memcmp(c->users_name[i], name.p, name.n) == 0) {
+            *out = (uint8_t)(i + 1);
+            return RP_OK;
+        }
+    return cfg_fail2(x, "undefined users", name,
+                     " (define it above with a `users NAME FILE` line)");
+}
+
+/* `realm="TEXT"`: printable, at most 64 bytes (it goes into a header). */
+static int
+cfg_realm(cfg_ctx *x, rp_str val, const char **out)
+{
+    size_t i;
+    if (val.n == 0 || val.n > 64)
+        return cfg_fail(x, "realm needs 1-64 characters (quote it: realm=\"Camera 1\")", val);
+    for (i = 0; i < val.n; i++)
+        if ((unsigned char)val.p[i] < 0x20 || val.p[i] == 0x7f)
+            return cfg_fail(x, "realm: control character", val);
+    if ((*out = cfg_str(x, val)) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+    return RP_OK;
+}
+
+/* `users NAME FILE`: the file (a blob) read now into rp_config.users. */
+static int
+cfg_users(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    rp_cfg_error ue;
+    const void *data;
+    size_t len;
+    char f[256];
+    uint8_t dup;
+    int why;
+    if (n != 3)
+        return cfg_fail(x, "users needs NAME FILE", w[0]);
+    if (!cfg_name_ok(w[1]))
+        return cfg_fail2(x, "bad users name", w[1], CFG_NAME_WANT);
+    if (cfg_users_ref(x, w[1], &dup) == RP_OK)
+        return cfg_fail(x, "duplicate users", w[1]);
+    if (c->nusers == RP_MAX_USER_LISTS)
+        return cfg_fail(x, "too many users lines (RP_MAX_USER_LISTS = " XSTR(RP_MAX_USER_LISTS) ")",
+                        w[1]);
+    if (w[2].n >= sizeof(f))
+        return cfg_fail(x, "file name longer than 255 bytes", w[2]);
+    memcpy(f, w[2].p, w[2].n), f[w[2].n] = 0;
+    if ((why = rp_port_blob(f, &data, &len)) != RP_OK)
+        return cfg_file_fail(x, "cannot read users file", w[2], why);
+    if (users_parse(&c->users[c->nusers], (const char *)data, len, &ue) != RP_OK) {
+        wbuf m = cfg_start(x, w[2]); /* "users file 'pw':3: message" */
+        cfg_put(&m, S("users file"));
+        cfg_quote(&m, w[2], ":");
+        w_num(&m, (uint64_t)ue.line);
+        cfg_put(&m, S(": "));
+        cfg_put(&m, ue.msg, strlen(ue.msg));
+        return cfg_end(x, &m);
+    }
+    if ((c->users_name[c->nusers] = cfg_str(x, w[1])) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
+    c->nusers++;
+    return RP_OK;
+}
+#else
+static int
+cfg_users(cfg_ctx *x, rp_str *w, int n)
+{
+    (void)n;
+    return cfg_fail(x, "Basic auth not compiled in (RP_ENABLE_AUTH=0)", w[0]);
+}
+#endif
+
+#if RP_ENABLE_CLIENT_LIMIT
+/* `client_limit [conns=N] [rate=N/s|N/m] [burst=N]` */
+static int
+cfg_client_limit(cfg_ctx *x, rp_str *w, int n)
+{
+    static const char *const opts[] = {"conns", "rate", "burst"};
+    rp_config *c = &x->p->cfg;
+    int i, burst = 0;
+    uint32_t v;
+    if (n < 2)
+        return cfg_fail(x, "client_limit needs conns=N, rate=N/s|N/m or burst=N", w[0]);
+    for (i = 1; i < n; i++) {
+        rp_str val, key = opt_key(w[i], &val);
+        if (str_ieq(key, S("conns"))) {
+            if (opt_num(x, key, val, CFG_NUM, 1, RP_MAX_CONNS, &v) != RP_OK)
+                return RP_ECONFIG;
+            c->cl_conns = (uint16_t)v;
+        } else if (str_ieq(key, S("rate"))) {
+            rp_str num = val;
+            uint32_t per = 0;
+            if (val.n > 2 && val.p[val.n - 2] == '/') {
+                num.n -= 2;
+                per = val.p[val.n - 1] == 's' ? 1000u : val.p[val.n - 1] == 'm' ? 60000u : 0;
+            }
+            if (!per)
+                return cfg_fail(x, "rate: want N/s or N/m (requests per second or minute)", w[i]);
+            if (opt_num(x, key, num, CFG_NUM, 1, 100000, &v) != RP_OK)
+                return RP_ECONFIG;
+            c->cl_rate = v, c->cl_period_ms = per;
+        } else if (str_ieq(key, S("burst"))) {
+            if (opt_num(x, key, val, CFG_NUM, 1, 65535, &v) != RP_OK)
+                return RP_ECONFIG;
+            c->cl_burst = (uint16_t)v, burst = 1;
+        } else {
+            return cfg_unknown(x, "unknown client_limit option", w[i], NEAR(key, opts, NULL));
+        }
+    }
+    if (burst && !c->cl_rate)
+        return cfg_fail(x, "burst= needs rate= on the same line", w[0]);
+    if (!burst)
+        c->cl_burst = (uint16_t)RP_MIN(RP_MAX(c->cl_rate, 1u), 65535u);
+    return RP_OK;
+}
+#else
+static int
+cfg_client_limit(cfg_ctx *x, rp_str *w, int n)
+{
+    (void)n;
+    return cfg_fail(x, "client_limit not compiled in (RP_ENABLE_CLIENT_LIMIT=0)", w[0]);
+}
+#endif
 
 static int
 cfg_pool(cfg_ctx *x, rp_str *w, int n)
@@ -752,12 +964,51 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
+#if RP_ENABLE_CACHE || RP_ENABLE_AUTH
+/* on|off into *out; RP_ECONFIG otherwise. */
+static int
+opt_onoff(cfg_ctx *x, rp_str word, rp_str val, uint8_t *out)
+{
+    if (!str_ieq(val, S("on")) && !str_ieq(val, S("off")))
+        return cfg_bad_value(x, word);
+    *out = str_ieq(val, S("on"));
+    return RP_OK;
+}
+#endif
+
+#if RP_ENABLE_CACHE
+static int
+cfg_cache(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    int i, rc;
+    if (n < 2)
+        return cfg_fail(x, "cache needs max_object=, heuristic=, ignore_client_nocache= "
+                           "or lock_timeout=", w[0]);
+    for (i = 1; i < n; i++) {
+        rp_str val, key = opt_key(w[i], &val);
+        if (str_ieq(key, S("heuristic")))
+            rc = opt_onoff(x, w[i], val, &c->cache_heuristic);
+        else if (str_ieq(key, S("ignore_client_nocache")))
+            rc = opt_onoff(x, w[i], val, &c->cache_ignore_nocache);
+        else
+            rc = OPT_SET_OR(x, cache_nums, c, w[i], "unknown cache option", cache_opts);
+        if (rc != RP_OK)
+            return RP_ECONFIG;
+    }
+    return RP_OK;
+}
+#endif
+
 static int
 cfg_route(cfg_ctx *x, rp_str *w, int n)
 {
     rp_config *c = &x->p->cfg;
     rp_route *r;
     rp_str ttl = {NULL, 0}; /* the cache_ttl= word */
+#if RP_ENABLE_AUTH
+    rp_str realm = {NULL, 0}; /* a realm= or pass_auth= word */
+#endif
     int i, pool = -1;
     if (c->nroutes == RP_MAX_ROUTES)
         return cfg_fail(x, "too many routes (RP_MAX_ROUTES)", w[0]);
@@ -784,6 +1035,27 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
 #else
             return cfg_fail(x, "cache_ttl not compiled in (RP_ENABLE_CACHE_TTL=0)", w[i]);
 #endif
+#if RP_ENABLE_ACL
+        } else if (str_ieq(key, S("allow"))) {
+            if (cfg_net(x, w[i], val, r->allow, &r->nallow) != RP_OK)
+                return RP_ECONFIG;
+#endif
+#if RP_ENABLE_AUTH
+        } else if (str_ieq(key, S("auth"))) {
+            if (cfg_users_ref(x, val, &r->auth) != RP_OK)
+                return RP_ECONFIG;
+        } else if (str_ieq(key, S("realm"))) {
+            if (cfg_realm(x, val, &r->realm) != RP_OK)
+                return RP_ECONFIG;
+            realm = w[i];
+        } else if (str_ieq(key, S("pass_auth"))) {
+            if (opt_onoff(x, w[i], val, &r->pass_auth) != RP_OK)
+                return RP_ECONFIG;
+            realm = w[i];
+#else
+        } else if (str_ieq(key, S("auth")) || str_ieq(key, S("realm")) || str_ieq(key, S("pass_auth"))) {
+            return cfg_fail(x, "Basic auth not compiled in (RP_ENABLE_AUTH=0)", w[i]);
+#endif
         } else if (str_ieq(key, S("host")) && val.n && check_host(val) == RP_OK) {
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
@@ -798,6 +1070,10 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "route needs pool=NAME", w[0]);
     if (ttl.n && !r->cache)
         return cfg_fail(x, "cache_ttl= needs cache=on on the same route", ttl);
+#if RP_ENABLE_AUTH
+    if (realm.n && !r->auth)
+        return cfg_fail(x, "realm= and pass_auth= need auth=NAME on the same route", realm);
+#endif
     r->pool = (uint8_t)pool;
     c->nroutes++;
     return RP_OK;
@@ -832,39 +1108,6 @@ cfg_via(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
-#if RP_ENABLE_CACHE
-/* on|off into *out; RP_ECONFIG otherwise. */
-static int
-opt_onoff(cfg_ctx *x, rp_str word, rp_str val, uint8_t *out)
-{
-    if (!str_ieq(val, S("on")) && !str_ieq(val, S("off")))
-        return cfg_bad_value(x, word);
-    *out = str_ieq(val, S("on"));
-    return RP_OK;
-}
-
-static int
-cfg_cache(cfg_ctx *x, rp_str *w, int n)
-{
-    rp_config *c = &x->p->cfg;
-    int i, rc;
-    if (n < 2)
-        return cfg_fail(x, "cache needs max_object=, heuristic=, ignore_client_nocache= "
-                           "or lock_timeout=", w[0]);
-    for (i = 1; i < n; i++) {
-        rp_str val, key = opt_key(w[i], &val);
-        if (str_ieq(key, S("heuristic")))
-            rc = opt_onoff(x, w[i], val, &c->cache_heuristic);
-        else if (str_ieq(key, S("ignore_client_nocache")))
-            rc = opt_onoff(x, w[i], val, &c->cache_ignore_nocache);
-        else
-            rc = OPT_SET_OR(x, cache_nums, c, w[i], "unknown cache option", cache_opts);
-        if (rc != RP_OK)
-            return RP_ECONFIG;
-    }
-    return RP_OK;
-}
-#endif
 
 /* A path for probes and the status page: "/" then visible ASCII. */
 static int
@@ -924,38 +1167,6 @@ cfg_health(cfg_ctx *x, rp_str *w, int n)
 }
 
 #if RP_ENABLE_STATUS
-/* "10.0.0.0/8", "::1/128", or an address alone (all bits). */
-static int
-cidr_parse(rp_str v, rp_addr *net, uint8_t *bits)
-{
-    size_t i;
-    int64_t b = -1;
-    int rc;
-    for (i = 0; i < v.n && v.p[i] != '/'; i++)
-        ;
-    if (i < v.n) {
-        rp_str bs;
-        bs.p = v.p + i + 1, bs.n = v.n - i - 1;
-        b = parse_dec(bs);
-    }
-    if (v.n && v.p[0] != '[' && memchr(v.p, ':', i)) { /* bare IPv6 */
-        memset(net, 0, sizeof(*net));
-        net->family = 6;
-        if ((rc = parse_ip6(v.p, i, net->ip)) != RP_OK)
-            return rc;
-    } else if ((rc = rp_addr_parse(net, v.p, i, 0)) != RP_OK || net->port) {
-        return rc ? rc : RP_EINVAL;
-    }
-    if (i < v.n && b < 0)
-        return RP_EINVAL; /* "/" without bits */
-    if (b < 0)
-        b = net->family == 4 ? 32 : 128;
-    if (b > (net->family == 4 ? 32 : 128))
-        return RP_EINVAL;
-    *bits = (uint8_t)b;
-    return RP_OK;
-}
-
 static int
 cfg_status(cfg_ctx *x, rp_str *w, int n)
 {
@@ -971,18 +1182,26 @@ cfg_status(cfg_ctx *x, rp_str *w, int n)
             if ((c->status_path = cfg_str(x, val)) == NULL)
                 return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
         } else if (str_ieq(key, S("allow"))) {
-            if (c->nallow == RP_COUNT(c->allow))
-                return cfg_fail(x, "at most 4 allow= networks", w[i]);
-            int rc = cidr_parse(val, &c->allow[c->nallow].net, &c->allow[c->nallow].bits);
-            if (rc != RP_OK)
-                return cfg_addr_fail(x, rc, "bad allow network", w[i], " (want ADDR[/BITS])");
-            c->nallow++;
+            if (cfg_net(x, w[i], val, c->allow, &c->nallow) != RP_OK)
+                return RP_ECONFIG;
+#if RP_ENABLE_AUTH
+        } else if (str_ieq(key, S("auth"))) {
+            if (cfg_users_ref(x, val, &c->status_auth) != RP_OK)
+                return RP_ECONFIG;
+        } else if (str_ieq(key, S("realm"))) {
+            if (cfg_realm(x, val, &c->status_realm) != RP_OK)
+                return RP_ECONFIG;
+#endif
         } else {
             return cfg_unknown(x, "unknown status option", w[i], NEAR(key, status_opts, NULL));
         }
     }
     if (!c->status_path)
         return cfg_fail(x, "status needs path=/PATH", w[0]);
+#if RP_ENABLE_AUTH
+    if (c->status_realm && !c->status_auth)
+        return cfg_fail(x, "realm= needs auth=NAME on the status line", w[0]);
+#endif
     return RP_OK;
 }
 #else
@@ -1120,7 +1339,8 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
         {"device", 6, cfg_device}, {"route", 5, cfg_route},
         {"timeout", 7, cfg_timeout}, {"via", 3, cfg_via},
         {"health", 6, cfg_health}, {"status", 6, cfg_status},
-        {"tls", 3, cfg_tls},
+        {"tls", 3, cfg_tls}, {"users", 5, cfg_users},
+        {"client_limit", 12, cfg_client_limit},
 #if RP_ENABLE_CACHE
         {"cache", 5, cfg_cache},
 #endif

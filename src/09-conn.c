@@ -161,7 +161,7 @@ timer_kind(const rp_conn *c)
     const rp_conn *o = c->link;
     switch (c->state) {
     case CS_HEAD: /* a new connection owes its first head in client_header */
-        if (c->tls && !(c->flags & F_HSDONE))
+        if (c->tls && !(c->flags & (F_HSDONE | F_PROXYHDR)))
             return T_HANDSHAKE;
         return buf_len(&c->in) || !(c->flags & F_SERVED) ? T_HEAD : T_IDLE;
     case CS_FWD:
@@ -196,7 +196,7 @@ conn_interest(const rp_conn *c)
     if (CONNECTING(c))
         return RP_EV_WRITE;
 #if RP_ENABLE_TLS
-    if (c->tls)
+    if (c->tls && !(c->flags & F_PROXYHDR))
         return tls_interest(c);
 #endif
     if (out_blocked(c))
@@ -308,6 +308,8 @@ conn_free(rp_proxy *p, rp_conn *c)
         queue_unlink(p, c);
     }
 #endif
+    if (c->kind == K_CLIENT)
+        CLIENT_GONE(p, c);
     if (c->sock >= 0)
         rp_port_close(c->sock);
     buf_release(p, &c->in, 1);
@@ -337,6 +339,10 @@ conn_read(rp_proxy *p, rp_conn *c)
 {
     size_t room;
     long n;
+#if RP_ENABLE_PROXY_PROTOCOL
+    if (c->flags & F_PROXYHDR) /* raw, before any TLS */
+        return proxy_read(p, c);
+#endif
 #if RP_ENABLE_TLS
     if (c->tls)
         return tls_pump(p, c);
@@ -359,7 +365,7 @@ conn_write(rp_proxy *p, rp_conn *c)
     long n;
     int hit = 0;
 #if RP_ENABLE_TLS
-    if (c->tls)
+    if (c->tls && !(c->flags & F_PROXYHDR))
         return tls_pump(p, c);
 #endif
     if ((!len && !HIT_LEFT(c)) || CONNECTING(c) || (c->flags & F_DEAD))
@@ -552,7 +558,11 @@ static int
 client_step(rp_proxy *p, rp_conn *c)
 {
     switch (c->state) {
+#if RP_ENABLE_PROXY_PROTOCOL
+    case CS_HEAD: return (c->flags & F_PROXYHDR) ? proxy_step(p, c) : client_head(p, c);
+#else
     case CS_HEAD: return client_head(p, c);
+#endif
     case CS_FWD: return exchange_step(p, c);
     case CS_TUNNEL: return tunnel_step(p, c);
     case CS_CLOSING: return closing_step(p, c);

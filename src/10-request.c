@@ -103,6 +103,12 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
     char ipbuf[48], viabuf[48];
     size_t i, ntok = conn_tokens(m, tok), nf = 4; /* Host, XFF, XFP, Via */
     wbuf w = buf_writer(p, &d->out);
+#if RP_ENABLE_AUTH /* the credentials rproxy checked stay here (RFC 7235 §4.2) */
+    const rp_route *rt = &p->cfg.routes[c->route];
+    int drop_auth = rt->auth && !rt->pass_auth;
+#else
+    int drop_auth = 0;
+#endif
     if (cert.p)
         cert.n = strlen(cert.p);
     w_str(&w, m->method);
@@ -117,6 +123,7 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
         /* a client's own cert header is never trusted (no name is empty, so
          * an empty cert matches none) */
         if (!field_passes(m, i, tok, ntok) || str_ieq2(h->name, cert) ||
+            (drop_auth && h->id == H_AUTHORIZATION) ||
             (cond && (h->id == H_IF_NONE_MATCH || h->id == H_IF_MODIFIED_SINCE)))
             continue;
         w_field(&w, h->name.p, h->name.n, h->value);

@@ -16,12 +16,18 @@ reason_for(int status)
         const char *reason;
     } reasons[] = {
         {400, "Bad Request"},
+#if RP_ENABLE_AUTH
+        {401, "Unauthorized"},
+#endif
         {403, "Forbidden"},
         {404, "Not Found"},
         {405, "Method Not Allowed"},
         {408, "Request Timeout"},
         {414, "URI Too Long"},
         {417, "Expectation Failed"},
+#if RP_ENABLE_AUTH || RP_ENABLE_CLIENT_LIMIT
+        {429, "Too Many Requests"},
+#endif
         {431, "Request Header Fields Too Large"},
         {501, "Not Implemented"},
         {502, "Bad Gateway"},
@@ -60,9 +66,10 @@ w_status_line(wbuf *w, int status, rp_str reason)
     w_put(w, S("\r\n"));
 }
 
-/* Queue "HTTP/1.1 status ..." with a short text body and Connection: close. */
+/* Queue "HTTP/1.1 status ..." with a short text body, and Connection:
+ * close unless keep. */
 void
-error_write(rp_proxy *p, rp_conn *c, int status)
+error_write(rp_proxy *p, rp_conn *c, int status, int keep)
 {
     rp_str reason;
     wbuf w = buf_writer(p, &c->out);
@@ -76,7 +83,23 @@ error_write(rp_proxy *p, rp_conn *c, int status)
     if (status == 503) /* busy, not broken: worth trying again soon (RFC 9110 §10.2.3) */
         w_put(&w, S("Retry-After: 1\r\n"));
 #endif
-    w_put(&w, S("Connection: close\r\n\r\n"));
+#if RP_ENABLE_AUTH
+    if (status == 401)
+        w_auth_challenge(p, c, &w);
+#endif
+#if RP_ENABLE_AUTH || RP_ENABLE_CLIENT_LIMIT
+    if (status == 429) {
+        w_put(&w, S("Retry-After: "));
+        w_num(&w, c->retry_after);
+        w_put(&w, S("\r\n"));
+    }
+#endif
+#if !(RP_ENABLE_ACL || RP_ENABLE_AUTH || RP_ENABLE_CLIENT_LIMIT)
+    keep = 0; /* only [22]'s refusals keep the connection */
+#endif
+    if (!keep)
+        w_put(&w, S("Connection: close\r\n"));
+    w_put(&w, S("\r\n"));
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
         w_str(&w, reason);
         w_put(&w, "\n", 1);

@@ -100,7 +100,7 @@ exchange_fail(rp_proxy *p, rp_conn *c, int status)
     cache_release(p, c);
 #endif
     if (!(c->flags & F_RESP_HEAD) && status) {
-        error_write(p, c, status);
+        error_write(p, c, status, 0);
         c->status = status;
     }
     access_log(p, c);
@@ -478,7 +478,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     rp_str meth = m->method;
     uint32_t mf;
     int keep, route;
-#if RP_ENABLE_CACHE
+#if RP_ENABLE_CACHE || RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_ACL || RP_ENABLE_AUTH
     int rc;
 #endif
     c->flags &= ~F_EXCHANGE;
@@ -501,6 +501,10 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     else
         c->mode = M_NONE, c->flags |= F_REQ_DONE;
     c->head_len = (uint32_t)head_len;
+#if RP_ENABLE_CLIENT_LIMIT
+    if ((rc = client_rate(p, c)) != 0)
+        return rc;
+#endif
 #if RP_ENABLE_REDIRECT
     if (p->cfg.listeners[c->lsn].redirect)
         return redirect_reply(p, c, m);
@@ -512,6 +516,10 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
         return reply_error(p, c, 404, "no route for this host and path");
     c->route = (uint8_t)route;
+#if RP_ENABLE_ACL || RP_ENABLE_AUTH
+    if ((rc = route_guard(p, c, m)) != 0)
+        return rc;
+#endif
     conn_state(c, CS_FWD);
 #if RP_ENABLE_CACHE
     if ((rc = cache_request(p, c, m)) != 0)
@@ -675,7 +683,11 @@ request_reset(rp_conn *c)
     c->sent = 0;
     c->device = NO_DEVICE;
     c->method[0] = c->target[0] = 0;
-    c->route = NO_ROUTE;
+#endif
+#if RP_ENABLE_ACCESS_LOG || RP_ENABLE_AUTH
+    c->route = NO_ROUTE; /* the status page's 401 names its own realm */
+#endif
+#if RP_ENABLE_ACCESS_LOG
 #if RP_ENABLE_REASONS
     c->why = NULL;
 #endif

@@ -373,6 +373,13 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     size_t i;
     if (!status_allowed(&p->cfg, &c->peer))
         return reply_error(p, c, 403, "status page: client not in its allow=");
+#if RP_ENABLE_AUTH
+    {
+        int rc;
+        if (p->cfg.status_auth && (rc = auth_gate(p, c, m, p->cfg.status_auth - 1)) != 0)
+            return rc;
+    }
+#endif
     if (!(c->flags & (F_HEAD | F_GET)))
         return reply_error(p, c, 405, "status page: only GET and HEAD");
     if (c->mode != M_NONE)

@@ -65,6 +65,13 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
             continue;
         }
 #endif
+#if RP_ENABLE_PROXY_PROTOCOL
+        if (p->cfg.listeners[lsn].proxy ? !proxy_accept(p, c) : client_admit(p, c))
+            continue;
+#else
+        if (client_admit(p, c))
+            continue;
+#endif
         c->t_start = p->now;
         conn_rearm(p, c);
     }

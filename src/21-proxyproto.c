@@ -206,4 +206,18 @@ proxy_header_parse(const uint8_t *b, size_t n, rp_addr *src)
         memset(src, 0, sizeof(*src)); /* no half-read address */
     return rc;
 }
+/* How many bytes may be read after b[0..have) without passing the end of
+ * the header (at least 1): the 16 bytes every header begins with, then a v2
+ * header's stated length, then v1's line a byte at a time. */
+size_t
+proxy_header_want(const uint8_t *b, size_t have)
+{
+    size_t end;
+    if (have < 16)
+        return 16 - have;
+    if (memcmp(b, pp2_sig, sizeof(pp2_sig)) != 0)
+        return 1;
+    end = 16 + ((size_t)b[14] << 8 | b[15]);
+    return end > have ? end - have : 1;
+}
 #endif

@@ -215,7 +215,7 @@ enum {
 #else
 #define IS_QUEUED(c) 0
 #endif
-#define NO_ROUTE 0xff  /* rp_conn.route before a route matched (access log builds) */
+#define NO_ROUTE 0xff  /* rp_conn.route before a route matched (access log, auth builds) */
 
 /* Bytes of a cache hit's body still to send from the arena. */
 #if RP_ENABLE_CACHE
@@ -250,6 +250,7 @@ enum {
 #define F_IDEMP (1u << 20)    /* method is idempotent (RFC 9110 §9.2.2) */
 #define F_HTTP10 (1u << 21)   /* client speaks HTTP/1.0 */
 #define F_UPG (1u << 22)      /* client asked for an Upgrade */
+#define F_PROXYHDR (1u << 23) /* client: its PROXY header is still to come */
 /* Response: why it was cut after its head (CUT_*, the access log's only). */
 #if RP_ENABLE_ACCESS_LOG
 #define F_CUT_SHIFT 24
@@ -327,7 +328,8 @@ RP_INTERNAL int request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp
 RP_INTERNAL RP_NOINLINE const char * reason_for(int status);
 RP_INTERNAL int status_for(int err);
 RP_INTERNAL void w_status_line(wbuf *w, int status, rp_str reason);
-RP_INTERNAL void error_write(rp_proxy *p, rp_conn *c, int status);
+/* keep: no Connection: close (the connection goes on after it) */
+RP_INTERNAL void error_write(rp_proxy *p, rp_conn *c, int status, int keep);
 RP_INTERNAL void w_header(wbuf *w, const rp_header *h);
 RP_INTERNAL void w_head_fields(wbuf *w, const rp_http_msg *m, int stored);
 RP_INTERNAL void w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m);
@@ -500,8 +502,8 @@ RP_INTERNAL void timers_run(rp_proxy *p);
  * equal; bits 0..32 for IPv4, 0..128 for IPv6), else 0.  Used by the status
  * page's allow=; the route ACLs and proxy_from= are to use it too (unwired
  * while only they would call it: RP_ENABLE_STATUS 0). */
-#if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL
-RP_INTERNAL RP_UNWIRED int addr_in_net(const rp_addr *a, const rp_addr *net, int bits);
+#if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL || RP_ENABLE_ACL
+RP_INTERNAL int addr_in_net(const rp_addr *a, const rp_addr *net, int bits);
 #endif
 
 #if RP_ENABLE_AUTH
@@ -531,7 +533,7 @@ RP_INTERNAL RP_UNWIRED long sha_crypt(rp_str pass, rp_str setting, char *out, si
  * scheme; RP_ETOOLONG when the decoded credentials exceed cap; RP_EINVAL
  * for the rest: bad base64, no colon, an empty user, a CTL byte (NUL..US,
  * DEL) in either part.  Any error means 401, never a pass. */
-RP_INTERNAL RP_UNWIRED int basic_credentials(rp_str value, char *buf, size_t cap, rp_str *user,
+RP_INTERNAL int basic_credentials(rp_str value, char *buf, size_t cap, rp_str *user,
                                              rp_str *pass);
 
 /* [20] Parse a users file (text[0..n), from a blob) into u: lines
@@ -539,11 +541,11 @@ RP_INTERNAL RP_UNWIRED int basic_credentials(rp_str value, char *buf, size_t cap
  * RP_ECONFIG with err->line (1-based line of the file), err->col and
  * err->msg saying what to change; the caller prefixes the file name.
  * u is cleared first and holds nothing usable after an error. */
-RP_INTERNAL RP_UNWIRED int users_parse(rp_users *u, const char *text, size_t n, rp_cfg_error *err);
+RP_INTERNAL int users_parse(rp_users *u, const char *text, size_t n, rp_cfg_error *err);
 /* 1 when user is in u and pass matches its hash, else 0.  An unknown user
  * costs a hash too (u's first one), so timing does not tell which users
  * exist. */
-RP_INTERNAL RP_UNWIRED int users_check(const rp_users *u, rp_str user, rp_str pass);
+RP_INTERNAL int users_check(const rp_users *u, rp_str user, rp_str pass);
 #endif
 
 #if RP_ENABLE_PROXY_PROTOCOL
@@ -557,7 +559,34 @@ RP_INTERNAL RP_UNWIRED int users_check(const rp_users *u, rp_str user, rp_str pa
  * malformed (wrong signature, v1 without CRLF in 107 bytes, v2 longer than
  * RP_PROXY_V2_MAX, bad fields; an IPv6 source with RP_ENABLE_IPV6 0):
  * close.  *src is family 0 unless the result is > 0. */
-RP_INTERNAL RP_UNWIRED long proxy_header_parse(const uint8_t *b, size_t n, rp_addr *src);
+RP_INTERNAL long proxy_header_parse(const uint8_t *b, size_t n, rp_addr *src);
+RP_INTERNAL size_t proxy_header_want(const uint8_t *b, size_t have);
+#endif
+
+/* [22] The front door (client limits, route ACLs, Basic auth, PROXY). */
+/* A client's address is known (accept, or its PROXY header): counted for
+ * client_limit conns=; 1 when refused (c is freed), else 0. */
+RP_INTERNAL int client_admit(rp_proxy *p, rp_conn *c);
+#if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
+RP_INTERNAL void client_gone(rp_proxy *p, rp_conn *c); /* conn_free of a client */
+#define CLIENT_GONE(p, c) client_gone(p, c)
+#else
+#define CLIENT_GONE(p, c) ((void)0)
+#endif
+#if RP_ENABLE_CLIENT_LIMIT
+RP_INTERNAL int client_rate(rp_proxy *p, rp_conn *c); /* 0, or the 429 given */
+#endif
+#if RP_ENABLE_ACL || RP_ENABLE_AUTH
+RP_INTERNAL int route_guard(rp_proxy *p, rp_conn *c, const rp_http_msg *m); /* 0, or refused */
+#endif
+#if RP_ENABLE_AUTH
+RP_INTERNAL int auth_gate(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int list);
+RP_INTERNAL void w_auth_challenge(const rp_proxy *p, const rp_conn *c, wbuf *w);
+#endif
+#if RP_ENABLE_PROXY_PROTOCOL
+RP_INTERNAL int proxy_accept(rp_proxy *p, rp_conn *c); /* 0: refused and freed */
+RP_INTERNAL int proxy_read(rp_proxy *p, rp_conn *c);
+RP_INTERNAL int proxy_step(rp_proxy *p, rp_conn *c);
 #endif
 
 #endif /* RP_INT_H */

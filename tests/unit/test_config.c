@@ -450,9 +450,31 @@ static const struct {
     {"status", 7, 1, "status needs path=/PATH 'status'"},
     {"status allow=10.0.0.0/8", 7, 1, "status needs path=/PATH 'status'"},
     {"status path=s", 7, 13, "path: 's' is not a path starting with '/'"},
+    {"users", 7, 1, "users needs NAME FILE 'users'"},
+    {"users staff nofile", 7, 13, "cannot read users file 'nofile': not found"},
+    {"users staff badpw", 7, 13, "users file 'badpw':2: user 'alice': $5$ hash must end in '$' and 43 characters of ./0-9A-Za-z"},
+    {"users st@ff pw", 7, 7, "bad users name 'st@ff': want 1-32 letters, digits, - _ ."},
+    {"users lan pw extra", 7, 1, "users needs NAME FILE 'users'"},
+    {"route pool=lan auth=nobody", 7, 21, "undefined users 'nobody' (define it above with a `users NAME FILE` line)"},
+    {"route pool=lan realm=x", 7, 16, "realm= and pass_auth= need auth=NAME on the same route 'realm=x'"},
+    {"route pool=lan pass_auth=on", 7, 16, "realm= and pass_auth= need auth=NAME on the same route 'pass_auth=on'"},
+    {"route pool=lan allow=10.0.0.0/40", 7, 16, "bad allow network 'allow=10.0.0.0/40' (want ADDR[/BITS], e.g. 192.168.1.0/24 or fd00::/8)"},
+    {"route pool=lan allow=1.0.0.0/8 allow=2.0.0.0/8 allow=3.0.0.0/8 allow=4.0.0.0/8 allow=5.0.0.0/8", 7, 80, "at most 4 allow= networks 'allow=5.0.0.0/8'"},
+    {"listen 81 proxy_from=10.0.0.1", 7, 8, "proxy_from= needs proxy_protocol on the same listen line '81'"},
+    {"listen 81 proxy_protocol proxy_from=10.0.0", 7, 26, "bad proxy_from network 'proxy_from=10.0.0' (want ADDR[/BITS], e.g. 192.168.1.0/24 or fd00::/8)"},
+    {"listen 81 proxy_protocol=on", 7, 11, "proxy_protocol takes no value 'proxy_protocol=on'"},
+    {"client_limit", 7, 1, "client_limit needs conns=N, rate=N/s|N/m or burst=N 'client_limit'"},
+    {"client_limit rate=5", 7, 14, "rate: want N/s or N/m (requests per second or minute) 'rate=5'"},
+    {"client_limit rate=5/h", 7, 14, "rate: want N/s or N/m (requests per second or minute) 'rate=5/h'"},
+    {"client_limit rate=0/s", 7, 19, "rate: '0' is out of range (1-100000)"},
+    {"client_limit burst=3", 7, 1, "burst= needs rate= on the same line 'client_limit'"},
+    {"client_limit conns=0", 7, 20, "conns: '0' is out of range (1-1024)"},
+    {"client_limit speed=1", 7, 14, "unknown client_limit option 'speed=1'"},
+    {"status path=/s realm=x", 7, 1, "realm= needs auth=NAME on the status line 'status'"},
+    {"status path=/s auth=nobody", 7, 21, "undefined users 'nobody' (define it above with a `users NAME FILE` line)"},
     {"status path=/s alow=1.2.3.4", 7, 16, "unknown status option 'alow=1.2.3.4' (did you mean 'allow'?)"},
-    {"status path=/s allow=10.0.0.0/33", 7, 16, "bad allow network 'allow=10.0.0.0/33' (want ADDR[/BITS])"},
-    {"status path=/s allow=banana", 7, 16, "bad allow network 'allow=banana' (want ADDR[/BITS])"},
+    {"status path=/s allow=10.0.0.0/33", 7, 16, "bad allow network 'allow=10.0.0.0/33' (want ADDR[/BITS], e.g. 192.168.1.0/24 or fd00::/8)"},
+    {"status path=/s allow=banana", 7, 16, "bad allow network 'allow=banana' (want ADDR[/BITS], e.g. 192.168.1.0/24 or fd00::/8)"},
     {"status path=/s allow=1.1.1.1 allow=1.1.1.2 allow=1.1.1.3 allow=1.1.1.4 allow=1.1.1.5", 7, 72, "at most 4 allow= networks 'allow=1.1.1.5'"},
     {"cache", 7, 1, "cache needs max_object=, heuristic=, ignore_client_nocache= or lock_timeout= 'cache'"},
     {"cache max_object=2m", 7, 18, "max_object: '2m' is out of range (1-1m)"},
@@ -498,6 +520,8 @@ static const struct {
     {S("listen 80\npool a\ndevice a 127.0.0.1:1\nroute pool=a\nstatus path=/s\nstatus path=/t\n"), 6, 1,
      "duplicate status line 'status'"},
     {S("listen 80\n\tpool  a   retries=zz\n"), 2, 20, "retries: 'zz' is not a number (0-10)"},
+    {S("listen 80\npool a\ndevice a 127.0.0.1:1\nusers staff pw\nroute pool=a auth=staff realm=\"\"\n"), 5, 25, "realm needs 1-64 characters (quote it: realm=\"Camera 1\")"},
+    {S("listen 80\npool a\ndevice a 127.0.0.1:1\nusers staff pw\nusers staff pw\n"), 5, 7, "duplicate users 'staff'"},
 };
 
 static void
@@ -518,7 +542,11 @@ static void
 test_messages(void)
 {
     static char buf[1024];
+    static const char pw[] = "alice:$5$abcdefgh$gruCpC7VkOTspMQTTSAR8mtlO9Upms.fwqE5y16JVM.\n";
+    static const char badpw[] = "# staff\nalice:$5$abcdefgh$tooshort\n";
     size_t i;
+    fp_blob_add("pw", pw, sizeof(pw) - 1);
+    fp_blob_add("badpw", badpw, sizeof(badpw) - 1);
     for (i = 0; i < sizeof msg_cases / sizeof msg_cases[0]; i++) {
         int n = snprintf(buf, sizeof buf, "%s%s\n", BASE6, msg_cases[i].line);
         check_msg(msg_cases[i].line, buf, (size_t)n, msg_cases[i].at, msg_cases[i].col,
