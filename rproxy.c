@@ -7725,6 +7725,33 @@ json_device(const rp_proxy *p, const rp_device *d, wbuf *w)
     w_put(w, "}", 1);
 }
 
+#if RP_ENABLE_ACL || RP_ENABLE_AUTH || RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_PROXY_PROTOCOL
+#include <stddef.h>
+/* The front door's counters ([22]): the JSON key (Prometheus: rproxy_KEY_total). */
+#define GUARD(f) {#f, offsetof(rp_stats, f)}
+static const struct {
+    const char *name;
+    size_t off;
+} guard_counters[] = {
+#if RP_ENABLE_ACL
+    GUARD(acl_denied),
+#endif
+#if RP_ENABLE_AUTH
+    GUARD(auth_failures), GUARD(auth_locked), GUARD(auth_cache_hits),
+#endif
+#if RP_ENABLE_CLIENT_LIMIT
+    GUARD(limit_conns), GUARD(limit_rate),
+#endif
+#if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
+    GUARD(client_table_full),
+#endif
+#if RP_ENABLE_PROXY_PROTOCOL
+    GUARD(proxy_refused),
+#endif
+};
+#define GUARD_VAL(st, i) (*(const rp_counter *)((const char *)(st) + guard_counters[i].off))
+#endif
+
 /* Item k of the JSON page; 0 when there is none. */
 static int
 status_json(rp_proxy *p, uint64_t k, wbuf *w)
@@ -7743,6 +7770,12 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         json_num(w, "responses_2xx", st->responses[2], 1);
         json_num(w, "responses_4xx", st->responses[4], 1);
         json_num(w, "responses_5xx", st->responses[5], 1);
+#ifdef GUARD
+        w_put(w, S(",\"guard\":{"));
+        for (pos = 0; pos < (int)RP_COUNT(guard_counters); pos++)
+            json_num(w, guard_counters[pos].name, GUARD_VAL(st, pos), pos > 0);
+        w_put(w, "}", 1);
+#endif
         return 1;
     }
     if (k == 1) {
@@ -7891,6 +7924,18 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
             w_num(w, st->responses[i]);
             w_put(w, "\n", 1);
         }
+#ifdef GUARD
+        for (i = 0; i < (int)RP_COUNT(guard_counters); i++) {
+            char name[48];
+            wbuf nm;
+            nm.p = name, nm.n = 0, nm.cap = sizeof(name) - 1, nm.full = 0;
+            w_put(&nm, S("rproxy_"));
+            w_cstr(&nm, guard_counters[i].name);
+            w_put(&nm, S("_total"));
+            name[nm.n] = 0;
+            prom_global(w, name, "counter", GUARD_VAL(st, i));
+        }
+#endif
         return 1;
     }
     if (k == 1) {

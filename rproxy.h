@@ -77,20 +77,20 @@
  *
  *   ---- BEGIN generated: scripts/size.sh --table h (make size-tables) ----
  *   bytes                                       host daemon  mps2 board
- *   rp_conn: one connection slot                        312         160
- *     all connection slots                          638,976       2,560
+ *   rp_conn: one connection slot                        320         160
+ *     all connection slots                          655,360       2,560
  *   buffer block                                     16,392       2,052
  *     buffer pool, all blocks                    67,141,632      65,664
  *   rp_tls: one TLS slot                             40,600      27,728
  *     of which engine and X.509 contexts              7,422       6,923
  *     all TLS slots                               2,598,400      55,456
  *   TLS session cache                                16,384       1,024
- *   rp_config: the configuration                     27,392       4,344
+ *   rp_config: the configuration                     33,696       4,344
  *     of which certificates and their store          18,272       2,176
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
- *   everything else                                   1,200         360
- *   rp_proxy: all of rproxy's RAM                71,515,592     147,192
+ *   everything else                                   4,848         360
+ *   rp_proxy: all of rproxy's RAM                71,541,928     147,192
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
@@ -584,7 +584,7 @@ extern "C" {
 #define RP_MAX_USER_LISTS 2
 #endif
 /** Recently verified Basic credentials kept (a SHA-256 of the users table
- *  and the header value, 28 B each), so a 5000-round hash is not computed on
+ *  and the header value, 32 B each), so a 5000-round hash is not computed on
  *  every request; each is trusted for RP_AUTH_CACHE_MS. */
 #ifndef RP_AUTH_CACHE
 #define RP_AUTH_CACHE 16
@@ -909,7 +909,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  * or KiB/MiB with k/m ("64k").  Ranges below are in ms and bytes.
  *
  *   listen [ADDR:]PORT [tls] [tls_profile=modern|compat]
- *          [redirect_https[=PORT]]
+ *          [redirect_https[=PORT]] [proxy_protocol [proxy_from=ADDR[/BITS]]...]
  *        accept clients: PORT alone is 0.0.0.0:PORT; ADDR is A.B.C.D,
  *        [IPv6] (RP_ENABLE_IPV6) or localhost; PORT 1..65535.  At most
  *        RP_MAX_LISTENERS lines.
@@ -921,6 +921,11 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        301 to https://HOST[:PORT]/target (RP_ENABLE_REDIRECT); PORT
  *        1..65535, default the first TLS listener's, required when there
  *        is none.  Not with tls.
+ *        proxy_protocol: each connection begins with a PROXY v1 or v2
+ *        header (before TLS or HTTP) whose source address is the
+ *        client's from then on (RP_ENABLE_PROXY_PROTOCOL); proxy_from=:
+ *        at most 4 networks whose peers may connect (default any); a
+ *        missing, malformed or untrusted header closes the connection.
  *   pool NAME [balance=wrr|leastconn] [retries=N]
  *        a group of devices, defined before its devices, routes and health
  *        line; at most RP_MAX_POOLS; each needs a device that is not a
@@ -942,7 +947,8 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        verify on (the default) or off (encrypt, check nothing).  ca=,
  *        sni=, verify= need tls.
  *   route [host=HOST] [path=/PREFIX] pool=NAME [cache=on|off]
- *         [cache_ttl=DURATION]
+ *         [cache_ttl=DURATION] [allow=ADDR[/BITS]]... [auth=NAME
+ *         [realm="TEXT"] [pass_auth=on|off]]
  *        requests whose host (case-insensitive, port ignored,
  *        "*.example.com" for subdomains) and path prefix match go to NAME;
  *        a route without host= or path= matches any.  First match wins;
@@ -953,6 +959,11 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        freshness of a response that gives none (no max-age, s-maxage,
  *        Expires) and has a heuristically cacheable status; it replaces the
  *        heuristic on that route.  no-store, private, no-cache still rule.
+ *        allow=: at most 4 networks (as status's); others get 403
+ *        (RP_ENABLE_ACL).  auth=: HTTP Basic against the users line NAME
+ *        (defined above; RP_ENABLE_AUTH): 401 with realm (1..64
+ *        characters, default "rproxy"); Authorization reaches the device
+ *        only with pass_auth=on; realm= and pass_auth= need auth=.
  *   timeout NAME=DURATION...
  *        NAME client_header (RP_TIMEOUT_CLIENT_HEADER_MS), client_idle
  *        (RP_TIMEOUT_CLIENT_IDLE_MS), connect (RP_TIMEOUT_CONNECT_MS),
@@ -967,10 +978,22 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        path RP_HEALTH_PATH; interval RP_HEALTH_INTERVAL_MS (100..86400000);
  *        timeout RP_HEALTH_TIMEOUT_MS (10..600000); rise RP_HEALTH_RISE and
  *        fall RP_HEALTH_FALL (1..100); expect any 2xx/3xx (100..599)
- *   status path=/PATH [allow=ADDR[/BITS]]...
+ *   status path=/PATH [allow=ADDR[/BITS]]... [auth=NAME [realm="TEXT"]]
  *        the JSON / Prometheus status page at PATH (RP_ENABLE_STATUS); one
  *        line.  At most 4 allow= networks, IPv4 or IPv6 (bare or in [ ]),
- *        BITS 0..32 or 0..128, default all; none: loopback only
+ *        BITS 0..32 or 0..128, default all; none: loopback only.  auth=
+ *        and realm= as on a route.
+ *   users NAME FILE
+ *        a users file (read with rp_port_blob; RP_ENABLE_AUTH): lines
+ *        user:hash with $5$/$6$ crypt hashes, # comments; at most
+ *        RP_MAX_USER_LISTS lines, RP_MAX_USERS users each.  An error in
+ *        the file is reported as "users file 'FILE':LINE: message".
+ *   client_limit [conns=N] [rate=N/s|N/m] [burst=N]
+ *        per client address (RP_ENABLE_CLIENT_LIMIT, RP_CLIENT_TABLE
+ *        addresses): conns 1..RP_MAX_CONNS open connections (the next gets
+ *        429 and is closed); rate 1..100000 requests a second or minute,
+ *        burst 1..65535 (default the rate's N; needs rate=): over it 429
+ *        with Retry-After, the connection kept.
  *   tls cert=FILE key=FILE [sni=HOST] [client_ca=FILE]
  *       [client_auth=require|optional] [client_cert_header=NAME]
  *        a certificate for TLS listeners (RP_ENABLE_TLS), loaded at once
