@@ -118,7 +118,8 @@ $(BUILD)/unit/cfgimage/ca.crt:
 	cd $(dir $@) && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
 	    -subj /CN=cfgimage-ec -keyout ec.key -out ec.crt 2>/dev/null && \
 	  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=cfgimage-rsa \
-	    -keyout rsa.key -out rsa.crt 2>/dev/null && cp ec.crt ca.crt
+	    -keyout rsa.key -out rsa.crt 2>/dev/null && cp ec.crt ca.crt && \
+	  printf '# cfgimage\nalice:%s\nbob:%s\n' "$$(openssl passwd -5 -salt s1 a)" "$$(openssl passwd -6 -salt s2 b)" >staff.users
 
 $(BUILD)/unit/cfgimage-all.c: tests/unit/cfgimage.conf $(BUILD)/cfgimage $(BUILD)/unit/cfgimage/ca.crt
 	cd $(BUILD)/unit/cfgimage && ../../cfgimage $(CURDIR)/tests/unit/cfgimage.conf cfgimage_all >../cfgimage-all.c.tmp

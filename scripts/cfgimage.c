@@ -125,6 +125,20 @@ addr(const rp_addr *a)
     out("}, %u}", a->port);
 }
 
+/* {{ADDR, BITS}, ...} of n networks (rp_net). */
+static void
+nets(const rp_net *v, int n)
+{
+    int i;
+    out("{");
+    for (i = 0; i < n; i++) {
+        out("{");
+        addr(&v[i].net);
+        out(", %u}, ", v[i].bits);
+    }
+    out("}");
+}
+
 static void
 u8s(const uint8_t *v, size_t n)
 {
@@ -165,8 +179,13 @@ emit(const char *file)
         const rp_listener_cfg *l = &c->listeners[i];
         out("        {.addr = ");
         addr(&l->addr);
-        out(", .tls = %u, .compat = %u, .redirect = %u, .redirect_port = %u},\n", l->tls,
+        out(", .tls = %u, .compat = %u, .redirect = %u, .redirect_port = %u", l->tls,
             l->compat, l->redirect, l->redirect_port);
+#if RP_ENABLE_PROXY_PROTOCOL
+        out(", .proxy = %u, .nproxy_from = %u, .proxy_from = ", l->proxy, l->nproxy_from);
+        nets(l->proxy_from, l->nproxy_from);
+#endif
+        out("},\n");
     }
     out("    },\n    .pools = {\n");
     for (i = 0; i < c->npools; i++) {
@@ -229,6 +248,14 @@ emit(const char *file)
 #if RP_ENABLE_CACHE_TTL
         out(", .cache_ttl = %lu", (unsigned long)c->routes[i].cache_ttl);
 #endif
+#if RP_ENABLE_AUTH
+        out(", .auth = %u, .pass_auth = %u, .realm = ", c->routes[i].auth, c->routes[i].pass_auth);
+        str(c->routes[i].realm);
+#endif
+#if RP_ENABLE_ACL
+        out(", .nallow = %u, .allow = ", c->routes[i].nallow);
+        nets(c->routes[i].allow, c->routes[i].nallow);
+#endif
         out("},\n");
     }
     out("    },\n");
@@ -247,17 +274,33 @@ emit(const char *file)
     str(c->status_path);
     out(", .client_cert_header = ");
     str(c->client_cert_header);
-    out(",\n    .nallow = %u,", c->nallow);
-    if (c->nallow) {
-        out(" .allow = {");
-        for (i = 0; i < c->nallow; i++) {
-            out("{");
-            addr(&c->allow[i].net);
-            out(", %u}, ", c->allow[i].bits);
-        }
-        out("},");
+    out(",\n    .nallow = %u, .allow = ", c->nallow);
+    nets(c->allow, c->nallow);
+    out(",\n");
+#if RP_ENABLE_AUTH
+    out("    .status_auth = %u, .status_realm = ", c->status_auth);
+    str(c->status_realm);
+    out(", .nusers = %u,\n    .users_name = {", c->nusers);
+    for (i = 0; i < c->nusers; i++) {
+        str(c->users_name[i]);
+        out(", ");
     }
-    out("\n");
+    out("},\n    .users = {\n");
+    for (i = 0; i < c->nusers; i++) {
+        const rp_users *u = &c->users[i];
+        out("        {.nusers = %u, .used = %u, .u = {", u->nusers, u->used);
+        for (k = 0; k < u->nusers; k++)
+            out("{%u, %u}, ", u->u[k].user, u->u[k].hash);
+        out("}, .str = ");
+        lit(u->str, u->used);
+        out("},\n");
+    }
+    out("    },\n");
+#endif
+#if RP_ENABLE_CLIENT_LIMIT
+    out("    .cl_conns = %u, .cl_burst = %u, .cl_rate = %lu, .cl_period_ms = %lu,\n", c->cl_conns,
+        c->cl_burst, (unsigned long)c->cl_rate, (unsigned long)c->cl_period_ms);
+#endif
 #if RP_ENABLE_TLS
     if (c->ncerts)
         out("    .certs = {\n");

@@ -118,6 +118,10 @@ test_image(void)
               parsed.cfg.devices[1].ntas == 1 && parsed.cfg.nallow == 2 &&
               parsed.cfg.cache_heuristic == 1 && parsed.cfg.routes[1].cache_ttl == 5,
           "the config exercises certificates, CAs, allow=, cache options and cache_ttl");
+    CHECK(parsed.cfg.nusers == 1 && parsed.cfg.users[0].nusers == 2 && parsed.cfg.routes[0].auth == 1 &&
+              parsed.cfg.routes[0].nallow == 2 && parsed.cfg.listeners[3].nproxy_from == 2 &&
+              parsed.cfg.status_auth == 1 && parsed.cfg.cl_rate == 30 && parsed.cfg.cl_burst == 7,
+          "... and users, auth=, route allow=, proxy_from=, status auth= and client_limit");
 
     rp_init(&loaded);
     CHECK_INT(rp_config_load(&loaded, &cfgimage_all), RP_OK, "rp_config_load takes the image");
@@ -192,5 +196,6 @@ main(int argc, char **argv)
     add_blob("rsa.crt");
     add_blob("rsa.key");
     add_blob("ca.crt");
+    add_blob("staff.users");
     return tap_main(argc, argv, tests, TAP_COUNT(tests));
 }
