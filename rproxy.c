@@ -521,6 +521,13 @@ RP_INTERNAL void health_run(rp_proxy *p);
 #if RP_ENABLE_STATUS
 RP_INTERNAL int local_step(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
+#if RP_ENABLE_RUNTIME
+/* target is the status path + "/device" (runtime control) */
+RP_INTERNAL int status_control_path(const rp_proxy *p, rp_str target);
+#define STATUS_CONTROL_PATH(p, t) status_control_path(p, t)
+#else
+#define STATUS_CONTROL_PATH(p, t) 0
+#endif
 #endif
 
 /* ==== [18] Event loop ==== */
@@ -3470,9 +3477,17 @@ device_full(const rp_device *d)
 }
 #endif
 
+#if RP_ENABLE_RUNTIME
+#define ADMIN_READY(d) ((d)->admin == RP_ADMIN_READY)
+#else
+#define ADMIN_READY(d) 1
+#endif
+
 static int
 device_eligible(rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
 {
+    if (!ADMIN_READY(d)) /* drained or in maintenance: no new requests */
+        return 0;
 #if RP_ENABLE_LIMITS
     if (!(d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d))))
         return 0;
@@ -6838,7 +6853,8 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         return redirect_reply(p, c, m);
 #endif
 #if RP_ENABLE_STATUS
-    if (p->cfg.status_path && path_is(m->target, p->cfg.status_path))
+    if (p->cfg.status_path && (path_is(m->target, p->cfg.status_path) ||
+                               STATUS_CONTROL_PATH(p, m->target)))
         return status_begin(p, c, m);
 #endif
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
@@ -7619,6 +7635,10 @@ health_run(rp_proxy *p)
         const rp_pool *pl = &p->cfg.pools[dv->pool];
         if (!pl->health || dv->probe || dv->weight == 0)
             continue;
+#if RP_ENABLE_RUNTIME
+        if (dv->admin == RP_ADMIN_MAINT)
+            continue;
+#endif
         if (dv->probe_next <= p->now) {
             if (!dv->hc_down && dv->last_ok && dv->last_ok + pl->interval_ms > p->now)
                 dv->probe_next = dv->last_ok + pl->interval_ms; /* traffic vouched */
@@ -7654,6 +7674,10 @@ status_allowed(const rp_config *c, const rp_addr *a)
             return 1;
     return 0;
 }
+
+#if RP_ENABLE_RUNTIME
+static const char *const admin_names[] = {"ready", "drain", "maint"}; /* RP_ADMIN_* */
+#endif
 
 static const char *
 device_state(const rp_proxy *p, const rp_device *d)
@@ -7708,6 +7732,9 @@ json_device(const rp_proxy *p, const rp_device *d, wbuf *w)
     w_addr(w, &d->addr);
     w_put(w, "\"", 1);
     json_str(w, "state", device_state(p, d));
+#if RP_ENABLE_RUNTIME
+    json_str(w, "admin", admin_names[d->admin]);
+#endif
     json_num(w, "weight", d->weight, 1);
     json_num(w, "effective_weight", (uint64_t)d->effective, 1);
     json_num(w, "active", d->active, 1);
@@ -7851,6 +7878,9 @@ static const struct {
 #if RP_ENABLE_LIMITS
     {"rproxy_device_max_connections", "gauge"},
 #endif
+#if RP_ENABLE_RUNTIME
+    {"rproxy_device_admin_state", "gauge"}, /* 0 ready, 1 drain, 2 maint */
+#endif
 };
 
 #if RP_ENABLE_LIMITS
@@ -7978,6 +8008,9 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     v[0] = (uint64_t)device_is_up(p, d), v[1] = d->weight, v[2] = (uint64_t)d->effective;
     v[3] = d->active, v[4] = d->idle, v[5] = d->requests, v[6] = d->failures;
     v[7] = d->probe_failures;
+#if RP_ENABLE_RUNTIME
+    v[RP_COUNT(prom_metrics) - 1] = d->admin;
+#endif
 #if RP_ENABLE_LIMITS
     v[8] = d->max_conns;
 #endif
@@ -8042,6 +8075,181 @@ local_step(rp_proxy *p, rp_conn *c)
     }
 }
 
+#if RP_ENABLE_RUNTIME
+/* ---- Runtime control: POST PATH/device?pool=P&device=ADDR&state=S&weight=N ---- */
+
+int
+status_control_path(const rp_proxy *p, rp_str t)
+{
+    size_t n = strlen(p->cfg.status_path);
+    return t.n >= n + 7 && memcmp(t.p, p->cfg.status_path, n) == 0 &&
+           memcmp(t.p + n, "/device", 7) == 0 && (t.n == n + 7 || t.p[n + 7] == '?');
+}
+
+/* A whole JSON answer; the connection is kept unless a body came with the
+ * request (it is not read) or the client asked to close. */
+static int
+control_reply(rp_proxy *p, rp_conn *c, int status, const char *body, size_t n)
+{
+    wbuf w;
+    rp_str reason;
+    if (c->mode != M_NONE)
+        c->flags &= ~F_KEEP;
+    c->in.r += c->head_len;
+    c->head_len = 0;
+    c->status = status;
+    reason.p = status == 200 ? "OK" : reason_for(status), reason.n = strlen(reason.p);
+    w = buf_writer(p, &c->out);
+    w_status_line(&w, status, reason);
+    w_put(&w, S("Content-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: "));
+    w_num(&w, (uint64_t)n);
+    w_put(&w, S("\r\n"));
+    if (!(c->flags & F_KEEP))
+        w_put(&w, S("Connection: close\r\n"));
+    w_put(&w, S("\r\n"));
+    if (!(c->flags & F_HEAD))
+        w_put(&w, body, n);
+    if (buf_commit(&c->out, &w) == RP_OK)
+        SENT(c, w.n);
+    c->flags |= F_RESP_HEAD | F_RESP_DONE | F_REQ_DONE;
+    return exchange_end(p, c);
+}
+
+static int
+control_error(rp_proxy *p, rp_conn *c, int status, const char *msg)
+{
+    char b[160];
+    wbuf w;
+    w.p = b, w.n = 0, w.cap = sizeof(b), w.full = 0;
+    w_put(&w, S("{\"error\":\""));
+    w_cstr(&w, msg);
+    w_put(&w, S("\"}\n"));
+    RP_LOG(RP_LOG_INFO, ("runtime: refused (%d): %s", status, msg));
+#if RP_ENABLE_REASONS && RP_ENABLE_ACCESS_LOG
+    c->why = msg;
+#endif
+    p->stats.bad_requests++;
+    return control_reply(p, c, status, b, w.n);
+}
+
+/* v percent-decoded into buf[0..cap); its length, or -1 (bad or too long). */
+static long
+pct_decode(rp_str v, char *buf, size_t cap)
+{
+    size_t i, n = 0;
+    for (i = 0; i < v.n; i++) {
+        int ch = (unsigned char)v.p[i];
+        if (ch == '%') {
+            int a = i + 2 < v.n ? hexval(v.p[i + 1]) : -1, b = a >= 0 ? hexval(v.p[i + 2]) : -1;
+            if (b < 0)
+                return -1;
+            ch = a * 16 + b, i += 2;
+        }
+        if (n == cap || ch < 0x21 || ch > 0x7e)
+            return -1;
+        buf[n++] = (char)ch;
+    }
+    return (long)n;
+}
+
+static int
+runtime_control(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
+{
+    rp_config *cf = &p->cfg;
+    rp_str q = m->target, kv, key, pool = {NULL, 0}, dev = {NULL, 0}, state = {NULL, 0},
+           weight = {NULL, 0};
+    char addr[64], body[256];
+    long dn = 0;
+    int64_t wt = -1;
+    int admin = -1, i, k, idx = -1;
+    rp_device *d = NULL;
+    wbuf w;
+    if (m->method.n != 4 || memcmp(m->method.p, "POST", 4) != 0)
+        return control_error(p, c, 405, "runtime control takes POST");
+    if (c->mode != M_NONE)
+        return control_error(p, c, 400, "runtime control takes no request body");
+    while (q.n && q.p[0] != '?')
+        q.p++, q.n--;
+    while (q.n) {
+        q.p++, q.n--; /* '?' or '&' */
+        for (kv = q, kv.n = 0; kv.n < q.n && q.p[kv.n] != '&'; kv.n++)
+            ;
+        q.p += kv.n, q.n -= kv.n;
+        for (key = kv, key.n = 0; key.n < kv.n && kv.p[key.n] != '='; key.n++)
+            ;
+        kv.p += key.n + (key.n < kv.n), kv.n -= key.n + (key.n < kv.n);
+        if (str_ieq(key, S("pool")))
+            pool = kv;
+        else if (str_ieq(key, S("device")))
+            dev = kv;
+        else if (str_ieq(key, S("state")))
+            state = kv;
+        else if (str_ieq(key, S("weight")))
+            weight = kv;
+        else if (key.n)
+            return control_error(p, c, 400, "unknown parameter (pool, device, state, weight)");
+    }
+    if (!pool.n || !dev.n)
+        return control_error(p, c, 400, "pool= and device= are required");
+    if (!state.n && !weight.n)
+        return control_error(p, c, 400, "state= or weight= is required");
+    for (i = 0; state.n && i < 3; i++)
+        if (str_ieq(state, admin_names[i], strlen(admin_names[i])))
+            admin = i;
+    if (state.n && admin < 0)
+        return control_error(p, c, 400, "state: want ready, drain or maint");
+    if (weight.n && ((wt = parse_dec(weight)) < 0 || wt > 1000))
+        return control_error(p, c, 400, "weight: want 0-1000");
+    if ((dn = pct_decode(dev, addr, sizeof(addr))) < 0)
+        return control_error(p, c, 400, "device: want IP:PORT");
+    for (i = 0; i < cf->npools && !d; i++) {
+        if (strlen(cf->pools[i].name) != pool.n || memcmp(cf->pools[i].name, pool.p, pool.n) != 0)
+            continue;
+        for (k = 0; k < cf->pools[i].ndevices; k++) {
+            char b[64];
+            wbuf a;
+            a.p = b, a.n = 0, a.cap = sizeof(b), a.full = 0;
+            w_addr(&a, &cf->devices[cf->pools[i].devices[k]].addr);
+            if (a.n == (size_t)dn && memcmp(b, addr, a.n) == 0) {
+                idx = cf->pools[i].devices[k];
+                d = &cf->devices[idx];
+                break;
+            }
+        }
+        if (!d)
+            return control_error(p, c, 404, "no such device in the pool");
+    }
+    if (!d)
+        return control_error(p, c, 404, "no such pool");
+    RP_LOG(RP_LOG_INFO, ("runtime: pool %.*s device %.*s: state %s -> %s, weight %u -> %u",
+                         (int)pool.n, pool.p, (int)dn, addr, admin_names[d->admin],
+                         admin_names[admin < 0 ? d->admin : admin], d->weight,
+                         (unsigned)(wt < 0 ? d->weight : wt)));
+    if (admin >= 0)
+        d->admin = (uint8_t)admin;
+    if (wt >= 0 && wt != d->weight) {
+        d->weight = (uint16_t)wt;
+        d->effective = (int32_t)wt;
+        d->current = 0;
+    }
+    if (d->admin == RP_ADMIN_MAINT)
+        while (p->idle[idx]) /* nothing more goes there: no idle connections either */
+            conn_free(p, p->idle[idx]);
+    w.p = body, w.n = 0, w.cap = sizeof(body), w.full = 0;
+    w_put(&w, S("{\"pool\":\""));
+    w_str(&w, pool);
+    w_put(&w, S("\",\"device\":\""));
+    w_addr(&w, &d->addr);
+    w_put(&w, "\"", 1);
+    json_str(&w, "admin", admin_names[d->admin]);
+    json_num(&w, "weight", d->weight, 1);
+    json_str(&w, "state", device_state(p, d));
+    json_num(&w, "active", d->active, 1);
+    w_put(&w, S("}\n"));
+    return control_reply(p, c, 200, body, w.n);
+}
+#endif
+
 /* A request for the status path: answer it here instead of routing it. */
 int
 status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
@@ -8057,6 +8265,10 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         if (p->cfg.status_auth && (rc = auth_gate(p, c, m, p->cfg.status_auth - 1)) != 0)
             return rc;
     }
+#endif
+#if RP_ENABLE_RUNTIME
+    if (status_control_path(p, m->target))
+        return runtime_control(p, c, m);
 #endif
     if (!(c->flags & (F_HEAD | F_GET)))
         return reply_error(p, c, 405, "status page: only GET and HEAD");

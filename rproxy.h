@@ -402,6 +402,16 @@ extern "C" {
 #ifndef RP_ENABLE_STATUS
 #define RP_ENABLE_STATUS 1
 #endif
+/** Runtime control on the status path (HAProxy's `set server state|weight`):
+ *  `POST /PATH/device?pool=P&device=ADDR&state=ready|drain|maint&weight=N`
+ *  from the status page's allow= (and auth=), 0/1; needs RP_ENABLE_STATUS.
+ *  Cost: 1 byte per device and the handler. */
+#ifndef RP_ENABLE_RUNTIME
+#define RP_ENABLE_RUNTIME RP_ENABLE_STATUS
+#endif
+#if RP_ENABLE_RUNTIME && !RP_ENABLE_STATUS
+#error "RP_ENABLE_RUNTIME needs RP_ENABLE_STATUS (the control path is under the status path)"
+#endif
 
 /** The configuration language, 0/1: rp_config_parse() and what it needs
  *  (address parsing, PEM and key decoding).  0 on a board whose config is
@@ -982,7 +992,9 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        the JSON / Prometheus status page at PATH (RP_ENABLE_STATUS); one
  *        line.  At most 4 allow= networks, IPv4 or IPv6 (bare or in [ ]),
  *        BITS 0..32 or 0..128, default all; none: loopback only.  auth=
- *        and realm= as on a route.
+ *        and realm= as on a route.  POST PATH/device?pool=P&device=IP:PORT
+ *        [&state=ready|drain|maint][&weight=0..1000] changes a device at
+ *        runtime (RP_ENABLE_RUNTIME), answered in JSON.
  *   users NAME FILE
  *        a users file (read with rp_port_blob; RP_ENABLE_AUTH): lines
  *        user:hash with $5$/$6$ crypt hashes, # comments; at most
@@ -1044,6 +1056,11 @@ enum { RP_BALANCE_WRR = 0, RP_BALANCE_LEASTCONN = 1 };
 
 struct rp_conn;
 
+/** A device's administrative state (RP_ENABLE_RUNTIME): READY takes
+ *  requests; DRAIN takes no new ones (those in flight finish, health probes
+ *  go on); MAINT takes none and is not probed (its idle connections close). */
+enum { RP_ADMIN_READY = 0, RP_ADMIN_DRAIN = 1, RP_ADMIN_MAINT = 2 };
+
 /** A device (upstream server), a `device` line, and its runtime balancing
  *  and health state.  The parser fills pool, backup, tls, verify, weight,
  *  max_fails, fail_timeout_ms, sni, addr and the trust anchors (ntas, tas);
@@ -1059,7 +1076,10 @@ typedef struct {
     uint8_t verify;           /**< check its chain against `ca=` */
     uint8_t hc_down;          /**< active health says down */
     uint8_t hc_rise, hc_fall; /**< consecutive probe passes / failures */
-    uint16_t weight;          /**< configured, 0 = disabled */
+#if RP_ENABLE_RUNTIME
+    uint8_t admin;            /**< RP_ADMIN_*: set through the status path */
+#endif
+    uint16_t weight;          /**< configured (or set at runtime), 0 = disabled */
     uint16_t max_fails;       /**< passive: failures that take it out */
     uint16_t active;          /**< busy connections now */
     uint16_t idle;            /**< idle pooled connections now */

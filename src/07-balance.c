@@ -75,9 +75,17 @@ device_full(const rp_device *d)
 }
 #endif
 
+#if RP_ENABLE_RUNTIME
+#define ADMIN_READY(d) ((d)->admin == RP_ADMIN_READY)
+#else
+#define ADMIN_READY(d) 1
+#endif
+
 static int
 device_eligible(rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
 {
+    if (!ADMIN_READY(d)) /* drained or in maintenance: no new requests */
+        return 0;
 #if RP_ENABLE_LIMITS
     if (!(d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d))))
         return 0;

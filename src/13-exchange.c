@@ -510,7 +510,8 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         return redirect_reply(p, c, m);
 #endif
 #if RP_ENABLE_STATUS
-    if (p->cfg.status_path && path_is(m->target, p->cfg.status_path))
+    if (p->cfg.status_path && (path_is(m->target, p->cfg.status_path) ||
+                               STATUS_CONTROL_PATH(p, m->target)))
         return status_begin(p, c, m);
 #endif
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)

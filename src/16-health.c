@@ -125,6 +125,10 @@ health_run(rp_proxy *p)
         const rp_pool *pl = &p->cfg.pools[dv->pool];
         if (!pl->health || dv->probe || dv->weight == 0)
             continue;
+#if RP_ENABLE_RUNTIME
+        if (dv->admin == RP_ADMIN_MAINT)
+            continue;
+#endif
         if (dv->probe_next <= p->now) {
             if (!dv->hc_down && dv->last_ok && dv->last_ok + pl->interval_ms > p->now)
                 dv->probe_next = dv->last_ok + pl->interval_ms; /* traffic vouched */

@@ -481,6 +481,13 @@ RP_INTERNAL void health_run(rp_proxy *p);
 #if RP_ENABLE_STATUS
 RP_INTERNAL int local_step(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
+#if RP_ENABLE_RUNTIME
+/* target is the status path + "/device" (runtime control) */
+RP_INTERNAL int status_control_path(const rp_proxy *p, rp_str target);
+#define STATUS_CONTROL_PATH(p, t) status_control_path(p, t)
+#else
+#define STATUS_CONTROL_PATH(p, t) 0
+#endif
 #endif
 
 /* ==== [18] Event loop ==== */

@@ -56,6 +56,7 @@ TOPICS = [
     "t_tls",            # TLS termination
     "t_tls_auth",       # client certificates, TLS toward devices
     "t_demo",           # scripts/demo.sh (make demo): every printed curl line
+    "t_runtime",        # runtime control on the status path: drain/maint/ready, weight
 ]
 
 
