@@ -621,6 +621,41 @@ extern "C" {
 #endif
 /* ---- end of issue 14's knobs ---- */
 
+/** `route ... share=on`: one device connection per live stream (MJPEG
+ *  multipart/x-mixed-replace, Server-Sent Events, a chunked or
+ *  close-delimited 200), however many viewers, 0/1.  Cost: the stream
+ *  table (RP_MAX_STREAMS x ~1.4 KB, cleared by rp_init) and the rings
+ *  behind it (RP_MAX_STREAMS x RP_STREAM_RING, touched only when used). */
+#ifndef RP_ENABLE_SHARE
+#define RP_ENABLE_SHARE 1
+#endif
+/** Live streams shared at once; a stream request beyond them is served
+ *  unshared (counted in share_full). */
+#ifndef RP_MAX_STREAMS
+#define RP_MAX_STREAMS 4
+#endif
+/** Bytes of a stream kept for its viewers: a viewer further behind skips to
+ *  the next part boundary (a dropped frame).  Hold at least two of the
+ *  stream's largest parts (an MJPEG frame), or a joiner never gets a whole
+ *  one.  A power of two. */
+#ifndef RP_STREAM_RING
+#define RP_STREAM_RING (256u * 1024u)
+#endif
+/** The response head stored per stream for later viewers, bytes. */
+#ifndef RP_STREAM_HEAD
+#define RP_STREAM_HEAD 1024
+#endif
+/** Part boundaries remembered per stream (where a viewer may start). */
+#ifndef RP_STREAM_SYNCS
+#define RP_STREAM_SYNCS 16
+#endif
+#if RP_ENABLE_SHARE && (RP_STREAM_RING & (RP_STREAM_RING - 1))
+#error "RP_STREAM_RING must be a power of two"
+#endif
+#if RP_ENABLE_SHARE && (RP_MAX_STREAMS < 1 || RP_MAX_STREAMS > 254)
+#error "RP_MAX_STREAMS must be 1..254"
+#endif
+
 /** The type of the counters (rp_stats and the per-device ones): 64-bit by
  *  default; a small board may set uint32_t (they then wrap after 4 G, like
  *  lwIP's counters without LWIP_STATS_LARGE) and halve each increment's code. */
@@ -1158,6 +1193,10 @@ typedef struct {
     uint8_t nallow;     /**< `allow=` networks; 0 = every client */
     rp_net allow[4];
 #endif
+#if RP_ENABLE_SHARE
+    uint8_t share;            /**< `share=on`: live streams shared */
+    uint32_t share_linger_ms; /**< `share_linger=`: the device stays after the last viewer */
+#endif
 } rp_route;
 
 /** A listener (a `listen` line), filled by the parser; the caller reads
@@ -1283,6 +1322,12 @@ typedef struct {
 #endif
 #if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
     rp_counter client_table_full; /**< an address not tracked: every entry busy */
+#endif
+#if RP_ENABLE_SHARE
+    rp_counter share_streams;   /**< streams started (one device connection each) */
+    rp_counter share_joins;     /**< viewers that joined a stream another one opened */
+    rp_counter share_drops;     /**< parts a slow viewer skipped */
+    rp_counter share_full;      /**< stream requests served unshared: no free stream */
 #endif
 #if RP_ENABLE_PROXY_PROTOCOL
     rp_counter proxy_refused;   /**< closed: PROXY header missing, malformed,
@@ -1589,6 +1634,34 @@ struct rp_auth_ok {
 };
 #endif
 
+#if RP_ENABLE_SHARE
+/** A shared live stream (src/23-share.c): the device connection feeding it,
+ *  the head every viewer gets, where its parts begin.  Its bytes are in
+ *  rp_proxy.stream_ring[i].  state 0: free. */
+struct rp_stream {
+    uint8_t state;       /* SS_*: free, pending (the head awaited), live, done, failed */
+    uint8_t kind;        /* SK_*: multipart, event-stream, other */
+    uint8_t route;
+    uint8_t match;       /* boundary scanner state */
+    uint16_t viewers;    /* clients on it (the opener included) */
+    uint16_t head_len;
+    uint8_t bnd_len;     /* "\n--" + boundary */
+    uint8_t nsync;       /* sync[] entries (at most RP_STREAM_SYNCS, a ring) */
+    uint8_t sync_at;     /* next sync[] slot */
+    uint8_t cred[24];    /* SHA-256 of Authorization and Cookie (or zero) */
+    uint16_t url_len;
+    uint64_t wpos;       /* payload bytes written since the stream began */
+    uint64_t bytes_out;  /* payload bytes queued to viewers */
+    uint64_t drops;      /* parts skipped by slow viewers */
+    uint64_t sync[RP_STREAM_SYNCS]; /* where parts begin (payload offsets) */
+    struct rp_conn *owner; /* pending: the client whose request opens it */
+    struct rp_conn *dev;   /* live: the device connection */
+    char bnd[76];
+    char url[256];       /* host + target, the key */
+    char head[RP_STREAM_HEAD];
+};
+#endif
+
 #if RP_ENABLE_CACHE
 /** The cache's tables (the arena itself is rp_proxy.cache_arena).  Index 0
  *  of entries and blocks is never used, so 0 means "none" and rp_init's
@@ -1680,6 +1753,10 @@ struct rp_conn {
 #if RP_ENABLE_STATUS
     uint32_t item;     /* CS_LOCAL: the status page's next item */
 #endif
+#if RP_ENABLE_SHARE
+    uint8_t stream;    /* stream + 1 this client views (or opens), or this device feeds */
+    uint64_t spos;     /* viewer: the next stream byte it gets (SPOS_* while not placed) */
+#endif
 #if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
     uint16_t cl;       /* client table entry + 1 counting this connection; 0: none */
     uint16_t retry_after; /* a 429's Retry-After, seconds */
@@ -1758,6 +1835,9 @@ struct rp_proxy {
 #if RP_ENABLE_AUTH
     struct rp_auth_ok auth_ok[RP_AUTH_CACHE]; /* credentials verified lately */
 #endif
+#if RP_ENABLE_SHARE
+    struct rp_stream streams[RP_MAX_STREAMS];
+#endif
     rp_config cfg;         /* public: read */
     struct rp_conn clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];
     int buf_top;           /* free blocks stacked in buf_free */
@@ -1766,6 +1846,9 @@ struct rp_proxy {
     char bufs[RP_NBUFS][RP_BUF_SIZE];
 #if RP_ENABLE_CACHE
     unsigned char cache_arena[RP_CACHE_BYTES]; /* untouched until stored to */
+#endif
+#if RP_ENABLE_SHARE
+    unsigned char stream_ring[RP_MAX_STREAMS][RP_STREAM_RING]; /* untouched until streamed */
 #endif
 #if RP_ENABLE_TLS
     /* Past the bookkeeping rp_init clears: touched only when used. */

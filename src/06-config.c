@@ -445,7 +445,7 @@ static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"
 static const char *const pool_opts[] = {"balance"};
 static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"};
 static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl", "allow",
-                                         "auth", "realm", "pass_auth"};
+                                         "auth", "realm", "pass_auth", "share", "share_linger"};
 static const char *const health_opts[] = {"path"};
 #if RP_ENABLE_STATUS
 static const char *const status_opts[] = {"path", "allow", "auth", "realm"};
@@ -1009,6 +1009,9 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
 #if RP_ENABLE_AUTH
     rp_str realm = {NULL, 0}; /* a realm= or pass_auth= word */
 #endif
+#if RP_ENABLE_SHARE
+    rp_str share = {NULL, 0}, linger = {NULL, 0};
+#endif
     int i, pool = -1;
     if (c->nroutes == RP_MAX_ROUTES)
         return cfg_fail(x, "too many routes (RP_MAX_ROUTES)", w[0]);
@@ -1040,6 +1043,19 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
             if (cfg_net(x, w[i], val, r->allow, &r->nallow) != RP_OK)
                 return RP_ECONFIG;
 #endif
+#if RP_ENABLE_SHARE
+        } else if (str_ieq(key, S("share"))) {
+            if (opt_onoff(x, w[i], val, &r->share) != RP_OK)
+                return RP_ECONFIG;
+            share = w[i];
+        } else if (str_ieq(key, S("share_linger"))) {
+            if (opt_num(x, key, val, CFG_MS, 0, 3600000, &r->share_linger_ms) != RP_OK)
+                return RP_ECONFIG;
+            linger = w[i];
+#else
+        } else if (str_ieq(key, S("share")) || str_ieq(key, S("share_linger"))) {
+            return cfg_fail(x, "stream sharing not compiled in (RP_ENABLE_SHARE=0)", w[i]);
+#endif
 #if RP_ENABLE_AUTH
         } else if (str_ieq(key, S("auth"))) {
             if (cfg_users_ref(x, val, &r->auth) != RP_OK)
@@ -1070,6 +1086,13 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "route needs pool=NAME", w[0]);
     if (ttl.n && !r->cache)
         return cfg_fail(x, "cache_ttl= needs cache=on on the same route", ttl);
+#if RP_ENABLE_SHARE
+    if (linger.n && !r->share)
+        return cfg_fail(x, "share_linger= needs share=on on the same route", linger);
+    if (r->share && r->cache)
+        return cfg_fail(x, "share=on and cache=on on one route: a live stream is not cached, "
+                           "choose one", share);
+#endif
 #if RP_ENABLE_AUTH
     if (realm.n && !r->auth)
         return cfg_fail(x, "realm= and pass_auth= need auth=NAME on the same route", realm);

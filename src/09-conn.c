@@ -135,6 +135,10 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
         return c->pools[c->devices[x->device].pool].probe_timeout_ms;
     if (kind == T_LINGER)
         return RP_TIMEOUT_LINGER_MS;
+#if RP_ENABLE_SHARE
+    if (kind == T_SLINGER)
+        return c->routes[p->streams[x->stream - 1].route].share_linger_ms;
+#endif
 #if RP_ENABLE_LIMITS
     if (kind == T_QUEUE) { /* what is left of queue_timeout since the head */
         uint32_t t = c->pools[c->routes[x->route].pool].queue_timeout_ms;
@@ -178,6 +182,10 @@ timer_kind(const rp_conn *c)
     case DS_PCONNECT: case DS_PROBE: return T_PROBE;
     case DS_CONNECTING: return T_CONNECT;
     case DS_IDLE: return T_DIDLE;
+#if RP_ENABLE_SHARE
+    case DS_STREAM: return (c->flags & F_SNOVIEW) ? T_SLINGER : T_DEVICE;
+    case CS_STREAM: return out_blocked(c) ? T_CLIENT : T_NONE;
+#endif
     case DS_BUSY:
         if (out_blocked(c))
             return T_DEVICE;
@@ -308,8 +316,19 @@ conn_free(rp_proxy *p, rp_conn *c)
         queue_unlink(p, c);
     }
 #endif
-    if (c->kind == K_CLIENT)
+    if (c->kind == K_CLIENT) {
         CLIENT_GONE(p, c);
+        STREAM_LEAVE(p, c);
+    }
+#if RP_ENABLE_SHARE
+    else if (c->stream) { /* a stream's device, closed from elsewhere (shutdown) */
+        struct rp_stream *s = &p->streams[c->stream - 1];
+        s->dev = NULL;
+        if (s->state == SS_LIVE)
+            s->state = SS_FAILED;
+        c->stream = 0;
+    }
+#endif
     if (c->sock >= 0)
         rp_port_close(c->sock);
     buf_release(p, &c->in, 1);
@@ -389,6 +408,7 @@ conn_write(rp_proxy *p, rp_conn *c)
 void
 closing_begin(rp_proxy *p, rp_conn *c)
 {
+    STREAM_LEAVE(p, c); /* an opener whose exchange failed: the waiters go alone */
     if (c->link)
         conn_free(p, c->link);
 #if RP_ENABLE_LIMITS
@@ -441,10 +461,13 @@ closing_step(rp_proxy *p, rp_conn *c)
 #if RP_ENABLE_ASSERT
 #define B(s) (1u << (s))
 /* The changes the state table allows: bit `to` of next_ok[from]. */
-static const uint16_t next_ok[RP_NSTATES] = {
+static const uint32_t next_ok[RP_NSTATES] = {
     [CS_FREE] = B(CS_HEAD) | B(DS_CONNECTING),
     [CS_HEAD] = B(CS_FWD) | B(CS_LOCAL) | B(CS_CLOSING) | B(CS_FREE),
     [CS_FWD] = B(CS_CACHE) | B(CS_CWAIT) | B(CS_TUNNEL) | B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE)
+#if RP_ENABLE_SHARE
+               | B(CS_STREAM)
+#endif
 #if RP_ENABLE_LIMITS
                | B(CS_QUEUE),
     [CS_QUEUE] = B(CS_FWD) | B(CS_CLOSING) | B(CS_FREE),
@@ -458,8 +481,16 @@ static const uint16_t next_ok[RP_NSTATES] = {
     [CS_CWAIT] = B(CS_FWD) | B(CS_CLOSING) | B(CS_FREE),
     [DS_CONNECTING] = B(DS_BUSY) | B(DS_PCONNECT) | B(CS_FREE),
     [DS_PCONNECT] = B(DS_PROBE) | B(CS_FREE),
-    [DS_BUSY] = B(DS_IDLE) | B(CS_FREE),
+    [DS_BUSY] = B(DS_IDLE) | B(CS_FREE)
+#if RP_ENABLE_SHARE
+                | B(DS_STREAM)
+#endif
+    ,
     [DS_IDLE] = B(DS_BUSY) | B(CS_FREE),
+#if RP_ENABLE_SHARE
+    [CS_STREAM] = B(CS_FWD) | B(CS_HEAD) | B(CS_CLOSING) | B(CS_FREE),
+    [DS_STREAM] = B(CS_FREE),
+#endif
     [DS_PROBE] = B(CS_FREE),
 };
 #undef B
@@ -485,7 +516,7 @@ client_check(const rp_conn *c, uint32_t f)
     RP_ASSERT(!(f & F_RESP_DONE) || c->state == CS_CLOSING); /* exchange_end runs in its turn */
     RP_ASSERT(!HELD(c) || buf_len(&c->in) >= HELD(c));
     RP_ASSERT(!HELD(c) || c->state == CS_FWD || c->state == CS_CACHE || c->state == CS_CWAIT ||
-              IS_QUEUED(c));
+              IS_QUEUED(c) || IS_STREAM(c));
 }
 
 /* The invariants of c's state (the table above), when a turn leaves it. */
@@ -537,6 +568,14 @@ conn_check(const rp_proxy *p, const rp_conn *c)
         RP_ASSERT(!o && HELD(c) && !(f & F_RESP_HEAD) && c->tkind == T_QUEUE);
         break;
 #endif
+#if RP_ENABLE_SHARE
+    case CS_STREAM:
+        RP_ASSERT(!o && c->stream && (c->spos != SPOS_HEAD || HELD(c)));
+        break;
+    case DS_STREAM:
+        RP_ASSERT(!o && c->stream);
+        break;
+#endif
     case DS_CONNECTING:
         RP_ASSERT(o && o->state == CS_FWD && !buf_len(&c->in) && !(f & (F_KEEP | F_REUSED | F_GOT)));
         break;
@@ -580,13 +619,23 @@ client_step(rp_proxy *p, rp_conn *c)
     case CS_QUEUE: /* its timer (or queue_kick) wakes it; a client gone leaves */
         return (c->flags & (F_EOF | F_DEAD)) ? queue_abandon(p, c) : 0;
 #endif
+#if RP_ENABLE_SHARE
+    case CS_STREAM:
+        return stream_step(p, c);
+#endif
     }
     return 0; /* CS_FREE; device states are stepped with their client */
 }
 
 /* A turn: move a client and its device connection as far as they go. */
+#if RP_ENABLE_SHARE
+void
+client_service(rp_proxy *p, rp_conn *c)
+#define pair_service client_service
+#else
 static void
 pair_service(rp_proxy *p, rp_conn *c)
+#endif
 {
     int moved;
     do {
@@ -643,6 +692,11 @@ conn_event(rp_proxy *p, rp_conn *c, unsigned ev)
     case DS_PCONNECT: case DS_PROBE:
         probe_event(p, c);
         return;
+#if RP_ENABLE_SHARE
+    case DS_STREAM:
+        stream_event(p, c);
+        return;
+#endif
     case DS_BUSY: /* its client drives the pair */
         c = c->link;
         break;
@@ -660,6 +714,12 @@ conn_timeout(rp_proxy *p, rp_conn *x)
     RP_ASSERT(k == timer_kind(x)); /* no timer outlives the state it was for */
     x->deadline = 0;
     x->tkind = T_NONE;
+#if RP_ENABLE_SHARE
+    if (x->state == DS_STREAM) {
+        stream_timeout(p, x, k);
+        return;
+    }
+#endif
     switch (k) {
     case T_PROBE:
         probe_finish(p, x, 0);

@@ -522,6 +522,10 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         return rc;
 #endif
     conn_state(c, CS_FWD);
+#if RP_ENABLE_SHARE
+    if (stream_request(p, c, m))
+        return 1;
+#endif
 #if RP_ENABLE_CACHE
     if ((rc = cache_request(p, c, m)) != 0)
         return rc;
@@ -600,6 +604,10 @@ response_begin(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
         d->mode = M_LENGTH, d->left = (uint64_t)m->content_length;
     else
         d->mode = M_CLOSE;
+#if RP_ENABLE_SHARE
+    if (c->stream && share_response(p, c, d, m, n))
+        return 1;
+#endif
     if (m->minor == 1 && !(m->flags & RP_HF_CONN_CLOSE) && d->mode != M_CLOSE &&
         d->mode != M_TUNNEL)
         d->flags |= F_KEEP;

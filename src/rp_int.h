@@ -196,7 +196,14 @@ enum {
 #if RP_ENABLE_LIMITS
     CS_QUEUE, /* (only where there is a queue: the states after it keep their numbers) */
 #endif
-    DS_CONNECTING, DS_PCONNECT, DS_PROBE, DS_BUSY, DS_IDLE, RP_NSTATES
+#if RP_ENABLE_SHARE
+    CS_STREAM, /* a viewer of a shared stream (or waiting for its head) */
+#endif
+    DS_CONNECTING, DS_PCONNECT, DS_PROBE, DS_BUSY, DS_IDLE,
+#if RP_ENABLE_SHARE
+    DS_STREAM, /* feeding a shared stream: no client linked */
+#endif
+    RP_NSTATES
 };
 /* The device's TCP connect is pending (an exchange's or a probe's). */
 #define CONNECTING(c) ((unsigned)((c)->state - DS_CONNECTING) <= 1u)
@@ -207,13 +214,18 @@ enum { M_NONE, M_LENGTH, M_CHUNKED, M_DECHUNK, M_CLOSE, M_TUNNEL };
 /* rp_conn.tkind: which timer is armed (timer_kind derives it from the state). */
 enum {
     T_NONE, T_HEAD, T_IDLE, T_CLIENT, T_TUNNEL, T_LINGER,
-    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT, T_QUEUE
+    T_CONNECT, T_DEVICE, T_DIDLE, T_PROBE, T_HANDSHAKE, T_CWAIT, T_QUEUE, T_SLINGER
 };
 #define NO_DEVICE 0xff /* rp_conn.device of a client no device serves yet */
 #if RP_ENABLE_LIMITS
 #define IS_QUEUED(c) ((c)->state == CS_QUEUE)
 #else
 #define IS_QUEUED(c) 0
+#endif
+#if RP_ENABLE_SHARE
+#define IS_STREAM(c) ((c)->state == CS_STREAM)
+#else
+#define IS_STREAM(c) 0
 #endif
 #define NO_ROUTE 0xff  /* rp_conn.route before a route matched (access log, auth builds) */
 
@@ -251,6 +263,7 @@ enum {
 #define F_HTTP10 (1u << 21)   /* client speaks HTTP/1.0 */
 #define F_UPG (1u << 22)      /* client asked for an Upgrade */
 #define F_PROXYHDR (1u << 23) /* client: its PROXY header is still to come */
+#define F_SNOVIEW (1u << 23)  /* device (DS_STREAM): its stream has no viewer: share_linger */
 /* Response: why it was cut after its head (CUT_*, the access log's only). */
 #if RP_ENABLE_ACCESS_LOG
 #define F_CUT_SHIFT 24
@@ -594,6 +607,30 @@ RP_INTERNAL void w_auth_challenge(const rp_proxy *p, const rp_conn *c, wbuf *w);
 RP_INTERNAL int proxy_accept(rp_proxy *p, rp_conn *c); /* 0: refused and freed */
 RP_INTERNAL int proxy_read(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int proxy_step(rp_proxy *p, rp_conn *c);
+#endif
+
+/* [23] Shared live streams (route share=on). */
+#if RP_ENABLE_SHARE
+enum { SS_FREE, SS_PENDING, SS_LIVE, SS_DONE, SS_FAILED }; /* rp_stream.state */
+#define SPOS_HEAD UINT64_MAX        /* viewer waits for the stream's head */
+#define SPOS_SYNC (UINT64_MAX - 1)  /* viewer waits for a part boundary */
+/* exchange_begin: 1 when c joined a stream (CS_STREAM), 0 to go on (it
+ * may now be the one opening a stream: c->stream set). */
+RP_INTERNAL int stream_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
+/* response_begin of an opener: 1 when the response became a shared stream
+ * (c a viewer, d feeding it), 0 to go on unshared. */
+RP_INTERNAL int share_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t n);
+RP_INTERNAL int stream_step(rp_proxy *p, rp_conn *c);        /* CS_STREAM */
+RP_INTERNAL void stream_event(rp_proxy *p, rp_conn *d);      /* DS_STREAM report */
+RP_INTERNAL void stream_timeout(rp_proxy *p, rp_conn *d, int kind);
+RP_INTERNAL void stream_leave(rp_proxy *p, rp_conn *c);      /* c stops viewing/opening */
+RP_INTERNAL void client_service(rp_proxy *p, rp_conn *c);    /* [9] a client's turn */
+/* "\n--BOUNDARY" from a Content-Type's boundary= (token or quoted, 1-70
+ * characters) into out[0..cap >= 74); its length, or 0: none or malformed. */
+RP_INTERNAL int multipart_boundary(rp_str content_type, char *out, size_t cap);
+#define STREAM_LEAVE(p, c) ((c)->stream ? stream_leave(p, c) : (void)0)
+#else
+#define STREAM_LEAVE(p, c) ((void)0)
 #endif
 
 #endif /* RP_INT_H */
