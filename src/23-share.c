@@ -193,6 +193,13 @@ sync_find(const struct rp_stream *s, uint64_t from, int newest)
     return best;
 }
 
+/* The newest boundary (0: none yet, the stream's start). */
+static uint64_t
+sync_last(const struct rp_stream *s)
+{
+    return s->nsync ? s->sync[(s->sync_at + RP_STREAM_SYNCS - 1) % RP_STREAM_SYNCS] : 0;
+}
+
 /* The stream's head, then this viewer's framing and connection fate. */
 static int
 viewer_head(rp_proxy *p, rp_conn *c, const struct rp_stream *s)
@@ -240,16 +247,18 @@ stream_step(rp_proxy *p, rp_conn *c)
         size_t room, n, k, at;
         wbuf w;
         if (c->spos == SPOS_SYNC && (c->spos = sync_find(s, 0, 1)) == SPOS_SYNC) {
-            if (s->state != SS_LIVE)
-                c->spos = s->wpos; /* ended before a boundary came: nothing to give */
-            else
+            /* no boundary in the ring: wait for one -- unless the stream
+             * ended, or a whole ring went by without one (a boundary
+             * announced and never sent): then from here, as chunks */
+            if (s->state == SS_LIVE && s->wpos - sync_last(s) < RP_STREAM_RING)
                 return moved;
+            c->spos = s->wpos;
         }
         if (s->wpos - c->spos > RP_STREAM_RING) { /* overtaken: skip to a boundary */
             s->drops++;
             p->stats.share_drops++;
-            if ((c->spos = sync_find(s, c->spos, 0)) == SPOS_SYNC)
-                continue;
+            c->spos = sync_find(s, c->spos, 0);
+            continue;
         }
         avail = s->wpos - c->spos;
         room = buf_room(p, &c->out);
