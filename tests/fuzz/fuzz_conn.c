@@ -53,6 +53,7 @@ static const char CFG[] =
     "device b 127.0.0.1:9004 backup\n"
     "route host=b.example pool=b\n"
     "route path=/b/ pool=b\n"
+    "route path=/s/ pool=a share=on share_linger=300\n"
     "route path=/ pool=a\n"
     "timeout client_header=1000 client_idle=3000 connect=500 device=2000 device_idle=4000\n";
 

@@ -19,7 +19,7 @@ for t in "$@"; do
     maxlen=16384
     [ "$t" = conn ] && maxlen=8192
     tsecs=$secs
-    case "$t" in auth | proxyproto) [ "$secs" -gt 30 ] && tsecs=30 ;; esac
+    case "$t" in auth | proxyproto | share) [ "$secs" -gt 30 ] && tsecs=30 ;; esac
     dict=tests/fuzz/http.dict
     [ -f "tests/fuzz/$t.dict" ] && dict=tests/fuzz/$t.dict
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -125,6 +125,16 @@ CONN = {
                    + op_device(0, b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n") + bytes([7, 0, 0xf5]) + b"x" * 3072,
     "route_b": op_connect() + op_client(0, b"GET /b/x HTTP/1.1\r\nHost: q\r\n\r\n") + op_device(0, RESP["close"])
                + bytes([10, 0, 0]),
+    # route path=/s/ share=on: two viewers of one MJPEG stream, then the device ends it
+    "share_mjpeg": op_connect() + op_connect() + op_client(0, b"GET /s/v HTTP/1.1\r\nHost: q\r\n\r\n")
+                   + op_client(1, b"GET /s/v HTTP/1.1\r\nHost: q\r\n\r\n")
+                   + op_device(0, b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=fr\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\n10\r\n--fr\r\n\r\n0123456789\r\n")
+                   + op_device(0, b"7\r\n\r\n--fr\r\n\r\n0\r\n\r\n"),
+    "share_sse": op_connect() + op_client(0, b"GET /s/e HTTP/1.1\r\nHost: q\r\n\r\n")
+                 + op_device(0, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n")
+                 + op_connect() + op_client(1, b"GET /s/e HTTP/1.1\r\nHost: q\r\n\r\n")
+                 + op_device(0, b"data: 2\n\n") + bytes([10, 0, 0]),
 }
 
 
