@@ -7908,6 +7908,48 @@ static const struct {
 #define GUARD_VAL(st, i) (*(const rp_counter *)((const char *)(st) + guard_counters[i].off))
 #endif
 
+#if RP_ENABLE_SHARE
+static const char *const stream_kinds[] = {"multipart", "event-stream", "other"};
+
+/* ,"share":{counters,"streams":[...]}: the live shared streams. */
+static void
+json_share(const rp_proxy *p, wbuf *w)
+{
+    const rp_stats *st = &p->stats;
+    int i, n = 0;
+    w_put(w, S(",\"share\":{"));
+    json_num(w, "streams_started", st->share_streams, 0);
+    json_num(w, "joins", st->share_joins, 1);
+    json_num(w, "drops", st->share_drops, 1);
+    json_num(w, "full", st->share_full, 1);
+    w_put(w, S(",\"streams\":["));
+    for (i = 0; i < RP_MAX_STREAMS; i++) {
+        const struct rp_stream *s = &p->streams[i];
+        size_t k;
+        if (s->state == SS_FREE)
+            continue;
+        if (n++)
+            w_put(w, ",", 1);
+        w_put(w, S("{\"url\":\""));
+        for (k = 0; k < s->url_len && k < 200; k++) {
+            char ch = s->url[k];
+            if (ch == '"' || ch == '\\')
+                w_put(w, "\\", 1);
+            w_put(w, (unsigned char)ch < 0x20 ? "?" : &ch, 1);
+        }
+        w_put(w, "\"", 1);
+        json_str(w, "state", s->state == SS_PENDING ? "opening" : s->state == SS_LIVE ? "live" : "ended");
+        json_str(w, "kind", stream_kinds[s->kind]);
+        json_num(w, "viewers", s->viewers, 1);
+        json_num(w, "bytes_in", s->wpos, 1);
+        json_num(w, "bytes_out", s->bytes_out, 1);
+        json_num(w, "dropped", s->drops, 1);
+        w_put(w, "}", 1);
+    }
+    w_put(w, S("]}"));
+}
+#endif
+
 /* Item k of the JSON page; 0 when there is none. */
 static int
 status_json(rp_proxy *p, uint64_t k, wbuf *w)
@@ -7965,7 +8007,13 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
     if ((d = status_device(&p->cfg, k - 2, &pool, &pos)) == NULL) {
         if (k - 2 > p->cfg.ndevices)
             return 0;
+#if RP_ENABLE_SHARE
+        w_put(w, "]", 1);
+        json_share(p, w);
+        w_put(w, S("}\n"));
+#else
         w_put(w, S("]}\n"));
+#endif
         return 1;
     }
     if (pos == 0) {
@@ -8120,6 +8168,25 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
         return 1;
     }
     k -= 2;
+#if RP_ENABLE_SHARE
+    if (k == 0) { /* the shared streams */
+        uint64_t live = 0, viewers = 0, in = 0, out = 0;
+        for (i = 0; i < RP_MAX_STREAMS; i++)
+            if (p->streams[i].state == SS_LIVE)
+                live++, viewers += p->streams[i].viewers, in += p->streams[i].wpos,
+                    out += p->streams[i].bytes_out;
+        prom_global(w, "rproxy_share_streams", "gauge", live);
+        prom_global(w, "rproxy_share_viewers", "gauge", viewers);
+        prom_global(w, "rproxy_share_live_bytes_in", "gauge", in);
+        prom_global(w, "rproxy_share_live_bytes_out", "gauge", out);
+        prom_global(w, "rproxy_share_streams_started_total", "counter", st->share_streams);
+        prom_global(w, "rproxy_share_joins_total", "counter", st->share_joins);
+        prom_global(w, "rproxy_share_drops_total", "counter", st->share_drops);
+        prom_global(w, "rproxy_share_full_total", "counter", st->share_full);
+        return 1;
+    }
+    k--;
+#endif
 #if RP_ENABLE_LIMITS
     if (nd && k >= nd * RP_COUNT(prom_metrics)) { /* then the pools' queues */
         uint64_t np = (uint64_t)p->cfg.npools;
@@ -10131,6 +10198,13 @@ sync_find(const struct rp_stream *s, uint64_t from, int newest)
     return best;
 }
 
+/* The newest boundary (0: none yet, the stream's start). */
+static uint64_t
+sync_last(const struct rp_stream *s)
+{
+    return s->nsync ? s->sync[(s->sync_at + RP_STREAM_SYNCS - 1) % RP_STREAM_SYNCS] : 0;
+}
+
 /* The stream's head, then this viewer's framing and connection fate. */
 static int
 viewer_head(rp_proxy *p, rp_conn *c, const struct rp_stream *s)
@@ -10178,16 +10252,18 @@ stream_step(rp_proxy *p, rp_conn *c)
         size_t room, n, k, at;
         wbuf w;
         if (c->spos == SPOS_SYNC && (c->spos = sync_find(s, 0, 1)) == SPOS_SYNC) {
-            if (s->state != SS_LIVE)
-                c->spos = s->wpos; /* ended before a boundary came: nothing to give */
-            else
+            /* no boundary in the ring: wait for one -- unless the stream
+             * ended, or a whole ring went by without one (a boundary
+             * announced and never sent): then from here, as chunks */
+            if (s->state == SS_LIVE && s->wpos - sync_last(s) < RP_STREAM_RING)
                 return moved;
+            c->spos = s->wpos;
         }
         if (s->wpos - c->spos > RP_STREAM_RING) { /* overtaken: skip to a boundary */
             s->drops++;
             p->stats.share_drops++;
-            if ((c->spos = sync_find(s, c->spos, 0)) == SPOS_SYNC)
-                continue;
+            c->spos = sync_find(s, c->spos, 0);
+            continue;
         }
         avail = s->wpos - c->spos;
         room = buf_room(p, &c->out);

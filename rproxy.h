@@ -77,20 +77,23 @@
  *
  *   ---- BEGIN generated: scripts/size.sh --table h (make size-tables) ----
  *   bytes                                       host daemon  mps2 board
- *   rp_conn: one connection slot                        320         160
- *     all connection slots                          655,360       2,560
+ *   rp_conn: one connection slot                        336         160
+ *     all connection slots                          688,128       2,560
  *   buffer block                                     16,392       2,052
  *     buffer pool, all blocks                    67,141,632      65,664
  *   rp_tls: one TLS slot                             40,600      27,728
  *     of which engine and X.509 contexts              7,422       6,923
  *     all TLS slots                               2,598,400      55,456
  *   TLS session cache                                16,384       1,024
- *   rp_config: the configuration                     33,696       4,344
+ *   rp_config: the configuration                     33,824       4,344
  *     of which certificates and their store          18,272       2,176
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
- *   everything else                                   4,848         360
- *   rp_proxy: all of rproxy's RAM                71,541,928     147,192
+ *   client table                                      3,072           -
+ *   shared streams                                    6,272           -
+ *   shared stream rings                           1,048,576           -
+ *   everything else                                   1,808         360
+ *   rp_proxy: all of rproxy's RAM                72,629,704     147,192
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
@@ -993,7 +996,8 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        sni=, verify= need tls.
  *   route [host=HOST] [path=/PREFIX] pool=NAME [cache=on|off]
  *         [cache_ttl=DURATION] [allow=ADDR[/BITS]]... [auth=NAME
- *         [realm="TEXT"] [pass_auth=on|off]]
+ *         [realm="TEXT"] [pass_auth=on|off]] [share=on|off
+ *         [share_linger=DURATION]]
  *        requests whose host (case-insensitive, port ignored,
  *        "*.example.com" for subdomains) and path prefix match go to NAME;
  *        a route without host= or path= matches any.  First match wins;
@@ -1009,6 +1013,11 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        (defined above; RP_ENABLE_AUTH): 401 with realm (1..64
  *        characters, default "rproxy"); Authorization reaches the device
  *        only with pass_auth=on; realm= and pass_auth= need auth=.
+ *        share=on: a GET answered with a live stream (multipart/x-mixed-
+ *        replace, text/event-stream, a chunked or close-delimited 200) is
+ *        opened once and shared by every identical request
+ *        (RP_ENABLE_SHARE; not with cache=on); share_linger (0..1h,
+ *        default 0) keeps the device connection after the last viewer.
  *   timeout NAME=DURATION...
  *        NAME client_header (RP_TIMEOUT_CLIENT_HEADER_MS), client_idle
  *        (RP_TIMEOUT_CLIENT_IDLE_MS), connect (RP_TIMEOUT_CONNECT_MS),

@@ -60,6 +60,13 @@ SIZE(config, sizeof(rp_config));
 SIZE(cache, sizeof(struct rp_cache));
 SIZE(arena, M(rp_proxy, cache_arena));
 #endif
+#if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
+SIZE(clients, M(rp_proxy, clients_seen));
+#endif
+#if RP_ENABLE_SHARE
+SIZE(streams, M(rp_proxy, streams));
+SIZE(rings, M(rp_proxy, stream_ring));
+#endif
 SIZE(proxy, sizeof(rp_proxy));
 SIZE(msg, sizeof(rp_http_msg));
 EOF
@@ -113,7 +120,7 @@ table() {
         if (index(cols, " " col " ") == 0) return "?"
         if (key == "rest") {
             r = v["proxy"]
-            nk = split("conns bufpool tlsslots tlscache config cache arena", parts, " ")
+            nk = split("conns bufpool tlsslots tlscache config cache arena clients streams rings", parts, " ")
             for (k = 1; k <= nk; k++) r -= v[parts[k]]
             return commas(r)
         }
@@ -157,6 +164,9 @@ config|rp_config: the configuration|`RP_MAX_LISTENERS`, `RP_MAX_POOLS`, `RP_MAX_
 store|of which certificates and their store|`RP_TLS_MAX_CERTS` × `rp_tls_cert` + `RP_TLS_STORE_BYTES` (DER chains, keys)|1
 cache|rp_cache: the cache tables|`RP_CACHE_ENTRIES` entries and hash buckets + a link per `RP_CACHE_BLOCK` of the arena|0
 arena|cache arena|`RP_CACHE_BYTES`; touched only as objects are stored|0
+clients|client table|`RP_CLIENT_TABLE` addresses (`client_limit`, the failed-login lock)|0
+streams|shared streams|`RP_MAX_STREAMS` × `rp_stream` (the head kept for joiners, boundaries)|0
+rings|shared stream rings|`RP_MAX_STREAMS` × `RP_STREAM_RING`; touched only while streams run|0
 rest|everything else|counters, listener sockets, free and idle lists, TLS and EC state|0
 proxy|rp_proxy: all of rproxy's RAM|`rp_proxy_size()`|0
 msg|rp_http_msg: a parsed head, on the stack|`RP_MAX_HEADERS` × `rp_header` + the views; one per head parsed, two at most|0
