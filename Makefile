@@ -25,7 +25,7 @@ CPPFLAGS += -DRP_ENABLE_TLS=1
 LDLIBS   += -lbearssl
 endif
 
-.PHONY: all deps demo install man deb test unit integration valgrind check-symbols check-modules size size-tables bench bench-tls bench-cache soak clean
+.PHONY: all deps demo install man deb test unit integration valgrind check-symbols check-modules size size-tables bench bench-tls bench-cache bench-share soak clean
 
 all: rproxy check-symbols check-modules
 
@@ -175,6 +175,9 @@ bench-tls: rproxy $(BUILD)/devsim
 
 bench-cache: rproxy $(BUILD)/devsim
 	@sh bench/cache.sh
+
+bench-share: rproxy
+	@sh bench/share.sh
 
 # 1,000,000 mixed requests at 200 connections; SOAK_VALGRIND=1 for the valgrind run.
 soak: rproxy $(BUILD)/devsim

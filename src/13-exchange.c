@@ -502,7 +502,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         c->mode = M_NONE, c->flags |= F_REQ_DONE;
     c->head_len = (uint32_t)head_len;
 #if RP_ENABLE_CLIENT_LIMIT
-    if ((rc = client_rate(p, c)) != 0)
+    if (p->cfg.cl_rate && (rc = client_rate(p, c)) != 0)
         return rc;
 #endif
 #if RP_ENABLE_REDIRECT
@@ -518,12 +518,12 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         return reply_error(p, c, 404, "no route for this host and path");
     c->route = (uint8_t)route;
 #if RP_ENABLE_ACL || RP_ENABLE_AUTH
-    if ((rc = route_guard(p, c, m)) != 0)
+    if (ROUTE_GUARDED(&p->cfg.routes[route]) && (rc = route_guard(p, c, m)) != 0)
         return rc;
 #endif
     conn_state(c, CS_FWD);
 #if RP_ENABLE_SHARE
-    if (stream_request(p, c, m))
+    if (p->cfg.routes[route].share && stream_request(p, c, m))
         return 1;
 #endif
 #if RP_ENABLE_CACHE

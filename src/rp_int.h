@@ -598,6 +598,13 @@ RP_INTERNAL int client_rate(rp_proxy *p, rp_conn *c); /* 0, or the 429 given */
 #endif
 #if RP_ENABLE_ACL || RP_ENABLE_AUTH
 RP_INTERNAL int route_guard(rp_proxy *p, rp_conn *c, const rp_http_msg *m); /* 0, or refused */
+#if RP_ENABLE_ACL && RP_ENABLE_AUTH
+#define ROUTE_GUARDED(r) ((r)->nallow | (r)->auth)
+#elif RP_ENABLE_ACL
+#define ROUTE_GUARDED(r) ((r)->nallow)
+#else
+#define ROUTE_GUARDED(r) ((r)->auth)
+#endif
 #endif
 #if RP_ENABLE_AUTH
 RP_INTERNAL int auth_gate(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int list);

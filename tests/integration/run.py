@@ -57,6 +57,8 @@ TOPICS = [
     "t_tls_auth",       # client certificates, TLS toward devices
     "t_demo",           # scripts/demo.sh (make demo): every printed curl line
     "t_runtime",        # runtime control on the status path: drain/maint/ready, weight
+    "t_share",          # shared live streams: one device connection, many viewers
+    "t_guard",          # the front door: allow=, Basic auth, client_limit, PROXY protocol
 ]
 
 
