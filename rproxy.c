@@ -575,7 +575,9 @@ RP_INTERNAL int addr_in_net(const rp_addr *a, const rp_addr *net, int bits);
  * another format (plain text, $1$, $2b$, $y$, ...); RP_EINVAL when it is a
  * $5$/$6$ one that is malformed.  *why (may be NULL) gets a short
  * reason for both errors. */
+#if RP_ENABLE_CONFIG_TEXT
 RP_INTERNAL int sha_crypt_check(rp_str h, const char **why);
+#endif
 /* 1 when pass hashes to h, 0 when not, RP_EINVAL/RP_ENOTIMPL when h is
  * not a valid $5$/$6$ hash (sha_crypt_check).  The digest is compared in
  * constant time; the time taken depends on h's rounds and pass's length
@@ -602,7 +604,9 @@ RP_INTERNAL int basic_credentials(rp_str value, char *buf, size_t cap, rp_str *u
  * RP_ECONFIG with err->line (1-based line of the file), err->col and
  * err->msg saying what to change; the caller prefixes the file name.
  * u is cleared first and holds nothing usable after an error. */
+#if RP_ENABLE_CONFIG_TEXT
 RP_INTERNAL int users_parse(rp_users *u, const char *text, size_t n, rp_cfg_error *err);
+#endif
 /* 1 when user is in u and pass matches its hash, else 0.  An unknown user
  * costs a hash too (u's first one), so timing does not tell which users
  * exist. */
@@ -2825,7 +2829,7 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
 #if RP_ENABLE_LIMITS
         if (pl->queue_max > RP_MAX_CONNS) /* a waiting request holds a client slot */
             return cfg_fail2(x, "queue= is more than the client slots compiled in", w[i],
-                             "(at most RP_MAX_CONNS = " XSTR(RP_MAX_CONNS) ")");
+                             " (at most RP_MAX_CONNS = " XSTR(RP_MAX_CONNS) ")");
 #endif
     }
     if ((pl->name = cfg_str(x, w[1])) == NULL)
@@ -9026,12 +9030,14 @@ sc_parse(rp_str s, sc_hash *o, int strict, const char **why)
     return RP_OK;
 }
 
+#if RP_ENABLE_CONFIG_TEXT /* the users file's reader only */
 int
 sha_crypt_check(rp_str h, const char **why)
 {
     sc_hash o;
     return sc_parse(h, &o, 1, why);
 }
+#endif
 
 /* Add n bytes of d (dlen bytes) repeated: the specification's P and S
  * sequences, and its "B for each 32/64 bytes of the password". */
@@ -9252,6 +9258,7 @@ basic_credentials(rp_str v, char *buf, size_t cap, rp_str *user, rp_str *pass)
 }
 
 /* ---- Users files ---- */
+#if RP_ENABLE_CONFIG_TEXT /* (a board without the parser gets its tables built in) */
 
 /* Append what fits of n bytes at s (a long message is cut, not dropped). */
 static void
@@ -9357,6 +9364,8 @@ users_parse(rp_users *u, const char *text, size_t n, rp_cfg_error *err)
     }
     return RP_OK;
 }
+
+#endif /* RP_ENABLE_CONFIG_TEXT */
 
 int
 users_check(const rp_users *u, rp_str user, rp_str pass)
@@ -10243,10 +10252,12 @@ stream_step(rp_proxy *p, rp_conn *c)
 {
     struct rp_stream *s = stream_of(p, c);
     int moved = 0, chunked = !(c->flags & F_HTTP10);
-    if (c->flags & (F_EOF | F_DEAD)) { /* the viewer left */
+    if (c->flags & F_DEAD) { /* the viewer left (a send failed, or a reset) */
         viewer_end(p, c);
         return exchange_fail(p, c, 0);
     }
+    if (c->flags & F_EOF) /* a half-close after the request: it still gets the stream */
+        c->flags &= ~F_KEEP;
     if (s->state == SS_PENDING)
         return 0;
     if (!(c->flags & F_RESP_HEAD)) {

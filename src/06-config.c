@@ -823,7 +823,7 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
 #if RP_ENABLE_LIMITS
         if (pl->queue_max > RP_MAX_CONNS) /* a waiting request holds a client slot */
             return cfg_fail2(x, "queue= is more than the client slots compiled in", w[i],
-                             "(at most RP_MAX_CONNS = " XSTR(RP_MAX_CONNS) ")");
+                             " (at most RP_MAX_CONNS = " XSTR(RP_MAX_CONNS) ")");
 #endif
     }
     if ((pl->name = cfg_str(x, w[1])) == NULL)

@@ -137,12 +137,14 @@ sc_parse(rp_str s, sc_hash *o, int strict, const char **why)
     return RP_OK;
 }
 
+#if RP_ENABLE_CONFIG_TEXT /* the users file's reader only */
 int
 sha_crypt_check(rp_str h, const char **why)
 {
     sc_hash o;
     return sc_parse(h, &o, 1, why);
 }
+#endif
 
 /* Add n bytes of d (dlen bytes) repeated: the specification's P and S
  * sequences, and its "B for each 32/64 bytes of the password". */
@@ -363,6 +365,7 @@ basic_credentials(rp_str v, char *buf, size_t cap, rp_str *user, rp_str *pass)
 }
 
 /* ---- Users files ---- */
+#if RP_ENABLE_CONFIG_TEXT /* (a board without the parser gets its tables built in) */
 
 /* Append what fits of n bytes at s (a long message is cut, not dropped). */
 static void
@@ -468,6 +471,8 @@ users_parse(rp_users *u, const char *text, size_t n, rp_cfg_error *err)
     }
     return RP_OK;
 }
+
+#endif /* RP_ENABLE_CONFIG_TEXT */
 
 int
 users_check(const rp_users *u, rp_str user, rp_str pass)

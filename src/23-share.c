@@ -231,10 +231,12 @@ stream_step(rp_proxy *p, rp_conn *c)
 {
     struct rp_stream *s = stream_of(p, c);
     int moved = 0, chunked = !(c->flags & F_HTTP10);
-    if (c->flags & (F_EOF | F_DEAD)) { /* the viewer left */
+    if (c->flags & F_DEAD) { /* the viewer left (a send failed, or a reset) */
         viewer_end(p, c);
         return exchange_fail(p, c, 0);
     }
+    if (c->flags & F_EOF) /* a half-close after the request: it still gets the stream */
+        c->flags &= ~F_KEEP;
     if (s->state == SS_PENDING)
         return 0;
     if (!(c->flags & F_RESP_HEAD)) {

@@ -534,7 +534,9 @@ RP_INTERNAL int addr_in_net(const rp_addr *a, const rp_addr *net, int bits);
  * another format (plain text, $1$, $2b$, $y$, ...); RP_EINVAL when it is a
  * $5$/$6$ one that is malformed.  *why (may be NULL) gets a short
  * reason for both errors. */
+#if RP_ENABLE_CONFIG_TEXT
 RP_INTERNAL int sha_crypt_check(rp_str h, const char **why);
+#endif
 /* 1 when pass hashes to h, 0 when not, RP_EINVAL/RP_ENOTIMPL when h is
  * not a valid $5$/$6$ hash (sha_crypt_check).  The digest is compared in
  * constant time; the time taken depends on h's rounds and pass's length
@@ -561,7 +563,9 @@ RP_INTERNAL int basic_credentials(rp_str value, char *buf, size_t cap, rp_str *u
  * RP_ECONFIG with err->line (1-based line of the file), err->col and
  * err->msg saying what to change; the caller prefixes the file name.
  * u is cleared first and holds nothing usable after an error. */
+#if RP_ENABLE_CONFIG_TEXT
 RP_INTERNAL int users_parse(rp_users *u, const char *text, size_t n, rp_cfg_error *err);
+#endif
 /* 1 when user is in u and pass matches its hash, else 0.  An unknown user
  * costs a hash too (u's first one), so timing does not tell which users
  * exist. */
