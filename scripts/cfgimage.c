@@ -256,6 +256,10 @@ emit(const char *file)
         out(", .nallow = %u, .allow = ", c->routes[i].nallow);
         nets(c->routes[i].allow, c->routes[i].nallow);
 #endif
+#if RP_ENABLE_SHARE
+        out(", .share = %u, .share_linger_ms = %lu", c->routes[i].share,
+            (unsigned long)c->routes[i].share_linger_ms);
+#endif
         out("},\n");
     }
     out("    },\n");

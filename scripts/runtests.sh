@@ -85,6 +85,7 @@ fi
 [ -f tests/lwip-host/run.sh ] && suite lwip-host sh tests/lwip-host/run.sh
 [ -f tests/lwip-rtos/run.sh ] && suite lwip-rtos sh tests/lwip-rtos/run.sh
 [ -f tests/qemu/run.sh ] && suite qemu bash tests/qemu/run.sh
+[ -f tests/qemu/plus.sh ] && suite qemu-plus bash tests/qemu/plus.sh
 # Issue 18: make install, man pages, the systemd unit, the .debs (amd64,
 # arm64, armhf) with lintian and a throwaway root, the daemon conventions,
 # the cross binaries under qemu-user.

@@ -18,7 +18,20 @@
 include port/lwip.mk
 
 FW_DIR     = boards/mps2-an386
+# FW_VARIANT=plus (make firmware-plus): issue 14/16's features on
+# (rp_config.h RP_BOARD_PLUS), gateway-plus.conf, its own build directory.
+FW_VARIANT ?=
+ifeq ($(FW_VARIANT),plus)
+FW_BUILD   = build/mps2-an386-plus
+FW_CONF    = $(FW_DIR)/gateway-plus.conf
+FW_VDEF    = -DRP_BOARD_PLUS
+FW_BLOBS   = $(FW_BUILD)/tls/staff.users
+else
 FW_BUILD   = build/mps2-an386
+FW_CONF    = $(FW_DIR)/gateway.conf
+FW_VDEF    =
+FW_BLOBS   =
+endif
 FW_ELF     = $(FW_BUILD)/rproxy-gw.elf
 FW_PORT   ?= 8088
 FW_TLS_PORT ?= 8443
@@ -28,7 +41,7 @@ FW_WARN    = -std=c99 -Wall -Wextra -Wundef -Wshadow -Wstrict-prototypes -Wpoint
 FW_SSL_DIR = deps/bearssl
 FW_SSL_LIB = $(FW_BUILD)/bearssl/libbearssl.a
 FW_TLS     = $(FW_BUILD)/tls
-FW_CPP     = -DRP_CONFIG_FILE='"rp_config.h"' -I$(FW_DIR) -I. -Iport $(LWIP_INC) -isystem $(FW_SSL_DIR)/inc
+FW_CPP     = -DRP_CONFIG_FILE='"rp_config.h"' $(FW_VDEF) -I$(FW_DIR) -I. -Iport $(LWIP_INC) -isystem $(FW_SSL_DIR)/inc
 FW_CFLAGS  = $(FW_ARCH) -Os -g -ffunction-sections -fdata-sections
 FW_LDFLAGS = $(FW_ARCH) -T$(FW_DIR)/mps2-an386.ld -Wl,--gc-sections -Wl,-Map=$(FW_BUILD)/rproxy-gw.map \
              -specs=nano.specs -specs=nosys.specs
@@ -38,9 +51,21 @@ FW_LWIP    = $(patsubst $(LWIP_DIR)/%.c,$(FW_BUILD)/lwip/%.o,$(LWIP_SRC))
 FW_OBJ     = $(FW_BUILD)/rproxy.o $(FW_BUILD)/port/lwip.o $(FW_BOARD) $(FW_LWIP)
 FW_HDRS    = rproxy.h $(FW_DIR)/rp_config.h $(FW_DIR)/lwipopts.h port/lwip.h $(FW_SSL_DIR)/inc/bearssl.h
 
-.PHONY: firmware qemu size-firmware
+.PHONY: firmware firmware-plus qemu size-firmware size-firmware-plus
 
 firmware: $(FW_ELF)
+
+firmware-plus:
+	@$(MAKE) --no-print-directory firmware FW_VARIANT=plus
+
+size-firmware-plus:
+	@$(MAKE) --no-print-directory size-firmware FW_VARIANT=plus
+
+# The plus firmware's users file (user "admin", password "gw-secret"), made at
+# build time like the certificate.
+$(FW_BUILD)/tls/staff.users:
+	@mkdir -p $(dir $@)
+	printf 'admin:%s\n' "$$(openssl passwd -5 -salt plusboardsalt gw-secret)" >$@
 
 $(FW_BUILD)/rproxy.o: rproxy.c $(FW_HDRS)
 	@mkdir -p $(dir $@)
@@ -54,7 +79,7 @@ $(FW_BUILD)/board/%.o: $(FW_DIR)/%.c $(FW_HDRS) $(FW_DIR)/lan9118.h $(LWIP_DIR)/
 	@mkdir -p $(dir $@)
 	$(FW_CC) $(FW_CPP) $(FW_WARN) $(FW_CFLAGS) -c -o $@ $<
 
-$(FW_BUILD)/board/blobs.o: $(FW_DIR)/blobs.S $(FW_DIR)/gateway.conf $(FW_BUILD)/gateway-cfg.c \
+$(FW_BUILD)/board/blobs.o: $(FW_DIR)/blobs.S $(FW_CONF) $(FW_BUILD)/gateway-cfg.c \
                           $(FW_TLS)/gw.crt $(FW_TLS)/gw.key $(FW_DIR)/rp_config.h
 	@mkdir -p $(dir $@)
 	$(FW_CC) $(FW_ARCH) -I$(FW_DIR) -I$(FW_TLS) -c -o $@ $<
@@ -86,13 +111,13 @@ $(FW_BUILD)/lwip/%.o: $(LWIP_DIR)/%.c $(FW_DIR)/lwipopts.h
 # (blobs.S) and the linker drops the image.
 $(FW_BUILD)/cfgimage: scripts/cfgimage.c rproxy.c rproxy.h port/posix.c $(FW_DIR)/rp_config.h
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE -DRP_CONFIG_FILE='"rp_config.h"' -DRP_ENABLE_CONFIG_TEXT=1 -I$(FW_DIR) -I. -Iport \
+	$(CC) -D_GNU_SOURCE -DRP_CONFIG_FILE='"rp_config.h"' $(FW_VDEF) -DRP_ENABLE_CONFIG_TEXT=1 -I$(FW_DIR) -I. -Iport \
 	    -std=c99 -Wall -Wextra -O1 -o $@ scripts/cfgimage.c rproxy.c port/posix.c -lbearssl
 
-$(FW_BUILD)/gateway-cfg.c: $(FW_DIR)/gateway.conf $(FW_BUILD)/cfgimage $(FW_TLS)/gw.crt $(FW_TLS)/gw.key
-	cd $(FW_TLS) && ../cfgimage $(CURDIR)/$(FW_DIR)/gateway.conf rp_gw_config >../gateway-cfg.c.tmp
+$(FW_BUILD)/gateway-cfg.c: $(FW_CONF) $(FW_BUILD)/cfgimage $(FW_TLS)/gw.crt $(FW_TLS)/gw.key $(FW_BLOBS)
+	cd $(FW_TLS) && ../cfgimage $(CURDIR)/$(FW_CONF) rp_gw_config >../gateway-cfg.c.tmp
 	mv $(FW_BUILD)/gateway-cfg.c.tmp $@
-	@echo "$(FW_DIR)/gateway.conf: ok"
+	@echo "$(FW_CONF): ok"
 
 $(FW_BUILD)/board/gateway-cfg.o: $(FW_BUILD)/gateway-cfg.c $(FW_HDRS)
 	@mkdir -p $(dir $@)

@@ -65,4 +65,27 @@
 #define RP_TLS_MAX_CHAIN  2
 #define RP_TLS_MAX_CAS    1
 
+/* The "plus" firmware (make firmware-plus, tests/qemu/plus.sh): the same
+ * board with issue 14's and 16's features on -- device max_conns + the pool
+ * queue, Basic auth, one shared stream -- sized for its 256 KB of RAM.  Its
+ * rproxy.o is larger than the default's 24 KiB budget (board README). */
+#ifdef RP_BOARD_PLUS
+#undef RP_ENABLE_LIMITS
+#define RP_ENABLE_LIMITS  1
+#undef RP_ENABLE_AUTH
+#define RP_ENABLE_AUTH    1     /* SHA-crypt with BearSSL's SHA-2 (linked for TLS anyway) */
+#define RP_MAX_USERS      4
+#define RP_AUTH_STR_BYTES 512
+#define RP_MAX_USER_LISTS 1
+#define RP_AUTH_CACHE     4
+#define RP_AUTH_MAX_ROUNDS 5000
+#define RP_CLIENT_TABLE   8     /* the failed-login lock's addresses */
+#undef RP_ENABLE_SHARE
+#define RP_ENABLE_SHARE   1
+#define RP_MAX_STREAMS    1
+#define RP_STREAM_RING    8192  /* two 4 KB camera frames */
+#define RP_STREAM_HEAD    512
+#define RP_STREAM_SYNCS   8
+#endif
+
 #endif

@@ -120,8 +120,9 @@ test_image(void)
           "the config exercises certificates, CAs, allow=, cache options and cache_ttl");
     CHECK(parsed.cfg.nusers == 1 && parsed.cfg.users[0].nusers == 2 && parsed.cfg.routes[0].auth == 1 &&
               parsed.cfg.routes[0].nallow == 2 && parsed.cfg.listeners[3].nproxy_from == 2 &&
-              parsed.cfg.status_auth == 1 && parsed.cfg.cl_rate == 30 && parsed.cfg.cl_burst == 7,
-          "... and users, auth=, route allow=, proxy_from=, status auth= and client_limit");
+              parsed.cfg.status_auth == 1 && parsed.cfg.cl_rate == 30 && parsed.cfg.cl_burst == 7 &&
+              parsed.cfg.routes[2].share && parsed.cfg.routes[2].share_linger_ms == 3000,
+          "... and users, auth=, route allow=, proxy_from=, status auth=, client_limit, share=");
 
     rp_init(&loaded);
     CHECK_INT(rp_config_load(&loaded, &cfgimage_all), RP_OK, "rp_config_load takes the image");
