@@ -659,6 +659,8 @@ RP_INTERNAL void w_auth_challenge(const rp_proxy *p, const rp_conn *c, wbuf *w);
 RP_INTERNAL int proxy_accept(rp_proxy *p, rp_conn *c); /* 0: refused and freed */
 RP_INTERNAL int proxy_read(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int proxy_step(rp_proxy *p, rp_conn *c);
+/* close c (no reply: the peer is a proxy), logged with why, counted */
+RP_INTERNAL int proxy_refuse(rp_proxy *p, rp_conn *c, const char *why);
 #endif
 
 /* [23] Shared live streams (route share=on). */
@@ -2731,6 +2733,8 @@ cfg_users(cfg_ctx *x, rp_str *w, int n)
         cfg_put(&m, ue.msg, strlen(ue.msg));
         return cfg_end(x, &m);
     }
+    if (c->users[c->nusers].nusers == 0)
+        return cfg_fail2(x, "users file", w[2], " has no user:hash line (nobody could log in)");
     if ((c->users_name[c->nusers] = cfg_str(x, w[1])) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
     c->nusers++;
@@ -4934,6 +4938,14 @@ conn_timeout(rp_proxy *p, rp_conn *x)
         break;
 #endif
     case T_HEAD:
+#if RP_ENABLE_PROXY_PROTOCOL
+        if (x->flags & F_PROXYHDR) { /* no whole PROXY header in time: closed, no reply */
+            p->stats.timeouts++;
+            proxy_refuse(p, x, buf_len(&x->in) ? "no whole PROXY header within client_header"
+                                                : "no PROXY header within client_header");
+            return;
+        }
+#endif
         if (buf_len(&x->in)) {
             p->stats.timeouts++;
             reply_error(p, x, 408, "no whole request head within client_header");
@@ -9964,7 +9976,7 @@ proxy_read(rp_proxy *p, rp_conn *c)
     return recv_done(p, c, n, room);
 }
 
-static int
+int
 proxy_refuse(rp_proxy *p, rp_conn *c, const char *why)
 {
     char ip[48];

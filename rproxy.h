@@ -1092,7 +1092,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
 typedef struct {
     int line;
     int col;
-    char msg[96];
+    char msg[192];
 } rp_cfg_error;
 
 /** Balancing algorithms (rp_pool.balance). */

@@ -725,6 +725,8 @@ cfg_users(cfg_ctx *x, rp_str *w, int n)
         cfg_put(&m, ue.msg, strlen(ue.msg));
         return cfg_end(x, &m);
     }
+    if (c->users[c->nusers].nusers == 0)
+        return cfg_fail2(x, "users file", w[2], " has no user:hash line (nobody could log in)");
     if ((c->users_name[c->nusers] = cfg_str(x, w[1])) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
     c->nusers++;

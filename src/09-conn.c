@@ -735,6 +735,14 @@ conn_timeout(rp_proxy *p, rp_conn *x)
         break;
 #endif
     case T_HEAD:
+#if RP_ENABLE_PROXY_PROTOCOL
+        if (x->flags & F_PROXYHDR) { /* no whole PROXY header in time: closed, no reply */
+            p->stats.timeouts++;
+            proxy_refuse(p, x, buf_len(&x->in) ? "no whole PROXY header within client_header"
+                                                : "no PROXY header within client_header");
+            return;
+        }
+#endif
         if (buf_len(&x->in)) {
             p->stats.timeouts++;
             reply_error(p, x, 408, "no whole request head within client_header");

@@ -349,7 +349,7 @@ proxy_read(rp_proxy *p, rp_conn *c)
     return recv_done(p, c, n, room);
 }
 
-static int
+int
 proxy_refuse(rp_proxy *p, rp_conn *c, const char *why)
 {
     char ip[48];

@@ -618,6 +618,8 @@ RP_INTERNAL void w_auth_challenge(const rp_proxy *p, const rp_conn *c, wbuf *w);
 RP_INTERNAL int proxy_accept(rp_proxy *p, rp_conn *c); /* 0: refused and freed */
 RP_INTERNAL int proxy_read(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int proxy_step(rp_proxy *p, rp_conn *c);
+/* close c (no reply: the peer is a proxy), logged with why, counted */
+RP_INTERNAL int proxy_refuse(rp_proxy *p, rp_conn *c, const char *why);
 #endif
 
 /* [23] Shared live streams (route share=on). */

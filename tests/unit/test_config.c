@@ -453,6 +453,7 @@ static const struct {
     {"users", 7, 1, "users needs NAME FILE 'users'"},
     {"users staff nofile", 7, 13, "cannot read users file 'nofile': not found"},
     {"users staff badpw", 7, 13, "users file 'badpw':2: user 'alice': $5$ hash must end in '$' and 43 characters of ./0-9A-Za-z"},
+    {"users staff nobody", 7, 13, "users file 'nobody' has no user:hash line (nobody could log in)"},
     {"users st@ff pw", 7, 7, "bad users name 'st@ff': want 1-32 letters, digits, - _ ."},
     {"users lan pw extra", 7, 1, "users needs NAME FILE 'users'"},
     {"route pool=lan auth=nobody", 7, 21, "undefined users 'nobody' (define it above with a `users NAME FILE` line)"},
@@ -551,6 +552,7 @@ test_messages(void)
     size_t i;
     fp_blob_add("pw", pw, sizeof(pw) - 1);
     fp_blob_add("badpw", badpw, sizeof(badpw) - 1);
+    fp_blob_add("nobody", "# no users\n", 11);
     for (i = 0; i < sizeof msg_cases / sizeof msg_cases[0]; i++) {
         int n = snprintf(buf, sizeof buf, "%s%s\n", BASE6, msg_cases[i].line);
         check_msg(msg_cases[i].line, buf, (size_t)n, msg_cases[i].at, msg_cases[i].col,
@@ -567,7 +569,8 @@ test_messages(void)
             n += snprintf(buf + n, sizeof buf - (size_t)n, "pool pool-number-%d-with-a-long-name\n", k);
         n += snprintf(buf + n, sizeof buf - (size_t)n, "route pool=nope\n");
         check_msg("many defined pools", buf, (size_t)n, RP_MAX_POOLS + 2, 12,
-                  "undefined pool 'nope' (defined: pool-number-0-with-a-long-name, ...)");
+                  "undefined pool 'nope' (defined: pool-number-0-with-a-long-name, pool-number-1-with-a-long-name, "
+                  "pool-number-2-with-a-long-name, pool-number-3-with-a-long-name, ...)");
     }
 }
 
