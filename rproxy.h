@@ -498,6 +498,29 @@ extern "C" {
 #define RP_ENABLE_IPV6 1
 #endif
 
+/** Devices by DNS name (`device POOL NAME:PORT`), 0/1: the names are looked
+ *  up through the port's resolver (rp_port_resolve, never blocking the
+ *  loop), at rp_start, every pool `resolve=` and soon after a failure;
+ *  the last good address is kept while a lookup fails.  0: a name in the
+ *  config is an error that names this knob, and no resolver is called.
+ *  Cost: 24 bytes per device, 4 per pool, ~700 B of code (host). */
+#ifndef RP_ENABLE_DNS
+#define RP_ENABLE_DNS 1
+#endif
+/** How often a device name is looked up again, ms (`resolve=` of a pool,
+ *  1 s..24 h); RP_ENABLE_DNS only. */
+#ifndef RP_RESOLVE_INTERVAL_MS
+#define RP_RESOLVE_INTERVAL_MS 30000
+#endif
+/** After a failure of a named device (a connect, a probe), its name is looked
+ *  up again, but no sooner than this after its last lookup began (ms). */
+#ifndef RP_RESOLVE_RETRY_MS
+#define RP_RESOLVE_RETRY_MS 1000
+#endif
+#if RP_ENABLE_DNS && (RP_RESOLVE_INTERVAL_MS < 1000 || RP_RESOLVE_INTERVAL_MS > 86400000)
+#error "RP_RESOLVE_INTERVAL_MS must be 1000..86400000 (the range of `resolve=`)"
+#endif
+
 /* ---- Authentication and the PROXY protocol (issue 14) ---- */
 
 /** HTTP Basic auth (RFC 7617) against `users` files of crypt hashes ($5$
@@ -1101,6 +1124,17 @@ typedef struct {
     uint64_t last_ok;         /**< last response head received (ms) */
     uint64_t probe_next;      /**< next active probe due (ms) */
     const char *sni;          /**< `sni=` (default: none) */
+#if RP_ENABLE_DNS
+    const char *name;         /**< NAME of `NAME:PORT` (looked up; addr holds
+                                   its last good address, family 0 until the
+                                   first lookup answers); NULL: an address */
+    uint8_t resolving;        /**< a lookup is in flight in the port */
+    uint8_t resolve_bad;      /**< the last lookup failed */
+    uint16_t resolve_fails;   /**< lookups that failed since the last good one */
+    rp_counter resolves;      /**< lookups that gave an address */
+    uint64_t resolve_next;    /**< next lookup due (ms) */
+    uint64_t resolve_at;      /**< last lookup started (ms) */
+#endif
     rp_addr addr;             /**< HOST:PORT */
 #if RP_ENABLE_TLS
     size_t ntas;              /**< CAs from `ca=` */
@@ -1122,6 +1156,9 @@ typedef struct {
     uint16_t expect;          /**< status a probe wants; 0 = any 2xx/3xx */
     uint32_t interval_ms, probe_timeout_ms; /**< `interval=`, `timeout=` */
     const char *health_path;  /**< `path=` */
+#if RP_ENABLE_DNS
+    uint32_t resolve_ms;      /**< `resolve=`: its named devices looked up again */
+#endif
 #if RP_ENABLE_LIMITS
     uint16_t queue_max;       /**< `queue=`: requests that may wait; 0 = none */
     uint16_t queued;          /**< state: waiting now */
@@ -1498,6 +1535,30 @@ int rp_port_random(void *buf, size_t n);
  *  room to keep it: configuration errors name the reason. */
 int rp_port_blob(const char *name, const void **data, size_t *len);
 
+#if RP_ENABLE_DNS
+/** Start looking up a device name (RP_ENABLE_DNS builds only; two more
+ *  functions in the contract).  name is NUL-ended, at most 253 bytes (the
+ *  port copies it); slot is the device's index, 0..RP_MAX_DEVICES-1, and
+ *  rproxy starts at most one lookup per slot at a time.  The call must not
+ *  block: the port answers from another thread (POSIX: getaddrinfo in a
+ *  resolver thread) or from its stack's asynchronous resolver (lwIP:
+ *  dns_gethostbyname) and, when an answer is ready, makes rp_port_wait
+ *  return (with 0 reports if need be).  Returns RP_OK (started), RP_ENOMEM
+ *  (no room now: rproxy tries again at the next interval), RP_EINVAL (a
+ *  name the port cannot ask for), or RP_ENOTIMPL (the port has no
+ *  resolver: rproxy does not ask again). */
+int rp_port_resolve(const char *name, int slot);
+
+/** The outcome of slot's lookup, asked by rproxy after every rp_port_wait
+ *  while it is in flight: RP_EAGAIN (not yet), RP_OK with out->family and
+ *  out->ip set to the first usable answer (IPv4, or IPv6 where the build
+ *  has RP_ENABLE_IPV6; out->port is rproxy's), or a failure -- RP_ENOTFOUND
+ *  (no such name, or no answer of a usable family), RP_ETIMEDOUT, RP_EIO
+ *  (the server failed or its answer was malformed, truncated or too big).
+ *  After an answer other than RP_EAGAIN the slot is free again. */
+int rp_port_resolve_result(int slot, rp_addr *out);
+#endif
+
 #if RP_ENABLE_ASSERT
 /** An internal invariant failed (RP_ENABLE_ASSERT builds only): report
  *  file:line and the expression, then stop; must not return. */
@@ -1738,6 +1799,9 @@ struct rp_proxy {
     uint8_t started, stopping;
     uint8_t pick_any;      /* balancer: ignore passive down marks */
     uint8_t pick_full;     /* balancer: a device was passed over at max_conns */
+#if RP_ENABLE_DNS
+    uint8_t dns_pending;   /* devices whose lookup is in flight in the port */
+#endif
     rp_event *batch;       /* reports of the current rp_poll turn */
     int batch_at, batch_n;
     struct rp_lsock lsocks[RP_MAX_LISTENERS];
