@@ -57,6 +57,7 @@ TOPICS = [
     "t_tls_auth",       # client certificates, TLS toward devices
     "t_demo",           # scripts/demo.sh (make demo): every printed curl line
     "t_runtime",        # runtime control on the status path: drain/maint/ready, weight
+    "t_dns",            # devices by DNS name: a test name server, moves, bad answers
 ]
 
 
