@@ -1445,7 +1445,9 @@ int rp_device_up(const rp_proxy *p, int dev);
  * Implemented by exactly one file in port/ and bound at link time: 17
  * functions, rp_port_listen .. rp_port_assert below and rp_port_log under
  * "Logging" -- 16 in a build without RP_ENABLE_ASSERT, which never calls
- * rp_port_assert.  Sockets are small non-negative integers chosen by the
+ * rp_port_assert; 2 more with RP_ENABLE_DNS (rp_port_resolve,
+ * rp_port_resolve_result: the only calls a port may answer from another
+ * thread's work, through its own lock).  Sockets are small non-negative integers chosen by the
  * port; every call is non-blocking.  rproxy calls nothing else outside
  * this list (and memcpy, memmove, memcmp, memset, strlen). */
 
