@@ -261,14 +261,15 @@ class Device:
         self.state = {}               # free-form per-test state shared with handlers
         self.live = []
         self.threads = []
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                   socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if rcvbuf:      # set before listen so accepted sockets inherit it (window scale)
             self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.lsock.bind((host, port))     # host: another loopback address (t_dns.py)
         self.lsock.listen(128)
         self.port = self.lsock.getsockname()[1]
-        self.addr = "%s:%d" % (host, self.port)
+        self.addr = ("[%s]:%d" if ":" in host else "%s:%d") % (host, self.port)
         t = threading.Thread(target=self._accept_loop, name="dev-%s-accept" % name,
                              daemon=True)
         t.start()

@@ -2,7 +2,8 @@
 looked up through the POSIX port's resolver threads (getaddrinfo) against a test DNS server of
 the test's own (dnsserver.py, 127.53.x.y:53); rproxy runs in a private mount namespace whose
 /etc/resolv.conf names that server.  The answer for cam1.test changes mid-test and traffic
-follows within resolve=; a name that does not resolve at start leaves its device down (the
+follows within resolve= (and runtime control finds it by NAME:PORT); an AAAA-only name is
+used over IPv6; a name that does not resolve at start leaves its device down (the
 proxy serves the rest) until it does; a name server that takes 5 s to answer delays no
 client; empty, truncated, wrong-family, huge and SERVFAIL answers are "not resolved" (the
 last good address is kept).
@@ -71,6 +72,21 @@ def t_dns_move(ctx):
     prom = one(ctx, "GET", "/status?format=prometheus").body.decode()
     check('rproxy_device_up{pool="p",device="cam1.test:%d"} 1' % a.port in prom,
           "Prometheus labels the device by NAME:PORT")
+    r = one(ctx, "POST", "/status/device?pool=p&device=cam1.test:%d&state=drain" % a.port)
+    eq(r.status, 200, "runtime control finds the device by NAME:PORT")
+    eq(json.loads(r.body)["device"], "cam1.test:%d" % a.port, "and answers with NAME:PORT")
+    eq(one(ctx, "GET", "/drained").status, 503, "drained: its only device takes no request")
+
+
+@test("dns: an IPv6 answer (AAAA only) is used: the device at [::1] serves")
+def t_dns_ipv6(ctx):
+    a = ctx.device(name="v6", host="::1")
+    s = dns(ctx)
+    s.set("six.test", "ok", "::1")
+    start(ctx, s, ["pool p resolve=1s", "device p six.test:%d" % a.port])
+    check(wait_for(lambda: one(ctx, "GET", "/x").status == 200), "served through the AAAA answer")
+    eq(one(ctx, "GET", "/x").get("X-Device"), "v6", "by the device on [::1]")
+    eq(status_devices(ctx)[0]["addr"], "[::1]:%d" % a.port, "status: the IPv6 address")
 
 
 @test("dns: a name that does not resolve at start: the proxy starts, that device is down "
