@@ -34,7 +34,7 @@
  * [20] Authentication: SHA-crypt, Basic credentials, users files
  * [21] The PROXY protocol header
  * [22] The front door: client limits, route ACLs, Basic auth, PROXY
- * [23] Devices by name
+ * [24] Devices by name
  */
 #define RP_AMALGAMATION 1
 
@@ -637,7 +637,7 @@ RP_INTERNAL int proxy_read(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int proxy_step(rp_proxy *p, rp_conn *c);
 #endif
 
-/* [23] Devices by name (RP_ENABLE_DNS): lookups through the port. */
+/* [24] Devices by name (RP_ENABLE_DNS): lookups through the port. */
 #if RP_ENABLE_DNS
 #define HAS_ADDR(d) ((d)->addr.family != 0) /* a named device before its first answer: no */
 RP_INTERNAL void dns_run(rp_proxy *p);     /* start the lookups that are due (timers) */
@@ -3481,7 +3481,7 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
  * highest wins and gives the total back -- weights 5,1,1 give a a b a c a a.
  * Backups are considered only when no primary is eligible.  Passive health:
  * device_fail / device_ok count failures and mark a device down.
- * Owns: the devices' balancing and health fields.  Calls: [1] [2] [23]. */
+ * Owns: the devices' balancing and health fields.  Calls: [1] [2] [24]. */
 
 
 rp_str
@@ -7591,7 +7591,7 @@ hit_step(rp_proxy *p, rp_conn *c)
  * keeps proving it alive (a battery sensor is not woken for nothing).
  * `fall` failed probes in a row take it out, `rise` passes bring it back.
  * Owns: DS_PCONNECT / DS_PROBE connections, the devices' probe fields.  Calls: [7] [8]
- * [9] [23].  Called by: [9] (conn_event, conn_timeout), [18] (timers). */
+ * [9] [24].  Called by: [9] (conn_event, conn_timeout), [18] (timers). */
 
 
 /* Probe d ended, passed or not; it is freed. */
@@ -8396,7 +8396,7 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
  * "earliest deadline" hint; the full sweep runs only when the hint is due.
  * A listener that hits EMFILE pauses for RP_LISTEN_PAUSE_MS instead of
  * spinning.  Reports on connections go to the dispatcher of [9].
- * Owns: p->lsocks, p->batch, p->next_timer.  Calls: [8] [9] [13] [16] [23].
+ * Owns: p->lsocks, p->batch, p->next_timer.  Calls: [8] [9] [13] [16] [24].
  * Called by: [19] (rp_poll). */
 
 
@@ -8514,7 +8514,7 @@ timers_run(rp_proxy *p)
 /* ==== [19] Public API ====
  * What rproxy.h declares: init, load, start, poll, shutdown, the balancer's
  * and errors' entry points.  Owns: the proxy's lifetime (started, stopping).
- * Calls: [6] [7] [8] [9] [16] [18] [23]. */
+ * Calls: [6] [7] [8] [9] [16] [18] [24]. */
 
 
 const char *
@@ -9901,8 +9901,8 @@ proxy_step(rp_proxy *p, rp_conn *c)
 }
 #endif
 
-/* ======== src/23-dns.c ======== */
-/* ==== [23] Devices by name ====
+/* ======== src/24-dns.c ======== */
+/* ==== [24] Devices by name ====
  * A `device POOL NAME:PORT` line keeps NAME (cfg->str) and looks it up
  * through the port (rp_port_resolve / rp_port_resolve_result): the port
  * answers off the loop -- a resolver thread on POSIX, lwIP's asynchronous

@@ -6,7 +6,7 @@
  * highest wins and gives the total back -- weights 5,1,1 give a a b a c a a.
  * Backups are considered only when no primary is eligible.  Passive health:
  * device_fail / device_ok count failures and mark a device down.
- * Owns: the devices' balancing and health fields.  Calls: [1] [2] [23]. */
+ * Owns: the devices' balancing and health fields.  Calls: [1] [2] [24]. */
 #include "rp_int.h"
 
 rp_str

@@ -5,7 +5,7 @@
  * keeps proving it alive (a battery sensor is not woken for nothing).
  * `fall` failed probes in a row take it out, `rise` passes bring it back.
  * Owns: DS_PCONNECT / DS_PROBE connections, the devices' probe fields.  Calls: [7] [8]
- * [9] [23].  Called by: [9] (conn_event, conn_timeout), [18] (timers). */
+ * [9] [24].  Called by: [9] (conn_event, conn_timeout), [18] (timers). */
 #include "rp_int.h"
 
 /* Probe d ended, passed or not; it is freed. */

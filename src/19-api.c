@@ -1,7 +1,7 @@
 /* ==== [19] Public API ====
  * What rproxy.h declares: init, load, start, poll, shutdown, the balancer's
  * and errors' entry points.  Owns: the proxy's lifetime (started, stopping).
- * Calls: [6] [7] [8] [9] [16] [18] [23]. */
+ * Calls: [6] [7] [8] [9] [16] [18] [24]. */
 #include "rp_int.h"
 
 const char *

@@ -596,7 +596,7 @@ RP_INTERNAL int proxy_read(rp_proxy *p, rp_conn *c);
 RP_INTERNAL int proxy_step(rp_proxy *p, rp_conn *c);
 #endif
 
-/* [23] Devices by name (RP_ENABLE_DNS): lookups through the port. */
+/* [24] Devices by name (RP_ENABLE_DNS): lookups through the port. */
 #if RP_ENABLE_DNS
 #define HAS_ADDR(d) ((d)->addr.family != 0) /* a named device before its first answer: no */
 RP_INTERNAL void dns_run(rp_proxy *p);     /* start the lookups that are due (timers) */

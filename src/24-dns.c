@@ -1,4 +1,4 @@
-/* ==== [23] Devices by name ====
+/* ==== [24] Devices by name ====
  * A `device POOL NAME:PORT` line keeps NAME (cfg->str) and looks it up
  * through the port (rp_port_resolve / rp_port_resolve_result): the port
  * answers off the loop -- a resolver thread on POSIX, lwIP's asynchronous
