@@ -2895,10 +2895,11 @@ cfg_addr_want(rp_str a)
 
 #if RP_ENABLE_DNS
 /* `NAME:PORT`: a DNS name (labels of letters, digits, - and _, 1..63 bytes,
- * not beginning or ending with -, dots between, at most 253 bytes, a letter somewhere so that a mistyped
- * address is not taken for a name) and a port 1..65535.  Kept in d->name,
- * the port in d->addr (family 0 until the first lookup answers).  RP_OK,
- * RP_EINVAL (not such a word) or RP_ECONFIG (no room for the name). */
+ * not beginning or ending with -, dots between, at most 253 bytes, a letter
+ * somewhere so that a mistyped address is not taken for a name) and a port
+ * 1..65535.  Kept in d->name, the port in d->addr (family 0 until the first
+ * lookup answers).  RP_OK, RP_EINVAL (not such a word) or RP_ECONFIG (no
+ * room for the name). */
 static int
 cfg_device_name(cfg_ctx *x, rp_device *d, rp_str a)
 {
