@@ -35,6 +35,7 @@
  * [21] The PROXY protocol header
  * [22] The front door: client limits, route ACLs, Basic auth, PROXY
  * [23] Shared live streams: one device stream, many viewers
+ * [24] Devices by name
  */
 #define RP_AMALGAMATION 1
 
@@ -685,6 +686,22 @@ RP_INTERNAL int multipart_boundary(rp_str content_type, char *out, size_t cap);
 #define STREAM_LEAVE(p, c) ((c)->stream ? stream_leave(p, c) : (void)0)
 #else
 #define STREAM_LEAVE(p, c) ((void)0)
+#endif
+
+/* [24] Devices by name (RP_ENABLE_DNS): lookups through the port. */
+#if RP_ENABLE_DNS
+#define HAS_ADDR(d) ((d)->addr.family != 0) /* a named device before its first answer: no */
+RP_INTERNAL void dns_run(rp_proxy *p);     /* start the lookups that are due (timers) */
+RP_INTERNAL void dns_collect(rp_proxy *p); /* take the answers that came (each turn) */
+RP_INTERNAL void dns_soon(rp_proxy *p, rp_device *d); /* d failed: look its name up again soon */
+RP_INTERNAL void w_dev_id(wbuf *w, const rp_device *d);   /* NAME:PORT, or IP:PORT */
+RP_INTERNAL void w_dev_addr(wbuf *w, const rp_device *d); /* IP:PORT, "" before an answer */
+#define DNS_SOON(p, d) dns_soon(p, d)
+#else
+#define HAS_ADDR(d) 1
+#define DNS_SOON(p, d) ((void)0)
+#define w_dev_id(w, d) w_addr(w, &(d)->addr)
+#define w_dev_addr(w, d) w_addr(w, &(d)->addr)
 #endif
 
 #endif /* RP_INT_H */
@@ -2410,6 +2427,9 @@ opt_set_or(cfg_ctx *x, const cfg_num *t, size_t n, void *obj, rp_str word, const
  * defaults are), whose checks hold it to the row's range. */
 static const cfg_num pool_nums[] = {
     NUM(rp_pool, retries, "retries", CFG_NUM, 0, 10),
+#if RP_ENABLE_DNS
+    NUM(rp_pool, resolve_ms, "resolve", CFG_SEC, 1000, 86400000),
+#endif
 #if RP_ENABLE_LIMITS
     NUM(rp_pool, queue_max, "queue", CFG_NUM, 0, 65535),
     NUM(rp_pool, queue_timeout_ms, "queue_timeout", CFG_MS, 1, 86400000),
@@ -2817,6 +2837,9 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "too many pools (RP_MAX_POOLS)", w[1]);
     pl = &c->pools[c->npools];
     pl->retries = RP_DEFAULT_RETRIES; /* its default; balance stays WRR (0) */
+#if RP_ENABLE_DNS
+    pl->resolve_ms = RP_RESOLVE_INTERVAL_MS;
+#endif
 #if RP_ENABLE_LIMITS
     pl->queue_timeout_ms = RP_QUEUE_TIMEOUT_MS;
 #endif
@@ -2828,6 +2851,10 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
             pl->balance = RP_BALANCE_LEASTCONN;
         else if (str_ieq(key, S("balance")))
             return cfg_bad_value(x, w[i]);
+#if !RP_ENABLE_DNS
+        else if (str_ieq(key, S("resolve")))
+            return cfg_fail(x, "device names not compiled in (RP_ENABLE_DNS=0)", w[i]);
+#endif
         else if (OPT_SET_OR(x, pool_nums, pl, w[i], "unknown pool option", pool_opts) != RP_OK)
             return RP_ECONFIG;
 #if RP_ENABLE_LIMITS
@@ -2914,9 +2941,51 @@ cfg_addr_want(rp_str a)
     }
     h.p = a.p, h.n = head;
     if (letters && colons <= 1 && !str_ieq(h, S("localhost")))
-        return ": want IP:PORT (names need a resolver, none built in)";
+        return RP_ENABLE_DNS ? ": want IP:PORT or NAME:PORT"
+                             : ": want IP:PORT (names need a resolver: RP_ENABLE_DNS=0)";
     return ": want IP:PORT";
 }
+
+#if RP_ENABLE_DNS
+/* `NAME:PORT`: a DNS name (labels of letters, digits, - and _, 1..63 bytes,
+ * not beginning or ending with -, dots between, at most 253 bytes, a letter
+ * somewhere so that a mistyped address is not taken for a name) and a port
+ * 1..65535.  Kept in d->name, the port in d->addr (family 0 until the first
+ * lookup answers).  RP_OK, RP_EINVAL (not such a word) or RP_ECONFIG (no
+ * room for the name). */
+static int
+cfg_device_name(cfg_ctx *x, rp_device *d, rp_str a)
+{
+    size_t i, colon = a.n, label = 0, letters = 0;
+    int64_t port;
+    rp_str h, ps;
+    for (i = 0; i < a.n && colon == a.n; i++)
+        colon = a.p[i] == ':' ? i : colon;
+    h.p = a.p, h.n = colon;
+    ps.p = a.p + colon + 1, ps.n = colon < a.n ? a.n - colon - 1 : 0;
+    if (h.n == 0 || h.n > 253 || ps.n == 0 || ps.n > 5 || (port = parse_dec(ps)) < 1 || port > 65535)
+        return RP_EINVAL;
+    for (i = 0; i < h.n; i++) {
+        int ch = lower((unsigned char)h.p[i]);
+        if ((ch == '.' || ch == '-') && label == 0)
+            return RP_EINVAL; /* an empty label ("a..b", ".a") or a leading '-' */
+        if (ch == '.' && h.p[i - 1] == '-')
+            return RP_EINVAL; /* a label ending in '-' */
+        label = ch == '.' ? 0 : label + 1;
+        letters += ch >= 'a' && ch <= 'z';
+        if (label > 63 || !((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                            ch == '_' || ch == '.'))
+            return RP_EINVAL;
+    }
+    if (!letters || h.p[h.n - 1] == '-')
+        return RP_EINVAL;
+    if ((d->name = cfg_str(x, h)) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", a);
+    memset(&d->addr, 0, sizeof(d->addr));
+    d->addr.port = (uint16_t)port;
+    return RP_OK;
+}
+#endif
 
 /* A device line's defaults (rproxy.h); the rest of it starts zeroed. */
 static void
@@ -2943,7 +3012,12 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "too many devices (RP_MAX_DEVICES)", w[2]);
     d = &c->devices[c->ndevices];
     memset(d, 0, sizeof(*d));
-    if ((rc = rp_addr_parse(&d->addr, w[2].p, w[2].n, 1)) != RP_OK)
+    rc = rp_addr_parse(&d->addr, w[2].p, w[2].n, 1);
+#if RP_ENABLE_DNS
+    if (rc == RP_EINVAL && (rc = cfg_device_name(x, d, w[2])) == RP_ECONFIG)
+        return rc;
+#endif
+    if (rc != RP_OK)
         return cfg_addr_fail(x, rc, "bad device address", w[2], cfg_addr_want(w[2]));
     d->pool = (uint8_t)pool;
     device_defaults(d);
@@ -3484,7 +3558,7 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
  * highest wins and gives the total back -- weights 5,1,1 give a a b a c a a.
  * Backups are considered only when no primary is eligible.  Passive health:
  * device_fail / device_ok count failures and mark a device down.
- * Owns: the devices' balancing and health fields.  Calls: [1] [2]. */
+ * Owns: the devices' balancing and health fields.  Calls: [1] [2] [24]. */
 
 
 rp_str
@@ -3540,7 +3614,7 @@ route_match(const rp_config *c, rp_str host, rp_str path)
 int
 device_is_up(const rp_proxy *p, const rp_device *d)
 {
-    return !d->hc_down && d->down_until <= p->now;
+    return HAS_ADDR(d) && !d->hc_down && d->down_until <= p->now;
 }
 
 #if RP_ENABLE_LIMITS
@@ -3563,6 +3637,8 @@ static int
 device_eligible(rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
 {
     if (!ADMIN_READY(d)) /* drained or in maintenance: no new requests */
+        return 0;
+    if (!HAS_ADDR(d)) /* a name not resolved yet: not even when all are down */
         return 0;
 #if RP_ENABLE_LIMITS
     if (!(d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d))))
@@ -3663,6 +3739,7 @@ device_fail(rp_proxy *p, int idx, int err)
     if (d->fails < d->max_fails && d->checked + d->fail_timeout_ms < p->now)
         d->fails = 0; /* earlier failures are out of the window */
     d->checked = p->now;
+    DNS_SOON(p, d); /* a named device may have moved */
     d->effective -= d->weight / mf ? d->weight / mf : 1;
     if (d->effective < 0)
         d->effective = 0;
@@ -7667,7 +7744,7 @@ hit_step(rp_proxy *p, rp_conn *c)
  * keeps proving it alive (a battery sensor is not woken for nothing).
  * `fall` failed probes in a row take it out, `rise` passes bring it back.
  * Owns: DS_PCONNECT / DS_PROBE connections, the devices' probe fields.  Calls: [7] [8]
- * [9].  Called by: [9] (conn_event, conn_timeout), [18] (timers). */
+ * [9] [24].  Called by: [9] (conn_event, conn_timeout), [18] (timers). */
 
 
 /* Probe d ended, passed or not; it is freed. */
@@ -7692,6 +7769,7 @@ probe_finish(rp_proxy *p, rp_conn *d, int ok)
     }
     dv->probe_failures++;
     dv->hc_rise = 0;
+    DNS_SOON(p, dv); /* a named device may have moved */
     if (!dv->hc_down && ++dv->hc_fall >= pl->fall) {
         dv->hc_down = 1;
         dv->hc_fall = 0;
@@ -7736,7 +7814,7 @@ probe_start(rp_proxy *p, int idx)
     w_put(&w, S("GET "));
     w_cstr(&w, pl->health_path);
     w_put(&w, S(" HTTP/1.1\r\nHost: "));
-    w_addr(&w, &dv->addr);
+    w_dev_id(&w, dv); /* NAME:PORT for a named device */
     w_put(&w, S("\r\nUser-Agent: rproxy-health\r\nConnection: close\r\n\r\n"));
     buf_commit(&d->out, &w);
     conn_rearm(p, d);
@@ -7785,7 +7863,7 @@ health_run(rp_proxy *p)
     for (i = 0; i < p->cfg.ndevices; i++) {
         rp_device *dv = &p->cfg.devices[i];
         const rp_pool *pl = &p->cfg.pools[dv->pool];
-        if (!pl->health || dv->probe || dv->weight == 0)
+        if (!pl->health || dv->probe || dv->weight == 0 || !HAS_ADDR(dv))
             continue;
 #if RP_ENABLE_RUNTIME
         if (dv->admin == RP_ADMIN_MAINT)
@@ -7881,8 +7959,16 @@ static void
 json_device(const rp_proxy *p, const rp_device *d, wbuf *w)
 {
     w_put(w, S("{\"addr\":\""));
-    w_addr(w, &d->addr);
+    w_dev_addr(w, d); /* a named device's current address ("" before one) */
     w_put(w, "\"", 1);
+#if RP_ENABLE_DNS
+    if (d->name) {
+        json_str(w, "name", d->name);
+        json_str(w, "resolve", d->resolving ? "pending" : d->resolve_bad ? "failing" : "ok");
+        json_num(w, "resolves", d->resolves, 1);
+        json_num(w, "resolve_failures", d->resolve_fails, 1);
+    }
+#endif
     json_str(w, "state", device_state(p, d));
 #if RP_ENABLE_RUNTIME
     json_str(w, "admin", admin_names[d->admin]);
@@ -8244,7 +8330,7 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     w_put(w, S("{pool=\""));
     w_cstr(w, p->cfg.pools[d->pool].name);
     w_put(w, S("\",device=\""));
-    w_addr(w, &d->addr);
+    w_dev_id(w, d); /* a named device by NAME:PORT: the label stays when it moves */
     w_put(w, S("\"} "));
     w_num(w, v[m]);
     w_put(w, "\n", 1);
@@ -8377,7 +8463,7 @@ runtime_control(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     rp_config *cf = &p->cfg;
     rp_str q = m->target, kv, key, pool = {NULL, 0}, dev = {NULL, 0}, state = {NULL, 0},
            weight = {NULL, 0};
-    char addr[64], body[256];
+    char addr[264], body[512]; /* a NAME:PORT is up to 259 bytes */
     long dn = 0;
     int64_t wt = -1;
     int admin = -1, i, k, idx = -1;
@@ -8425,10 +8511,10 @@ runtime_control(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         if (strlen(cf->pools[i].name) != pool.n || memcmp(cf->pools[i].name, pool.p, pool.n) != 0)
             continue;
         for (k = 0; k < cf->pools[i].ndevices; k++) {
-            char b[64];
+            char b[264];
             wbuf a;
             a.p = b, a.n = 0, a.cap = sizeof(b), a.full = 0;
-            w_addr(&a, &cf->devices[cf->pools[i].devices[k]].addr);
+            w_dev_id(&a, &cf->devices[cf->pools[i].devices[k]]); /* IP:PORT or NAME:PORT */
             if (a.n == (size_t)dn && memcmp(b, addr, a.n) == 0) {
                 idx = cf->pools[i].devices[k];
                 d = &cf->devices[idx];
@@ -8458,7 +8544,7 @@ runtime_control(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     w_put(&w, S("{\"pool\":\""));
     w_str(&w, pool);
     w_put(&w, S("\",\"device\":\""));
-    w_addr(&w, &d->addr);
+    w_dev_id(&w, d);
     w_put(&w, "\"", 1);
     json_str(&w, "admin", admin_names[d->admin]);
     json_num(&w, "weight", d->weight, 1);
@@ -8530,7 +8616,7 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
  * "earliest deadline" hint; the full sweep runs only when the hint is due.
  * A listener that hits EMFILE pauses for RP_LISTEN_PAUSE_MS instead of
  * spinning.  Reports on connections go to the dispatcher of [9].
- * Owns: p->lsocks, p->batch, p->next_timer.  Calls: [8] [9] [13] [16].
+ * Owns: p->lsocks, p->batch, p->next_timer.  Calls: [8] [9] [13] [16] [24].
  * Called by: [19] (rp_poll). */
 
 
@@ -8639,13 +8725,16 @@ timers_run(rp_proxy *p)
             timer_hint(p, c->deadline);
     }
     health_run(p);
+#if RP_ENABLE_DNS
+    dns_run(p);
+#endif
 }
 
 /* ======== src/19-api.c ======== */
 /* ==== [19] Public API ====
  * What rproxy.h declares: init, load, start, poll, shutdown, the balancer's
  * and errors' entry points.  Owns: the proxy's lifetime (started, stopping).
- * Calls: [6] [7] [8] [9] [16] [18]. */
+ * Calls: [6] [7] [8] [9] [16] [18] [24]. */
 
 
 const char *
@@ -8776,6 +8865,9 @@ rp_start(rp_proxy *p)
             dv->probe_next = p->now + 1 + (uint32_t)i * RP_HEALTH_STAGGER_MS % pl->interval_ms;
     }
     health_run(p);
+#if RP_ENABLE_DNS
+    dns_run(p); /* every name now: the proxy runs while they resolve */
+#endif
     return RP_OK;
 }
 
@@ -8803,6 +8895,10 @@ rp_poll(rp_proxy *p, int timeout_ms)
     }
     p->batch = NULL;
     p->batch_n = p->batch_at = 0;
+#if RP_ENABLE_DNS
+    if (p->dns_pending) /* the port woke the wait when an answer came */
+        dns_collect(p);
+#endif
     if (p->next_timer && p->now >= p->next_timer)
         timers_run(p);
     return n;
@@ -10661,3 +10757,147 @@ stream_leave(rp_proxy *p, rp_conn *c)
     }
 }
 #endif /* RP_ENABLE_SHARE */
+
+/* ======== src/24-dns.c ======== */
+/* ==== [24] Devices by name ====
+ * A `device POOL NAME:PORT` line keeps NAME (cfg->str) and looks it up
+ * through the port (rp_port_resolve / rp_port_resolve_result): the port
+ * answers off the loop -- a resolver thread on POSIX, lwIP's asynchronous
+ * dns_gethostbyname on the board stacks -- so the loop never waits for a
+ * name server, and this section stays single-threaded and heap-free.  A
+ * name is looked up at rp_start, again every `resolve=` of its pool, and
+ * soon (RP_RESOLVE_RETRY_MS after the last lookup began) when its device
+ * failed a connect or a probe.  Until its first answer the device has no
+ * address (family 0): it is down, never picked nor probed.  A failed lookup
+ * keeps the last good address.  A new address closes the device's idle
+ * connections (they lead to the old one) and clears its passive failures;
+ * busy exchanges finish where they are.  The slot given to the port is the
+ * device's index: one lookup per device at a time.
+ * Owns: the devices' resolve fields, p->dns_pending.  Calls: [2] [7] [9].
+ * Called by: [7] [16] (dns_soon), [17] (w_dev_id), [18] (dns_run),
+ * [19] (dns_collect, from rp_poll). */
+
+
+#if RP_ENABLE_DNS
+void
+w_dev_id(wbuf *w, const rp_device *d)
+{
+    if (!d->name) {
+        w_addr(w, &d->addr);
+        return;
+    }
+    w_cstr(w, d->name);
+    w_put(w, ":", 1);
+    w_num(w, d->addr.port);
+}
+
+void
+w_dev_addr(wbuf *w, const rp_device *d)
+{
+    if (HAS_ADDR(d))
+        w_addr(w, &d->addr);
+}
+
+static void
+dns_start(rp_proxy *p, rp_device *d, int idx)
+{
+    const rp_pool *pl = &p->cfg.pools[d->pool];
+    int rc = rp_port_resolve(d->name, idx);
+    d->resolve_at = p->now;
+    d->resolve_next = p->now + pl->resolve_ms;
+    if (rc == RP_OK) {
+        d->resolving = 1;
+        p->dns_pending++;
+        return;
+    }
+    if (rc == RP_ENOTIMPL) {
+        d->resolve_next = UINT64_MAX; /* no resolver in this port: never again */
+        RP_LOG(RP_LOG_ERROR, ("device %s: the port has no resolver", d->name));
+        return;
+    }
+    RP_LOG(RP_LOG_WARN, ("device %s: lookup not started: %s", d->name, rp_strerror(rc)));
+}
+
+void
+dns_run(rp_proxy *p)
+{
+    int i;
+    for (i = 0; i < p->cfg.ndevices; i++) {
+        rp_device *d = &p->cfg.devices[i];
+        if (!d->name || d->resolving)
+            continue;
+        if (d->resolve_next <= p->now)
+            dns_start(p, d, i);
+        if (!d->resolving && d->resolve_next != UINT64_MAX)
+            timer_hint(p, d->resolve_next);
+    }
+}
+
+void
+dns_soon(rp_proxy *p, rp_device *d)
+{
+    uint64_t t = d->resolve_at + RP_RESOLVE_RETRY_MS;
+    if (!d->name || d->resolving || d->resolve_next == UINT64_MAX)
+        return;
+    if (t < p->now)
+        t = p->now;
+    if (t < d->resolve_next) {
+        d->resolve_next = t;
+        timer_hint(p, t);
+    }
+}
+
+/* Lookup of device idx answered: a usable address, or a failure. */
+static void
+dns_answer(rp_proxy *p, rp_device *d, int idx, int rc, const rp_addr *a)
+{
+    char ip[48];
+    if (rc == RP_OK && !(a->family == 4 || (RP_ENABLE_IPV6 && a->family == 6)))
+        rc = RP_ENOTFOUND; /* a family this build cannot use: not an answer */
+    if (rc != RP_OK) {
+        d->resolve_fails++;
+        if (!d->resolve_bad) /* once per bad spell, not every interval */
+            RP_LOG(RP_LOG_WARN, ("device %s: lookup failed (%s): %s", d->name, rp_strerror(rc),
+                                 HAS_ADDR(d) ? "keeping the last address" : "down until it resolves"));
+        d->resolve_bad = 1;
+        return;
+    }
+    d->resolves++;
+    d->resolve_bad = 0;
+    d->resolve_fails = 0;
+    if (HAS_ADDR(d) && d->addr.family == a->family && memcmp(d->addr.ip, a->ip, 16) == 0)
+        return;
+    rp_addr_format(a, ip, sizeof(ip));
+    RP_LOG(RP_LOG_INFO, ("device %s:%u at %s", d->name, d->addr.port, ip));
+    (void)ip;
+    d->addr.family = a->family;
+    memcpy(d->addr.ip, a->ip, 16);
+    while (p->idle[idx]) /* pooled connections lead to the old address */
+        conn_free(p, p->idle[idx]);
+    d->fails = 0; /* the failures were the old address's */
+    d->down_until = 0;
+    d->effective = d->weight;
+    d->probe_next = p->now; /* a health line checks the new one at once */
+    timer_hint(p, p->now);
+}
+
+void
+dns_collect(rp_proxy *p)
+{
+    int i;
+    for (i = 0; i < p->cfg.ndevices && p->dns_pending; i++) {
+        rp_device *d = &p->cfg.devices[i];
+        rp_addr a;
+        int rc;
+        if (!d->resolving)
+            continue;
+        memset(&a, 0, sizeof(a));
+        if ((rc = rp_port_resolve_result(i, &a)) == RP_EAGAIN)
+            continue;
+        d->resolving = 0;
+        p->dns_pending--;
+        dns_answer(p, d, i, rc, &a);
+        timer_hint(p, d->resolve_next);
+    }
+}
+#endif

@@ -85,7 +85,7 @@
  *     of which engine and X.509 contexts              7,422       6,923
  *     all TLS slots                               2,598,400      55,456
  *   TLS session cache                                16,384       1,024
- *   rp_config: the configuration                     33,824       4,344
+ *   rp_config: the configuration                     34,464       4,344
  *     of which certificates and their store          18,272       2,176
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
@@ -93,7 +93,7 @@
  *   shared streams                                    6,272           -
  *   shared stream rings                           1,048,576           -
  *   everything else                                   1,808         360
- *   rp_proxy: all of rproxy's RAM                72,629,704     147,192
+ *   rp_proxy: all of rproxy's RAM                72,630,344     147,192
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
@@ -499,6 +499,30 @@ extern "C" {
  *  refuses IPv6 addresses (file:line) and no IPv6 formatter is compiled in. */
 #ifndef RP_ENABLE_IPV6
 #define RP_ENABLE_IPV6 1
+#endif
+
+/** Devices by DNS name (`device POOL NAME:PORT`), 0/1: the names are looked
+ *  up through the port's resolver (rp_port_resolve, never blocking the
+ *  loop), at rp_start, every pool `resolve=` and soon after a failure;
+ *  the last good address is kept while a lookup fails.  0: a name in the
+ *  config is an error that names this knob, and no resolver is called.
+ *  Cost: 40 bytes per device (32 on a 32-bit target), 4 per pool, a byte
+ *  in rp_proxy; ~2.7 KB of x86-64 code, 877 B of Cortex-M4 code. */
+#ifndef RP_ENABLE_DNS
+#define RP_ENABLE_DNS 1
+#endif
+/** How often a device name is looked up again, ms (`resolve=` of a pool,
+ *  1 s..24 h); RP_ENABLE_DNS only. */
+#ifndef RP_RESOLVE_INTERVAL_MS
+#define RP_RESOLVE_INTERVAL_MS 30000
+#endif
+/** After a failure of a named device (a connect, a probe), its name is looked
+ *  up again, but no sooner than this after its last lookup began (ms). */
+#ifndef RP_RESOLVE_RETRY_MS
+#define RP_RESOLVE_RETRY_MS 1000
+#endif
+#if RP_ENABLE_DNS && (RP_RESOLVE_INTERVAL_MS < 1000 || RP_RESOLVE_INTERVAL_MS > 86400000)
+#error "RP_RESOLVE_INTERVAL_MS must be 1000..86400000 (the range of `resolve=`)"
 #endif
 
 /* ---- Authentication and the PROXY protocol (issue 14) ---- */
@@ -974,16 +998,22 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        client's from then on (RP_ENABLE_PROXY_PROTOCOL); proxy_from=:
  *        at most 4 networks whose peers may connect (default any); a
  *        missing, malformed or untrusted header closes the connection.
- *   pool NAME [balance=wrr|leastconn] [retries=N]
+ *   pool NAME [balance=wrr|leastconn] [retries=N] [resolve=DURATION]
  *        a group of devices, defined before its devices, routes and health
  *        line; at most RP_MAX_POOLS; each needs a device that is not a
  *        backup.  balance wrr (smooth weighted round-robin); retries
  *        RP_DEFAULT_RETRIES (0..10): replays of an idempotent request after
- *        a device closed without answering
- *   device POOL IP:PORT [weight=N] [backup] [max_fails=N]
+ *        a device closed without answering; resolve RP_RESOLVE_INTERVAL_MS
+ *        (1s..24h, a bare number is seconds; RP_ENABLE_DNS): how often its
+ *        devices' names are looked up again
+ *   device POOL IP:PORT|NAME:PORT [weight=N] [backup] [max_fails=N]
  *          [fail_timeout=DURATION] [tls] [ca=FILE] [sni=HOST] [verify=on|off]
- *        a device in POOL at A.B.C.D:PORT, [IPv6]:PORT or localhost:PORT
- *        (no host names: there is no resolver);
+ *        a device in POOL at A.B.C.D:PORT, [IPv6]:PORT or localhost:PORT,
+ *        or at a DNS NAME (RP_ENABLE_DNS: labels of letters, digits, - and
+ *        _, 1..63 bytes, not beginning or ending with -, at most 253 bytes,
+ *        a letter somewhere), looked up through rp_port_resolve at rp_start,
+ *        every `resolve=` and soon after a failure; down until the first
+ *        answer, the last good address kept while lookups fail;
  *        at most RP_MAX_DEVICES in all.  weight RP_DEFAULT_WEIGHT (0..1000,
  *        0 = disabled); backup: used only while every primary is down;
  *        max_fails RP_DEFAULT_MAX_FAILS (0..1000, 0 = never marked down);
@@ -1037,6 +1067,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        line.  At most 4 allow= networks, IPv4 or IPv6 (bare or in [ ]),
  *        BITS 0..32 or 0..128, default all; none: loopback only.  auth=
  *        and realm= as on a route.  POST PATH/device?pool=P&device=IP:PORT
+ *        (or NAME:PORT)
  *        [&state=ready|drain|maint][&weight=0..1000] changes a device at
  *        runtime (RP_ENABLE_RUNTIME), answered in JSON.
  *   users NAME FILE
@@ -1077,7 +1108,8 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  * PATH is '/' and visible ASCII, at most RP_CFG_PATH_MAX bytes; a FILE name
  * is at most 255 bytes (what rp_port_blob is given).  Asking for what a
  * knob compiled out (tls and `listen ... tls`, status, device TLS,
- * client_ca=, tls_profile=compat, redirect_https, IPv6 addresses) is an
+ * client_ca=, tls_profile=compat, redirect_https, IPv6 addresses, device
+ * names and resolve=) is an
  * error that names the knob; without RP_ENABLE_CACHE, `cache` is an unknown
  * directive.  The whole text must have a listen and a route line.
  *
@@ -1145,6 +1177,17 @@ typedef struct {
     uint64_t last_ok;         /**< last response head received (ms) */
     uint64_t probe_next;      /**< next active probe due (ms) */
     const char *sni;          /**< `sni=` (default: none) */
+#if RP_ENABLE_DNS
+    const char *name;         /**< NAME of `NAME:PORT` (looked up; addr holds
+                                   its last good address, family 0 until the
+                                   first lookup answers); NULL: an address */
+    uint8_t resolving;        /**< a lookup is in flight in the port */
+    uint8_t resolve_bad;      /**< the last lookup failed */
+    uint16_t resolve_fails;   /**< lookups that failed since the last good one */
+    rp_counter resolves;      /**< lookups that gave an address */
+    uint64_t resolve_next;    /**< next lookup due (ms) */
+    uint64_t resolve_at;      /**< last lookup started (ms) */
+#endif
     rp_addr addr;             /**< HOST:PORT */
 #if RP_ENABLE_TLS
     size_t ntas;              /**< CAs from `ca=` */
@@ -1166,6 +1209,9 @@ typedef struct {
     uint16_t expect;          /**< status a probe wants; 0 = any 2xx/3xx */
     uint32_t interval_ms, probe_timeout_ms; /**< `interval=`, `timeout=` */
     const char *health_path;  /**< `path=` */
+#if RP_ENABLE_DNS
+    uint32_t resolve_ms;      /**< `resolve=`: its named devices looked up again */
+#endif
 #if RP_ENABLE_LIMITS
     uint16_t queue_max;       /**< `queue=`: requests that may wait; 0 = none */
     uint16_t queued;          /**< state: waiting now */
@@ -1462,7 +1508,9 @@ int rp_device_up(const rp_proxy *p, int dev);
  * Implemented by exactly one file in port/ and bound at link time: 17
  * functions, rp_port_listen .. rp_port_assert below and rp_port_log under
  * "Logging" -- 16 in a build without RP_ENABLE_ASSERT, which never calls
- * rp_port_assert.  Sockets are small non-negative integers chosen by the
+ * rp_port_assert; 2 more with RP_ENABLE_DNS (rp_port_resolve,
+ * rp_port_resolve_result: the only calls a port may answer from another
+ * thread's work, through its own lock).  Sockets are small non-negative integers chosen by the
  * port; every call is non-blocking.  rproxy calls nothing else outside
  * this list (and memcpy, memmove, memcmp, memset, strlen). */
 
@@ -1551,6 +1599,30 @@ int rp_port_random(void *buf, size_t n);
  *  (it exists but could not be read), or RP_ENOMEM when the port has no
  *  room to keep it: configuration errors name the reason. */
 int rp_port_blob(const char *name, const void **data, size_t *len);
+
+#if RP_ENABLE_DNS
+/** Start looking up a device name (RP_ENABLE_DNS builds only; two more
+ *  functions in the contract).  name is NUL-ended, at most 253 bytes (the
+ *  port copies it); slot is the device's index, 0..RP_MAX_DEVICES-1, and
+ *  rproxy starts at most one lookup per slot at a time.  The call must not
+ *  block: the port answers from another thread (POSIX: getaddrinfo in a
+ *  resolver thread) or from its stack's asynchronous resolver (lwIP:
+ *  dns_gethostbyname) and, when an answer is ready, makes rp_port_wait
+ *  return (with 0 reports if need be).  Returns RP_OK (started), RP_ENOMEM
+ *  (no room now: rproxy tries again at the next interval), RP_EINVAL (a
+ *  name the port cannot ask for), or RP_ENOTIMPL (the port has no
+ *  resolver: rproxy does not ask again). */
+int rp_port_resolve(const char *name, int slot);
+
+/** The outcome of slot's lookup, asked by rproxy after every rp_port_wait
+ *  while it is in flight: RP_EAGAIN (not yet), RP_OK with out->family and
+ *  out->ip set to the first usable answer (IPv4, or IPv6 where the build
+ *  has RP_ENABLE_IPV6; out->port is rproxy's), or a failure -- RP_ENOTFOUND
+ *  (no such name, or no answer of a usable family), RP_ETIMEDOUT, RP_EIO
+ *  (the server failed or its answer was malformed, truncated or too big).
+ *  After an answer other than RP_EAGAIN the slot is free again. */
+int rp_port_resolve_result(int slot, rp_addr *out);
+#endif
 
 #if RP_ENABLE_ASSERT
 /** An internal invariant failed (RP_ENABLE_ASSERT builds only): report
@@ -1824,6 +1896,9 @@ struct rp_proxy {
     uint8_t started, stopping;
     uint8_t pick_any;      /* balancer: ignore passive down marks */
     uint8_t pick_full;     /* balancer: a device was passed over at max_conns */
+#if RP_ENABLE_DNS
+    uint8_t dns_pending;   /* devices whose lookup is in flight in the port */
+#endif
     rp_event *batch;       /* reports of the current rp_poll turn */
     int batch_at, batch_n;
     struct rp_lsock lsocks[RP_MAX_LISTENERS];

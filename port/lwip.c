@@ -14,6 +14,7 @@
  *
  * [1] slots  [2] addresses and errors  [3] lwIP callbacks  [4] sockets
  * [5] readiness  [6] clock, randomness, blobs, log, board API
+ * [7] names (rp_port_resolve: lwIP's dns_gethostbyname)
  */
 #include "rproxy.h"
 #include "lwip.h"
@@ -608,3 +609,95 @@ rp_lwip_stats_get(void)
 {
     return &lw_stats;
 }
+
+/* ==== [7] Names ====
+ * rp_port_resolve asks lwIP's asynchronous resolver (LWIP_DNS): a cached
+ * answer is there at once, else lwIP's callback fills the slot's entry from
+ * the board's loop (NO_SYS: same thread, nothing locks) and rproxy reads it
+ * after its next rp_port_wait.  `.local` names go to mDNS where lwIP has
+ * LWIP_DNS_SUPPORT_MDNS_QUERIES.  lwIP parses the DNS messages (its dns.c:
+ * a malformed, truncated or empty answer is a failed lookup); IPv6 answers
+ * are asked for too when lwIP and rproxy both have IPv6.  Without LWIP_DNS
+ * the port has no resolver: RP_ENOTIMPL, and rproxy asks no more. */
+#if RP_ENABLE_DNS
+#if LWIP_DNS
+#include "lwip/dns.h"
+
+enum { LWD_FREE, LWD_WAIT, LWD_DONE };
+static struct {
+    uint8_t state;
+    int rc;
+    ip_addr_t ip;
+} lw_dns[RP_MAX_DEVICES];
+
+static void
+lw_dns_found(const char *name, const ip_addr_t *ip, void *arg)
+{
+    int slot = (int)(intptr_t)arg;
+    (void)name;
+    if (slot < 0 || slot >= RP_MAX_DEVICES || lw_dns[slot].state != LWD_WAIT)
+        return;
+    lw_dns[slot].rc = ip ? RP_OK : RP_ENOTFOUND;
+    if (ip)
+        ip_addr_copy(lw_dns[slot].ip, *ip);
+    lw_dns[slot].state = LWD_DONE;
+}
+
+int
+rp_port_resolve(const char *name, int slot)
+{
+    err_t e;
+    if (slot < 0 || slot >= RP_MAX_DEVICES || strlen(name) > DNS_MAX_NAME_LENGTH)
+        return RP_EINVAL;
+    if (lw_dns[slot].state != LWD_FREE)
+        return RP_ENOMEM;
+    lw_dns[slot].state = LWD_WAIT;
+#if LWIP_IPV4 && LWIP_IPV6 && RP_ENABLE_IPV6
+    e = dns_gethostbyname_addrtype(name, &lw_dns[slot].ip, lw_dns_found, (void *)(intptr_t)slot,
+                                   LWIP_DNS_ADDRTYPE_IPV4_IPV6);
+#else
+    e = dns_gethostbyname(name, &lw_dns[slot].ip, lw_dns_found, (void *)(intptr_t)slot);
+#endif
+    if (e == ERR_OK) { /* cached: the answer is there already */
+        lw_dns[slot].rc = RP_OK;
+        lw_dns[slot].state = LWD_DONE;
+    } else if (e != ERR_INPROGRESS) {
+        lw_dns[slot].state = LWD_FREE;
+        return e == ERR_MEM ? RP_ENOMEM : RP_EINVAL;
+    }
+    return RP_OK;
+}
+
+int
+rp_port_resolve_result(int slot, rp_addr *out)
+{
+    int rc;
+    if (slot < 0 || slot >= RP_MAX_DEVICES || lw_dns[slot].state == LWD_FREE)
+        return RP_EINVAL;
+    if (lw_dns[slot].state == LWD_WAIT)
+        return RP_EAGAIN;
+    lw_dns[slot].state = LWD_FREE;
+    if ((rc = lw_dns[slot].rc) == RP_OK) {
+        uint16_t port = out->port;
+        lw_addr(&lw_dns[slot].ip, port, out);
+        if (out->family != 4 && !(RP_ENABLE_IPV6 && out->family == 6))
+            rc = RP_ENOTFOUND;
+    }
+    return rc;
+}
+#else /* !LWIP_DNS */
+int
+rp_port_resolve(const char *name, int slot)
+{
+    (void)name, (void)slot;
+    return RP_ENOTIMPL; /* lwIP built without LWIP_DNS: no resolver */
+}
+
+int
+rp_port_resolve_result(int slot, rp_addr *out)
+{
+    (void)slot, (void)out;
+    return RP_EINVAL;
+}
+#endif
+#endif

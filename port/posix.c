@@ -12,6 +12,7 @@
  *
  * [1] descriptor table  [2] addresses and errors  [3] sockets  [4] readiness
  * [5] clock, randomness, blobs, log  [6] host extras (posix.h)
+ * [7] names (rp_port_resolve: getaddrinfo in resolver threads)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* accept4, getrandom, strdup */
@@ -67,6 +68,14 @@ typedef struct {
 } px_fd;
 
 static px_fd px_fds[RP_POSIX_MAX_FDS];
+
+#if RP_ENABLE_DNS
+static int px_dns_wake[2] = {-1, -1}; /* resolver threads -> rp_port_wait ([7]) */
+static void px_dns_drain(void);
+#define PX_DNS_WOKE(fd) ((fd) == px_dns_wake[0] ? (px_dns_drain(), 1) : 0)
+#else
+#define PX_DNS_WOKE(fd) 0
+#endif
 
 #if PX_EPOLL
 #define PX_BATCH 256 /* epoll_wait reports per call */
@@ -364,6 +373,7 @@ rp_port_wait(rp_event *ev, int max, int timeout_ms)
     if (n < 0)
         return errno == EINTR ? 0 : RP_EIO;
     for (i = 0; i < n; i++) {
+        (void)PX_DNS_WOKE(e[i].data.fd); /* its ud is NULL: the core skips it */
         ev[i].ud = px_fds[e[i].data.fd].ud;
         ev[i].events = px_report(e[i].events & EPOLLIN, e[i].events & EPOLLOUT,
                                  e[i].events & (EPOLLERR | EPOLLHUP));
@@ -410,6 +420,8 @@ rp_port_wait(rp_event *ev, int max, int timeout_ms)
         if (pf->revents == 0)
             continue;
         n--;
+        if (PX_DNS_WOKE(pf->fd))
+            continue;
         ev[k].ud = px_fds[pf->fd].ud;
         ev[k++].events = px_report(pf->revents & POLLIN, pf->revents & POLLOUT,
                                    pf->revents & (POLLERR | POLLHUP | POLLNVAL));
@@ -614,3 +626,195 @@ rp_posix_cleanup(void)
     px_epfd = -1;
 #endif
 }
+
+/* ==== [7] Names ====
+ * rp_port_resolve hands the name to one of PX_DNS_THREADS resolver threads,
+ * which call getaddrinfo -- blocking, but not the loop -- and post the
+ * answer in a static table (one entry per device slot, no heap) under a
+ * mutex, then write a byte to a non-blocking pipe that rp_port_wait
+ * watches, so the loop wakes and rproxy collects it with
+ * rp_port_resolve_result.  The decision: glibc (or the host's libc)
+ * parses the DNS messages, honours /etc/resolv.conf, /etc/hosts and
+ * nsswitch.conf (mDNS `.local` names where libnss-mdns is installed); the
+ * port has no DNS parser of its own, and a malformed, truncated, empty or
+ * wrong-family answer is whatever getaddrinfo refuses: "not resolved".
+ * The threads block every signal, so the daemon's handlers run on the
+ * loop thread as before.  The first AF_INET (or AF_INET6, with
+ * RP_ENABLE_IPV6) answer in getaddrinfo's order (RFC 6724, gai.conf) is
+ * the one given. */
+#if RP_ENABLE_DNS
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+
+#ifndef PX_DNS_THREADS
+#define PX_DNS_THREADS 2 /* lookups at once: a slow name server holds one */
+#endif
+enum { PXD_FREE, PXD_QUEUED, PXD_RUNNING, PXD_DONE };
+static struct {
+    int state;
+    int rc;
+    rp_addr a;
+    char name[254];
+} px_dns[RP_MAX_DEVICES];
+static pthread_mutex_t px_dns_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t px_dns_cv = PTHREAD_COND_INITIALIZER;
+static int px_dns_started;
+
+static void
+px_dns_drain(void)
+{
+    char b[64];
+    while (read(px_dns_wake[0], b, sizeof b) > 0)
+        ;
+}
+
+/* getaddrinfo -> the first usable address, or why none. */
+static int
+px_lookup(const char *name, rp_addr *out)
+{
+    struct addrinfo hints, *res = NULL, *r;
+    int rc;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = RP_ENABLE_IPV6 ? AF_UNSPEC : AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(name, NULL, &hints, &res);
+    if (rc != 0) {
+        if (rc == EAI_NONAME || rc == EAI_FAMILY
+#ifdef EAI_NODATA
+            || rc == EAI_NODATA
+#endif
+#ifdef EAI_ADDRFAMILY
+            || rc == EAI_ADDRFAMILY
+#endif
+        )
+            return RP_ENOTFOUND;
+        return rc == EAI_AGAIN ? RP_ETIMEDOUT : RP_EIO;
+    }
+    rc = RP_ENOTFOUND;
+    for (r = res; r && rc != RP_OK; r = r->ai_next) {
+        if (r->ai_family != AF_INET && !(RP_ENABLE_IPV6 && r->ai_family == AF_INET6))
+            continue;
+        if (r->ai_addrlen > sizeof(struct sockaddr_storage))
+            continue;
+        {
+            struct sockaddr_storage ss;
+            memset(&ss, 0, sizeof ss);
+            memcpy(&ss, r->ai_addr, r->ai_addrlen);
+            px_addr(&ss, out);
+        }
+        out->port = 0;
+        rc = RP_OK;
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+static void *
+px_dns_worker(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        char name[254];
+        rp_addr a;
+        int i, rc;
+        pthread_mutex_lock(&px_dns_mu);
+        for (;;) {
+            for (i = 0; i < RP_MAX_DEVICES && px_dns[i].state != PXD_QUEUED; i++)
+                ;
+            if (i < RP_MAX_DEVICES)
+                break;
+            pthread_cond_wait(&px_dns_cv, &px_dns_mu);
+        }
+        px_dns[i].state = PXD_RUNNING;
+        memcpy(name, px_dns[i].name, sizeof name);
+        pthread_mutex_unlock(&px_dns_mu);
+        memset(&a, 0, sizeof a);
+        rc = px_lookup(name, &a);
+        pthread_mutex_lock(&px_dns_mu);
+        px_dns[i].rc = rc;
+        px_dns[i].a = a;
+        px_dns[i].state = PXD_DONE;
+        pthread_mutex_unlock(&px_dns_mu);
+        if (write(px_dns_wake[1], "", 1) < 0) { /* full pipe: a wake is pending anyway */
+        }
+    }
+    return NULL;
+}
+
+/* The pipe and the threads, at the first lookup (after the daemon set up
+ * its signals and dropped privileges, if it does). */
+static int
+px_dns_start(void)
+{
+    sigset_t all, old;
+    pthread_t t;
+    pthread_attr_t at;
+    int i, ok = 0;
+    if (pipe2(px_dns_wake, O_NONBLOCK | O_CLOEXEC) < 0)
+        return RP_ENOMEM;
+    if (px_dns_wake[0] >= RP_POSIX_MAX_FDS || px_set(px_dns_wake[0], RP_EV_READ) != RP_OK)
+        goto fail;
+    px_fds[px_dns_wake[0]].ud = NULL; /* reported with no ud: the core skips it */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, 256 * 1024);
+    for (i = 0; i < PX_DNS_THREADS; i++)
+        ok += pthread_create(&t, &at, px_dns_worker, NULL) == 0;
+    pthread_attr_destroy(&at);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (ok) {
+        px_dns_started = 1;
+        return RP_OK;
+    }
+fail:
+    close(px_dns_wake[0]);
+    close(px_dns_wake[1]);
+    px_dns_wake[0] = px_dns_wake[1] = -1;
+    return RP_ENOMEM;
+}
+
+int
+rp_port_resolve(const char *name, int slot)
+{
+    size_t n = strlen(name);
+    int rc = RP_OK;
+    if (slot < 0 || slot >= RP_MAX_DEVICES || n == 0 || n >= sizeof px_dns[0].name)
+        return RP_EINVAL;
+    if (!px_dns_started && (rc = px_dns_start()) != RP_OK)
+        return rc;
+    pthread_mutex_lock(&px_dns_mu);
+    if (px_dns[slot].state != PXD_FREE) {
+        rc = RP_ENOMEM;
+    } else {
+        memcpy(px_dns[slot].name, name, n + 1);
+        px_dns[slot].state = PXD_QUEUED;
+        pthread_cond_signal(&px_dns_cv);
+    }
+    pthread_mutex_unlock(&px_dns_mu);
+    return rc;
+}
+
+int
+rp_port_resolve_result(int slot, rp_addr *out)
+{
+    int rc = RP_EAGAIN;
+    if (slot < 0 || slot >= RP_MAX_DEVICES)
+        return RP_EINVAL;
+    pthread_mutex_lock(&px_dns_mu);
+    if (px_dns[slot].state == PXD_DONE) {
+        rc = px_dns[slot].rc;
+        if (rc == RP_OK) {
+            out->family = px_dns[slot].a.family;
+            memcpy(out->ip, px_dns[slot].a.ip, sizeof out->ip);
+        }
+        px_dns[slot].state = PXD_FREE;
+    } else if (px_dns[slot].state == PXD_FREE) {
+        rc = RP_EINVAL; /* nothing asked */
+    }
+    pthread_mutex_unlock(&px_dns_mu);
+    return rc;
+}
+#endif

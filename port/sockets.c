@@ -15,6 +15,7 @@
  *
  * [1] the API  [2] slots  [3] addresses and errors  [4] sockets
  * [5] readiness  [6] clock, randomness, blobs, log, board API
+ * [7] names: none (rp_port_resolve says RP_ENOTIMPL)
  */
 #include "rproxy.h"
 #include "sockets.h"
@@ -597,3 +598,26 @@ rp_sockets_stats_get(void)
 {
     return &sk_stats;
 }
+
+/* ==== [7] Names ====
+ * This port has no resolver: the stacks' getaddrinfo (lwip_getaddrinfo,
+ * zsock_getaddrinfo) block the calling task, and this port's one task is
+ * rproxy's loop.  A board that wants `device POOL NAME:PORT` runs a
+ * resolver task of its own and implements these two (as port/posix.c does
+ * with threads), or builds with RP_ENABLE_DNS 0 so a name in the config is
+ * refused at its line.  Here a name's device stays down, logged once. */
+#if RP_ENABLE_DNS
+int
+rp_port_resolve(const char *name, int slot)
+{
+    (void)name, (void)slot;
+    return RP_ENOTIMPL;
+}
+
+int
+rp_port_resolve_result(int slot, rp_addr *out)
+{
+    (void)slot, (void)out;
+    return RP_EINVAL;
+}
+#endif

@@ -157,6 +157,28 @@ rp_port_log(int level, const char *fmt, ...)
 {
 }
 
+#if RP_ENABLE_DNS
+/* Only in builds with RP_ENABLE_DNS (`device POOL NAME:PORT`): start looking
+ * up name for slot (a device index) without blocking -- your stack's
+ * asynchronous resolver, or a resolver task -- and make rp_port_wait return
+ * when the answer is in.  RP_OK (started), RP_ENOMEM (busy), RP_EINVAL, or
+ * RP_ENOTIMPL when there is no resolver (rproxy then never asks again). */
+int
+rp_port_resolve(const char *name, int slot)
+{
+    return RP_ENOTIMPL;
+}
+
+/* The answer for slot: RP_EAGAIN while pending; RP_OK with out->family and
+ * out->ip (leave out->port alone) set to the first usable address; or
+ * RP_ENOTFOUND / RP_ETIMEDOUT / RP_EIO.  The slot is free afterwards. */
+int
+rp_port_resolve_result(int slot, rp_addr *out)
+{
+    return RP_EINVAL;
+}
+#endif
+
 #if RP_ENABLE_ASSERT
 /* Only in builds with RP_ENABLE_ASSERT (tests): an internal invariant broke.
  * Report file:line and the expression (UART), then stop -- never return. */

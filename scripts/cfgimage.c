@@ -199,6 +199,9 @@ emit(const char *file)
             ".probe_timeout_ms = %u, .health_path = ",
             pl->health, pl->rise, pl->fall, pl->expect, pl->interval_ms, pl->probe_timeout_ms);
         str(pl->health_path);
+#if RP_ENABLE_DNS
+        out(", .resolve_ms = %lu", (unsigned long)pl->resolve_ms);
+#endif
 #if RP_ENABLE_LIMITS
         out(", .queue_max = %u, .queue_timeout_ms = %lu", pl->queue_max,
             (unsigned long)pl->queue_timeout_ms);
@@ -215,6 +218,12 @@ emit(const char *file)
         out(", .pool = %u, .backup = %u, .tls = %u, .verify = %u, .sni = ", d->pool, d->backup,
             d->tls, d->verify);
         str(d->sni);
+#if RP_ENABLE_DNS
+        if (d->name) { /* looked up at rp_start: the lookup state starts zeroed */
+            out(", .name = ");
+            str(d->name);
+        }
+#endif
 #if RP_ENABLE_TLS
         if (d->ntas) {
             out(",\n         .ntas = %zu, .tas = ", d->ntas);

@@ -402,6 +402,9 @@ opt_set_or(cfg_ctx *x, const cfg_num *t, size_t n, void *obj, rp_str word, const
  * defaults are), whose checks hold it to the row's range. */
 static const cfg_num pool_nums[] = {
     NUM(rp_pool, retries, "retries", CFG_NUM, 0, 10),
+#if RP_ENABLE_DNS
+    NUM(rp_pool, resolve_ms, "resolve", CFG_SEC, 1000, 86400000),
+#endif
 #if RP_ENABLE_LIMITS
     NUM(rp_pool, queue_max, "queue", CFG_NUM, 0, 65535),
     NUM(rp_pool, queue_timeout_ms, "queue_timeout", CFG_MS, 1, 86400000),
@@ -809,6 +812,9 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "too many pools (RP_MAX_POOLS)", w[1]);
     pl = &c->pools[c->npools];
     pl->retries = RP_DEFAULT_RETRIES; /* its default; balance stays WRR (0) */
+#if RP_ENABLE_DNS
+    pl->resolve_ms = RP_RESOLVE_INTERVAL_MS;
+#endif
 #if RP_ENABLE_LIMITS
     pl->queue_timeout_ms = RP_QUEUE_TIMEOUT_MS;
 #endif
@@ -820,6 +826,10 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
             pl->balance = RP_BALANCE_LEASTCONN;
         else if (str_ieq(key, S("balance")))
             return cfg_bad_value(x, w[i]);
+#if !RP_ENABLE_DNS
+        else if (str_ieq(key, S("resolve")))
+            return cfg_fail(x, "device names not compiled in (RP_ENABLE_DNS=0)", w[i]);
+#endif
         else if (OPT_SET_OR(x, pool_nums, pl, w[i], "unknown pool option", pool_opts) != RP_OK)
             return RP_ECONFIG;
 #if RP_ENABLE_LIMITS
@@ -906,9 +916,51 @@ cfg_addr_want(rp_str a)
     }
     h.p = a.p, h.n = head;
     if (letters && colons <= 1 && !str_ieq(h, S("localhost")))
-        return ": want IP:PORT (names need a resolver, none built in)";
+        return RP_ENABLE_DNS ? ": want IP:PORT or NAME:PORT"
+                             : ": want IP:PORT (names need a resolver: RP_ENABLE_DNS=0)";
     return ": want IP:PORT";
 }
+
+#if RP_ENABLE_DNS
+/* `NAME:PORT`: a DNS name (labels of letters, digits, - and _, 1..63 bytes,
+ * not beginning or ending with -, dots between, at most 253 bytes, a letter
+ * somewhere so that a mistyped address is not taken for a name) and a port
+ * 1..65535.  Kept in d->name, the port in d->addr (family 0 until the first
+ * lookup answers).  RP_OK, RP_EINVAL (not such a word) or RP_ECONFIG (no
+ * room for the name). */
+static int
+cfg_device_name(cfg_ctx *x, rp_device *d, rp_str a)
+{
+    size_t i, colon = a.n, label = 0, letters = 0;
+    int64_t port;
+    rp_str h, ps;
+    for (i = 0; i < a.n && colon == a.n; i++)
+        colon = a.p[i] == ':' ? i : colon;
+    h.p = a.p, h.n = colon;
+    ps.p = a.p + colon + 1, ps.n = colon < a.n ? a.n - colon - 1 : 0;
+    if (h.n == 0 || h.n > 253 || ps.n == 0 || ps.n > 5 || (port = parse_dec(ps)) < 1 || port > 65535)
+        return RP_EINVAL;
+    for (i = 0; i < h.n; i++) {
+        int ch = lower((unsigned char)h.p[i]);
+        if ((ch == '.' || ch == '-') && label == 0)
+            return RP_EINVAL; /* an empty label ("a..b", ".a") or a leading '-' */
+        if (ch == '.' && h.p[i - 1] == '-')
+            return RP_EINVAL; /* a label ending in '-' */
+        label = ch == '.' ? 0 : label + 1;
+        letters += ch >= 'a' && ch <= 'z';
+        if (label > 63 || !((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                            ch == '_' || ch == '.'))
+            return RP_EINVAL;
+    }
+    if (!letters || h.p[h.n - 1] == '-')
+        return RP_EINVAL;
+    if ((d->name = cfg_str(x, h)) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", a);
+    memset(&d->addr, 0, sizeof(d->addr));
+    d->addr.port = (uint16_t)port;
+    return RP_OK;
+}
+#endif
 
 /* A device line's defaults (rproxy.h); the rest of it starts zeroed. */
 static void
@@ -935,7 +987,12 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "too many devices (RP_MAX_DEVICES)", w[2]);
     d = &c->devices[c->ndevices];
     memset(d, 0, sizeof(*d));
-    if ((rc = rp_addr_parse(&d->addr, w[2].p, w[2].n, 1)) != RP_OK)
+    rc = rp_addr_parse(&d->addr, w[2].p, w[2].n, 1);
+#if RP_ENABLE_DNS
+    if (rc == RP_EINVAL && (rc = cfg_device_name(x, d, w[2])) == RP_ECONFIG)
+        return rc;
+#endif
+    if (rc != RP_OK)
         return cfg_addr_fail(x, rc, "bad device address", w[2], cfg_addr_want(w[2]));
     d->pool = (uint8_t)pool;
     device_defaults(d);

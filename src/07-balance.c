@@ -6,7 +6,7 @@
  * highest wins and gives the total back -- weights 5,1,1 give a a b a c a a.
  * Backups are considered only when no primary is eligible.  Passive health:
  * device_fail / device_ok count failures and mark a device down.
- * Owns: the devices' balancing and health fields.  Calls: [1] [2]. */
+ * Owns: the devices' balancing and health fields.  Calls: [1] [2] [24]. */
 #include "rp_int.h"
 
 rp_str
@@ -62,7 +62,7 @@ route_match(const rp_config *c, rp_str host, rp_str path)
 int
 device_is_up(const rp_proxy *p, const rp_device *d)
 {
-    return !d->hc_down && d->down_until <= p->now;
+    return HAS_ADDR(d) && !d->hc_down && d->down_until <= p->now;
 }
 
 #if RP_ENABLE_LIMITS
@@ -85,6 +85,8 @@ static int
 device_eligible(rp_proxy *p, const rp_device *d, uint32_t tried, int idx)
 {
     if (!ADMIN_READY(d)) /* drained or in maintenance: no new requests */
+        return 0;
+    if (!HAS_ADDR(d)) /* a name not resolved yet: not even when all are down */
         return 0;
 #if RP_ENABLE_LIMITS
     if (!(d->weight > 0 && !(tried >> idx & 1) && (p->pick_any || device_is_up(p, d))))
@@ -185,6 +187,7 @@ device_fail(rp_proxy *p, int idx, int err)
     if (d->fails < d->max_fails && d->checked + d->fail_timeout_ms < p->now)
         d->fails = 0; /* earlier failures are out of the window */
     d->checked = p->now;
+    DNS_SOON(p, d); /* a named device may have moved */
     d->effective -= d->weight / mf ? d->weight / mf : 1;
     if (d->effective < 0)
         d->effective = 0;

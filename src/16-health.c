@@ -5,7 +5,7 @@
  * keeps proving it alive (a battery sensor is not woken for nothing).
  * `fall` failed probes in a row take it out, `rise` passes bring it back.
  * Owns: DS_PCONNECT / DS_PROBE connections, the devices' probe fields.  Calls: [7] [8]
- * [9].  Called by: [9] (conn_event, conn_timeout), [18] (timers). */
+ * [9] [24].  Called by: [9] (conn_event, conn_timeout), [18] (timers). */
 #include "rp_int.h"
 
 /* Probe d ended, passed or not; it is freed. */
@@ -30,6 +30,7 @@ probe_finish(rp_proxy *p, rp_conn *d, int ok)
     }
     dv->probe_failures++;
     dv->hc_rise = 0;
+    DNS_SOON(p, dv); /* a named device may have moved */
     if (!dv->hc_down && ++dv->hc_fall >= pl->fall) {
         dv->hc_down = 1;
         dv->hc_fall = 0;
@@ -74,7 +75,7 @@ probe_start(rp_proxy *p, int idx)
     w_put(&w, S("GET "));
     w_cstr(&w, pl->health_path);
     w_put(&w, S(" HTTP/1.1\r\nHost: "));
-    w_addr(&w, &dv->addr);
+    w_dev_id(&w, dv); /* NAME:PORT for a named device */
     w_put(&w, S("\r\nUser-Agent: rproxy-health\r\nConnection: close\r\n\r\n"));
     buf_commit(&d->out, &w);
     conn_rearm(p, d);
@@ -123,7 +124,7 @@ health_run(rp_proxy *p)
     for (i = 0; i < p->cfg.ndevices; i++) {
         rp_device *dv = &p->cfg.devices[i];
         const rp_pool *pl = &p->cfg.pools[dv->pool];
-        if (!pl->health || dv->probe || dv->weight == 0)
+        if (!pl->health || dv->probe || dv->weight == 0 || !HAS_ADDR(dv))
             continue;
 #if RP_ENABLE_RUNTIME
         if (dv->admin == RP_ADMIN_MAINT)

@@ -76,8 +76,16 @@ static void
 json_device(const rp_proxy *p, const rp_device *d, wbuf *w)
 {
     w_put(w, S("{\"addr\":\""));
-    w_addr(w, &d->addr);
+    w_dev_addr(w, d); /* a named device's current address ("" before one) */
     w_put(w, "\"", 1);
+#if RP_ENABLE_DNS
+    if (d->name) {
+        json_str(w, "name", d->name);
+        json_str(w, "resolve", d->resolving ? "pending" : d->resolve_bad ? "failing" : "ok");
+        json_num(w, "resolves", d->resolves, 1);
+        json_num(w, "resolve_failures", d->resolve_fails, 1);
+    }
+#endif
     json_str(w, "state", device_state(p, d));
 #if RP_ENABLE_RUNTIME
     json_str(w, "admin", admin_names[d->admin]);
@@ -439,7 +447,7 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     w_put(w, S("{pool=\""));
     w_cstr(w, p->cfg.pools[d->pool].name);
     w_put(w, S("\",device=\""));
-    w_addr(w, &d->addr);
+    w_dev_id(w, d); /* a named device by NAME:PORT: the label stays when it moves */
     w_put(w, S("\"} "));
     w_num(w, v[m]);
     w_put(w, "\n", 1);
@@ -572,7 +580,7 @@ runtime_control(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     rp_config *cf = &p->cfg;
     rp_str q = m->target, kv, key, pool = {NULL, 0}, dev = {NULL, 0}, state = {NULL, 0},
            weight = {NULL, 0};
-    char addr[64], body[256];
+    char addr[264], body[512]; /* a NAME:PORT is up to 259 bytes */
     long dn = 0;
     int64_t wt = -1;
     int admin = -1, i, k, idx = -1;
@@ -620,10 +628,10 @@ runtime_control(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         if (strlen(cf->pools[i].name) != pool.n || memcmp(cf->pools[i].name, pool.p, pool.n) != 0)
             continue;
         for (k = 0; k < cf->pools[i].ndevices; k++) {
-            char b[64];
+            char b[264];
             wbuf a;
             a.p = b, a.n = 0, a.cap = sizeof(b), a.full = 0;
-            w_addr(&a, &cf->devices[cf->pools[i].devices[k]].addr);
+            w_dev_id(&a, &cf->devices[cf->pools[i].devices[k]]); /* IP:PORT or NAME:PORT */
             if (a.n == (size_t)dn && memcmp(b, addr, a.n) == 0) {
                 idx = cf->pools[i].devices[k];
                 d = &cf->devices[idx];
@@ -653,7 +661,7 @@ runtime_control(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     w_put(&w, S("{\"pool\":\""));
     w_str(&w, pool);
     w_put(&w, S("\",\"device\":\""));
-    w_addr(&w, &d->addr);
+    w_dev_id(&w, d);
     w_put(&w, "\"", 1);
     json_str(&w, "admin", admin_names[d->admin]);
     json_num(&w, "weight", d->weight, 1);

@@ -4,7 +4,7 @@
  * "earliest deadline" hint; the full sweep runs only when the hint is due.
  * A listener that hits EMFILE pauses for RP_LISTEN_PAUSE_MS instead of
  * spinning.  Reports on connections go to the dispatcher of [9].
- * Owns: p->lsocks, p->batch, p->next_timer.  Calls: [8] [9] [13] [16].
+ * Owns: p->lsocks, p->batch, p->next_timer.  Calls: [8] [9] [13] [16] [24].
  * Called by: [19] (rp_poll). */
 #include "rp_int.h"
 
@@ -113,4 +113,7 @@ timers_run(rp_proxy *p)
             timer_hint(p, c->deadline);
     }
     health_run(p);
+#if RP_ENABLE_DNS
+    dns_run(p);
+#endif
 }

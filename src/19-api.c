@@ -1,7 +1,7 @@
 /* ==== [19] Public API ====
  * What rproxy.h declares: init, load, start, poll, shutdown, the balancer's
  * and errors' entry points.  Owns: the proxy's lifetime (started, stopping).
- * Calls: [6] [7] [8] [9] [16] [18]. */
+ * Calls: [6] [7] [8] [9] [16] [18] [24]. */
 #include "rp_int.h"
 
 const char *
@@ -132,6 +132,9 @@ rp_start(rp_proxy *p)
             dv->probe_next = p->now + 1 + (uint32_t)i * RP_HEALTH_STAGGER_MS % pl->interval_ms;
     }
     health_run(p);
+#if RP_ENABLE_DNS
+    dns_run(p); /* every name now: the proxy runs while they resolve */
+#endif
     return RP_OK;
 }
 
@@ -159,6 +162,10 @@ rp_poll(rp_proxy *p, int timeout_ms)
     }
     p->batch = NULL;
     p->batch_n = p->batch_at = 0;
+#if RP_ENABLE_DNS
+    if (p->dns_pending) /* the port woke the wait when an answer came */
+        dns_collect(p);
+#endif
     if (p->next_timer && p->now >= p->next_timer)
         timers_run(p);
     return n;

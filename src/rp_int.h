@@ -646,4 +646,20 @@ RP_INTERNAL int multipart_boundary(rp_str content_type, char *out, size_t cap);
 #define STREAM_LEAVE(p, c) ((void)0)
 #endif
 
+/* [24] Devices by name (RP_ENABLE_DNS): lookups through the port. */
+#if RP_ENABLE_DNS
+#define HAS_ADDR(d) ((d)->addr.family != 0) /* a named device before its first answer: no */
+RP_INTERNAL void dns_run(rp_proxy *p);     /* start the lookups that are due (timers) */
+RP_INTERNAL void dns_collect(rp_proxy *p); /* take the answers that came (each turn) */
+RP_INTERNAL void dns_soon(rp_proxy *p, rp_device *d); /* d failed: look its name up again soon */
+RP_INTERNAL void w_dev_id(wbuf *w, const rp_device *d);   /* NAME:PORT, or IP:PORT */
+RP_INTERNAL void w_dev_addr(wbuf *w, const rp_device *d); /* IP:PORT, "" before an answer */
+#define DNS_SOON(p, d) dns_soon(p, d)
+#else
+#define HAS_ADDR(d) 1
+#define DNS_SOON(p, d) ((void)0)
+#define w_dev_id(w, d) w_addr(w, &(d)->addr)
+#define w_dev_addr(w, d) w_addr(w, &(d)->addr)
+#endif
+
 #endif /* RP_INT_H */

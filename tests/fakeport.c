@@ -172,6 +172,115 @@ has_queued(int l)
 
 /* ==== test-side API ==== */
 
+#if RP_ENABLE_DNS
+/* ---- names ---- */
+#define FP_DNS_NAMES 16
+static struct {
+    char name[256];
+    rp_addr a;
+    int rc;
+    int lookups;
+} dns_tab[FP_DNS_NAMES];
+static int dns_n, dns_held, dns_noimpl;
+static char dns_slot[RP_MAX_DEVICES][256]; /* slot -> name asked ("" free) */
+
+static void
+fp_dns_reset(void)
+{
+    memset(dns_tab, 0, sizeof dns_tab);
+    memset(dns_slot, 0, sizeof dns_slot);
+    dns_n = dns_held = dns_noimpl = 0;
+}
+
+static int
+fp_dns_find(const char *name, int add)
+{
+    int i;
+    for (i = 0; i < dns_n; i++)
+        if (strcmp(dns_tab[i].name, name) == 0)
+            return i;
+    if (!add || dns_n == FP_DNS_NAMES)
+        return -1;
+    snprintf(dns_tab[dns_n].name, sizeof dns_tab[0].name, "%s", name);
+    dns_tab[dns_n].rc = RP_ENOTFOUND;
+    return dns_n++;
+}
+
+void
+fp_dns_set(const char *name, const char *ip, int rc)
+{
+    int i = fp_dns_find(name, 1);
+    rp_addr *a;
+    if (i < 0)
+        return;
+    a = &dns_tab[i].a;
+    memset(a, 0, sizeof *a);
+    dns_tab[i].rc = rc;
+    if (ip && inet_pton(AF_INET, ip, a->ip) == 1)
+        a->family = 4;
+    else if (ip && inet_pton(AF_INET6, ip, a->ip) == 1)
+        a->family = 6;
+}
+
+void
+fp_dns_hold(int hold)
+{
+    dns_held = hold;
+}
+
+void
+fp_dns_notimpl(int on)
+{
+    dns_noimpl = on;
+}
+
+int
+fp_dns_lookups(const char *name)
+{
+    int i = fp_dns_find(name, 0);
+    return i < 0 ? 0 : dns_tab[i].lookups;
+}
+
+int
+rp_port_resolve(const char *name, int slot)
+{
+    int i;
+    if (dns_noimpl)
+        return RP_ENOTIMPL;
+    if (slot < 0 || slot >= RP_MAX_DEVICES || !name[0] || strlen(name) > 253)
+        return RP_EINVAL;
+    if (dns_slot[slot][0]) {
+        misuse++;
+        printf("# fakeport: second lookup on slot %d\n", slot);
+        return RP_ENOMEM;
+    }
+    snprintf(dns_slot[slot], sizeof dns_slot[0], "%s", name);
+    if ((i = fp_dns_find(name, 1)) >= 0)
+        dns_tab[i].lookups++;
+    return RP_OK;
+}
+
+int
+rp_port_resolve_result(int slot, rp_addr *out)
+{
+    int i;
+    if (slot < 0 || slot >= RP_MAX_DEVICES || !dns_slot[slot][0]) {
+        misuse++;
+        printf("# fakeport: result of slot %d, no lookup\n", slot);
+        return RP_EINVAL;
+    }
+    if (dns_held)
+        return RP_EAGAIN;
+    i = fp_dns_find(dns_slot[slot], 0);
+    dns_slot[slot][0] = 0;
+    if (i < 0 || dns_tab[i].rc != RP_OK)
+        return i < 0 ? RP_ENOTFOUND : dns_tab[i].rc;
+    out->family = dns_tab[i].a.family;
+    memcpy(out->ip, dns_tab[i].a.ip, sizeof out->ip);
+    return RP_OK;
+}
+#endif
+
 void
 fp_reset_all(void)
 {
@@ -186,6 +295,9 @@ fp_reset_all(void)
     cursor = 0;
     listen_fail = accept_fail = misuse = 0;
     nconnects = npolicies = nblobs = 0;
+#if RP_ENABLE_DNS
+    fp_dns_reset();
+#endif
     default_policy = FP_CONNECT_OK;
     rnd_state = 0x9E3779B97F4A7C15ull;
     log_count = 0;

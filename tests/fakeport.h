@@ -129,6 +129,22 @@ void fp_log_quiet(int quiet);
 int fp_log_count(void);
 int fp_log_seen(const char *needle);
 
+#if RP_ENABLE_DNS
+/* ---- names (rp_port_resolve) ----
+ * Each lookup rproxy starts is answered from the script below at its next
+ * rp_port_resolve_result, unless answers are held (then RP_EAGAIN until
+ * fp_dns_hold(0)).  A name with no script entry answers RP_ENOTFOUND. */
+/** Answer name with ip ("10.0.0.7", "::1"; NULL for none) and rc (RP_OK,
+ *  or a failure such as RP_ENOTFOUND / RP_EIO); replaces an earlier entry. */
+void fp_dns_set(const char *name, const char *ip, int rc);
+/** 1: lookups stay pending (a slow name server); 0: they answer. */
+void fp_dns_hold(int hold);
+/** 1: rp_port_resolve returns RP_ENOTIMPL (a port without a resolver). */
+void fp_dns_notimpl(int on);
+/** rp_port_resolve calls for name so far. */
+int fp_dns_lookups(const char *name);
+#endif
+
 /* ---- proxies ---- */
 /** A zero-filled rp_proxy from fresh anonymous pages (no RSS until
  *  touched), and its release. */

@@ -9,7 +9,8 @@
  * within its RP_MAX_* bound, every index points at an existing pool or
  * device, the string arena is not overrun and every kept string is
  * NUL-terminated inside it (or is the built-in default), and timeouts and
- * weights are in their documented ranges.
+ * weights are in their documented ranges; a device by name (RP_ENABLE_DNS)
+ * has a well-formed name, a port, no address yet and its pool's resolve=.
  */
 #include "fuzz.h"
 
@@ -60,6 +61,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const rp_device *d = &c->devices[k];
         FZ_CHECK(d->pool < c->npools, "device %d pool %d", k, d->pool);
         FZ_CHECK(d->weight <= 1000, "device %d weight %d", k, d->weight);
+#if RP_ENABLE_DNS
+        if (d->name) { /* NAME:PORT: no address until a lookup answers */
+            size_t n = strlen(d->name), j;
+            FZ_CHECK(in_arena(c, d->name) && n >= 1 && n <= 253, "device %d name", k);
+            FZ_CHECK(d->addr.family == 0 && d->addr.port >= 1, "device %d name's address", k);
+            for (j = 0; j < n; j++)
+                FZ_CHECK(d->name[j] == '.' || d->name[j] == '-' || d->name[j] == '_' ||
+                             (d->name[j] >= '0' && d->name[j] <= '9') ||
+                             ((d->name[j] | 0x20) >= 'a' && (d->name[j] | 0x20) <= 'z'),
+                         "device %d name byte %zu", k, j);
+            FZ_CHECK(d->name[0] != '.' && d->name[0] != '-' && d->name[n - 1] != '-' &&
+                         strstr(d->name, "..") == NULL && strstr(d->name, "-.") == NULL &&
+                         strstr(d->name, ".-") == NULL,
+                     "device %d name labels", k);
+            FZ_CHECK(c->pools[d->pool].resolve_ms >= 1000 && c->pools[d->pool].resolve_ms <= 86400000,
+                     "device %d pool resolve=", k);
+            continue;
+        }
+#endif
         FZ_CHECK(d->addr.family == 4 || d->addr.family == 6, "device %d family", k);
     }
     for (k = 0; k < c->nroutes; k++) {

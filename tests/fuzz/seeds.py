@@ -70,6 +70,8 @@ CONFIG = {
             b"route host=*.example.com path=/x pool=p cache=on\nvia gw\n",
     "bad": b"listen 8080\npool p\ndevice q 1.2.3.4:5\n",
     "comments": b"# c\n\n  listen   localhost:8080   # x\r\npool p\ndevice p 127.0.0.1:1 weight=0\nroute pool=p\n",
+    "names": b"listen 8080\npool cams resolve=10s\ndevice cams cam1.lan:80\ndevice cams Cam-2.local:8080 backup\n"
+             b"device cams x_y.z9:1\nroute pool=cams\n",
 }
 
 

@@ -238,7 +238,8 @@ class Device:
     """
 
     def __init__(self, handler=None, name="dev", read_body=True, sndbuf=None, rcvbuf=None,
-                 io_timeout=10.0, idle_timeout=30.0, port=0, close_on_accept=False):
+                 io_timeout=10.0, idle_timeout=30.0, port=0, close_on_accept=False,
+                 host="127.0.0.1"):
         self.name = name
         self.close_on_accept = close_on_accept   # accept, count, close at once
         self.handler = handler or echo
@@ -260,14 +261,15 @@ class Device:
         self.state = {}               # free-form per-test state shared with handlers
         self.live = []
         self.threads = []
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                   socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if rcvbuf:      # set before listen so accepted sockets inherit it (window scale)
             self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.lsock.bind(("127.0.0.1", port))
+        self.lsock.bind((host, port))     # host: another loopback address (t_dns.py)
         self.lsock.listen(128)
         self.port = self.lsock.getsockname()[1]
-        self.addr = "127.0.0.1:%d" % self.port
+        self.addr = ("[%s]:%d" if ":" in host else "%s:%d") % (host, self.port)
         t = threading.Thread(target=self._accept_loop, name="dev-%s-accept" % name,
                              daemon=True)
         t.start()

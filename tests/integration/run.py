@@ -59,6 +59,7 @@ TOPICS = [
     "t_runtime",        # runtime control on the status path: drain/maint/ready, weight
     "t_share",          # shared live streams: one device connection, many viewers
     "t_guard",          # the front door: allow=, Basic auth, client_limit, PROXY protocol
+    "t_dns",            # devices by DNS name: a test name server, moves, bad answers
 ]
 
 

@@ -119,8 +119,8 @@ DAEMON_MESSAGES = [
      "weight: 'three' is not a number (0-1000)"),
     ("timeout connect=3s is accepted, connect=3x is not", "timeout connect=3s device=3x",
      "device: '3x' has an unknown unit (ms, s, m, h)"),
-    ("device with a host name", "device p cam.local:80",
-     "bad device address 'cam.local:80': want IP:PORT (names need a resolver, none built in)"),
+    ("device with a malformed host name", "device p cam..local:80",
+     "bad device address 'cam..local:80': want IP:PORT or NAME:PORT"),
     ("missing certificate file", "tls cert=/nonexistent/gw.crt key=/nonexistent/gw.key",
      "cannot read certificate file '/nonexistent/gw.crt': not found"),
 ]

@@ -3,7 +3,7 @@
  * no IPv6 (RP_ENABLE_IPV6 0, lwIP is IPv4-only there), no wall clock
  * (RP_ENABLE_WALL_CLOCK 0, the board has no RTC), no redirect_https
  * listener (RP_ENABLE_REDIRECT 0), no access callback (RP_ENABLE_ACCESS_LOG 0),
- * no refusal texts (RP_ENABLE_REASONS 0).
+ * no refusal texts (RP_ENABLE_REASONS 0), no device names (RP_ENABLE_DNS 0).
  *
  * SPDX-License-Identifier: MIT
  *
@@ -17,12 +17,14 @@
  *   - the cache's initial age ignores the wall clock: a response whose Date
  *     is years old but which carries no Age is fresh for its max-age;
  *   - redirect_https fails the config at its line, naming the knob;
- *   - without the access callback, finished exchanges still count by class.
+ *   - without the access callback, finished exchanges still count by class;
+ *   - a device NAME:PORT and a pool's resolve= fail the config at their line,
+ *     naming the knob (no resolver is ever asked: the fake port has none).
  */
 #include "rp_int.h" /* white-box: internal functions too */
 
-#if RP_ENABLE_IPV6 || RP_ENABLE_WALL_CLOCK || RP_ENABLE_REDIRECT || RP_ENABLE_ACCESS_LOG || RP_ENABLE_REASONS
-#error "test_knobs is built with RP_ENABLE_IPV6, _WALL_CLOCK, _REDIRECT, _ACCESS_LOG and _REASONS 0 (see the Makefile)"
+#if RP_ENABLE_IPV6 || RP_ENABLE_WALL_CLOCK || RP_ENABLE_REDIRECT || RP_ENABLE_ACCESS_LOG || RP_ENABLE_REASONS || RP_ENABLE_DNS
+#error "test_knobs is built with RP_ENABLE_IPV6, _WALL_CLOCK, _REDIRECT, _ACCESS_LOG, _REASONS and _DNS 0 (see the Makefile)"
 #endif
 
 #include <stdio.h>
@@ -129,10 +131,28 @@ test_no_redirect_no_access_log(void)
           (unsigned long long)P.stats.responses[2], (unsigned long long)P.stats.responses[5]);
 }
 
+static void
+test_no_dns(void)
+{
+    static const char name[] = "listen 8080\npool a\ndevice a cam1.lan:80\nroute pool=a\n";
+    static const char resolve[] = "listen 8080\npool a resolve=5s\ndevice a 127.0.0.1:80\nroute pool=a\n";
+    rp_cfg_error e;
+    int rc = parse(name, &e);
+    CHECK(rc == RP_ECONFIG && e.line == 3 &&
+              strcmp(e.msg, "bad device address 'cam1.lan:80': want IP:PORT (names need a resolver: "
+                            "RP_ENABLE_DNS=0)") == 0,
+          "a device name refused at line 3, naming the knob (rc %d, line %d, \"%s\")", rc, e.line,
+          e.msg);
+    rc = parse(resolve, &e);
+    CHECK(rc == RP_ECONFIG && e.line == 2 && strstr(e.msg, "RP_ENABLE_DNS=0") != NULL,
+          "resolve= refused at line 2, naming the knob (rc %d, line %d, \"%s\")", rc, e.line, e.msg);
+}
+
 static const tap_test tests[] = {
     TAP_TEST(ipv6_off),
     TAP_TEST(no_wall_clock),
     TAP_TEST(no_redirect_no_access_log),
+    TAP_TEST(no_dns),
 };
 
 int
