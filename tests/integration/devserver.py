@@ -238,8 +238,16 @@ class Device:
     """
 
     def __init__(self, handler=None, name="dev", read_body=True, sndbuf=None, rcvbuf=None,
-                 io_timeout=10.0, idle_timeout=30.0, port=0, close_on_accept=False):
+                 io_timeout=10.0, idle_timeout=30.0, port=0, close_on_accept=False,
+                 single=False):
         self.name = name
+        # single: a device with one socket (a PLC, a small camera): a second connection
+        # while one is open is closed at once (counted in refused).  live / max_live:
+        # connections open now / the most ever open at once (every device counts them).
+        self.single = single
+        self.live_n = 0
+        self.max_live = 0
+        self.refused = 0
         self.close_on_accept = close_on_accept   # accept, count, close at once
         self.handler = handler or echo
         self.read_body_first = read_body
@@ -327,6 +335,18 @@ class Device:
                     s.close()
                     self.cond.notify_all()
                     continue
+                self.live_n += 1
+                if self.single and self.live_n > 1:
+                    # rproxy may have closed the other one a moment ago without our
+                    # thread having seen the EOF yet: give it 200 ms to notice
+                    self.cond.wait_for(lambda: self.live_n <= 1 or self.stopping, 0.2)
+                self.max_live = max(self.max_live, self.live_n)
+                if self.single and self.live_n > 1:
+                    self.refused += 1
+                    self.live_n -= 1
+                    s.close()
+                    self.cond.notify_all()
+                    continue
                 c = DevConn(self, s, idx)
                 self.live.append(c)
                 self.cond.notify_all()
@@ -362,6 +382,9 @@ class Device:
                     self.errors.append("%s: %r" % (threading.current_thread().name, e))
         finally:
             c.close()
+            with self.cond:
+                self.live_n -= 1
+                self.cond.notify_all()
 
     def stop(self):
         self.stopping = True
