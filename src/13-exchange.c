@@ -247,7 +247,7 @@ static int
 queue_add(rp_proxy *p, rp_conn *c, int front)
 {
     rp_pool *pl = pool_of(p, c);
-    if (!front && pl->queued >= pl->queue_max) {
+    if ((!front || !pl->queue_max) && pl->queued >= pl->queue_max) {
         pl->queue_full++;
         return reply_error(p, c, 503, pl->queue_max ? "the pool's queue is full"
                                                     : "every device at max_conns (no queue=)");
@@ -316,20 +316,24 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     rp_str cond[2];
     char vbuf[512];
     int dev, rc;
+#if RP_ENABLE_LIMITS
+    /* a waiter, a retry (or a collapsed miss) had its turn: the queue's front */
+    int front = c->state == CS_QUEUE || !m;
+#endif
     if (!m) {
         if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &again) != RP_OK)
             return exchange_fail(p, c, 502);
         m = &again;
     }
 #if RP_ENABLE_LIMITS
-    if (pl->queued && c->state != CS_QUEUE)
+    if (pl->queued && !front)
         return queue_add(p, c, 0); /* first come, first served */
 #endif
     for (;;) {
         if ((dev = pool_pick(p, pl, c->tried)) < 0) {
 #if RP_ENABLE_LIMITS
             if (dev == PICK_FULL)
-                return queue_add(p, c, c->state == CS_QUEUE);
+                return queue_add(p, c, front);
 #endif
             return exchange_fail(p, c, (c->flags & F_DEVFAIL) ? 502 : 503);
         }
@@ -338,7 +342,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
             break;
 #if RP_ENABLE_LIMITS
         if (rc == RP_ENOMEM && pl->queue_max) /* every device slot busy: wait too */
-            return queue_add(p, c, c->state == CS_QUEUE);
+            return queue_add(p, c, front);
 #endif
         if (rc == RP_ENOMEM)
             return exchange_fail(p, c, 503);

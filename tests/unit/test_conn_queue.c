@@ -166,6 +166,34 @@ test_queue_disconnect(void)
     teardown();
 }
 
+/* A dispatched request whose pooled device connection closes without an
+ * answer is retried (retries=1) ahead of the waiters: not sent to the back
+ * of a full queue (503). */
+static void
+test_queue_retry(void)
+{
+    int c1, c2, d1, d2;
+    if (!setup("retry ahead of the queue", QCFG("max_conns=1", "queue=1")))
+        return;
+    c1 = client(41071);
+    d1 = get_ok(c1, "/0"); /* d1 goes idle, then carries /1 */
+    fp_push_str(c1, REQ("/1"));
+    run();
+    CHECK(got_req(d1, "/1"), "retry: /1 on the pooled connection");
+    c2 = ask(41072, "/2");
+    CHECK_INT(pool_a()->queued, 1, "retry: /2 queued (the queue is full)");
+    fp_eof(d1);
+    run();
+    CHECK_INT(fp_connect_count(), 2, "retry: /1 retried on a new connection");
+    d2 = fp_connect_sock(1);
+    CHECK(d2 >= 0 && got_req(d2, "/1"), "retry: /1 sent again");
+    CHECK_INT(pool_a()->queue_full, 0, "retry: no queue_full");
+    CHECK(starts(reply(d2, c1, RESP_OK), "HTTP/1.1 200 OK\r\n"), "retry: /1 answered");
+    CHECK(got_req(d2, "/2"), "retry: then /2");
+    CHECK(starts(reply(d2, c2, RESP_OK), "HTTP/1.1 200 OK\r\n"), "retry: /2 answered");
+    teardown();
+}
+
 static void
 test_queue_full(void)
 {
@@ -236,6 +264,7 @@ static const tap_test tests[] = {
     TAP_TEST(queue_handoff_close),
     TAP_TEST(queue_timeout),
     TAP_TEST(queue_disconnect),
+    TAP_TEST(queue_retry),
     TAP_TEST(queue_full),
     TAP_TEST(queue_none),
     TAP_TEST(max_idle),
