@@ -192,8 +192,7 @@ def t_protect_queue_full(ctx):
         check(want in prom.splitlines(), "Prometheus sample", want, prom[-800:])
     check(re.search(r'^rproxy_device_max_connections\{[^}]*\} 1$', prom, re.M),
           "rproxy_device_max_connections 1", "a sample", prom[-800:])
-    check(re.search(r'^rproxy_device_active\{[^}]*\} 1$', prom, re.M) or
-          re.search(r'^rproxy_device_\w*active\w*\{[^}]*\} 1$', prom, re.M),
+    check(re.search(r'^rproxy_device_active_connections\{[^}]*\} 1$', prom, re.M),
           "the device's busy connection in Prometheus", "1", prom[-800:])
     for _ in range(3):
         dev.state["sem"].release()
