@@ -271,24 +271,26 @@ queue_add(rp_proxy *p, rp_conn *c, int front)
     return 1;
 }
 
-/* c's queue timer: made due by queue_kick (the oldest waiter: try a
- * device), or queue_timeout passed (503 with Retry-After). */
+/* c's queue timer: made due by queue_kick (room somewhere: the oldest
+ * waiter tries a device), or queue_timeout passed (503 with Retry-After).
+ * A kicked waiter that is no longer the oldest (a retry went ahead of it)
+ * hands the turn to the front and keeps waiting. */
 void
 queue_resume(rp_proxy *p, rp_conn *c)
 {
     rp_pool *pl = pool_of(p, c);
-    int first = pl->qhead == c;
-    queue_unlink(p, c);
-    if (first && p->now < c->t_start + pl->queue_timeout_ms) {
-        dispatch(p, c, NULL); /* a device, or back to the front */
-        if (c->state != CS_QUEUE) {
-            queue_kick(p); /* room for the next one too? */
+    if (p->now < c->t_start + pl->queue_timeout_ms) {
+        if (pl->qhead != c) {
+            queue_kick(p);
             return;
         }
-        if (p->now < c->t_start + pl->queue_timeout_ms)
-            return;
         queue_unlink(p, c);
+        dispatch(p, c, NULL); /* a device, or back to the front */
+        if (c->state != CS_QUEUE)
+            queue_kick(p); /* room for the next one too? */
+        return;
     }
+    queue_unlink(p, c);
     pl->queue_timeouts++;
     reply_error(p, c, 503, "waited in the pool's queue for queue_timeout");
 }

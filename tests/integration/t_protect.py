@@ -346,3 +346,14 @@ def t_protect_small_config(ctx):
         err = p.stderr.decode()
         check(p.returncode != 0 and want in err and "bad.conf:3" in err,
               "config error for %r" % line, "bad.conf:3 ... %s" % want, (p.returncode, err))
+
+
+@test("small build (RP_MAX_UPSTREAM=4): 8 concurrent clients to a slow device, queue=8 -> "
+      "all 200 (they wait for a device slot instead of 503), the device never sees > 4",
+      timeout=30)
+def t_protect_small_slots(ctx):
+    dev = ctx.device(slow_echo)
+    ctx.start(ctx.config(pools=pool_conf([dev], "", "queue=8")), binary=RPROXY_SMALL)
+    st = burst(ctx, 8)
+    eq(st, [200] * 8, "statuses of the 8 clients")
+    check(dev.max_live <= 4, "device connections within RP_MAX_UPSTREAM", "<= 4", dev.max_live)
