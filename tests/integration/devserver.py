@@ -19,6 +19,7 @@ Python 3 stdlib only.
 
 import hashlib
 import json
+import select
 import socket
 import threading
 import time
@@ -242,10 +243,9 @@ class Device:
                  single=False):
         self.name = name
         # single: a device with one socket (a PLC, a small camera): a second connection
-        # while one is open is closed at once (counted in refused).  live / max_live:
-        # connections open now / the most ever open at once (every device counts them).
+        # while one is open is closed at once (counted in refused).  max_live: the most
+        # connections ever open at once, counted at each accept (every device counts).
         self.single = single
-        self.live_n = 0
         self.max_live = 0
         self.refused = 0
         self.close_on_accept = close_on_accept   # accept, count, close at once
@@ -316,6 +316,29 @@ class Device:
         with self.lock:
             return [r.target for r in self.requests]
 
+    @staticmethod
+    def _peer_closed(c):
+        """The proxy has closed c (its FIN is waiting to be read), without data before it."""
+        try:
+            if not select.select([c.sock], [], [], 0)[0]:
+                return False            # nothing to read: open (a timeout socket's recv waits)
+            return c.sock.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+    def _open_others(self):
+        """Connections open at both ends now (called with the lock held).  One the proxy has
+        just closed does not count; one this device closed meanwhile (it was serving) does:
+        wait up to 100 ms for a FIN in flight before counting one with none."""
+        cands = [c for c in self.live if not c.closed and not self._peer_closed(c)]
+        end = time.monotonic() + 0.1
+        while cands and time.monotonic() < end:
+            if any(c.closed for c in cands):
+                break                   # served and closed by us: it was really open
+            cands = [c for c in cands if not self._peer_closed(c)]
+            self.cond.wait(0.01)
+        return len(cands)
+
     # ---- threads ----
     def _accept_loop(self):
         while not self.stopping:
@@ -335,15 +358,10 @@ class Device:
                     s.close()
                     self.cond.notify_all()
                     continue
-                self.live_n += 1
-                if self.single and self.live_n > 1:
-                    # rproxy may have closed the other one a moment ago without our
-                    # thread having seen the EOF yet: give it 200 ms to notice
-                    self.cond.wait_for(lambda: self.live_n <= 1 or self.stopping, 0.2)
-                self.max_live = max(self.max_live, self.live_n)
-                if self.single and self.live_n > 1:
+                n = 1 + self._open_others()
+                self.max_live = max(self.max_live, n)
+                if self.single and n > 1:
                     self.refused += 1
-                    self.live_n -= 1
                     s.close()
                     self.cond.notify_all()
                     continue
@@ -383,7 +401,6 @@ class Device:
         finally:
             c.close()
             with self.cond:
-                self.live_n -= 1
                 self.cond.notify_all()
 
     def stop(self):
