@@ -318,11 +318,13 @@ class Device:
 
     @staticmethod
     def _peer_closed(c):
-        """The proxy has closed c (its FIN is waiting to be read), without data before it."""
-        try:
-            if not select.select([c.sock], [], [], 0)[0]:
-                return False            # nothing to read: open (a timeout socket's recv waits)
-            return c.sock.recv(1, socket.MSG_PEEK) == b""
+        """The proxy has closed (or shut down writing on) c: its FIN has arrived."""
+        try:      # poll, not recv: a socket with a timeout waits in recv even to peek
+            p = select.poll()
+            p.register(c.sock.fileno(), select.POLLRDHUP)
+            ev = p.poll(0)
+            return bool(ev and ev[0][1] & (select.POLLRDHUP | select.POLLHUP | select.POLLERR |
+                                           select.POLLNVAL))
         except (OSError, ValueError):
             return True
 
@@ -331,6 +333,8 @@ class Device:
         just closed does not count; one this device closed meanwhile (it was serving) does:
         wait up to 100 ms for a FIN in flight before counting one with none."""
         cands = [c for c in self.live if not c.closed and not self._peer_closed(c)]
+        if not self.single or len(cands) == 0:
+            return len(cands)           # only a one-socket device waits for a FIN in flight
         end = time.monotonic() + 0.1
         while cands and time.monotonic() < end:
             if any(c.closed for c in cands):
