@@ -105,7 +105,8 @@ $(BUILD)/unit/test_cache_%: tests/unit/test_cache_%.c tests/unit/*.h tests/fakep
 $(BUILD)/unit/test_knobs: tests/unit/test_knobs.c tests/unit/*.h tests/fakeport.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(BUILD)/unit
 	$(UNIT_CC) -DRP_ENABLE_IPV6=0 -DRP_ENABLE_WALL_CLOCK=0 -DRP_ENABLE_REDIRECT=0 \
-	    -DRP_ENABLE_ACCESS_LOG=0 -DRP_ENABLE_REASONS=0 -DRP_ENABLE_DNS=0 -o $@ $< $(CORE_SRC) tests/fakeport.c $(LDLIBS)
+	    -DRP_ENABLE_ACCESS_LOG=0 -DRP_ENABLE_REASONS=0 -DRP_ENABLE_DNS=0 -DRP_ENABLE_LIMITS=0 \
+	    -o $@ $< $(CORE_SRC) tests/fakeport.c $(LDLIBS)
 
 # test_cfgimage compares a parsed config with its build-time image, printed by
 # build/cfgimage (scripts/cfgimage.c, these knobs) with test certificates.

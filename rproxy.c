@@ -2855,12 +2855,16 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
         else if (str_ieq(key, S("resolve")))
             return cfg_fail(x, "device names not compiled in (RP_ENABLE_DNS=0)", w[i]);
 #endif
+#if !RP_ENABLE_LIMITS
+        else if (str_ieq(key, S("queue")) || str_ieq(key, S("queue_timeout")))
+            return cfg_fail(x, "queue=/queue_timeout= not compiled in (RP_ENABLE_LIMITS=0)", w[i]);
+#endif
         else if (OPT_SET_OR(x, pool_nums, pl, w[i], "unknown pool option", pool_opts) != RP_OK)
             return RP_ECONFIG;
 #if RP_ENABLE_LIMITS
         if (pl->queue_max > RP_MAX_CONNS) /* a waiting request holds a client slot */
-            return cfg_fail2(x, "queue= is more than the client slots compiled in", w[i],
-                             " (at most RP_MAX_CONNS = " XSTR(RP_MAX_CONNS) ")");
+            return cfg_fail2(x, "queue= over RP_MAX_CONNS", w[i],
+                             " (" XSTR(RP_MAX_CONNS) "): lower it or build with more");
 #endif
     }
     if ((pl->name = cfg_str(x, w[1])) == NULL)
@@ -2923,6 +2927,10 @@ cfg_device_opt(cfg_ctx *x, rp_device *d, rp_str word)
         rc = cfg_device_tls_opt(x, d, word, key, val);
     if (rc != RP_ENOTFOUND)
         return rc;
+#if !RP_ENABLE_LIMITS
+    if (str_ieq(key, S("max_conns")) || str_ieq(key, S("max_idle")))
+        return cfg_fail(x, "max_conns=/max_idle= not compiled in (RP_ENABLE_LIMITS=0)", word);
+#endif
     return cfg_unknown(x, "unknown device option", word,
                        NEAR(key, device_nums, NEAR(key, device_opts, NULL)));
 }
@@ -3026,13 +3034,17 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
             return RP_ECONFIG;
 #if RP_ENABLE_LIMITS
         if (d->max_conns > RP_MAX_UPSTREAM)
-            return cfg_fail2(x, "max_conns= is more than the device connections compiled in", w[i],
-                             "(at most RP_MAX_UPSTREAM = " XSTR(RP_MAX_UPSTREAM) ")");
+            return cfg_fail2(x, "max_conns= over RP_MAX_UPSTREAM", w[i],
+                             " (" XSTR(RP_MAX_UPSTREAM) "): lower it or build with more");
 #endif
     }
 #if RP_ENABLE_LIMITS
     if (d->max_idle && d->max_conns && d->max_idle > d->max_conns)
-        return cfg_fail(x, "max_idle= must not exceed max_conns=", w[2]);
+        for (i = 3; i < n; i++) {
+            rp_str v;
+            if (str_ieq(opt_key(w[i], &v), S("max_idle")))
+                return cfg_fail2(x, "max_idle= over max_conns=", w[i], ": lower it or raise max_conns=");
+        }
 #endif
 #if RP_ENABLE_TLS
     if ((d->ntas || d->sni || d->verify) && !d->tls)
@@ -6811,7 +6823,7 @@ static int
 queue_add(rp_proxy *p, rp_conn *c, int front)
 {
     rp_pool *pl = pool_of(p, c);
-    if (!front && pl->queued >= pl->queue_max) {
+    if ((!front || !pl->queue_max) && pl->queued >= pl->queue_max) {
         pl->queue_full++;
         return reply_error(p, c, 503, pl->queue_max ? "the pool's queue is full"
                                                     : "every device at max_conns (no queue=)");
@@ -6835,24 +6847,26 @@ queue_add(rp_proxy *p, rp_conn *c, int front)
     return 1;
 }
 
-/* c's queue timer: made due by queue_kick (the oldest waiter: try a
- * device), or queue_timeout passed (503 with Retry-After). */
+/* c's queue timer: made due by queue_kick (room somewhere: the oldest
+ * waiter tries a device), or queue_timeout passed (503 with Retry-After).
+ * A kicked waiter that is no longer the oldest (a retry went ahead of it)
+ * hands the turn to the front and keeps waiting. */
 void
 queue_resume(rp_proxy *p, rp_conn *c)
 {
     rp_pool *pl = pool_of(p, c);
-    int first = pl->qhead == c;
-    queue_unlink(p, c);
-    if (first && p->now < c->t_start + pl->queue_timeout_ms) {
-        dispatch(p, c, NULL); /* a device, or back to the front */
-        if (c->state != CS_QUEUE) {
-            queue_kick(p); /* room for the next one too? */
+    if (p->now < c->t_start + pl->queue_timeout_ms) {
+        if (pl->qhead != c) {
+            queue_kick(p);
             return;
         }
-        if (p->now < c->t_start + pl->queue_timeout_ms)
-            return;
         queue_unlink(p, c);
+        dispatch(p, c, NULL); /* a device, or back to the front */
+        if (c->state != CS_QUEUE)
+            queue_kick(p); /* room for the next one too? */
+        return;
     }
+    queue_unlink(p, c);
     pl->queue_timeouts++;
     reply_error(p, c, 503, "waited in the pool's queue for queue_timeout");
 }
@@ -6880,20 +6894,24 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     rp_str cond[2];
     char vbuf[512];
     int dev, rc;
+#if RP_ENABLE_LIMITS
+    /* a waiter, a retry (or a collapsed miss) had its turn: the queue's front */
+    int front = c->state == CS_QUEUE || !m;
+#endif
     if (!m) {
         if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &again) != RP_OK)
             return exchange_fail(p, c, 502);
         m = &again;
     }
 #if RP_ENABLE_LIMITS
-    if (pl->queued && c->state != CS_QUEUE)
+    if (pl->queued && !front)
         return queue_add(p, c, 0); /* first come, first served */
 #endif
     for (;;) {
         if ((dev = pool_pick(p, pl, c->tried)) < 0) {
 #if RP_ENABLE_LIMITS
             if (dev == PICK_FULL)
-                return queue_add(p, c, c->state == CS_QUEUE);
+                return queue_add(p, c, front);
 #endif
             return exchange_fail(p, c, (c->flags & F_DEVFAIL) ? 502 : 503);
         }
@@ -6902,7 +6920,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
             break;
 #if RP_ENABLE_LIMITS
         if (rc == RP_ENOMEM && pl->queue_max) /* every device slot busy: wait too */
-            return queue_add(p, c, c->state == CS_QUEUE);
+            return queue_add(p, c, front);
 #endif
         if (rc == RP_ENOMEM)
             return exchange_fail(p, c, 503);

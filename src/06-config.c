@@ -830,12 +830,16 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
         else if (str_ieq(key, S("resolve")))
             return cfg_fail(x, "device names not compiled in (RP_ENABLE_DNS=0)", w[i]);
 #endif
+#if !RP_ENABLE_LIMITS
+        else if (str_ieq(key, S("queue")) || str_ieq(key, S("queue_timeout")))
+            return cfg_fail(x, "queue=/queue_timeout= not compiled in (RP_ENABLE_LIMITS=0)", w[i]);
+#endif
         else if (OPT_SET_OR(x, pool_nums, pl, w[i], "unknown pool option", pool_opts) != RP_OK)
             return RP_ECONFIG;
 #if RP_ENABLE_LIMITS
         if (pl->queue_max > RP_MAX_CONNS) /* a waiting request holds a client slot */
-            return cfg_fail2(x, "queue= is more than the client slots compiled in", w[i],
-                             " (at most RP_MAX_CONNS = " XSTR(RP_MAX_CONNS) ")");
+            return cfg_fail2(x, "queue= over RP_MAX_CONNS", w[i],
+                             " (" XSTR(RP_MAX_CONNS) "): lower it or build with more");
 #endif
     }
     if ((pl->name = cfg_str(x, w[1])) == NULL)
@@ -898,6 +902,10 @@ cfg_device_opt(cfg_ctx *x, rp_device *d, rp_str word)
         rc = cfg_device_tls_opt(x, d, word, key, val);
     if (rc != RP_ENOTFOUND)
         return rc;
+#if !RP_ENABLE_LIMITS
+    if (str_ieq(key, S("max_conns")) || str_ieq(key, S("max_idle")))
+        return cfg_fail(x, "max_conns=/max_idle= not compiled in (RP_ENABLE_LIMITS=0)", word);
+#endif
     return cfg_unknown(x, "unknown device option", word,
                        NEAR(key, device_nums, NEAR(key, device_opts, NULL)));
 }
@@ -1001,13 +1009,17 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
             return RP_ECONFIG;
 #if RP_ENABLE_LIMITS
         if (d->max_conns > RP_MAX_UPSTREAM)
-            return cfg_fail2(x, "max_conns= is more than the device connections compiled in", w[i],
-                             "(at most RP_MAX_UPSTREAM = " XSTR(RP_MAX_UPSTREAM) ")");
+            return cfg_fail2(x, "max_conns= over RP_MAX_UPSTREAM", w[i],
+                             " (" XSTR(RP_MAX_UPSTREAM) "): lower it or build with more");
 #endif
     }
 #if RP_ENABLE_LIMITS
     if (d->max_idle && d->max_conns && d->max_idle > d->max_conns)
-        return cfg_fail(x, "max_idle= must not exceed max_conns=", w[2]);
+        for (i = 3; i < n; i++) {
+            rp_str v;
+            if (str_ieq(opt_key(w[i], &v), S("max_idle")))
+                return cfg_fail2(x, "max_idle= over max_conns=", w[i], ": lower it or raise max_conns=");
+        }
 #endif
 #if RP_ENABLE_TLS
     if ((d->ntas || d->sni || d->verify) && !d->tls)

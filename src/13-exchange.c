@@ -247,7 +247,7 @@ static int
 queue_add(rp_proxy *p, rp_conn *c, int front)
 {
     rp_pool *pl = pool_of(p, c);
-    if (!front && pl->queued >= pl->queue_max) {
+    if ((!front || !pl->queue_max) && pl->queued >= pl->queue_max) {
         pl->queue_full++;
         return reply_error(p, c, 503, pl->queue_max ? "the pool's queue is full"
                                                     : "every device at max_conns (no queue=)");
@@ -271,24 +271,26 @@ queue_add(rp_proxy *p, rp_conn *c, int front)
     return 1;
 }
 
-/* c's queue timer: made due by queue_kick (the oldest waiter: try a
- * device), or queue_timeout passed (503 with Retry-After). */
+/* c's queue timer: made due by queue_kick (room somewhere: the oldest
+ * waiter tries a device), or queue_timeout passed (503 with Retry-After).
+ * A kicked waiter that is no longer the oldest (a retry went ahead of it)
+ * hands the turn to the front and keeps waiting. */
 void
 queue_resume(rp_proxy *p, rp_conn *c)
 {
     rp_pool *pl = pool_of(p, c);
-    int first = pl->qhead == c;
-    queue_unlink(p, c);
-    if (first && p->now < c->t_start + pl->queue_timeout_ms) {
-        dispatch(p, c, NULL); /* a device, or back to the front */
-        if (c->state != CS_QUEUE) {
-            queue_kick(p); /* room for the next one too? */
+    if (p->now < c->t_start + pl->queue_timeout_ms) {
+        if (pl->qhead != c) {
+            queue_kick(p);
             return;
         }
-        if (p->now < c->t_start + pl->queue_timeout_ms)
-            return;
         queue_unlink(p, c);
+        dispatch(p, c, NULL); /* a device, or back to the front */
+        if (c->state != CS_QUEUE)
+            queue_kick(p); /* room for the next one too? */
+        return;
     }
+    queue_unlink(p, c);
     pl->queue_timeouts++;
     reply_error(p, c, 503, "waited in the pool's queue for queue_timeout");
 }
@@ -316,20 +318,24 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     rp_str cond[2];
     char vbuf[512];
     int dev, rc;
+#if RP_ENABLE_LIMITS
+    /* a waiter, a retry (or a collapsed miss) had its turn: the queue's front */
+    int front = c->state == CS_QUEUE || !m;
+#endif
     if (!m) {
         if (rp_http_parse_request(c->in.d + c->in.r, c->head_len, &again) != RP_OK)
             return exchange_fail(p, c, 502);
         m = &again;
     }
 #if RP_ENABLE_LIMITS
-    if (pl->queued && c->state != CS_QUEUE)
+    if (pl->queued && !front)
         return queue_add(p, c, 0); /* first come, first served */
 #endif
     for (;;) {
         if ((dev = pool_pick(p, pl, c->tried)) < 0) {
 #if RP_ENABLE_LIMITS
             if (dev == PICK_FULL)
-                return queue_add(p, c, c->state == CS_QUEUE);
+                return queue_add(p, c, front);
 #endif
             return exchange_fail(p, c, (c->flags & F_DEVFAIL) ? 502 : 503);
         }
@@ -338,7 +344,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
             break;
 #if RP_ENABLE_LIMITS
         if (rc == RP_ENOMEM && pl->queue_max) /* every device slot busy: wait too */
-            return queue_add(p, c, c->state == CS_QUEUE);
+            return queue_add(p, c, front);
 #endif
         if (rc == RP_ENOMEM)
             return exchange_fail(p, c, 503);

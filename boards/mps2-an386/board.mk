@@ -6,6 +6,10 @@
 #                        127.0.0.1:$(FW_PORT) (8088) -> gateway :80,
 #                        127.0.0.1:$(FW_TLS_PORT) (8443) -> gateway :443 (TLS)
 #   make size-firmware   text/data/bss of rproxy.o and of the firmware per component
+#   make firmware-protect build/mps2-an386-protect/rproxy-gw.elf: the same board
+#                        with RP_ENABLE_LIMITS 1 and protect.conf (a device that
+#                        serves one connection at a time behind max_conns=1 and
+#                        a queue; tests/qemu/protect.sh)
 #
 # lwIP and BearSSL come from deps/ (scripts/fetch-deps.sh).  BearSSL is
 # built for the Cortex-M4 into $(FW_BUILD)/bearssl/libbearssl.a (bearssl.mk).
@@ -41,7 +45,8 @@ FW_WARN    = -std=c99 -Wall -Wextra -Wundef -Wshadow -Wstrict-prototypes -Wpoint
 FW_SSL_DIR = deps/bearssl
 FW_SSL_LIB = $(FW_BUILD)/bearssl/libbearssl.a
 FW_TLS     = $(FW_BUILD)/tls
-FW_CPP     = -DRP_CONFIG_FILE='"rp_config.h"' $(FW_VDEF) -I$(FW_DIR) -I. -Iport $(LWIP_INC) -isystem $(FW_SSL_DIR)/inc
+FW_KNOBS   ?=
+FW_CPP     = -DRP_CONFIG_FILE='"rp_config.h"' $(FW_VDEF) $(FW_KNOBS) -I$(FW_DIR) -I. -Iport $(LWIP_INC) -isystem $(FW_SSL_DIR)/inc
 FW_CFLAGS  = $(FW_ARCH) -Os -g -ffunction-sections -fdata-sections
 FW_LDFLAGS = $(FW_ARCH) -T$(FW_DIR)/mps2-an386.ld -Wl,--gc-sections -Wl,-Map=$(FW_BUILD)/rproxy-gw.map \
              -specs=nano.specs -specs=nosys.specs
@@ -51,12 +56,12 @@ FW_LWIP    = $(patsubst $(LWIP_DIR)/%.c,$(FW_BUILD)/lwip/%.o,$(LWIP_SRC))
 FW_OBJ     = $(FW_BUILD)/rproxy.o $(FW_BUILD)/port/lwip.o $(FW_BOARD) $(FW_LWIP)
 FW_HDRS    = rproxy.h $(FW_DIR)/rp_config.h $(FW_DIR)/lwipopts.h port/lwip.h $(FW_SSL_DIR)/inc/bearssl.h
 
-.PHONY: firmware firmware-plus qemu size-firmware size-firmware-plus
+.PHONY: firmware firmware-plus firmware-protect qemu size-firmware size-firmware-plus
 
 firmware: $(FW_ELF)
 
-firmware-plus:
-	@$(MAKE) --no-print-directory firmware FW_VARIANT=plus
+firmware-plus: $(FW_SSL_LIB)
+	@$(MAKE) --no-print-directory firmware FW_VARIANT=plus FW_SSL_LIB=$(FW_SSL_LIB)
 
 size-firmware-plus:
 	@$(MAKE) --no-print-directory size-firmware FW_VARIANT=plus
@@ -66,6 +71,11 @@ size-firmware-plus:
 $(FW_BUILD)/tls/staff.users:
 	@mkdir -p $(dir $@)
 	printf 'admin:%s\n' "$$(openssl passwd -5 -salt plusboardsalt gw-secret)" >$@
+
+# A variant build: its own build directory and config, the same BearSSL.
+firmware-protect: $(FW_SSL_LIB)
+	@$(MAKE) --no-print-directory firmware FW_BUILD=$(FW_BUILD)-protect FW_SSL_LIB=$(FW_SSL_LIB) \
+	    FW_CONF=$(FW_DIR)/protect.conf FW_KNOBS=-DRP_ENABLE_LIMITS=1
 
 $(FW_BUILD)/rproxy.o: rproxy.c $(FW_HDRS)
 	@mkdir -p $(dir $@)
@@ -82,7 +92,7 @@ $(FW_BUILD)/board/%.o: $(FW_DIR)/%.c $(FW_HDRS) $(FW_DIR)/lan9118.h $(LWIP_DIR)/
 $(FW_BUILD)/board/blobs.o: $(FW_DIR)/blobs.S $(FW_CONF) $(FW_BUILD)/gateway-cfg.c \
                           $(FW_TLS)/gw.crt $(FW_TLS)/gw.key $(FW_DIR)/rp_config.h
 	@mkdir -p $(dir $@)
-	$(FW_CC) $(FW_ARCH) -I$(FW_DIR) -I$(FW_TLS) -c -o $@ $<
+	$(FW_CC) $(FW_ARCH) $(FW_KNOBS) -I$(dir $(FW_CONF)) -I$(FW_DIR) -I$(FW_TLS) -c -o $@ $<
 
 # Test certificate and key (build time only; a real gateway gets its own).
 $(FW_TLS)/gw.crt $(FW_TLS)/gw.key &:
@@ -111,7 +121,7 @@ $(FW_BUILD)/lwip/%.o: $(LWIP_DIR)/%.c $(FW_DIR)/lwipopts.h
 # (blobs.S) and the linker drops the image.
 $(FW_BUILD)/cfgimage: scripts/cfgimage.c rproxy.c rproxy.h port/posix.c $(FW_DIR)/rp_config.h
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE -DRP_CONFIG_FILE='"rp_config.h"' $(FW_VDEF) -DRP_ENABLE_CONFIG_TEXT=1 -I$(FW_DIR) -I. -Iport \
+	$(CC) -D_GNU_SOURCE -DRP_CONFIG_FILE='"rp_config.h"' $(FW_VDEF) -DRP_ENABLE_CONFIG_TEXT=1 $(FW_KNOBS) -I$(FW_DIR) -I. -Iport \
 	    -std=c99 -Wall -Wextra -O1 -o $@ scripts/cfgimage.c rproxy.c port/posix.c -lbearssl
 
 $(FW_BUILD)/gateway-cfg.c: $(FW_CONF) $(FW_BUILD)/cfgimage $(FW_TLS)/gw.crt $(FW_TLS)/gw.key $(FW_BLOBS)

@@ -19,6 +19,7 @@ Python 3 stdlib only.
 
 import hashlib
 import json
+import select
 import socket
 import threading
 import time
@@ -239,8 +240,14 @@ class Device:
 
     def __init__(self, handler=None, name="dev", read_body=True, sndbuf=None, rcvbuf=None,
                  io_timeout=10.0, idle_timeout=30.0, port=0, close_on_accept=False,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", single=False):
         self.name = name
+        # single: a device with one socket (a PLC, a small camera): a second connection
+        # while one is open is closed at once (counted in refused).  max_live: the most
+        # connections ever open at once, counted at each accept (every device counts).
+        self.single = single
+        self.max_live = 0
+        self.refused = 0
         self.close_on_accept = close_on_accept   # accept, count, close at once
         self.handler = handler or echo
         self.read_body_first = read_body
@@ -310,6 +317,33 @@ class Device:
         with self.lock:
             return [r.target for r in self.requests]
 
+    @staticmethod
+    def _peer_closed(c):
+        """The proxy has closed (or shut down writing on) c: its FIN has arrived."""
+        try:      # poll, not recv: a socket with a timeout waits in recv even to peek
+            p = select.poll()
+            p.register(c.sock.fileno(), select.POLLRDHUP)
+            ev = p.poll(0)
+            return bool(ev and ev[0][1] & (select.POLLRDHUP | select.POLLHUP | select.POLLERR |
+                                           select.POLLNVAL))
+        except (OSError, ValueError):
+            return True
+
+    def _open_others(self):
+        """Connections open at both ends now (called with the lock held).  One the proxy has
+        just closed does not count; one this device closed meanwhile (it was serving) does:
+        wait up to 100 ms for a FIN in flight before counting one with none."""
+        cands = [c for c in self.live if not c.closed and not self._peer_closed(c)]
+        if not self.single or len(cands) == 0:
+            return len(cands)           # only a one-socket device waits for a FIN in flight
+        end = time.monotonic() + 0.1
+        while cands and time.monotonic() < end:
+            if any(c.closed for c in cands):
+                break                   # served and closed by us: it was really open
+            cands = [c for c in cands if not self._peer_closed(c)]
+            self.cond.wait(0.01)
+        return len(cands)
+
     # ---- threads ----
     def _accept_loop(self):
         while not self.stopping:
@@ -326,6 +360,13 @@ class Device:
                 idx = self.conns
                 self.conns += 1
                 if self.close_on_accept:
+                    s.close()
+                    self.cond.notify_all()
+                    continue
+                n = 1 + self._open_others()
+                self.max_live = max(self.max_live, n)
+                if self.single and n > 1:
+                    self.refused += 1
                     s.close()
                     self.cond.notify_all()
                     continue
@@ -364,6 +405,8 @@ class Device:
                     self.errors.append("%s: %r" % (threading.current_thread().name, e))
         finally:
             c.close()
+            with self.cond:
+                self.cond.notify_all()
 
     def stop(self):
         self.stopping = True

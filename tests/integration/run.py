@@ -55,6 +55,7 @@ TOPICS = [
     "t_smuggling",      # request smuggling / response splitting
     "t_tls",            # TLS termination
     "t_tls_auth",       # client certificates, TLS toward devices
+    "t_protect",        # device max_conns/max_idle, the pool queue (RP_ENABLE_LIMITS)
     "t_demo",           # scripts/demo.sh (make demo): every printed curl line
     "t_runtime",        # runtime control on the status path: drain/maint/ready, weight
     "t_share",          # shared live streams: one device connection, many viewers

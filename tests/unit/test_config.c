@@ -413,6 +413,17 @@ static const struct {
     {"device lan 10.0.0.5:80 fail_timeout=1d", 7, 37, "fail_timeout: '1d' has an unknown unit (ms, s, m, h)"},
     {"device lan 10.0.0.5:80 backup=1", 7, 31, "backup: bad value '1'"},
     {"device lan 10.0.0.5:80 speed=9", 7, 24, "unknown device option 'speed=9'"},
+#if RP_ENABLE_LIMITS && RP_MAX_UPSTREAM < 65535 && RP_MAX_CONNS < 65535
+    {"device lan 10.0.0.5:80 max_conns=65535", 7, 24, "max_conns= over RP_MAX_UPSTREAM 'max_conns=65535' ("
+     XSTR(RP_MAX_UPSTREAM) "): lower it or build with more"},
+    {"pool q queue=65535", 7, 8, "queue= over RP_MAX_CONNS 'queue=65535' (" XSTR(RP_MAX_CONNS)
+     "): lower it or build with more"},
+#endif
+#if RP_ENABLE_LIMITS
+    {"device lan 10.0.0.5:80 max_conns=70000", 7, 34, "max_conns: '70000' is out of range (0-65535)"},
+    {"device lan 10.0.0.5:80 max_conns=2 max_idle=3", 7, 36, "max_idle= over max_conns= 'max_idle=3': lower it or raise max_conns="},
+    {"pool q queue_timeout=0", 7, 22, "queue_timeout: '0' is out of range (1ms-24h)"},
+#endif
     {"device lan 10.0.0.5:80 tls", 7, 12, "a tls device needs ca=FILE (or verify=off) '10.0.0.5:80'"},
     {"device lan 10.0.0.5:80 verify=on", 7, 12, "ca=, sni=, verify= need the tls option '10.0.0.5:80'"},
     {"device lan 10.0.0.5:80 tls verify=on", 7, 12, "a tls device needs ca=FILE (or verify=off) '10.0.0.5:80'"},

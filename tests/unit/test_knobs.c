@@ -19,12 +19,15 @@
  *   - redirect_https fails the config at its line, naming the knob;
  *   - without the access callback, finished exchanges still count by class;
  *   - a device NAME:PORT and a pool's resolve= fail the config at their line,
- *     naming the knob (no resolver is ever asked: the fake port has none).
+ *     naming the knob (no resolver is ever asked: the fake port has none);
+ *   - without RP_ENABLE_LIMITS, max_conns=/max_idle= and queue=/queue_timeout=
+ *     fail the config at their word, naming the knob.
  */
 #include "rp_int.h" /* white-box: internal functions too */
 
-#if RP_ENABLE_IPV6 || RP_ENABLE_WALL_CLOCK || RP_ENABLE_REDIRECT || RP_ENABLE_ACCESS_LOG || RP_ENABLE_REASONS || RP_ENABLE_DNS
-#error "test_knobs is built with RP_ENABLE_IPV6, _WALL_CLOCK, _REDIRECT, _ACCESS_LOG, _REASONS and _DNS 0 (see the Makefile)"
+#if RP_ENABLE_IPV6 || RP_ENABLE_WALL_CLOCK || RP_ENABLE_REDIRECT || RP_ENABLE_ACCESS_LOG || RP_ENABLE_REASONS || \
+    RP_ENABLE_DNS || RP_ENABLE_LIMITS
+#error "test_knobs is built with RP_ENABLE_IPV6, _WALL_CLOCK, _REDIRECT, _ACCESS_LOG, _REASONS, _DNS and _LIMITS 0 (see the Makefile)"
 #endif
 
 #include <stdio.h>
@@ -148,11 +151,34 @@ test_no_dns(void)
           "resolve= refused at line 2, naming the knob (rc %d, line %d, \"%s\")", rc, e.line, e.msg);
 }
 
+static void
+test_no_limits(void)
+{
+    static const struct {
+        const char *text;
+        int col;
+    } rows[] = {
+        {"pool a\ndevice a 127.0.0.1:9000 max_conns=1\n", 25},
+        {"pool a\ndevice a 127.0.0.1:9000 max_idle=1\n", 25},
+        {"pool a queue=5\n", 8},
+        {"pool a queue_timeout=5s\n", 8},
+    };
+    size_t i;
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        rp_cfg_error e;
+        int rc = parse(rows[i].text, &e);
+        CHECK(rc == RP_ECONFIG && e.col == rows[i].col && strstr(e.msg, "not compiled in (RP_ENABLE_LIMITS=0)"),
+              "no limits: row %d refused at its word, naming the knob (rc %d, col %d, \"%s\")",
+              (int)i, rc, e.col, e.msg);
+    }
+}
+
 static const tap_test tests[] = {
     TAP_TEST(ipv6_off),
     TAP_TEST(no_wall_clock),
     TAP_TEST(no_redirect_no_access_log),
     TAP_TEST(no_dns),
+    TAP_TEST(no_limits),
 };
 
 int
