@@ -33,6 +33,7 @@
  * [19] Public API
  * [20] Authentication: SHA-crypt, Basic credentials, users files
  * [21] The PROXY protocol header
+ * [22] Path mapping: device UIs mounted under a path (issue 15)
  */
 #define RP_AMALGAMATION 1
 
@@ -362,13 +363,36 @@ RP_INTERNAL rp_str header_value(const rp_http_msg *m, int id);
 RP_INTERNAL RP_NOINLINE rp_str via_value(const rp_proxy *p, int minor, char *buf);
 RP_INTERNAL int request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, const rp_str *cond);
 
+/* ==== [22] Path mapping (declared early: [11] [12] take its context) ==== */
+#if RP_ENABLE_PATH_MAP
+/* What a response's URLs are mapped with (hmap_of). */
+typedef struct {
+    rp_str cpath, dpath; /* the route's path= (client) and rewrite= (device) prefixes */
+    rp_str scheme;       /* the client's: "http" or "https" */
+    rp_str chost;        /* the client's Host; empty: not known */
+    rp_str dhost;        /* the Host the device was sent */
+    rp_str daddr;        /* the device's "ip:port" */
+} hmap;
+#define HMAP_ARG(x) , x
+RP_INTERNAL void w_target_mapped(wbuf *w, const rp_route *r, rp_str target);
+RP_INTERNAL int path_climbs(rp_str target);
+RP_INTERNAL const hmap *hmap_of(const rp_proxy *p, const rp_conn *c, const rp_conn *d, hmap *hm, char *buf);
+RP_INTERNAL int map_url(wbuf *w, rp_str v, const hmap *hm);
+RP_INTERNAL int map_field(wbuf *w, const rp_header *h, const hmap *hm);
+RP_INTERNAL void mhost_keep(rp_conn *c, rp_str host);
+#else
+#define HMAP_ARG(x)
+#endif
+
 /* ==== [11] Response head ==== */
 RP_INTERNAL RP_NOINLINE const char * reason_for(int status);
 RP_INTERNAL int status_for(int err);
 RP_INTERNAL void w_status_line(wbuf *w, int status, rp_str reason);
 RP_INTERNAL void error_write(rp_proxy *p, rp_conn *c, int status);
 RP_INTERNAL void w_header(wbuf *w, const rp_header *h);
-RP_INTERNAL void w_head_fields(wbuf *w, const rp_http_msg *m, int stored);
+RP_INTERNAL void w_head_fields_(wbuf *w, const rp_http_msg *m, int stored HMAP_ARG(const hmap *hm));
+/* hm: the path mapping (NULL: none); dropped unread without RP_ENABLE_PATH_MAP */
+#define w_head_fields(w, m, stored, hm) w_head_fields_(w, m, stored HMAP_ARG(hm))
 RP_INTERNAL void w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m);
 RP_INTERNAL int head_end(rp_conn *c, wbuf *w, int fate);
 RP_INTERNAL RP_NOINLINE int response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m);
@@ -2361,9 +2385,17 @@ static const cfg_num cache_nums[] = {
 
 /* The options each directive parses by hand, for suggestions. */
 static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"};
+#if RP_ENABLE_PATH_MAP
+static const char *const pool_opts[] = {"balance", "host"};
+#else
 static const char *const pool_opts[] = {"balance"};
+#endif
 static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"};
-static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl"};
+static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl"
+#if RP_ENABLE_PATH_MAP
+                                          , "rewrite"
+#endif
+};
 static const char *const health_opts[] = {"path"};
 #if RP_ENABLE_STATUS
 static const char *const status_opts[] = {"path", "allow"};
@@ -2526,6 +2558,15 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
             pl->balance = RP_BALANCE_LEASTCONN;
         else if (str_ieq(key, S("balance")))
             return cfg_bad_value(x, w[i]);
+#if RP_ENABLE_PATH_MAP
+        else if (str_ieq(key, S("host"))) {
+            if (!val.n || check_host(val) != RP_OK || host_only(val).n != val.n ||
+                val.p[0] == '*')
+                return cfg_fail2(x, "bad pool host", w[i], " (a name or address, no port, no '*')");
+            if ((pl->host = cfg_str(x, val)) == NULL)
+                return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+        }
+#endif
         else if (OPT_SET_OR(x, pool_nums, pl, w[i], "unknown pool option", pool_opts) != RP_OK)
             return RP_ECONFIG;
 #if RP_ENABLE_LIMITS
@@ -2672,12 +2713,19 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
+#if RP_ENABLE_PATH_MAP
+static int cfg_path_ok(rp_str v);
+#endif
+
 static int
 cfg_route(cfg_ctx *x, rp_str *w, int n)
 {
     rp_config *c = &x->p->cfg;
     rp_route *r;
     rp_str ttl = {NULL, 0}; /* the cache_ttl= word */
+#if RP_ENABLE_PATH_MAP
+    rp_str rw = {NULL, 0}; /* the rewrite= word */
+#endif
     int i, pool = -1;
     if (c->nroutes == RP_MAX_ROUTES)
         return cfg_fail(x, "too many routes (RP_MAX_ROUTES)", w[0]);
@@ -2708,6 +2756,14 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
             dst = &r->path;
+#if RP_ENABLE_PATH_MAP
+        } else if (str_ieq(key, S("rewrite"))) {
+            if (!cfg_path_ok(val) || val.p[val.n - 1] != '/' || memchr(val.p, '?', val.n) ||
+                memchr(val.p, '#', val.n))
+                return cfg_fail2(x, "bad rewrite= prefix", w[i], " (a path ending in '/': / or /api/v2/)");
+            dst = &r->rewrite;
+            rw = w[i];
+#endif
         } else {
             return cfg_unknown(x, "unknown route option", w[i], NEAR(key, route_opts, NULL));
         }
@@ -2718,6 +2774,11 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "route needs pool=NAME", w[0]);
     if (ttl.n && !r->cache)
         return cfg_fail(x, "cache_ttl= needs cache=on on the same route", ttl);
+#if RP_ENABLE_PATH_MAP
+    if (rw.n && (!r->path || r->path[strlen(r->path) - 1] != '/'))
+        return cfg_fail2(x, "rewrite= needs a path= ending in '/'", rw,
+                         " (so /cam10/ is not /cam1/)");
+#endif
     r->pool = (uint8_t)pool;
     c->nroutes++;
     return RP_OK;
@@ -4679,9 +4740,20 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
     w_put(&w, " ", 1);
     if (m->target.n == 0 || (m->target.p[0] != '/' && m->target.p[0] != '*'))
         w_put(&w, "/", 1); /* absolute-form without a path */
-    w_str(&w, m->target);
+#if RP_ENABLE_PATH_MAP
+    if (c->route != NO_ROUTE && p->cfg.routes[c->route].rewrite)
+        w_target_mapped(&w, &p->cfg.routes[c->route], m->target);
+    else
+#endif
+        w_str(&w, m->target);
     w_put(&w, S(" HTTP/1.1\r\n"));
-    w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
+#if RP_ENABLE_PATH_MAP
+    if (c->route != NO_ROUTE && p->cfg.pools[p->cfg.routes[c->route].pool].host)
+        w_field(&w, S("Host"), (rp_str){p->cfg.pools[p->cfg.routes[c->route].pool].host,
+                                        strlen(p->cfg.pools[p->cfg.routes[c->route].pool].host)});
+    else
+#endif
+        w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
     for (i = 0; i < m->nheaders; i++) {
         const rp_header *h = &m->headers[i];
         /* a client's own cert header is never trusted (no name is empty, so
@@ -4827,15 +4899,20 @@ w_header(wbuf *w, const rp_header *h)
  * §7.6.1); the cache's stored form (`stored`) also leaves out Age and
  * Cache-Status, which a hit writes afresh. */
 void
-w_head_fields(wbuf *w, const rp_http_msg *m, int stored)
+w_head_fields_(wbuf *w, const rp_http_msg *m, int stored HMAP_ARG(const hmap *hm))
 {
     rp_str tok[MAX_CONN_TOKENS];
     size_t i, ntok = conn_tokens(m, tok);
     w_status_line(w, m->status, m->reason);
     for (i = 0; i < m->nheaders; i++)
         if (field_passes(m, i, tok, ntok) &&
-            !(stored && (m->headers[i].id == H_AGE || m->headers[i].id == H_CACHE_STATUS)))
+            !(stored && (m->headers[i].id == H_AGE || m->headers[i].id == H_CACHE_STATUS))) {
+#if RP_ENABLE_PATH_MAP
+            if (hm && map_field(w, &m->headers[i], hm))
+                continue;
+#endif
             w_header(w, &m->headers[i]);
+        }
 }
 
 /* Via, and the Date a device left out: RFC 9110 §6.6.1, a proxy with a
@@ -4877,7 +4954,12 @@ RP_NOINLINE int
 response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 {
     wbuf w = buf_writer(p, &c->out);
-    w_head_fields(&w, m, 0);
+#if RP_ENABLE_PATH_MAP
+    hmap hm;
+    char abuf[56];
+    const hmap *hmp = hmap_of(p, c, d, &hm, abuf);
+#endif
+    w_head_fields(&w, m, 0, hmp);
     if ((m->flags & RP_HF_LENGTH) && m->status != 204 && d->mode != M_DECHUNK) {
         w_put(&w, S("Content-Length: "));
         w_num(&w, (uint64_t)m->content_length);
@@ -5631,11 +5713,11 @@ meta_rest(rp_proxy *p, centry *e, const rp_http_msg *m, const char *head, size_t
  * had none.  RP_OK or RP_ENOMEM. */
 static int
 meta_write(rp_proxy *p, centry *e, const rp_http_msg *m, const char *vary, size_t vn,
-           char *scratch)
+           char *scratch HMAP_ARG(const hmap *hmp))
 {
     wbuf w;
     w.p = scratch, w.n = 0, w.cap = RP_CACHE_META, w.full = 0;
-    w_head_fields(&w, m, 1);
+    w_head_fields(&w, m, 1, hmp);
     w_via_date(p, &w, m);
     if (w.full || e->key_len + vn > RP_CACHE_META || chain_put(p, &e->meta, vary, vn))
         return RP_ENOMEM;
@@ -5650,6 +5732,10 @@ fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m
 {
     char vary[VARY_BYTES];
     rp_buf t = {0, 0, NULL};
+#if RP_ENABLE_PATH_MAP
+    hmap hm;
+    char abuf[56];
+#endif
     cc_t cc;
     centry *e;
     long vn;
@@ -5668,7 +5754,7 @@ fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m
     e = &p->cache.e[c->cfill];
     ok = entry_meta(p, e, m, c) || header_value(m, H_ETAG).n ||
          header_value(m, H_LAST_MODIFIED).n;
-    if (ok && (!buf_attach(p, &t) || meta_write(p, e, m, vary, (size_t)vn, t.d) != RP_OK)) {
+    if (ok && (!buf_attach(p, &t) || meta_write(p, e, m, vary, (size_t)vn, t.d HMAP_ARG(hmap_of(p, c, c->link, &hm, abuf))) != RP_OK)) {
         p->stats.cache_store_failures++;
         ok = 0;
     }
@@ -6550,6 +6636,13 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
         return reply_error(p, c, 404, "no route for this host and path");
     c->route = (uint8_t)route;
+#if RP_ENABLE_PATH_MAP
+    if (p->cfg.routes[route].rewrite) {
+        if (path_climbs(m->target))
+            return reply_error(p, c, 400, "dot-segment in the path on a rewrite= route");
+        mhost_keep(c, m->host);
+    }
+#endif
     conn_state(c, CS_FWD);
 #if RP_ENABLE_CACHE
     if ((rc = cache_request(p, c, m)) != 0)
@@ -8812,3 +8905,274 @@ proxy_header_parse(const uint8_t *b, size_t n, rp_addr *src)
     return rc;
 }
 #endif
+
+/* ======== src/22-pathmap.c ======== */
+/* ==== [22] Path mapping: device UIs mounted under a path (issue 15) ====
+ * `route path=/cam1/ pool=cam1 rewrite=/`: the request's path prefix
+ * /cam1/ becomes / toward the device (the rest and the query kept), and
+ * what the device's response says about its own URLs comes back under
+ * /cam1/: Location, Content-Location, Refresh's url= and Set-Cookie's
+ * Path= (nginx's proxy_redirect default and proxy_cookie_path).  A value
+ * is mapped when it is path-absolute under the device prefix, or absolute
+ * (http://, https://, //) with the device's address or the Host it was
+ * sent as authority and a path under the prefix; it then gets the client's
+ * scheme and Host (path-absolute when the client's Host is not known).
+ * Relative references, other hosts and paths outside the prefix pass
+ * unchanged.  Bodies are never rewritten.
+ * Both prefixes end in '/' (the config checks), so /cam1/ never matches
+ * /cam10/; a path with a dot-segment (".", "..", "%2e", also between "\",
+ * "%2f", "%5c") on such a route is refused with 400 (path_climbs), so a
+ * request cannot climb out of the mount on the device.
+ * Owns: nothing.  Calls: [1] [2].  Called by: [10] [11] [12] [13]. */
+
+
+#if RP_ENABLE_PATH_MAP
+
+/* The request target toward the device: route r's rewrite= in place of
+ * its path= prefix (which the target has: the route matched it). */
+void
+w_target_mapped(wbuf *w, const rp_route *r, rp_str target)
+{
+    size_t n = strlen(r->path);
+    w_cstr(w, r->rewrite);
+    if (target.n >= n) /* always: the route matched this prefix */
+        w_put(w, target.p + n, target.n - n);
+}
+
+/* 1 when the path part of target (before '?') has a dot-segment, with
+ * '/', '\', %2f, %5c as separators and '.', %2e as dots. */
+int
+path_climbs(rp_str t)
+{
+    size_t i = 0, dots = 0, other = 0;
+    for (;;) {
+        int sep = i == t.n || t.p[i] == '?' || t.p[i] == '#' || t.p[i] == '/' || t.p[i] == '\\';
+        size_t adv = 1;
+        if (!sep && t.p[i] == '%' && t.n - i >= 3) {
+            int c = lower((unsigned char)t.p[i + 2]);
+            if (t.p[i + 1] == '2' && c == 'f')
+                sep = 1;
+            else if (t.p[i + 1] == '5' && c == 'c')
+                sep = 1;
+            else if (t.p[i + 1] == '2' && c == 'e')
+                dots++, sep = -1;
+            adv = 3;
+        }
+        if (sep == 1) {
+            if (!other && (dots == 1 || dots == 2))
+                return 1;
+            dots = other = 0;
+            if (i == t.n || t.p[i] == '?' || t.p[i] == '#')
+                return 0;
+        } else if (sep == 0) {
+            if (t.p[i] == '.')
+                dots++;
+            else
+                other++;
+        }
+        i += adv;
+    }
+}
+
+/* The mapping context of client c's exchange with device d (or NULL when
+ * c's route has no rewrite=); buf (>= 56 bytes) holds the device address. */
+const hmap *
+hmap_of(const rp_proxy *p, const rp_conn *c, const rp_conn *d, hmap *hm, char *buf)
+{
+    const rp_route *r;
+    const rp_pool *pl;
+    wbuf w;
+    if (c->route == NO_ROUTE || !(r = &p->cfg.routes[c->route])->rewrite)
+        return NULL;
+    pl = &p->cfg.pools[r->pool];
+    hm->cpath.p = r->path, hm->cpath.n = strlen(r->path);
+    hm->dpath.p = r->rewrite, hm->dpath.n = strlen(r->rewrite);
+    hm->scheme.p = "https", hm->scheme.n = c->tls ? 5 : 4;
+    hm->chost.p = c->mhost, hm->chost.n = strlen(c->mhost);
+    hm->dhost = hm->chost;
+    if (pl->host)
+        hm->dhost.p = pl->host, hm->dhost.n = strlen(pl->host);
+    w.p = buf, w.n = 0, w.cap = 56, w.full = 0;
+    if (d && d->device != NO_DEVICE)
+        w_addr(&w, &p->cfg.devices[d->device].addr);
+    hm->daddr.p = buf, hm->daddr.n = w.full ? 0 : w.n;
+    return hm;
+}
+
+/* How path maps: the bytes of it the device prefix covers (*skip) and the
+ * client prefix they become (*to); 0 when it is not under the prefix.
+ * "/api/v2" (the prefix without its '/') maps to "/cam1" too. */
+static int
+path_under(rp_str path, const hmap *hm, size_t *skip, rp_str *to)
+{
+    size_t n = hm->dpath.n;
+    *to = hm->cpath;
+    if (path.n >= n && memcmp(path.p, hm->dpath.p, n) == 0) {
+        *skip = n;
+        return 1;
+    }
+    if (n > 1 && path.n >= n - 1 && memcmp(path.p, hm->dpath.p, n - 1) == 0 &&
+        (path.n == n - 1 || path.p[n - 1] == '?' || path.p[n - 1] == '#')) {
+        *skip = n - 1, to->n--;
+        return 1;
+    }
+    return 0;
+}
+
+/* Path under the device prefix: written mapped, 1; else 0, nothing written. */
+static int
+map_path(wbuf *w, rp_str path, const hmap *hm)
+{
+    rp_str to;
+    size_t n;
+    if (!path_under(path, hm, &n, &to))
+        return 0;
+    w_str(w, to);
+    w_put(w, path.p + n, path.n - n);
+    return 1;
+}
+
+/* Does authority a name the device (its address or the Host it was sent)? */
+static int
+is_device(rp_str a, const hmap *hm)
+{
+    return a.n && (str_ieq2(a, hm->daddr) || str_ieq2(a, hm->dhost));
+}
+
+/* A URI reference v mapped (1, written) or left alone (0, nothing written). */
+int
+map_url(wbuf *w, rp_str v, const hmap *hm)
+{
+    rp_str a, path;
+    size_t i, start;
+    if (v.n >= 2 && v.p[0] == '/' && v.p[1] == '/')
+        start = 2;
+    else if (v.n > 7 && str_ieq((rp_str){v.p, 7}, S("http://")))
+        start = 7;
+    else if (v.n > 8 && str_ieq((rp_str){v.p, 8}, S("https://")))
+        start = 8;
+    else if (v.n && v.p[0] == '/')
+        return map_path(w, v, hm);
+    else
+        return 0; /* relative: resolves against the client's URL as it is */
+    for (i = start; i < v.n && v.p[i] != '/' && v.p[i] != '?' && v.p[i] != '#'; i++)
+        ;
+    a.p = v.p + start, a.n = i - start;
+    path.p = v.p + i, path.n = v.n - i;
+    if (!is_device(a, hm))
+        return 0;
+    if (path.n == 0 || path.p[0] != '/') { /* "http://dev" or "http://dev?q": path "/" */
+        if (hm->dpath.n != 1)
+            return 0;
+    } else {
+        rp_str to;
+        size_t n;
+        if (!path_under(path, hm, &n, &to))
+            return 0;
+    }
+    if (hm->chost.n) {
+        w_str(w, hm->scheme);
+        w_put(w, S("://"));
+        w_str(w, hm->chost);
+    }
+    if (path.n == 0 || path.p[0] != '/') {
+        w_str(w, hm->cpath);
+        w_str(w, path);
+    } else {
+        map_path(w, path, hm);
+    }
+    return 1;
+}
+
+/* Refresh: "5; url=/login" (url= any case, optionally quoted). */
+static void
+map_refresh(wbuf *w, rp_str v, const hmap *hm)
+{
+    size_t i = 0, j;
+    rp_str u;
+    while (i < v.n && v.p[i] != ';' && v.p[i] != ',')
+        i++;
+    for (j = i + 1; j < v.n && (v.p[j] == ' ' || v.p[j] == '\t'); j++)
+        ;
+    if (j + 4 > v.n || !str_ieq((rp_str){v.p + j, 3}, S("url")))
+        goto plain;
+    j += 3;
+    while (j < v.n && (v.p[j] == ' ' || v.p[j] == '\t'))
+        j++;
+    if (j >= v.n || v.p[j] != '=')
+        goto plain;
+    j++;
+    while (j < v.n && (v.p[j] == ' ' || v.p[j] == '\t'))
+        j++;
+    if (j < v.n && (v.p[j] == '\'' || v.p[j] == '"'))
+        j++;
+    u.p = v.p + j, u.n = v.n - j;
+    if (u.n && j > 0 && (v.p[j - 1] == '\'' || v.p[j - 1] == '"') && v.p[v.n - 1] == v.p[j - 1])
+        u.n--;
+    w_put(w, v.p, j);
+    if (!map_url(w, u, hm))
+        w_str(w, u);
+    w_put(w, u.p + u.n, v.n - j - u.n);
+    return;
+plain:
+    w_str(w, v);
+}
+
+/* Set-Cookie: its Path= attribute (not the name=value pair) mapped. */
+static void
+map_cookie(wbuf *w, rp_str v, const hmap *hm)
+{
+    size_t i = 0, k;
+    while (i < v.n && v.p[i] != ';')
+        i++;
+    w_put(w, v.p, i);
+    while (i < v.n) { /* at a ';' */
+        rp_str at;
+        size_t s = i + 1;
+        for (k = s; k < v.n && v.p[k] != ';'; k++)
+            ;
+        at.p = v.p + s, at.n = k - s;
+        str_trim(&at);
+        if (at.n >= 5 && str_ieq((rp_str){at.p, 5}, S("path="))) {
+            rp_str pv = {at.p + 5, at.n - 5};
+            w_put(w, v.p + i, (size_t)(pv.p - (v.p + i)));
+            if (!(pv.n && pv.p[0] == '/' && map_path(w, pv, hm)))
+                w_str(w, pv);
+            w_put(w, pv.p + pv.n, (size_t)(v.p + k - (pv.p + pv.n)));
+        } else {
+            w_put(w, v.p + i, k - i);
+        }
+        i = k;
+    }
+}
+
+/* Header h as the client sees it (1: written), or 0: not one mapped. */
+int
+map_field(wbuf *w, const rp_header *h, const hmap *hm)
+{
+    int refresh = h->id == H_OTHER && str_ieq(h->name, S("refresh"));
+    if (h->id != H_LOCATION && h->id != H_CONTENT_LOCATION && h->id != H_SET_COOKIE &&
+        !refresh)
+        return 0;
+    w_str(w, h->name);
+    w_put(w, S(": "));
+    if (h->id == H_SET_COOKIE)
+        map_cookie(w, h->value, hm);
+    else if (refresh)
+        map_refresh(w, h->value, hm);
+    else if (!map_url(w, h->value, hm))
+        w_str(w, h->value);
+    w_put(w, S("\r\n"));
+    return 1;
+}
+
+/* Keep the client's Host for the mapping ("" when longer than the slot). */
+void
+mhost_keep(rp_conn *c, rp_str host)
+{
+    size_t n = host.n < sizeof(c->mhost) ? host.n : 0;
+    memcpy(c->mhost, host.p, n);
+    c->mhost[n] = 0;
+}
+
+#endif /* RP_ENABLE_PATH_MAP */

@@ -77,20 +77,20 @@
  *
  *   ---- BEGIN generated: scripts/size.sh --table h (make size-tables) ----
  *   bytes                                       host daemon  mps2 board
- *   rp_conn: one connection slot                        312         160
- *     all connection slots                          638,976       2,560
+ *   rp_conn: one connection slot                        376         160
+ *     all connection slots                          770,048       2,560
  *   buffer block                                     16,392       2,052
  *     buffer pool, all blocks                    67,141,632      65,664
  *   rp_tls: one TLS slot                             40,600      27,728
  *     of which engine and X.509 contexts              7,422       6,923
  *     all TLS slots                               2,598,400      55,456
  *   TLS session cache                                16,384       1,024
- *   rp_config: the configuration                     27,392       4,344
+ *   rp_config: the configuration                     27,584       4,344
  *     of which certificates and their store          18,272       2,176
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
  *   everything else                                   1,200         360
- *   rp_proxy: all of rproxy's RAM                71,515,592     147,192
+ *   rp_proxy: all of rproxy's RAM                71,646,856     147,192
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
@@ -463,6 +463,22 @@ extern "C" {
  *  callback, no copies; rp_stats still counts responses by class. */
 #ifndef RP_ENABLE_ACCESS_LOG
 #define RP_ENABLE_ACCESS_LOG 1
+#endif
+
+/** Device UIs mounted under a path (issue 15): `route ... rewrite=/PREFIX/`
+ *  swaps the matched path prefix before the request goes to the device,
+ *  and maps Location, Content-Location, Refresh url= and Set-Cookie Path=
+ *  in its responses back (nginx's proxy_redirect default and
+ *  proxy_cookie_path); `pool ... host=NAME` sends that Host to the pool's
+ *  devices.  8 bytes per route, 4 per pool, RP_MAP_HOST_MAX per connection
+ *  slot (the client's Host, for absolute Locations). */
+#ifndef RP_ENABLE_PATH_MAP
+#define RP_ENABLE_PATH_MAP 1
+#endif
+/** Longest client Host kept per connection for mapping absolute Location
+ *  values back (with the NUL); a longer Host gets path-absolute ones. */
+#ifndef RP_MAP_HOST_MAX
+#define RP_MAP_HOST_MAX 64
 #endif
 
 /** `listen ... redirect_https`: a plain listener that answers 301 to the
@@ -872,12 +888,14 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        301 to https://HOST[:PORT]/target (RP_ENABLE_REDIRECT); PORT
  *        1..65535, default the first TLS listener's, required when there
  *        is none.  Not with tls.
- *   pool NAME [balance=wrr|leastconn] [retries=N]
+ *   pool NAME [balance=wrr|leastconn] [retries=N] [host=NAME]
  *        a group of devices, defined before its devices, routes and health
  *        line; at most RP_MAX_POOLS; each needs a device that is not a
  *        backup.  balance wrr (smooth weighted round-robin); retries
  *        RP_DEFAULT_RETRIES (0..10): replays of an idempotent request after
- *        a device closed without answering
+ *        a device closed without answering; host (RP_ENABLE_PATH_MAP): the
+ *        Host its devices are sent (a name or address, no port, no '*';
+ *        default the client's)
  *   device POOL IP:PORT [weight=N] [backup] [max_fails=N]
  *          [fail_timeout=DURATION] [tls] [ca=FILE] [sni=HOST] [verify=on|off]
  *        a device in POOL at A.B.C.D:PORT, [IPv6]:PORT or localhost:PORT
@@ -893,7 +911,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        verify on (the default) or off (encrypt, check nothing).  ca=,
  *        sni=, verify= need tls.
  *   route [host=HOST] [path=/PREFIX] pool=NAME [cache=on|off]
- *         [cache_ttl=DURATION]
+ *         [cache_ttl=DURATION] [rewrite=/PREFIX/]
  *        requests whose host (case-insensitive, port ignored,
  *        "*.example.com" for subdomains) and path prefix match go to NAME;
  *        a route without host= or path= matches any.  First match wins;
@@ -904,6 +922,12 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        freshness of a response that gives none (no max-age, s-maxage,
  *        Expires) and has a heuristically cacheable status; it replaces the
  *        heuristic on that route.  no-store, private, no-cache still rule.
+ *        rewrite (RP_ENABLE_PATH_MAP; a path ending in '/', needs a path=
+ *        ending in '/'): the path= prefix becomes this one toward the
+ *        device, and Location, Content-Location, Refresh url= and
+ *        Set-Cookie Path= under it come back under path= (absolute ones
+ *        naming the device get the client's scheme and Host); a request
+ *        path with a dot-segment ("..", "%2e", ...) on the route gets 400.
  *   timeout NAME=DURATION...
  *        NAME client_header (RP_TIMEOUT_CLIENT_HEADER_MS), client_idle
  *        (RP_TIMEOUT_CLIENT_IDLE_MS), connect (RP_TIMEOUT_CONNECT_MS),
@@ -1039,6 +1063,9 @@ typedef struct {
     rp_counter queue_timeouts; /**< state: 503 after queue_timeout */
     rp_counter queue_full;    /**< state: 503 because the queue was full (or none) */
 #endif
+#if RP_ENABLE_PATH_MAP
+    const char *host;         /**< `host=`: the Host its devices are sent; NULL: the client's */
+#endif
 } rp_pool;
 
 /** A route (a `route` line), filled by the parser; the caller reads it. */
@@ -1049,6 +1076,9 @@ typedef struct {
     uint8_t cache;      /**< `cache=on` */
 #if RP_ENABLE_CACHE_TTL
     uint32_t cache_ttl; /**< `cache_ttl=` in seconds; 0: none */
+#endif
+#if RP_ENABLE_PATH_MAP
+    const char *rewrite; /**< `rewrite=`: replaces `path` toward the device; NULL: none */
 #endif
 } rp_route;
 
@@ -1513,6 +1543,9 @@ struct rp_conn {
     rp_addr peer;      /* client address / device address */
 #if RP_ENABLE_STATUS
     uint32_t item;     /* CS_LOCAL: the status page's next item */
+#endif
+#if RP_ENABLE_PATH_MAP
+    char mhost[RP_MAP_HOST_MAX]; /* client: its Host ("" none or too long), for mapping */
 #endif
 #if RP_ENABLE_ACCESS_LOG
     char method[16];   /* for the access log */

@@ -184,6 +184,10 @@ emit(const char *file)
         out(", .queue_max = %u, .queue_timeout_ms = %lu", pl->queue_max,
             (unsigned long)pl->queue_timeout_ms);
 #endif
+#if RP_ENABLE_PATH_MAP
+        out(", .host = ");
+        str(pl->host);
+#endif
         out("},\n");
     }
     out("    },\n    .devices = {\n");
@@ -228,6 +232,10 @@ emit(const char *file)
         out(", .pool = %u, .cache = %u", c->routes[i].pool, c->routes[i].cache);
 #if RP_ENABLE_CACHE_TTL
         out(", .cache_ttl = %lu", (unsigned long)c->routes[i].cache_ttl);
+#endif
+#if RP_ENABLE_PATH_MAP
+        out(", .rewrite = ");
+        str(c->routes[i].rewrite);
 #endif
         out("},\n");
     }

@@ -145,7 +145,7 @@ table() {
         else
             printf "| %s | %s | %s | %s |\n", md_label($2), h, b, $3
     }' <<'EOF'
-conn|rp_conn: one connection slot|a client or a device connection; `RP_ENABLE_ACCESS_LOG` adds the request's method, target and byte count|0
+conn|rp_conn: one connection slot|a client or a device connection; `RP_ENABLE_ACCESS_LOG` adds the request's method, target and byte count, `RP_ENABLE_PATH_MAP` the client's Host (`RP_MAP_HOST_MAX`)|0
 conns|all connection slots|(`RP_MAX_CONNS` + `RP_MAX_UPSTREAM`) × `rp_conn`|1
 block|buffer block|`RP_BUF_SIZE` + a free-stack pointer; taken only while a buffer holds bytes|0
 bufpool|buffer pool, all blocks|`RP_NBUFS` = 2 × (`RP_MAX_CONNS` + `RP_MAX_UPSTREAM`) blocks|1

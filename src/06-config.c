@@ -441,9 +441,17 @@ static const cfg_num cache_nums[] = {
 
 /* The options each directive parses by hand, for suggestions. */
 static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"};
+#if RP_ENABLE_PATH_MAP
+static const char *const pool_opts[] = {"balance", "host"};
+#else
 static const char *const pool_opts[] = {"balance"};
+#endif
 static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"};
-static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl"};
+static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl"
+#if RP_ENABLE_PATH_MAP
+                                          , "rewrite"
+#endif
+};
 static const char *const health_opts[] = {"path"};
 #if RP_ENABLE_STATUS
 static const char *const status_opts[] = {"path", "allow"};
@@ -606,6 +614,15 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
             pl->balance = RP_BALANCE_LEASTCONN;
         else if (str_ieq(key, S("balance")))
             return cfg_bad_value(x, w[i]);
+#if RP_ENABLE_PATH_MAP
+        else if (str_ieq(key, S("host"))) {
+            if (!val.n || check_host(val) != RP_OK || host_only(val).n != val.n ||
+                val.p[0] == '*')
+                return cfg_fail2(x, "bad pool host", w[i], " (a name or address, no port, no '*')");
+            if ((pl->host = cfg_str(x, val)) == NULL)
+                return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+        }
+#endif
         else if (OPT_SET_OR(x, pool_nums, pl, w[i], "unknown pool option", pool_opts) != RP_OK)
             return RP_ECONFIG;
 #if RP_ENABLE_LIMITS
@@ -752,12 +769,19 @@ cfg_device(cfg_ctx *x, rp_str *w, int n)
     return RP_OK;
 }
 
+#if RP_ENABLE_PATH_MAP
+static int cfg_path_ok(rp_str v);
+#endif
+
 static int
 cfg_route(cfg_ctx *x, rp_str *w, int n)
 {
     rp_config *c = &x->p->cfg;
     rp_route *r;
     rp_str ttl = {NULL, 0}; /* the cache_ttl= word */
+#if RP_ENABLE_PATH_MAP
+    rp_str rw = {NULL, 0}; /* the rewrite= word */
+#endif
     int i, pool = -1;
     if (c->nroutes == RP_MAX_ROUTES)
         return cfg_fail(x, "too many routes (RP_MAX_ROUTES)", w[0]);
@@ -788,6 +812,14 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
             dst = &r->path;
+#if RP_ENABLE_PATH_MAP
+        } else if (str_ieq(key, S("rewrite"))) {
+            if (!cfg_path_ok(val) || val.p[val.n - 1] != '/' || memchr(val.p, '?', val.n) ||
+                memchr(val.p, '#', val.n))
+                return cfg_fail2(x, "bad rewrite= prefix", w[i], " (a path ending in '/': / or /api/v2/)");
+            dst = &r->rewrite;
+            rw = w[i];
+#endif
         } else {
             return cfg_unknown(x, "unknown route option", w[i], NEAR(key, route_opts, NULL));
         }
@@ -798,6 +830,11 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "route needs pool=NAME", w[0]);
     if (ttl.n && !r->cache)
         return cfg_fail(x, "cache_ttl= needs cache=on on the same route", ttl);
+#if RP_ENABLE_PATH_MAP
+    if (rw.n && (!r->path || r->path[strlen(r->path) - 1] != '/'))
+        return cfg_fail2(x, "rewrite= needs a path= ending in '/'", rw,
+                         " (so /cam10/ is not /cam1/)");
+#endif
     r->pool = (uint8_t)pool;
     c->nroutes++;
     return RP_OK;

@@ -96,15 +96,20 @@ w_header(wbuf *w, const rp_header *h)
  * §7.6.1); the cache's stored form (`stored`) also leaves out Age and
  * Cache-Status, which a hit writes afresh. */
 void
-w_head_fields(wbuf *w, const rp_http_msg *m, int stored)
+w_head_fields_(wbuf *w, const rp_http_msg *m, int stored HMAP_ARG(const hmap *hm))
 {
     rp_str tok[MAX_CONN_TOKENS];
     size_t i, ntok = conn_tokens(m, tok);
     w_status_line(w, m->status, m->reason);
     for (i = 0; i < m->nheaders; i++)
         if (field_passes(m, i, tok, ntok) &&
-            !(stored && (m->headers[i].id == H_AGE || m->headers[i].id == H_CACHE_STATUS)))
+            !(stored && (m->headers[i].id == H_AGE || m->headers[i].id == H_CACHE_STATUS))) {
+#if RP_ENABLE_PATH_MAP
+            if (hm && map_field(w, &m->headers[i], hm))
+                continue;
+#endif
             w_header(w, &m->headers[i]);
+        }
 }
 
 /* Via, and the Date a device left out: RFC 9110 §6.6.1, a proxy with a
@@ -146,7 +151,12 @@ RP_NOINLINE int
 response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 {
     wbuf w = buf_writer(p, &c->out);
-    w_head_fields(&w, m, 0);
+#if RP_ENABLE_PATH_MAP
+    hmap hm;
+    char abuf[56];
+    const hmap *hmp = hmap_of(p, c, d, &hm, abuf);
+#endif
+    w_head_fields(&w, m, 0, hmp);
     if ((m->flags & RP_HF_LENGTH) && m->status != 204 && d->mode != M_DECHUNK) {
         w_put(&w, S("Content-Length: "));
         w_num(&w, (uint64_t)m->content_length);

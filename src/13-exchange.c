@@ -512,6 +512,13 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
         return reply_error(p, c, 404, "no route for this host and path");
     c->route = (uint8_t)route;
+#if RP_ENABLE_PATH_MAP
+    if (p->cfg.routes[route].rewrite) {
+        if (path_climbs(m->target))
+            return reply_error(p, c, 400, "dot-segment in the path on a rewrite= route");
+        mhost_keep(c, m->host);
+    }
+#endif
     conn_state(c, CS_FWD);
 #if RP_ENABLE_CACHE
     if ((rc = cache_request(p, c, m)) != 0)

@@ -207,6 +207,23 @@ PROXYPROTO = {
     "v2_unix": V2SIG + b"\x21\x31\x00\xd8" + bytes(216),
 }
 
+# The pathmap target: a selector byte (bits 0-1 field: Location, Content-Location,
+# Refresh, Set-Cookie; 2 rewrite=/api/v2/; 3 https; 4 client Host known; 5 small
+# writer), then the value.
+PATHMAP = {
+    "loc_path": b"\x10/login",
+    "loc_abs": b"\x18http://10.0.0.5:80/login?x=1",
+    "loc_host": b"\x10HTTPS://cam.local",
+    "loc_sr": b"\x14//cam.local/api/v2/x",
+    "loc_rel": b"\x10../x",
+    "cl_api": b"\x15/api/v2?q",
+    "refresh": b"\x12 5; url='/login'",
+    "cookie": b"\x13sid=1; Path=/; HttpOnly;path=/ui",
+    "cookie_api": b"\x17a=b; Path=/api/v2; Expires=Wed, 21 Oct 2026 07:28:00 GMT",
+    "small": b"\x30/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "climb": b"\x10/cam1/%2e%2E/..%5cadmin",
+}
+
 
 def write(target, table):
     d = os.path.join(C, target)
@@ -224,3 +241,4 @@ write("conn", CONN)
 write("tls", TLS)
 write("auth", AUTH)
 write("proxyproto", PROXYPROTO)
+write("pathmap", PATHMAP)

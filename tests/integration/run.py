@@ -55,6 +55,7 @@ TOPICS = [
     "t_smuggling",      # request smuggling / response splitting
     "t_tls",            # TLS termination
     "t_tls_auth",       # client certificates, TLS toward devices
+    "t_pathmap",        # issue 15: rewrite=, pool host=, response mapping
     "t_demo",           # scripts/demo.sh (make demo): every printed curl line
 ]
 

@@ -474,6 +474,15 @@ static const struct {
     {"device lan 10.0.0.5:80 weight=\"\\x\"", 7, 32, "in a quoted value only \\\" and \\\\ are escapes: write \\\\ for a backslash '\\'"},
     {"device lan 10.0.0.5:80 weight=\"\x01\"", 7, 32, "control character in a quoted value '\x01'"},
     {"pool \"a b\" colour=red", 7, 6, "bad pool name 'a b': want 1-32 letters, digits, - _ ."},
+    {"route path=/cam1 pool=lan rewrite=/", 7, 27, "rewrite= needs a path= ending in '/' 'rewrite=/' (so /cam10/ is not /cam1/)"},
+    {"route pool=lan rewrite=/", 7, 16, "rewrite= needs a path= ending in '/' 'rewrite=/' (so /cam10/ is not /cam1/)"},
+    {"route path=/cam1/ pool=lan rewrite=/x", 7, 28, "bad rewrite= prefix 'rewrite=/x' (a path ending in '/': / or /api/v2/)"},
+    {"route path=/cam1/ pool=lan rewrite=x/", 7, 28, "bad rewrite= prefix 'rewrite=x/' (a path ending in '/': / or /api/v2/)"},
+    {"route path=/cam1/ pool=lan rewrite=/a?b/", 7, 28, "bad rewrite= prefix 'rewrite=/a?b/' (a path ending in '/': / or /api/v2/)"},
+    {"route path=/cam1/ pool=lan rewrte=/", 7, 28, "unknown route option 'rewrte=/' (did you mean 'rewrite'?)"},
+    {"pool p host=cam.local:80", 7, 8, "bad pool host 'host=cam.local:80' (a name or address, no port, no '*')"},
+    {"pool p host=*.local", 7, 8, "bad pool host 'host=*.local' (a name or address, no port, no '*')"},
+    {"pool p host=", 7, 8, "bad pool host 'host=' (a name or address, no port, no '*')"},
 };
 
 /* Whole texts: errors found after the last line, or about the text. */

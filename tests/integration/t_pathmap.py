@@ -1,0 +1,172 @@
+"""t_pathmap.py -- device UIs mounted under a path (issue 15): `route path=/cam1/ pool=cam1
+rewrite=/` (the device sees /..., the query kept), `pool ... host=NAME` (the Host devices
+get), Location / Content-Location / Refresh / Set-Cookie Path= mapped back (absolute ones
+with the client's scheme and Host), a curl -L login flow with its cookie through /cam1/,
+/cam1 and /cam10/ not under /cam1/, /cam1/../admin refused, mapping on a cache hit, and
+bad device Locations (8 KB, NUL, CR) passed whole or 502, never split.
+"""
+
+from checks import check, eq, get, req_bytes, test
+from devserver import response
+
+
+def camera(dev_host_seen):
+    """A device web UI that assumes it owns /: redirects to /login, sets Path=/ cookies."""
+    def handler(conn, req):
+        host = req.get("Host", "")
+        dev_host_seen.append(host)
+        path, _, query = req.target.partition("?")
+        cookie = req.get("Cookie", "")
+        hdrs = [("X-Echo-Target", req.target), ("X-Echo-Host", host)]
+        if path == "/" and "sid=ok" in cookie:
+            conn.send(response(200, headers=hdrs, body=b"camera home page\n"))
+        elif path == "/":
+            conn.send(response(302, headers=hdrs + [("Location", "/login")]))
+        elif path == "/login" and req.method == "POST":
+            conn.send(response(303, headers=hdrs + [
+                ("Location", "http://%s/" % host),
+                ("Set-Cookie", "sid=ok; Path=/; HttpOnly")]))
+        elif path == "/login":
+            conn.send(response(200, headers=hdrs, body=b"login form\n"))
+        elif path == "/refresh":
+            conn.send(response(200, headers=hdrs + [("Refresh", "0; url=/login")]))
+        elif path == "/abs":
+            conn.send(response(302, headers=hdrs + [("Location", "http://%s/login?x=1" % conn.dev.addr)]))
+        elif path == "/other":
+            conn.send(response(302, headers=hdrs + [("Location", "http://other.example/login")]))
+        elif path == "/cl":
+            conn.send(response(200, headers=hdrs + [("Content-Location", "/cl/x.json"),
+                                                    ("Set-Cookie", "a=1; path=/ui; Secure")]))
+        elif path == "/cached":
+            conn.send(response(200, headers=hdrs + [("Cache-Control", "max-age=60"),
+                                                    ("Content-Location", "/cached/v1")],
+                               body=b"cacheable\n"))
+        elif path == "/long":
+            conn.send(response(302, headers=hdrs + [("Location", "/" + "a" * 8192)]))
+        elif path == "/nul":
+            conn.send(response(302, headers=hdrs) .replace(b"\r\n\r\n", b"\r\nLocation: /lo\x00gin\r\n\r\n", 1))
+        elif path == "/cr":
+            conn.send(response(302, headers=hdrs) .replace(b"\r\n\r\n", b"\r\nLocation: /lo\rSet-Cookie: x=1\r\n\r\n", 1))
+        elif path == "/bad-uri":
+            conn.send(response(302, headers=hdrs + [("Location", "http://[::1/%zz")]))
+        else:
+            conn.send(response(200, headers=hdrs, body=b"path " + req.target.encode() + b"\n"))
+        return True
+    return handler
+
+
+def _setup(ctx, host_opt=" host=cam.local", extra_routes=(), route_opts=""):
+    seen = []
+    cam = ctx.device(camera(seen), name="cam1")
+    other = ctx.device(camera([]), name="other")
+    pools = ["pool cam1" + host_opt, "device cam1 %s" % cam.addr,
+             "pool other", "device other %s" % other.addr]
+    routes = ["route path=/cam1/ pool=cam1 rewrite=/" + route_opts] + list(extra_routes)
+    ctx.start(ctx.config(pools=pools, routes=routes))
+    return cam, other, seen
+
+
+@test("pathmap: /cam1/img/a.jpg?x=1 reaches the device as /img/a.jpg?x=1 with pool host=")
+def t_pathmap_request(ctx):
+    cam, other, seen = _setup(ctx, extra_routes=["route path=/api/ pool=other rewrite=/api/v2/",
+                                                 "route pool=other"])
+    c, r = get(ctx, "/cam1/img/a.jpg?x=1&y=/z", host="gw.local")
+    eq(r.status, 200, "status")
+    eq(r.get("X-Echo-Target"), "/img/a.jpg?x=1&y=/z", "path the device got")
+    eq(r.get("X-Echo-Host"), "cam.local", "Host the device got (pool host=)")
+    eq(cam.requests[-1].get("X-Forwarded-Host"), "gw.local", "X-Forwarded-Host is the client's")
+    c, r = get(ctx, "/cam1/", host="gw.local")
+    eq(cam.requests[-1].target, "/", "/cam1/ -> /")
+    c, r = get(ctx, "/api/x?q=1", host="gw.local")
+    eq(r.get("X-Echo-Target"), "/api/v2/x?q=1", "rewrite=/api/v2/")
+    eq(r.get("X-Echo-Host"), "gw.local", "no host=: the client's Host")
+    c, r = get(ctx, "/plain/x", host="gw.local")
+    eq(r.get("X-Echo-Target"), "/plain/x", "a route without rewrite= forwards the path unchanged")
+
+
+@test("pathmap: /cam1 and /cam10/ are not under /cam1/; /cam1/../admin and %2e%2e refused")
+def t_pathmap_prefix(ctx):
+    cam, other, seen = _setup(ctx, extra_routes=["route path=/cam10/ pool=other"])
+    n = len(cam.requests)
+    c, r = get(ctx, "/cam10/x")
+    eq(r.status, 200, "/cam10/x status")
+    eq(other.requests[-1].target, "/cam10/x", "/cam10/x went to the /cam10/ route")
+    c, r = get(ctx, "/cam1")
+    eq(r.status, 404, "/cam1 (no slash) matches no route here")
+    for bad in ("/cam1/../admin", "/cam1/%2e%2E/admin", "/cam1/..%2fadmin", "/cam1/./x"):
+        c, r = get(ctx, bad)
+        eq(r.status, 400, "%s refused" % bad)
+    eq(len(cam.requests), n, "the camera got none of them")
+    c, r = get(ctx, "/cam1/a..b/...")
+    eq(r.status, 200, "dots inside names are fine")
+    eq(cam.requests[-1].target, "/a..b/...", "as sent")
+
+
+@test("pathmap: Location, Content-Location, Refresh url=, Set-Cookie Path= mapped back")
+def t_pathmap_response(ctx):
+    cam, other, seen = _setup(ctx, host_opt="", extra_routes=["route path=/cl pool=other"])
+    c, r = get(ctx, "/cam1/", host="gw.local:8443")
+    eq(r.status, 302, "status")
+    eq(r.get("Location"), "/cam1/login", "path-absolute Location")
+    c, r = get(ctx, "/cam1/abs", host="gw.local:8443")
+    eq(r.get("Location"), "http://gw.local:8443/cam1/login?x=1",
+       "Location with the device's address: the client's scheme and Host")
+    c, r = get(ctx, "/cam1/other", host="gw.local")
+    eq(r.get("Location"), "http://other.example/login", "another host's Location untouched")
+    c, r = get(ctx, "/cam1/refresh", host="gw.local")
+    eq(r.get("Refresh"), "0; url=/cam1/login", "Refresh url=")
+    c, r = get(ctx, "/cam1/cl", host="gw.local")
+    eq(r.get("Content-Location"), "/cam1/cl/x.json", "Content-Location")
+    eq(r.get("Set-Cookie"), "a=1; path=/cam1/ui; Secure", "Set-Cookie path=")
+    c, r = get(ctx, "/cam1/bad-uri", host="gw.local")
+    eq(r.get("Location"), "http://[::1/%zz", "a malformed URI is passed unchanged")
+    c, r = get(ctx, "/cl", host="gw.local")
+    eq(r.get("Content-Location"), "/cl/x.json", "no rewrite=: nothing mapped")
+    eq(r.get("Set-Cookie"), "a=1; path=/ui; Secure", "no rewrite=: cookie untouched")
+
+
+@test("pathmap: curl -L login flow through /cam1/ ends on the device's page with its cookie")
+def t_pathmap_login(ctx):
+    cam, other, seen = _setup(ctx)
+    jar = ctx.path("jar.txt")
+    rc, out, err = ctx.curl("-L", "-c", jar, "-b", jar, ctx.url("/cam1/"))
+    eq(rc, 0, "curl exit (%s)" % err)
+    eq(out, b"login form\n", "unauthenticated /cam1/ ends on the login form")
+    rc, out, err = ctx.curl("-L", "-c", jar, "-b", jar, "-d", "user=admin&pass=x",
+                            ctx.url("/cam1/login"))
+    eq(rc, 0, "curl exit (%s)" % err)
+    eq(out, b"camera home page\n", "after POST /cam1/login: the device's page")
+    with open(jar) as f:
+        j = f.read()
+    check("\t/cam1/\t" in j and "sid\tok" in j, "cookie sid=ok kept for /cam1/", "jar: " + j)
+    targets = [q.target for q in cam.requests]
+    eq(targets[-2:], ["/login", "/"], "device saw its own paths")
+    eq(cam.requests[-1].get("Cookie"), "sid=ok", "the cookie came back to the device")
+    check(all(h == "cam.local" for h in seen), "every request had Host cam.local", str(seen))
+
+
+@test("pathmap: a cache hit serves the mapped Content-Location")
+def t_pathmap_cache(ctx):
+    cam, other, seen = _setup(ctx, route_opts=" cache=on")
+    for i in range(2):
+        c, r = get(ctx, "/cam1/cached", host="gw.local")
+        eq(r.status, 200, "status %d" % i)
+        eq(r.get("Content-Location"), "/cam1/cached/v1", "Content-Location on request %d" % i)
+    eq(len([q for q in cam.requests if q.target == "/cached"]), 1, "second one was a hit")
+    check("hit" in (r.get("Cache-Status") or ""), "Cache-Status says hit", r.get("Cache-Status"))
+
+
+@test("pathmap: device Location of 8 KB, with NUL or CR: whole or 502, never split")
+def t_pathmap_bad_location(ctx):
+    cam, other, seen = _setup(ctx)
+    c, r = get(ctx, "/cam1/long", host="gw.local")
+    if r.status == 302:
+        eq(r.get("Location"), "/cam1/" + "a" * 8192, "8 KB Location mapped whole")
+    else:
+        eq(r.status, 502, "8 KB Location: too long for the head -> 502")
+    for p in ("/cam1/nul", "/cam1/cr"):
+        c, r = get(ctx, p, host="gw.local")
+        eq(r.status, 502, "%s -> 502" % p)
+        check(not r.has("Set-Cookie"), "%s: no injected field" % p, r.headers)
+    c, r = get(ctx, "/cam1/login", host="gw.local")
+    eq(r.status, 200, "rproxy still serves")
