@@ -34,6 +34,7 @@
  * [20] Authentication: SHA-crypt, Basic credentials, users files
  * [21] The PROXY protocol header
  * [22] Path mapping: device UIs mounted under a path (issue 15)
+ * [23] Header rules (issue 15)
  */
 #define RP_AMALGAMATION 1
 
@@ -382,6 +383,11 @@ RP_INTERNAL int map_field(wbuf *w, const rp_header *h, const hmap *hm);
 RP_INTERNAL void mhost_keep(rp_conn *c, rp_str host);
 #else
 #define HMAP_ARG(x)
+#endif
+
+/* ==== [23] Header rules ==== */
+#if RP_ENABLE_HEADER_RULES
+RP_INTERNAL void w_hrules(const rp_proxy *p, const rp_conn *c, wbuf *w, int resp);
 #endif
 
 /* ==== [11] Response head ==== */
@@ -1966,6 +1972,9 @@ typedef struct {
     uint16_t qoff[CFG_MAX_WORDS], qat[CFG_MAX_WORDS]; /* word k: at qb+qoff, line col qat */
     int line;
     int pool_line[RP_MAX_POOLS]; /* where each pool was defined */
+#if RP_ENABLE_HEADER_RULES
+    int hset_line[RP_MAX_HEADER_SETS]; /* where each rule set was first named */
+#endif
 } cfg_ctx;
 
 /* A writer into the error message from byte `at` (NUL it at w.n after). */
@@ -2384,7 +2393,11 @@ static const cfg_num cache_nums[] = {
 #endif
 
 /* The options each directive parses by hand, for suggestions. */
-static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"};
+static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"
+#if RP_ENABLE_HEADER_RULES
+                                           , "headers"
+#endif
+};
 #if RP_ENABLE_PATH_MAP
 static const char *const pool_opts[] = {"balance", "host"};
 #else
@@ -2394,6 +2407,9 @@ static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"
 static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl"
 #if RP_ENABLE_PATH_MAP
                                           , "rewrite"
+#endif
+#if RP_ENABLE_HEADER_RULES
+                                          , "headers"
 #endif
 };
 static const char *const health_opts[] = {"path"};
@@ -2453,6 +2469,84 @@ cfg_pool_find(rp_config *c, rp_str name)
     return -1;
 }
 
+#if RP_ENABLE_HEADER_RULES
+static int cfg_name_ok(rp_str s);
+
+/* The rule set named v (created on its first mention, from a `headers`
+ * line or a headers= option before its lines): its index, or -1 after an
+ * error naming `word`. */
+static int
+cfg_hset(cfg_ctx *x, rp_str v, rp_str word)
+{
+    rp_config *c = &x->p->cfg;
+    int i;
+    if (!cfg_name_ok(v))
+        return cfg_fail2(x, "bad header rule set name", word,
+                         ": want 1-" XSTR(RP_CFG_NAME_MAX) " letters, digits, - _ ."), -1;
+    for (i = 0; i < c->nhsets; i++)
+        if (str_ieq(v, c->hsets[i], strlen(c->hsets[i])))
+            return i;
+    if (c->nhsets == RP_MAX_HEADER_SETS)
+        return cfg_fail(x, "too many header rule sets (RP_MAX_HEADER_SETS)", word), -1;
+    if ((c->hsets[i] = cfg_str(x, v)) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", word), -1;
+    x->hset_line[i] = x->line;
+    c->nhsets++;
+    return i;
+}
+
+/* `headers NAME request|response set|add|del FIELD ["VALUE"]` */
+static int
+cfg_headers(cfg_ctx *x, rp_str *w, int n)
+{
+    /* rproxy writes these itself (framing, hop-by-hop, Host): no rule may touch them */
+    static const char *const own[] = {"Content-Length", "Transfer-Encoding", "Connection", "Host",
+                                      "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade"};
+    rp_config *c = &x->p->cfg;
+    rp_hrule *r;
+    size_t i;
+    int set;
+    if (n < 5)
+        return cfg_fail(x, "headers needs NAME request|response set|add|del FIELD [\"VALUE\"]",
+                        w[n - 1]);
+    if (c->nhrules == RP_MAX_HEADER_RULES)
+        return cfg_fail(x, "too many header rules (RP_MAX_HEADER_RULES)", w[0]);
+    r = &c->hrules[c->nhrules];
+    if (str_ieq(w[2], S("request")) || str_ieq(w[2], S("response")))
+        r->response = str_ieq(w[2], S("response"));
+    else
+        return cfg_fail2(x, "unknown header rule direction", w[2], " (request or response)");
+    if (str_ieq(w[3], S("set")))
+        r->action = RP_HR_SET;
+    else if (str_ieq(w[3], S("add")))
+        r->action = RP_HR_ADD;
+    else if (str_ieq(w[3], S("del")))
+        r->action = RP_HR_DEL;
+    else
+        return cfg_fail2(x, "unknown header action", w[3], " (set, add or del)");
+    for (i = 0; i < w[4].n; i++)
+        if (!is_tchar((unsigned char)w[4].p[i]))
+            break;
+    if (w[4].n == 0 || i < w[4].n || w[4].n > RP_CFG_NAME_MAX * 2)
+        return cfg_fail2(x, "bad header field name", w[4], " (letters, digits, -, at most 64)");
+    for (i = 0; i < RP_COUNT(own); i++)
+        if (str_ieq(w[4], own[i], strlen(own[i])))
+            return cfg_fail2(x, "header rules cannot touch", w[4],
+                             ": rproxy writes it (framing, hop-by-hop, Host)");
+    if (r->action == RP_HR_DEL ? n != 5 : n != 6)
+        return cfg_fail(x, r->action == RP_HR_DEL ? "del takes no value" : "set and add need one VALUE (quote it)",
+                        w[n - 1]);
+    if ((set = cfg_hset(x, w[1], w[1])) < 0)
+        return RP_ECONFIG;
+    r->set = (uint8_t)set;
+    if ((r->name = cfg_str(x, w[4])) == NULL ||
+        (n == 6 && (r->value = cfg_str(x, w[5])) == NULL))
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[n - 1]);
+    c->nhrules++;
+    return RP_OK;
+}
+#endif
+
 static int
 cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
 {
@@ -2474,6 +2568,13 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
             return RP_ECONFIG;
         l->redirect = 1;
         l->redirect_port = val.n ? (uint16_t)v : 0;
+#if RP_ENABLE_HEADER_RULES
+    } else if (str_ieq(key, S("headers"))) {
+        int k = cfg_hset(x, val, word);
+        if (k < 0)
+            return RP_ECONFIG;
+        l->headers = (uint8_t)(k + 1);
+#endif
     } else {
         return cfg_unknown(x, "unknown listen option", word, NEAR(key, listen_opts, NULL));
     }
@@ -2756,6 +2857,13 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
             dst = &r->path;
+#if RP_ENABLE_HEADER_RULES
+        } else if (str_ieq(key, S("headers"))) {
+            int k = cfg_hset(x, val, w[i]);
+            if (k < 0)
+                return RP_ECONFIG;
+            r->headers = (uint8_t)(k + 1);
+#endif
 #if RP_ENABLE_PATH_MAP
         } else if (str_ieq(key, S("rewrite"))) {
             if (!cfg_path_ok(val) || val.p[val.n - 1] != '/' || memchr(val.p, '?', val.n) ||
@@ -3105,6 +3213,9 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
 #if RP_ENABLE_CACHE
         {"cache", 5, cfg_cache},
 #endif
+#if RP_ENABLE_HEADER_RULES
+        {"headers", 7, cfg_headers},
+#endif
     };
     rp_str w[CFG_MAX_WORDS];
     char q[CFG_QUOTED];
@@ -3171,6 +3282,19 @@ cfg_finish(cfg_ctx *x)
         if (primaries == 0)
             return cfg_fail(x, "pool has only backup devices", name);
     }
+#if RP_ENABLE_HEADER_RULES
+    for (i = 0; i < c->nhsets; i++) {
+        int k, used = 0;
+        rp_str name;
+        for (k = 0; k < c->nhrules; k++)
+            used |= c->hrules[k].set == i;
+        name.p = c->hsets[i], name.n = strlen(name.p);
+        x->line = x->hset_line[i];
+        if (!used)
+            return cfg_fail2(x, "header rule set has no `headers` line", name,
+                             " (add `headers NAME response set FIELD \"VALUE\"`)");
+    }
+#endif
     return RP_OK;
 }
 
@@ -4790,6 +4914,9 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
     }
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 0);
+#endif
     w_put(&w, S("\r\n"));
     /* What is added must not make a head rproxy itself would refuse:
      * a device with the same limits would answer 431 anyway. */
@@ -4973,6 +5100,9 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
     }
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 1);
+#endif
     return head_end(c, &w, m->status != 101);
 }
 
@@ -5939,6 +6069,9 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     w_num(&w, (uint64_t)RP_MAX(entry_age(p, e), 0));
     w_put(&w, S("\r\n"));
     w_cache_status(&w, c, (c->cflags & CF_HIT) ? 0 : 304, ttl);
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 1);
+#endif
     if (head_end(c, &w, 1) != RP_OK)
         return 0;
     c->status = nm ? 304 : 200;
@@ -9176,3 +9309,85 @@ mhost_keep(rp_conn *c, rp_str host)
 }
 
 #endif /* RP_ENABLE_PATH_MAP */
+
+/* ======== src/23-hrules.c ======== */
+/* ==== [23] Header rules (issue 15) ====
+ * Named sets of `headers NAME request|response set|add|del FIELD "VALUE"`
+ * lines, used by `listen ... headers=NAME` and `route ... headers=NAME`.
+ * They edit a head rproxy has already written (after its own hop-by-hop
+ * handling, so they see what the peer would): every field a set or del
+ * rule names is dropped, then set and add rules append theirs, the
+ * listener's first, then the route's; a route rule that sets or deletes a
+ * name overrides the listener's rules for it.  The config refuses rules on
+ * framing, hop-by-hop fields and Host, so the framing rproxy wrote stays.
+ * Response rules run when the head goes to the client -- forwarded or a
+ * cache hit -- never on the head the cache stores.
+ * Owns: nothing.  Calls: [1].  Called by: [10] [11] [12]. */
+
+
+#if RP_ENABLE_HEADER_RULES
+
+/* Does a set or del rule of set s (index + 1; 0: none) for this direction
+ * name the field? */
+static int
+hr_claims(const rp_config *cf, int s, int resp, rp_str name)
+{
+    int i;
+    for (i = 0; s && i < cf->nhrules; i++) {
+        const rp_hrule *r = &cf->hrules[i];
+        if (r->set + 1 == s && r->response == resp && r->action != RP_HR_ADD &&
+            str_ieq(name, r->name, strlen(r->name)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Apply c's listener and route rules for requests (resp 0) or responses
+ * (resp 1) to the head in w: a start line, then "Name: value\r\n" lines
+ * (no blank line yet). */
+void
+w_hrules(const rp_proxy *p, const rp_conn *c, wbuf *w, int resp)
+{
+    const rp_config *cf = &p->cfg;
+    int sets[2], k, i;
+    size_t at, e, j;
+    sets[0] = c->lsn < cf->nlisteners ? cf->listeners[c->lsn].headers : 0;
+    sets[1] = c->route != NO_ROUTE ? cf->routes[c->route].headers : 0;
+    if (sets[0] == sets[1])
+        sets[0] = 0; /* one set on both: applied once */
+    if ((!sets[0] && !sets[1]) || w->full)
+        return;
+    for (at = 0; at + 1 < w->n && !(w->p[at] == '\r' && w->p[at + 1] == '\n'); at++)
+        ;
+    at += 2; /* past the start line */
+    while (at < w->n) {
+        rp_str name;
+        for (e = at; e + 1 < w->n && !(w->p[e] == '\r' && w->p[e + 1] == '\n'); e++)
+            ;
+        if (e + 1 >= w->n)
+            break;
+        for (j = at; j < e && w->p[j] != ':'; j++)
+            ;
+        name.p = w->p + at, name.n = j - at;
+        if (hr_claims(cf, sets[0], resp, name) || hr_claims(cf, sets[1], resp, name)) {
+            memmove(w->p + at, w->p + e + 2, w->n - (e + 2));
+            w->n -= e + 2 - at;
+        } else {
+            at = e + 2;
+        }
+    }
+    for (k = 0; k < 2; k++)
+        for (i = 0; sets[k] && i < cf->nhrules; i++) {
+            const rp_hrule *r = &cf->hrules[i];
+            rp_str name, v;
+            if (r->set + 1 != sets[k] || r->response != resp || r->action == RP_HR_DEL)
+                continue;
+            name.p = r->name, name.n = strlen(r->name);
+            if (k == 0 && hr_claims(cf, sets[1], resp, name))
+                continue; /* the route's rule for this name wins */
+            v.p = r->value, v.n = strlen(r->value);
+            w_field(w, name.p, name.n, v);
+        }
+}
+
+#endif /* RP_ENABLE_HEADER_RULES */

@@ -85,12 +85,12 @@
  *     of which engine and X.509 contexts              7,422       6,923
  *     all TLS slots                               2,598,400      55,456
  *   TLS session cache                                16,384       1,024
- *   rp_config: the configuration                     27,584       4,344
+ *   rp_config: the configuration                     28,144       4,344
  *     of which certificates and their store          18,272       2,176
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
  *   everything else                                   1,200         360
- *   rp_proxy: all of rproxy's RAM                71,646,856     147,192
+ *   rp_proxy: all of rproxy's RAM                71,647,416     147,192
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
@@ -479,6 +479,23 @@ extern "C" {
  *  values back (with the NUL); a longer Host gets path-absolute ones. */
 #ifndef RP_MAP_HOST_MAX
 #define RP_MAP_HOST_MAX 64
+#endif
+
+/** Header rules (issue 15): named sets of `headers NAME request|response
+ *  set|add|del FIELD ["VALUE"]` lines, used by `route ... headers=NAME` and
+ *  `listen ... headers=NAME`; response rules apply to cache hits too.
+ *  RP_MAX_HEADER_RULES rules (a name and a value pointer and 3 bytes each)
+ *  in RP_MAX_HEADER_SETS sets; 1 byte per route and listener. */
+#ifndef RP_ENABLE_HEADER_RULES
+#define RP_ENABLE_HEADER_RULES 1
+#endif
+/** `headers` lines in all (each one rule). */
+#ifndef RP_MAX_HEADER_RULES
+#define RP_MAX_HEADER_RULES 16
+#endif
+/** Named header rule sets. */
+#ifndef RP_MAX_HEADER_SETS
+#define RP_MAX_HEADER_SETS 4
 #endif
 
 /** `listen ... redirect_https`: a plain listener that answers 301 to the
@@ -876,7 +893,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  * or KiB/MiB with k/m ("64k").  Ranges below are in ms and bytes.
  *
  *   listen [ADDR:]PORT [tls] [tls_profile=modern|compat]
- *          [redirect_https[=PORT]]
+ *          [redirect_https[=PORT]] [headers=NAME]
  *        accept clients: PORT alone is 0.0.0.0:PORT; ADDR is A.B.C.D,
  *        [IPv6] (RP_ENABLE_IPV6) or localhost; PORT 1..65535.  At most
  *        RP_MAX_LISTENERS lines.
@@ -887,7 +904,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        redirect_https: a plain listener that answers every request with
  *        301 to https://HOST[:PORT]/target (RP_ENABLE_REDIRECT); PORT
  *        1..65535, default the first TLS listener's, required when there
- *        is none.  Not with tls.
+ *        is none.  Not with tls.  headers: a header rule set (below).
  *   pool NAME [balance=wrr|leastconn] [retries=N] [host=NAME]
  *        a group of devices, defined before its devices, routes and health
  *        line; at most RP_MAX_POOLS; each needs a device that is not a
@@ -911,7 +928,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        verify on (the default) or off (encrypt, check nothing).  ca=,
  *        sni=, verify= need tls.
  *   route [host=HOST] [path=/PREFIX] pool=NAME [cache=on|off]
- *         [cache_ttl=DURATION] [rewrite=/PREFIX/]
+ *         [cache_ttl=DURATION] [rewrite=/PREFIX/] [headers=NAME]
  *        requests whose host (case-insensitive, port ignored,
  *        "*.example.com" for subdomains) and path prefix match go to NAME;
  *        a route without host= or path= matches any.  First match wins;
@@ -928,6 +945,17 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        Set-Cookie Path= under it come back under path= (absolute ones
  *        naming the device get the client's scheme and Host); a request
  *        path with a dot-segment ("..", "%2e", ...) on the route gets 400.
+ *        headers: the route's header rule set (below).
+ *   headers NAME request|response set|add|del FIELD ["VALUE"]
+ *        a rule of the header rule set NAME (RP_ENABLE_HEADER_RULES; at
+ *        most RP_MAX_HEADER_RULES lines, RP_MAX_HEADER_SETS names), used by
+ *        listen and route headers=NAME.  set replaces every FIELD with one
+ *        FIELD: VALUE, add appends one, del removes all (no VALUE); run on
+ *        the head rproxy wrote, the listener's set first, then the route's
+ *        (whose set/del of a name overrides the listener's).  FIELD may not
+ *        be Content-Length, Transfer-Encoding, Connection, Host, Keep-Alive,
+ *        Proxy-Connection, TE, Trailer or Upgrade.  Response rules apply to
+ *        cache hits too.  A set named by headers= needs a line.
  *   timeout NAME=DURATION...
  *        NAME client_header (RP_TIMEOUT_CLIENT_HEADER_MS), client_idle
  *        (RP_TIMEOUT_CLIENT_IDLE_MS), connect (RP_TIMEOUT_CONNECT_MS),
@@ -1080,6 +1108,9 @@ typedef struct {
 #if RP_ENABLE_PATH_MAP
     const char *rewrite; /**< `rewrite=`: replaces `path` toward the device; NULL: none */
 #endif
+#if RP_ENABLE_HEADER_RULES
+    uint8_t headers;     /**< `headers=`: rule set index + 1; 0: none */
+#endif
 } rp_route;
 
 /** A listener (a `listen` line), filled by the parser; the caller reads
@@ -1090,7 +1121,23 @@ typedef struct {
     uint8_t compat;          /**< `tls_profile=compat` */
     uint8_t redirect;        /**< `redirect_https`: answer 301 to https */
     uint16_t redirect_port;  /**< port in the Location (0: first TLS port) */
+#if RP_ENABLE_HEADER_RULES
+    uint8_t headers;         /**< `headers=`: rule set index + 1; 0: none */
+#endif
 } rp_listener_cfg;
+
+#if RP_ENABLE_HEADER_RULES
+/** Header rule actions (rp_hrule.action). */
+enum { RP_HR_SET = 0, RP_HR_ADD = 1, RP_HR_DEL = 2 };
+/** A header rule (a `headers` line), filled by the parser. */
+typedef struct {
+    uint8_t set;             /**< index into rp_config.hsets */
+    uint8_t response;        /**< 1: `response`, 0: `request` */
+    uint8_t action;          /**< RP_HR_SET, _ADD, _DEL */
+    const char *name;        /**< the field name */
+    const char *value;       /**< its value (set, add); NULL for del */
+} rp_hrule;
+#endif
 
 #if RP_ENABLE_TLS
 /** A certificate chain and its private key (a `tls` line), filled by the
@@ -1121,6 +1168,11 @@ typedef struct {
     rp_device devices[RP_MAX_DEVICES];
     rp_route routes[RP_MAX_ROUTES];
     uint8_t nlisteners, npools, ndevices, nroutes;
+#if RP_ENABLE_HEADER_RULES
+    rp_hrule hrules[RP_MAX_HEADER_RULES]; /**< `headers` lines, in order */
+    const char *hsets[RP_MAX_HEADER_SETS]; /**< rule set names */
+    uint8_t nhrules, nhsets;
+#endif
     uint32_t t_client_header, t_client_idle, t_connect, t_device, t_device_idle;
     uint32_t t_handshake;       /**< the `timeout` options, ms */
     uint32_t cache_max_object;  /**< `cache max_object=`: larger is not stored */

@@ -165,8 +165,12 @@ emit(const char *file)
         const rp_listener_cfg *l = &c->listeners[i];
         out("        {.addr = ");
         addr(&l->addr);
-        out(", .tls = %u, .compat = %u, .redirect = %u, .redirect_port = %u},\n", l->tls,
+        out(", .tls = %u, .compat = %u, .redirect = %u, .redirect_port = %u", l->tls,
             l->compat, l->redirect, l->redirect_port);
+#if RP_ENABLE_HEADER_RULES
+        out(", .headers = %u", l->headers);
+#endif
+        out("},\n");
     }
     out("    },\n    .pools = {\n");
     for (i = 0; i < c->npools; i++) {
@@ -237,9 +241,29 @@ emit(const char *file)
         out(", .rewrite = ");
         str(c->routes[i].rewrite);
 #endif
+#if RP_ENABLE_HEADER_RULES
+        out(", .headers = %u", c->routes[i].headers);
+#endif
         out("},\n");
     }
     out("    },\n");
+#if RP_ENABLE_HEADER_RULES
+    out("    .hrules = {\n");
+    for (i = 0; i < c->nhrules; i++) {
+        out("        {.set = %u, .response = %u, .action = %u, .name = ", c->hrules[i].set,
+            c->hrules[i].response, c->hrules[i].action);
+        str(c->hrules[i].name);
+        out(", .value = ");
+        str(c->hrules[i].value);
+        out("},\n");
+    }
+    out("    },\n    .hsets = {");
+    for (i = 0; i < c->nhsets; i++) {
+        str(c->hsets[i]);
+        out(", ");
+    }
+    out("},\n    .nhrules = %u, .nhsets = %u,\n", c->nhrules, c->nhsets);
+#endif
     out("    .nlisteners = %u, .npools = %u, .ndevices = %u, .nroutes = %u,\n", c->nlisteners,
         c->npools, c->ndevices, c->nroutes);
     out("    .t_client_header = %u, .t_client_idle = %u, .t_connect = %u, .t_device = %u, "

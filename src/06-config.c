@@ -22,6 +22,9 @@ typedef struct {
     uint16_t qoff[CFG_MAX_WORDS], qat[CFG_MAX_WORDS]; /* word k: at qb+qoff, line col qat */
     int line;
     int pool_line[RP_MAX_POOLS]; /* where each pool was defined */
+#if RP_ENABLE_HEADER_RULES
+    int hset_line[RP_MAX_HEADER_SETS]; /* where each rule set was first named */
+#endif
 } cfg_ctx;
 
 /* A writer into the error message from byte `at` (NUL it at w.n after). */
@@ -440,7 +443,11 @@ static const cfg_num cache_nums[] = {
 #endif
 
 /* The options each directive parses by hand, for suggestions. */
-static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"};
+static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https"
+#if RP_ENABLE_HEADER_RULES
+                                           , "headers"
+#endif
+};
 #if RP_ENABLE_PATH_MAP
 static const char *const pool_opts[] = {"balance", "host"};
 #else
@@ -450,6 +457,9 @@ static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"
 static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl"
 #if RP_ENABLE_PATH_MAP
                                           , "rewrite"
+#endif
+#if RP_ENABLE_HEADER_RULES
+                                          , "headers"
 #endif
 };
 static const char *const health_opts[] = {"path"};
@@ -509,6 +519,84 @@ cfg_pool_find(rp_config *c, rp_str name)
     return -1;
 }
 
+#if RP_ENABLE_HEADER_RULES
+static int cfg_name_ok(rp_str s);
+
+/* The rule set named v (created on its first mention, from a `headers`
+ * line or a headers= option before its lines): its index, or -1 after an
+ * error naming `word`. */
+static int
+cfg_hset(cfg_ctx *x, rp_str v, rp_str word)
+{
+    rp_config *c = &x->p->cfg;
+    int i;
+    if (!cfg_name_ok(v))
+        return cfg_fail2(x, "bad header rule set name", word,
+                         ": want 1-" XSTR(RP_CFG_NAME_MAX) " letters, digits, - _ ."), -1;
+    for (i = 0; i < c->nhsets; i++)
+        if (str_ieq(v, c->hsets[i], strlen(c->hsets[i])))
+            return i;
+    if (c->nhsets == RP_MAX_HEADER_SETS)
+        return cfg_fail(x, "too many header rule sets (RP_MAX_HEADER_SETS)", word), -1;
+    if ((c->hsets[i] = cfg_str(x, v)) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", word), -1;
+    x->hset_line[i] = x->line;
+    c->nhsets++;
+    return i;
+}
+
+/* `headers NAME request|response set|add|del FIELD ["VALUE"]` */
+static int
+cfg_headers(cfg_ctx *x, rp_str *w, int n)
+{
+    /* rproxy writes these itself (framing, hop-by-hop, Host): no rule may touch them */
+    static const char *const own[] = {"Content-Length", "Transfer-Encoding", "Connection", "Host",
+                                      "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade"};
+    rp_config *c = &x->p->cfg;
+    rp_hrule *r;
+    size_t i;
+    int set;
+    if (n < 5)
+        return cfg_fail(x, "headers needs NAME request|response set|add|del FIELD [\"VALUE\"]",
+                        w[n - 1]);
+    if (c->nhrules == RP_MAX_HEADER_RULES)
+        return cfg_fail(x, "too many header rules (RP_MAX_HEADER_RULES)", w[0]);
+    r = &c->hrules[c->nhrules];
+    if (str_ieq(w[2], S("request")) || str_ieq(w[2], S("response")))
+        r->response = str_ieq(w[2], S("response"));
+    else
+        return cfg_fail2(x, "unknown header rule direction", w[2], " (request or response)");
+    if (str_ieq(w[3], S("set")))
+        r->action = RP_HR_SET;
+    else if (str_ieq(w[3], S("add")))
+        r->action = RP_HR_ADD;
+    else if (str_ieq(w[3], S("del")))
+        r->action = RP_HR_DEL;
+    else
+        return cfg_fail2(x, "unknown header action", w[3], " (set, add or del)");
+    for (i = 0; i < w[4].n; i++)
+        if (!is_tchar((unsigned char)w[4].p[i]))
+            break;
+    if (w[4].n == 0 || i < w[4].n || w[4].n > RP_CFG_NAME_MAX * 2)
+        return cfg_fail2(x, "bad header field name", w[4], " (letters, digits, -, at most 64)");
+    for (i = 0; i < RP_COUNT(own); i++)
+        if (str_ieq(w[4], own[i], strlen(own[i])))
+            return cfg_fail2(x, "header rules cannot touch", w[4],
+                             ": rproxy writes it (framing, hop-by-hop, Host)");
+    if (r->action == RP_HR_DEL ? n != 5 : n != 6)
+        return cfg_fail(x, r->action == RP_HR_DEL ? "del takes no value" : "set and add need one VALUE (quote it)",
+                        w[n - 1]);
+    if ((set = cfg_hset(x, w[1], w[1])) < 0)
+        return RP_ECONFIG;
+    r->set = (uint8_t)set;
+    if ((r->name = cfg_str(x, w[4])) == NULL ||
+        (n == 6 && (r->value = cfg_str(x, w[5])) == NULL))
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[n - 1]);
+    c->nhrules++;
+    return RP_OK;
+}
+#endif
+
 static int
 cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
 {
@@ -530,6 +618,13 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
             return RP_ECONFIG;
         l->redirect = 1;
         l->redirect_port = val.n ? (uint16_t)v : 0;
+#if RP_ENABLE_HEADER_RULES
+    } else if (str_ieq(key, S("headers"))) {
+        int k = cfg_hset(x, val, word);
+        if (k < 0)
+            return RP_ECONFIG;
+        l->headers = (uint8_t)(k + 1);
+#endif
     } else {
         return cfg_unknown(x, "unknown listen option", word, NEAR(key, listen_opts, NULL));
     }
@@ -812,6 +907,13 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
             dst = &r->path;
+#if RP_ENABLE_HEADER_RULES
+        } else if (str_ieq(key, S("headers"))) {
+            int k = cfg_hset(x, val, w[i]);
+            if (k < 0)
+                return RP_ECONFIG;
+            r->headers = (uint8_t)(k + 1);
+#endif
 #if RP_ENABLE_PATH_MAP
         } else if (str_ieq(key, S("rewrite"))) {
             if (!cfg_path_ok(val) || val.p[val.n - 1] != '/' || memchr(val.p, '?', val.n) ||
@@ -1161,6 +1263,9 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
 #if RP_ENABLE_CACHE
         {"cache", 5, cfg_cache},
 #endif
+#if RP_ENABLE_HEADER_RULES
+        {"headers", 7, cfg_headers},
+#endif
     };
     rp_str w[CFG_MAX_WORDS];
     char q[CFG_QUOTED];
@@ -1227,6 +1332,19 @@ cfg_finish(cfg_ctx *x)
         if (primaries == 0)
             return cfg_fail(x, "pool has only backup devices", name);
     }
+#if RP_ENABLE_HEADER_RULES
+    for (i = 0; i < c->nhsets; i++) {
+        int k, used = 0;
+        rp_str name;
+        for (k = 0; k < c->nhrules; k++)
+            used |= c->hrules[k].set == i;
+        name.p = c->hsets[i], name.n = strlen(name.p);
+        x->line = x->hset_line[i];
+        if (!used)
+            return cfg_fail2(x, "header rule set has no `headers` line", name,
+                             " (add `headers NAME response set FIELD \"VALUE\"`)");
+    }
+#endif
     return RP_OK;
 }
 

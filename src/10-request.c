@@ -159,6 +159,9 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
     }
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 0);
+#endif
     w_put(&w, S("\r\n"));
     /* What is added must not make a head rproxy itself would refuse:
      * a device with the same limits would answer 431 anyway. */

@@ -170,5 +170,8 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
     }
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 1);
+#endif
     return head_end(c, &w, m->status != 101);
 }

@@ -960,6 +960,9 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     w_num(&w, (uint64_t)RP_MAX(entry_age(p, e), 0));
     w_put(&w, S("\r\n"));
     w_cache_status(&w, c, (c->cflags & CF_HIT) ? 0 : 304, ttl);
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 1);
+#endif
     if (head_end(c, &w, 1) != RP_OK)
         return 0;
     c->status = nm ? 304 : 200;

@@ -344,6 +344,11 @@ RP_INTERNAL void mhost_keep(rp_conn *c, rp_str host);
 #define HMAP_ARG(x)
 #endif
 
+/* ==== [23] Header rules ==== */
+#if RP_ENABLE_HEADER_RULES
+RP_INTERNAL void w_hrules(const rp_proxy *p, const rp_conn *c, wbuf *w, int resp);
+#endif
+
 /* ==== [11] Response head ==== */
 RP_INTERNAL RP_NOINLINE const char * reason_for(int status);
 RP_INTERNAL int status_for(int err);

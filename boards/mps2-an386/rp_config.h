@@ -48,6 +48,7 @@
 #define RP_ENABLE_CACHE_TTL 0  /* no route cache_ttl= (-78 B) */
 #define RP_ENABLE_LIMITS  0     /* no max_conns / queue (issue 14) */
 #define RP_ENABLE_PATH_MAP 0   /* no route rewrite= / pool host= (issue 15) */
+#define RP_ENABLE_HEADER_RULES 0 /* no `headers` rule sets (issue 15) */
 
 /* TLS termination: one EC P-256 certificate (gw.crt/gw.key in flash). */
 #define RP_ENABLE_TLS     1

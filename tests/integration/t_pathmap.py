@@ -8,6 +8,7 @@ bad device Locations (8 KB, NUL, CR) passed whole or 502, never split.
 
 from checks import check, eq, get, req_bytes, test
 from devserver import response
+from harness import free_port
 
 
 def camera(dev_host_seen):
@@ -170,3 +171,72 @@ def t_pathmap_bad_location(ctx):
         check(not r.has("Set-Cookie"), "%s: no injected field" % p, r.headers)
     c, r = get(ctx, "/cam1/login", host="gw.local")
     eq(r.status, 200, "rproxy still serves")
+
+
+# =====================================================================
+# header rules
+# =====================================================================
+
+def _serverish(conn, req):
+    hdrs = [("Server", "lighttpd/1.4"), ("X-Dup", "a"), ("X-Dup", "b"),
+            ("Cache-Control", "max-age=60"), ("X-Echo-Target", req.target)]
+    conn.send(response(200, headers=hdrs, body=b"device body\n"))
+    return True
+
+
+def _rules_setup(ctx, cache=""):
+    dev = ctx.device(_serverish, name="d")
+    plain = ctx.device(_serverish, name="plain")
+    port, port2 = free_port(), free_port()
+    text = "\n".join([
+        "listen 127.0.0.1:%d" % port,   # (the harness waits on this one)
+        "listen 127.0.0.1:%d headers=site" % port2,
+        "pool d", "device d %s" % dev.addr, "pool plain", "device plain %s" % plain.addr,
+        "route path=/cam1/ pool=d rewrite=/ headers=secure" + cache,
+        "route pool=plain",
+        'headers secure response set Strict-Transport-Security "max-age=31536000"',
+        "headers secure response del Server",
+        'headers secure response set X-Dup "one"',
+        'headers secure request  set X-Api-Key "abc \\"123\\""',
+        "headers secure request  del Cookie",
+        'headers site response add X-Frame-Options "DENY"',
+        'headers site response set X-Dup "site"',
+        "timeout client_idle=10000 device=5000", ""])
+    ctx.start(text)
+    ctx.port = port2
+    return dev, plain
+
+
+@test("header rules: set/add/del on requests and responses, route and listener sets")
+def t_hrules(ctx):
+    dev, plain = _rules_setup(ctx)
+    c, r = get(ctx, "/cam1/x", headers=[("Cookie", "sid=1"), ("X-Api-Key", "client's")])
+    eq(r.status, 200, "status")
+    eq(r.get("Strict-Transport-Security"), "max-age=31536000", "response set")
+    eq(r.get_all("Server"), [], "response del Server")
+    eq(r.get_all("X-Dup"), ["one"], "set replaces every X-Dup; the route's set wins over the listener's")
+    eq(r.get("X-Frame-Options"), "DENY", "the listener's add")
+    eq(r.get("Content-Length"), str(len(b"device body\n")), "framing untouched")
+    q = dev.requests[-1]
+    eq(q.get_all("X-Api-Key"), ['abc "123"'], "request set with a quoted value replaces the client's")
+    eq(q.get_all("Cookie"), [], "request del Cookie")
+    c, r = get(ctx, "/other", headers=[("Cookie", "sid=1")])
+    eq(r.get("Server"), "lighttpd/1.4", "a route without headers= keeps Server")
+    eq(r.get_all("X-Dup"), ["site"], "the listener's set alone")
+    eq(r.get("X-Frame-Options"), "DENY", "the listener's add on every route")
+    eq(r.get("Strict-Transport-Security"), None, "no route rules there")
+    eq(plain.requests[-1].get("Cookie"), "sid=1", "Cookie kept without the route's rules")
+
+
+@test("header rules: a cache hit gets the response rules too")
+def t_hrules_cache(ctx):
+    dev, plain = _rules_setup(ctx, cache=" cache=on")
+    for i in range(2):
+        c, r = get(ctx, "/cam1/c")
+        eq(r.status, 200, "status %d" % i)
+        eq(r.get("Strict-Transport-Security"), "max-age=31536000", "HSTS on request %d" % i)
+        eq(r.get_all("Server"), [], "no Server on request %d" % i)
+        eq(r.get_all("X-Dup"), ["one"], "X-Dup on request %d" % i)
+        eq(r.get("X-Frame-Options"), "DENY", "listener add on request %d" % i)
+    check("hit" in (r.get("Cache-Status") or ""), "the second was a hit", r.get("Cache-Status"))
+    eq(len(dev.requests), 1, "device asked once")

@@ -118,6 +118,12 @@ test_image(void)
               parsed.cfg.devices[1].ntas == 1 && parsed.cfg.nallow == 2 &&
               parsed.cfg.cache_heuristic == 1 && parsed.cfg.routes[1].cache_ttl == 5,
           "the config exercises certificates, CAs, allow=, cache options and cache_ttl");
+#if RP_ENABLE_HEADER_RULES && RP_ENABLE_PATH_MAP
+    CHECK(parsed.cfg.nhrules == 3 && parsed.cfg.nhsets == 2 && parsed.cfg.routes[3].rewrite &&
+              parsed.cfg.routes[3].headers == 2 && parsed.cfg.listeners[0].headers == 1 &&
+              parsed.cfg.pools[1].host,
+          "the config exercises header rules, rewrite= and pool host=");
+#endif
 
     rp_init(&loaded);
     CHECK_INT(rp_config_load(&loaded, &cfgimage_all), RP_OK, "rp_config_load takes the image");

@@ -483,6 +483,20 @@ static const struct {
     {"pool p host=cam.local:80", 7, 8, "bad pool host 'host=cam.local:80' (a name or address, no port, no '*')"},
     {"pool p host=*.local", 7, 8, "bad pool host 'host=*.local' (a name or address, no port, no '*')"},
     {"pool p host=", 7, 8, "bad pool host 'host=' (a name or address, no port, no '*')"},
+    {"headers secure response set Content-Length \"5\"", 7, 29, "header rules cannot touch 'Content-Length': rproxy writes it (framing, hop-by-hop, Host)"},
+    {"headers secure request del Transfer-Encoding", 7, 28, "header rules cannot touch 'Transfer-Encoding': rproxy writes it (framing, hop-by-hop, Host)"},
+    {"headers secure request add connection \"x\"", 7, 28, "header rules cannot touch 'connection': rproxy writes it (framing, hop-by-hop, Host)"},
+    {"headers secure request set Host \"a\"", 7, 28, "header rules cannot touch 'Host': rproxy writes it (framing, hop-by-hop, Host)"},
+    {"headers secure response put Server \"x\"", 7, 25, "unknown header action 'put' (set, add or del)"},
+    {"headers secure sideways set A \"b\"", 7, 16, "unknown header rule direction 'sideways' (request or response)"},
+    {"headers secure response set Server", 7, 29, "set and add need one VALUE (quote it) 'Server'"},
+    {"headers secure response del Server \"x\"", 7, 36, "del takes no value 'x'"},
+    {"headers secure response set \"Bad Name\" x", 7, 29, "bad header field name 'Bad Name' (letters, digits, -, at most 64)"},
+    {"headers secure response set X-A \"unterminated", 7, 33, "unterminated quoted value: end it with \" '\"unterminated'"},
+    {"headers secure", 7, 9, "headers needs NAME request|response set|add|del FIELD [\"VALUE\"] 'secure'"},
+    {"headers se!cure response del Server", 7, 9, "bad header rule set name 'se!cure': want 1-32 letters, digits, - _ ."},
+    {"route pool=lan headers=a!b", 7, 16, "bad header rule set name 'headers=a!b': want 1-32 letters, digits, - _ ."},
+    {"listen 81 headerz=a", 7, 11, "unknown listen option 'headerz=a' (did you mean 'headers'?)"},
 };
 
 /* Whole texts: errors found after the last line, or about the text. */
@@ -507,6 +521,7 @@ static const struct {
     {S("listen 80\npool a\ndevice a 127.0.0.1:1\nroute pool=a\nstatus path=/s\nstatus path=/t\n"), 6, 1,
      "duplicate status line 'status'"},
     {S("listen 80\n\tpool  a   retries=zz\n"), 2, 20, "retries: 'zz' is not a number (0-10)"},
+    {S("listen 80 headers=sec\npool a\ndevice a 127.0.0.1:1\nroute pool=a headers=sec2\nheaders sec response del Server\n"), 4, 0, "header rule set has no `headers` line 'sec2' (add `headers NAME response set FIELD \"VALUE\"`)"},
 };
 
 static void
