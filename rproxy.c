@@ -2377,6 +2377,9 @@ static const cfg_num timeout_nums[] = {
     TIMEOUT(t_device, "device"),
     TIMEOUT(t_device_idle, "device_idle"),
     TIMEOUT(t_handshake, "handshake"),
+#if RP_ENABLE_STREAM_TIMEOUTS
+    TIMEOUT(t_tunnel, "tunnel"),
+#endif
 };
 static const cfg_num health_nums[] = {
     NUM(rp_pool, interval_ms, "interval", CFG_MS, 100, 86400000),
@@ -2410,6 +2413,9 @@ static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache
 #endif
 #if RP_ENABLE_HEADER_RULES
                                           , "headers"
+#endif
+#if RP_ENABLE_STREAM_TIMEOUTS
+                                          , "device_timeout", "stream_idle"
 #endif
 };
 static const char *const health_opts[] = {"path"};
@@ -2857,6 +2863,16 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
             dst = &r->path;
+#if RP_ENABLE_STREAM_TIMEOUTS
+        } else if (str_ieq(key, S("device_timeout"))) {
+            if (opt_num(x, key, val, CFG_MS, 1, 86400000, &r->device_timeout) != RP_OK)
+                return RP_ECONFIG;
+        } else if (str_ieq(key, S("stream_idle"))) {
+            uint32_t v = 0;
+            if (opt_num(x, key, val, CFG_MS, 0, 86400000, &v) != RP_OK)
+                return RP_ECONFIG;
+            r->stream_idle = v + 1;
+#endif
 #if RP_ENABLE_HEADER_RULES
         } else if (str_ieq(key, S("headers"))) {
             int k = cfg_hset(x, val, w[i]);
@@ -4163,6 +4179,27 @@ send_done(rp_proxy *p, rp_conn *c, long n, size_t len)
     return 1;
 }
 
+#if RP_ENABLE_STREAM_TIMEOUTS
+/* A route's own device_timeout= / stream_idle= for a device's T_DEVICE
+ * (head wait, then body silence once the head went out) or a client's
+ * T_TUNNEL; else timeout tunnel= for a tunnel; 0: the config's.
+ * stream_idle=0 (none) is 2^32-1 ms, 49 days. */
+static uint32_t
+stream_ms(const rp_proxy *p, const rp_conn *x, int kind)
+{
+    const rp_conn *c = kind == T_TUNNEL ? x : x->link;
+    const rp_route *r;
+    if (!c || c->route == NO_ROUTE)
+        return 0;
+    r = &p->cfg.routes[c->route];
+    if (kind == T_DEVICE && !(c->flags & F_RESP_HEAD))
+        return r->device_timeout;
+    if (r->stream_idle)
+        return r->stream_idle == 1 ? 0xffffffffu : r->stream_idle - 1;
+    return kind == T_TUNNEL ? p->cfg.t_tunnel : 0;
+}
+#endif
+
 /* How long each kind of timer runs: a field of the config, but for the
  * probe's (its pool's) and lingering (a constant). */
 static uint32_t
@@ -4182,6 +4219,13 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
         return c->pools[c->devices[x->device].pool].probe_timeout_ms;
     if (kind == T_LINGER)
         return RP_TIMEOUT_LINGER_MS;
+#if RP_ENABLE_STREAM_TIMEOUTS
+    if (kind == T_DEVICE || kind == T_TUNNEL) {
+        uint32_t t = stream_ms(p, x, kind);
+        if (t)
+            return t;
+    }
+#endif
 #if RP_ENABLE_LIMITS
     if (kind == T_QUEUE) { /* what is left of queue_timeout since the head */
         uint32_t t = c->pools[c->routes[x->route].pool].queue_timeout_ms;

@@ -85,12 +85,12 @@
  *     of which engine and X.509 contexts              7,422       6,923
  *     all TLS slots                               2,598,400      55,456
  *   TLS session cache                                16,384       1,024
- *   rp_config: the configuration                     28,144       4,344
+ *   rp_config: the configuration                     28,280       4,344
  *     of which certificates and their store          18,272       2,176
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
  *   everything else                                   1,200         360
- *   rp_proxy: all of rproxy's RAM                71,647,416     147,192
+ *   rp_proxy: all of rproxy's RAM                71,647,552     147,192
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
@@ -496,6 +496,15 @@ extern "C" {
 /** Named header rule sets. */
 #ifndef RP_MAX_HEADER_SETS
 #define RP_MAX_HEADER_SETS 4
+#endif
+
+/** Long-lived streams (issue 15): `route ... device_timeout=DURATION
+ *  stream_idle=DURATION` (the wait for the response head; silence inside
+ *  a body once started, and in WebSocket tunnels, 0 = none) and `timeout
+ *  tunnel=DURATION` (tunnels' default, else client_idle).  8 bytes per
+ *  route, 4 in the config. */
+#ifndef RP_ENABLE_STREAM_TIMEOUTS
+#define RP_ENABLE_STREAM_TIMEOUTS 1
 #endif
 
 /** `listen ... redirect_https`: a plain listener that answers 301 to the
@@ -929,6 +938,7 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        sni=, verify= need tls.
  *   route [host=HOST] [path=/PREFIX] pool=NAME [cache=on|off]
  *         [cache_ttl=DURATION] [rewrite=/PREFIX/] [headers=NAME]
+ *         [device_timeout=DURATION] [stream_idle=DURATION]
  *        requests whose host (case-insensitive, port ignored,
  *        "*.example.com" for subdomains) and path prefix match go to NAME;
  *        a route without host= or path= matches any.  First match wins;
@@ -946,6 +956,12 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        naming the device get the client's scheme and Host); a request
  *        path with a dot-segment ("..", "%2e", ...) on the route gets 400.
  *        headers: the route's header rule set (below).
+ *        device_timeout (1..86400000; RP_ENABLE_STREAM_TIMEOUTS): the wait
+ *        for this route's response heads (default timeout device=);
+ *        stream_idle (0..86400000, 0 = none): silence allowed inside a
+ *        response body once its head went out, and in the route's
+ *        WebSocket tunnels (default timeout device=, tunnels timeout
+ *        tunnel=).
  *   headers NAME request|response set|add|del FIELD ["VALUE"]
  *        a rule of the header rule set NAME (RP_ENABLE_HEADER_RULES; at
  *        most RP_MAX_HEADER_RULES lines, RP_MAX_HEADER_SETS names), used by
@@ -960,8 +976,9 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        NAME client_header (RP_TIMEOUT_CLIENT_HEADER_MS), client_idle
  *        (RP_TIMEOUT_CLIENT_IDLE_MS), connect (RP_TIMEOUT_CONNECT_MS),
  *        device (RP_TIMEOUT_DEVICE_MS), device_idle
- *        (RP_TIMEOUT_DEVICE_IDLE_MS), handshake (RP_TIMEOUT_HANDSHAKE_MS);
- *        each 1..86400000
+ *        (RP_TIMEOUT_DEVICE_IDLE_MS), handshake (RP_TIMEOUT_HANDSHAKE_MS),
+ *        tunnel (WebSocket silence, default client_idle's;
+ *        RP_ENABLE_STREAM_TIMEOUTS); each 1..86400000
  *   via NAME
  *        the pseudonym in Via headers (RP_DEFAULT_VIA)
  *   health POOL [path=/PATH] [interval=DURATION] [timeout=DURATION] [rise=N] [fall=N]
@@ -1111,6 +1128,11 @@ typedef struct {
 #if RP_ENABLE_HEADER_RULES
     uint8_t headers;     /**< `headers=`: rule set index + 1; 0: none */
 #endif
+#if RP_ENABLE_STREAM_TIMEOUTS
+    uint32_t device_timeout; /**< `device_timeout=` ms; 0: `timeout device=` */
+    uint32_t stream_idle;    /**< `stream_idle=` ms + 1; 0: not given (`timeout
+                                  device=`, tunnels `timeout tunnel=`); 1: none */
+#endif
 } rp_route;
 
 /** A listener (a `listen` line), filled by the parser; the caller reads
@@ -1175,6 +1197,9 @@ typedef struct {
 #endif
     uint32_t t_client_header, t_client_idle, t_connect, t_device, t_device_idle;
     uint32_t t_handshake;       /**< the `timeout` options, ms */
+#if RP_ENABLE_STREAM_TIMEOUTS
+    uint32_t t_tunnel;          /**< `timeout tunnel=` ms; 0: client_idle's */
+#endif
     uint32_t cache_max_object;  /**< `cache max_object=`: larger is not stored */
     uint32_t cache_lock_ms;     /**< `cache lock_timeout=`: collapsed misses wait */
     uint8_t cache_heuristic;    /**< `cache heuristic=on`: 10% of Last-Modified age */

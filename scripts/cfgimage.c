@@ -244,6 +244,10 @@ emit(const char *file)
 #if RP_ENABLE_HEADER_RULES
         out(", .headers = %u", c->routes[i].headers);
 #endif
+#if RP_ENABLE_STREAM_TIMEOUTS
+        out(", .device_timeout = %lu, .stream_idle = %lu", (unsigned long)c->routes[i].device_timeout,
+            (unsigned long)c->routes[i].stream_idle);
+#endif
         out("},\n");
     }
     out("    },\n");
@@ -270,6 +274,9 @@ emit(const char *file)
         ".t_device_idle = %u, .t_handshake = %u,\n",
         c->t_client_header, c->t_client_idle, c->t_connect, c->t_device, c->t_device_idle,
         c->t_handshake);
+#if RP_ENABLE_STREAM_TIMEOUTS
+    out("    .t_tunnel = %lu,\n", (unsigned long)c->t_tunnel);
+#endif
     out("    .cache_max_object = %u, .cache_lock_ms = %u, .cache_heuristic = %u, "
         ".cache_ignore_nocache = %u,\n",
         c->cache_max_object, c->cache_lock_ms, c->cache_heuristic, c->cache_ignore_nocache);

@@ -427,6 +427,9 @@ static const cfg_num timeout_nums[] = {
     TIMEOUT(t_device, "device"),
     TIMEOUT(t_device_idle, "device_idle"),
     TIMEOUT(t_handshake, "handshake"),
+#if RP_ENABLE_STREAM_TIMEOUTS
+    TIMEOUT(t_tunnel, "tunnel"),
+#endif
 };
 static const cfg_num health_nums[] = {
     NUM(rp_pool, interval_ms, "interval", CFG_MS, 100, 86400000),
@@ -460,6 +463,9 @@ static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache
 #endif
 #if RP_ENABLE_HEADER_RULES
                                           , "headers"
+#endif
+#if RP_ENABLE_STREAM_TIMEOUTS
+                                          , "device_timeout", "stream_idle"
 #endif
 };
 static const char *const health_opts[] = {"path"};
@@ -907,6 +913,16 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
             dst = &r->path;
+#if RP_ENABLE_STREAM_TIMEOUTS
+        } else if (str_ieq(key, S("device_timeout"))) {
+            if (opt_num(x, key, val, CFG_MS, 1, 86400000, &r->device_timeout) != RP_OK)
+                return RP_ECONFIG;
+        } else if (str_ieq(key, S("stream_idle"))) {
+            uint32_t v = 0;
+            if (opt_num(x, key, val, CFG_MS, 0, 86400000, &v) != RP_OK)
+                return RP_ECONFIG;
+            r->stream_idle = v + 1;
+#endif
 #if RP_ENABLE_HEADER_RULES
         } else if (str_ieq(key, S("headers"))) {
             int k = cfg_hset(x, val, w[i]);

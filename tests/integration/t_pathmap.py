@@ -3,10 +3,15 @@ rewrite=/` (the device sees /..., the query kept), `pool ... host=NAME` (the Hos
 get), Location / Content-Location / Refresh / Set-Cookie Path= mapped back (absolute ones
 with the client's scheme and Host), a curl -L login flow with its cookie through /cam1/,
 /cam1 and /cam10/ not under /cam1/, /cam1/../admin refused, mapping on a cache hit, and
-bad device Locations (8 KB, NUL, CR) passed whole or 502, never split.
+bad device Locations (8 KB, NUL, CR) passed whole or 502, never split; header rule sets
+(request/response, route/listener, cache hits); long-lived streams (SSE and MJPEG with
+gaps longer than timeout device=, route device_timeout= and stream_idle=, timeout tunnel=).
 """
 
-from checks import check, eq, get, req_bytes, test
+import threading
+import time
+
+from checks import check, eq, expect_closed, get, req_bytes, test
 from devserver import response
 from harness import free_port
 
@@ -240,3 +245,146 @@ def t_hrules_cache(ctx):
         eq(r.get("X-Frame-Options"), "DENY", "listener add on request %d" % i)
     check("hit" in (r.get("Cache-Status") or ""), "the second was a hit", r.get("Cache-Status"))
     eq(len(dev.requests), 1, "device asked once")
+
+
+# =====================================================================
+# long-lived streams: device_timeout=, stream_idle=, timeout tunnel=
+# =====================================================================
+
+def _read_until(c, needle, timeout=5.0):
+    got = b""
+    end = time.monotonic() + timeout
+    while needle not in got and time.monotonic() < end:
+        try:
+            got += c.read_exact(1, timeout=max(0.05, end - time.monotonic()))
+        except Exception:        # noqa: BLE001 -- closed or timed out: the caller checks
+            break
+    return got
+
+
+def _streamer(gate, kind):
+    """SSE (chunked) or MJPEG (multipart/x-mixed-replace, close-delimited): one piece,
+    wait until the test saw it arrive, stay silent 1.5 s (> timeout device=1000), then
+    the second piece and the end."""
+    def h(conn, req):
+        if req.target.endswith("/slowhead"):
+            time.sleep(1.5)
+            conn.send(response(200, body=b"late head\n"))
+            return True
+        if kind == "sse":
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            one, two = b"data: one\n\n", b"data: two\n\n"
+            conn.send(b"%x\r\n%s\r\n" % (len(one), one))
+        else:
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; "
+                      b"boundary=frame\r\nConnection: close\r\n\r\n")
+            one = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 8\r\n\r\nJPEG-one\r\n"
+            two = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 8\r\n\r\nJPEG-two\r\n"
+            conn.send(one)
+        gate.wait(5)
+        time.sleep(1.5)
+        if kind == "sse":
+            conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(two), two))
+            return True
+        conn.send(two + b"--frame--\r\n")
+        conn.close()
+        return False
+    return h
+
+
+def _stream_setup(ctx, kind):
+    gate = threading.Event()
+    dev = ctx.device(_streamer(gate, kind), name="stream")
+    ctx.start(ctx.config(pools=["pool s", "device s %s" % dev.addr],
+                         routes=["route path=/live/ pool=s stream_idle=5s device_timeout=4s",
+                                 "route path=/off/ pool=s stream_idle=0",
+                                 "route pool=s"],
+                         timeouts={"device": 1000, "client_idle": 1000}))
+    return gate
+
+
+def _stream_case(ctx, gate, path, first, second):
+    c = ctx.client()
+    c.send(req_bytes("GET", path))
+    r = c.read_head(timeout=5)
+    eq(r.status, 200, "status of %s" % path)
+    got = _read_until(c, first, 3)
+    check(first in got, "%s: the first piece arrives before the device sends more" % path,
+          first, got)
+    gate.set()
+    got = _read_until(c, second, 6)
+    return c, got
+
+
+@test("streams: SSE with a 1.5 s gap passes on a stream_idle=5s route, cut at timeout device=1s elsewhere",
+      timeout=40)
+def t_stream_sse(ctx):
+    gate = _stream_setup(ctx, "sse")
+    c, got = _stream_case(ctx, gate, "/live/events", b"data: one", b"data: two")
+    check(b"data: two" in got, "second event after the gap (stream_idle=5s)", b"data: two", got)
+    check(b"0\r\n\r\n" in _read_until(c, b"0\r\n\r\n", 3) or b"0\r\n\r\n" in got, "the stream ends cleanly",
+          "last chunk", "none")
+    gate.clear()
+    c, got = _stream_case(ctx, gate, "/off/events", b"data: one", b"data: two")
+    check(b"data: two" in got, "stream_idle=0: no limit", b"data: two", got)
+    gate.clear()
+    c, got = _stream_case(ctx, gate, "/default/events", b"data: one", b"data: two")
+    check(b"data: two" not in got, "no stream_idle: timeout device=1s cuts the silent stream",
+          "cut", got)
+    expect_closed(c, "the cut stream")
+
+
+@test("streams: MJPEG multipart/x-mixed-replace parts forwarded as they come, 1.5 s gap", timeout=30)
+def t_stream_mjpeg(ctx):
+    gate = _stream_setup(ctx, "mjpeg")
+    c, got = _stream_case(ctx, gate, "/live/cam.mjpg", b"JPEG-one", b"JPEG-two")
+    check(b"JPEG-two" in got, "second part after the gap", b"JPEG-two", got)
+    got += _read_until(c, b"--frame--", 3)
+    check(b"--frame--" in got, "closing boundary", b"--frame--", got)
+
+
+@test("streams: route device_timeout=4s waits 1.5 s for a head; timeout device=1s gives 504", timeout=30)
+def t_stream_device_timeout(ctx):
+    _stream_setup(ctx, "sse")
+    c, r = get(ctx, "/live/slowhead")
+    eq(r.status, 200, "device_timeout=4s: the late head")
+    eq(r.body, b"late head\n", "its body")
+    c, r = get(ctx, "/x/slowhead")
+    eq(r.status, 504, "timeout device=1s: 504")
+
+
+def _ws_echo(conn, req):
+    conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+    while True:
+        d = conn.recv_some(timeout=10)
+        if not d:
+            break
+        conn.send(d)
+    conn.close()
+    return False
+
+
+def _ws_open(ctx, path):
+    c = ctx.client()
+    c.send(req_bytes("GET", path, headers=[("Connection", "Upgrade"), ("Upgrade", "websocket")]))
+    r = c.read_head(timeout=5)
+    eq(r.status, 101, "101 on %s" % path)
+    return c
+
+
+@test("streams: timeout tunnel=4s keeps a WebSocket silent 1.5 s (> client_idle=1s); stream_idle=1s cuts it",
+      timeout=30)
+def t_stream_tunnel(ctx):
+    dev = ctx.device(_ws_echo, name="ws")
+    ctx.start(ctx.config(pools=["pool w", "device w %s" % dev.addr],
+                         routes=["route path=/short/ pool=w stream_idle=1s", "route pool=w"],
+                         timeouts={"client_idle": 1000, "tunnel": 4000}))
+    c = _ws_open(ctx, "/ws")
+    time.sleep(1.5)
+    c.send(b"ping")
+    eq(c.read_exact(4, timeout=3), b"ping", "echo after 1.5 s of silence")
+    c = _ws_open(ctx, "/short/ws")
+    c.send(b"ping")
+    eq(c.read_exact(4, timeout=3), b"ping", "echo at once")
+    expect_closed(c, "a tunnel silent past stream_idle=1s", timeout=4)

@@ -497,6 +497,12 @@ static const struct {
     {"headers se!cure response del Server", 7, 9, "bad header rule set name 'se!cure': want 1-32 letters, digits, - _ ."},
     {"route pool=lan headers=a!b", 7, 16, "bad header rule set name 'headers=a!b': want 1-32 letters, digits, - _ ."},
     {"listen 81 headerz=a", 7, 11, "unknown listen option 'headerz=a' (did you mean 'headers'?)"},
+    {"route pool=lan stream_idle=-1s", 7, 28, "stream_idle: '-1s' is negative (0-24h)"},
+    {"route pool=lan stream_idle=25h", 7, 28, "stream_idle: '25h' is out of range (0-24h)"},
+    {"route pool=lan device_timeout=0", 7, 31, "device_timeout: '0' is out of range (1ms-24h)"},
+    {"route pool=lan stream_idl=1s", 7, 16, "unknown route option 'stream_idl=1s' (did you mean 'stream_idle'?)"},
+    {"timeout tunnel=0", 7, 16, "tunnel: '0' is out of range (1ms-24h)"},
+    {"timeout tunel=1s", 7, 9, "unknown timeout 'tunel=1s' (did you mean 'tunnel'?)"},
 };
 
 /* Whole texts: errors found after the last line, or about the text. */
