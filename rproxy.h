@@ -85,12 +85,12 @@
  *     of which engine and X.509 contexts              7,422       6,923
  *     all TLS slots                               2,598,400      55,456
  *   TLS session cache                                16,384       1,024
- *   rp_config: the configuration                     28,280       4,344
+ *   rp_config: the configuration                     36,672       4,344
  *     of which certificates and their store          18,272       2,176
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
  *   everything else                                   1,200         360
- *   rp_proxy: all of rproxy's RAM                71,647,552     147,192
+ *   rp_proxy: all of rproxy's RAM                71,655,944     147,192
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
@@ -505,6 +505,21 @@ extern "C" {
  *  route, 4 in the config. */
 #ifndef RP_ENABLE_STREAM_TIMEOUTS
 #define RP_ENABLE_STREAM_TIMEOUTS 1
+#endif
+
+/** `error_page STATUS... FILE` (issue 15): rproxy's own answers (404,
+ *  502, 503, 504, ...) with a page loaded at config time (rp_port_blob)
+ *  into a static store, Content-Type from the file's extension. */
+#ifndef RP_ENABLE_ERROR_PAGES
+#define RP_ENABLE_ERROR_PAGES 1
+#endif
+/** Bytes of the error page store (all pages; each at most RP_BUF_SIZE/2). */
+#ifndef RP_ERROR_PAGE_BYTES
+#define RP_ERROR_PAGE_BYTES 8192
+#endif
+/** Statuses that may have a page. */
+#ifndef RP_MAX_ERROR_PAGES
+#define RP_MAX_ERROR_PAGES 16
 #endif
 
 /** `listen ... redirect_https`: a plain listener that answers 301 to the
@@ -972,6 +987,12 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        be Content-Length, Transfer-Encoding, Connection, Host, Keep-Alive,
  *        Proxy-Connection, TE, Trailer or Upgrade.  Response rules apply to
  *        cache hits too.  A set named by headers= needs a line.
+ *   error_page STATUS... FILE
+ *        rproxy's own answers with STATUS (400..599) carry FILE's bytes
+ *        (RP_ENABLE_ERROR_PAGES), Content-Type from its extension (.html
+ *        .htm .txt .json .svg .png .css, else application/octet-stream),
+ *        loaded with rp_port_blob into RP_ERROR_PAGE_BYTES (a page at
+ *        most RP_BUF_SIZE/2); at most RP_MAX_ERROR_PAGES statuses, each once.
  *   timeout NAME=DURATION...
  *        NAME client_header (RP_TIMEOUT_CLIENT_HEADER_MS), client_idle
  *        (RP_TIMEOUT_CLIENT_IDLE_MS), connect (RP_TIMEOUT_CONNECT_MS),
@@ -1148,6 +1169,16 @@ typedef struct {
 #endif
 } rp_listener_cfg;
 
+#if RP_ENABLE_ERROR_PAGES
+/** An error page (one status of an `error_page` line): its bytes in the
+ *  config's epage_store. */
+typedef struct {
+    uint16_t status;
+    uint8_t ctype;           /**< Content-Type, by the file's extension */
+    uint32_t off, len;       /**< in epage_store */
+} rp_errpage;
+#endif
+
 #if RP_ENABLE_HEADER_RULES
 /** Header rule actions (rp_hrule.action). */
 enum { RP_HR_SET = 0, RP_HR_ADD = 1, RP_HR_DEL = 2 };
@@ -1199,6 +1230,12 @@ typedef struct {
     uint32_t t_handshake;       /**< the `timeout` options, ms */
 #if RP_ENABLE_STREAM_TIMEOUTS
     uint32_t t_tunnel;          /**< `timeout tunnel=` ms; 0: client_idle's */
+#endif
+#if RP_ENABLE_ERROR_PAGES
+    rp_errpage epages[RP_MAX_ERROR_PAGES]; /**< `error_page` statuses */
+    uint8_t nepages;
+    uint32_t epage_used;        /**< bytes of epage_store taken */
+    char epage_store[RP_ERROR_PAGE_BYTES];
 #endif
     uint32_t cache_max_object;  /**< `cache max_object=`: larger is not stored */
     uint32_t cache_lock_ms;     /**< `cache lock_timeout=`: collapsed misses wait */

@@ -277,6 +277,18 @@ emit(const char *file)
 #if RP_ENABLE_STREAM_TIMEOUTS
     out("    .t_tunnel = %lu,\n", (unsigned long)c->t_tunnel);
 #endif
+#if RP_ENABLE_ERROR_PAGES
+    out("    .epages = {\n");
+    for (i = 0; i < c->nepages; i++)
+        out("        {.status = %u, .ctype = %u, .off = %lu, .len = %lu},\n", c->epages[i].status,
+            c->epages[i].ctype, (unsigned long)c->epages[i].off, (unsigned long)c->epages[i].len);
+    out("    },\n    .nepages = %u, .epage_used = %lu,\n", c->nepages, (unsigned long)c->epage_used);
+    if (c->epage_used) {
+        out("    .epage_store = ");
+        lit(c->epage_store, c->epage_used);
+        out(",\n");
+    }
+#endif
     out("    .cache_max_object = %u, .cache_lock_ms = %u, .cache_heuristic = %u, "
         ".cache_ignore_nocache = %u,\n",
         c->cache_max_object, c->cache_lock_ms, c->cache_heuristic, c->cache_ignore_nocache);

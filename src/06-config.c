@@ -603,6 +603,68 @@ cfg_headers(cfg_ctx *x, rp_str *w, int n)
 }
 #endif
 
+#if RP_ENABLE_ERROR_PAGES
+/* The Content-Type of a page named f, by extension (rp_errpage.ctype). */
+static uint8_t
+cfg_ctype(rp_str f)
+{
+    static const char *const ext[] = {"", ".html", ".htm", ".txt", ".json", ".svg", ".png", ".css"};
+    static const uint8_t type[] = {0, 1, 1, 2, 3, 4, 5, 6};
+    size_t i, n;
+    for (i = 1; i < RP_COUNT(ext); i++) {
+        n = strlen(ext[i]);
+        if (f.n > n && str_ieq((rp_str){f.p + f.n - n, n}, ext[i], n))
+            return type[i];
+    }
+    return 0;
+}
+
+/* `error_page STATUS... FILE` */
+static int
+cfg_error_page(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    rp_str f = w[n - 1];
+    char fname[256];
+    const void *data;
+    size_t len;
+    int i, k, why;
+    if (n < 3)
+        return cfg_fail(x, "error_page needs STATUS... FILE", w[n - 1]);
+    if (f.n >= sizeof(fname))
+        return cfg_fail(x, "file name longer than 255 bytes", f);
+    for (i = 1; i < n - 1; i++) {
+        uint32_t st = 0;
+        if (opt_num(x, (rp_str){"status", 6}, w[i], CFG_NUM, 400, 599, &st) != RP_OK)
+            return RP_ECONFIG;
+        for (k = 0; k < c->nepages; k++)
+            if (c->epages[k].status == st)
+                return cfg_fail(x, "status already has an error_page", w[i]);
+        for (k = 1; k < i; k++)
+            if (parse_dec(w[k]) == (int64_t)st)
+                return cfg_fail(x, "status already has an error_page", w[i]);
+        if (c->nepages + i - 1 >= RP_MAX_ERROR_PAGES)
+            return cfg_fail(x, "too many error_page statuses (RP_MAX_ERROR_PAGES)", w[i]);
+    }
+    memcpy(fname, f.p, f.n), fname[f.n] = 0;
+    if ((why = rp_port_blob(fname, &data, &len)) != RP_OK)
+        return cfg_file_fail(x, "cannot read error page", f, why);
+    if (len > RP_BUF_SIZE / 2 || len > RP_ERROR_PAGE_BYTES - c->epage_used)
+        return cfg_fail2(x, "error page too large", f,
+                         len > RP_BUF_SIZE / 2 ? " (at most RP_BUF_SIZE/2 = " XSTR(RP_BUF_SIZE) "/2 bytes)"
+                                               : " (all pages: RP_ERROR_PAGE_BYTES = " XSTR(RP_ERROR_PAGE_BYTES) ")");
+    memcpy(c->epage_store + c->epage_used, data, len);
+    for (i = 1; i < n - 1; i++) {
+        rp_errpage *e = &c->epages[c->nepages++];
+        e->status = (uint16_t)parse_dec(w[i]);
+        e->ctype = cfg_ctype(f);
+        e->off = c->epage_used, e->len = (uint32_t)len;
+    }
+    c->epage_used += (uint32_t)len;
+    return RP_OK;
+}
+#endif
+
 static int
 cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
 {
@@ -1281,6 +1343,9 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
 #endif
 #if RP_ENABLE_HEADER_RULES
         {"headers", 7, cfg_headers},
+#endif
+#if RP_ENABLE_ERROR_PAGES
+        {"error_page", 10, cfg_error_page},
 #endif
     };
     rp_str w[CFG_MAX_WORDS];

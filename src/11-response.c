@@ -60,17 +60,48 @@ w_status_line(wbuf *w, int status, rp_str reason)
     w_put(w, S("\r\n"));
 }
 
-/* Queue "HTTP/1.1 status ..." with a short text body and Connection: close. */
+#if RP_ENABLE_ERROR_PAGES
+/* The configured page for status, or NULL. */
+static const rp_errpage *
+epage_for(const rp_proxy *p, int status)
+{
+    int i;
+    for (i = 0; i < p->cfg.nepages; i++)
+        if (p->cfg.epages[i].status == status)
+            return &p->cfg.epages[i];
+    return NULL;
+}
+#endif
+
+/* Queue "HTTP/1.1 status ..." with a short text body (or its error_page)
+ * and Connection: close. */
 void
 error_write(rp_proxy *p, rp_conn *c, int status)
 {
     rp_str reason;
     wbuf w = buf_writer(p, &c->out);
+#if RP_ENABLE_ERROR_PAGES
+    static const char *const ctypes[] = {"application/octet-stream", "text/html; charset=utf-8",
+                                         "text/plain; charset=utf-8", "application/json",
+                                         "image/svg+xml", "image/png", "text/css"};
+    const rp_errpage *ep = epage_for(p, status);
+#endif
     reason.p = reason_for(status), reason.n = strlen(reason.p);
     w_status_line(&w, status, reason);
-    w_put(&w, S("Content-Type: text/plain\r\nContent-Length: "));
-    w_num(&w, (uint64_t)reason.n + 1);
-    w_put(&w, S("\r\n"));
+#if RP_ENABLE_ERROR_PAGES
+    if (ep) {
+        w_put(&w, S("Content-Type: "));
+        w_cstr(&w, ctypes[ep->ctype]);
+        w_put(&w, S("\r\nContent-Length: "));
+        w_num(&w, (uint64_t)ep->len);
+        w_put(&w, S("\r\n"));
+    } else
+#endif
+    {
+        w_put(&w, S("Content-Type: text/plain\r\nContent-Length: "));
+        w_num(&w, (uint64_t)reason.n + 1);
+        w_put(&w, S("\r\n"));
+    }
     w_cache_status(&w, c, 0, 0);
 #if RP_ENABLE_LIMITS
     if (status == 503) /* busy, not broken: worth trying again soon (RFC 9110 §10.2.3) */
@@ -78,8 +109,15 @@ error_write(rp_proxy *p, rp_conn *c, int status)
 #endif
     w_put(&w, S("Connection: close\r\n\r\n"));
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
-        w_str(&w, reason);
-        w_put(&w, "\n", 1);
+#if RP_ENABLE_ERROR_PAGES
+        if (ep)
+            w_put(&w, p->cfg.epage_store + ep->off, ep->len);
+        else
+#endif
+        {
+            w_str(&w, reason);
+            w_put(&w, "\n", 1);
+        }
     }
     if (buf_commit(&c->out, &w) == RP_OK)
         SENT(c, w.n);

@@ -388,3 +388,39 @@ def t_stream_tunnel(ctx):
     c.send(b"ping")
     eq(c.read_exact(4, timeout=3), b"ping", "echo at once")
     expect_closed(c, "a tunnel silent past stream_idle=1s", timeout=4)
+
+
+# =====================================================================
+# error pages
+# =====================================================================
+
+@test("error_page: rproxy's own 404 and 502 with the configured pages and types, others built in")
+def t_error_page(ctx):
+    page = b"<!doctype html><title>Not here</title><p>Nothing at this address.</p>\n"
+    bad = b'{"error": "device unreachable"}'
+    with open(ctx.path("e404.html"), "wb") as f:
+        f.write(page)
+    with open(ctx.path("e502.json"), "wb") as f:
+        f.write(bad)
+    dev = ctx.device(name="d")
+    ctx.start(ctx.config(pools=["pool d", "device d %s" % dev.addr,
+                                "pool dead", "device dead 127.0.0.1:%d" % free_port()],
+                         routes=["route path=/dead/ pool=dead", "route path=/ok/ pool=d"],
+                         extra='error_page 404 "%s"\nerror_page 502 503 %s'
+                               % (ctx.path("e404.html"), ctx.path("e502.json"))))
+    c, r = get(ctx, "/nowhere")
+    eq(r.status, 404, "status")
+    eq(r.get("Content-Type"), "text/html; charset=utf-8", "Content-Type from .html")
+    eq(r.body, page, "the page")
+    c, r = get(ctx, "/dead/x")
+    eq(r.status, 502, "status")
+    eq(r.get("Content-Type"), "application/json", "Content-Type from .json")
+    eq(r.body, bad, "the 502 page")
+    c = ctx.client()
+    c.send(req_bytes("HEAD", "/nowhere"))
+    r = c.read_response(method="HEAD")
+    eq(r.status, 404, "HEAD status")
+    eq(r.get("Content-Length"), str(len(page)), "HEAD: the page's length, no body")
+    c, r = get(ctx, "/ok/../x", headers=[("Content-Length", "1"), ("Content-Length", "2")])
+    eq(r.status, 400, "a status without a page")
+    eq(r.body, b"Bad Request\n", "the built-in text")

@@ -503,6 +503,11 @@ static const struct {
     {"route pool=lan stream_idl=1s", 7, 16, "unknown route option 'stream_idl=1s' (did you mean 'stream_idle'?)"},
     {"timeout tunnel=0", 7, 16, "tunnel: '0' is out of range (1ms-24h)"},
     {"timeout tunel=1s", 7, 9, "unknown timeout 'tunel=1s' (did you mean 'tunnel'?)"},
+    {"error_page 404", 7, 12, "error_page needs STATUS... FILE '404'"},
+    {"error_page 404 /nonexistent/e.html", 7, 16, "cannot read error page '/nonexistent/e.html': not found"},
+    {"error_page 399 e.html", 7, 12, "status: '399' is out of range (400-599)"},
+    {"error_page 404 50x e.html", 7, 16, "status: '50x' is not a number (400-599)"},
+    {"error_page 404 404 e.html", 7, 16, "status already has an error_page '404'"},
 };
 
 /* Whole texts: errors found after the last line, or about the text. */

@@ -250,9 +250,58 @@ test_config_ok(void)
     fp_proxy_free(p);
 }
 
+#if RP_ENABLE_ERROR_PAGES
+/* error_page: blobs loaded into the store; too large (one page, all pages). */
+static void
+test_error_pages(void)
+{
+    static char big[RP_BUF_SIZE / 2 + 1], third[RP_ERROR_PAGE_BYTES / 3 + 1];
+    static const char head[] = "listen 80\npool a\ndevice a 127.0.0.1:1\nroute pool=a\n";
+    char text[512];
+    rp_proxy *p;
+    rp_cfg_error e;
+    int rc;
+    memset(big, 'b', sizeof big);
+    memset(third, 't', sizeof third);
+    fp_blob_add("big.html", big, sizeof big);
+    fp_blob_add("third.html", third, sizeof third);
+    fp_blob_add("ok.json", "{\"error\":1}", 11);
+    snprintf(text, sizeof text, "%serror_page 404 502 ok.json\nerror_page 503 third.html\n", head);
+    p = fp_proxy_new();
+    rp_init(p);
+    rc = rp_config_parse(p, text, strlen(text), &e);
+    if (CHECK_INT(rc, RP_OK, "error_page: parses (%s)", e.msg)) {
+        CHECK_INT(p->cfg.nepages, 3, "error_page: three statuses");
+        CHECK_INT(p->cfg.epages[1].status, 502, "error_page: 502");
+        CHECK_INT(p->cfg.epages[1].ctype, 3, "error_page: .json is application/json");
+        CHECK(p->cfg.epages[1].len == 11 && memcmp(p->cfg.epage_store + p->cfg.epages[1].off, "{\"error\":1}", 11) == 0,
+              "error_page: the bytes are in the store");
+        CHECK_INT(p->cfg.epages[2].ctype, 1, "error_page: .html is text/html");
+    }
+    fp_proxy_free(p);
+    snprintf(text, sizeof text, "%serror_page 404 big.html\n", head);
+    p = fp_proxy_new();
+    rp_init(p);
+    rc = rp_config_parse(p, text, strlen(text), &e);
+    CHECK_INT(rc, RP_ECONFIG, "error_page: a page over RP_BUF_SIZE/2 refused");
+    CHECK(strstr(e.msg, "error page too large 'big.html'") != NULL && e.line == 5, "error_page: big: %s", e.msg);
+    fp_proxy_free(p);
+    snprintf(text, sizeof text, "%serror_page 404 third.html\nerror_page 502 third.html\nerror_page 503 third.html\n", head);
+    p = fp_proxy_new();
+    rp_init(p);
+    rc = rp_config_parse(p, text, strlen(text), &e);
+    CHECK_INT(rc, RP_ECONFIG, "error_page: pages over RP_ERROR_PAGE_BYTES refused");
+    CHECK(strstr(e.msg, "RP_ERROR_PAGE_BYTES") != NULL && e.line == 7, "error_page: store full: %d: %s", e.line, e.msg);
+    fp_proxy_free(p);
+}
+#endif
+
 static const tap_test tests[] = {
     TAP_TEST(target), TAP_TEST(prefix_match), TAP_TEST(climbs), TAP_TEST(location),
     TAP_TEST(refresh), TAP_TEST(cookie), TAP_TEST(long), TAP_TEST(config_ok),
+#if RP_ENABLE_ERROR_PAGES
+    TAP_TEST(error_pages),
+#endif
 };
 
 int
