@@ -2452,7 +2452,7 @@ cfg_no_pool(cfg_ctx *x, rp_str name)
     return cfg_end2(x, &w, c->npools ? ")" : "");
 }
 
-#if RP_ENABLE_TLS
+#if RP_ENABLE_TLS || RP_ENABLE_ERROR_PAGES
 /* "msg 'file'" and why it could not be read (an rp_port_blob error). */
 static int
 cfg_file_fail(cfg_ctx *x, const char *msg, rp_str file, int why)
