@@ -62,6 +62,13 @@ CHUNKED = {
     "leading_zeros": b"0005\r\nhello\r\n0000\r\n\r\n",
 }
 CONFIG = {
+    "issue15": b"listen 8080 headers=site\npool cam1 host=cam.local\ndevice cam1 10.0.0.11:80\n"
+               b"route path=/cam1/ pool=cam1 rewrite=/ headers=secure device_timeout=5s stream_idle=0\n"
+               b"route path=/ev/ pool=cam1 stream_idle=5m\n"
+               b'headers secure response set Strict-Transport-Security "max-age=31536000"\n'
+               b"headers secure response del Server\nheaders secure request del Cookie\n"
+               b'headers site response add X-Frame-Options "DENY"\ntimeout tunnel=1h\n'
+               b"error_page 404 502 missing.html\n",
     "readme": b"listen 8080\npool cams balance=wrr retries=2\ndevice cams 10.0.0.11:80 weight=5\n"
               b"device cams 10.0.0.12:80 weight=1\ndevice cams 10.0.0.13:80 backup\npool plc\n"
               b"device plc 10.0.0.20:8080 max_fails=3 fail_timeout=30\nroute host=plc.local pool=plc\n"
