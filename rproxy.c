@@ -36,6 +36,8 @@
  * [22] The front door: client limits, route ACLs, Basic auth, PROXY
  * [23] Shared live streams: one device stream, many viewers
  * [24] Devices by name
+ * [25] Path mapping: device UIs mounted under a path (issue 15)
+ * [26] Header rules (issue 15)
  */
 #define RP_AMALGAMATION 1
 
@@ -379,6 +381,32 @@ RP_INTERNAL rp_str header_value(const rp_http_msg *m, int id);
 RP_INTERNAL RP_NOINLINE rp_str via_value(const rp_proxy *p, int minor, char *buf);
 RP_INTERNAL int request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, const rp_str *cond);
 
+/* ==== [25] Path mapping (declared early: [11] [12] take its context) ==== */
+#if RP_ENABLE_PATH_MAP
+/* What a response's URLs are mapped with (hmap_of). */
+typedef struct {
+    rp_str cpath, dpath; /* the route's path= (client) and rewrite= (device) prefixes */
+    rp_str scheme;       /* the client's: "http" or "https" */
+    rp_str chost;        /* the client's Host; empty: not known */
+    rp_str dhost;        /* the Host the device was sent */
+    rp_str daddr;        /* the device's "ip:port" */
+} hmap;
+#define HMAP_ARG(x) , x
+RP_INTERNAL void w_target_mapped(wbuf *w, const rp_route *r, rp_str target);
+RP_INTERNAL int path_climbs(rp_str target);
+RP_INTERNAL const hmap *hmap_of(const rp_proxy *p, const rp_conn *c, const rp_conn *d, hmap *hm, char *buf);
+RP_INTERNAL int map_url(wbuf *w, rp_str v, const hmap *hm);
+RP_INTERNAL int map_field(wbuf *w, const rp_header *h, const hmap *hm);
+RP_INTERNAL void mhost_keep(rp_conn *c, rp_str host);
+#else
+#define HMAP_ARG(x)
+#endif
+
+/* ==== [26] Header rules ==== */
+#if RP_ENABLE_HEADER_RULES
+RP_INTERNAL void w_hrules(const rp_proxy *p, const rp_conn *c, wbuf *w, int resp);
+#endif
+
 /* ==== [11] Response head ==== */
 RP_INTERNAL RP_NOINLINE const char * reason_for(int status);
 RP_INTERNAL int status_for(int err);
@@ -386,7 +414,9 @@ RP_INTERNAL void w_status_line(wbuf *w, int status, rp_str reason);
 /* keep: no Connection: close (the connection goes on after it) */
 RP_INTERNAL void error_write(rp_proxy *p, rp_conn *c, int status, int keep);
 RP_INTERNAL void w_header(wbuf *w, const rp_header *h);
-RP_INTERNAL void w_head_fields(wbuf *w, const rp_http_msg *m, int stored);
+RP_INTERNAL void w_head_fields_(wbuf *w, const rp_http_msg *m, int stored HMAP_ARG(const hmap *hm));
+/* hm: the path mapping (NULL: none); dropped unread without RP_ENABLE_PATH_MAP */
+#define w_head_fields(w, m, stored, hm) w_head_fields_(w, m, stored HMAP_ARG(hm))
 RP_INTERNAL void w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m);
 RP_INTERNAL int head_end(rp_conn *c, wbuf *w, int fate);
 RP_INTERNAL RP_NOINLINE int response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m);
@@ -2047,6 +2077,9 @@ typedef struct {
     uint16_t qoff[CFG_MAX_WORDS], qat[CFG_MAX_WORDS]; /* word k: at qb+qoff, line col qat */
     int line;
     int pool_line[RP_MAX_POOLS]; /* where each pool was defined */
+#if RP_ENABLE_HEADER_RULES
+    int hset_line[RP_MAX_HEADER_SETS]; /* where each rule set was first named */
+#endif
 } cfg_ctx;
 
 /* A writer into the error message from byte `at` (NUL it at w.n after). */
@@ -2452,6 +2485,9 @@ static const cfg_num timeout_nums[] = {
     TIMEOUT(t_device, "device"),
     TIMEOUT(t_device_idle, "device_idle"),
     TIMEOUT(t_handshake, "handshake"),
+#if RP_ENABLE_STREAM_TIMEOUTS
+    TIMEOUT(t_tunnel, "tunnel"),
+#endif
 };
 static const cfg_num health_nums[] = {
     NUM(rp_pool, interval_ms, "interval", CFG_MS, 100, 86400000),
@@ -2469,11 +2505,29 @@ static const cfg_num cache_nums[] = {
 
 /* The options each directive parses by hand, for suggestions. */
 static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https", "proxy_protocol",
-                                          "proxy_from"};
+                                          "proxy_from"
+#if RP_ENABLE_HEADER_RULES
+                                           , "headers"
+#endif
+};
+#if RP_ENABLE_PATH_MAP
+static const char *const pool_opts[] = {"balance", "host"};
+#else
 static const char *const pool_opts[] = {"balance"};
+#endif
 static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"};
 static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl", "allow",
-                                         "auth", "realm", "pass_auth", "share", "share_linger"};
+                                         "auth", "realm", "pass_auth", "share", "share_linger"
+#if RP_ENABLE_PATH_MAP
+                                          , "rewrite"
+#endif
+#if RP_ENABLE_HEADER_RULES
+                                          , "headers"
+#endif
+#if RP_ENABLE_STREAM_TIMEOUTS
+                                          , "device_timeout", "stream_idle"
+#endif
+};
 static const char *const health_opts[] = {"path"};
 #if RP_ENABLE_STATUS
 static const char *const status_opts[] = {"path", "allow", "auth", "realm"};
@@ -2508,7 +2562,7 @@ cfg_no_pool(cfg_ctx *x, rp_str name)
     return cfg_end2(x, &w, c->npools ? ")" : "");
 }
 
-#if RP_ENABLE_TLS || RP_ENABLE_AUTH
+#if RP_ENABLE_TLS || RP_ENABLE_AUTH || RP_ENABLE_ERROR_PAGES
 /* "msg 'file'" and why it could not be read (an rp_port_blob error). */
 static int
 cfg_file_fail(cfg_ctx *x, const char *msg, rp_str file, int why)
@@ -2594,6 +2648,146 @@ cfg_net(cfg_ctx *x, rp_str word, rp_str val, rp_net *nets, uint8_t *n)
 }
 #endif
 
+#if RP_ENABLE_HEADER_RULES
+static int cfg_name_ok(rp_str s);
+
+/* The rule set named v (created on its first mention, from a `headers`
+ * line or a headers= option before its lines): its index, or -1 after an
+ * error naming `word`. */
+static int
+cfg_hset(cfg_ctx *x, rp_str v, rp_str word)
+{
+    rp_config *c = &x->p->cfg;
+    int i;
+    if (!cfg_name_ok(v))
+        return cfg_fail2(x, "bad header rule set name", word,
+                         ": want 1-" XSTR(RP_CFG_NAME_MAX) " letters, digits, - _ ."), -1;
+    for (i = 0; i < c->nhsets; i++)
+        if (str_ieq(v, c->hsets[i], strlen(c->hsets[i])))
+            return i;
+    if (c->nhsets == RP_MAX_HEADER_SETS)
+        return cfg_fail(x, "too many header rule sets (RP_MAX_HEADER_SETS)", word), -1;
+    if ((c->hsets[i] = cfg_str(x, v)) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", word), -1;
+    x->hset_line[i] = x->line;
+    c->nhsets++;
+    return i;
+}
+
+/* `headers NAME request|response set|add|del FIELD ["VALUE"]` */
+static int
+cfg_headers(cfg_ctx *x, rp_str *w, int n)
+{
+    /* rproxy writes these itself (framing, hop-by-hop, Host): no rule may touch them */
+    static const char *const own[] = {"Content-Length", "Transfer-Encoding", "Connection", "Host",
+                                      "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade"};
+    rp_config *c = &x->p->cfg;
+    rp_hrule *r;
+    size_t i;
+    int set;
+    if (n < 5)
+        return cfg_fail(x, "headers needs NAME request|response set|add|del FIELD [\"VALUE\"]",
+                        w[n - 1]);
+    if (c->nhrules == RP_MAX_HEADER_RULES)
+        return cfg_fail(x, "too many header rules (RP_MAX_HEADER_RULES)", w[0]);
+    r = &c->hrules[c->nhrules];
+    if (str_ieq(w[2], S("request")) || str_ieq(w[2], S("response")))
+        r->response = str_ieq(w[2], S("response"));
+    else
+        return cfg_fail2(x, "unknown header rule direction", w[2], " (request or response)");
+    if (str_ieq(w[3], S("set")))
+        r->action = RP_HR_SET;
+    else if (str_ieq(w[3], S("add")))
+        r->action = RP_HR_ADD;
+    else if (str_ieq(w[3], S("del")))
+        r->action = RP_HR_DEL;
+    else
+        return cfg_fail2(x, "unknown header action", w[3], " (set, add or del)");
+    for (i = 0; i < w[4].n; i++)
+        if (!is_tchar((unsigned char)w[4].p[i]))
+            break;
+    if (w[4].n == 0 || i < w[4].n || w[4].n > RP_CFG_NAME_MAX * 2)
+        return cfg_fail2(x, "bad header field name", w[4], " (letters, digits, -, at most 64)");
+    for (i = 0; i < RP_COUNT(own); i++)
+        if (str_ieq(w[4], own[i], strlen(own[i])))
+            return cfg_fail2(x, "header rules cannot touch", w[4],
+                             ": rproxy writes it (framing, hop-by-hop, Host)");
+    if (r->action == RP_HR_DEL ? n != 5 : n != 6)
+        return cfg_fail(x, r->action == RP_HR_DEL ? "del takes no value" : "set and add need one VALUE (quote it)",
+                        w[n - 1]);
+    if ((set = cfg_hset(x, w[1], w[1])) < 0)
+        return RP_ECONFIG;
+    r->set = (uint8_t)set;
+    if ((r->name = cfg_str(x, w[4])) == NULL ||
+        (n == 6 && (r->value = cfg_str(x, w[5])) == NULL))
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[n - 1]);
+    c->nhrules++;
+    return RP_OK;
+}
+#endif
+
+#if RP_ENABLE_ERROR_PAGES
+/* The Content-Type of a page named f, by extension (rp_errpage.ctype). */
+static uint8_t
+cfg_ctype(rp_str f)
+{
+    static const char *const ext[] = {"", ".html", ".htm", ".txt", ".json", ".svg", ".png", ".css"};
+    static const uint8_t type[] = {0, 1, 1, 2, 3, 4, 5, 6};
+    size_t i, n;
+    for (i = 1; i < RP_COUNT(ext); i++) {
+        n = strlen(ext[i]);
+        if (f.n > n && str_ieq((rp_str){f.p + f.n - n, n}, ext[i], n))
+            return type[i];
+    }
+    return 0;
+}
+
+/* `error_page STATUS... FILE` */
+static int
+cfg_error_page(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    rp_str f = w[n - 1];
+    char fname[256];
+    const void *data;
+    size_t len;
+    int i, k, why;
+    if (n < 3)
+        return cfg_fail(x, "error_page needs STATUS... FILE", w[n - 1]);
+    if (f.n >= sizeof(fname))
+        return cfg_fail(x, "file name longer than 255 bytes", f);
+    for (i = 1; i < n - 1; i++) {
+        uint32_t st = 0;
+        if (opt_num(x, (rp_str){"status", 6}, w[i], CFG_NUM, 400, 599, &st) != RP_OK)
+            return RP_ECONFIG;
+        for (k = 0; k < c->nepages; k++)
+            if (c->epages[k].status == st)
+                return cfg_fail(x, "status already has an error_page", w[i]);
+        for (k = 1; k < i; k++)
+            if (parse_dec(w[k]) == (int64_t)st)
+                return cfg_fail(x, "status already has an error_page", w[i]);
+        if (c->nepages + i - 1 >= RP_MAX_ERROR_PAGES)
+            return cfg_fail(x, "too many error_page statuses (RP_MAX_ERROR_PAGES)", w[i]);
+    }
+    memcpy(fname, f.p, f.n), fname[f.n] = 0;
+    if ((why = rp_port_blob(fname, &data, &len)) != RP_OK)
+        return cfg_file_fail(x, "cannot read error page", f, why);
+    if (len > RP_BUF_SIZE / 2 || len > RP_ERROR_PAGE_BYTES - c->epage_used)
+        return cfg_fail2(x, "error page too large", f,
+                         len > RP_BUF_SIZE / 2 ? " (at most RP_BUF_SIZE/2 = " XSTR(RP_BUF_SIZE) "/2 bytes)"
+                                               : " (all pages: RP_ERROR_PAGE_BYTES = " XSTR(RP_ERROR_PAGE_BYTES) ")");
+    memcpy(c->epage_store + c->epage_used, data, len);
+    for (i = 1; i < n - 1; i++) {
+        rp_errpage *e = &c->epages[c->nepages++];
+        e->status = (uint16_t)parse_dec(w[i]);
+        e->ctype = cfg_ctype(f);
+        e->off = c->epage_used, e->len = (uint32_t)len;
+    }
+    c->epage_used += (uint32_t)len;
+    return RP_OK;
+}
+#endif
+
 static int
 cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
 {
@@ -2626,6 +2820,13 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
                                            : "proxy_from needs =ADDR[/BITS]", word);
 #else
         return cfg_fail(x, "the PROXY protocol not compiled in (RP_ENABLE_PROXY_PROTOCOL=0)", word);
+#endif
+#if RP_ENABLE_HEADER_RULES
+    } else if (str_ieq(key, S("headers"))) {
+        int k = cfg_hset(x, val, word);
+        if (k < 0)
+            return RP_ECONFIG;
+        l->headers = (uint8_t)(k + 1);
 #endif
     } else {
         return cfg_unknown(x, "unknown listen option", word, NEAR(key, listen_opts, NULL));
@@ -2858,6 +3059,15 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
 #if !RP_ENABLE_LIMITS
         else if (str_ieq(key, S("queue")) || str_ieq(key, S("queue_timeout")))
             return cfg_fail(x, "queue=/queue_timeout= not compiled in (RP_ENABLE_LIMITS=0)", w[i]);
+#endif
+#if RP_ENABLE_PATH_MAP
+        else if (str_ieq(key, S("host"))) {
+            if (!val.n || check_host(val) != RP_OK || host_only(val).n != val.n ||
+                val.p[0] == '*')
+                return cfg_fail2(x, "bad pool host", w[i], " (a name or address, no port, no '*')");
+            if ((pl->host = cfg_str(x, val)) == NULL)
+                return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+        }
 #endif
         else if (OPT_SET_OR(x, pool_nums, pl, w[i], "unknown pool option", pool_opts) != RP_OK)
             return RP_ECONFIG;
@@ -3096,6 +3306,10 @@ cfg_cache(cfg_ctx *x, rp_str *w, int n)
 }
 #endif
 
+#if RP_ENABLE_PATH_MAP
+static int cfg_path_ok(rp_str v);
+#endif
+
 static int
 cfg_route(cfg_ctx *x, rp_str *w, int n)
 {
@@ -3107,6 +3321,9 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
 #endif
 #if RP_ENABLE_SHARE
     rp_str share = {NULL, 0}, linger = {NULL, 0};
+#endif
+#if RP_ENABLE_PATH_MAP
+    rp_str rw = {NULL, 0}; /* the rewrite= word */
 #endif
     int i, pool = -1;
     if (c->nroutes == RP_MAX_ROUTES)
@@ -3172,6 +3389,31 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
             dst = &r->path;
+#if RP_ENABLE_STREAM_TIMEOUTS
+        } else if (str_ieq(key, S("device_timeout"))) {
+            if (opt_num(x, key, val, CFG_MS, 1, 86400000, &r->device_timeout) != RP_OK)
+                return RP_ECONFIG;
+        } else if (str_ieq(key, S("stream_idle"))) {
+            uint32_t v = 0;
+            if (opt_num(x, key, val, CFG_MS, 0, 86400000, &v) != RP_OK)
+                return RP_ECONFIG;
+            r->stream_idle = v + 1;
+#endif
+#if RP_ENABLE_HEADER_RULES
+        } else if (str_ieq(key, S("headers"))) {
+            int k = cfg_hset(x, val, w[i]);
+            if (k < 0)
+                return RP_ECONFIG;
+            r->headers = (uint8_t)(k + 1);
+#endif
+#if RP_ENABLE_PATH_MAP
+        } else if (str_ieq(key, S("rewrite"))) {
+            if (!cfg_path_ok(val) || val.p[val.n - 1] != '/' || memchr(val.p, '?', val.n) ||
+                memchr(val.p, '#', val.n))
+                return cfg_fail2(x, "bad rewrite= prefix", w[i], " (a path ending in '/': / or /api/v2/)");
+            dst = &r->rewrite;
+            rw = w[i];
+#endif
         } else {
             return cfg_unknown(x, "unknown route option", w[i], NEAR(key, route_opts, NULL));
         }
@@ -3192,6 +3434,11 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
 #if RP_ENABLE_AUTH
     if (realm.n && !r->auth)
         return cfg_fail(x, "realm= and pass_auth= need auth=NAME on the same route", realm);
+#endif
+#if RP_ENABLE_PATH_MAP
+    if (rw.n && (!r->path || r->path[strlen(r->path) - 1] != '/'))
+        return cfg_fail2(x, "rewrite= needs a path= ending in '/'", rw,
+                         " (so /cam10/ is not /cam1/)");
 #endif
     r->pool = (uint8_t)pool;
     c->nroutes++;
@@ -3463,6 +3710,12 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
 #if RP_ENABLE_CACHE
         {"cache", 5, cfg_cache},
 #endif
+#if RP_ENABLE_HEADER_RULES
+        {"headers", 7, cfg_headers},
+#endif
+#if RP_ENABLE_ERROR_PAGES
+        {"error_page", 10, cfg_error_page},
+#endif
     };
     rp_str w[CFG_MAX_WORDS];
     char q[CFG_QUOTED];
@@ -3529,6 +3782,19 @@ cfg_finish(cfg_ctx *x)
         if (primaries == 0)
             return cfg_fail(x, "pool has only backup devices", name);
     }
+#if RP_ENABLE_HEADER_RULES
+    for (i = 0; i < c->nhsets; i++) {
+        int k, used = 0;
+        rp_str name;
+        for (k = 0; k < c->nhrules; k++)
+            used |= c->hrules[k].set == i;
+        name.p = c->hsets[i], name.n = strlen(name.p);
+        x->line = x->hset_line[i];
+        if (!used)
+            return cfg_fail2(x, "header rule set has no `headers` line", name,
+                             " (add `headers NAME response set FIELD \"VALUE\"`)");
+    }
+#endif
     return RP_OK;
 }
 
@@ -4408,6 +4674,27 @@ send_done(rp_proxy *p, rp_conn *c, long n, size_t len)
     return 1;
 }
 
+#if RP_ENABLE_STREAM_TIMEOUTS
+/* A route's own device_timeout= / stream_idle= for a device's T_DEVICE
+ * (head wait, then body silence once the head went out) or a client's
+ * T_TUNNEL; else timeout tunnel= for a tunnel; 0: the config's.
+ * stream_idle=0 (none) is 2^32-1 ms, 49 days. */
+static uint32_t
+stream_ms(const rp_proxy *p, const rp_conn *x, int kind)
+{
+    const rp_conn *c = kind == T_TUNNEL ? x : x->link;
+    const rp_route *r;
+    if (!c || c->route == NO_ROUTE)
+        return 0;
+    r = &p->cfg.routes[c->route];
+    if (kind == T_DEVICE && !(c->flags & F_RESP_HEAD))
+        return r->device_timeout;
+    if (r->stream_idle)
+        return r->stream_idle == 1 ? 0xffffffffu : r->stream_idle - 1;
+    return kind == T_TUNNEL ? p->cfg.t_tunnel : 0;
+}
+#endif
+
 /* How long each kind of timer runs: a field of the config, but for the
  * probe's (its pool's) and lingering (a constant). */
 static uint32_t
@@ -4430,6 +4717,13 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
 #if RP_ENABLE_SHARE
     if (kind == T_SLINGER)
         return c->routes[p->streams[x->stream - 1].route].share_linger_ms;
+#endif
+#if RP_ENABLE_STREAM_TIMEOUTS
+    if (kind == T_DEVICE || kind == T_TUNNEL) {
+        uint32_t t = stream_ms(p, x, kind);
+        if (t)
+            return t;
+    }
 #endif
 #if RP_ENABLE_LIMITS
     if (kind == T_QUEUE) { /* what is left of queue_timeout since the head */
@@ -5193,9 +5487,20 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
     w_put(&w, " ", 1);
     if (m->target.n == 0 || (m->target.p[0] != '/' && m->target.p[0] != '*'))
         w_put(&w, "/", 1); /* absolute-form without a path */
-    w_str(&w, m->target);
+#if RP_ENABLE_PATH_MAP
+    if (c->route != NO_ROUTE && p->cfg.routes[c->route].rewrite)
+        w_target_mapped(&w, &p->cfg.routes[c->route], m->target);
+    else
+#endif
+        w_str(&w, m->target);
     w_put(&w, S(" HTTP/1.1\r\n"));
-    w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
+#if RP_ENABLE_PATH_MAP
+    if (c->route != NO_ROUTE && p->cfg.pools[p->cfg.routes[c->route].pool].host)
+        w_field(&w, S("Host"), (rp_str){p->cfg.pools[p->cfg.routes[c->route].pool].host,
+                                        strlen(p->cfg.pools[p->cfg.routes[c->route].pool].host)});
+    else
+#endif
+        w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
     for (i = 0; i < m->nheaders; i++) {
         const rp_header *h = &m->headers[i];
         /* a client's own cert header is never trusted (no name is empty, so
@@ -5233,6 +5538,9 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
     }
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 0);
+#endif
     w_put(&w, S("\r\n"));
     /* What is added must not make a head rproxy itself would refuse:
      * a device with the same limits would answer 431 anyway. */
@@ -5312,18 +5620,48 @@ w_status_line(wbuf *w, int status, rp_str reason)
     w_put(w, S("\r\n"));
 }
 
-/* Queue "HTTP/1.1 status ..." with a short text body, and Connection:
- * close unless keep. */
+#if RP_ENABLE_ERROR_PAGES
+/* The configured page for status, or NULL. */
+static const rp_errpage *
+epage_for(const rp_proxy *p, int status)
+{
+    int i;
+    for (i = 0; i < p->cfg.nepages; i++)
+        if (p->cfg.epages[i].status == status)
+            return &p->cfg.epages[i];
+    return NULL;
+}
+#endif
+
+/* Queue "HTTP/1.1 status ..." with a short text body (or its error_page),
+ * and Connection: close unless keep. */
 void
 error_write(rp_proxy *p, rp_conn *c, int status, int keep)
 {
     rp_str reason;
     wbuf w = buf_writer(p, &c->out);
+#if RP_ENABLE_ERROR_PAGES
+    static const char *const ctypes[] = {"application/octet-stream", "text/html; charset=utf-8",
+                                         "text/plain; charset=utf-8", "application/json",
+                                         "image/svg+xml", "image/png", "text/css"};
+    const rp_errpage *ep = epage_for(p, status);
+#endif
     reason.p = reason_for(status), reason.n = strlen(reason.p);
     w_status_line(&w, status, reason);
-    w_put(&w, S("Content-Type: text/plain\r\nContent-Length: "));
-    w_num(&w, (uint64_t)reason.n + 1);
-    w_put(&w, S("\r\n"));
+#if RP_ENABLE_ERROR_PAGES
+    if (ep) {
+        w_put(&w, S("Content-Type: "));
+        w_cstr(&w, ctypes[ep->ctype]);
+        w_put(&w, S("\r\nContent-Length: "));
+        w_num(&w, (uint64_t)ep->len);
+        w_put(&w, S("\r\n"));
+    } else
+#endif
+    {
+        w_put(&w, S("Content-Type: text/plain\r\nContent-Length: "));
+        w_num(&w, (uint64_t)reason.n + 1);
+        w_put(&w, S("\r\n"));
+    }
     w_cache_status(&w, c, 0, 0);
 #if RP_ENABLE_LIMITS
     if (status == 503) /* busy, not broken: worth trying again soon (RFC 9110 §10.2.3) */
@@ -5347,8 +5685,15 @@ error_write(rp_proxy *p, rp_conn *c, int status, int keep)
         w_put(&w, S("Connection: close\r\n"));
     w_put(&w, S("\r\n"));
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
-        w_str(&w, reason);
-        w_put(&w, "\n", 1);
+#if RP_ENABLE_ERROR_PAGES
+        if (ep)
+            w_put(&w, p->cfg.epage_store + ep->off, ep->len);
+        else
+#endif
+        {
+            w_str(&w, reason);
+            w_put(&w, "\n", 1);
+        }
     }
     if (buf_commit(&c->out, &w) == RP_OK)
         SENT(c, w.n);
@@ -5365,15 +5710,20 @@ w_header(wbuf *w, const rp_header *h)
  * §7.6.1); the cache's stored form (`stored`) also leaves out Age and
  * Cache-Status, which a hit writes afresh. */
 void
-w_head_fields(wbuf *w, const rp_http_msg *m, int stored)
+w_head_fields_(wbuf *w, const rp_http_msg *m, int stored HMAP_ARG(const hmap *hm))
 {
     rp_str tok[MAX_CONN_TOKENS];
     size_t i, ntok = conn_tokens(m, tok);
     w_status_line(w, m->status, m->reason);
     for (i = 0; i < m->nheaders; i++)
         if (field_passes(m, i, tok, ntok) &&
-            !(stored && (m->headers[i].id == H_AGE || m->headers[i].id == H_CACHE_STATUS)))
+            !(stored && (m->headers[i].id == H_AGE || m->headers[i].id == H_CACHE_STATUS))) {
+#if RP_ENABLE_PATH_MAP
+            if (hm && map_field(w, &m->headers[i], hm))
+                continue;
+#endif
             w_header(w, &m->headers[i]);
+        }
 }
 
 /* Via, and the Date a device left out: RFC 9110 §6.6.1, a proxy with a
@@ -5415,7 +5765,12 @@ RP_NOINLINE int
 response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 {
     wbuf w = buf_writer(p, &c->out);
-    w_head_fields(&w, m, 0);
+#if RP_ENABLE_PATH_MAP
+    hmap hm;
+    char abuf[56];
+    const hmap *hmp = hmap_of(p, c, d, &hm, abuf);
+#endif
+    w_head_fields(&w, m, 0, hmp);
     if ((m->flags & RP_HF_LENGTH) && m->status != 204 && d->mode != M_DECHUNK) {
         w_put(&w, S("Content-Length: "));
         w_num(&w, (uint64_t)m->content_length);
@@ -5429,6 +5784,9 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
     }
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 1);
+#endif
     return head_end(c, &w, m->status != 101);
 }
 
@@ -6169,11 +6527,11 @@ meta_rest(rp_proxy *p, centry *e, const rp_http_msg *m, const char *head, size_t
  * had none.  RP_OK or RP_ENOMEM. */
 static int
 meta_write(rp_proxy *p, centry *e, const rp_http_msg *m, const char *vary, size_t vn,
-           char *scratch)
+           char *scratch HMAP_ARG(const hmap *hmp))
 {
     wbuf w;
     w.p = scratch, w.n = 0, w.cap = RP_CACHE_META, w.full = 0;
-    w_head_fields(&w, m, 1);
+    w_head_fields(&w, m, 1, hmp);
     w_via_date(p, &w, m);
     if (w.full || e->key_len + vn > RP_CACHE_META || chain_put(p, &e->meta, vary, vn))
         return RP_ENOMEM;
@@ -6188,6 +6546,10 @@ fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m
 {
     char vary[VARY_BYTES];
     rp_buf t = {0, 0, NULL};
+#if RP_ENABLE_PATH_MAP
+    hmap hm;
+    char abuf[56];
+#endif
     cc_t cc;
     centry *e;
     long vn;
@@ -6206,7 +6568,7 @@ fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m
     e = &p->cache.e[c->cfill];
     ok = entry_meta(p, e, m, c) || header_value(m, H_ETAG).n ||
          header_value(m, H_LAST_MODIFIED).n;
-    if (ok && (!buf_attach(p, &t) || meta_write(p, e, m, vary, (size_t)vn, t.d) != RP_OK)) {
+    if (ok && (!buf_attach(p, &t) || meta_write(p, e, m, vary, (size_t)vn, t.d HMAP_ARG(hmap_of(p, c, c->link, &hm, abuf))) != RP_OK)) {
         p->stats.cache_store_failures++;
         ok = 0;
     }
@@ -6391,6 +6753,9 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     w_num(&w, (uint64_t)RP_MAX(entry_age(p, e), 0));
     w_put(&w, S("\r\n"));
     w_cache_status(&w, c, (c->cflags & CF_HIT) ? 0 : 304, ttl);
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 1);
+#endif
     if (head_end(c, &w, 1) != RP_OK)
         return 0;
     c->status = nm ? 304 : 200;
@@ -7102,6 +7467,13 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 #if RP_ENABLE_ACL || RP_ENABLE_AUTH
     if (ROUTE_GUARDED(&p->cfg.routes[route]) && (rc = route_guard(p, c, m)) != 0)
         return rc;
+#endif
+#if RP_ENABLE_PATH_MAP
+    if (p->cfg.routes[route].rewrite) {
+        if (path_climbs(m->target))
+            return reply_error(p, c, 400, "dot-segment in the path on a rewrite= route");
+        mhost_keep(c, m->host);
+    }
 #endif
     conn_state(c, CS_FWD);
 #if RP_ENABLE_SHARE
@@ -10696,8 +11068,18 @@ share_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
         sync_add(s, 0);
     }
     w.p = s->head, w.n = 0, w.cap = sizeof(s->head), w.full = 0;
-    w_head_fields(&w, m, 0);
+    {
+#if RP_ENABLE_PATH_MAP /* a rewrite= route's Location & co. mapped back, as unshared */
+        hmap hm;
+        char abuf[56];
+        const hmap *hmp = hmap_of(p, c, d, &hm, abuf);
+#endif
+        w_head_fields(&w, m, 0, hmp);
+    }
     w_via_date(p, &w, m);
+#if RP_ENABLE_HEADER_RULES /* the opener's listener and route rules, kept for every viewer */
+    w_hrules(p, c, &w, 1);
+#endif
     if (w.full) {
         stream_leave(p, c);
         return 0;
@@ -10919,3 +11301,356 @@ dns_collect(rp_proxy *p)
     }
 }
 #endif
+
+/* ======== src/25-pathmap.c ======== */
+/* ==== [25] Path mapping: device UIs mounted under a path (issue 15) ====
+ * `route path=/cam1/ pool=cam1 rewrite=/`: the request's path prefix
+ * /cam1/ becomes / toward the device (the rest and the query kept), and
+ * what the device's response says about its own URLs comes back under
+ * /cam1/: Location, Content-Location, Refresh's url= and Set-Cookie's
+ * Path= (nginx's proxy_redirect default and proxy_cookie_path).  A value
+ * is mapped when it is path-absolute under the device prefix, or absolute
+ * (http://, https://, //) with the device's address or the Host it was
+ * sent as authority and a path under the prefix; it then gets the client's
+ * scheme and Host (path-absolute when the client's Host is not known).
+ * Relative references, other hosts and paths outside the prefix pass
+ * unchanged.  Bodies are never rewritten.
+ * Both prefixes end in '/' (the config checks), so /cam1/ never matches
+ * /cam10/; a path with a dot-segment (".", "..", "%2e", also between "\",
+ * "%2f", "%5c") on such a route is refused with 400 (path_climbs), so a
+ * request cannot climb out of the mount on the device.
+ * Owns: nothing.  Calls: [1] [2].  Called by: [10] [11] [12] [13]. */
+
+
+#if RP_ENABLE_PATH_MAP
+
+/* The request target toward the device: route r's rewrite= in place of
+ * its path= prefix (which the target has: the route matched it). */
+void
+w_target_mapped(wbuf *w, const rp_route *r, rp_str target)
+{
+    size_t n = strlen(r->path);
+    w_cstr(w, r->rewrite);
+    if (target.n >= n) /* always: the route matched this prefix */
+        w_put(w, target.p + n, target.n - n);
+}
+
+/* 1 when the path part of target (before '?') has a dot-segment, with
+ * '/', '\', %2f, %5c as separators and '.', %2e as dots. */
+int
+path_climbs(rp_str t)
+{
+    size_t i = 0, dots = 0, other = 0;
+    for (;;) {
+        int sep = i == t.n || t.p[i] == '?' || t.p[i] == '#' || t.p[i] == '/' || t.p[i] == '\\';
+        size_t adv = 1;
+        if (!sep && t.p[i] == '%' && t.n - i >= 3) {
+            int c = lower((unsigned char)t.p[i + 2]);
+            if (t.p[i + 1] == '2' && c == 'f')
+                sep = 1;
+            else if (t.p[i + 1] == '5' && c == 'c')
+                sep = 1;
+            else if (t.p[i + 1] == '2' && c == 'e')
+                dots++, sep = -1;
+            adv = 3;
+        }
+        if (sep == 1) {
+            if (!other && (dots == 1 || dots == 2))
+                return 1;
+            dots = other = 0;
+            if (i == t.n || t.p[i] == '?' || t.p[i] == '#')
+                return 0;
+        } else if (sep == 0) {
+            if (t.p[i] == '.')
+                dots++;
+            else
+                other++;
+        }
+        i += adv;
+    }
+}
+
+/* The mapping context of client c's exchange with device d (or NULL when
+ * c's route has no rewrite=); buf (>= 56 bytes) holds the device address. */
+const hmap *
+hmap_of(const rp_proxy *p, const rp_conn *c, const rp_conn *d, hmap *hm, char *buf)
+{
+    const rp_route *r;
+    const rp_pool *pl;
+    wbuf w;
+    if (c->route == NO_ROUTE || !(r = &p->cfg.routes[c->route])->rewrite)
+        return NULL;
+    pl = &p->cfg.pools[r->pool];
+    hm->cpath.p = r->path, hm->cpath.n = strlen(r->path);
+    hm->dpath.p = r->rewrite, hm->dpath.n = strlen(r->rewrite);
+    hm->scheme.p = "https", hm->scheme.n = c->tls ? 5 : 4;
+    hm->chost.p = c->mhost, hm->chost.n = strlen(c->mhost);
+    hm->dhost = hm->chost;
+    if (pl->host)
+        hm->dhost.p = pl->host, hm->dhost.n = strlen(pl->host);
+    w.p = buf, w.n = 0, w.cap = 56, w.full = 0;
+    if (d && d->device != NO_DEVICE)
+        w_addr(&w, &p->cfg.devices[d->device].addr);
+    hm->daddr.p = buf, hm->daddr.n = w.full ? 0 : w.n;
+    return hm;
+}
+
+/* How path maps: the bytes of it the device prefix covers (*skip) and the
+ * client prefix they become (*to); 0 when it is not under the prefix.
+ * "/api/v2" (the prefix without its '/') maps to "/cam1" too. */
+static int
+path_under(rp_str path, const hmap *hm, size_t *skip, rp_str *to)
+{
+    size_t n = hm->dpath.n;
+    *to = hm->cpath;
+    if (path.n >= n && memcmp(path.p, hm->dpath.p, n) == 0) {
+        *skip = n;
+        return 1;
+    }
+    if (n > 1 && path.n >= n - 1 && memcmp(path.p, hm->dpath.p, n - 1) == 0 &&
+        (path.n == n - 1 || path.p[n - 1] == '?' || path.p[n - 1] == '#')) {
+        *skip = n - 1, to->n--;
+        return 1;
+    }
+    return 0;
+}
+
+/* Path under the device prefix: written mapped, 1; else 0, nothing written. */
+static int
+map_path(wbuf *w, rp_str path, const hmap *hm)
+{
+    rp_str to;
+    size_t n;
+    if (!path_under(path, hm, &n, &to))
+        return 0;
+    w_str(w, to);
+    w_put(w, path.p + n, path.n - n);
+    return 1;
+}
+
+/* Does authority a name the device (its address or the Host it was sent)? */
+static int
+is_device(rp_str a, const hmap *hm)
+{
+    return a.n && (str_ieq2(a, hm->daddr) || str_ieq2(a, hm->dhost));
+}
+
+/* A URI reference v mapped (1, written) or left alone (0, nothing written). */
+int
+map_url(wbuf *w, rp_str v, const hmap *hm)
+{
+    rp_str a, path;
+    size_t i, start;
+    if (v.n >= 2 && v.p[0] == '/' && v.p[1] == '/')
+        start = 2;
+    else if (v.n > 7 && str_ieq((rp_str){v.p, 7}, S("http://")))
+        start = 7;
+    else if (v.n > 8 && str_ieq((rp_str){v.p, 8}, S("https://")))
+        start = 8;
+    else if (v.n && v.p[0] == '/')
+        return map_path(w, v, hm);
+    else
+        return 0; /* relative: resolves against the client's URL as it is */
+    for (i = start; i < v.n && v.p[i] != '/' && v.p[i] != '?' && v.p[i] != '#'; i++)
+        ;
+    a.p = v.p + start, a.n = i - start;
+    path.p = v.p + i, path.n = v.n - i;
+    if (!is_device(a, hm))
+        return 0;
+    if (path.n == 0 || path.p[0] != '/') { /* "http://dev" or "http://dev?q": path "/" */
+        if (hm->dpath.n != 1)
+            return 0;
+    } else {
+        rp_str to;
+        size_t n;
+        if (!path_under(path, hm, &n, &to))
+            return 0;
+    }
+    if (hm->chost.n) {
+        w_str(w, hm->scheme);
+        w_put(w, S("://"));
+        w_str(w, hm->chost);
+    }
+    if (path.n == 0 || path.p[0] != '/') {
+        w_str(w, hm->cpath);
+        w_str(w, path);
+    } else {
+        map_path(w, path, hm);
+    }
+    return 1;
+}
+
+/* Refresh: "5; url=/login" (url= any case, optionally quoted). */
+static void
+map_refresh(wbuf *w, rp_str v, const hmap *hm)
+{
+    size_t i = 0, j;
+    rp_str u;
+    while (i < v.n && v.p[i] != ';' && v.p[i] != ',')
+        i++;
+    for (j = i + 1; j < v.n && (v.p[j] == ' ' || v.p[j] == '\t'); j++)
+        ;
+    if (j + 4 > v.n || !str_ieq((rp_str){v.p + j, 3}, S("url")))
+        goto plain;
+    j += 3;
+    while (j < v.n && (v.p[j] == ' ' || v.p[j] == '\t'))
+        j++;
+    if (j >= v.n || v.p[j] != '=')
+        goto plain;
+    j++;
+    while (j < v.n && (v.p[j] == ' ' || v.p[j] == '\t'))
+        j++;
+    if (j < v.n && (v.p[j] == '\'' || v.p[j] == '"'))
+        j++;
+    u.p = v.p + j, u.n = v.n - j;
+    if (u.n && j > 0 && (v.p[j - 1] == '\'' || v.p[j - 1] == '"') && v.p[v.n - 1] == v.p[j - 1])
+        u.n--;
+    w_put(w, v.p, j);
+    if (!map_url(w, u, hm))
+        w_str(w, u);
+    w_put(w, u.p + u.n, v.n - j - u.n);
+    return;
+plain:
+    w_str(w, v);
+}
+
+/* Set-Cookie: its Path= attribute (not the name=value pair) mapped. */
+static void
+map_cookie(wbuf *w, rp_str v, const hmap *hm)
+{
+    size_t i = 0, k;
+    while (i < v.n && v.p[i] != ';')
+        i++;
+    w_put(w, v.p, i);
+    while (i < v.n) { /* at a ';' */
+        rp_str at;
+        size_t s = i + 1;
+        for (k = s; k < v.n && v.p[k] != ';'; k++)
+            ;
+        at.p = v.p + s, at.n = k - s;
+        str_trim(&at);
+        if (at.n >= 5 && str_ieq((rp_str){at.p, 5}, S("path="))) {
+            rp_str pv = {at.p + 5, at.n - 5};
+            w_put(w, v.p + i, (size_t)(pv.p - (v.p + i)));
+            if (!(pv.n && pv.p[0] == '/' && map_path(w, pv, hm)))
+                w_str(w, pv);
+            w_put(w, pv.p + pv.n, (size_t)(v.p + k - (pv.p + pv.n)));
+        } else {
+            w_put(w, v.p + i, k - i);
+        }
+        i = k;
+    }
+}
+
+/* Header h as the client sees it (1: written), or 0: not one mapped. */
+int
+map_field(wbuf *w, const rp_header *h, const hmap *hm)
+{
+    int refresh = h->id == H_OTHER && str_ieq(h->name, S("refresh"));
+    if (h->id != H_LOCATION && h->id != H_CONTENT_LOCATION && h->id != H_SET_COOKIE &&
+        !refresh)
+        return 0;
+    w_str(w, h->name);
+    w_put(w, S(": "));
+    if (h->id == H_SET_COOKIE)
+        map_cookie(w, h->value, hm);
+    else if (refresh)
+        map_refresh(w, h->value, hm);
+    else if (!map_url(w, h->value, hm))
+        w_str(w, h->value);
+    w_put(w, S("\r\n"));
+    return 1;
+}
+
+/* Keep the client's Host for the mapping ("" when longer than the slot). */
+void
+mhost_keep(rp_conn *c, rp_str host)
+{
+    size_t n = host.n < sizeof(c->mhost) ? host.n : 0;
+    memcpy(c->mhost, host.p, n);
+    c->mhost[n] = 0;
+}
+
+#endif /* RP_ENABLE_PATH_MAP */
+
+/* ======== src/26-hrules.c ======== */
+/* ==== [26] Header rules (issue 15) ====
+ * Named sets of `headers NAME request|response set|add|del FIELD "VALUE"`
+ * lines, used by `listen ... headers=NAME` and `route ... headers=NAME`.
+ * They edit a head rproxy has already written (after its own hop-by-hop
+ * handling, so they see what the peer would): every field a set or del
+ * rule names is dropped, then set and add rules append theirs, the
+ * listener's first, then the route's; a route rule that sets or deletes a
+ * name overrides the listener's rules for it.  The config refuses rules on
+ * framing, hop-by-hop fields and Host, so the framing rproxy wrote stays.
+ * Response rules run when the head goes to the client -- forwarded or a
+ * cache hit -- never on the head the cache stores.
+ * Owns: nothing.  Calls: [1].  Called by: [10] [11] [12]. */
+
+
+#if RP_ENABLE_HEADER_RULES
+
+/* Does a set or del rule of set s (index + 1; 0: none) for this direction
+ * name the field? */
+static int
+hr_claims(const rp_config *cf, int s, int resp, rp_str name)
+{
+    int i;
+    for (i = 0; s && i < cf->nhrules; i++) {
+        const rp_hrule *r = &cf->hrules[i];
+        if (r->set + 1 == s && r->response == resp && r->action != RP_HR_ADD &&
+            str_ieq(name, r->name, strlen(r->name)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Apply c's listener and route rules for requests (resp 0) or responses
+ * (resp 1) to the head in w: a start line, then "Name: value\r\n" lines
+ * (no blank line yet). */
+void
+w_hrules(const rp_proxy *p, const rp_conn *c, wbuf *w, int resp)
+{
+    const rp_config *cf = &p->cfg;
+    int sets[2], k, i;
+    size_t at, e, j;
+    sets[0] = c->lsn < cf->nlisteners ? cf->listeners[c->lsn].headers : 0;
+    sets[1] = c->route != NO_ROUTE ? cf->routes[c->route].headers : 0;
+    if (sets[0] == sets[1])
+        sets[0] = 0; /* one set on both: applied once */
+    if ((!sets[0] && !sets[1]) || w->full)
+        return;
+    for (at = 0; at + 1 < w->n && !(w->p[at] == '\r' && w->p[at + 1] == '\n'); at++)
+        ;
+    at += 2; /* past the start line */
+    while (at < w->n) {
+        rp_str name;
+        for (e = at; e + 1 < w->n && !(w->p[e] == '\r' && w->p[e + 1] == '\n'); e++)
+            ;
+        if (e + 1 >= w->n)
+            break;
+        for (j = at; j < e && w->p[j] != ':'; j++)
+            ;
+        name.p = w->p + at, name.n = j - at;
+        if (hr_claims(cf, sets[0], resp, name) || hr_claims(cf, sets[1], resp, name)) {
+            memmove(w->p + at, w->p + e + 2, w->n - (e + 2));
+            w->n -= e + 2 - at;
+        } else {
+            at = e + 2;
+        }
+    }
+    for (k = 0; k < 2; k++)
+        for (i = 0; sets[k] && i < cf->nhrules; i++) {
+            const rp_hrule *r = &cf->hrules[i];
+            rp_str name, v;
+            if (r->set + 1 != sets[k] || r->response != resp || r->action == RP_HR_DEL)
+                continue;
+            name.p = r->name, name.n = strlen(r->name);
+            if (k == 0 && hr_claims(cf, sets[1], resp, name))
+                continue; /* the route's rule for this name wins */
+            v.p = r->value, v.n = strlen(r->value);
+            w_field(w, name.p, name.n, v);
+        }
+}
+
+#endif /* RP_ENABLE_HEADER_RULES */

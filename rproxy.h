@@ -77,15 +77,15 @@
  *
  *   ---- BEGIN generated: scripts/size.sh --table h (make size-tables) ----
  *   bytes                                       host daemon  mps2 board
- *   rp_conn: one connection slot                        336         160
- *     all connection slots                          688,128       2,560
+ *   rp_conn: one connection slot                        400         160
+ *     all connection slots                          819,200       2,560
  *   buffer block                                     16,392       2,052
  *     buffer pool, all blocks                    67,141,632      65,664
  *   rp_tls: one TLS slot                             40,600      27,728
  *     of which engine and X.509 contexts              7,422       6,923
  *     all TLS slots                               2,598,400      55,456
  *   TLS session cache                                16,384       1,024
- *   rp_config: the configuration                     34,464       4,344
+ *   rp_config: the configuration                     43,744       4,344
  *     of which certificates and their store          18,272       2,176
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
@@ -93,7 +93,7 @@
  *   shared streams                                    6,272           -
  *   shared stream rings                           1,048,576           -
  *   everything else                                   1,808         360
- *   rp_proxy: all of rproxy's RAM                72,630,344     147,192
+ *   rp_proxy: all of rproxy's RAM                72,770,696     147,192
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
@@ -476,6 +476,63 @@ extern "C" {
  *  callback, no copies; rp_stats still counts responses by class. */
 #ifndef RP_ENABLE_ACCESS_LOG
 #define RP_ENABLE_ACCESS_LOG 1
+#endif
+
+/** Device UIs mounted under a path (issue 15): `route ... rewrite=/PREFIX/`
+ *  swaps the matched path prefix before the request goes to the device,
+ *  and maps Location, Content-Location, Refresh url= and Set-Cookie Path=
+ *  in its responses back (nginx's proxy_redirect default and
+ *  proxy_cookie_path); `pool ... host=NAME` sends that Host to the pool's
+ *  devices.  8 bytes per route, 4 per pool, RP_MAP_HOST_MAX per connection
+ *  slot (the client's Host, for absolute Locations). */
+#ifndef RP_ENABLE_PATH_MAP
+#define RP_ENABLE_PATH_MAP 1
+#endif
+/** Longest client Host kept per connection for mapping absolute Location
+ *  values back (with the NUL); a longer Host gets path-absolute ones. */
+#ifndef RP_MAP_HOST_MAX
+#define RP_MAP_HOST_MAX 64
+#endif
+
+/** Header rules (issue 15): named sets of `headers NAME request|response
+ *  set|add|del FIELD ["VALUE"]` lines, used by `route ... headers=NAME` and
+ *  `listen ... headers=NAME`; response rules apply to cache hits too.
+ *  RP_MAX_HEADER_RULES rules (a name and a value pointer and 3 bytes each)
+ *  in RP_MAX_HEADER_SETS sets; 1 byte per route and listener. */
+#ifndef RP_ENABLE_HEADER_RULES
+#define RP_ENABLE_HEADER_RULES 1
+#endif
+/** `headers` lines in all (each one rule). */
+#ifndef RP_MAX_HEADER_RULES
+#define RP_MAX_HEADER_RULES 16
+#endif
+/** Named header rule sets. */
+#ifndef RP_MAX_HEADER_SETS
+#define RP_MAX_HEADER_SETS 4
+#endif
+
+/** Long-lived streams (issue 15): `route ... device_timeout=DURATION
+ *  stream_idle=DURATION` (the wait for the response head; silence inside
+ *  a body once started, and in WebSocket tunnels, 0 = none) and `timeout
+ *  tunnel=DURATION` (tunnels' default, else client_idle).  8 bytes per
+ *  route, 4 in the config. */
+#ifndef RP_ENABLE_STREAM_TIMEOUTS
+#define RP_ENABLE_STREAM_TIMEOUTS 1
+#endif
+
+/** `error_page STATUS... FILE` (issue 15): rproxy's own answers (404,
+ *  502, 503, 504, ...) with a page loaded at config time (rp_port_blob)
+ *  into a static store, Content-Type from the file's extension. */
+#ifndef RP_ENABLE_ERROR_PAGES
+#define RP_ENABLE_ERROR_PAGES 1
+#endif
+/** Bytes of the error page store (all pages; each at most RP_BUF_SIZE/2). */
+#ifndef RP_ERROR_PAGE_BYTES
+#define RP_ERROR_PAGE_BYTES 8192
+#endif
+/** Statuses that may have a page. */
+#ifndef RP_MAX_ERROR_PAGES
+#define RP_MAX_ERROR_PAGES 16
 #endif
 
 /** `listen ... redirect_https`: a plain listener that answers 301 to the
@@ -981,7 +1038,8 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  * or KiB/MiB with k/m ("64k").  Ranges below are in ms and bytes.
  *
  *   listen [ADDR:]PORT [tls] [tls_profile=modern|compat]
- *          [redirect_https[=PORT]] [proxy_protocol [proxy_from=ADDR[/BITS]]...]
+ *          [redirect_https[=PORT]] [headers=NAME]
+ *          [proxy_protocol [proxy_from=ADDR[/BITS]]...]
  *        accept clients: PORT alone is 0.0.0.0:PORT; ADDR is A.B.C.D,
  *        [IPv6] (RP_ENABLE_IPV6) or localhost; PORT 1..65535.  At most
  *        RP_MAX_LISTENERS lines.
@@ -992,14 +1050,14 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        redirect_https: a plain listener that answers every request with
  *        301 to https://HOST[:PORT]/target (RP_ENABLE_REDIRECT); PORT
  *        1..65535, default the first TLS listener's, required when there
- *        is none.  Not with tls.
+ *        is none.  Not with tls.  headers: a header rule set (below).
  *        proxy_protocol: each connection begins with a PROXY v1 or v2
  *        header (before TLS or HTTP) whose source address is the
  *        client's from then on (RP_ENABLE_PROXY_PROTOCOL); proxy_from=:
  *        at most 4 networks whose peers may connect (default any); a
  *        missing, malformed or untrusted header closes the connection.
  *   pool NAME [balance=wrr|leastconn] [retries=N] [queue=N]
- *        [queue_timeout=DURATION] [resolve=DURATION]
+ *        [queue_timeout=DURATION] [resolve=DURATION] [host=NAME]
  *        a group of devices, defined before its devices, routes and health
  *        line; at most RP_MAX_POOLS; each needs a device that is not a
  *        backup.  balance wrr (smooth weighted round-robin); retries
@@ -1014,6 +1072,8 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        is retried as any other, ahead of the waiters.
  *        resolve RP_RESOLVE_INTERVAL_MS (1s..24h, a bare number is seconds;
  *        RP_ENABLE_DNS): how often its devices' names are looked up again
+ *        host (RP_ENABLE_PATH_MAP): the Host its devices are sent (a name
+ *        or address, no port, no '*'; default the client's)
  *   device POOL IP:PORT|NAME:PORT [weight=N] [backup] [max_fails=N]
  *          [fail_timeout=DURATION] [max_conns=N] [max_idle=N]
  *          [tls] [ca=FILE] [sni=HOST] [verify=on|off]
@@ -1042,6 +1102,8 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *         [cache_ttl=DURATION] [allow=ADDR[/BITS]]... [auth=NAME
  *         [realm="TEXT"] [pass_auth=on|off]] [share=on|off
  *         [share_linger=DURATION]]
+ *         [rewrite=/PREFIX/] [headers=NAME]
+ *         [device_timeout=DURATION] [stream_idle=DURATION]
  *        requests whose host (case-insensitive, port ignored,
  *        "*.example.com" for subdomains) and path prefix match go to NAME;
  *        a route without host= or path= matches any.  First match wins;
@@ -1062,12 +1124,42 @@ long rp_chunked_step(rp_chunked *c, const char *p, size_t n);
  *        opened once and shared by every identical request
  *        (RP_ENABLE_SHARE; not with cache=on); share_linger (0..1h,
  *        default 0) keeps the device connection after the last viewer.
+ *        rewrite (RP_ENABLE_PATH_MAP; a path ending in '/', needs a path=
+ *        ending in '/'): the path= prefix becomes this one toward the
+ *        device, and Location, Content-Location, Refresh url= and
+ *        Set-Cookie Path= under it come back under path= (absolute ones
+ *        naming the device get the client's scheme and Host); a request
+ *        path with a dot-segment ("..", "%2e", ...) on the route gets 400.
+ *        headers: the route's header rule set (below).
+ *        device_timeout (1..86400000; RP_ENABLE_STREAM_TIMEOUTS): the wait
+ *        for this route's response heads (default timeout device=);
+ *        stream_idle (0..86400000, 0 = none): silence allowed inside a
+ *        response body once its head went out, and in the route's
+ *        WebSocket tunnels (default timeout device=, tunnels timeout
+ *        tunnel=).
+ *   headers NAME request|response set|add|del FIELD ["VALUE"]
+ *        a rule of the header rule set NAME (RP_ENABLE_HEADER_RULES; at
+ *        most RP_MAX_HEADER_RULES lines, RP_MAX_HEADER_SETS names), used by
+ *        listen and route headers=NAME.  set replaces every FIELD with one
+ *        FIELD: VALUE, add appends one, del removes all (no VALUE); run on
+ *        the head rproxy wrote, the listener's set first, then the route's
+ *        (whose set/del of a name overrides the listener's).  FIELD may not
+ *        be Content-Length, Transfer-Encoding, Connection, Host, Keep-Alive,
+ *        Proxy-Connection, TE, Trailer or Upgrade.  Response rules apply to
+ *        cache hits too.  A set named by headers= needs a line.
+ *   error_page STATUS... FILE
+ *        rproxy's own answers with STATUS (400..599) carry FILE's bytes
+ *        (RP_ENABLE_ERROR_PAGES), Content-Type from its extension (.html
+ *        .htm .txt .json .svg .png .css, else application/octet-stream),
+ *        loaded with rp_port_blob into RP_ERROR_PAGE_BYTES (a page at
+ *        most RP_BUF_SIZE/2); at most RP_MAX_ERROR_PAGES statuses, each once.
  *   timeout NAME=DURATION...
  *        NAME client_header (RP_TIMEOUT_CLIENT_HEADER_MS), client_idle
  *        (RP_TIMEOUT_CLIENT_IDLE_MS), connect (RP_TIMEOUT_CONNECT_MS),
  *        device (RP_TIMEOUT_DEVICE_MS), device_idle
- *        (RP_TIMEOUT_DEVICE_IDLE_MS), handshake (RP_TIMEOUT_HANDSHAKE_MS);
- *        each 1..86400000
+ *        (RP_TIMEOUT_DEVICE_IDLE_MS), handshake (RP_TIMEOUT_HANDSHAKE_MS),
+ *        tunnel (WebSocket silence, default client_idle's;
+ *        RP_ENABLE_STREAM_TIMEOUTS); each 1..86400000
  *   via NAME
  *        the pseudonym in Via headers (RP_DEFAULT_VIA)
  *   health POOL [path=/PATH] [interval=DURATION] [timeout=DURATION] [rise=N] [fall=N]
@@ -1235,6 +1327,9 @@ typedef struct {
     rp_counter queue_timeouts; /**< state: 503 after queue_timeout */
     rp_counter queue_full;    /**< state: 503 because the queue was full (or none) */
 #endif
+#if RP_ENABLE_PATH_MAP
+    const char *host;         /**< `host=`: the Host its devices are sent; NULL: the client's */
+#endif
 } rp_pool;
 
 /** A network: an address and how many leading bits of it count
@@ -1266,6 +1361,17 @@ typedef struct {
     uint8_t share;            /**< `share=on`: live streams shared */
     uint32_t share_linger_ms; /**< `share_linger=`: the device stays after the last viewer */
 #endif
+#if RP_ENABLE_PATH_MAP
+    const char *rewrite; /**< `rewrite=`: replaces `path` toward the device; NULL: none */
+#endif
+#if RP_ENABLE_HEADER_RULES
+    uint8_t headers;     /**< `headers=`: rule set index + 1; 0: none */
+#endif
+#if RP_ENABLE_STREAM_TIMEOUTS
+    uint32_t device_timeout; /**< `device_timeout=` ms; 0: `timeout device=` */
+    uint32_t stream_idle;    /**< `stream_idle=` ms + 1; 0: not given (`timeout
+                                  device=`, tunnels `timeout tunnel=`); 1: none */
+#endif
 } rp_route;
 
 /** A listener (a `listen` line), filled by the parser; the caller reads
@@ -1281,7 +1387,33 @@ typedef struct {
     uint8_t nproxy_from;     /**< `proxy_from=` networks; 0 = any peer */
     rp_net proxy_from[4];
 #endif
+#if RP_ENABLE_HEADER_RULES
+    uint8_t headers;         /**< `headers=`: rule set index + 1; 0: none */
+#endif
 } rp_listener_cfg;
+
+#if RP_ENABLE_ERROR_PAGES
+/** An error page (one status of an `error_page` line): its bytes in the
+ *  config's epage_store. */
+typedef struct {
+    uint16_t status;
+    uint8_t ctype;           /**< Content-Type, by the file's extension */
+    uint32_t off, len;       /**< in epage_store */
+} rp_errpage;
+#endif
+
+#if RP_ENABLE_HEADER_RULES
+/** Header rule actions (rp_hrule.action). */
+enum { RP_HR_SET = 0, RP_HR_ADD = 1, RP_HR_DEL = 2 };
+/** A header rule (a `headers` line), filled by the parser. */
+typedef struct {
+    uint8_t set;             /**< index into rp_config.hsets */
+    uint8_t response;        /**< 1: `response`, 0: `request` */
+    uint8_t action;          /**< RP_HR_SET, _ADD, _DEL */
+    const char *name;        /**< the field name */
+    const char *value;       /**< its value (set, add); NULL for del */
+} rp_hrule;
+#endif
 
 #if RP_ENABLE_TLS
 /** A certificate chain and its private key (a `tls` line), filled by the
@@ -1312,8 +1444,22 @@ typedef struct {
     rp_device devices[RP_MAX_DEVICES];
     rp_route routes[RP_MAX_ROUTES];
     uint8_t nlisteners, npools, ndevices, nroutes;
+#if RP_ENABLE_HEADER_RULES
+    rp_hrule hrules[RP_MAX_HEADER_RULES]; /**< `headers` lines, in order */
+    const char *hsets[RP_MAX_HEADER_SETS]; /**< rule set names */
+    uint8_t nhrules, nhsets;
+#endif
     uint32_t t_client_header, t_client_idle, t_connect, t_device, t_device_idle;
     uint32_t t_handshake;       /**< the `timeout` options, ms */
+#if RP_ENABLE_STREAM_TIMEOUTS
+    uint32_t t_tunnel;          /**< `timeout tunnel=` ms; 0: client_idle's */
+#endif
+#if RP_ENABLE_ERROR_PAGES
+    rp_errpage epages[RP_MAX_ERROR_PAGES]; /**< `error_page` statuses */
+    uint8_t nepages;
+    uint32_t epage_used;        /**< bytes of epage_store taken */
+    char epage_store[RP_ERROR_PAGE_BYTES];
+#endif
     uint32_t cache_max_object;  /**< `cache max_object=`: larger is not stored */
     uint32_t cache_lock_ms;     /**< `cache lock_timeout=`: collapsed misses wait */
     uint8_t cache_heuristic;    /**< `cache heuristic=on`: 10% of Last-Modified age */
@@ -1855,6 +2001,9 @@ struct rp_conn {
 #if RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_AUTH
     uint16_t cl;       /* client table entry + 1 counting this connection; 0: none */
     uint16_t retry_after; /* a 429's Retry-After, seconds */
+#endif
+#if RP_ENABLE_PATH_MAP
+    char mhost[RP_MAP_HOST_MAX]; /* client: its Host ("" none or too long), for mapping */
 #endif
 #if RP_ENABLE_ACCESS_LOG
     char method[16];   /* for the access log */

@@ -185,6 +185,9 @@ emit(const char *file)
         out(", .proxy = %u, .nproxy_from = %u, .proxy_from = ", l->proxy, l->nproxy_from);
         nets(l->proxy_from, l->nproxy_from);
 #endif
+#if RP_ENABLE_HEADER_RULES
+        out(", .headers = %u", l->headers);
+#endif
         out("},\n");
     }
     out("    },\n    .pools = {\n");
@@ -205,6 +208,10 @@ emit(const char *file)
 #if RP_ENABLE_LIMITS
         out(", .queue_max = %u, .queue_timeout_ms = %lu", pl->queue_max,
             (unsigned long)pl->queue_timeout_ms);
+#endif
+#if RP_ENABLE_PATH_MAP
+        out(", .host = ");
+        str(pl->host);
 #endif
         out("},\n");
     }
@@ -269,15 +276,58 @@ emit(const char *file)
         out(", .share = %u, .share_linger_ms = %lu", c->routes[i].share,
             (unsigned long)c->routes[i].share_linger_ms);
 #endif
+#if RP_ENABLE_PATH_MAP
+        out(", .rewrite = ");
+        str(c->routes[i].rewrite);
+#endif
+#if RP_ENABLE_HEADER_RULES
+        out(", .headers = %u", c->routes[i].headers);
+#endif
+#if RP_ENABLE_STREAM_TIMEOUTS
+        out(", .device_timeout = %lu, .stream_idle = %lu", (unsigned long)c->routes[i].device_timeout,
+            (unsigned long)c->routes[i].stream_idle);
+#endif
         out("},\n");
     }
     out("    },\n");
+#if RP_ENABLE_HEADER_RULES
+    out("    .hrules = {\n");
+    for (i = 0; i < c->nhrules; i++) {
+        out("        {.set = %u, .response = %u, .action = %u, .name = ", c->hrules[i].set,
+            c->hrules[i].response, c->hrules[i].action);
+        str(c->hrules[i].name);
+        out(", .value = ");
+        str(c->hrules[i].value);
+        out("},\n");
+    }
+    out("    },\n    .hsets = {");
+    for (i = 0; i < c->nhsets; i++) {
+        str(c->hsets[i]);
+        out(", ");
+    }
+    out("},\n    .nhrules = %u, .nhsets = %u,\n", c->nhrules, c->nhsets);
+#endif
     out("    .nlisteners = %u, .npools = %u, .ndevices = %u, .nroutes = %u,\n", c->nlisteners,
         c->npools, c->ndevices, c->nroutes);
     out("    .t_client_header = %u, .t_client_idle = %u, .t_connect = %u, .t_device = %u, "
         ".t_device_idle = %u, .t_handshake = %u,\n",
         c->t_client_header, c->t_client_idle, c->t_connect, c->t_device, c->t_device_idle,
         c->t_handshake);
+#if RP_ENABLE_STREAM_TIMEOUTS
+    out("    .t_tunnel = %lu,\n", (unsigned long)c->t_tunnel);
+#endif
+#if RP_ENABLE_ERROR_PAGES
+    out("    .epages = {\n");
+    for (i = 0; i < c->nepages; i++)
+        out("        {.status = %u, .ctype = %u, .off = %lu, .len = %lu},\n", c->epages[i].status,
+            c->epages[i].ctype, (unsigned long)c->epages[i].off, (unsigned long)c->epages[i].len);
+    out("    },\n    .nepages = %u, .epage_used = %lu,\n", c->nepages, (unsigned long)c->epage_used);
+    if (c->epage_used) {
+        out("    .epage_store = ");
+        lit(c->epage_store, c->epage_used);
+        out(",\n");
+    }
+#endif
     out("    .cache_max_object = %u, .cache_lock_ms = %u, .cache_heuristic = %u, "
         ".cache_ignore_nocache = %u,\n",
         c->cache_max_object, c->cache_lock_ms, c->cache_heuristic, c->cache_ignore_nocache);

@@ -152,7 +152,7 @@ table() {
         else
             printf "| %s | %s | %s | %s |\n", md_label($2), h, b, $3
     }' <<'EOF'
-conn|rp_conn: one connection slot|a client or a device connection; `RP_ENABLE_ACCESS_LOG` adds the request's method, target and byte count|0
+conn|rp_conn: one connection slot|a client or a device connection; `RP_ENABLE_ACCESS_LOG` adds the request's method, target and byte count, `RP_ENABLE_PATH_MAP` the client's Host (`RP_MAP_HOST_MAX`)|0
 conns|all connection slots|(`RP_MAX_CONNS` + `RP_MAX_UPSTREAM`) × `rp_conn`|1
 block|buffer block|`RP_BUF_SIZE` + a free-stack pointer; taken only while a buffer holds bytes|0
 bufpool|buffer pool, all blocks|`RP_NBUFS` = 2 × (`RP_MAX_CONNS` + `RP_MAX_UPSTREAM`) blocks|1
@@ -160,7 +160,7 @@ tls|rp_tls: one TLS slot|BearSSL's input buffer (`BR_SSL_BUFSIZE_INPUT` 16,709: 
 tlsctx|of which engine and X.509 contexts|BearSSL's server/client engine and X.509 validator, in unions|1
 tlsslots|all TLS slots|`RP_MAX_TLS_CONNS` × `rp_tls`; clients beyond them are refused|1
 tlscache|TLS session cache|`RP_TLS_SESSION_CACHE_BYTES`|0
-config|rp_config: the configuration|`RP_MAX_LISTENERS`, `RP_MAX_POOLS`, `RP_MAX_DEVICES`, `RP_MAX_ROUTES` tables, `RP_CFG_STR_BYTES`, the certificates|0
+config|rp_config: the configuration|`RP_MAX_LISTENERS`, `RP_MAX_POOLS`, `RP_MAX_DEVICES`, `RP_MAX_ROUTES` tables, `RP_MAX_HEADER_RULES` × 24 B (host) header rules, `RP_ERROR_PAGE_BYTES` error pages, `RP_CFG_STR_BYTES`, the certificates|0
 store|of which certificates and their store|`RP_TLS_MAX_CERTS` × `rp_tls_cert` + `RP_TLS_STORE_BYTES` (DER chains, keys)|1
 cache|rp_cache: the cache tables|`RP_CACHE_ENTRIES` entries and hash buckets + a link per `RP_CACHE_BLOCK` of the arena|0
 arena|cache arena|`RP_CACHE_BYTES`; touched only as objects are stored|0

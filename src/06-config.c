@@ -22,6 +22,9 @@ typedef struct {
     uint16_t qoff[CFG_MAX_WORDS], qat[CFG_MAX_WORDS]; /* word k: at qb+qoff, line col qat */
     int line;
     int pool_line[RP_MAX_POOLS]; /* where each pool was defined */
+#if RP_ENABLE_HEADER_RULES
+    int hset_line[RP_MAX_HEADER_SETS]; /* where each rule set was first named */
+#endif
 } cfg_ctx;
 
 /* A writer into the error message from byte `at` (NUL it at w.n after). */
@@ -427,6 +430,9 @@ static const cfg_num timeout_nums[] = {
     TIMEOUT(t_device, "device"),
     TIMEOUT(t_device_idle, "device_idle"),
     TIMEOUT(t_handshake, "handshake"),
+#if RP_ENABLE_STREAM_TIMEOUTS
+    TIMEOUT(t_tunnel, "tunnel"),
+#endif
 };
 static const cfg_num health_nums[] = {
     NUM(rp_pool, interval_ms, "interval", CFG_MS, 100, 86400000),
@@ -444,11 +450,29 @@ static const cfg_num cache_nums[] = {
 
 /* The options each directive parses by hand, for suggestions. */
 static const char *const listen_opts[] = {"tls", "tls_profile", "redirect_https", "proxy_protocol",
-                                          "proxy_from"};
+                                          "proxy_from"
+#if RP_ENABLE_HEADER_RULES
+                                           , "headers"
+#endif
+};
+#if RP_ENABLE_PATH_MAP
+static const char *const pool_opts[] = {"balance", "host"};
+#else
 static const char *const pool_opts[] = {"balance"};
+#endif
 static const char *const device_opts[] = {"backup", "tls", "ca", "sni", "verify"};
 static const char *const route_opts[] = {"host", "path", "pool", "cache", "cache_ttl", "allow",
-                                         "auth", "realm", "pass_auth", "share", "share_linger"};
+                                         "auth", "realm", "pass_auth", "share", "share_linger"
+#if RP_ENABLE_PATH_MAP
+                                          , "rewrite"
+#endif
+#if RP_ENABLE_HEADER_RULES
+                                          , "headers"
+#endif
+#if RP_ENABLE_STREAM_TIMEOUTS
+                                          , "device_timeout", "stream_idle"
+#endif
+};
 static const char *const health_opts[] = {"path"};
 #if RP_ENABLE_STATUS
 static const char *const status_opts[] = {"path", "allow", "auth", "realm"};
@@ -483,7 +507,7 @@ cfg_no_pool(cfg_ctx *x, rp_str name)
     return cfg_end2(x, &w, c->npools ? ")" : "");
 }
 
-#if RP_ENABLE_TLS || RP_ENABLE_AUTH
+#if RP_ENABLE_TLS || RP_ENABLE_AUTH || RP_ENABLE_ERROR_PAGES
 /* "msg 'file'" and why it could not be read (an rp_port_blob error). */
 static int
 cfg_file_fail(cfg_ctx *x, const char *msg, rp_str file, int why)
@@ -569,6 +593,146 @@ cfg_net(cfg_ctx *x, rp_str word, rp_str val, rp_net *nets, uint8_t *n)
 }
 #endif
 
+#if RP_ENABLE_HEADER_RULES
+static int cfg_name_ok(rp_str s);
+
+/* The rule set named v (created on its first mention, from a `headers`
+ * line or a headers= option before its lines): its index, or -1 after an
+ * error naming `word`. */
+static int
+cfg_hset(cfg_ctx *x, rp_str v, rp_str word)
+{
+    rp_config *c = &x->p->cfg;
+    int i;
+    if (!cfg_name_ok(v))
+        return cfg_fail2(x, "bad header rule set name", word,
+                         ": want 1-" XSTR(RP_CFG_NAME_MAX) " letters, digits, - _ ."), -1;
+    for (i = 0; i < c->nhsets; i++)
+        if (str_ieq(v, c->hsets[i], strlen(c->hsets[i])))
+            return i;
+    if (c->nhsets == RP_MAX_HEADER_SETS)
+        return cfg_fail(x, "too many header rule sets (RP_MAX_HEADER_SETS)", word), -1;
+    if ((c->hsets[i] = cfg_str(x, v)) == NULL)
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", word), -1;
+    x->hset_line[i] = x->line;
+    c->nhsets++;
+    return i;
+}
+
+/* `headers NAME request|response set|add|del FIELD ["VALUE"]` */
+static int
+cfg_headers(cfg_ctx *x, rp_str *w, int n)
+{
+    /* rproxy writes these itself (framing, hop-by-hop, Host): no rule may touch them */
+    static const char *const own[] = {"Content-Length", "Transfer-Encoding", "Connection", "Host",
+                                      "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade"};
+    rp_config *c = &x->p->cfg;
+    rp_hrule *r;
+    size_t i;
+    int set;
+    if (n < 5)
+        return cfg_fail(x, "headers needs NAME request|response set|add|del FIELD [\"VALUE\"]",
+                        w[n - 1]);
+    if (c->nhrules == RP_MAX_HEADER_RULES)
+        return cfg_fail(x, "too many header rules (RP_MAX_HEADER_RULES)", w[0]);
+    r = &c->hrules[c->nhrules];
+    if (str_ieq(w[2], S("request")) || str_ieq(w[2], S("response")))
+        r->response = str_ieq(w[2], S("response"));
+    else
+        return cfg_fail2(x, "unknown header rule direction", w[2], " (request or response)");
+    if (str_ieq(w[3], S("set")))
+        r->action = RP_HR_SET;
+    else if (str_ieq(w[3], S("add")))
+        r->action = RP_HR_ADD;
+    else if (str_ieq(w[3], S("del")))
+        r->action = RP_HR_DEL;
+    else
+        return cfg_fail2(x, "unknown header action", w[3], " (set, add or del)");
+    for (i = 0; i < w[4].n; i++)
+        if (!is_tchar((unsigned char)w[4].p[i]))
+            break;
+    if (w[4].n == 0 || i < w[4].n || w[4].n > RP_CFG_NAME_MAX * 2)
+        return cfg_fail2(x, "bad header field name", w[4], " (letters, digits, -, at most 64)");
+    for (i = 0; i < RP_COUNT(own); i++)
+        if (str_ieq(w[4], own[i], strlen(own[i])))
+            return cfg_fail2(x, "header rules cannot touch", w[4],
+                             ": rproxy writes it (framing, hop-by-hop, Host)");
+    if (r->action == RP_HR_DEL ? n != 5 : n != 6)
+        return cfg_fail(x, r->action == RP_HR_DEL ? "del takes no value" : "set and add need one VALUE (quote it)",
+                        w[n - 1]);
+    if ((set = cfg_hset(x, w[1], w[1])) < 0)
+        return RP_ECONFIG;
+    r->set = (uint8_t)set;
+    if ((r->name = cfg_str(x, w[4])) == NULL ||
+        (n == 6 && (r->value = cfg_str(x, w[5])) == NULL))
+        return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[n - 1]);
+    c->nhrules++;
+    return RP_OK;
+}
+#endif
+
+#if RP_ENABLE_ERROR_PAGES
+/* The Content-Type of a page named f, by extension (rp_errpage.ctype). */
+static uint8_t
+cfg_ctype(rp_str f)
+{
+    static const char *const ext[] = {"", ".html", ".htm", ".txt", ".json", ".svg", ".png", ".css"};
+    static const uint8_t type[] = {0, 1, 1, 2, 3, 4, 5, 6};
+    size_t i, n;
+    for (i = 1; i < RP_COUNT(ext); i++) {
+        n = strlen(ext[i]);
+        if (f.n > n && str_ieq((rp_str){f.p + f.n - n, n}, ext[i], n))
+            return type[i];
+    }
+    return 0;
+}
+
+/* `error_page STATUS... FILE` */
+static int
+cfg_error_page(cfg_ctx *x, rp_str *w, int n)
+{
+    rp_config *c = &x->p->cfg;
+    rp_str f = w[n - 1];
+    char fname[256];
+    const void *data;
+    size_t len;
+    int i, k, why;
+    if (n < 3)
+        return cfg_fail(x, "error_page needs STATUS... FILE", w[n - 1]);
+    if (f.n >= sizeof(fname))
+        return cfg_fail(x, "file name longer than 255 bytes", f);
+    for (i = 1; i < n - 1; i++) {
+        uint32_t st = 0;
+        if (opt_num(x, (rp_str){"status", 6}, w[i], CFG_NUM, 400, 599, &st) != RP_OK)
+            return RP_ECONFIG;
+        for (k = 0; k < c->nepages; k++)
+            if (c->epages[k].status == st)
+                return cfg_fail(x, "status already has an error_page", w[i]);
+        for (k = 1; k < i; k++)
+            if (parse_dec(w[k]) == (int64_t)st)
+                return cfg_fail(x, "status already has an error_page", w[i]);
+        if (c->nepages + i - 1 >= RP_MAX_ERROR_PAGES)
+            return cfg_fail(x, "too many error_page statuses (RP_MAX_ERROR_PAGES)", w[i]);
+    }
+    memcpy(fname, f.p, f.n), fname[f.n] = 0;
+    if ((why = rp_port_blob(fname, &data, &len)) != RP_OK)
+        return cfg_file_fail(x, "cannot read error page", f, why);
+    if (len > RP_BUF_SIZE / 2 || len > RP_ERROR_PAGE_BYTES - c->epage_used)
+        return cfg_fail2(x, "error page too large", f,
+                         len > RP_BUF_SIZE / 2 ? " (at most RP_BUF_SIZE/2 = " XSTR(RP_BUF_SIZE) "/2 bytes)"
+                                               : " (all pages: RP_ERROR_PAGE_BYTES = " XSTR(RP_ERROR_PAGE_BYTES) ")");
+    memcpy(c->epage_store + c->epage_used, data, len);
+    for (i = 1; i < n - 1; i++) {
+        rp_errpage *e = &c->epages[c->nepages++];
+        e->status = (uint16_t)parse_dec(w[i]);
+        e->ctype = cfg_ctype(f);
+        e->off = c->epage_used, e->len = (uint32_t)len;
+    }
+    c->epage_used += (uint32_t)len;
+    return RP_OK;
+}
+#endif
+
 static int
 cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
 {
@@ -601,6 +765,13 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
                                            : "proxy_from needs =ADDR[/BITS]", word);
 #else
         return cfg_fail(x, "the PROXY protocol not compiled in (RP_ENABLE_PROXY_PROTOCOL=0)", word);
+#endif
+#if RP_ENABLE_HEADER_RULES
+    } else if (str_ieq(key, S("headers"))) {
+        int k = cfg_hset(x, val, word);
+        if (k < 0)
+            return RP_ECONFIG;
+        l->headers = (uint8_t)(k + 1);
 #endif
     } else {
         return cfg_unknown(x, "unknown listen option", word, NEAR(key, listen_opts, NULL));
@@ -833,6 +1004,15 @@ cfg_pool(cfg_ctx *x, rp_str *w, int n)
 #if !RP_ENABLE_LIMITS
         else if (str_ieq(key, S("queue")) || str_ieq(key, S("queue_timeout")))
             return cfg_fail(x, "queue=/queue_timeout= not compiled in (RP_ENABLE_LIMITS=0)", w[i]);
+#endif
+#if RP_ENABLE_PATH_MAP
+        else if (str_ieq(key, S("host"))) {
+            if (!val.n || check_host(val) != RP_OK || host_only(val).n != val.n ||
+                val.p[0] == '*')
+                return cfg_fail2(x, "bad pool host", w[i], " (a name or address, no port, no '*')");
+            if ((pl->host = cfg_str(x, val)) == NULL)
+                return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", val);
+        }
 #endif
         else if (OPT_SET_OR(x, pool_nums, pl, w[i], "unknown pool option", pool_opts) != RP_OK)
             return RP_ECONFIG;
@@ -1071,6 +1251,10 @@ cfg_cache(cfg_ctx *x, rp_str *w, int n)
 }
 #endif
 
+#if RP_ENABLE_PATH_MAP
+static int cfg_path_ok(rp_str v);
+#endif
+
 static int
 cfg_route(cfg_ctx *x, rp_str *w, int n)
 {
@@ -1082,6 +1266,9 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
 #endif
 #if RP_ENABLE_SHARE
     rp_str share = {NULL, 0}, linger = {NULL, 0};
+#endif
+#if RP_ENABLE_PATH_MAP
+    rp_str rw = {NULL, 0}; /* the rewrite= word */
 #endif
     int i, pool = -1;
     if (c->nroutes == RP_MAX_ROUTES)
@@ -1147,6 +1334,31 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
             dst = &r->host;
         } else if (str_ieq(key, S("path")) && val.n && val.p[0] == '/') {
             dst = &r->path;
+#if RP_ENABLE_STREAM_TIMEOUTS
+        } else if (str_ieq(key, S("device_timeout"))) {
+            if (opt_num(x, key, val, CFG_MS, 1, 86400000, &r->device_timeout) != RP_OK)
+                return RP_ECONFIG;
+        } else if (str_ieq(key, S("stream_idle"))) {
+            uint32_t v = 0;
+            if (opt_num(x, key, val, CFG_MS, 0, 86400000, &v) != RP_OK)
+                return RP_ECONFIG;
+            r->stream_idle = v + 1;
+#endif
+#if RP_ENABLE_HEADER_RULES
+        } else if (str_ieq(key, S("headers"))) {
+            int k = cfg_hset(x, val, w[i]);
+            if (k < 0)
+                return RP_ECONFIG;
+            r->headers = (uint8_t)(k + 1);
+#endif
+#if RP_ENABLE_PATH_MAP
+        } else if (str_ieq(key, S("rewrite"))) {
+            if (!cfg_path_ok(val) || val.p[val.n - 1] != '/' || memchr(val.p, '?', val.n) ||
+                memchr(val.p, '#', val.n))
+                return cfg_fail2(x, "bad rewrite= prefix", w[i], " (a path ending in '/': / or /api/v2/)");
+            dst = &r->rewrite;
+            rw = w[i];
+#endif
         } else {
             return cfg_unknown(x, "unknown route option", w[i], NEAR(key, route_opts, NULL));
         }
@@ -1167,6 +1379,11 @@ cfg_route(cfg_ctx *x, rp_str *w, int n)
 #if RP_ENABLE_AUTH
     if (realm.n && !r->auth)
         return cfg_fail(x, "realm= and pass_auth= need auth=NAME on the same route", realm);
+#endif
+#if RP_ENABLE_PATH_MAP
+    if (rw.n && (!r->path || r->path[strlen(r->path) - 1] != '/'))
+        return cfg_fail2(x, "rewrite= needs a path= ending in '/'", rw,
+                         " (so /cam10/ is not /cam1/)");
 #endif
     r->pool = (uint8_t)pool;
     c->nroutes++;
@@ -1438,6 +1655,12 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
 #if RP_ENABLE_CACHE
         {"cache", 5, cfg_cache},
 #endif
+#if RP_ENABLE_HEADER_RULES
+        {"headers", 7, cfg_headers},
+#endif
+#if RP_ENABLE_ERROR_PAGES
+        {"error_page", 10, cfg_error_page},
+#endif
     };
     rp_str w[CFG_MAX_WORDS];
     char q[CFG_QUOTED];
@@ -1504,6 +1727,19 @@ cfg_finish(cfg_ctx *x)
         if (primaries == 0)
             return cfg_fail(x, "pool has only backup devices", name);
     }
+#if RP_ENABLE_HEADER_RULES
+    for (i = 0; i < c->nhsets; i++) {
+        int k, used = 0;
+        rp_str name;
+        for (k = 0; k < c->nhrules; k++)
+            used |= c->hrules[k].set == i;
+        name.p = c->hsets[i], name.n = strlen(name.p);
+        x->line = x->hset_line[i];
+        if (!used)
+            return cfg_fail2(x, "header rule set has no `headers` line", name,
+                             " (add `headers NAME response set FIELD \"VALUE\"`)");
+    }
+#endif
     return RP_OK;
 }
 

@@ -116,6 +116,27 @@ send_done(rp_proxy *p, rp_conn *c, long n, size_t len)
     return 1;
 }
 
+#if RP_ENABLE_STREAM_TIMEOUTS
+/* A route's own device_timeout= / stream_idle= for a device's T_DEVICE
+ * (head wait, then body silence once the head went out) or a client's
+ * T_TUNNEL; else timeout tunnel= for a tunnel; 0: the config's.
+ * stream_idle=0 (none) is 2^32-1 ms, 49 days. */
+static uint32_t
+stream_ms(const rp_proxy *p, const rp_conn *x, int kind)
+{
+    const rp_conn *c = kind == T_TUNNEL ? x : x->link;
+    const rp_route *r;
+    if (!c || c->route == NO_ROUTE)
+        return 0;
+    r = &p->cfg.routes[c->route];
+    if (kind == T_DEVICE && !(c->flags & F_RESP_HEAD))
+        return r->device_timeout;
+    if (r->stream_idle)
+        return r->stream_idle == 1 ? 0xffffffffu : r->stream_idle - 1;
+    return kind == T_TUNNEL ? p->cfg.t_tunnel : 0;
+}
+#endif
+
 /* How long each kind of timer runs: a field of the config, but for the
  * probe's (its pool's) and lingering (a constant). */
 static uint32_t
@@ -138,6 +159,13 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
 #if RP_ENABLE_SHARE
     if (kind == T_SLINGER)
         return c->routes[p->streams[x->stream - 1].route].share_linger_ms;
+#endif
+#if RP_ENABLE_STREAM_TIMEOUTS
+    if (kind == T_DEVICE || kind == T_TUNNEL) {
+        uint32_t t = stream_ms(p, x, kind);
+        if (t)
+            return t;
+    }
 #endif
 #if RP_ENABLE_LIMITS
     if (kind == T_QUEUE) { /* what is left of queue_timeout since the head */

@@ -115,9 +115,20 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
     w_put(&w, " ", 1);
     if (m->target.n == 0 || (m->target.p[0] != '/' && m->target.p[0] != '*'))
         w_put(&w, "/", 1); /* absolute-form without a path */
-    w_str(&w, m->target);
+#if RP_ENABLE_PATH_MAP
+    if (c->route != NO_ROUTE && p->cfg.routes[c->route].rewrite)
+        w_target_mapped(&w, &p->cfg.routes[c->route], m->target);
+    else
+#endif
+        w_str(&w, m->target);
     w_put(&w, S(" HTTP/1.1\r\n"));
-    w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
+#if RP_ENABLE_PATH_MAP
+    if (c->route != NO_ROUTE && p->cfg.pools[p->cfg.routes[c->route].pool].host)
+        w_field(&w, S("Host"), (rp_str){p->cfg.pools[p->cfg.routes[c->route].pool].host,
+                                        strlen(p->cfg.pools[p->cfg.routes[c->route].pool].host)});
+    else
+#endif
+        w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
     for (i = 0; i < m->nheaders; i++) {
         const rp_header *h = &m->headers[i];
         /* a client's own cert header is never trusted (no name is empty, so
@@ -155,6 +166,9 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
     }
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 0);
+#endif
     w_put(&w, S("\r\n"));
     /* What is added must not make a head rproxy itself would refuse:
      * a device with the same limits would answer 431 anyway. */

@@ -66,18 +66,48 @@ w_status_line(wbuf *w, int status, rp_str reason)
     w_put(w, S("\r\n"));
 }
 
-/* Queue "HTTP/1.1 status ..." with a short text body, and Connection:
- * close unless keep. */
+#if RP_ENABLE_ERROR_PAGES
+/* The configured page for status, or NULL. */
+static const rp_errpage *
+epage_for(const rp_proxy *p, int status)
+{
+    int i;
+    for (i = 0; i < p->cfg.nepages; i++)
+        if (p->cfg.epages[i].status == status)
+            return &p->cfg.epages[i];
+    return NULL;
+}
+#endif
+
+/* Queue "HTTP/1.1 status ..." with a short text body (or its error_page),
+ * and Connection: close unless keep. */
 void
 error_write(rp_proxy *p, rp_conn *c, int status, int keep)
 {
     rp_str reason;
     wbuf w = buf_writer(p, &c->out);
+#if RP_ENABLE_ERROR_PAGES
+    static const char *const ctypes[] = {"application/octet-stream", "text/html; charset=utf-8",
+                                         "text/plain; charset=utf-8", "application/json",
+                                         "image/svg+xml", "image/png", "text/css"};
+    const rp_errpage *ep = epage_for(p, status);
+#endif
     reason.p = reason_for(status), reason.n = strlen(reason.p);
     w_status_line(&w, status, reason);
-    w_put(&w, S("Content-Type: text/plain\r\nContent-Length: "));
-    w_num(&w, (uint64_t)reason.n + 1);
-    w_put(&w, S("\r\n"));
+#if RP_ENABLE_ERROR_PAGES
+    if (ep) {
+        w_put(&w, S("Content-Type: "));
+        w_cstr(&w, ctypes[ep->ctype]);
+        w_put(&w, S("\r\nContent-Length: "));
+        w_num(&w, (uint64_t)ep->len);
+        w_put(&w, S("\r\n"));
+    } else
+#endif
+    {
+        w_put(&w, S("Content-Type: text/plain\r\nContent-Length: "));
+        w_num(&w, (uint64_t)reason.n + 1);
+        w_put(&w, S("\r\n"));
+    }
     w_cache_status(&w, c, 0, 0);
 #if RP_ENABLE_LIMITS
     if (status == 503) /* busy, not broken: worth trying again soon (RFC 9110 §10.2.3) */
@@ -101,8 +131,15 @@ error_write(rp_proxy *p, rp_conn *c, int status, int keep)
         w_put(&w, S("Connection: close\r\n"));
     w_put(&w, S("\r\n"));
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
-        w_str(&w, reason);
-        w_put(&w, "\n", 1);
+#if RP_ENABLE_ERROR_PAGES
+        if (ep)
+            w_put(&w, p->cfg.epage_store + ep->off, ep->len);
+        else
+#endif
+        {
+            w_str(&w, reason);
+            w_put(&w, "\n", 1);
+        }
     }
     if (buf_commit(&c->out, &w) == RP_OK)
         SENT(c, w.n);
@@ -119,15 +156,20 @@ w_header(wbuf *w, const rp_header *h)
  * §7.6.1); the cache's stored form (`stored`) also leaves out Age and
  * Cache-Status, which a hit writes afresh. */
 void
-w_head_fields(wbuf *w, const rp_http_msg *m, int stored)
+w_head_fields_(wbuf *w, const rp_http_msg *m, int stored HMAP_ARG(const hmap *hm))
 {
     rp_str tok[MAX_CONN_TOKENS];
     size_t i, ntok = conn_tokens(m, tok);
     w_status_line(w, m->status, m->reason);
     for (i = 0; i < m->nheaders; i++)
         if (field_passes(m, i, tok, ntok) &&
-            !(stored && (m->headers[i].id == H_AGE || m->headers[i].id == H_CACHE_STATUS)))
+            !(stored && (m->headers[i].id == H_AGE || m->headers[i].id == H_CACHE_STATUS))) {
+#if RP_ENABLE_PATH_MAP
+            if (hm && map_field(w, &m->headers[i], hm))
+                continue;
+#endif
             w_header(w, &m->headers[i]);
+        }
 }
 
 /* Via, and the Date a device left out: RFC 9110 §6.6.1, a proxy with a
@@ -169,7 +211,12 @@ RP_NOINLINE int
 response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
 {
     wbuf w = buf_writer(p, &c->out);
-    w_head_fields(&w, m, 0);
+#if RP_ENABLE_PATH_MAP
+    hmap hm;
+    char abuf[56];
+    const hmap *hmp = hmap_of(p, c, d, &hm, abuf);
+#endif
+    w_head_fields(&w, m, 0, hmp);
     if ((m->flags & RP_HF_LENGTH) && m->status != 204 && d->mode != M_DECHUNK) {
         w_put(&w, S("Content-Length: "));
         w_num(&w, (uint64_t)m->content_length);
@@ -183,5 +230,8 @@ response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m)
         w_put(&w, S("Connection: upgrade\r\n"));
         w_field(&w, S("Upgrade"), header_value(m, H_UPGRADE));
     }
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 1);
+#endif
     return head_end(c, &w, m->status != 101);
 }

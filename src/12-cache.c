@@ -734,11 +734,11 @@ meta_rest(rp_proxy *p, centry *e, const rp_http_msg *m, const char *head, size_t
  * had none.  RP_OK or RP_ENOMEM. */
 static int
 meta_write(rp_proxy *p, centry *e, const rp_http_msg *m, const char *vary, size_t vn,
-           char *scratch)
+           char *scratch HMAP_ARG(const hmap *hmp))
 {
     wbuf w;
     w.p = scratch, w.n = 0, w.cap = RP_CACHE_META, w.full = 0;
-    w_head_fields(&w, m, 1);
+    w_head_fields(&w, m, 1, hmp);
     w_via_date(p, &w, m);
     if (w.full || e->key_len + vn > RP_CACHE_META || chain_put(p, &e->meta, vary, vn))
         return RP_ENOMEM;
@@ -753,6 +753,10 @@ fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m
 {
     char vary[VARY_BYTES];
     rp_buf t = {0, 0, NULL};
+#if RP_ENABLE_PATH_MAP
+    hmap hm;
+    char abuf[56];
+#endif
     cc_t cc;
     centry *e;
     long vn;
@@ -771,7 +775,7 @@ fill_start(rp_proxy *p, rp_conn *c, const rp_http_msg *req, const rp_http_msg *m
     e = &p->cache.e[c->cfill];
     ok = entry_meta(p, e, m, c) || header_value(m, H_ETAG).n ||
          header_value(m, H_LAST_MODIFIED).n;
-    if (ok && (!buf_attach(p, &t) || meta_write(p, e, m, vary, (size_t)vn, t.d) != RP_OK)) {
+    if (ok && (!buf_attach(p, &t) || meta_write(p, e, m, vary, (size_t)vn, t.d HMAP_ARG(hmap_of(p, c, c->link, &hm, abuf))) != RP_OK)) {
         p->stats.cache_store_failures++;
         ok = 0;
     }
@@ -956,6 +960,9 @@ hit_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int64_t ttl)
     w_num(&w, (uint64_t)RP_MAX(entry_age(p, e), 0));
     w_put(&w, S("\r\n"));
     w_cache_status(&w, c, (c->cflags & CF_HIT) ? 0 : 304, ttl);
+#if RP_ENABLE_HEADER_RULES
+    w_hrules(p, c, &w, 1);
+#endif
     if (head_end(c, &w, 1) != RP_OK)
         return 0;
     c->status = nm ? 304 : 200;

@@ -527,6 +527,13 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
     if (ROUTE_GUARDED(&p->cfg.routes[route]) && (rc = route_guard(p, c, m)) != 0)
         return rc;
 #endif
+#if RP_ENABLE_PATH_MAP
+    if (p->cfg.routes[route].rewrite) {
+        if (path_climbs(m->target))
+            return reply_error(p, c, 400, "dot-segment in the path on a rewrite= route");
+        mhost_keep(c, m->host);
+    }
+#endif
     conn_state(c, CS_FWD);
 #if RP_ENABLE_SHARE
     if (p->cfg.routes[route].share && stream_request(p, c, m))

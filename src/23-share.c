@@ -549,8 +549,18 @@ share_response(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, size_t
         sync_add(s, 0);
     }
     w.p = s->head, w.n = 0, w.cap = sizeof(s->head), w.full = 0;
-    w_head_fields(&w, m, 0);
+    {
+#if RP_ENABLE_PATH_MAP /* a rewrite= route's Location & co. mapped back, as unshared */
+        hmap hm;
+        char abuf[56];
+        const hmap *hmp = hmap_of(p, c, d, &hm, abuf);
+#endif
+        w_head_fields(&w, m, 0, hmp);
+    }
     w_via_date(p, &w, m);
+#if RP_ENABLE_HEADER_RULES /* the opener's listener and route rules, kept for every viewer */
+    w_hrules(p, c, &w, 1);
+#endif
     if (w.full) {
         stream_leave(p, c);
         return 0;

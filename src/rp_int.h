@@ -337,6 +337,32 @@ RP_INTERNAL rp_str header_value(const rp_http_msg *m, int id);
 RP_INTERNAL RP_NOINLINE rp_str via_value(const rp_proxy *p, int minor, char *buf);
 RP_INTERNAL int request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m, const rp_str *cond);
 
+/* ==== [25] Path mapping (declared early: [11] [12] take its context) ==== */
+#if RP_ENABLE_PATH_MAP
+/* What a response's URLs are mapped with (hmap_of). */
+typedef struct {
+    rp_str cpath, dpath; /* the route's path= (client) and rewrite= (device) prefixes */
+    rp_str scheme;       /* the client's: "http" or "https" */
+    rp_str chost;        /* the client's Host; empty: not known */
+    rp_str dhost;        /* the Host the device was sent */
+    rp_str daddr;        /* the device's "ip:port" */
+} hmap;
+#define HMAP_ARG(x) , x
+RP_INTERNAL void w_target_mapped(wbuf *w, const rp_route *r, rp_str target);
+RP_INTERNAL int path_climbs(rp_str target);
+RP_INTERNAL const hmap *hmap_of(const rp_proxy *p, const rp_conn *c, const rp_conn *d, hmap *hm, char *buf);
+RP_INTERNAL int map_url(wbuf *w, rp_str v, const hmap *hm);
+RP_INTERNAL int map_field(wbuf *w, const rp_header *h, const hmap *hm);
+RP_INTERNAL void mhost_keep(rp_conn *c, rp_str host);
+#else
+#define HMAP_ARG(x)
+#endif
+
+/* ==== [26] Header rules ==== */
+#if RP_ENABLE_HEADER_RULES
+RP_INTERNAL void w_hrules(const rp_proxy *p, const rp_conn *c, wbuf *w, int resp);
+#endif
+
 /* ==== [11] Response head ==== */
 RP_INTERNAL RP_NOINLINE const char * reason_for(int status);
 RP_INTERNAL int status_for(int err);
@@ -344,7 +370,9 @@ RP_INTERNAL void w_status_line(wbuf *w, int status, rp_str reason);
 /* keep: no Connection: close (the connection goes on after it) */
 RP_INTERNAL void error_write(rp_proxy *p, rp_conn *c, int status, int keep);
 RP_INTERNAL void w_header(wbuf *w, const rp_header *h);
-RP_INTERNAL void w_head_fields(wbuf *w, const rp_http_msg *m, int stored);
+RP_INTERNAL void w_head_fields_(wbuf *w, const rp_http_msg *m, int stored HMAP_ARG(const hmap *hm));
+/* hm: the path mapping (NULL: none); dropped unread without RP_ENABLE_PATH_MAP */
+#define w_head_fields(w, m, stored, hm) w_head_fields_(w, m, stored HMAP_ARG(hm))
 RP_INTERNAL void w_via_date(rp_proxy *p, wbuf *w, const rp_http_msg *m);
 RP_INTERNAL int head_end(rp_conn *c, wbuf *w, int fate);
 RP_INTERNAL RP_NOINLINE int response_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m);

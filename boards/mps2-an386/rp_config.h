@@ -53,6 +53,10 @@
 #ifndef RP_ENABLE_LIMITS         /* (1 in `make firmware-protect`) */
 #define RP_ENABLE_LIMITS  0     /* no max_conns / queue (issue 14): +837 B */
 #endif
+#define RP_ENABLE_PATH_MAP 0   /* no route rewrite= / pool host= (issue 15) */
+#define RP_ENABLE_HEADER_RULES 0 /* no `headers` rule sets (issue 15) */
+#define RP_ENABLE_STREAM_TIMEOUTS 0 /* no route device_timeout= / stream_idle=, timeout tunnel= (issue 15) */
+#define RP_ENABLE_ERROR_PAGES 0 /* no error_page (issue 15) */
 
 /* TLS termination: one EC P-256 certificate (gw.crt/gw.key in flash). */
 #define RP_ENABLE_TLS     1

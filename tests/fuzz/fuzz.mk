@@ -17,7 +17,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECS    ?= 60
 FUZZ_SMOKE_SECS ?= 60
 FUZZ_DIR      = build/fuzz
-FUZZ_TARGETS  = request response chunked config conn tls cache auth proxyproto share
+FUZZ_TARGETS  = request response chunked config conn tls cache auth proxyproto share pathmap
 FUZZ_BINS     = $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all -D_GNU_SOURCE -I. -Isrc -Itests -Itests/fuzz -DRP_ENABLE_ASSERT=1

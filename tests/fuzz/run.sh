@@ -2,7 +2,7 @@
 # tests/fuzz/run.sh SECS TARGET... -- run each libFuzzer target (build/fuzz/fuzz_TARGET,
 # built by tests/fuzz/fuzz.mk) for SECS seconds over its seeds (tests/fuzz/corpus/TARGET)
 # and its grown corpus (build/fuzz/corpus/TARGET), with tests/fuzz/TARGET.dict if there
-# is one, else tests/fuzz/http.dict.  The small parsers (auth, proxyproto: a few hundred
+# is one, else tests/fuzz/http.dict.  The small parsers (auth, proxyproto, pathmap: a few hundred
 # lines each, saturated within seconds) run at most 30 s, to keep `make test` short.
 # One TAP line per target; a crash leaves build/fuzz/TARGET-crash-* and fails the run.
 set -u
@@ -19,7 +19,7 @@ for t in "$@"; do
     maxlen=16384
     [ "$t" = conn ] && maxlen=8192
     tsecs=$secs
-    case "$t" in auth | proxyproto | share) [ "$secs" -gt 30 ] && tsecs=30 ;; esac
+    case "$t" in auth | proxyproto | share | pathmap) [ "$secs" -gt 30 ] && tsecs=30 ;; esac
     dict=tests/fuzz/http.dict
     [ -f "tests/fuzz/$t.dict" ] && dict=tests/fuzz/$t.dict
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -62,6 +62,13 @@ CHUNKED = {
     "leading_zeros": b"0005\r\nhello\r\n0000\r\n\r\n",
 }
 CONFIG = {
+    "issue15": b"listen 8080 headers=site\npool cam1 host=cam.local\ndevice cam1 10.0.0.11:80\n"
+               b"route path=/cam1/ pool=cam1 rewrite=/ headers=secure device_timeout=5s stream_idle=0\n"
+               b"route path=/ev/ pool=cam1 stream_idle=5m\n"
+               b'headers secure response set Strict-Transport-Security "max-age=31536000"\n'
+               b"headers secure response del Server\nheaders secure request del Cookie\n"
+               b'headers site response add X-Frame-Options "DENY"\ntimeout tunnel=1h\n'
+               b"error_page 404 502 missing.html\n",
     "readme": b"listen 8080\npool cams balance=wrr retries=2\ndevice cams 10.0.0.11:80 weight=5\n"
               b"device cams 10.0.0.12:80 weight=1\ndevice cams 10.0.0.13:80 backup\npool plc\n"
               b"device plc 10.0.0.20:8080 max_fails=3 fail_timeout=30\nroute host=plc.local pool=plc\n"
@@ -219,6 +226,23 @@ PROXYPROTO = {
     "v2_unix": V2SIG + b"\x21\x31\x00\xd8" + bytes(216),
 }
 
+# The pathmap target: a selector byte (bits 0-1 field: Location, Content-Location,
+# Refresh, Set-Cookie; 2 rewrite=/api/v2/; 3 https; 4 client Host known; 5 small
+# writer), then the value.
+PATHMAP = {
+    "loc_path": b"\x10/login",
+    "loc_abs": b"\x18http://10.0.0.5:80/login?x=1",
+    "loc_host": b"\x10HTTPS://cam.local",
+    "loc_sr": b"\x14//cam.local/api/v2/x",
+    "loc_rel": b"\x10../x",
+    "cl_api": b"\x15/api/v2?q",
+    "refresh": b"\x12 5; url='/login'",
+    "cookie": b"\x13sid=1; Path=/; HttpOnly;path=/ui",
+    "cookie_api": b"\x17a=b; Path=/api/v2; Expires=Wed, 21 Oct 2026 07:28:00 GMT",
+    "small": b"\x30/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "climb": b"\x10/cam1/%2e%2E/..%5cadmin",
+}
+
 
 def write(target, table):
     d = os.path.join(C, target)
@@ -236,3 +260,4 @@ write("conn", CONN)
 write("tls", TLS)
 write("auth", AUTH)
 write("proxyproto", PROXYPROTO)
+write("pathmap", PATHMAP)

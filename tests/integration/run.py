@@ -56,6 +56,7 @@ TOPICS = [
     "t_tls",            # TLS termination
     "t_tls_auth",       # client certificates, TLS toward devices
     "t_protect",        # device max_conns/max_idle, the pool queue (RP_ENABLE_LIMITS)
+    "t_pathmap",        # issue 15: rewrite=, pool host=, response mapping
     "t_demo",           # scripts/demo.sh (make demo): every printed curl line
     "t_runtime",        # runtime control on the status path: drain/maint/ready, weight
     "t_share",          # shared live streams: one device connection, many viewers

@@ -123,6 +123,12 @@ test_image(void)
               parsed.cfg.status_auth == 1 && parsed.cfg.cl_rate == 30 && parsed.cfg.cl_burst == 7 &&
               parsed.cfg.routes[2].share && parsed.cfg.routes[2].share_linger_ms == 3000,
           "... and users, auth=, route allow=, proxy_from=, status auth=, client_limit, share=");
+#if RP_ENABLE_HEADER_RULES && RP_ENABLE_PATH_MAP
+    CHECK(parsed.cfg.nhrules == 3 && parsed.cfg.nhsets == 2 && parsed.cfg.routes[4].rewrite &&
+              parsed.cfg.routes[4].headers == 2 && parsed.cfg.listeners[0].headers == 1 &&
+              parsed.cfg.pools[1].host,
+          "the config exercises header rules, rewrite= and pool host=");
+#endif
 
     rp_init(&loaded);
     CHECK_INT(rp_config_load(&loaded, &cfgimage_all), RP_OK, "rp_config_load takes the image");
