@@ -3,7 +3,7 @@
 # (`make firmware-protect`, boards/mps2-an386/protect.conf) end to end under
 # QEMU: a PLC that serves one connection at a time (tests/qemu/plc.py on the
 # host's 127.0.0.1:9105, 100 ms a request; a second connection is closed at
-# once) sits behind `device ... max_conns=1` and `pool ... queue=6`.  8
+# once) sits behind `device ... max_conns=1` and `pool ... queue=8` (8 clients: one served, 7 waiting; queue=6 would 503 the 8th when all arrive within the first 100 ms).  8
 # concurrent clients all get 200 and the PLC never sees two connections at
 # once.  The same burst straight at the PLC (no gateway) shows it refusing
 # (the check that the device really is one-at-a-time).  TAP output; the UART
