@@ -110,6 +110,25 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         json_num(w, "responses_2xx", st->responses[2], 1);
         json_num(w, "responses_4xx", st->responses[4], 1);
         json_num(w, "responses_5xx", st->responses[5], 1);
+#if RP_ENABLE_TURN_STATS
+        {
+            const rp_turn *t = &p->loop.longest;
+            w_put(w, S(",\"loop\":{\"turns\":"));
+            w_num(w, p->loop.turns);
+            json_num(w, "bounded", p->loop.bounded, 1);
+            json_num(w, "max_events", RP_TURN_MAX_EVENTS, 1);
+            json_num(w, "max_bytes", RP_TURN_MAX_BYTES, 1);
+            w_put(w, S(",\"longest\":{\"ms\":"));
+            w_num(w, t->ms);
+            json_num(w, "at_ms", t->at_ms, 1);
+            json_num(w, "events", t->events, 1);
+            json_num(w, "left", t->left, 1);
+            json_num(w, "bytes", t->bytes, 1);
+            json_num(w, "tls_steps", t->tls_steps, 1);
+            json_num(w, "timers", t->timers, 1);
+            w_put(w, S("}}"));
+        }
+#endif
         return 1;
     }
     if (k == 1) {
@@ -258,6 +277,15 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
             w_num(w, st->responses[i]);
             w_put(w, "\n", 1);
         }
+#if RP_ENABLE_TURN_STATS
+        prom_global(w, "rproxy_loop_turns_total", "counter", p->loop.turns);
+        prom_global(w, "rproxy_loop_bounded_turns_total", "counter", p->loop.bounded);
+        prom_global(w, "rproxy_loop_longest_turn_ms", "gauge", p->loop.longest.ms);
+        prom_global(w, "rproxy_loop_longest_turn_events", "gauge", p->loop.longest.events);
+        prom_global(w, "rproxy_loop_longest_turn_bytes", "gauge", p->loop.longest.bytes);
+        prom_global(w, "rproxy_loop_longest_turn_tls_steps", "gauge", p->loop.longest.tls_steps);
+        prom_global(w, "rproxy_loop_longest_turn_timers", "gauge", p->loop.longest.timers);
+#endif
         return 1;
     }
     if (k == 1) {

@@ -100,8 +100,10 @@ timers_run(rp_proxy *p)
         rp_conn *c = i < RP_MAX_CONNS ? &p->clients[i] : &p->devices[i - RP_MAX_CONNS];
         if (c->state == CS_FREE || !c->deadline)
             continue;
-        if (c->deadline <= p->now)
+        if (c->deadline <= p->now) {
+            TURN_COUNT(p, timers);
             conn_timeout(p, c);
+        }
         else
             timer_hint(p, c->deadline);
     }

@@ -47,6 +47,18 @@
 #define RP_CACHE_META     2048  /* key + Vary + validators + head per entry */
 #define RP_ENABLE_CACHE_TTL 0  /* no route cache_ttl= (-78 B) */
 #define RP_ENABLE_LIMITS  0     /* no max_conns / queue (issue 14) */
+/* The loop's turn (issue 19): main.c times each rp_poll itself (SysTick, us)
+ * and prints the longest; the core's record and the bounds cost flash
+ * (README knob table).  #ifndef: a measurement build sets them with FW_EXTRA. */
+#ifndef RP_ENABLE_TURN_STATS
+#define RP_ENABLE_TURN_STATS 0  /* no core longest-turn record */
+#endif
+#ifndef RP_TURN_MAX_EVENTS
+#define RP_TURN_MAX_EVENTS 0    /* no bound on reports per turn */
+#endif
+#ifndef RP_TURN_MAX_BYTES
+#define RP_TURN_MAX_BYTES 0     /* no bound on bytes per turn */
+#endif
 
 /* TLS termination: one EC P-256 certificate (gw.crt/gw.key in flash). */
 #define RP_ENABLE_TLS     1
