@@ -47,14 +47,14 @@
 #define RP_CACHE_META     2048  /* key + Vary + validators + head per entry */
 #define RP_ENABLE_CACHE_TTL 0  /* no route cache_ttl= (-78 B) */
 #define RP_ENABLE_LIMITS  0     /* no max_conns / queue (issue 14) */
-/* The loop's turn (issue 19): main.c times each rp_poll itself (SysTick, us)
+/* The loop's turn (issue 19): main.c times each rp_poll itself (LAN9118 counter, us)
  * and prints the longest; the core's record and the bounds cost flash
  * (README knob table).  #ifndef: a measurement build sets them with FW_EXTRA. */
 #ifndef RP_ENABLE_TURN_STATS
 #define RP_ENABLE_TURN_STATS 0  /* no core longest-turn record */
 #endif
 #ifndef RP_TURN_MAX_EVENTS
-#define RP_TURN_MAX_EVENTS 0    /* no bound on reports per turn */
+#define RP_TURN_MAX_EVENTS 4    /* at most 4 reports a turn (+28 B; reports kept in rp_proxy) */
 #endif
 #ifndef RP_TURN_MAX_BYTES
 #define RP_TURN_MAX_BYTES 0     /* no bound on bytes per turn */
