@@ -89,8 +89,8 @@
  *     of which certificates and their store          18,272       2,176
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
- *   everything else                                   1,200         360
- *   rp_proxy: all of rproxy's RAM                71,515,592     147,192
+ *   everything else                                   2,304         872
+ *   rp_proxy: all of rproxy's RAM                71,516,696     147,704
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *

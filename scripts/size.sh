@@ -157,7 +157,7 @@ config|rp_config: the configuration|`RP_MAX_LISTENERS`, `RP_MAX_POOLS`, `RP_MAX_
 store|of which certificates and their store|`RP_TLS_MAX_CERTS` × `rp_tls_cert` + `RP_TLS_STORE_BYTES` (DER chains, keys)|1
 cache|rp_cache: the cache tables|`RP_CACHE_ENTRIES` entries and hash buckets + a link per `RP_CACHE_BLOCK` of the arena|0
 arena|cache arena|`RP_CACHE_BYTES`; touched only as objects are stored|0
-rest|everything else|counters, listener sockets, free and idle lists, TLS and EC state|0
+rest|everything else|counters, listener sockets, free and idle lists, TLS and EC state, the loop's reports kept between turns (64 × `rp_event` with a `RP_TURN_MAX_*` bound) and longest-turn record|0
 proxy|rp_proxy: all of rproxy's RAM|`rp_proxy_size()`|0
 msg|rp_http_msg: a parsed head, on the stack|`RP_MAX_HEADERS` × `rp_header` + the views; one per head parsed, two at most|0
 EOF
