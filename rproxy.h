@@ -568,9 +568,9 @@ extern "C" {
  *  and what it did -- reports served and left, bytes moved, TLS handshake
  *  steps, timers fired (p->loop, rp_loop_reset; the status page shows it).
  *  For a loop task that feeds a watchdog: the figure its timeout must
- *  cover.  Cost: p->loop and the turn's record (~90 B of RAM with 64-bit
- *  counters), one more rp_port_now_ms per turn, and code (the board
- *  README's knob table). */
+ *  cover.  Cost: p->loop (48 B with 64-bit counters) and the turn's record
+ *  (32 B), one more rp_port_now_ms per turn, and 192 B of Cortex-M4 code
+ *  (the board README's knob table). */
 #ifndef RP_ENABLE_TURN_STATS
 #define RP_ENABLE_TURN_STATS 1
 #endif
