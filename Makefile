@@ -108,6 +108,11 @@ $(BUILD)/unit/test_knobs: tests/unit/test_knobs.c tests/unit/*.h tests/fakeport.
 	    -DRP_ENABLE_ACCESS_LOG=0 -DRP_ENABLE_REASONS=0 -DRP_ENABLE_DNS=0 -DRP_ENABLE_LIMITS=0 \
 	    -o $@ $< $(CORE_SRC) tests/fakeport.c $(LDLIBS)
 
+# test_loop: the sections built with a small turn bound (3 reports, 4096 bytes).
+$(BUILD)/unit/test_loop: tests/unit/test_loop.c tests/unit/*.h tests/fakeport.c $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(BUILD)/unit
+	$(UNIT_CC) -DRP_TURN_MAX_EVENTS=3 -DRP_TURN_MAX_BYTES=4096 -o $@ $< $(CORE_SRC) tests/fakeport.c $(LDLIBS)
+
 # test_cfgimage compares a parsed config with its build-time image, printed by
 # build/cfgimage (scripts/cfgimage.c, these knobs) with test certificates.
 $(BUILD)/cfgimage: scripts/cfgimage.c rproxy.c rproxy.h port/posix.c

@@ -308,6 +308,7 @@ enum {
 #define F_UPG (1u << 22)      /* client asked for an Upgrade */
 #define F_PROXYHDR (1u << 23) /* client: its PROXY header is still to come */
 #define F_SNOVIEW (1u << 23)  /* device (DS_STREAM): its stream has no viewer: share_linger */
+#define F_RESUME (1u << 27)   /* client: the turn's byte bound cut its service (socket) */
 /* Response: why it was cut after its head (CUT_*, the access log's only). */
 #if RP_ENABLE_ACCESS_LOG
 #define F_CUT_SHIFT 24
@@ -315,6 +316,24 @@ enum {
 #define F_CUTS F_CUT(7)
 #else
 #define F_CUTS 0u
+#endif
+
+/* The current rp_poll turn's work (p->turn): bytes moved, TLS handshake
+ * steps and timers for the longest-turn record, bytes for the bound. */
+#if RP_TURN_TRACK_
+#define TURN_BYTES(p, n) ((p)->turn.bytes += (uint32_t)(n))
+#else
+#define TURN_BYTES(p, n) ((void)0)
+#endif
+#if RP_ENABLE_TURN_STATS
+#define TURN_COUNT(p, field) ((p)->turn.field++)
+#else
+#define TURN_COUNT(p, field) ((void)0)
+#endif
+#if RP_TURN_MAX_BYTES
+#define TURN_BYTES_SPENT(p) ((p)->turn.bytes >= (uint32_t)RP_TURN_MAX_BYTES)
+#else
+#define TURN_BYTES_SPENT(p) 0
 #endif
 
 /* Cleared when a client starts its next request. */
@@ -4490,6 +4509,10 @@ tls_pump(rp_proxy *p, rp_conn *c)
     int moved = 0;
     if (RP_ENABLE_TLS_DEVICE && CONNECTING(c))
         return 0;
+#if RP_ENABLE_TURN_STATS
+    if (!(c->flags & F_HSDONE))
+        TURN_COUNT(p, tls_steps);
+#endif
     while (tls_pump_once(p, c))
         moved = 1;
     return moved;
@@ -4631,6 +4654,7 @@ recv_done(rp_proxy *p, rp_conn *c, long n, size_t want)
 {
     if (n > 0) {
         c->flags |= F_PROGRESS;
+        TURN_BYTES(p, n);
         if ((size_t)n < want)
             c->ready &= ~RP_EV_READ;
         if (c->kind == K_CLIENT)
@@ -4669,6 +4693,7 @@ send_done(rp_proxy *p, rp_conn *c, long n, size_t len)
         return 1;
     }
     c->flags |= F_PROGRESS;
+    TURN_BYTES(p, n);
     if (c->kind == K_CLIENT)
         p->stats.bytes_out += (uint64_t)n;
     return 1;
@@ -4822,6 +4847,10 @@ conn_rearm(rp_proxy *p, rp_conn *c)
     }
     c->flags &= ~F_PROGRESS;
     ev = conn_interest(c);
+#if RP_TURN_MAX_BYTES
+    if (c->flags & F_RESUME) /* writable at once (level-triggered): served again */
+        ev |= RP_EV_WRITE;
+#endif
     if (ev != c->watched) {
         c->watched = (uint8_t)ev;
         rp_port_watch(c->sock, ev, c);
@@ -5224,6 +5253,9 @@ pair_service(rp_proxy *p, rp_conn *c)
 #endif
 {
     int moved;
+#if RP_TURN_MAX_BYTES
+    c->flags &= ~F_RESUME;
+#endif
     do {
         rp_conn *d = c->link;
         moved = conn_read(p, c);
@@ -5235,6 +5267,12 @@ pair_service(rp_proxy *p, rp_conn *c)
         if ((d = c->link) != NULL)
             moved |= conn_write(p, d);
         moved |= conn_write(p, c);
+#if RP_TURN_MAX_BYTES
+        if (moved && TURN_BYTES_SPENT(p)) { /* the turn's bytes are spent: a later turn goes on */
+            c->flags |= F_RESUME;
+            break;
+        }
+#endif
     } while (moved);
     if (c->link)
         conn_settle(p, c->link);
@@ -8473,6 +8511,25 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
             json_num(w, guard_counters[pos].name, GUARD_VAL(st, pos), pos > 0);
         w_put(w, "}", 1);
 #endif
+#if RP_ENABLE_TURN_STATS
+        {
+            const rp_turn *t = &p->loop.longest;
+            w_put(w, S(",\"loop\":{\"turns\":"));
+            w_num(w, p->loop.turns);
+            json_num(w, "bounded", p->loop.bounded, 1);
+            json_num(w, "max_events", RP_TURN_MAX_EVENTS, 1);
+            json_num(w, "max_bytes", RP_TURN_MAX_BYTES, 1);
+            w_put(w, S(",\"longest\":{\"ms\":"));
+            w_num(w, t->ms);
+            json_num(w, "at_ms", t->at_ms, 1);
+            json_num(w, "events", t->events, 1);
+            json_num(w, "left", t->left, 1);
+            json_num(w, "bytes", t->bytes, 1);
+            json_num(w, "tls_steps", t->tls_steps, 1);
+            json_num(w, "timers", t->timers, 1);
+            w_put(w, S("}}"));
+        }
+#endif
         return 1;
     }
     if (k == 1) {
@@ -8682,6 +8739,19 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
         prom_global(w, "rproxy_share_joins_total", "counter", st->share_joins);
         prom_global(w, "rproxy_share_drops_total", "counter", st->share_drops);
         prom_global(w, "rproxy_share_full_total", "counter", st->share_full);
+        return 1;
+    }
+    k--;
+#endif
+#if RP_ENABLE_TURN_STATS
+    if (k == 0) { /* the event loop's turns (an item of their own: item 0 is full) */
+        prom_global(w, "rproxy_loop_turns_total", "counter", p->loop.turns);
+        prom_global(w, "rproxy_loop_bounded_turns_total", "counter", p->loop.bounded);
+        prom_global(w, "rproxy_loop_longest_turn_ms", "gauge", p->loop.longest.ms);
+        prom_global(w, "rproxy_loop_longest_turn_events", "gauge", p->loop.longest.events);
+        prom_global(w, "rproxy_loop_longest_turn_bytes", "gauge", p->loop.longest.bytes);
+        prom_global(w, "rproxy_loop_longest_turn_tls_steps", "gauge", p->loop.longest.tls_steps);
+        prom_global(w, "rproxy_loop_longest_turn_timers", "gauge", p->loop.longest.timers);
         return 1;
     }
     k--;
@@ -9005,7 +9075,10 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
  * the timers that are due.  Timers are a deadline per connection and one
  * "earliest deadline" hint; the full sweep runs only when the hint is due.
  * A listener that hits EMFILE pauses for RP_LISTEN_PAUSE_MS instead of
- * spinning.  Reports on connections go to the dispatcher of [9].
+ * spinning.  Reports on connections go to the dispatcher of [9].  A turn
+ * may be bounded (RP_TURN_MAX_EVENTS, RP_TURN_MAX_BYTES): rp_poll keeps the
+ * reports it left in p->turn_ev for the next turn, and conn_free drops a
+ * freed slot's from them as it does within a turn.
  * Owns: p->lsocks, p->batch, p->next_timer.  Calls: [8] [9] [13] [16] [24].
  * Called by: [19] (rp_poll). */
 
@@ -9109,8 +9182,10 @@ timers_run(rp_proxy *p)
         rp_conn *c = i < RP_MAX_CONNS ? &p->clients[i] : &p->devices[i - RP_MAX_CONNS];
         if (c->state == CS_FREE || !c->deadline)
             continue;
-        if (c->deadline <= p->now)
+        if (c->deadline <= p->now) {
+            TURN_COUNT(p, timers);
             conn_timeout(p, c);
+        }
         else
             timer_hint(p, c->deadline);
     }
@@ -9261,37 +9336,93 @@ rp_start(rp_proxy *p)
     return RP_OK;
 }
 
+#if RP_ENABLE_TURN_STATS
+/* The turn that began at t0 served `served` reports and left `left`: keep
+ * it if it is the longest (as long -- the clock counts ms: if it did more). */
+static void
+turn_record(rp_proxy *p, uint64_t t0, int served, int left)
+{
+    rp_turn *t = &p->turn, *m = &p->loop.longest;
+    t->at_ms = t0 - p->t_started;
+    t->ms = (uint32_t)(rp_port_now_ms() - t0);
+    t->events = (uint32_t)served;
+    t->left = (uint32_t)left;
+    p->loop.turns++;
+    if (left)
+        p->loop.bounded++;
+    if (t->ms != m->ms ? t->ms > m->ms
+                       : t->events + t->tls_steps + t->timers + t->bytes >
+                             m->events + m->tls_steps + m->timers + m->bytes)
+        *m = *t;
+}
+
+void
+rp_loop_reset(rp_proxy *p)
+{
+    memset(&p->loop.longest, 0, sizeof(p->loop.longest));
+}
+#endif
+
+/* A turn is over when it served RP_TURN_MAX_EVENTS reports or moved
+ * RP_TURN_MAX_BYTES (0: no bound). */
+#define TURN_DONE(p, served) \
+    ((RP_TURN_MAX_EVENTS && (served) >= RP_TURN_MAX_EVENTS) || TURN_BYTES_SPENT(p))
+
 int
 rp_poll(rp_proxy *p, int timeout_ms)
 {
+#if RP_TURN_BOUND_
+    rp_event *ev = p->turn_ev; /* survives the turn: what it leaves */
+#else
     rp_event ev[64];
-    int i, n, wait = timeout_ms;
+#endif
+    int i = 0, n, served = 0, wait = timeout_ms;
     p->now = rp_port_now_ms();
-    if (p->next_timer) {
-        uint64_t left = p->next_timer > p->now ? p->next_timer - p->now : 0;
-        if (wait < 0 || left < (uint64_t)wait)
-            wait = (int)left;
+#if RP_TURN_BOUND_
+    if (p->batch_at < p->batch_n) { /* the last turn's leftovers first, no waiting */
+        i = p->batch_at;
+        n = p->batch_n;
+    } else
+#endif
+    {
+        if (p->next_timer) {
+            uint64_t left = p->next_timer > p->now ? p->next_timer - p->now : 0;
+            if (wait < 0 || left < (uint64_t)wait)
+                wait = (int)left;
+        }
+        n = rp_port_wait(ev, 64, wait);
+        if (n < 0)
+            return n;
+        p->now = rp_port_now_ms();
     }
-    n = rp_port_wait(ev, (int)RP_COUNT(ev), wait);
-    if (n < 0)
-        return n;
-    p->now = rp_port_now_ms();
+#if RP_TURN_TRACK_
+    memset(&p->turn, 0, sizeof(p->turn));
+#endif
     p->batch = ev;
     p->batch_n = n;
-    for (i = 0; i < n; i++) {
+    for (; i < n && !TURN_DONE(p, served); i++) {
         p->batch_at = i + 1;
-        if (ev[i].ud)
+        if (ev[i].ud) {
+            served++;
             on_event(p, ev[i].ud, ev[i].events);
+        }
     }
-    p->batch = NULL;
-    p->batch_n = p->batch_at = 0;
+    if (i < n) { /* bounded: conn_free still drops reports of a freed slot */
+        p->batch_at = i;
+    } else {
+        p->batch = NULL;
+        p->batch_n = p->batch_at = 0;
+    }
 #if RP_ENABLE_DNS
     if (p->dns_pending) /* the port woke the wait when an answer came */
         dns_collect(p);
 #endif
     if (p->next_timer && p->now >= p->next_timer)
         timers_run(p);
-    return n;
+#if RP_ENABLE_TURN_STATS
+    turn_record(p, p->now, served, n - i);
+#endif
+    return served;
 }
 
 void

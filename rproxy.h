@@ -92,8 +92,8 @@
  *   client table                                      3,072           -
  *   shared streams                                    6,272           -
  *   shared stream rings                           1,048,576           -
- *   everything else                                   1,808         360
- *   rp_proxy: all of rproxy's RAM                72,770,696     147,192
+ *   everything else                                   2,912         872
+ *   rp_proxy: all of rproxy's RAM                72,771,800     147,704
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
@@ -739,6 +739,47 @@ extern "C" {
 #if RP_ENABLE_SHARE && (RP_MAX_STREAMS < 1 || RP_MAX_STREAMS > 254)
 #error "RP_MAX_STREAMS must be 1..254"
 #endif
+
+/* ---- The event loop's turn: a watchdog-friendly loop (issue 19) ---- */
+
+/** The longest rp_poll turn, 0/1: how long it took (the port's clock, ms)
+ *  and what it did -- reports served and left, bytes moved, TLS handshake
+ *  steps, timers fired (p->loop, rp_loop_reset; the status page shows it).
+ *  For a loop task that feeds a watchdog: the figure its timeout must
+ *  cover.  Cost: p->loop (48 B with 64-bit counters) and the turn's record
+ *  (32 B), one more rp_port_now_ms per turn, and 192 B of Cortex-M4 code
+ *  (the board README's knob table). */
+#ifndef RP_ENABLE_TURN_STATS
+#define RP_ENABLE_TURN_STATS 1
+#endif
+/** Most readiness reports (a connection's or a listener's) one rp_poll turn
+ *  serves, 1..64; 0 = no bound (all the port returned, up to 64).  What a
+ *  turn leaves is served first by the next one, in the port's order and
+ *  before anything reported later (no connection waits more than
+ *  64 / RP_TURN_MAX_EVENTS turns), and that turn does not wait in the port.
+ *  Cost with a bound: the reports are kept in rp_proxy (1,024 B on a 64-bit
+ *  host, 512 B on a Cortex-M4) instead of rp_poll's stack. */
+#ifndef RP_TURN_MAX_EVENTS
+#define RP_TURN_MAX_EVENTS 16
+#endif
+/** Most bytes one turn moves (received + sent on every socket, TLS records
+ *  as they cross the socket), 0 = no bound.  Checked before each report and
+ *  after each step of a connection's service, so a turn goes over by at most
+ *  one step (a buffer, or a TLS record, each way): a client and its device
+ *  connection cut short ask the port for writability and are served on by
+ *  a later turn. */
+#ifndef RP_TURN_MAX_BYTES
+#define RP_TURN_MAX_BYTES 262144
+#endif
+#if RP_TURN_MAX_EVENTS < 0 || RP_TURN_MAX_EVENTS > 64
+#error "RP_TURN_MAX_EVENTS must be 0..64 (0: no bound; a turn takes at most 64 reports)"
+#endif
+#if RP_TURN_MAX_BYTES < 0 || RP_TURN_MAX_BYTES > 1073741824
+#error "RP_TURN_MAX_BYTES must be 0..1073741824 (0: no bound)"
+#endif
+/* (internal) what the turn keeps: its reports, its own record */
+#define RP_TURN_BOUND_ (RP_TURN_MAX_EVENTS || RP_TURN_MAX_BYTES)
+#define RP_TURN_TRACK_ (RP_ENABLE_TURN_STATS || RP_TURN_MAX_BYTES)
 
 /** The type of the counters (rp_stats and the per-device ones): 64-bit by
  *  default; a small board may set uint32_t (they then wrap after 4 G, like
@@ -1550,6 +1591,27 @@ typedef struct {
 #endif
 } rp_stats;
 
+/** One rp_poll turn: how long it took and what it did. */
+typedef struct {
+    uint64_t at_ms;      /**< when it began, ms since rp_start */
+    uint32_t ms;         /**< how long it took (the port's clock, ms) */
+    uint32_t events;     /**< readiness reports served */
+    uint32_t left;       /**< reports the bound left to the next turn */
+    uint32_t bytes;      /**< bytes received and sent, every socket */
+    uint32_t tls_steps;  /**< TLS engine runs of connections mid-handshake
+                              (0: no handshake advanced) */
+    uint32_t timers;     /**< timers that fired */
+} rp_turn;
+
+/** The event loop's figures, p->loop (RP_ENABLE_TURN_STATS): filled by
+ *  rproxy, read by the caller. */
+typedef struct {
+    rp_turn longest;     /**< the longest turn since rp_start or
+                              rp_loop_reset (as long: the one that did more) */
+    rp_counter turns;    /**< rp_poll turns */
+    rp_counter bounded;  /**< turns that left reports to the next (the bound) */
+} rp_loop_stats;
+
 /** One finished request, filled by rproxy and handed to the access
  *  callback (the access log); valid only during the call.  device is NULL
  *  when no device was involved; status 0 means the client got no
@@ -1618,8 +1680,17 @@ int rp_start(rp_proxy *p);
 
 /** Run one turn of the event loop: wait up to timeout_ms for I/O, handle it,
  *  fire due timers.  Returns the number of events handled (>= 0) or an
- *  error from the port. */
+ *  error from the port.  With a bound on a turn's work (RP_TURN_MAX_EVENTS,
+ *  RP_TURN_MAX_BYTES) a turn may leave reports: the next call serves them
+ *  first and returns without waiting, so a loop task can feed its watchdog
+ *  between calls; the longest turn is in p->loop (RP_ENABLE_TURN_STATS). */
 int rp_poll(rp_proxy *p, int timeout_ms);
+
+#if RP_ENABLE_TURN_STATS
+/** Forget the longest turn (p->loop.longest): the next turn starts a new
+ *  record, e.g. per reporting period or after the start-up's first turns. */
+void rp_loop_reset(rp_proxy *p);
+#endif
 
 /** Graceful stop: close the listeners and idle keep-alive connections; busy
  *  connections finish their current request, then close. */
@@ -2048,6 +2119,9 @@ struct rp_tls {
  *  before `bufs`; what follows is touched only when used. */
 struct rp_proxy {
     rp_stats stats;        /* public: read */
+#if RP_ENABLE_TURN_STATS
+    rp_loop_stats loop;    /* public: read */
+#endif
 #if RP_ENABLE_ACCESS_LOG
     rp_access_fn access_fn; /* public: set after rp_init (NULL: none) */
     void *access_ud;
@@ -2063,7 +2137,10 @@ struct rp_proxy {
     uint8_t dns_pending;   /* devices whose lookup is in flight in the port */
 #endif
     rp_event *batch;       /* reports of the current rp_poll turn */
-    int batch_at, batch_n;
+    int batch_at, batch_n; /* (with a bound: what the last turn left) */
+#if RP_TURN_TRACK_
+    rp_turn turn;          /* the current turn's work */
+#endif
     struct rp_lsock lsocks[RP_MAX_LISTENERS];
     struct rp_conn *free_clients, *free_devices;
     struct rp_conn *idle[RP_MAX_DEVICES]; /* pooled device connections */
@@ -2084,6 +2161,9 @@ struct rp_proxy {
 #endif
 #if RP_ENABLE_SHARE
     struct rp_stream streams[RP_MAX_STREAMS];
+#endif
+#if RP_TURN_BOUND_
+    rp_event turn_ev[64];  /* the port's reports, kept for the next turn */
 #endif
     rp_config cfg;         /* public: read */
     struct rp_conn clients[RP_MAX_CONNS], devices[RP_MAX_UPSTREAM];

@@ -167,7 +167,7 @@ arena|cache arena|`RP_CACHE_BYTES`; touched only as objects are stored|0
 clients|client table|`RP_CLIENT_TABLE` addresses (`client_limit`, the failed-login lock)|0
 streams|shared streams|`RP_MAX_STREAMS` × `rp_stream` (the head kept for joiners, boundaries)|0
 rings|shared stream rings|`RP_MAX_STREAMS` × `RP_STREAM_RING`; touched only while streams run|0
-rest|everything else|counters, listener sockets, free and idle lists, TLS and EC state|0
+rest|everything else|counters, listener sockets, free and idle lists, TLS and EC state, the loop's reports kept between turns (64 × `rp_event` with a `RP_TURN_MAX_*` bound) and longest-turn record|0
 proxy|rp_proxy: all of rproxy's RAM|`rp_proxy_size()`|0
 msg|rp_http_msg: a parsed head, on the stack|`RP_MAX_HEADERS` × `rp_header` + the views; one per head parsed, two at most|0
 EOF

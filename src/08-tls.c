@@ -447,6 +447,10 @@ tls_pump(rp_proxy *p, rp_conn *c)
     int moved = 0;
     if (RP_ENABLE_TLS_DEVICE && CONNECTING(c))
         return 0;
+#if RP_ENABLE_TURN_STATS
+    if (!(c->flags & F_HSDONE))
+        TURN_COUNT(p, tls_steps);
+#endif
     while (tls_pump_once(p, c))
         moved = 1;
     return moved;

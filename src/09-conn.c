@@ -73,6 +73,7 @@ recv_done(rp_proxy *p, rp_conn *c, long n, size_t want)
 {
     if (n > 0) {
         c->flags |= F_PROGRESS;
+        TURN_BYTES(p, n);
         if ((size_t)n < want)
             c->ready &= ~RP_EV_READ;
         if (c->kind == K_CLIENT)
@@ -111,6 +112,7 @@ send_done(rp_proxy *p, rp_conn *c, long n, size_t len)
         return 1;
     }
     c->flags |= F_PROGRESS;
+    TURN_BYTES(p, n);
     if (c->kind == K_CLIENT)
         p->stats.bytes_out += (uint64_t)n;
     return 1;
@@ -264,6 +266,10 @@ conn_rearm(rp_proxy *p, rp_conn *c)
     }
     c->flags &= ~F_PROGRESS;
     ev = conn_interest(c);
+#if RP_TURN_MAX_BYTES
+    if (c->flags & F_RESUME) /* writable at once (level-triggered): served again */
+        ev |= RP_EV_WRITE;
+#endif
     if (ev != c->watched) {
         c->watched = (uint8_t)ev;
         rp_port_watch(c->sock, ev, c);
@@ -666,6 +672,9 @@ pair_service(rp_proxy *p, rp_conn *c)
 #endif
 {
     int moved;
+#if RP_TURN_MAX_BYTES
+    c->flags &= ~F_RESUME;
+#endif
     do {
         rp_conn *d = c->link;
         moved = conn_read(p, c);
@@ -677,6 +686,12 @@ pair_service(rp_proxy *p, rp_conn *c)
         if ((d = c->link) != NULL)
             moved |= conn_write(p, d);
         moved |= conn_write(p, c);
+#if RP_TURN_MAX_BYTES
+        if (moved && TURN_BYTES_SPENT(p)) { /* the turn's bytes are spent: a later turn goes on */
+            c->flags |= F_RESUME;
+            break;
+        }
+#endif
     } while (moved);
     if (c->link)
         conn_settle(p, c->link);

@@ -200,6 +200,25 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
             json_num(w, guard_counters[pos].name, GUARD_VAL(st, pos), pos > 0);
         w_put(w, "}", 1);
 #endif
+#if RP_ENABLE_TURN_STATS
+        {
+            const rp_turn *t = &p->loop.longest;
+            w_put(w, S(",\"loop\":{\"turns\":"));
+            w_num(w, p->loop.turns);
+            json_num(w, "bounded", p->loop.bounded, 1);
+            json_num(w, "max_events", RP_TURN_MAX_EVENTS, 1);
+            json_num(w, "max_bytes", RP_TURN_MAX_BYTES, 1);
+            w_put(w, S(",\"longest\":{\"ms\":"));
+            w_num(w, t->ms);
+            json_num(w, "at_ms", t->at_ms, 1);
+            json_num(w, "events", t->events, 1);
+            json_num(w, "left", t->left, 1);
+            json_num(w, "bytes", t->bytes, 1);
+            json_num(w, "tls_steps", t->tls_steps, 1);
+            json_num(w, "timers", t->timers, 1);
+            w_put(w, S("}}"));
+        }
+#endif
         return 1;
     }
     if (k == 1) {
@@ -409,6 +428,19 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
         prom_global(w, "rproxy_share_joins_total", "counter", st->share_joins);
         prom_global(w, "rproxy_share_drops_total", "counter", st->share_drops);
         prom_global(w, "rproxy_share_full_total", "counter", st->share_full);
+        return 1;
+    }
+    k--;
+#endif
+#if RP_ENABLE_TURN_STATS
+    if (k == 0) { /* the event loop's turns (an item of their own: item 0 is full) */
+        prom_global(w, "rproxy_loop_turns_total", "counter", p->loop.turns);
+        prom_global(w, "rproxy_loop_bounded_turns_total", "counter", p->loop.bounded);
+        prom_global(w, "rproxy_loop_longest_turn_ms", "gauge", p->loop.longest.ms);
+        prom_global(w, "rproxy_loop_longest_turn_events", "gauge", p->loop.longest.events);
+        prom_global(w, "rproxy_loop_longest_turn_bytes", "gauge", p->loop.longest.bytes);
+        prom_global(w, "rproxy_loop_longest_turn_tls_steps", "gauge", p->loop.longest.tls_steps);
+        prom_global(w, "rproxy_loop_longest_turn_timers", "gauge", p->loop.longest.timers);
         return 1;
     }
     k--;

@@ -3,7 +3,10 @@
  * the timers that are due.  Timers are a deadline per connection and one
  * "earliest deadline" hint; the full sweep runs only when the hint is due.
  * A listener that hits EMFILE pauses for RP_LISTEN_PAUSE_MS instead of
- * spinning.  Reports on connections go to the dispatcher of [9].
+ * spinning.  Reports on connections go to the dispatcher of [9].  A turn
+ * may be bounded (RP_TURN_MAX_EVENTS, RP_TURN_MAX_BYTES): rp_poll keeps the
+ * reports it left in p->turn_ev for the next turn, and conn_free drops a
+ * freed slot's from them as it does within a turn.
  * Owns: p->lsocks, p->batch, p->next_timer.  Calls: [8] [9] [13] [16] [24].
  * Called by: [19] (rp_poll). */
 #include "rp_int.h"
@@ -107,8 +110,10 @@ timers_run(rp_proxy *p)
         rp_conn *c = i < RP_MAX_CONNS ? &p->clients[i] : &p->devices[i - RP_MAX_CONNS];
         if (c->state == CS_FREE || !c->deadline)
             continue;
-        if (c->deadline <= p->now)
+        if (c->deadline <= p->now) {
+            TURN_COUNT(p, timers);
             conn_timeout(p, c);
+        }
         else
             timer_hint(p, c->deadline);
     }

@@ -138,37 +138,93 @@ rp_start(rp_proxy *p)
     return RP_OK;
 }
 
+#if RP_ENABLE_TURN_STATS
+/* The turn that began at t0 served `served` reports and left `left`: keep
+ * it if it is the longest (as long -- the clock counts ms: if it did more). */
+static void
+turn_record(rp_proxy *p, uint64_t t0, int served, int left)
+{
+    rp_turn *t = &p->turn, *m = &p->loop.longest;
+    t->at_ms = t0 - p->t_started;
+    t->ms = (uint32_t)(rp_port_now_ms() - t0);
+    t->events = (uint32_t)served;
+    t->left = (uint32_t)left;
+    p->loop.turns++;
+    if (left)
+        p->loop.bounded++;
+    if (t->ms != m->ms ? t->ms > m->ms
+                       : t->events + t->tls_steps + t->timers + t->bytes >
+                             m->events + m->tls_steps + m->timers + m->bytes)
+        *m = *t;
+}
+
+void
+rp_loop_reset(rp_proxy *p)
+{
+    memset(&p->loop.longest, 0, sizeof(p->loop.longest));
+}
+#endif
+
+/* A turn is over when it served RP_TURN_MAX_EVENTS reports or moved
+ * RP_TURN_MAX_BYTES (0: no bound). */
+#define TURN_DONE(p, served) \
+    ((RP_TURN_MAX_EVENTS && (served) >= RP_TURN_MAX_EVENTS) || TURN_BYTES_SPENT(p))
+
 int
 rp_poll(rp_proxy *p, int timeout_ms)
 {
+#if RP_TURN_BOUND_
+    rp_event *ev = p->turn_ev; /* survives the turn: what it leaves */
+#else
     rp_event ev[64];
-    int i, n, wait = timeout_ms;
+#endif
+    int i = 0, n, served = 0, wait = timeout_ms;
     p->now = rp_port_now_ms();
-    if (p->next_timer) {
-        uint64_t left = p->next_timer > p->now ? p->next_timer - p->now : 0;
-        if (wait < 0 || left < (uint64_t)wait)
-            wait = (int)left;
+#if RP_TURN_BOUND_
+    if (p->batch_at < p->batch_n) { /* the last turn's leftovers first, no waiting */
+        i = p->batch_at;
+        n = p->batch_n;
+    } else
+#endif
+    {
+        if (p->next_timer) {
+            uint64_t left = p->next_timer > p->now ? p->next_timer - p->now : 0;
+            if (wait < 0 || left < (uint64_t)wait)
+                wait = (int)left;
+        }
+        n = rp_port_wait(ev, 64, wait);
+        if (n < 0)
+            return n;
+        p->now = rp_port_now_ms();
     }
-    n = rp_port_wait(ev, (int)RP_COUNT(ev), wait);
-    if (n < 0)
-        return n;
-    p->now = rp_port_now_ms();
+#if RP_TURN_TRACK_
+    memset(&p->turn, 0, sizeof(p->turn));
+#endif
     p->batch = ev;
     p->batch_n = n;
-    for (i = 0; i < n; i++) {
+    for (; i < n && !TURN_DONE(p, served); i++) {
         p->batch_at = i + 1;
-        if (ev[i].ud)
+        if (ev[i].ud) {
+            served++;
             on_event(p, ev[i].ud, ev[i].events);
+        }
     }
-    p->batch = NULL;
-    p->batch_n = p->batch_at = 0;
+    if (i < n) { /* bounded: conn_free still drops reports of a freed slot */
+        p->batch_at = i;
+    } else {
+        p->batch = NULL;
+        p->batch_n = p->batch_at = 0;
+    }
 #if RP_ENABLE_DNS
     if (p->dns_pending) /* the port woke the wait when an answer came */
         dns_collect(p);
 #endif
     if (p->next_timer && p->now >= p->next_timer)
         timers_run(p);
-    return n;
+#if RP_ENABLE_TURN_STATS
+    turn_record(p, p->now, served, n - i);
+#endif
+    return served;
 }
 
 void

@@ -264,6 +264,7 @@ enum {
 #define F_UPG (1u << 22)      /* client asked for an Upgrade */
 #define F_PROXYHDR (1u << 23) /* client: its PROXY header is still to come */
 #define F_SNOVIEW (1u << 23)  /* device (DS_STREAM): its stream has no viewer: share_linger */
+#define F_RESUME (1u << 27)   /* client: the turn's byte bound cut its service (socket) */
 /* Response: why it was cut after its head (CUT_*, the access log's only). */
 #if RP_ENABLE_ACCESS_LOG
 #define F_CUT_SHIFT 24
@@ -271,6 +272,24 @@ enum {
 #define F_CUTS F_CUT(7)
 #else
 #define F_CUTS 0u
+#endif
+
+/* The current rp_poll turn's work (p->turn): bytes moved, TLS handshake
+ * steps and timers for the longest-turn record, bytes for the bound. */
+#if RP_TURN_TRACK_
+#define TURN_BYTES(p, n) ((p)->turn.bytes += (uint32_t)(n))
+#else
+#define TURN_BYTES(p, n) ((void)0)
+#endif
+#if RP_ENABLE_TURN_STATS
+#define TURN_COUNT(p, field) ((p)->turn.field++)
+#else
+#define TURN_COUNT(p, field) ((void)0)
+#endif
+#if RP_TURN_MAX_BYTES
+#define TURN_BYTES_SPENT(p) ((p)->turn.bytes >= (uint32_t)RP_TURN_MAX_BYTES)
+#else
+#define TURN_BYTES_SPENT(p) 0
 #endif
 
 /* Cleared when a client starts its next request. */

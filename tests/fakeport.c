@@ -48,6 +48,7 @@ static fsock socks[FP_MAX_SOCKS];
 static int nsocks;
 static uint64_t now_ms;
 static unsigned cursor; /* rp_port_wait fairness */
+static int nwaits, last_wait_timeout; /* rp_port_wait calls, the last timeout */
 static int listen_fail;
 static int accept_fail;
 static int misuse;
@@ -293,6 +294,7 @@ fp_reset_all(void)
     nsocks = 0;
     now_ms = 0;
     cursor = 0;
+    nwaits = last_wait_timeout = 0;
     listen_fail = accept_fail = misuse = 0;
     nconnects = npolicies = nblobs = 0;
 #if RP_ENABLE_DNS
@@ -851,7 +853,8 @@ int
 rp_port_wait(rp_event *ev, int max, int timeout_ms)
 {
     int k, n = 0;
-    (void)timeout_ms; /* never blocks: the test owns the clock */
+    nwaits++; /* never blocks: the test owns the clock */
+    last_wait_timeout = timeout_ms;
     if (nsocks == 0)
         return 0;
     for (k = 0; k < nsocks && n < max; k++) {
@@ -866,6 +869,18 @@ rp_port_wait(rp_event *ev, int max, int timeout_ms)
         }
     }
     return n;
+}
+
+int
+fp_wait_count(void)
+{
+    return nwaits;
+}
+
+int
+fp_wait_timeout(void)
+{
+    return last_wait_timeout;
 }
 
 uint64_t

@@ -120,6 +120,12 @@ int fp_shut(int s);            /**< rproxy called rp_port_shutdown */
 int fp_open_count(void);       /**< sockets handed to rproxy, not closed */
 int fp_misuse(void);           /**< calls on closed/unknown sockets */
 
+/* ---- the event loop ---- */
+/** rp_port_wait calls so far, and the timeout the last one was given
+ *  (the fake never blocks; a test checks rproxy did not ask it to). */
+int fp_wait_count(void);
+int fp_wait_timeout(void);
+
 /* ---- misc ---- */
 /** Register a blob for rp_port_blob (data is not copied). */
 void fp_blob_add(const char *name, const void *data, size_t len);

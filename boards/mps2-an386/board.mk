@@ -46,7 +46,8 @@ FW_SSL_DIR = deps/bearssl
 FW_SSL_LIB = $(FW_BUILD)/bearssl/libbearssl.a
 FW_TLS     = $(FW_BUILD)/tls
 FW_KNOBS   ?=
-FW_CPP     = -DRP_CONFIG_FILE='"rp_config.h"' $(FW_VDEF) $(FW_KNOBS) -I$(FW_DIR) -I. -Iport $(LWIP_INC) -isystem $(FW_SSL_DIR)/inc
+FW_EXTRA  ?=
+FW_CPP     = $(FW_EXTRA) -DRP_CONFIG_FILE='"rp_config.h"' $(FW_VDEF) $(FW_KNOBS) -I$(FW_DIR) -I. -Iport $(LWIP_INC) -isystem $(FW_SSL_DIR)/inc
 FW_CFLAGS  = $(FW_ARCH) -Os -g -ffunction-sections -fdata-sections
 FW_LDFLAGS = $(FW_ARCH) -T$(FW_DIR)/mps2-an386.ld -Wl,--gc-sections -Wl,-Map=$(FW_BUILD)/rproxy-gw.map \
              -specs=nano.specs -specs=nosys.specs

@@ -4,7 +4,7 @@
  * SPDX-License-Identifier: MIT
  *
  * 8 clients and 8 device connections with 2 KiB buffers, of which up to 2
- * clients at once over TLS (BearSSL): the whole rp_proxy is 147,192 B with
+ * clients at once over TLS (BearSSL): the whole rp_proxy is 147,704 B with
  * the 16 KiB cache arena
  * (printed at boot and by `make size-firmware`).  gateway.conf is parsed on
  * the build host (scripts/cfgimage.c): no parser in the firmware.
@@ -57,6 +57,18 @@
 #define RP_ENABLE_HEADER_RULES 0 /* no `headers` rule sets (issue 15) */
 #define RP_ENABLE_STREAM_TIMEOUTS 0 /* no route device_timeout= / stream_idle=, timeout tunnel= (issue 15) */
 #define RP_ENABLE_ERROR_PAGES 0 /* no error_page (issue 15) */
+/* The loop's turn (issue 19): main.c times each rp_poll itself (LAN9118 counter, us)
+ * and prints the longest; the core's record and the bounds cost flash
+ * (README knob table).  #ifndef: a measurement build sets them with FW_EXTRA. */
+#ifndef RP_ENABLE_TURN_STATS
+#define RP_ENABLE_TURN_STATS 0  /* no core longest-turn record */
+#endif
+#ifndef RP_TURN_MAX_EVENTS
+#define RP_TURN_MAX_EVENTS 4    /* at most 4 reports a turn (+28 B; reports kept in rp_proxy) */
+#endif
+#ifndef RP_TURN_MAX_BYTES
+#define RP_TURN_MAX_BYTES 0     /* no bound on bytes per turn */
+#endif
 
 /* TLS termination: one EC P-256 certificate (gw.crt/gw.key in flash). */
 #define RP_ENABLE_TLS     1

@@ -712,6 +712,59 @@ def t_status_page(ctx):
     eq(status_raw(ctx, port=px3.port).status, 200, "status from an allowed address")
 
 
+LOOP_KEYS = {"turns", "bounded", "max_events", "max_bytes", "longest"}
+TURN_KEYS = {"ms", "at_ms", "events", "left", "bytes", "tls_steps", "timers"}
+BUF_SIZE = 16384  # RP_BUF_SIZE of the test builds (the host default)
+
+
+@test("status: the event loop's longest turn (JSON loop{}, Prometheus rproxy_loop_*); "
+      "a 4 MiB response through the per-turn byte bound arrives byte-exact", timeout=40)
+def t_status_loop(ctx):
+    big = bytes((i * 7) % 251 for i in range(4 << 20))
+
+    def send_big(conn, req):
+        conn.send(response(200, body=big))
+        return True
+
+    a = ctx.device(handler=send_big, name="big")
+    ctx.start(ctx.config(pools=["pool p", "device p %s" % a.addr], extra=STATUS))
+    for i in range(3):
+        r = one(ctx, "GET", "/big%d" % i, timeout=30)
+        eq(r.status, 200, "4 MiB response %d" % i)
+        check(r.body == big, "4 MiB body %d byte-exact" % i, "%d bytes" % len(big),
+              "%d bytes%s" % (len(r.body), "" if len(r.body) != len(big) else ", different"))
+    js = status_json(ctx)
+    lp = js.get("loop")
+    check(isinstance(lp, dict) and LOOP_KEYS <= set(lp), "JSON loop object", sorted(LOOP_KEYS),
+          lp)
+    check(TURN_KEYS <= set(lp["longest"]), "JSON loop.longest fields", sorted(TURN_KEYS),
+          lp["longest"])
+    eq((lp["max_events"], lp["max_bytes"]), (16, 262144), "compiled bounds (host defaults)")
+    lg = lp["longest"]
+    check(lp["turns"] >= 6, "turns counted", ">= 6 (3 requests, 4 MiB each)", lp["turns"])
+    check(lp["bounded"] <= lp["turns"], "bounded turns <= turns", "<= %d" % lp["turns"],
+          lp["bounded"])
+    check(lg["events"] >= 1 and lg["bytes"] >= 1, "the longest turn did something",
+          "events >= 1, bytes >= 1", lg)
+    check(lg["bytes"] <= 262144 + 4 * BUF_SIZE, "the longest turn within the byte bound",
+          "<= 262144 + one step (4 x %d)" % BUF_SIZE, lg["bytes"])
+    check(lg["events"] + lg["left"] <= 64 and lg["events"] <= 16,
+          "the longest turn within the report bound", "events <= 16", lg)
+    check(0 <= lg["at_ms"] <= js["uptime_ms"], "longest.at_ms within the uptime",
+          "0..%d" % js["uptime_ms"], lg["at_ms"])
+    samples, types, bad = parse_prom(status_raw(ctx, "?format=prometheus").body.decode())
+    eq(bad, [], "Prometheus lines that do not parse")
+    got = {s[0]: s[2] for s in samples if s[0].startswith("rproxy_loop_")}
+    want = ["rproxy_loop_bounded_turns_total", "rproxy_loop_longest_turn_bytes",
+            "rproxy_loop_longest_turn_events", "rproxy_loop_longest_turn_ms",
+            "rproxy_loop_longest_turn_timers", "rproxy_loop_longest_turn_tls_steps",
+            "rproxy_loop_turns_total"]
+    eq(sorted(got), want, "Prometheus rproxy_loop_* metrics")
+    check(got["rproxy_loop_turns_total"] > lp["turns"], "turns still counting",
+          "> %d" % lp["turns"], got["rproxy_loop_turns_total"])
+    eq(types.get("rproxy_loop_turns_total", ("",))[0], "counter", "rproxy_loop_turns_total type")
+
+
 # =====================================================================
 # 9. config errors
 # =====================================================================
