@@ -105,6 +105,13 @@
 #define RP_STREAM_RING    8192  /* two 4 KB camera frames */
 #define RP_STREAM_HEAD    512
 #define RP_STREAM_SYNCS   8
+#undef RP_ENABLE_PATH_MAP
+#define RP_ENABLE_PATH_MAP 1    /* issue 15: a device UI under /sensor/ */
+#define RP_MAP_HOST_MAX   32
+#undef RP_ENABLE_HEADER_RULES
+#define RP_ENABLE_HEADER_RULES 1 /* issue 15: one response header set */
+#define RP_MAX_HEADER_RULES 4
+#define RP_MAX_HEADER_SETS 1
 #endif
 
 #endif

@@ -14,7 +14,9 @@
 # BearSSL's SHA-256 on the M4), and the PLC never sees Authorization; three
 # viewers of the camera each get whole JPEG parts from one device
 # connection, a late viewer's first part is whole, and the device
-# connection closes when they leave.  TAP output; the UART log is
+# connection closes when they leave; the PLC's UI mounted under /sensor/
+# (rewrite=/: the PLC sees /status, its redirect to /home comes back as
+# /sensor/home) with one response header set by a header rule.  TAP output; the UART log is
 # build/qemu-plus-uart.log.
 set -u
 cd "$(dirname "$0")/../.."
@@ -64,7 +66,7 @@ qemu-system-arm -M mps2-an386 -nographic -monitor none -serial stdio \
 pids="$pids $!"
 i=0
 while ! grep -q "rproxy gateway ready" $UART 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-echo "1..13"
+echo "1..16"
 if grep -q "rproxy gateway ready" $UART; then
     ok "plus firmware booted in $(($(now_ms) - t0)) ms ($(grep -o 'rp_proxy [0-9]* bytes' $UART))"
 else
@@ -91,6 +93,14 @@ code=$($C -u admin:gw-secret -o /dev/null -w '%{http_code}' $URL/admin/x)
 t2=$(now_ms)
 check "right password (SHA-256-crypt, 5000 rounds, on the M4 in $((t2 - t1)) ms incl. the PLC's 150): 200" "$code" "200"
 check "the PLC never saw Authorization" "$(dev_report | awk '/^plc/ {print $3}')" "auth=0"
+
+# ---- issue 15: the PLC's UI under /sensor/ (rewrite=/) with one response header
+h=$($C -D - $URL/sensor/status | tr -d '\r')
+check "/sensor/status reaches the PLC as /status" "$(echo "$h" | awk '/^plc ok/ {print $4}')" "/status"
+check "... with the header rule's Strict-Transport-Security" \
+    "$(echo "$h" | awk -F': ' '/^Strict-Transport-Security:/ {print $2}')" "max-age=31536000"
+check "the PLC's redirect to /home comes back as /sensor/home" \
+    "$($C -D - -o /dev/null $URL/sensor/login | tr -d '\r' | awk -F': ' '/^Location:/ {print $2}')" "/sensor/home"
 
 # ---- share=on: three viewers of the one-client camera
 view() { # SECONDS DELAY: count whole MJPEG parts a viewer gets

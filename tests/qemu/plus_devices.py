@@ -60,8 +60,13 @@ def plc():
                         state["auth"] += 1
                 time.sleep(0.15)
                 n += 1
-                body = b"plc ok %d\n" % n
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                target = head.split(b" ")[1] if head.count(b" ") >= 2 else b"?"
+                body = b"plc ok %d %s\n" % (n, target)
+                extra = b""
+                if target == b"/login":  # a device UI that redirects to its own root
+                    extra = b"Location: /home\r\n"
+                c.sendall(b"HTTP/1.1 %s\r\n%sContent-Length: %d\r\n\r\n"
+                          % (b"302 Found" if extra else b"200 OK", extra, len(body)) + body)
         except OSError:
             pass
         finally:
