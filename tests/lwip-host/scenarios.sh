@@ -85,9 +85,15 @@ print(s.recv(100).split(b"\r\n")[0].decode())' $GWIP 2>&1)
 
     # failover: stop dev2, every request still answered by dev1
     kill $pid_dev2 2>/dev/null; sleep 0.2
-    for i in 1 2 3 4 5 6 7 8; do $C -D - -o /dev/null http://$GWIP/f$i; done | tr -d '\r' |
+    : >$OUT/fo-err
+    for i in 1 2 3 4 5 6 7 8; do
+        t0=$(date +%s%3N)
+        $C -D - -o /dev/null http://$GWIP/f$i || echo "f$i: curl exit $? after $(($(date +%s%3N) - t0)) ms" >>$OUT/fo-err
+    done | tr -d '\r' |
         awk '/^HTTP/ {s[$2]++} /^X-Device:/ {c[$2]++} END {printf "200=%d dev1=%d dev2=%d", s[200], c["dev1"], c["dev2"]}' >$OUT/fo
     check "$sc: failover: dev2 stopped, all 8 answered by dev1" "$(cat $OUT/fo)" "200=8 dev1=8 dev2=0"
+    # (a request that failed: which, how -- seen once as a connection rproxy never accepted)
+    [ -s $OUT/fo-err ] && sed 's/^/# /' $OUT/fo-err
     wait $pid_dev2 2>/dev/null
     devsim 9102 dev2
 }
