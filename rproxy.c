@@ -541,6 +541,9 @@ RP_INTERNAL int exchange_fail(rp_proxy *p, rp_conn *c, int status);
 /* reply_error(p, c, status, "rule"): the text reaches the log only with
  * RP_ENABLE_REASONS (WHY_ARG) */
 RP_INTERNAL int reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why));
+/* The count and the log line of a refusal (reply_error's, and [22]'s that
+ * keep the connection). */
+RP_INTERNAL void refusal_noted_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why));
 #define reply_error(p, c, status, why) reply_error_(p, c, status WHY_ARG(why))
 RP_INTERNAL int dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
 #if RP_ENABLE_LIMITS
@@ -615,6 +618,7 @@ RP_INTERNAL void timers_run(rp_proxy *p);
  * while only they would call it: RP_ENABLE_STATUS 0). */
 #if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL || RP_ENABLE_ACL
 RP_INTERNAL int addr_in_net(const rp_addr *a, const rp_addr *net, int bits);
+RP_INTERNAL int addr_in_nets(const rp_addr *a, const rp_net *nets, int n); /* one of them */
 #endif
 
 #if RP_ENABLE_AUTH
@@ -1045,6 +1049,17 @@ addr_in_net(const rp_addr *a, const rp_addr *net, int bits)
     if (net->family != a->family || memcmp(net->ip, a->ip, (size_t)full) != 0)
         return 0;
     return !rest || ((net->ip[full] ^ a->ip[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+/* 1 when a is inside one of nets[0..n). */
+int
+addr_in_nets(const rp_addr *a, const rp_net *nets, int n)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (addr_in_net(a, &nets[i].net, nets[i].bits))
+            return 1;
+    return 0;
 }
 #endif
 
@@ -7089,8 +7104,8 @@ exchange_fail(rp_proxy *p, rp_conn *c, int status)
 
 /* A refusal before any device is involved (bad request, no route); why
  * names the rule (RP_ENABLE_REASONS builds). */
-int
-reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
+void
+refusal_noted_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
 {
     if (status < 500 || status == 501 || status == 505)
         p->stats.bad_requests++;
@@ -7103,7 +7118,14 @@ reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
 #endif
 #else
     RP_LOG(RP_LOG_INFO, ("refused request: %d %s", status, reason_for(status)));
+    (void)c;
 #endif
+}
+
+int
+reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
+{
+    refusal_noted_(p, c, status WHY_ARG(why));
     return exchange_fail(p, c, status);
 }
 
@@ -8324,13 +8346,9 @@ status_allowed(const rp_config *c, const rp_addr *a)
 {
     static const rp_addr lo4 = {4, {127}, 0}, lo6 = {6, {0, 0, 0, 0, 0, 0, 0, 0,
                                                            0, 0, 0, 0, 0, 0, 0, 1}, 0};
-    int i;
     if (c->nallow == 0)
         return addr_in_net(a, &lo4, 8) || addr_in_net(a, &lo6, 128);
-    for (i = 0; i < c->nallow; i++)
-        if (addr_in_net(a, &c->allow[i].net, c->allow[i].bits))
-            return 1;
-    return 0;
+    return addr_in_nets(a, c->allow, c->nallow);
 }
 
 #if RP_ENABLE_RUNTIME
@@ -10267,18 +10285,6 @@ proxy_header_want(const uint8_t *b, size_t have)
 #include <bearssl.h>
 #endif
 
-#if RP_ENABLE_ACL || RP_ENABLE_PROXY_PROTOCOL
-/* 1 when a is inside one of nets[0..n). */
-static int
-nets_match(const rp_net *nets, int n, const rp_addr *a)
-{
-    int i;
-    for (i = 0; i < n; i++)
-        if (addr_in_net(a, &nets[i].net, nets[i].bits))
-            return 1;
-    return 0;
-}
-#endif
 
 /* A refusal that keeps the connection when it can: a request without a
  * body on a keep-alive connection gets its answer and the next request is
@@ -10290,13 +10296,7 @@ refuse_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
 {
     if (c->mode != M_NONE || !(c->flags & F_KEEP) || (c->flags & F_UPG) || p->stopping)
         return reply_error_(p, c, status WHY_ARG(why));
-    p->stats.bad_requests++;
-#if RP_ENABLE_REASONS
-    RP_LOG(RP_LOG_INFO, ("refused request: %d %s: %s", status, reason_for(status), why));
-#if RP_ENABLE_ACCESS_LOG
-    c->why = why;
-#endif
-#endif
+    refusal_noted_(p, c, status WHY_ARG(why));
     c->in.r += c->head_len; /* answered here: never retried */
     c->head_len = 0;
     c->status = status;
@@ -10540,7 +10540,7 @@ route_guard(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     int rc;
     (void)m, (void)rc;
 #if RP_ENABLE_ACL
-    if (r->nallow && !nets_match(r->allow, r->nallow, &c->peer)) {
+    if (r->nallow && !addr_in_nets(&c->peer, r->allow, r->nallow)) {
         p->stats.acl_denied++;
         return refuse(p, c, 403, "client not in the route's allow=");
     }
@@ -10561,7 +10561,7 @@ int
 proxy_accept(rp_proxy *p, rp_conn *c)
 {
     const rp_listener_cfg *l = &p->cfg.listeners[c->lsn];
-    if (l->nproxy_from && !nets_match(l->proxy_from, l->nproxy_from, &c->peer)) {
+    if (l->nproxy_from && !addr_in_nets(&c->peer, l->proxy_from, l->nproxy_from)) {
         char ip[48];
         p->stats.proxy_refused++;
         rp_addr_format(&c->peer, ip, sizeof(ip));
@@ -11106,21 +11106,9 @@ stream_pump(rp_proxy *p, struct rp_stream *s, rp_conn *d)
     return moved;
 }
 
-/* A stream nobody needs any more: its device connection and its slot go. */
-static void
-stream_close(rp_proxy *p, struct rp_stream *s)
-{
-    rp_conn *d = s->dev;
-    s->dev = NULL;
-    s->state = SS_FREE;
-    if (d) {
-        d->stream = 0;
-        conn_free(p, d);
-    }
-}
-
-/* The stream ended (done or failed): the device connection goes (a clean
- * end could be pooled; a stream's device is not worth keeping). */
+/* The stream ended (done or failed), or nobody watches it any more: the
+ * device connection goes (a clean end could be pooled; a stream's device
+ * is not worth keeping), the slot once no viewer is left. */
 static void
 stream_ended(rp_proxy *p, struct rp_stream *s)
 {
@@ -11154,7 +11142,7 @@ stream_timeout(rp_proxy *p, rp_conn *d, int kind)
     struct rp_stream *s = stream_of(p, d);
     int i = d->stream - 1;
     if (kind == T_SLINGER) {
-        stream_close(p, s);
+        stream_ended(p, s);
         return;
     }
     p->stats.timeouts++; /* the device went silent: the stream ends for all */
@@ -11281,7 +11269,7 @@ stream_leave(rp_proxy *p, rp_conn *c)
         return;
     }
     if (!p->cfg.routes[s->route].share_linger_ms) {
-        stream_close(p, s);
+        stream_ended(p, s);
     } else if (s->dev) {
         s->dev->flags |= F_SNOVIEW; /* T_SLINGER now */
         conn_rearm(p, s->dev);

@@ -121,6 +121,17 @@ addr_in_net(const rp_addr *a, const rp_addr *net, int bits)
         return 0;
     return !rest || ((net->ip[full] ^ a->ip[full]) & (0xff00 >> rest) & 0xff) == 0;
 }
+
+/* 1 when a is inside one of nets[0..n). */
+int
+addr_in_nets(const rp_addr *a, const rp_net *nets, int n)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (addr_in_net(a, &nets[i].net, nets[i].bits))
+            return 1;
+    return 0;
+}
 #endif
 
 #if RP_ENABLE_IPV6

@@ -110,8 +110,8 @@ exchange_fail(rp_proxy *p, rp_conn *c, int status)
 
 /* A refusal before any device is involved (bad request, no route); why
  * names the rule (RP_ENABLE_REASONS builds). */
-int
-reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
+void
+refusal_noted_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
 {
     if (status < 500 || status == 501 || status == 505)
         p->stats.bad_requests++;
@@ -124,7 +124,14 @@ reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
 #endif
 #else
     RP_LOG(RP_LOG_INFO, ("refused request: %d %s", status, reason_for(status)));
+    (void)c;
 #endif
+}
+
+int
+reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
+{
+    refusal_noted_(p, c, status WHY_ARG(why));
     return exchange_fail(p, c, status);
 }
 

@@ -13,13 +13,9 @@ status_allowed(const rp_config *c, const rp_addr *a)
 {
     static const rp_addr lo4 = {4, {127}, 0}, lo6 = {6, {0, 0, 0, 0, 0, 0, 0, 0,
                                                            0, 0, 0, 0, 0, 0, 0, 1}, 0};
-    int i;
     if (c->nallow == 0)
         return addr_in_net(a, &lo4, 8) || addr_in_net(a, &lo6, 128);
-    for (i = 0; i < c->nallow; i++)
-        if (addr_in_net(a, &c->allow[i].net, c->allow[i].bits))
-            return 1;
-    return 0;
+    return addr_in_nets(a, c->allow, c->nallow);
 }
 
 #if RP_ENABLE_RUNTIME

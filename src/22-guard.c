@@ -23,18 +23,6 @@
 #include <bearssl.h>
 #endif
 
-#if RP_ENABLE_ACL || RP_ENABLE_PROXY_PROTOCOL
-/* 1 when a is inside one of nets[0..n). */
-static int
-nets_match(const rp_net *nets, int n, const rp_addr *a)
-{
-    int i;
-    for (i = 0; i < n; i++)
-        if (addr_in_net(a, &nets[i].net, nets[i].bits))
-            return 1;
-    return 0;
-}
-#endif
 
 /* A refusal that keeps the connection when it can: a request without a
  * body on a keep-alive connection gets its answer and the next request is
@@ -46,13 +34,7 @@ refuse_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why))
 {
     if (c->mode != M_NONE || !(c->flags & F_KEEP) || (c->flags & F_UPG) || p->stopping)
         return reply_error_(p, c, status WHY_ARG(why));
-    p->stats.bad_requests++;
-#if RP_ENABLE_REASONS
-    RP_LOG(RP_LOG_INFO, ("refused request: %d %s: %s", status, reason_for(status), why));
-#if RP_ENABLE_ACCESS_LOG
-    c->why = why;
-#endif
-#endif
+    refusal_noted_(p, c, status WHY_ARG(why));
     c->in.r += c->head_len; /* answered here: never retried */
     c->head_len = 0;
     c->status = status;
@@ -296,7 +278,7 @@ route_guard(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     int rc;
     (void)m, (void)rc;
 #if RP_ENABLE_ACL
-    if (r->nallow && !nets_match(r->allow, r->nallow, &c->peer)) {
+    if (r->nallow && !addr_in_nets(&c->peer, r->allow, r->nallow)) {
         p->stats.acl_denied++;
         return refuse(p, c, 403, "client not in the route's allow=");
     }
@@ -317,7 +299,7 @@ int
 proxy_accept(rp_proxy *p, rp_conn *c)
 {
     const rp_listener_cfg *l = &p->cfg.listeners[c->lsn];
-    if (l->nproxy_from && !nets_match(l->proxy_from, l->nproxy_from, &c->peer)) {
+    if (l->nproxy_from && !addr_in_nets(&c->peer, l->proxy_from, l->nproxy_from)) {
         char ip[48];
         p->stats.proxy_refused++;
         rp_addr_format(&c->peer, ip, sizeof(ip));

@@ -456,21 +456,9 @@ stream_pump(rp_proxy *p, struct rp_stream *s, rp_conn *d)
     return moved;
 }
 
-/* A stream nobody needs any more: its device connection and its slot go. */
-static void
-stream_close(rp_proxy *p, struct rp_stream *s)
-{
-    rp_conn *d = s->dev;
-    s->dev = NULL;
-    s->state = SS_FREE;
-    if (d) {
-        d->stream = 0;
-        conn_free(p, d);
-    }
-}
-
-/* The stream ended (done or failed): the device connection goes (a clean
- * end could be pooled; a stream's device is not worth keeping). */
+/* The stream ended (done or failed), or nobody watches it any more: the
+ * device connection goes (a clean end could be pooled; a stream's device
+ * is not worth keeping), the slot once no viewer is left. */
 static void
 stream_ended(rp_proxy *p, struct rp_stream *s)
 {
@@ -504,7 +492,7 @@ stream_timeout(rp_proxy *p, rp_conn *d, int kind)
     struct rp_stream *s = stream_of(p, d);
     int i = d->stream - 1;
     if (kind == T_SLINGER) {
-        stream_close(p, s);
+        stream_ended(p, s);
         return;
     }
     p->stats.timeouts++; /* the device went silent: the stream ends for all */
@@ -631,7 +619,7 @@ stream_leave(rp_proxy *p, rp_conn *c)
         return;
     }
     if (!p->cfg.routes[s->route].share_linger_ms) {
-        stream_close(p, s);
+        stream_ended(p, s);
     } else if (s->dev) {
         s->dev->flags |= F_SNOVIEW; /* T_SLINGER now */
         conn_rearm(p, s->dev);

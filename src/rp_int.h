@@ -497,6 +497,9 @@ RP_INTERNAL int exchange_fail(rp_proxy *p, rp_conn *c, int status);
 /* reply_error(p, c, status, "rule"): the text reaches the log only with
  * RP_ENABLE_REASONS (WHY_ARG) */
 RP_INTERNAL int reply_error_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why));
+/* The count and the log line of a refusal (reply_error's, and [22]'s that
+ * keep the connection). */
+RP_INTERNAL void refusal_noted_(rp_proxy *p, rp_conn *c, int status WHY_ARG(const char *why));
 #define reply_error(p, c, status, why) reply_error_(p, c, status WHY_ARG(why))
 RP_INTERNAL int dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m);
 #if RP_ENABLE_LIMITS
@@ -571,6 +574,7 @@ RP_INTERNAL void timers_run(rp_proxy *p);
  * while only they would call it: RP_ENABLE_STATUS 0). */
 #if RP_ENABLE_STATUS || RP_ENABLE_PROXY_PROTOCOL || RP_ENABLE_ACL
 RP_INTERNAL int addr_in_net(const rp_addr *a, const rp_addr *net, int bits);
+RP_INTERNAL int addr_in_nets(const rp_addr *a, const rp_net *nets, int n); /* one of them */
 #endif
 
 #if RP_ENABLE_AUTH
