@@ -205,7 +205,6 @@ listeners_take(rp_proxy *p, const rp_config *oc, const rp_config *nc, struct rp_
             continue;
         }
         if ((ls[j].sock = rp_port_listen(&nc->listeners[j].addr, RP_LISTEN_BACKLOG)) < 0) {
-            int rc = ls[j].sock;
             wbuf w;
             for (i = 0; i < j; i++) /* the sockets this apply opened */
                 if (ls[i].sock >= 0 && !kept[i])
@@ -214,9 +213,7 @@ listeners_take(rp_proxy *p, const rp_config *oc, const rp_config *nc, struct rp_
             w.p = err->msg, w.n = 0, w.cap = sizeof(err->msg) - 1, w.full = 0;
             w_put(&w, S("listen "));
             w_addr(&w, &nc->listeners[j].addr);
-            w_put(&w, S(": cannot open ("));
-            w_cstr(&w, rp_strerror(rc));
-            w_put(&w, S("): is the port taken, or the address not this host's?"));
+            w_put(&w, S(": cannot open: is the port taken, or the address not this host's?"));
             err->msg[w.full ? w.cap : w.n] = 0;
             return RP_EADDR;
         }
