@@ -9634,6 +9634,7 @@ rp_close_all(rp_proxy *p)
         if (c->state == CS_FREE)
             continue;
         n++;
+        CFG_ENTER(p, c); /* its exchange's configuration (its access line names its pool) */
         if (c->state != CS_HEAD && c->state != CS_CLOSING) { /* an exchange in flight */
             CUT(c, CUT_SHUTDOWN);
 #if RP_ENABLE_REASONS
@@ -9643,6 +9644,7 @@ rp_close_all(rp_proxy *p)
             access_log(p, c);
         }
         conn_free(p, c); /* and its device connection */
+        CFG_LIVE(p);
     }
     for (i = 0; i < RP_MAX_UPSTREAM; i++)
         if (p->devices[i].state != CS_FREE)
