@@ -229,7 +229,7 @@ ops_init(void)
 
     IP_ADDR4(&ns, 10, 0, 2, 2);
     dns_setserver(0, &ns);
-    board_printf("dns: name server 10.0.2.2:%u (lwIP resolver, %u names cached)\n",
+    board_printf("dns: name server 10.0.2.2:%u (lwIP resolver, %u lookups at once)\n",
                  (unsigned)DNS_SERVER_PORT, (unsigned)DNS_TABLE_SIZE);
 }
 #endif

@@ -8,8 +8,9 @@
 # through the firmware, are in tests/qemu/ops.py: a device by name serves
 # once its name resolves; the answer changes mid-test and traffic follows
 # within resolve=; a name that does not resolve at boot leaves its route 5xx
-# while the rest serves, until it resolves; empty, NXDOMAIN, SERVFAIL and
-# truncated answers keep the last good address.  TAP output; the UART log is
+# while the rest serves, until it resolves; empty, NXDOMAIN, SERVFAIL,
+# truncated and wrong-family answers keep the last good address; a name
+# server that takes 4 s delays no client.  TAP output; the UART log is
 # build/qemu-ops-uart.log.
 set -u
 cd "$(dirname "$0")/../.."
