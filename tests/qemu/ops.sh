@@ -7,7 +7,7 @@
 # networking; no system resolver, no real network).  The checks, with curl
 # through the firmware, are in tests/qemu/ops.py: a device by name serves
 # once its name resolves; the answer changes mid-test and traffic follows
-# within resolve=; a name that does not resolve at boot leaves its route 5xx
+# within resolve=; a name that does not resolve at boot leaves its route 503
 # while the rest serves, until it resolves; empty, NXDOMAIN, SERVFAIL,
 # truncated and wrong-family answers keep the last good address; a name
 # server that takes 4 s delays no client.  TAP output; the UART log is
