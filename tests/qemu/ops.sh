@@ -9,7 +9,7 @@
 # once its name resolves; the answer changes mid-test and traffic follows
 # within resolve=; a name that does not resolve at boot leaves its route 503
 # while the rest serves, until it resolves; empty, NXDOMAIN, SERVFAIL,
-# truncated and wrong-family answers keep the last good address; a name
+# truncated, wrong-family and huge answers keep the last good address; a name
 # server that takes 4 s delays no client.  TAP output; the UART log is
 # build/qemu-ops-uart.log.
 set -u
