@@ -22,6 +22,7 @@ TAP on stdout; the UART log is build/qemu-ops-uart.log.
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -148,6 +149,7 @@ def uart():
 
 
 def main():
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))  # (QEMU stopped in main's finally)
     for p in DEVICES.values():
         s = socket.socket()
         try:
