@@ -10,6 +10,10 @@
 #                        with RP_ENABLE_LIMITS 1 and protect.conf (a device that
 #                        serves one connection at a time behind max_conns=1 and
 #                        a queue; tests/qemu/protect.sh)
+#   make firmware-ops    build/mps2-an386-ops/rproxy-gw.elf: RP_BOARD_OPS (issue
+#                        17: devices by DNS name through lwIP's resolver, to a
+#                        name server at 10.0.2.2:9153) and ops.conf;
+#                        tests/qemu/ops.sh
 #
 # lwIP and BearSSL come from deps/ (scripts/fetch-deps.sh).  BearSSL is
 # built for the Cortex-M4 into $(FW_BUILD)/bearssl/libbearssl.a (bearssl.mk).
@@ -30,11 +34,21 @@ FW_BUILD   = build/mps2-an386-plus
 FW_CONF    = $(FW_DIR)/gateway-plus.conf
 FW_VDEF    = -DRP_BOARD_PLUS
 FW_BLOBS   = $(FW_BUILD)/tls/staff.users
+FW_LWIP_MORE =
+else ifeq ($(FW_VARIANT),ops)
+# FW_VARIANT=ops (make firmware-ops): issue 17 on the board (rp_config.h and
+# lwipopts.h RP_BOARD_OPS: RP_ENABLE_DNS, LWIP_UDP + LWIP_DNS), ops.conf.
+FW_BUILD   = build/mps2-an386-ops
+FW_CONF    = $(FW_DIR)/ops.conf
+FW_VDEF    = -DRP_BOARD_OPS=1
+FW_BLOBS   =
+FW_LWIP_MORE = $(LWIP_DIR)/core/dns.c
 else
 FW_BUILD   = build/mps2-an386
 FW_CONF    = $(FW_DIR)/gateway.conf
 FW_VDEF    =
 FW_BLOBS   =
+FW_LWIP_MORE =
 endif
 FW_ELF     = $(FW_BUILD)/rproxy-gw.elf
 FW_PORT   ?= 8088
@@ -53,11 +67,12 @@ FW_LDFLAGS = $(FW_ARCH) -T$(FW_DIR)/mps2-an386.ld -Wl,--gc-sections -Wl,-Map=$(F
              -specs=nano.specs -specs=nosys.specs
 FW_BOARD   = $(FW_BUILD)/board/main.o $(FW_BUILD)/board/startup.o $(FW_BUILD)/board/lan9118.o \
              $(FW_BUILD)/board/blobs.o $(FW_BUILD)/board/gateway-cfg.o
-FW_LWIP    = $(patsubst $(LWIP_DIR)/%.c,$(FW_BUILD)/lwip/%.o,$(LWIP_SRC))
+FW_LWIP    = $(patsubst $(LWIP_DIR)/%.c,$(FW_BUILD)/lwip/%.o,$(LWIP_SRC) $(FW_LWIP_MORE))
 FW_OBJ     = $(FW_BUILD)/rproxy.o $(FW_BUILD)/port/lwip.o $(FW_BOARD) $(FW_LWIP)
 FW_HDRS    = rproxy.h $(FW_DIR)/rp_config.h $(FW_DIR)/lwipopts.h port/lwip.h $(FW_SSL_DIR)/inc/bearssl.h
 
-.PHONY: firmware firmware-plus firmware-protect qemu size-firmware size-firmware-plus
+.PHONY: firmware firmware-plus firmware-protect firmware-ops qemu size-firmware size-firmware-plus \
+        size-firmware-ops
 
 firmware: $(FW_ELF)
 
@@ -66,6 +81,12 @@ firmware-plus: $(FW_SSL_LIB)
 
 size-firmware-plus:
 	@$(MAKE) --no-print-directory size-firmware FW_VARIANT=plus
+
+firmware-ops: $(FW_SSL_LIB)
+	@$(MAKE) --no-print-directory firmware FW_VARIANT=ops FW_SSL_LIB=$(FW_SSL_LIB)
+
+size-firmware-ops:
+	@$(MAKE) --no-print-directory size-firmware FW_VARIANT=ops
 
 # The plus firmware's users file (user "admin", password "gw-secret"), made at
 # build time like the certificate.

@@ -211,6 +211,29 @@ poll_timed(void)
                      (unsigned long)turn_max.accepted);
 }
 
+/* ==== The "ops" firmware (make firmware-ops) ====
+ * Issue 17 on the board: ops.conf names devices by DNS name, looked up by
+ * the port's rp_port_resolve through lwIP's resolver (LWIP_DNS, lwipopts.h)
+ * from the name server set here: 10.0.2.2, which QEMU's user networking
+ * forwards to the host's 127.0.0.1 (UDP too), on lwIP's DNS_SERVER_PORT
+ * (9153 in this variant), where tests/qemu/ops.sh runs a name server of its
+ * own.  (slirp's own 10.0.2.3 would ask the host's resolver: not used.)  A
+ * real gateway would take its name server from DHCP. */
+#if RP_BOARD_OPS
+#include "lwip/dns.h"
+
+static void
+ops_init(void)
+{
+    ip_addr_t ns;
+
+    IP_ADDR4(&ns, 10, 0, 2, 2);
+    dns_setserver(0, &ns);
+    board_printf("dns: name server 10.0.2.2:%u (lwIP resolver, %u lookups at once)\n",
+                 (unsigned)DNS_SERVER_PORT, (unsigned)DNS_TABLE_SIZE);
+}
+#endif
+
 /* ==== Main ==== */
 
 int
@@ -245,6 +268,9 @@ main(void)
     board_printf("eth: %02x:%02x:%02x:%02x:%02x:%02x 10.0.2.15/24 gw 10.0.2.2 link %s\n",
                  eth.hwaddr[0], eth.hwaddr[1], eth.hwaddr[2], eth.hwaddr[3], eth.hwaddr[4],
                  eth.hwaddr[5], netif_is_link_up(&eth) ? "up" : "down");
+#if RP_BOARD_OPS
+    ops_init();
+#endif
 
 #if RP_ENABLE_CONFIG_TEXT
     {

@@ -117,4 +117,19 @@
 #define RP_MAX_HEADER_SETS 1
 #endif
 
+/* The "ops" firmware (make firmware-ops, tests/qemu/ops.sh): issue 17 on the
+ * board -- devices by DNS name (ops.conf), looked up through lwIP's
+ * resolver (lwipopts.h: LWIP_UDP + LWIP_DNS for this variant only) from a
+ * name server main.c sets.  Its rproxy.o is larger than the default's 24 KiB
+ * budget (board README). */
+#ifndef RP_BOARD_OPS
+#define RP_BOARD_OPS 0
+#endif
+#if RP_BOARD_OPS
+#undef RP_ENABLE_DNS
+#define RP_ENABLE_DNS     1
+#undef RP_ENABLE_STATUS
+#define RP_ENABLE_STATUS  1     /* each named device's name, address and lookups */
+#endif
+
 #endif
