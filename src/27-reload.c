@@ -232,10 +232,6 @@ rp_config_apply(rp_proxy *p, rp_cfg_error *err)
     err->line = 0, err->col = 0, err->msg[0] = 0;
     if (p->spare != RL_READY || !p->started)
         return RP_EINVAL;
-#if RP_ENABLE_DNS
-    if (p->dns_pending) /* their answers are for the old slot's indexes */
-        return RP_EAGAIN;
-#endif
     memset(lfwd, 0, sizeof(lfwd));
     memset(dfwd, 0, sizeof(dfwd));
     memset(taken, 0, sizeof(taken));
@@ -313,6 +309,14 @@ rp_config_apply(rp_proxy *p, rp_cfg_error *err)
     }
 #if RP_ENABLE_AUTH
     memset(p->auth_ok, 0, sizeof(p->auth_ok)); /* the users files may have changed */
+#endif
+#if RP_ENABLE_DNS
+    for (i = 0; i < oc->ndevices; i++) /* lookups in flight answer the old indexes: dropped */
+        if (oc->devices[i].resolving) {
+            p->dns_orphan[i] = 1;
+            if (dfwd[i]) /* its twin asks again as soon as its port slot is free */
+                nc->devices[dfwd[i] - 1].resolve_next = p->now;
+        }
 #endif
     memcpy(p->dfwd, dfwd, sizeof(dfwd));
     memcpy(p->lfwd, lfwd, sizeof(lfwd));

@@ -79,6 +79,9 @@ def device(name, port):
             with hits_lock:
                 hits[name] += 1
             body = ("%s %s\n" % (name, self.path)).encode()
+            if self.path.startswith("/long"):  # 2 s, then 64 KB: in flight across a reload
+                time.sleep(2.0)
+                body = body + b"x" * 65536
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
@@ -174,9 +177,9 @@ def main():
              "-serial", "stdio", "-kernel", ELF, "-nic",
              "user,model=lan9118,hostfwd=tcp:127.0.0.1:%d-:80,guestfwd=tcp:10.0.2.100:%d-cmd:%s"
              % (PORT, DEVICES["cam-a"], relay)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
     try:
-        return run(dns, t0)
+        return run(dns, t0, qemu)
     finally:
         qemu.terminate()
         try:
@@ -192,7 +195,7 @@ def main():
                 note(line)
 
 
-def run(dns, t0):
+def run(dns, t0, qemu):
     booted = wait_for(lambda: "rproxy gateway ready" in uart(), 30)
     if not booted:
         nok("ops firmware booted (no banner in 30 s)")
@@ -278,8 +281,73 @@ def run(dns, t0):
     got = wait_for(lambda: curl("/cam/back")[1] == "cam-a /cam/back\n", 15)
     check("the slow answer (10.0.2.2) taken: /cam back at cam-a", got, True)
 
+    reload_checks(qemu)
     check("no fault on the UART", "FATAL" in uart(), False)
     return 0
+
+
+def status_json():
+    code, body = curl("/status")
+    return json.loads(body) if code == "200" else {}
+
+
+def reload_checks(qemu):
+    """Issue 17 item 5: 'r' on the UART applies the other compiled-in image
+    (ops2.conf: /v2 goes to the cameras, every pool index moves) while
+    traffic runs; a 2 s request in flight finishes on the image it began
+    with; devices keep their counters and resolved address; 'r' again
+    switches back."""
+    def uart_send(b):
+        qemu.stdin.write(b)
+        qemu.stdin.flush()
+    before = curl("/v2/a")
+    st = status_json()
+    plc0 = [d for p in st.get("pools", []) for d in p["devices"] if d.get("addr") == "10.0.2.2:9108"]
+    gen0 = st.get("reload", {}).get("generation")
+    results, longres = [], []
+    stop = threading.Event()
+    def traffic():
+        i = 0
+        while not stop.is_set():
+            results.append(curl("/plc/%d" % i))
+            i += 1
+    def long_req():
+        longres.append(curl("/long", timeout=20))
+    t_long = threading.Thread(target=long_req)
+    t_long.start()
+    time.sleep(0.5)  # the long request is at the PLC
+    t_traffic = threading.Thread(target=traffic)
+    t_traffic.start()
+    time.sleep(0.5)
+    uart_send(b"r")
+    applied = wait_for(lambda: "reload: image 2 applied (generation 2)" in uart(), 10)
+    time.sleep(1.0)
+    stop.set()
+    t_traffic.join()
+    t_long.join()
+    check("'r' on the UART: image 2 applied while requests run (UART log)", bool(applied), True)
+    check("before the reload /v2 went to the PLC (image 1's catch-all)", before, ("200", "plc /v2/a\n"))
+    check("after it /v2 goes to the cameras (image 2's route)", curl("/v2/b"), ("200", "cam-a /v2/b\n"))
+    bad = [r for r in results if r[0] != "200" or not r[1].startswith("plc /plc/")]
+    check("%d requests during the reload: every one answered 200 by the PLC" % len(results),
+          (len(results) > 5, bad), (True, []))
+    check("a 2 s request in flight across the reload finishes whole (64 KB + head line)",
+          (longres[0][0], len(longres[0][1])) if longres else None,
+          ("200", len("plc /long\n") + 65536))
+    st = status_json()
+    plc1 = [d for p in st.get("pools", []) for d in p["devices"] if d.get("addr") == "10.0.2.2:9108"]
+    cam = [d for p in st.get("pools", []) for d in p["devices"] if d.get("name") == "cam1.test"]
+    check("the PLC's request count carried over (not reset by the new image)",
+          bool(plc0 and plc1 and plc1[0]["requests"] >= plc0[0]["requests"] + len(results)), True)
+    check("cam1.test keeps its resolved address across the switch",
+          cam[0].get("addr") if cam else None, "10.0.2.2:9107")
+    check("status: generation %s -> 2, reloads 1" % gen0,
+          (gen0, st.get("reload", {}).get("generation"), st.get("reload", {}).get("reloads")),
+          (1, 2, 1))
+    uart_send(b"r")
+    back = wait_for(lambda: "reload: image 1 applied (generation 3)" in uart(), 10)
+    check("'r' again: image 1 back (generation 3), /v2 at the PLC again",
+          (bool(back), curl("/v2/c")), (True, ("200", "plc /v2/c\n")))
 
 
 if __name__ == "__main__":
