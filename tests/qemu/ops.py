@@ -282,6 +282,10 @@ def run(dns, t0, qemu):
     check("the slow answer (10.0.2.2) taken: /cam back at cam-a", got, True)
 
     reload_checks(qemu)
+    size = subprocess.run(["arm-none-eabi-size", ELF], capture_output=True, text=True).stdout
+    text_data = sum(int(x) for x in size.splitlines()[1].split()[:2]) if size else -1
+    check("the ops firmware's flash (text + data, %d B) fits 128 KiB" % text_data,
+          0 < text_data <= 131072, True)
     check("no fault on the UART", "FATAL" in uart(), False)
     return 0
 
