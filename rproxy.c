@@ -12104,7 +12104,7 @@ addr_same(const rp_addr *a, const rp_addr *b)
 }
 
 /* The old slot's device that is new device j (same pool name, same address
- * or name), not yet taken; -1: none. */
+ * or name, the same tls, verify and sni), not yet taken; -1: none. */
 static int
 twin_of(const rp_config *oc, const rp_config *nc, int j, const uint8_t *taken)
 {
@@ -12114,6 +12114,9 @@ twin_of(const rp_config *oc, const rp_config *nc, int j, const uint8_t *taken)
         const rp_device *o = &oc->devices[i];
         if (taken[i] || strcmp(oc->pools[o->pool].name, nc->pools[n->pool].name) != 0)
             continue;
+        if (o->tls != n->tls || o->verify != n->verify || /* its pooled connections would */
+            (o->sni || n->sni ? !o->sni || !n->sni || strcmp(o->sni, n->sni) : 0))
+            continue; /* speak the old protocol: a new device */
 #if RP_ENABLE_DNS
         if (o->name || n->name) {
             if (o->name && n->name && strcmp(o->name, n->name) == 0 &&
