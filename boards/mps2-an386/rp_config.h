@@ -133,6 +133,8 @@
 #define RP_ENABLE_STATUS  1     /* each named device's name, address and lookups */
 #undef RP_ENABLE_RELOAD
 #define RP_ENABLE_RELOAD  1     /* a second config image applied on a UART command (main.c) */
+#undef RP_ENABLE_CACHE
+#define RP_ENABLE_CACHE   0     /* (no route of ops.conf caches: its flash keeps 128 KiB) */
 #endif
 
 #endif
