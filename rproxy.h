@@ -93,8 +93,8 @@
  *   client table                                      3,072           -
  *   shared streams                                    6,272           -
  *   shared stream rings                           1,048,576           -
- *   everything else                                   2,976         872
- *   rp_proxy: all of rproxy's RAM                72,832,008     147,704
+ *   everything else                                   2,992         872
+ *   rp_proxy: all of rproxy's RAM                72,832,024     147,704
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
