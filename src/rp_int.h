@@ -55,8 +55,10 @@ typedef struct rp_conn rp_conn; /* a client or device connection (rproxy.h) */
 #define SLOT(p, k) ((k) ? &(p)->cfg2 : &(p)->cfg)
 #define CFG_ENTER(p, c) ((p)->cur = SLOT(p, (c)->cfs))
 #define CFG_LIVE(p) ((p)->cur = SLOT(p, (p)->live))
-#define DEVP(p, i) dev_at(p, CFG(p) == &(p)->cfg2, i)
-#define DEVC(p, d) dev_at(p, (d)->cfs, (d)->device)
+#define DEVP(p, i) (CFG(p) == SLOT(p, (p)->live) ? &CFG(p)->devices[i] /* (most often) */ \
+                                                 : dev_at(p, !(p)->live, i))
+#define DEVC(p, d) ((d)->cfs == (p)->live ? &SLOT(p, (d)->cfs)->devices[(d)->device] \
+                                           : dev_at(p, (d)->cfs, (d)->device))
 #define CCFG(p, c) SLOT(p, (c)->cfs) /* connection c's configuration */
 #define CUR_SLOT(p) (CFG(p) == &(p)->cfg2)
 enum { RL_FREE, RL_READY, RL_OLD }; /* rp_proxy.spare */
