@@ -612,13 +612,20 @@ def t_reload_too_many_devices(ctx):
 # =====================================================================
 
 @test("reload: a device drained through the runtime API stays drained and keeps its request "
-      "counter across a reload that adds a route; the other device's counter keeps growing")
+      "counter across a reload that adds a route; the other device's counter keeps growing; "
+      "a device marked down stays down")
 def t_reload_keeps_runtime_state(ctx):
-    a, b, c = ctx.device(name="a"), ctx.device(name="b"), ctx.device(name="c")
+    a, b, c, e = [ctx.device(name=n) for n in "abce"]
+    dead = "127.0.0.1:%d" % free_port()     # nothing listens: marked down at its first failure
     port = free_port()
-    base = pool_lines("p", [a, b])
+    base = pool_lines("p", [a, b]) + [
+        "pool h", "device h %s" % e.addr,
+        "device h %s max_fails=1 fail_timeout=60" % dead, "route path=/h/ pool=h"]
     px = ctx.start(conf([port], base + ["route pool=p"]))
     eq(sorted(served_by(ctx, 6)), ["a"] * 3 + ["b"] * 3, "a and b share 6 requests")
+    eq(served_by(ctx, 2, path="/h/"), ["e"] * 2, "pool h: e answers (the dead one retried)")
+    dd = dev_json(ctx, "h", dead)
+    eq((dd["state"], dd["failures"]), ("down", 1), "the dead device is down after 1 failure")
     r = one(ctx, "POST", "/status/device?pool=p&device=%s&state=drain" % a.addr)
     eq((r.status, json.loads(r.body).get("admin")), (200, "drain"), "a drained")
     ra, rb = dev_json(ctx, "p", a.addr)["requests"], dev_json(ctx, "p", b.addr)["requests"]
@@ -626,6 +633,11 @@ def t_reload_keeps_runtime_state(ctx):
 
     applied(px, conf([port], base + pool_lines("q", [c]) +
                      ["route path=/new/ pool=q", "route pool=p"]))
+    dd2 = dev_json(ctx, "h", dead)
+    eq((dd2["state"], dd2["failures"]), ("down", 1), "the dead device is still down after "
+       "the reload (state, failures)")
+    eq(served_by(ctx, 3, path="/h/"), ["e"] * 3, "pool h after the reload")
+    eq(dev_json(ctx, "h", dead)["failures"], 1, "the down device was not tried again")
     da = dev_json(ctx, "p", a.addr)
     eq(da["admin"], "drain", "a is still drained after the reload (status admin)")
     eq(da["requests"], ra, "a's request counter after the reload (not reset)")
