@@ -38,6 +38,7 @@
  * [24] Devices by name
  * [25] Path mapping: device UIs mounted under a path (issue 15)
  * [26] Header rules (issue 15)
+ * [27] Reload: two configuration slots
  */
 #define RP_AMALGAMATION 1
 
@@ -87,6 +88,30 @@ typedef struct rp_conn rp_conn; /* a client or device connection (rproxy.h) */
 #define RP_ASSERT(e) ((e) ? (void)0 : rp_port_assert(__FILE__, __LINE__, #e))
 #else
 #define RP_ASSERT(e) ((void)0)
+#endif
+
+/* The configuration the code runs under (RP_ENABLE_RELOAD: a connection's
+ * slot while its report or timer is served, else the live one; [27]).
+ * DEVP(p, i): the device that keeps index i's state -- under the slot
+ * before the last reload, its twin in the live slot when it has one.
+ * DEVC(p, d): the same for device connection d, by d's own slot. */
+#if RP_ENABLE_RELOAD
+#define CFG(p) ((p)->cur)
+#define SLOT(p, k) ((k) ? &(p)->cfg2 : &(p)->cfg)
+#define CFG_ENTER(p, c) ((p)->cur = SLOT(p, (c)->cfs))
+#define CFG_LIVE(p) ((p)->cur = SLOT(p, (p)->live))
+#define DEVP(p, i) dev_at(p, CFG(p) == &(p)->cfg2, i)
+#define DEVC(p, d) dev_at(p, (d)->cfs, (d)->device)
+#define CCFG(p, c) SLOT(p, (c)->cfs) /* connection c's configuration */
+#define CUR_SLOT(p) (CFG(p) == &(p)->cfg2)
+enum { RL_FREE, RL_READY, RL_OLD }; /* rp_proxy.spare */
+#else
+#define CFG(p) (&(p)->cfg)
+#define CFG_ENTER(p, c) ((void)0)
+#define CFG_LIVE(p) ((void)0)
+#define DEVP(p, i) (&CFG(p)->devices[i])
+#define DEVC(p, d) (&CFG(p)->devices[(d)->device])
+#define CCFG(p, c) (&(p)->cfg)
 #endif
 
 /* ==== [1] Basics: views, characters, numbers, a bounded writer ==== */
@@ -230,6 +255,7 @@ RP_INTERNAL unsigned tls_interest(const rp_conn *c);
 RP_INTERNAL void tls_release(rp_proxy *p, rp_conn *c);
 #if RP_ENABLE_TLS
 RP_INTERNAL int tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age);
+RP_INTERNAL int tls_start(rp_proxy *p); /* [19] before the first TLS listener opens */
 #endif
 
 /* ==== [9] Connections (the state table is in 09-conn.c) ==== */
@@ -741,6 +767,8 @@ RP_INTERNAL int multipart_boundary(rp_str content_type, char *out, size_t cap);
 #define STREAM_LEAVE(p, c) ((void)0)
 #endif
 
+RP_INTERNAL void cfg_defaults(rp_config *c); /* [19] the RP_* defaults */
+
 /* [24] Devices by name (RP_ENABLE_DNS): lookups through the port. */
 #if RP_ENABLE_DNS
 #define HAS_ADDR(d) ((d)->addr.family != 0) /* a named device before its first answer: no */
@@ -755,6 +783,19 @@ RP_INTERNAL void w_dev_addr(wbuf *w, const rp_device *d); /* IP:PORT, "" before 
 #define DNS_SOON(p, d) ((void)0)
 #define w_dev_id(w, d) w_addr(w, &(d)->addr)
 #define w_dev_addr(w, d) w_addr(w, &(d)->addr)
+#endif
+
+/* [27] Reload (RP_ENABLE_RELOAD): two configuration slots. */
+#if RP_ENABLE_RELOAD
+RP_INTERNAL rp_device *dev_at(const rp_proxy *p, int slot, int i);
+RP_INTERNAL int reload_begin(rp_proxy *p);       /* parse/load into the spare slot */
+RP_INTERNAL void reload_end(rp_proxy *p, int rc);
+/* c's next request takes the live slot (its listener's twin); 0: its
+ * listener is gone, it stays on its slot for this last request. */
+RP_INTERNAL int client_to_live(rp_proxy *p, rp_conn *c);
+#define IDLE_AT(p, d) ((d)->cfs == (p)->live ? (int)(d)->device : (p)->dfwd[(d)->device] - 1)
+#else
+#define IDLE_AT(p, d) ((int)(d)->device)
 #endif
 
 #endif /* RP_INT_H */
@@ -1839,6 +1880,16 @@ typedef struct tls_scratch {
     unsigned char keyder[8192];
 } tls_scratch;
 
+/* The decoders' room: TLS slot 0's input buffer before rp_start; while
+ * running (a reload's parse) a buffer block, taken for the parse. */
+#if RP_ENABLE_RELOAD
+typedef char tls_scratch_fits[sizeof(tls_scratch) <= RP_BUF_SIZE ? 1 : -1];
+#define TLS_SCRATCH(p) \
+    ((tls_scratch *)(void *)((p)->started ? (unsigned char *)(p)->scratch.d : (p)->tls[0].ibuf))
+#else
+#define TLS_SCRATCH(p) ((tls_scratch *)(void *)(p)->tls[0].ibuf)
+#endif
+
 typedef char tls_scratch_fits[sizeof(tls_scratch) <= BR_SSL_BUFSIZE_INPUT ? 1 : -1];
 
 static void
@@ -2009,8 +2060,8 @@ dn_append(void *ctx, const void *data, size_t len)
 const char *
 tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file, int *why)
 {
-    tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
-    rp_config *c = &p->cfg;
+    tls_scratch *s = TLS_SCRATCH(p);
+    rp_config *c = CFG(p);
     rp_tls_cert tmp;
     const void *data;
     const char *err;
@@ -2054,14 +2105,14 @@ tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *fi
 const char *
 tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why)
 {
-    tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
+    tls_scratch *s = TLS_SCRATCH(p);
     const void *data;
     size_t len;
     const char *err;
     memset(ct, 0, sizeof(*ct));
     if ((*why = rp_port_blob(file, &data, &len)) != RP_OK)
         return "cannot read certificate file";
-    if ((err = tls_pem_load(&p->cfg, ct, (const unsigned char *)data, len, s, 0)) != NULL)
+    if ((err = tls_pem_load(CFG(p), ct, (const unsigned char *)data, len, s, 0)) != NULL)
         return err;
     return ct->chain_len ? NULL : "no CERTIFICATE in the certificate file";
 }
@@ -2070,15 +2121,15 @@ tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why)
 const char *
 tls_key_load(rp_proxy *p, rp_tls_cert *ct, const char *keyfile, int *why)
 {
-    tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
+    tls_scratch *s = TLS_SCRATCH(p);
     const void *data;
     size_t len;
     const char *err;
     if ((*why = rp_port_blob(keyfile, &data, &len)) != RP_OK)
         return "cannot read key file";
     s->keylen = 0;
-    if ((err = tls_pem_load(&p->cfg, ct, (const unsigned char *)data, len, s, 1)) == NULL)
-        err = s->keylen == 0 ? "no PRIVATE KEY in the key file" : tls_key_take(&p->cfg, ct, s);
+    if ((err = tls_pem_load(CFG(p), ct, (const unsigned char *)data, len, s, 1)) == NULL)
+        err = s->keylen == 0 ? "no PRIVATE KEY in the key file" : tls_key_take(CFG(p), ct, s);
     if (err == NULL)
         err = tls_key_matches(ct, s);
     memset(s, 0, sizeof(*s)); /* no key material left in the scratch */
@@ -2204,7 +2255,7 @@ cfg_addr_fail(cfg_ctx *x, int rc, const char *msg, rp_str arg, const char *note)
 static const char *
 cfg_str(cfg_ctx *x, rp_str s)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     char *d;
     if (s.n + 1 > sizeof(c->str) - c->str_used)
         return NULL;
@@ -2578,7 +2629,7 @@ static const char *const cache_opts[] = {"heuristic", "ignore_client_nocache"};
 static int
 cfg_no_pool(cfg_ctx *x, rp_str name)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     wbuf w;
     int i;
     cfg_fail2(x, "undefined pool", name, c->npools ? " (defined: " : " (none defined above)");
@@ -2691,7 +2742,7 @@ static int cfg_name_ok(rp_str s);
 static int
 cfg_hset(cfg_ctx *x, rp_str v, rp_str word)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     int i;
     if (!cfg_name_ok(v))
         return cfg_fail2(x, "bad header rule set name", word,
@@ -2715,7 +2766,7 @@ cfg_headers(cfg_ctx *x, rp_str *w, int n)
     /* rproxy writes these itself (framing, hop-by-hop, Host): no rule may touch them */
     static const char *const own[] = {"Content-Length", "Transfer-Encoding", "Connection", "Host",
                                       "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade"};
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_hrule *r;
     size_t i;
     int set;
@@ -2780,7 +2831,7 @@ cfg_ctype(rp_str f)
 static int
 cfg_error_page(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_str f = w[n - 1];
     char fname[256];
     const void *data;
@@ -2871,7 +2922,7 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
 static int
 cfg_listen(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_listener_cfg *l;
     int64_t port;
     int i, rc;
@@ -2881,6 +2932,9 @@ cfg_listen(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "too many listen lines (RP_MAX_LISTENERS)", w[0]);
     l = &c->listeners[c->nlisteners];
     memset(l, 0, sizeof(*l));
+#if RP_ENABLE_RELOAD
+    l->line = (uint16_t)x->line;
+#endif
     if ((port = parse_dec(w[1])) >= 0) {
         l->addr.family = 4;
         l->addr.port = (uint16_t)port;
@@ -2928,7 +2982,7 @@ cfg_name_ok(rp_str s)
 static int
 cfg_users_ref(cfg_ctx *x, rp_str name, uint8_t *out)
 {
-    const rp_config *c = &x->p->cfg;
+    const rp_config *c = CFG(x->p);
     int i;
     for (i = 0; i < c->nusers; i++)
         if (strlen(c->users_name[i]) == name.n && memcmp(c->users_name[i], name.p, name.n) == 0) {
@@ -2958,7 +3012,7 @@ cfg_realm(cfg_ctx *x, rp_str val, const char **out)
 static int
 cfg_users(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_cfg_error ue;
     const void *data;
     size_t len;
@@ -3010,7 +3064,7 @@ static int
 cfg_client_limit(cfg_ctx *x, rp_str *w, int n)
 {
     static const char *const opts[] = {"conns", "rate", "burst"};
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     int i, burst = 0;
     uint32_t v;
     if (n < 2)
@@ -3059,7 +3113,7 @@ cfg_client_limit(cfg_ctx *x, rp_str *w, int n)
 static int
 cfg_pool(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_pool *pl;
     int i;
     if (n < 2)
@@ -3251,7 +3305,7 @@ device_defaults(rp_device *d)
 static int
 cfg_device(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_device *d;
     rp_pool *pl;
     int i, pool, rc;
@@ -3320,7 +3374,7 @@ opt_onoff(cfg_ctx *x, rp_str word, rp_str val, uint8_t *out)
 static int
 cfg_cache(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     int i, rc;
     if (n < 2)
         return cfg_fail(x, "cache needs max_object=, heuristic=, ignore_client_nocache= "
@@ -3347,7 +3401,7 @@ static int cfg_path_ok(rp_str v);
 static int
 cfg_route(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_route *r;
     rp_str ttl = {NULL, 0}; /* the cache_ttl= word */
 #if RP_ENABLE_AUTH
@@ -3487,7 +3541,7 @@ cfg_timeout(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "timeout needs NAME=DURATION", w[0]);
     for (i = 1; i < n; i++) {
         rp_str val, key = opt_key(w[i], &val);
-        int rc = OPT_SET(x, timeout_nums, &x->p->cfg, w[i]);
+        int rc = OPT_SET(x, timeout_nums, CFG(x->p), w[i]);
         if (rc == RP_ENOTFOUND)
             return cfg_unknown(x, "unknown timeout", w[i], NEAR(key, timeout_nums, NULL));
         if (rc != RP_OK)
@@ -3503,7 +3557,7 @@ cfg_via(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "via needs one NAME", w[n - 1]);
     if (!cfg_name_ok(w[1]))
         return cfg_fail2(x, "bad via name", w[1], CFG_NAME_WANT);
-    if ((x->p->cfg.via = cfg_str(x, w[1])) == NULL)
+    if ((CFG(x->p)->via = cfg_str(x, w[1])) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
     return RP_OK;
 }
@@ -3554,9 +3608,9 @@ cfg_health(cfg_ctx *x, rp_str *w, int n)
     int i, pool;
     if (n < 2)
         return cfg_fail(x, "health needs a POOL", w[0]);
-    if ((pool = cfg_pool_find(&x->p->cfg, w[1])) < 0)
+    if ((pool = cfg_pool_find(CFG(x->p), w[1])) < 0)
         return cfg_no_pool(x, w[1]);
-    pl = &x->p->cfg.pools[pool];
+    pl = &CFG(x->p)->pools[pool];
     if (pl->health)
         return cfg_fail(x, "duplicate health line for pool", w[1]);
     health_defaults(pl);
@@ -3570,7 +3624,7 @@ cfg_health(cfg_ctx *x, rp_str *w, int n)
 static int
 cfg_status(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     int i;
     if (c->status_path)
         return cfg_fail(x, "duplicate status line", w[0]);
@@ -3618,7 +3672,7 @@ static int
 cfg_tls(cfg_ctx *x, rp_str *w, int n)
 {
 #if RP_ENABLE_TLS
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_str cert = {0, 0}, key = {0, 0}, sni = {0, 0}, ca = {0, 0}, hdr = {0, 0};
     char cf[256], kf[256];
     int auth = -1;
@@ -3785,7 +3839,7 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
 static int
 cfg_finish(cfg_ctx *x)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_str none = {0, 0};
     int i;
     if (c->nlisteners == 0)
@@ -3832,8 +3886,8 @@ cfg_finish(cfg_ctx *x)
     return RP_OK;
 }
 
-int
-rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
+static int
+config_parse_(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
 {
     cfg_ctx x;
     size_t i = 0;
@@ -3858,6 +3912,34 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
         x.line = 1;
     x.ltext = NULL;
     return cfg_finish(&x);
+}
+
+int
+rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
+{
+#if RP_ENABLE_RELOAD
+    if (p->started) { /* into the spare slot: rp_config_apply switches */
+        static const char busy[] = "connections still run on the configuration before the "
+                                   "last reload: try again when they finish";
+        static const char nobuf[] = "no free buffer for the certificate decoders: try again";
+        int rc = reload_begin(p);
+        if (rc == RP_OK && !buf_attach(p, &p->scratch)) /* [5]'s decoders: TLS slot 0 is busy */
+            rc = RP_ENOMEM;
+        if (rc != RP_OK) {
+            err->line = 0, err->col = 0;
+            memcpy(err->msg, rc == RP_EBUSY ? busy : nobuf,
+                   rc == RP_EBUSY ? sizeof(busy) : sizeof(nobuf));
+            if (rc == RP_ENOMEM)
+                reload_end(p, rc);
+            return rc;
+        }
+        rc = config_parse_(p, text, len, err);
+        buf_release(p, &p->scratch, 1);
+        reload_end(p, rc);
+        return rc;
+    }
+#endif
+    return config_parse_(p, text, len, err);
 }
 #endif /* RP_ENABLE_CONFIG_TEXT */
 
@@ -3978,7 +4060,7 @@ lc_cmp(const rp_device *a, const rp_device *b)
 static rp_device *
 tier_member(rp_proxy *p, const rp_pool *pl, int i, uint32_t tried, int backup)
 {
-    rp_device *d = &p->cfg.devices[pl->devices[i]];
+    rp_device *d = DEVP(p, pl->devices[i]);
     return d->backup == backup && device_eligible(p, d, tried, pl->devices[i]) ? d : NULL;
 }
 
@@ -4043,7 +4125,7 @@ pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
 void
 device_fail(rp_proxy *p, int idx, int err)
 {
-    rp_device *d = &p->cfg.devices[idx];
+    rp_device *d = DEVP(p, idx);
     uint16_t mf = d->max_fails ? d->max_fails : 1;
     d->failures++;
     d->last_err = err;
@@ -4068,7 +4150,7 @@ device_fail(rp_proxy *p, int idx, int err)
 RP_NOINLINE void
 device_ok(rp_proxy *p, int idx)
 {
-    rp_device *d = &p->cfg.devices[idx];
+    rp_device *d = DEVP(p, idx);
     d->fails = 0;
     d->down_until = 0;
     d->last_ok = p->now;
@@ -4162,7 +4244,7 @@ tls_choose(const br_ssl_server_policy_class **pctx, const br_ssl_server_context 
 {
     struct rp_tls *t = (struct rp_tls *)(void *)((char *)pctx - offsetof(struct rp_tls, chooser));
     br_ssl_server_context *sc = (br_ssl_server_context *)(uintptr_t)cc;
-    const rp_config *c = &t->owner->cfg;
+    const rp_config *c = CFG(t->owner);
     const char *sni = br_ssl_engine_get_server_name(&cc->eng);
     const rp_tls_cert *ct = &c->certs[0];
     unsigned usage = BR_KEYTYPE_SIGN;
@@ -4231,7 +4313,7 @@ tls_slot_setup(rp_proxy *p, struct rp_tls *t)
     br_ssl_engine_set_default_ecdsa(e);
 #endif
     br_ssl_engine_set_buffers_bidi(e, t->ibuf, sizeof(t->ibuf), t->obuf, sizeof(t->obuf));
-    if (!RP_ENABLE_TLS_CLIENT_AUTH || !tls_any_client_auth(&p->cfg)) /* resuming skips it */
+    if (!RP_ENABLE_TLS_CLIENT_AUTH || !tls_any_client_auth(CFG(p))) /* resuming skips it */
         br_ssl_server_set_cache(&t->u.sc, &p->tls_cache.vtable);
     br_ssl_engine_set_protocol_names(e, (const char **)(uintptr_t)tls_alpn, 1); /* read only */
     br_ssl_engine_add_flags(e, BR_OPT_ENFORCE_SERVER_PREFERENCES | BR_OPT_NO_RENEGOTIATION);
@@ -4726,12 +4808,12 @@ stream_ms(const rp_proxy *p, const rp_conn *x, int kind)
     const rp_route *r;
     if (!c || c->route == NO_ROUTE)
         return 0;
-    r = &p->cfg.routes[c->route];
+    r = &CFG(p)->routes[c->route];
     if (kind == T_DEVICE && !(c->flags & F_RESP_HEAD))
         return r->device_timeout;
     if (r->stream_idle)
         return r->stream_idle == 1 ? 0xffffffffu : r->stream_idle - 1;
-    return kind == T_TUNNEL ? p->cfg.t_tunnel : 0;
+    return kind == T_TUNNEL ? CFG(p)->t_tunnel : 0;
 }
 #endif
 
@@ -4749,7 +4831,7 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
         [T_CWAIT] = T_FIELD(cache_lock_ms),
     };
 #undef T_FIELD
-    const rp_config *c = &p->cfg;
+    const rp_config *c = CFG(p);
     if (kind == T_PROBE)
         return c->pools[c->devices[x->device].pool].probe_timeout_ms;
     if (kind == T_LINGER)
@@ -4902,6 +4984,9 @@ conn_alloc(rp_proxy *p, int kind)
     c->ready = 0;
     c->watched = 0xff; /* force the first rp_port_watch */
     c->scan = 0;
+#if RP_ENABLE_RELOAD
+    c->cfs = (uint8_t)CUR_SLOT(p); /* the slot it is opened under */
+#endif
     conn_state(c, kind == K_CLIENT ? CS_HEAD : DS_CONNECTING);
     return c;
 }
@@ -4926,7 +5011,7 @@ conn_free(rp_proxy *p, rp_conn *c)
     if (c->state == CS_FREE)
         return;
     if (c->kind == K_DEVICE) {
-        rp_device *dev = &p->cfg.devices[c->device];
+        rp_device *dev = DEVC(p, c);
         if (c->state == DS_IDLE) {
             idle_remove(p, c);
             dev->idle--;
@@ -5168,7 +5253,7 @@ conn_check(const rp_proxy *p, const rp_conn *c)
     if (c->kind == K_CLIENT)
         client_check(c, f);
     else
-        RP_ASSERT(c->device < p->cfg.ndevices && !(f & ((F_EXCHANGE & ~F_KEEP) | F_SERVED)));
+        RP_ASSERT(c->device < CCFG(p, c)->ndevices && !(f & ((F_EXCHANGE & ~F_KEEP) | F_SERVED)));
     switch (c->state) {
     case CS_HEAD:
         RP_ASSERT(!o && !(f & F_EXCHANGE) && !c->tried);
@@ -5210,7 +5295,7 @@ conn_check(const rp_proxy *p, const rp_conn *c)
         RP_ASSERT(o && o->state == CS_FWD && !buf_len(&c->in) && !(f & (F_KEEP | F_REUSED | F_GOT)));
         break;
     case DS_PCONNECT: case DS_PROBE:
-        RP_ASSERT(!o && p->cfg.devices[c->device].probe == c && !(f & (F_KEEP | F_REUSED | F_GOT)));
+        RP_ASSERT(!o && DEVC(p, c)->probe == c && !(f & (F_KEEP | F_REUSED | F_GOT)));
         break;
     case DS_BUSY:
         RP_ASSERT(o && (o->state == CS_FWD || o->state == CS_TUNNEL));
@@ -5510,9 +5595,9 @@ RP_NOINLINE rp_str
 via_value(const rp_proxy *p, int minor, char *buf)
 {
     rp_str v;
-    size_t n = RP_MIN(strlen(p->cfg.via), (size_t)40);
+    size_t n = RP_MIN(strlen(CFG(p)->via), (size_t)40);
     memcpy(buf, minor ? "1.1 " : "1.0 ", 4);
-    memcpy(buf + 4, p->cfg.via, n);
+    memcpy(buf + 4, CFG(p)->via, n);
     v.p = buf, v.n = 4 + n;
     return v;
 }
@@ -5524,12 +5609,12 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
                    const rp_str *cond)
 {
     rp_str tok[MAX_CONN_TOKENS], ip, via, proto = {"https", c->tls ? 5 : 4};
-    rp_str cert = {p->cfg.client_cert_header, 0};
+    rp_str cert = {CFG(p)->client_cert_header, 0};
     char ipbuf[48], viabuf[48];
     size_t i, ntok = conn_tokens(m, tok), nf = 4; /* Host, XFF, XFP, Via */
     wbuf w = buf_writer(p, &d->out);
 #if RP_ENABLE_AUTH /* the credentials rproxy checked stay here (RFC 7235 §4.2) */
-    const rp_route *rt = &p->cfg.routes[c->route];
+    const rp_route *rt = &CFG(p)->routes[c->route];
     int drop_auth = rt->auth && !rt->pass_auth;
 #else
     int drop_auth = 0;
@@ -5541,16 +5626,16 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
     if (m->target.n == 0 || (m->target.p[0] != '/' && m->target.p[0] != '*'))
         w_put(&w, "/", 1); /* absolute-form without a path */
 #if RP_ENABLE_PATH_MAP
-    if (c->route != NO_ROUTE && p->cfg.routes[c->route].rewrite)
-        w_target_mapped(&w, &p->cfg.routes[c->route], m->target);
+    if (c->route != NO_ROUTE && CFG(p)->routes[c->route].rewrite)
+        w_target_mapped(&w, &CFG(p)->routes[c->route], m->target);
     else
 #endif
         w_str(&w, m->target);
     w_put(&w, S(" HTTP/1.1\r\n"));
 #if RP_ENABLE_PATH_MAP
-    if (c->route != NO_ROUTE && p->cfg.pools[p->cfg.routes[c->route].pool].host)
-        w_field(&w, S("Host"), (rp_str){p->cfg.pools[p->cfg.routes[c->route].pool].host,
-                                        strlen(p->cfg.pools[p->cfg.routes[c->route].pool].host)});
+    if (c->route != NO_ROUTE && CFG(p)->pools[CFG(p)->routes[c->route].pool].host)
+        w_field(&w, S("Host"), (rp_str){CFG(p)->pools[CFG(p)->routes[c->route].pool].host,
+                                        strlen(CFG(p)->pools[CFG(p)->routes[c->route].pool].host)});
     else
 #endif
         w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */
@@ -5679,9 +5764,9 @@ static const rp_errpage *
 epage_for(const rp_proxy *p, int status)
 {
     int i;
-    for (i = 0; i < p->cfg.nepages; i++)
-        if (p->cfg.epages[i].status == status)
-            return &p->cfg.epages[i];
+    for (i = 0; i < CFG(p)->nepages; i++)
+        if (CFG(p)->epages[i].status == status)
+            return &CFG(p)->epages[i];
     return NULL;
 }
 #endif
@@ -5740,7 +5825,7 @@ error_write(rp_proxy *p, rp_conn *c, int status, int keep)
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
 #if RP_ENABLE_ERROR_PAGES
         if (ep)
-            w_put(&w, p->cfg.epage_store + ep->off, ep->len);
+            w_put(&w, CFG(p)->epage_store + ep->off, ep->len);
         else
 #endif
         {
@@ -6371,7 +6456,7 @@ entry_use(const rp_proxy *p, const centry *e, const cc_t *rq, unsigned *cf, int6
 {
     int64_t age = entry_age(p, e), left = (int64_t)e->lifetime - age;
     *ttl = left;
-    if ((rq->f & CC_NO_CACHE) && !p->cfg.cache_ignore_nocache) {
+    if ((rq->f & CC_NO_CACHE) && !CFG(p)->cache_ignore_nocache) {
         *cf |= CF_REQNC;
         return USE_REVALIDATE;
     }
@@ -6519,12 +6604,12 @@ entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, const rp_conn *c)
     if (date < 0)
         date = now_wall; /* none (we add one), malformed or repeated */
 #if RP_ENABLE_CACHE_TTL
-    uint32_t ttl = p->cfg.routes[c->route].cache_ttl;
-    life = cache_lifetime(m, &cc, date, ttl ? 0 : p->cfg.cache_heuristic);
+    uint32_t ttl = CFG(p)->routes[c->route].cache_ttl;
+    life = cache_lifetime(m, &cc, date, ttl ? 0 : CFG(p)->cache_heuristic);
     if (life < 0 && ttl && heuristic_status(m->status))
         life = ttl;
 #else
-    life = cache_lifetime(m, &cc, date, p->cfg.cache_heuristic);
+    life = cache_lifetime(m, &cc, date, CFG(p)->cache_heuristic);
 #endif
     age = initial_age(m, date, now_wall, c->t_start, p->now);
     e->flags &= (uint8_t)~(CE_NO_CACHE | CE_NO_STALE);
@@ -6551,7 +6636,7 @@ storable(const rp_proxy *p, const rp_conn *c, const rp_http_msg *m, const cc_t *
         (cc->f & (CC_NO_STORE | CC_PRIVATE)) || has_field(m, H_SET_COOKIE))
         return 0;
     if ((m->status != 204 && !(m->flags & (RP_HF_LENGTH | RP_HF_CHUNKED))) ||
-        ((m->flags & RP_HF_LENGTH) && (uint64_t)m->content_length > p->cfg.cache_max_object))
+        ((m->flags & RP_HF_LENGTH) && (uint64_t)m->content_length > CFG(p)->cache_max_object))
         return 0;
     if ((c->cflags & CF_AUTH) &&
         !(cc->f & (CC_PUBLIC | CC_MUST_REVAL)) && cc->s_maxage < 0)
@@ -6640,7 +6725,7 @@ void
 fill_append(rp_proxy *p, rp_conn *c, const char *s, size_t n)
 {
     centry *e = &p->cache.e[c->cfill];
-    if (e->body.len + n > p->cfg.cache_max_object || chain_put(p, &e->body, s, n) != RP_OK) {
+    if (e->body.len + n > CFG(p)->cache_max_object || chain_put(p, &e->body, s, n) != RP_OK) {
         p->stats.cache_store_failures++;
         fill_abort(p, c);
     }
@@ -7014,7 +7099,7 @@ access_log(rp_proxy *p, rp_conn *c)
         "shutdown"};
     rp_access a;
     const rp_addr *dev = c->device != NO_DEVICE
-                             ? &p->cfg.devices[c->device].addr : NULL;
+                             ? &DEVP(p, c->device)->addr : NULL;
     uint32_t why;
 #endif
     if (c->status >= 100 && c->status < 600)
@@ -7037,7 +7122,7 @@ access_log(rp_proxy *p, rp_conn *c)
     a.why = NULL;
 #endif
     a.route = c->route == NO_ROUTE ? -1 : c->route;
-    a.pool = a.route < 0 ? NULL : p->cfg.pools[p->cfg.routes[c->route].pool].name;
+    a.pool = a.route < 0 ? NULL : CFG(p)->pools[CFG(p)->routes[c->route].pool].name;
     a.cache = NULL;
 #if RP_ENABLE_CACHE
     a.cache = cache_word(c->cflags);
@@ -7060,18 +7145,23 @@ access_log(rp_proxy *p, rp_conn *c)
 void
 device_release(rp_proxy *p, rp_conn *d)
 {
-    rp_device *dv = &p->cfg.devices[d->device];
+    rp_device *dv = DEVC(p, d);
+    int at = IDLE_AT(p, d); /* the live slot's index (< 0: the device is gone) */
     d->link = NULL;
     if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
-        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping
+        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping && at >= 0
 #if RP_ENABLE_LIMITS
         && (!dv->max_idle || dv->idle < dv->max_idle)
 #endif
         ) {
         conn_state(d, DS_IDLE);
         d->flags &= F_WBLOCK | F_HSDONE | F_TLSPART; /* socket flags that still hold */
-        d->next = p->idle[d->device];
-        p->idle[d->device] = d;
+#if RP_ENABLE_RELOAD
+        d->device = (uint8_t)at; /* idle connections are the live slot's */
+        d->cfs = p->live;
+#endif
+        d->next = p->idle[at];
+        p->idle[at] = d;
         dv->active--;
         dv->idle++;
         conn_settle(p, d); /* both buffers are empty: they go back */
@@ -7153,15 +7243,25 @@ idle_evict(rp_proxy *p)
 static int
 device_get(rp_proxy *p, int dev, rp_conn **out)
 {
-    rp_device *dv = &p->cfg.devices[dev];
+    rp_device *dv = DEVP(p, dev);
+#if RP_ENABLE_RELOAD /* idle connections are the live slot's: dev's twin's */
+    int at = CUR_SLOT(p) == p->live ? dev : p->dfwd[dev] - 1;
+    rp_conn *d = at >= 0 ? p->idle[at] : NULL;
+#else
+    int at = dev;
     rp_conn *d = p->idle[dev];
+#endif
     if (d) {
-        p->idle[dev] = d->next;
+        p->idle[at] = d->next;
         dv->idle--;
         dv->active++;
         d->flags = (d->flags & (F_WBLOCK | F_HSDONE | F_TLSPART)) | F_REUSED;
         conn_state(d, DS_BUSY);
         p->stats.device_reuses++;
+#if RP_ENABLE_RELOAD
+        d->device = (uint8_t)dev; /* in its client's slot */
+        d->cfs = (uint8_t)CUR_SLOT(p);
+#endif
     } else {
         rp_sock s;
         if ((d = conn_alloc(p, K_DEVICE)) == NULL && idle_evict(p))
@@ -7207,7 +7307,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
 static rp_pool *
 pool_of(rp_proxy *p, const rp_conn *c)
 {
-    return &p->cfg.pools[p->cfg.routes[c->route].pool];
+    return &CFG(p)->pools[CFG(p)->routes[c->route].pool];
 }
 
 /* Take c out of its pool's queue, if it is in it. */
@@ -7232,12 +7332,21 @@ queue_unlink(rp_proxy *p, rp_conn *c)
 void
 queue_kick(rp_proxy *p)
 {
-    int i;
-    for (i = 0; i < p->cfg.npools; i++) {
-        rp_conn *w = p->cfg.pools[i].qhead;
-        if (w && w->deadline > p->now) {
-            w->deadline = p->now;
-            timer_hint(p, p->now);
+    int i, k;
+    for (k = 0; k <= RP_ENABLE_RELOAD; k++) { /* and the queues of the slot before a reload */
+#if RP_ENABLE_RELOAD
+        const rp_config *cf = SLOT(p, k);
+        if (k != p->live && p->spare != RL_OLD)
+            continue;
+#else
+        const rp_config *cf = CFG(p);
+#endif
+        for (i = 0; i < cf->npools; i++) {
+            rp_conn *w = cf->pools[i].qhead;
+            if (w && w->deadline > p->now) {
+                w->deadline = p->now;
+                timer_hint(p, p->now);
+            }
         }
     }
 }
@@ -7313,7 +7422,7 @@ queue_abandon(rp_proxy *p, rp_conn *c)
 int
 dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 {
-    const rp_pool *pl = &p->cfg.pools[p->cfg.routes[c->route].pool];
+    const rp_pool *pl = &CFG(p)->pools[CFG(p)->routes[c->route].pool];
     rp_http_msg again;
     rp_conn *d;
     rp_str cond[2];
@@ -7374,7 +7483,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 int
 device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
 {
-    const rp_pool *pl = &p->cfg.pools[p->cfg.routes[c->route].pool];
+    const rp_pool *pl = &CFG(p)->pools[CFG(p)->routes[c->route].pool];
     int stale = (d->flags & F_REUSED) && !(d->flags & F_GOT) && err != RP_ETIMEDOUT;
     int status = err == RP_ETIMEDOUT ? 504 : 502;
     if (!stale) {
@@ -7449,7 +7558,7 @@ path_is(rp_str target, const char *path)
 static int
 redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 {
-    const rp_config *cf = &p->cfg;
+    const rp_config *cf = CFG(p);
     unsigned port = cf->listeners[c->lsn].redirect_port;
     int i;
     wbuf w;
@@ -7484,9 +7593,13 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 {
     rp_str meth = m->method;
     uint32_t mf;
-    int keep, route;
+    int keep, route, m_keep_off = 0;
 #if RP_ENABLE_CACHE || RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_ACL || RP_ENABLE_AUTH
     int rc;
+#endif
+#if RP_ENABLE_RELOAD
+    if (c->cfs != p->live && client_to_live(p, c) == 0)
+        m_keep_off = 1; /* its listener is gone: this request on the old slot, then closed */
 #endif
     c->flags &= ~F_EXCHANGE;
     if ((mf = method_flags(meth)) == MF_CONNECT)
@@ -7496,7 +7609,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         c->flags |= F_HTTP10;
     keep = m->minor ? !(m->flags & RP_HF_CONN_CLOSE)
                     : (m->flags & RP_HF_CONN_KEEP) && !(m->flags & RP_HF_CONN_CLOSE);
-    if (keep && !p->stopping)
+    if (keep && !p->stopping && !m_keep_off)
         c->flags |= F_KEEP;
     if ((m->flags & RP_HF_UPGRADE) && (m->flags & RP_HF_CONN_UPG) && m->minor == 1)
         c->flags |= F_UPG;
@@ -7509,27 +7622,27 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         c->mode = M_NONE, c->flags |= F_REQ_DONE;
     c->head_len = (uint32_t)head_len;
 #if RP_ENABLE_CLIENT_LIMIT
-    if (p->cfg.cl_rate && (rc = client_rate(p, c)) != 0)
+    if (CFG(p)->cl_rate && (rc = client_rate(p, c)) != 0)
         return rc;
 #endif
 #if RP_ENABLE_REDIRECT
-    if (p->cfg.listeners[c->lsn].redirect)
+    if (CFG(p)->listeners[c->lsn].redirect)
         return redirect_reply(p, c, m);
 #endif
 #if RP_ENABLE_STATUS
-    if (p->cfg.status_path && (path_is(m->target, p->cfg.status_path) ||
+    if (CFG(p)->status_path && (path_is(m->target, CFG(p)->status_path) ||
                                STATUS_CONTROL_PATH(p, m->target)))
         return status_begin(p, c, m);
 #endif
-    if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
+    if ((route = route_match(CFG(p), m->host, m->target)) < 0)
         return reply_error(p, c, 404, "no route for this host and path");
     c->route = (uint8_t)route;
 #if RP_ENABLE_ACL || RP_ENABLE_AUTH
-    if (ROUTE_GUARDED(&p->cfg.routes[route]) && (rc = route_guard(p, c, m)) != 0)
+    if (ROUTE_GUARDED(&CFG(p)->routes[route]) && (rc = route_guard(p, c, m)) != 0)
         return rc;
 #endif
 #if RP_ENABLE_PATH_MAP
-    if (p->cfg.routes[route].rewrite) {
+    if (CFG(p)->routes[route].rewrite) {
         if (path_climbs(m->target))
             return reply_error(p, c, 400, "dot-segment in the path on a rewrite= route");
         mhost_keep(c, m->host);
@@ -7537,7 +7650,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 #endif
     conn_state(c, CS_FWD);
 #if RP_ENABLE_SHARE
-    if (p->cfg.routes[route].share && stream_request(p, c, m))
+    if (CFG(p)->routes[route].share && stream_request(p, c, m))
         return 1;
 #endif
 #if RP_ENABLE_CACHE
@@ -8039,7 +8152,7 @@ cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     cc_t rq;
     int use;
     c->cflags &= CF_COLLAPSED;
-    if (!p->cfg.routes[c->route].cache)
+    if (!CFG(p)->routes[c->route].cache)
         return c->cflags = 0;
     c->cflags |= CF_ON;
     c->chost = fnv(FNV0, m->host.p, m->host.n, 1);
@@ -8202,8 +8315,8 @@ void
 probe_finish(rp_proxy *p, rp_conn *d, int ok)
 {
     int idx = d->device;
-    rp_device *dv = &p->cfg.devices[idx];
-    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    rp_device *dv = &CFG(p)->devices[idx];
+    const rp_pool *pl = &CFG(p)->pools[dv->pool];
     conn_free(p, d); /* a probe's slot: dv->probe goes back to NULL */
     dv->probes++;
     dv->probe_next = p->now + pl->interval_ms;
@@ -8230,8 +8343,8 @@ probe_finish(rp_proxy *p, rp_conn *d, int ok)
 static void
 probe_start(rp_proxy *p, int idx)
 {
-    rp_device *dv = &p->cfg.devices[idx];
-    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    rp_device *dv = &CFG(p)->devices[idx];
+    const rp_pool *pl = &CFG(p)->pools[dv->pool];
     rp_conn *d = conn_alloc(p, K_DEVICE);
     rp_sock s;
     wbuf w;
@@ -8273,8 +8386,8 @@ probe_start(rp_proxy *p, int idx)
 void
 probe_event(rp_proxy *p, rp_conn *d)
 {
-    rp_device *dv = &p->cfg.devices[d->device];
-    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    rp_device *dv = &CFG(p)->devices[d->device];
+    const rp_pool *pl = &CFG(p)->pools[dv->pool];
     if (d->state == DS_PCONNECT) {
         int rc = rp_port_connect_result(d->sock);
         if (rc == RP_EAGAIN)
@@ -8310,9 +8423,9 @@ void
 health_run(rp_proxy *p)
 {
     int i;
-    for (i = 0; i < p->cfg.ndevices; i++) {
-        rp_device *dv = &p->cfg.devices[i];
-        const rp_pool *pl = &p->cfg.pools[dv->pool];
+    for (i = 0; i < CFG(p)->ndevices; i++) {
+        rp_device *dv = &CFG(p)->devices[i];
+        const rp_pool *pl = &CFG(p)->pools[dv->pool];
         if (!pl->health || dv->probe || dv->weight == 0 || !HAS_ADDR(dv))
             continue;
 #if RP_ENABLE_RUNTIME
@@ -8430,7 +8543,7 @@ json_device(const rp_proxy *p, const rp_device *d, wbuf *w)
     json_num(w, "requests", d->requests, 1);
     json_num(w, "failures", d->failures, 1);
     json_str(w, "last_failure", d->last_err ? rp_strerror(d->last_err) : "");
-    json_str(w, "health", !p->cfg.pools[d->pool].health ? "none" : d->hc_down ? "down" : "up");
+    json_str(w, "health", !CFG(p)->pools[d->pool].health ? "none" : d->hc_down ? "down" : "up");
     json_num(w, "probes", d->probes, 1);
     json_num(w, "probe_failures", d->probe_failures, 1);
     w_put(w, "}", 1);
@@ -8560,6 +8673,14 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         json_num(w, "tls_handshakes", st->tls_handshakes, 1);
         json_num(w, "tls_failures", st->tls_failures, 1);
         json_num(w, "tls_refused", st->tls_refused, 1);
+#if RP_ENABLE_RELOAD
+        w_put(w, S(",\"reload\":{\"generation\":"));
+        w_num(w, p->reload.generation);
+        json_num(w, "reloads", p->reload.reloads, 1);
+        json_num(w, "failures", p->reload.failures, 1);
+        json_num(w, "draining", (uint64_t)rp_config_draining(p), 1);
+        w_put(w, "}", 1);
+#endif
 #if RP_ENABLE_CACHE
         w_put(w, S(",\"cache\":{\"entries\":"));
         w_num(w, p->cache.nentries);
@@ -8578,8 +8699,8 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         w_put(w, S(",\"pools\":["));
         return 1;
     }
-    if ((d = status_device(&p->cfg, k - 2, &pool, &pos)) == NULL) {
-        if (k - 2 > p->cfg.ndevices)
+    if ((d = status_device(CFG(p), k - 2, &pool, &pos)) == NULL) {
+        if (k - 2 > CFG(p)->ndevices)
             return 0;
 #if RP_ENABLE_SHARE
         w_put(w, "]", 1);
@@ -8591,7 +8712,7 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         return 1;
     }
     if (pos == 0) {
-        const rp_pool *pl = &p->cfg.pools[pool];
+        const rp_pool *pl = &CFG(p)->pools[pool];
         w_put(w, pool ? ",{" : "{", pool ? 2 : 1);
         w_put(w, S("\"name\":\""));
         w_cstr(w, pl->name);
@@ -8610,7 +8731,7 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         w_put(w, ",", 1);
     }
     json_device(p, d, w);
-    if (pos == p->cfg.pools[pool].ndevices - 1)
+    if (pos == CFG(p)->pools[pool].ndevices - 1)
         w_put(w, S("]}"));
     return 1;
 }
@@ -8648,7 +8769,7 @@ static const struct {
 static void
 prom_pool(const rp_proxy *p, uint64_t m, int i, wbuf *w)
 {
-    const rp_pool *pl = &p->cfg.pools[i];
+    const rp_pool *pl = &CFG(p)->pools[i];
     uint64_t v[RP_COUNT(prom_pool_metrics)];
     v[0] = pl->queued, v[1] = pl->queued_peak, v[2] = pl->queue_timeouts, v[3] = pl->queue_full;
     if (i == 0) {
@@ -8687,7 +8808,7 @@ static int
 status_prom(rp_proxy *p, uint64_t k, wbuf *w)
 {
     const rp_stats *st = &p->stats;
-    uint64_t nd = p->cfg.ndevices, m, di;
+    uint64_t nd = CFG(p)->ndevices, m, di;
     const rp_device *d;
     uint64_t v[RP_COUNT(prom_metrics)];
     int i;
@@ -8761,6 +8882,17 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     }
     k--;
 #endif
+#if RP_ENABLE_RELOAD
+    if (k == 0) { /* reloads (an item of their own) */
+        prom_global(w, "rproxy_config_generation", "gauge", p->reload.generation);
+        prom_global(w, "rproxy_config_reloads_total", "counter", p->reload.reloads);
+        prom_global(w, "rproxy_config_reload_failures_total", "counter", p->reload.failures);
+        prom_global(w, "rproxy_config_draining_connections", "gauge",
+                    (uint64_t)rp_config_draining(p));
+        return 1;
+    }
+    k--;
+#endif
 #if RP_ENABLE_TURN_STATS
     if (k == 0) { /* the event loop's turns (an item of their own: item 0 is full) */
         prom_global(w, "rproxy_loop_turns_total", "counter", p->loop.turns);
@@ -8776,7 +8908,7 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
 #endif
 #if RP_ENABLE_LIMITS
     if (nd && k >= nd * RP_COUNT(prom_metrics)) { /* then the pools' queues */
-        uint64_t np = (uint64_t)p->cfg.npools;
+        uint64_t np = (uint64_t)CFG(p)->npools;
         k -= nd * RP_COUNT(prom_metrics);
         if ((m = k / np) >= RP_COUNT(prom_pool_metrics))
             return 0;
@@ -8787,7 +8919,7 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     if (nd == 0 || (m = k / nd) >= RP_COUNT(prom_metrics))
         return 0;
     di = k % nd;
-    d = &p->cfg.devices[di];
+    d = &CFG(p)->devices[di];
     v[0] = (uint64_t)device_is_up(p, d), v[1] = d->weight, v[2] = (uint64_t)d->effective;
     v[3] = d->active, v[4] = d->idle, v[5] = d->requests, v[6] = d->failures;
     v[7] = d->probe_failures;
@@ -8806,7 +8938,7 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     }
     w_cstr(w, prom_metrics[m].name);
     w_put(w, S("{pool=\""));
-    w_cstr(w, p->cfg.pools[d->pool].name);
+    w_cstr(w, CFG(p)->pools[d->pool].name);
     w_put(w, S("\",device=\""));
     w_dev_id(w, d); /* a named device by NAME:PORT: the label stays when it moves */
     w_put(w, S("\"} "));
@@ -8864,8 +8996,8 @@ local_step(rp_proxy *p, rp_conn *c)
 int
 status_control_path(const rp_proxy *p, rp_str t)
 {
-    size_t n = strlen(p->cfg.status_path);
-    return t.n >= n + 7 && memcmp(t.p, p->cfg.status_path, n) == 0 &&
+    size_t n = strlen(CFG(p)->status_path);
+    return t.n >= n + 7 && memcmp(t.p, CFG(p)->status_path, n) == 0 &&
            memcmp(t.p + n, "/device", 7) == 0 && (t.n == n + 7 || t.p[n + 7] == '?');
 }
 
@@ -8938,7 +9070,7 @@ pct_decode(rp_str v, char *buf, size_t cap)
 static int
 runtime_control(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 {
-    rp_config *cf = &p->cfg;
+    rp_config *cf = CFG(p);
     rp_str q = m->target, kv, key, pool = {NULL, 0}, dev = {NULL, 0}, state = {NULL, 0},
            weight = {NULL, 0};
     char addr[264], body[512]; /* a NAME:PORT is up to 259 bytes */
@@ -9040,12 +9172,12 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     rp_str q = m->target;
     wbuf w;
     size_t i;
-    if (!status_allowed(&p->cfg, &c->peer))
+    if (!status_allowed(CFG(p), &c->peer))
         return reply_error(p, c, 403, "status page: client not in its allow=");
 #if RP_ENABLE_AUTH
     {
         int rc;
-        if (p->cfg.status_auth && (rc = auth_gate(p, c, m, p->cfg.status_auth - 1)) != 0)
+        if (CFG(p)->status_auth && (rc = auth_gate(p, c, m, CFG(p)->status_auth - 1)) != 0)
             return rc;
     }
 #endif
@@ -9122,7 +9254,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
         rp_conn *c;
         rp_sock s;
 #if RP_ENABLE_TLS
-        if (p->cfg.listeners[lsn].tls && !p->tls_top && p->tls_fresh == RP_MAX_TLS_CONNS &&
+        if (CFG(p)->listeners[lsn].tls && !p->tls_top && p->tls_fresh == RP_MAX_TLS_CONNS &&
             !tls_evict(p, NULL, RP_TLS_EVICT_AGE_MS)) {
             /* no TLS slot: leave new clients in the kernel's queue until one
              * frees (tls_release), rather than accept and drop them */
@@ -9151,15 +9283,15 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
         c->peer = peer;
         c->lsn = (uint8_t)lsn;
 #if RP_ENABLE_TLS
-        if (p->cfg.listeners[lsn].tls && (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL &&
-            (!tls_evict(p, c, 0) || (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL)) {
+        if (CFG(p)->listeners[lsn].tls && (c->tls = tls_take(p, &CFG(p)->listeners[lsn])) == NULL &&
+            (!tls_evict(p, c, 0) || (c->tls = tls_take(p, &CFG(p)->listeners[lsn])) == NULL)) {
             p->stats.tls_refused++;
             conn_free(p, c);
             continue;
         }
 #endif
 #if RP_ENABLE_PROXY_PROTOCOL
-        if (p->cfg.listeners[lsn].proxy ? !proxy_accept(p, c) : client_admit(p, c))
+        if (CFG(p)->listeners[lsn].proxy ? !proxy_accept(p, c) : client_admit(p, c))
             continue;
 #else
         if (client_admit(p, c))
@@ -9174,10 +9306,13 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
 void
 on_event(rp_proxy *p, void *ud, unsigned ev)
 {
-    if (*(uint8_t *)ud == K_LISTENER)
+    if (*(uint8_t *)ud == K_LISTENER) {
         listener_event(p, (struct rp_lsock *)ud);
-    else
+    } else {
+        CFG_ENTER(p, (rp_conn *)ud); /* its exchange's configuration */
         conn_event(p, (rp_conn *)ud, ev);
+        CFG_LIVE(p);
+    }
 }
 
 void
@@ -9202,7 +9337,9 @@ timers_run(rp_proxy *p)
             continue;
         if (c->deadline <= p->now) {
             TURN_COUNT(p, timers);
+            CFG_ENTER(p, c);
             conn_timeout(p, c);
+            CFG_LIVE(p);
         }
         else
             timer_hint(p, c->deadline);
@@ -9246,6 +9383,22 @@ slots_init(rp_proxy *p, rp_conn *c, int n, int kind)
     }
 }
 
+/* The configuration's defaults (the RP_* settings), before a text or an
+ * image fills it. */
+void
+cfg_defaults(rp_config *c)
+{
+    c->t_client_header = RP_TIMEOUT_CLIENT_HEADER_MS;
+    c->t_client_idle = RP_TIMEOUT_CLIENT_IDLE_MS;
+    c->t_connect = RP_TIMEOUT_CONNECT_MS;
+    c->t_device = RP_TIMEOUT_DEVICE_MS;
+    c->t_device_idle = RP_TIMEOUT_DEVICE_IDLE_MS;
+    c->t_handshake = RP_TIMEOUT_HANDSHAKE_MS;
+    c->cache_max_object = RP_CACHE_MAX_OBJECT;
+    c->cache_lock_ms = RP_CACHE_LOCK_MS;
+    c->via = RP_DEFAULT_VIA;
+}
+
 int
 rp_init(rp_proxy *p)
 {
@@ -9257,20 +9410,16 @@ rp_init(rp_proxy *p)
         p->lsocks[i].kind = K_LISTENER;
         p->lsocks[i].sock = -1;
     }
-    p->cfg.t_client_header = RP_TIMEOUT_CLIENT_HEADER_MS;
-    p->cfg.t_client_idle = RP_TIMEOUT_CLIENT_IDLE_MS;
-    p->cfg.t_connect = RP_TIMEOUT_CONNECT_MS;
-    p->cfg.t_device = RP_TIMEOUT_DEVICE_MS;
-    p->cfg.t_device_idle = RP_TIMEOUT_DEVICE_IDLE_MS;
-    p->cfg.t_handshake = RP_TIMEOUT_HANDSHAKE_MS;
-    p->cfg.cache_max_object = RP_CACHE_MAX_OBJECT;
-    p->cfg.cache_lock_ms = RP_CACHE_LOCK_MS;
-    p->cfg.via = RP_DEFAULT_VIA;
+#if RP_ENABLE_RELOAD
+    p->cur = &p->cfg;
+    p->reload.generation = 1;
+#endif
+    cfg_defaults(CFG(p));
     return RP_OK;
 }
 
-int
-rp_config_load(rp_proxy *p, const rp_config *image)
+static int
+config_load_(rp_proxy *p, const rp_config *image)
 {
     int i, k;
     if (image->nlisteners > RP_MAX_LISTENERS || image->npools > RP_MAX_POOLS ||
@@ -9280,21 +9429,37 @@ rp_config_load(rp_proxy *p, const rp_config *image)
         for (k = 0; k < image->pools[i].ndevices; k++)
             if (image->pools[i].devices[k] >= image->ndevices)
                 return RP_EINVAL;
-    p->cfg = *image;
+    *CFG(p) = *image;
     return RP_OK;
+}
+
+int
+rp_config_load(rp_proxy *p, const rp_config *image)
+{
+#if RP_ENABLE_RELOAD
+    if (p->started) { /* into the spare slot: rp_config_apply switches */
+        int rc = reload_begin(p);
+        if (rc == RP_OK)
+            reload_end(p, rc = config_load_(p, image));
+        return rc;
+    }
+#endif
+    return config_load_(p, image);
 }
 
 #if RP_ENABLE_TLS
 /* Before the first TLS listener opens: a seeded generator (refuse to run
  * TLS without one), the session cache, and the EC code with its curves
  * narrowed to X25519, P-256 (key exchange) and P-384 (P-384 certificates). */
-static int
+int
 tls_start(rp_proxy *p)
 {
     unsigned char probe[16];
     int i, any = 0;
-    for (i = 0; i < p->cfg.nlisteners; i++)
-        any |= p->cfg.listeners[i].tls;
+    if (p->tls_ec.supported_curves) /* started already (a reload's) */
+        return RP_OK;
+    for (i = 0; i < CFG(p)->nlisteners; i++)
+        any |= CFG(p)->listeners[i].tls;
     if (!any)
         return RP_OK;
     if (rp_port_random(probe, sizeof(probe)) != RP_OK) {
@@ -9330,8 +9495,8 @@ rp_start(rp_proxy *p)
     if ((i = tls_start(p)) != RP_OK)
         return i;
 #endif
-    for (i = 0; i < p->cfg.nlisteners; i++) {
-        rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, RP_LISTEN_BACKLOG);
+    for (i = 0; i < CFG(p)->nlisteners; i++) {
+        rp_sock s = rp_port_listen(&CFG(p)->listeners[i].addr, RP_LISTEN_BACKLOG);
         if (s < 0) {
             listeners_close(p);
             return RP_EADDR;
@@ -9341,9 +9506,9 @@ rp_start(rp_proxy *p)
     }
     p->started = 1;
     p->t_started = p->now;
-    for (i = 0; i < p->cfg.ndevices; i++) { /* first probes, staggered */
-        rp_device *dv = &p->cfg.devices[i];
-        const rp_pool *pl = &p->cfg.pools[dv->pool];
+    for (i = 0; i < CFG(p)->ndevices; i++) { /* first probes, staggered */
+        rp_device *dv = &CFG(p)->devices[i];
+        const rp_pool *pl = &CFG(p)->pools[dv->pool];
         if (pl->health)
             dv->probe_next = p->now + 1 + (uint32_t)i * RP_HEALTH_STAGGER_MS % pl->interval_ms;
     }
@@ -9469,6 +9634,7 @@ rp_close_all(rp_proxy *p)
         if (c->state == CS_FREE)
             continue;
         n++;
+        CFG_ENTER(p, c); /* its exchange's configuration (its access line names its pool) */
         if (c->state != CS_HEAD && c->state != CS_CLOSING) { /* an exchange in flight */
             CUT(c, CUT_SHUTDOWN);
 #if RP_ENABLE_REASONS
@@ -9478,6 +9644,7 @@ rp_close_all(rp_proxy *p)
             access_log(p, c);
         }
         conn_free(p, c); /* and its device connection */
+        CFG_LIVE(p);
     }
     for (i = 0; i < RP_MAX_UPSTREAM; i++)
         if (p->devices[i].state != CS_FREE)
@@ -9489,15 +9656,15 @@ rp_close_all(rp_proxy *p)
 int
 rp_pool_pick(rp_proxy *p, int pool, uint32_t tried)
 {
-    if (pool < 0 || pool >= p->cfg.npools)
+    if (pool < 0 || pool >= CFG(p)->npools)
         return -1;
-    return pool_pick(p, &p->cfg.pools[pool], tried);
+    return pool_pick(p, &CFG(p)->pools[pool], tried);
 }
 
 void
 rp_device_report(rp_proxy *p, int dev, int err)
 {
-    if (dev < 0 || dev >= p->cfg.ndevices)
+    if (dev < 0 || dev >= CFG(p)->ndevices)
         return;
     if (err == RP_OK)
         device_ok(p, dev);
@@ -9508,8 +9675,8 @@ rp_device_report(rp_proxy *p, int dev, int err)
 int
 rp_device_up(const rp_proxy *p, int dev)
 {
-    return dev >= 0 && dev < p->cfg.ndevices && p->cfg.devices[dev].weight > 0 &&
-           device_is_up(p, &p->cfg.devices[dev]);
+    return dev >= 0 && dev < CFG(p)->ndevices && CFG(p)->devices[dev].weight > 0 &&
+           device_is_up(p, &CFG(p)->devices[dev]);
 }
 
 int
@@ -9530,7 +9697,11 @@ rp_strerror(int err)
         "connection reset\0timed out\0connect refused\0I/O error\0"
         "request target too long\0header too large\0not implemented\0"
         "HTTP version not supported\0expectation failed\0bad configuration\0"
-        "not found\0bad address\0permission denied\0";
+        "not found\0bad address\0permission denied\0"
+#if RP_ENABLE_RELOAD
+        "still in use\0"
+#endif
+        ;
     const char *s = names;
     for (; err < 0 && *s; err++)
         s += strlen(s) + 1;
@@ -10337,7 +10508,7 @@ client_find(rp_proxy *p, const rp_addr *a, int add)
     memcpy(old->ip, a->ip, n);
     old->seen = old->refill = p->now;
 #if RP_ENABLE_CLIENT_LIMIT
-    old->tokens = (uint32_t)p->cfg.cl_burst * 1000u;
+    old->tokens = (uint32_t)CFG(p)->cl_burst * 1000u;
 #endif
     return old;
 }
@@ -10351,13 +10522,13 @@ client_admit(rp_proxy *p, rp_conn *c)
                                "Content-Length: 18\r\nConnection: close\r\n\r\n"
                                "Too Many Requests\n";
     struct rp_client *e;
-    if (!p->cfg.cl_conns || (e = client_find(p, &c->peer, 1)) == NULL)
+    if (!CFG(p)->cl_conns || (e = client_find(p, &c->peer, 1)) == NULL)
         return 0;
-    if (e->conns >= p->cfg.cl_conns) {
+    if (e->conns >= CFG(p)->cl_conns) {
         char ip[48];
         p->stats.limit_conns++;
         rp_addr_format(&c->peer, ip, sizeof(ip));
-        RP_LOG(RP_LOG_INFO, ("client_limit conns=%u: %s has %u open: refused", p->cfg.cl_conns,
+        RP_LOG(RP_LOG_INFO, ("client_limit conns=%u: %s has %u open: refused", CFG(p)->cl_conns,
                              ip, e->conns));
         if (!c->tls) /* nothing else was read or written on it yet */
             rp_port_send(c->sock, busy, sizeof(busy) - 1);
@@ -10388,7 +10559,7 @@ client_gone(rp_proxy *p, rp_conn *c)
 int
 client_rate(rp_proxy *p, rp_conn *c)
 {
-    const rp_config *cf = &p->cfg;
+    const rp_config *cf = CFG(p);
     struct rp_client *e;
     uint64_t el, cap = (uint64_t)cf->cl_burst * 1000u, t;
     if (!cf->cl_rate)
@@ -10501,7 +10672,7 @@ auth_gate(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int list)
             slot = k; /* the one that expires first gives way */
     }
     rc = basic_credentials(v, buf, sizeof(buf), &user, &pass);
-    if (rc == RP_OK && users_check(&p->cfg.users[list], user, pass) == 1) {
+    if (rc == RP_OK && users_check(&CFG(p)->users[list], user, pass) == 1) {
         memcpy(slot->h, key, sizeof(key));
         slot->until = p->now + RP_AUTH_CACHE_MS;
         memset(buf, 0, sizeof(buf));
@@ -10519,7 +10690,7 @@ auth_gate(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int list)
 void
 w_auth_challenge(const rp_proxy *p, const rp_conn *c, wbuf *w)
 {
-    const char *r = c->route != NO_ROUTE ? p->cfg.routes[c->route].realm : p->cfg.status_realm;
+    const char *r = c->route != NO_ROUTE ? CFG(p)->routes[c->route].realm : CFG(p)->status_realm;
     w_put(w, S("WWW-Authenticate: Basic realm=\""));
     for (r = r ? r : "rproxy"; *r; r++) {
         if (*r == '"' || *r == '\\')
@@ -10536,7 +10707,7 @@ w_auth_challenge(const rp_proxy *p, const rp_conn *c, wbuf *w)
 int
 route_guard(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 {
-    const rp_route *r = &p->cfg.routes[c->route];
+    const rp_route *r = &CFG(p)->routes[c->route];
     int rc;
     (void)m, (void)rc;
 #if RP_ENABLE_ACL
@@ -10560,7 +10731,7 @@ route_guard(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 int
 proxy_accept(rp_proxy *p, rp_conn *c)
 {
-    const rp_listener_cfg *l = &p->cfg.listeners[c->lsn];
+    const rp_listener_cfg *l = &CFG(p)->listeners[c->lsn];
     if (l->nproxy_from && !addr_in_nets(&c->peer, l->proxy_from, l->nproxy_from)) {
         char ip[48];
         p->stats.proxy_refused++;
@@ -10760,7 +10931,7 @@ stream_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     uint8_t cred[24];
     size_t n;
     int i, free_ = -1;
-    if (!p->cfg.routes[c->route].share || !(c->flags & F_GET) || (c->flags & F_HEAD) ||
+    if (!CFG(p)->routes[c->route].share || !(c->flags & F_GET) || (c->flags & F_HEAD) ||
         c->mode != M_NONE || (c->flags & F_UPG))
         return 0;
     if ((n = stream_url(m, url)) == 0 || !stream_cred(m, cred))
@@ -10775,6 +10946,10 @@ stream_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         if ((s->state != SS_PENDING && s->state != SS_LIVE) || s->url_len != n ||
             memcmp(s->url, url, n) != 0 || memcmp(s->cred, cred, 24) != 0)
             continue;
+#if RP_ENABLE_RELOAD
+        if (s->cfs != CUR_SLOT(p)) /* opened before a reload: new viewers open their own */
+            continue;
+#endif
         p->stats.share_joins++;
         if (s->state == SS_PENDING) {
             viewer_add(p, c, i, SPOS_HEAD); /* its head stays held: it may go alone yet */
@@ -10797,6 +10972,9 @@ stream_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         memset(s, 0, sizeof(*s));
         s->state = SS_PENDING;
         s->route = c->route;
+#if RP_ENABLE_RELOAD
+        s->cfs = (uint8_t)CUR_SLOT(p);
+#endif
         s->url_len = (uint16_t)n;
         memcpy(s->url, url, n);
         memcpy(s->cred, cred, 24);
@@ -11268,7 +11446,7 @@ stream_leave(rp_proxy *p, rp_conn *c)
         s->state = SS_FREE;
         return;
     }
-    if (!p->cfg.routes[s->route].share_linger_ms) {
+    if (!CFG(p)->routes[s->route].share_linger_ms) {
         stream_ended(p, s);
     } else if (s->dev) {
         s->dev->flags |= F_SNOVIEW; /* T_SLINGER now */
@@ -11320,7 +11498,7 @@ w_dev_addr(wbuf *w, const rp_device *d)
 static void
 dns_start(rp_proxy *p, rp_device *d, int idx)
 {
-    const rp_pool *pl = &p->cfg.pools[d->pool];
+    const rp_pool *pl = &CFG(p)->pools[d->pool];
     int rc = rp_port_resolve(d->name, idx);
     d->resolve_at = p->now;
     d->resolve_next = p->now + pl->resolve_ms;
@@ -11341,8 +11519,8 @@ void
 dns_run(rp_proxy *p)
 {
     int i;
-    for (i = 0; i < p->cfg.ndevices; i++) {
-        rp_device *d = &p->cfg.devices[i];
+    for (i = 0; i < CFG(p)->ndevices; i++) {
+        rp_device *d = &CFG(p)->devices[i];
         if (!d->name || d->resolving)
             continue;
         if (d->resolve_next <= p->now)
@@ -11404,8 +11582,8 @@ void
 dns_collect(rp_proxy *p)
 {
     int i;
-    for (i = 0; i < p->cfg.ndevices && p->dns_pending; i++) {
-        rp_device *d = &p->cfg.devices[i];
+    for (i = 0; i < CFG(p)->ndevices && p->dns_pending; i++) {
+        rp_device *d = &CFG(p)->devices[i];
         rp_addr a;
         int rc;
         if (!d->resolving)
@@ -11497,9 +11675,9 @@ hmap_of(const rp_proxy *p, const rp_conn *c, const rp_conn *d, hmap *hm, char *b
     const rp_route *r;
     const rp_pool *pl;
     wbuf w;
-    if (c->route == NO_ROUTE || !(r = &p->cfg.routes[c->route])->rewrite)
+    if (c->route == NO_ROUTE || !(r = &CFG(p)->routes[c->route])->rewrite)
         return NULL;
-    pl = &p->cfg.pools[r->pool];
+    pl = &CFG(p)->pools[r->pool];
     hm->cpath.p = r->path, hm->cpath.n = strlen(r->path);
     hm->dpath.p = r->rewrite, hm->dpath.n = strlen(r->rewrite);
     hm->scheme.p = "https", hm->scheme.n = c->tls ? 5 : 4;
@@ -11509,7 +11687,7 @@ hmap_of(const rp_proxy *p, const rp_conn *c, const rp_conn *d, hmap *hm, char *b
         hm->dhost.p = pl->host, hm->dhost.n = strlen(pl->host);
     w.p = buf, w.n = 0, w.cap = 56, w.full = 0;
     if (d && d->device != NO_DEVICE)
-        w_addr(&w, &p->cfg.devices[d->device].addr);
+        w_addr(&w, &DEVC(p, d)->addr);
     hm->daddr.p = buf, hm->daddr.n = w.full ? 0 : w.n;
     return hm;
 }
@@ -11730,7 +11908,7 @@ hr_claims(const rp_config *cf, int s, int resp, rp_str name)
 void
 w_hrules(const rp_proxy *p, const rp_conn *c, wbuf *w, int resp)
 {
-    const rp_config *cf = &p->cfg;
+    const rp_config *cf = CFG(p);
     int sets[2], k, i;
     size_t at, e, j;
     sets[0] = c->lsn < cf->nlisteners ? cf->listeners[c->lsn].headers : 0;
@@ -11773,3 +11951,347 @@ w_hrules(const rp_proxy *p, const rp_conn *c, wbuf *w, int resp)
 }
 
 #endif /* RP_ENABLE_HEADER_RULES */
+
+/* ======== src/27-reload.c ======== */
+/* ==== [27] Reload: two configuration slots ====
+ * rp_proxy holds the running configuration (slot p->live: p->cfg or
+ * p->cfg2) and room for one more.  After rp_start, rp_config_parse and
+ * rp_config_load fill the spare slot (RL_READY); rp_config_apply switches
+ * to it between reports and the slot it left becomes RL_OLD until no
+ * connection runs on it.  Every connection carries its slot (cfs): a
+ * client's is the one its exchange began on, a device connection's its
+ * client's; while a report or a timer of a connection is served, CFG(p)
+ * is that connection's slot (on_event, timers_run), so the code of every
+ * other section reads its exchange's configuration without knowing there
+ * are two.  Idle things move at once: idle device connections and probes
+ * go to the device's twin in the new slot (same pool name, same address or
+ * name: its health, counters and runtime state are copied over), idle
+ * keep-alive clients to their listener's twin, and a client between
+ * requests takes the live slot at its next request (exchange_begin).  A
+ * device connection busy on the old slot counts in its twin (DEVP, DEVC,
+ * dev_at): max_conns holds across a reload.  Listeners on the same address
+ * keep their socket; the apply opens the new ones first, so a port that is
+ * taken refuses the reload with nothing changed.
+ * Owns: p->live, p->spare, p->cur, p->dfwd, p->lfwd, p->reload, cfg2.
+ * Calls: [3] [7] [8] [9] [13] [16] [24].  Called by: [6] [19] (parse, load),
+ * [13] (client_to_live), [18] (CFG_ENTER), the embedder (apply, draining). */
+
+
+#if RP_ENABLE_RELOAD
+rp_device *
+dev_at(const rp_proxy *p, int slot, int i)
+{
+    rp_proxy *q = (rp_proxy *)(uintptr_t)p; /* the state is written through it */
+    if (slot != p->live && p->dfwd[i])
+        return &SLOT(q, p->live)->devices[p->dfwd[i] - 1];
+    return &SLOT(q, slot)->devices[i];
+}
+
+int
+client_to_live(rp_proxy *p, rp_conn *c)
+{
+    int l = p->lfwd[c->lsn];
+    if (!l)
+        return 0;
+    c->lsn = (uint8_t)(l - 1);
+    c->cfs = p->live;
+    CFG_LIVE(p);
+    return 1;
+}
+
+/* A client between requests that may change slots now: no TLS handshake
+ * (it uses the slot's certificates) nor PROXY header under way. */
+static int
+client_movable(const rp_conn *c)
+{
+    if (c->state != CS_HEAD || (c->tls && !(c->flags & F_HSDONE)))
+        return 0;
+#if RP_ENABLE_PROXY_PROTOCOL
+    if (c->flags & F_PROXYHDR)
+        return 0;
+#endif
+    return 1;
+}
+
+int
+rp_config_draining(rp_proxy *p)
+{
+    int i, n = 0, old = !p->live;
+    if (p->spare != RL_OLD)
+        return 0;
+    for (i = 0; i < RP_MAX_CONNS + RP_MAX_UPSTREAM; i++) {
+        rp_conn *c = i < RP_MAX_CONNS ? &p->clients[i] : &p->devices[i - RP_MAX_CONNS];
+        if (c->state == CS_FREE || c->cfs != old)
+            continue;
+        if (c->kind == K_CLIENT && client_movable(c) && client_to_live(p, c))
+            continue;
+        n++;
+    }
+    if (!n)
+        p->spare = RL_FREE; /* nothing refers to it: it may be filled again */
+    return n;
+}
+
+/* Before rp_config_parse / rp_config_load fill a slot while running: the
+ * spare one, cleared, with rp_init's defaults, as CFG(p).  RP_EBUSY while
+ * connections still run on it. */
+int
+reload_begin(rp_proxy *p)
+{
+    rp_config *c = SLOT(p, !p->live);
+    if (rp_config_draining(p)) {
+        p->reload.failures++;
+        return RP_EBUSY;
+    }
+    memset(c, 0, sizeof(*c));
+    cfg_defaults(c);
+    p->cur = c;
+    return RP_OK;
+}
+
+void
+reload_end(rp_proxy *p, int rc)
+{
+    CFG_LIVE(p);
+    p->spare = rc == RP_OK ? RL_READY : RL_FREE;
+    if (rc != RP_OK)
+        p->reload.failures++;
+}
+
+const rp_config *
+rp_config_live(const rp_proxy *p)
+{
+    return p->live ? &p->cfg2 : &p->cfg;
+}
+
+static int
+addr_same(const rp_addr *a, const rp_addr *b)
+{
+    return a->family == b->family && a->port == b->port &&
+           memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+}
+
+/* The old slot's device that is new device j (same pool name, same address
+ * or name), not yet taken; -1: none. */
+static int
+twin_of(const rp_config *oc, const rp_config *nc, int j, const uint8_t *taken)
+{
+    const rp_device *n = &nc->devices[j];
+    int i;
+    for (i = 0; i < oc->ndevices; i++) {
+        const rp_device *o = &oc->devices[i];
+        if (taken[i] || strcmp(oc->pools[o->pool].name, nc->pools[n->pool].name) != 0)
+            continue;
+#if RP_ENABLE_DNS
+        if (o->name || n->name) {
+            if (o->name && n->name && strcmp(o->name, n->name) == 0 &&
+                o->addr.port == n->addr.port)
+                return i;
+            continue;
+        }
+#endif
+        if (addr_same(&o->addr, &n->addr))
+            return i;
+    }
+    return -1;
+}
+
+/* Device j of the new slot takes over old device o's state: health,
+ * counters, runtime state, connections counted; the file's settings stay. */
+static void
+device_carry(rp_device *n, const rp_device *o)
+{
+    n->hc_down = o->hc_down;
+    n->hc_rise = o->hc_rise;
+    n->hc_fall = o->hc_fall;
+#if RP_ENABLE_RUNTIME
+    n->admin = o->admin;
+#endif
+    n->active = o->active;
+    n->idle = o->idle;
+    n->fails = o->fails;
+    n->effective = o->effective < n->weight ? o->effective : n->weight;
+    n->probe = o->probe;
+    n->last_err = o->last_err;
+    n->probes = o->probes;
+    n->probe_failures = o->probe_failures;
+    n->requests = o->requests;
+    n->failures = o->failures;
+    n->checked = o->checked;
+    n->down_until = o->down_until;
+    n->last_ok = o->last_ok;
+    n->probe_next = o->probe_next;
+#if RP_ENABLE_DNS
+    if (n->name) { /* the last good address, and when to look again */
+        n->addr = o->addr;
+        n->resolve_bad = o->resolve_bad;
+        n->resolve_fails = o->resolve_fails;
+        n->resolves = o->resolves;
+        n->resolve_next = o->resolve_next;
+        n->resolve_at = o->resolve_at;
+    }
+#endif
+}
+
+/* The new slot's listeners: the old socket where the address is the same,
+ * else a new one.  On a port that cannot open: those opened here closed,
+ * *err names the line, RP_EADDR. */
+static int
+listeners_take(rp_proxy *p, const rp_config *oc, const rp_config *nc, struct rp_lsock *ls,
+               uint8_t *lfwd, rp_cfg_error *err)
+{
+    uint8_t kept[RP_MAX_LISTENERS];
+    int i, j;
+    memset(kept, 0, sizeof(kept));
+    for (j = 0; j < RP_MAX_LISTENERS; j++) {
+        memset(&ls[j], 0, sizeof(ls[j]));
+        ls[j].kind = K_LISTENER;
+        ls[j].sock = -1;
+    }
+    for (j = 0; j < nc->nlisteners; j++) {
+        for (i = 0; i < oc->nlisteners; i++)
+            if (!lfwd[i] && p->lsocks[i].sock >= 0 &&
+                addr_same(&oc->listeners[i].addr, &nc->listeners[j].addr))
+                break;
+        if (i < oc->nlisteners) {
+            ls[j] = p->lsocks[i];
+            lfwd[i] = (uint8_t)(j + 1);
+            kept[j] = 1;
+            continue;
+        }
+        if ((ls[j].sock = rp_port_listen(&nc->listeners[j].addr, RP_LISTEN_BACKLOG)) < 0) {
+            wbuf w;
+            for (i = 0; i < j; i++) /* the sockets this apply opened */
+                if (ls[i].sock >= 0 && !kept[i])
+                    rp_port_close(ls[i].sock);
+            err->line = nc->listeners[j].line;
+            w.p = err->msg, w.n = 0, w.cap = sizeof(err->msg) - 1, w.full = 0;
+            w_put(&w, S("listen "));
+            w_addr(&w, &nc->listeners[j].addr);
+            w_put(&w, S(": cannot open: is the port taken, or the address not this host's?"));
+            err->msg[w.full ? w.cap : w.n] = 0;
+            return RP_EADDR;
+        }
+    }
+    return RP_OK;
+}
+
+int
+rp_config_apply(rp_proxy *p, rp_cfg_error *err)
+{
+    int o = p->live, n = !o, i, j;
+    rp_config *oc = SLOT(p, o), *nc = SLOT(p, n);
+    struct rp_lsock ls[RP_MAX_LISTENERS];
+    uint8_t lfwd[RP_MAX_LISTENERS], dfwd[RP_MAX_DEVICES], taken[RP_MAX_DEVICES];
+    rp_conn *idle[RP_MAX_DEVICES];
+    err->line = 0, err->col = 0, err->msg[0] = 0;
+    if (p->spare != RL_READY || !p->started)
+        return RP_EINVAL;
+#if RP_ENABLE_DNS
+    if (p->dns_pending) /* their answers are for the old slot's indexes */
+        return RP_EAGAIN;
+#endif
+    memset(lfwd, 0, sizeof(lfwd));
+    memset(dfwd, 0, sizeof(dfwd));
+    memset(taken, 0, sizeof(taken));
+#if RP_ENABLE_TLS
+    p->cur = nc; /* TLS from a configuration that had none: the generator, the cache */
+    i = tls_start(p);
+    CFG_LIVE(p);
+    if (i != RP_OK) {
+        static const char m[] = "a tls listener needs a random generator (the port has none)";
+        memcpy(err->msg, m, sizeof(m));
+        p->reload.failures++;
+        return i;
+    }
+#endif
+    if (listeners_take(p, oc, nc, ls, lfwd, err) != RP_OK) {
+        p->reload.failures++;
+        return RP_EADDR;
+    }
+    /* From here nothing fails.  Listeners: the ones dropped close, every
+     * kept or new one is watched under its new index. */
+    for (i = 0; i < RP_MAX_LISTENERS; i++)
+        if (p->lsocks[i].sock >= 0 && !lfwd[i])
+            rp_port_close(p->lsocks[i].sock);
+    for (i = p->batch_at; i < p->batch_n; i++) /* reports still queued name old indexes */
+        if (p->batch[i].ud && *(uint8_t *)p->batch[i].ud == K_LISTENER)
+            p->batch[i].ud = NULL; /* (the port reports them again: level-triggered) */
+    for (j = 0; j < RP_MAX_LISTENERS; j++) {
+        p->lsocks[j] = ls[j];
+        if (ls[j].sock >= 0)
+            rp_port_watch(ls[j].sock, ls[j].paused_until ? 0 : RP_EV_READ, &p->lsocks[j]);
+    }
+    /* Devices: twins take the state; idle connections and probes of a
+     * device that is gone close, its twin's move. */
+    for (j = 0; j < nc->ndevices; j++) {
+        rp_device *nd = &nc->devices[j];
+        const rp_pool *pl = &nc->pools[nd->pool];
+        if ((i = twin_of(oc, nc, j, taken)) >= 0) {
+            taken[i] = 1;
+            dfwd[i] = (uint8_t)(j + 1);
+            device_carry(nd, &oc->devices[i]);
+            if (!pl->health || !oc->pools[oc->devices[i].pool].health)
+                nd->probe_next = pl->health ? p->now + 1 : 0;
+        } else if (pl->health) {
+            nd->probe_next = p->now + 1 + (uint32_t)j * RP_HEALTH_STAGGER_MS % pl->interval_ms;
+        }
+    }
+    for (i = 0; i < RP_MAX_UPSTREAM; i++) {
+        rp_conn *d = &p->devices[i];
+        if (d->state != CS_FREE && d->cfs == o && !dfwd[d->device] &&
+            (d->state == DS_IDLE || PROBING(d)))
+            conn_free(p, d); /* under the old layout: its device is gone */
+    }
+    memset(idle, 0, sizeof(idle));
+    for (i = 0; i < oc->ndevices; i++)
+        if (dfwd[i])
+            idle[dfwd[i] - 1] = p->idle[i];
+    memcpy(p->idle, idle, sizeof(idle));
+    for (i = 0; i < RP_MAX_UPSTREAM; i++) {
+        rp_conn *d = &p->devices[i];
+        if (d->state != CS_FREE && d->cfs == o && (d->state == DS_IDLE || PROBING(d))) {
+            d->device = (uint8_t)(dfwd[d->device] - 1);
+            d->cfs = (uint8_t)n;
+        }
+    }
+    for (j = 0; j < nc->npools; j++) { /* a pool's queue counters follow its name */
+        for (i = 0; i < oc->npools && strcmp(oc->pools[i].name, nc->pools[j].name); i++)
+            ;
+#if RP_ENABLE_LIMITS
+        if (i < oc->npools) {
+            nc->pools[j].queued_peak = oc->pools[i].queued_peak;
+            nc->pools[j].queue_timeouts = oc->pools[i].queue_timeouts;
+            nc->pools[j].queue_full = oc->pools[i].queue_full;
+        }
+#endif
+    }
+#if RP_ENABLE_AUTH
+    memset(p->auth_ok, 0, sizeof(p->auth_ok)); /* the users files may have changed */
+#endif
+    memcpy(p->dfwd, dfwd, sizeof(dfwd));
+    memcpy(p->lfwd, lfwd, sizeof(lfwd));
+    p->live = (uint8_t)n;
+    p->spare = RL_OLD;
+    CFG_LIVE(p);
+    p->reload.generation++;
+    p->reload.reloads++;
+    /* Clients between requests take the live slot now; an idle one whose
+     * listener is gone closes. */
+    for (i = 0; i < RP_MAX_CONNS; i++) {
+        rp_conn *c = &p->clients[i];
+        if (c->state == CS_FREE || c->cfs != o || !client_movable(c) || client_to_live(p, c))
+            continue;
+        if (!buf_len(&c->in) && !buf_len(&c->out))
+            conn_free(p, c);
+    }
+    rp_config_draining(p); /* RL_FREE at once when nothing was in flight */
+    RP_LOG(RP_LOG_INFO, ("configuration applied (generation %u)", (unsigned)p->reload.generation));
+    timer_hint(p, p->now); /* probes of new devices, queues: the timers look now */
+    health_run(p);
+#if RP_ENABLE_DNS
+    dns_run(p);
+#endif
+    return RP_OK;
+}
+#endif /* RP_ENABLE_RELOAD */

@@ -77,23 +77,24 @@
  *
  *   ---- BEGIN generated: scripts/size.sh --table h (make size-tables) ----
  *   bytes                                       host daemon  mps2 board
- *   rp_conn: one connection slot                        400         160
- *     all connection slots                          819,200       2,560
+ *   rp_conn: one connection slot                        408         160
+ *     all connection slots                          835,584       2,560
  *   buffer block                                     16,392       2,052
  *     buffer pool, all blocks                    67,141,632      65,664
  *   rp_tls: one TLS slot                             40,600      27,728
  *     of which engine and X.509 contexts              7,422       6,923
  *     all TLS slots                               2,598,400      55,456
  *   TLS session cache                                16,384       1,024
- *   rp_config: the configuration                     43,744       4,344
+ *   rp_config: the configuration                     43,752       4,344
  *     of which certificates and their store          18,272       2,176
+ *   second configuration slot                        43,752           -
  *   rp_cache: the cache tables                       43,032       1,400
  *   cache arena                                   1,048,576      16,384
  *   client table                                      3,072           -
  *   shared streams                                    6,272           -
  *   shared stream rings                           1,048,576           -
- *   everything else                                   2,912         872
- *   rp_proxy: all of rproxy's RAM                72,771,800     147,704
+ *   everything else                                   2,976         872
+ *   rp_proxy: all of rproxy's RAM                72,832,008     147,704
  *   rp_http_msg: a parsed head, on the stack          2,664         704
  *   ---- END generated: scripts/size.sh --table h ----
  *
@@ -414,6 +415,18 @@ extern "C" {
 #endif
 #if RP_ENABLE_RUNTIME && !RP_ENABLE_STATUS
 #error "RP_ENABLE_RUNTIME needs RP_ENABLE_STATUS (the control path is under the status path)"
+#endif
+
+/** Reload without a restart, 0/1: rp_proxy holds a second configuration
+ *  slot (cfg2, sizeof(rp_config) more: see the memory table) that
+ *  rp_config_parse / rp_config_load fill while the proxy runs and
+ *  rp_config_apply switches to between requests; every connection carries
+ *  the slot its exchange started on (1 byte), so what is in flight finishes
+ *  on the configuration it began with.  Cost: ~2.5 KB of Cortex-M4 code
+ *  (src/27-reload.c and a slot switch per report), sizeof(rp_config) of RAM
+ *  (boards/mps2-an386 sets 0; its ops firmware 1). */
+#ifndef RP_ENABLE_RELOAD
+#define RP_ENABLE_RELOAD 1
 #endif
 
 /** The configuration language, 0/1: rp_config_parse() and what it needs
@@ -918,7 +931,8 @@ typedef enum {
     RP_ECONFIG = -14,    /**< bad configuration */
     RP_ENOTFOUND = -15,  /**< no route / no such name */
     RP_EADDR = -16,      /**< cannot bind or resolve an address */
-    RP_EACCES = -17      /**< permission denied (rp_port_blob) */
+    RP_EACCES = -17,     /**< permission denied (rp_port_blob) */
+    RP_EBUSY = -18       /**< still in use (rp_config_parse while draining) */
 } rp_err;
 
 /** Name of an error code ("RP_OK", "connect refused", ...); never NULL. */
@@ -1431,6 +1445,9 @@ typedef struct {
 #if RP_ENABLE_HEADER_RULES
     uint8_t headers;         /**< `headers=`: rule set index + 1; 0: none */
 #endif
+#if RP_ENABLE_RELOAD
+    uint16_t line;           /**< its line in the text (a reload's errors) */
+#endif
 } rp_listener_cfg;
 
 #if RP_ENABLE_ERROR_PAGES
@@ -1677,6 +1694,40 @@ int rp_config_load(rp_proxy *p, const rp_config *image);
 
 /** Open the listeners.  Returns RP_OK or the port's error (RP_EADDR). */
 int rp_start(rp_proxy *p);
+
+#if RP_ENABLE_RELOAD
+/** Reload counters, p->reload: generation (1 at start, +1 per applied
+ *  configuration), reloads applied, failures (parse or apply refused while
+ *  running). */
+typedef struct {
+    uint32_t generation, reloads, failures;
+} rp_reload;
+
+/** After rp_start, rp_config_parse and rp_config_load fill the spare slot
+ *  instead (the running configuration is untouched; a bad text is
+ *  RP_ECONFIG with *err, as at start); RP_EBUSY while connections still run
+ *  on the configuration before the last apply (rp_config_draining).
+ *  rp_config_apply then switches to the spare slot between reports: new
+ *  requests (also the next one on an open keep-alive connection) take the
+ *  new routes, pools and listeners at once; exchanges in flight, tunnels
+ *  and shared streams finish on the configuration they started with;
+ *  listeners on the same address keep their socket, removed ones close,
+ *  new ones open; a device with the same pool name and address (or name)
+ *  keeps its health, counters, runtime state and idle connections.
+ *  Returns RP_OK; RP_EADDR with *err naming the `listen` line when a new
+ *  listener cannot open (nothing changed); RP_EAGAIN while device lookups
+ *  are in flight (try again after a turn); RP_EINVAL with nothing parsed. */
+int rp_config_apply(rp_proxy *p, rp_cfg_error *err);
+
+/** Connections still on the configuration before the last apply (0: the
+ *  spare slot may be filled again). */
+int rp_config_draining(rp_proxy *p);
+
+/** The running configuration (p->cfg until a reload switches slots). */
+const rp_config *rp_config_live(const rp_proxy *p);
+#else
+#define rp_config_live(p) ((const rp_config *)&(p)->cfg)
+#endif
 
 /** Run one turn of the event loop: wait up to timeout_ms for I/O, handle it,
  *  fire due timers.  Returns the number of events handled (>= 0) or an
@@ -1955,6 +2006,9 @@ struct rp_stream {
     uint8_t kind;        /* SK_*: multipart, event-stream, other */
     uint8_t route;
     uint8_t match;       /* boundary scanner state */
+#if RP_ENABLE_RELOAD
+    uint8_t cfs;         /* its configuration slot: joined only from the same */
+#endif
     uint16_t viewers;    /* clients on it (the opener included) */
     uint16_t head_len;
     uint8_t bnd_len;     /* "\n--" + boundary */
@@ -2028,6 +2082,9 @@ struct rp_conn {
     uint8_t route;     /* route index (client side) */
     uint8_t tries;     /* retries used for the current request */
     uint8_t lsn;       /* listener index (client side) */
+#if RP_ENABLE_RELOAD
+    uint8_t cfs;       /* configuration slot its exchange runs on (0 cfg, 1 cfg2) */
+#endif
     uint16_t slot;
     int16_t err;       /* first error (sticky) */
 #if RP_ENABLE_CACHE
@@ -2136,6 +2193,16 @@ struct rp_proxy {
 #if RP_ENABLE_DNS
     uint8_t dns_pending;   /* devices whose lookup is in flight in the port */
 #endif
+#if RP_ENABLE_RELOAD
+    rp_config *cur;        /* the slot the code runs under now (CFG): a
+                              connection's while its report is served */
+    uint8_t live;          /* slot of the running configuration */
+    uint8_t spare;         /* the other slot: RL_FREE, RL_READY, RL_OLD */
+    uint8_t dfwd[RP_MAX_DEVICES];   /* RL_OLD: device -> its live twin + 1 (0: gone) */
+    uint8_t lfwd[RP_MAX_LISTENERS]; /* RL_OLD: listener -> live one + 1 (0: gone) */
+    rp_reload reload;      /* public: read */
+    rp_buf scratch;        /* a reload's parse: the certificate decoders' room */
+#endif
     rp_event *batch;       /* reports of the current rp_poll turn */
     int batch_at, batch_n; /* (with a bound: what the last turn left) */
 #if RP_TURN_TRACK_
@@ -2181,6 +2248,9 @@ struct rp_proxy {
     /* Past the bookkeeping rp_init clears: touched only when used. */
     unsigned char tls_cache_buf[RP_TLS_SESSION_CACHE_BYTES];
     struct rp_tls tls[RP_MAX_TLS_CONNS];
+#endif
+#if RP_ENABLE_RELOAD
+    rp_config cfg2;        /* the second slot: cleared when filled */
 #endif
 };
 

@@ -611,7 +611,7 @@ rp_posix_raise_nofile(void)
 }
 
 void
-rp_posix_cleanup(void)
+rp_posix_blobs_forget(void)
 {
     int i;
 
@@ -620,6 +620,12 @@ rp_posix_cleanup(void)
         free(px_blobs[i].data);
         memset(&px_blobs[i], 0, sizeof px_blobs[i]);
     }
+}
+
+void
+rp_posix_cleanup(void)
+{
+    rp_posix_blobs_forget();
 #if PX_EPOLL
     if (px_epfd >= 0)
         close(px_epfd);

@@ -32,6 +32,10 @@ long rp_posix_raise_nofile(void);
  *  to stderr; the daemon sets its log target here (boards/host/main.c). */
 extern void (*rp_posix_log_hook)(int level, const char *line);
 
+/** Forget the files rp_port_blob read (they are read again when asked
+ *  for): before a reload's rp_config_parse, which copies what it keeps. */
+void rp_posix_blobs_forget(void);
+
 /** Tear the port down: free every blob loaded by rp_port_blob and close the
  *  event descriptor.  Call at exit, after the last rp_* call. */
 void rp_posix_cleanup(void);

@@ -188,6 +188,9 @@ emit(const char *file)
 #if RP_ENABLE_HEADER_RULES
         out(", .headers = %u", l->headers);
 #endif
+#if RP_ENABLE_RELOAD
+        out(", .line = %u", l->line);
+#endif
         out("},\n");
     }
     out("    },\n    .pools = {\n");

@@ -56,6 +56,9 @@ SIZE(tlscache, M(rp_proxy, tls_cache_buf));
 SIZE(store, M(rp_config, certs) + M(rp_config, store));
 #endif
 SIZE(config, sizeof(rp_config));
+#if RP_ENABLE_RELOAD
+SIZE(config2, M(rp_proxy, cfg2));
+#endif
 #if RP_ENABLE_CACHE
 SIZE(cache, sizeof(struct rp_cache));
 SIZE(arena, M(rp_proxy, cache_arena));
@@ -120,7 +123,7 @@ table() {
         if (index(cols, " " col " ") == 0) return "?"
         if (key == "rest") {
             r = v["proxy"]
-            nk = split("conns bufpool tlsslots tlscache config cache arena clients streams rings", parts, " ")
+            nk = split("conns bufpool tlsslots tlscache config config2 cache arena clients streams rings", parts, " ")
             for (k = 1; k <= nk; k++) r -= v[parts[k]]
             return commas(r)
         }
@@ -162,6 +165,7 @@ tlsslots|all TLS slots|`RP_MAX_TLS_CONNS` × `rp_tls`; clients beyond them are r
 tlscache|TLS session cache|`RP_TLS_SESSION_CACHE_BYTES`|0
 config|rp_config: the configuration|`RP_MAX_LISTENERS`, `RP_MAX_POOLS`, `RP_MAX_DEVICES`, `RP_MAX_ROUTES` tables, `RP_MAX_HEADER_RULES` × 24 B (host) header rules, `RP_ERROR_PAGE_BYTES` error pages, `RP_CFG_STR_BYTES`, the certificates|0
 store|of which certificates and their store|`RP_TLS_MAX_CERTS` × `rp_tls_cert` + `RP_TLS_STORE_BYTES` (DER chains, keys)|1
+config2|second configuration slot|`RP_ENABLE_RELOAD`: a new configuration is parsed into it while the running one serves (one `rp_config`)|0
 cache|rp_cache: the cache tables|`RP_CACHE_ENTRIES` entries and hash buckets + a link per `RP_CACHE_BLOCK` of the arena|0
 arena|cache arena|`RP_CACHE_BYTES`; touched only as objects are stored|0
 clients|client table|`RP_CLIENT_TABLE` addresses (`client_limit`, the failed-login lock)|0

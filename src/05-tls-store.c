@@ -31,6 +31,16 @@ typedef struct tls_scratch {
     unsigned char keyder[8192];
 } tls_scratch;
 
+/* The decoders' room: TLS slot 0's input buffer before rp_start; while
+ * running (a reload's parse) a buffer block, taken for the parse. */
+#if RP_ENABLE_RELOAD
+typedef char tls_scratch_fits[sizeof(tls_scratch) <= RP_BUF_SIZE ? 1 : -1];
+#define TLS_SCRATCH(p) \
+    ((tls_scratch *)(void *)((p)->started ? (unsigned char *)(p)->scratch.d : (p)->tls[0].ibuf))
+#else
+#define TLS_SCRATCH(p) ((tls_scratch *)(void *)(p)->tls[0].ibuf)
+#endif
+
 typedef char tls_scratch_fits[sizeof(tls_scratch) <= BR_SSL_BUFSIZE_INPUT ? 1 : -1];
 
 static void
@@ -201,8 +211,8 @@ dn_append(void *ctx, const void *data, size_t len)
 const char *
 tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file, int *why)
 {
-    tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
-    rp_config *c = &p->cfg;
+    tls_scratch *s = TLS_SCRATCH(p);
+    rp_config *c = CFG(p);
     rp_tls_cert tmp;
     const void *data;
     const char *err;
@@ -246,14 +256,14 @@ tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *fi
 const char *
 tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why)
 {
-    tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
+    tls_scratch *s = TLS_SCRATCH(p);
     const void *data;
     size_t len;
     const char *err;
     memset(ct, 0, sizeof(*ct));
     if ((*why = rp_port_blob(file, &data, &len)) != RP_OK)
         return "cannot read certificate file";
-    if ((err = tls_pem_load(&p->cfg, ct, (const unsigned char *)data, len, s, 0)) != NULL)
+    if ((err = tls_pem_load(CFG(p), ct, (const unsigned char *)data, len, s, 0)) != NULL)
         return err;
     return ct->chain_len ? NULL : "no CERTIFICATE in the certificate file";
 }
@@ -262,15 +272,15 @@ tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why)
 const char *
 tls_key_load(rp_proxy *p, rp_tls_cert *ct, const char *keyfile, int *why)
 {
-    tls_scratch *s = (tls_scratch *)(void *)p->tls[0].ibuf;
+    tls_scratch *s = TLS_SCRATCH(p);
     const void *data;
     size_t len;
     const char *err;
     if ((*why = rp_port_blob(keyfile, &data, &len)) != RP_OK)
         return "cannot read key file";
     s->keylen = 0;
-    if ((err = tls_pem_load(&p->cfg, ct, (const unsigned char *)data, len, s, 1)) == NULL)
-        err = s->keylen == 0 ? "no PRIVATE KEY in the key file" : tls_key_take(&p->cfg, ct, s);
+    if ((err = tls_pem_load(CFG(p), ct, (const unsigned char *)data, len, s, 1)) == NULL)
+        err = s->keylen == 0 ? "no PRIVATE KEY in the key file" : tls_key_take(CFG(p), ct, s);
     if (err == NULL)
         err = tls_key_matches(ct, s);
     memset(s, 0, sizeof(*s)); /* no key material left in the scratch */

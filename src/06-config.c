@@ -115,7 +115,7 @@ cfg_addr_fail(cfg_ctx *x, int rc, const char *msg, rp_str arg, const char *note)
 static const char *
 cfg_str(cfg_ctx *x, rp_str s)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     char *d;
     if (s.n + 1 > sizeof(c->str) - c->str_used)
         return NULL;
@@ -489,7 +489,7 @@ static const char *const cache_opts[] = {"heuristic", "ignore_client_nocache"};
 static int
 cfg_no_pool(cfg_ctx *x, rp_str name)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     wbuf w;
     int i;
     cfg_fail2(x, "undefined pool", name, c->npools ? " (defined: " : " (none defined above)");
@@ -602,7 +602,7 @@ static int cfg_name_ok(rp_str s);
 static int
 cfg_hset(cfg_ctx *x, rp_str v, rp_str word)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     int i;
     if (!cfg_name_ok(v))
         return cfg_fail2(x, "bad header rule set name", word,
@@ -626,7 +626,7 @@ cfg_headers(cfg_ctx *x, rp_str *w, int n)
     /* rproxy writes these itself (framing, hop-by-hop, Host): no rule may touch them */
     static const char *const own[] = {"Content-Length", "Transfer-Encoding", "Connection", "Host",
                                       "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade"};
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_hrule *r;
     size_t i;
     int set;
@@ -691,7 +691,7 @@ cfg_ctype(rp_str f)
 static int
 cfg_error_page(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_str f = w[n - 1];
     char fname[256];
     const void *data;
@@ -782,7 +782,7 @@ cfg_listen_opt(cfg_ctx *x, rp_listener_cfg *l, rp_str word)
 static int
 cfg_listen(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_listener_cfg *l;
     int64_t port;
     int i, rc;
@@ -792,6 +792,9 @@ cfg_listen(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "too many listen lines (RP_MAX_LISTENERS)", w[0]);
     l = &c->listeners[c->nlisteners];
     memset(l, 0, sizeof(*l));
+#if RP_ENABLE_RELOAD
+    l->line = (uint16_t)x->line;
+#endif
     if ((port = parse_dec(w[1])) >= 0) {
         l->addr.family = 4;
         l->addr.port = (uint16_t)port;
@@ -839,7 +842,7 @@ cfg_name_ok(rp_str s)
 static int
 cfg_users_ref(cfg_ctx *x, rp_str name, uint8_t *out)
 {
-    const rp_config *c = &x->p->cfg;
+    const rp_config *c = CFG(x->p);
     int i;
     for (i = 0; i < c->nusers; i++)
         if (strlen(c->users_name[i]) == name.n && memcmp(c->users_name[i], name.p, name.n) == 0) {
@@ -869,7 +872,7 @@ cfg_realm(cfg_ctx *x, rp_str val, const char **out)
 static int
 cfg_users(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_cfg_error ue;
     const void *data;
     size_t len;
@@ -921,7 +924,7 @@ static int
 cfg_client_limit(cfg_ctx *x, rp_str *w, int n)
 {
     static const char *const opts[] = {"conns", "rate", "burst"};
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     int i, burst = 0;
     uint32_t v;
     if (n < 2)
@@ -970,7 +973,7 @@ cfg_client_limit(cfg_ctx *x, rp_str *w, int n)
 static int
 cfg_pool(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_pool *pl;
     int i;
     if (n < 2)
@@ -1162,7 +1165,7 @@ device_defaults(rp_device *d)
 static int
 cfg_device(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_device *d;
     rp_pool *pl;
     int i, pool, rc;
@@ -1231,7 +1234,7 @@ opt_onoff(cfg_ctx *x, rp_str word, rp_str val, uint8_t *out)
 static int
 cfg_cache(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     int i, rc;
     if (n < 2)
         return cfg_fail(x, "cache needs max_object=, heuristic=, ignore_client_nocache= "
@@ -1258,7 +1261,7 @@ static int cfg_path_ok(rp_str v);
 static int
 cfg_route(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_route *r;
     rp_str ttl = {NULL, 0}; /* the cache_ttl= word */
 #if RP_ENABLE_AUTH
@@ -1398,7 +1401,7 @@ cfg_timeout(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "timeout needs NAME=DURATION", w[0]);
     for (i = 1; i < n; i++) {
         rp_str val, key = opt_key(w[i], &val);
-        int rc = OPT_SET(x, timeout_nums, &x->p->cfg, w[i]);
+        int rc = OPT_SET(x, timeout_nums, CFG(x->p), w[i]);
         if (rc == RP_ENOTFOUND)
             return cfg_unknown(x, "unknown timeout", w[i], NEAR(key, timeout_nums, NULL));
         if (rc != RP_OK)
@@ -1414,7 +1417,7 @@ cfg_via(cfg_ctx *x, rp_str *w, int n)
         return cfg_fail(x, "via needs one NAME", w[n - 1]);
     if (!cfg_name_ok(w[1]))
         return cfg_fail2(x, "bad via name", w[1], CFG_NAME_WANT);
-    if ((x->p->cfg.via = cfg_str(x, w[1])) == NULL)
+    if ((CFG(x->p)->via = cfg_str(x, w[1])) == NULL)
         return cfg_fail(x, "config strings exceed RP_CFG_STR_BYTES", w[1]);
     return RP_OK;
 }
@@ -1465,9 +1468,9 @@ cfg_health(cfg_ctx *x, rp_str *w, int n)
     int i, pool;
     if (n < 2)
         return cfg_fail(x, "health needs a POOL", w[0]);
-    if ((pool = cfg_pool_find(&x->p->cfg, w[1])) < 0)
+    if ((pool = cfg_pool_find(CFG(x->p), w[1])) < 0)
         return cfg_no_pool(x, w[1]);
-    pl = &x->p->cfg.pools[pool];
+    pl = &CFG(x->p)->pools[pool];
     if (pl->health)
         return cfg_fail(x, "duplicate health line for pool", w[1]);
     health_defaults(pl);
@@ -1481,7 +1484,7 @@ cfg_health(cfg_ctx *x, rp_str *w, int n)
 static int
 cfg_status(cfg_ctx *x, rp_str *w, int n)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     int i;
     if (c->status_path)
         return cfg_fail(x, "duplicate status line", w[0]);
@@ -1529,7 +1532,7 @@ static int
 cfg_tls(cfg_ctx *x, rp_str *w, int n)
 {
 #if RP_ENABLE_TLS
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_str cert = {0, 0}, key = {0, 0}, sni = {0, 0}, ca = {0, 0}, hdr = {0, 0};
     char cf[256], kf[256];
     int auth = -1;
@@ -1696,7 +1699,7 @@ cfg_line(cfg_ctx *x, const char *s, size_t n)
 static int
 cfg_finish(cfg_ctx *x)
 {
-    rp_config *c = &x->p->cfg;
+    rp_config *c = CFG(x->p);
     rp_str none = {0, 0};
     int i;
     if (c->nlisteners == 0)
@@ -1743,8 +1746,8 @@ cfg_finish(cfg_ctx *x)
     return RP_OK;
 }
 
-int
-rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
+static int
+config_parse_(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
 {
     cfg_ctx x;
     size_t i = 0;
@@ -1769,5 +1772,33 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
         x.line = 1;
     x.ltext = NULL;
     return cfg_finish(&x);
+}
+
+int
+rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
+{
+#if RP_ENABLE_RELOAD
+    if (p->started) { /* into the spare slot: rp_config_apply switches */
+        static const char busy[] = "connections still run on the configuration before the "
+                                   "last reload: try again when they finish";
+        static const char nobuf[] = "no free buffer for the certificate decoders: try again";
+        int rc = reload_begin(p);
+        if (rc == RP_OK && !buf_attach(p, &p->scratch)) /* [5]'s decoders: TLS slot 0 is busy */
+            rc = RP_ENOMEM;
+        if (rc != RP_OK) {
+            err->line = 0, err->col = 0;
+            memcpy(err->msg, rc == RP_EBUSY ? busy : nobuf,
+                   rc == RP_EBUSY ? sizeof(busy) : sizeof(nobuf));
+            if (rc == RP_ENOMEM)
+                reload_end(p, rc);
+            return rc;
+        }
+        rc = config_parse_(p, text, len, err);
+        buf_release(p, &p->scratch, 1);
+        reload_end(p, rc);
+        return rc;
+    }
+#endif
+    return config_parse_(p, text, len, err);
 }
 #endif /* RP_ENABLE_CONFIG_TEXT */

@@ -114,7 +114,7 @@ lc_cmp(const rp_device *a, const rp_device *b)
 static rp_device *
 tier_member(rp_proxy *p, const rp_pool *pl, int i, uint32_t tried, int backup)
 {
-    rp_device *d = &p->cfg.devices[pl->devices[i]];
+    rp_device *d = DEVP(p, pl->devices[i]);
     return d->backup == backup && device_eligible(p, d, tried, pl->devices[i]) ? d : NULL;
 }
 
@@ -179,7 +179,7 @@ pool_pick(rp_proxy *p, const rp_pool *pl, uint32_t tried)
 void
 device_fail(rp_proxy *p, int idx, int err)
 {
-    rp_device *d = &p->cfg.devices[idx];
+    rp_device *d = DEVP(p, idx);
     uint16_t mf = d->max_fails ? d->max_fails : 1;
     d->failures++;
     d->last_err = err;
@@ -204,7 +204,7 @@ device_fail(rp_proxy *p, int idx, int err)
 RP_NOINLINE void
 device_ok(rp_proxy *p, int idx)
 {
-    rp_device *d = &p->cfg.devices[idx];
+    rp_device *d = DEVP(p, idx);
     d->fails = 0;
     d->down_until = 0;
     d->last_ok = p->now;

@@ -85,7 +85,7 @@ tls_choose(const br_ssl_server_policy_class **pctx, const br_ssl_server_context 
 {
     struct rp_tls *t = (struct rp_tls *)(void *)((char *)pctx - offsetof(struct rp_tls, chooser));
     br_ssl_server_context *sc = (br_ssl_server_context *)(uintptr_t)cc;
-    const rp_config *c = &t->owner->cfg;
+    const rp_config *c = CFG(t->owner);
     const char *sni = br_ssl_engine_get_server_name(&cc->eng);
     const rp_tls_cert *ct = &c->certs[0];
     unsigned usage = BR_KEYTYPE_SIGN;
@@ -154,7 +154,7 @@ tls_slot_setup(rp_proxy *p, struct rp_tls *t)
     br_ssl_engine_set_default_ecdsa(e);
 #endif
     br_ssl_engine_set_buffers_bidi(e, t->ibuf, sizeof(t->ibuf), t->obuf, sizeof(t->obuf));
-    if (!RP_ENABLE_TLS_CLIENT_AUTH || !tls_any_client_auth(&p->cfg)) /* resuming skips it */
+    if (!RP_ENABLE_TLS_CLIENT_AUTH || !tls_any_client_auth(CFG(p))) /* resuming skips it */
         br_ssl_server_set_cache(&t->u.sc, &p->tls_cache.vtable);
     br_ssl_engine_set_protocol_names(e, (const char **)(uintptr_t)tls_alpn, 1); /* read only */
     br_ssl_engine_add_flags(e, BR_OPT_ENFORCE_SERVER_PREFERENCES | BR_OPT_NO_RENEGOTIATION);

@@ -130,12 +130,12 @@ stream_ms(const rp_proxy *p, const rp_conn *x, int kind)
     const rp_route *r;
     if (!c || c->route == NO_ROUTE)
         return 0;
-    r = &p->cfg.routes[c->route];
+    r = &CFG(p)->routes[c->route];
     if (kind == T_DEVICE && !(c->flags & F_RESP_HEAD))
         return r->device_timeout;
     if (r->stream_idle)
         return r->stream_idle == 1 ? 0xffffffffu : r->stream_idle - 1;
-    return kind == T_TUNNEL ? p->cfg.t_tunnel : 0;
+    return kind == T_TUNNEL ? CFG(p)->t_tunnel : 0;
 }
 #endif
 
@@ -153,7 +153,7 @@ timer_ms(const rp_proxy *p, const rp_conn *x, int kind)
         [T_CWAIT] = T_FIELD(cache_lock_ms),
     };
 #undef T_FIELD
-    const rp_config *c = &p->cfg;
+    const rp_config *c = CFG(p);
     if (kind == T_PROBE)
         return c->pools[c->devices[x->device].pool].probe_timeout_ms;
     if (kind == T_LINGER)
@@ -306,6 +306,9 @@ conn_alloc(rp_proxy *p, int kind)
     c->ready = 0;
     c->watched = 0xff; /* force the first rp_port_watch */
     c->scan = 0;
+#if RP_ENABLE_RELOAD
+    c->cfs = (uint8_t)CUR_SLOT(p); /* the slot it is opened under */
+#endif
     conn_state(c, kind == K_CLIENT ? CS_HEAD : DS_CONNECTING);
     return c;
 }
@@ -330,7 +333,7 @@ conn_free(rp_proxy *p, rp_conn *c)
     if (c->state == CS_FREE)
         return;
     if (c->kind == K_DEVICE) {
-        rp_device *dev = &p->cfg.devices[c->device];
+        rp_device *dev = DEVC(p, c);
         if (c->state == DS_IDLE) {
             idle_remove(p, c);
             dev->idle--;
@@ -572,7 +575,7 @@ conn_check(const rp_proxy *p, const rp_conn *c)
     if (c->kind == K_CLIENT)
         client_check(c, f);
     else
-        RP_ASSERT(c->device < p->cfg.ndevices && !(f & ((F_EXCHANGE & ~F_KEEP) | F_SERVED)));
+        RP_ASSERT(c->device < CCFG(p, c)->ndevices && !(f & ((F_EXCHANGE & ~F_KEEP) | F_SERVED)));
     switch (c->state) {
     case CS_HEAD:
         RP_ASSERT(!o && !(f & F_EXCHANGE) && !c->tried);
@@ -614,7 +617,7 @@ conn_check(const rp_proxy *p, const rp_conn *c)
         RP_ASSERT(o && o->state == CS_FWD && !buf_len(&c->in) && !(f & (F_KEEP | F_REUSED | F_GOT)));
         break;
     case DS_PCONNECT: case DS_PROBE:
-        RP_ASSERT(!o && p->cfg.devices[c->device].probe == c && !(f & (F_KEEP | F_REUSED | F_GOT)));
+        RP_ASSERT(!o && DEVC(p, c)->probe == c && !(f & (F_KEEP | F_REUSED | F_GOT)));
         break;
     case DS_BUSY:
         RP_ASSERT(o && (o->state == CS_FWD || o->state == CS_TUNNEL));

@@ -85,9 +85,9 @@ RP_NOINLINE rp_str
 via_value(const rp_proxy *p, int minor, char *buf)
 {
     rp_str v;
-    size_t n = RP_MIN(strlen(p->cfg.via), (size_t)40);
+    size_t n = RP_MIN(strlen(CFG(p)->via), (size_t)40);
     memcpy(buf, minor ? "1.1 " : "1.0 ", 4);
-    memcpy(buf + 4, p->cfg.via, n);
+    memcpy(buf + 4, CFG(p)->via, n);
     v.p = buf, v.n = 4 + n;
     return v;
 }
@@ -99,12 +99,12 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
                    const rp_str *cond)
 {
     rp_str tok[MAX_CONN_TOKENS], ip, via, proto = {"https", c->tls ? 5 : 4};
-    rp_str cert = {p->cfg.client_cert_header, 0};
+    rp_str cert = {CFG(p)->client_cert_header, 0};
     char ipbuf[48], viabuf[48];
     size_t i, ntok = conn_tokens(m, tok), nf = 4; /* Host, XFF, XFP, Via */
     wbuf w = buf_writer(p, &d->out);
 #if RP_ENABLE_AUTH /* the credentials rproxy checked stay here (RFC 7235 §4.2) */
-    const rp_route *rt = &p->cfg.routes[c->route];
+    const rp_route *rt = &CFG(p)->routes[c->route];
     int drop_auth = rt->auth && !rt->pass_auth;
 #else
     int drop_auth = 0;
@@ -116,16 +116,16 @@ request_head_write(rp_proxy *p, rp_conn *c, rp_conn *d, const rp_http_msg *m,
     if (m->target.n == 0 || (m->target.p[0] != '/' && m->target.p[0] != '*'))
         w_put(&w, "/", 1); /* absolute-form without a path */
 #if RP_ENABLE_PATH_MAP
-    if (c->route != NO_ROUTE && p->cfg.routes[c->route].rewrite)
-        w_target_mapped(&w, &p->cfg.routes[c->route], m->target);
+    if (c->route != NO_ROUTE && CFG(p)->routes[c->route].rewrite)
+        w_target_mapped(&w, &CFG(p)->routes[c->route], m->target);
     else
 #endif
         w_str(&w, m->target);
     w_put(&w, S(" HTTP/1.1\r\n"));
 #if RP_ENABLE_PATH_MAP
-    if (c->route != NO_ROUTE && p->cfg.pools[p->cfg.routes[c->route].pool].host)
-        w_field(&w, S("Host"), (rp_str){p->cfg.pools[p->cfg.routes[c->route].pool].host,
-                                        strlen(p->cfg.pools[p->cfg.routes[c->route].pool].host)});
+    if (c->route != NO_ROUTE && CFG(p)->pools[CFG(p)->routes[c->route].pool].host)
+        w_field(&w, S("Host"), (rp_str){CFG(p)->pools[CFG(p)->routes[c->route].pool].host,
+                                        strlen(CFG(p)->pools[CFG(p)->routes[c->route].pool].host)});
     else
 #endif
         w_field(&w, S("Host"), m->host); /* empty when unknown (RFC 9112 §3.2) */

@@ -72,9 +72,9 @@ static const rp_errpage *
 epage_for(const rp_proxy *p, int status)
 {
     int i;
-    for (i = 0; i < p->cfg.nepages; i++)
-        if (p->cfg.epages[i].status == status)
-            return &p->cfg.epages[i];
+    for (i = 0; i < CFG(p)->nepages; i++)
+        if (CFG(p)->epages[i].status == status)
+            return &CFG(p)->epages[i];
     return NULL;
 }
 #endif
@@ -133,7 +133,7 @@ error_write(rp_proxy *p, rp_conn *c, int status, int keep)
     if (!(c->flags & F_HEAD)) { /* a HEAD reply has no body */
 #if RP_ENABLE_ERROR_PAGES
         if (ep)
-            w_put(&w, p->cfg.epage_store + ep->off, ep->len);
+            w_put(&w, CFG(p)->epage_store + ep->off, ep->len);
         else
 #endif
         {

@@ -525,7 +525,7 @@ entry_use(const rp_proxy *p, const centry *e, const cc_t *rq, unsigned *cf, int6
 {
     int64_t age = entry_age(p, e), left = (int64_t)e->lifetime - age;
     *ttl = left;
-    if ((rq->f & CC_NO_CACHE) && !p->cfg.cache_ignore_nocache) {
+    if ((rq->f & CC_NO_CACHE) && !CFG(p)->cache_ignore_nocache) {
         *cf |= CF_REQNC;
         return USE_REVALIDATE;
     }
@@ -673,12 +673,12 @@ entry_meta(rp_proxy *p, centry *e, const rp_http_msg *m, const rp_conn *c)
     if (date < 0)
         date = now_wall; /* none (we add one), malformed or repeated */
 #if RP_ENABLE_CACHE_TTL
-    uint32_t ttl = p->cfg.routes[c->route].cache_ttl;
-    life = cache_lifetime(m, &cc, date, ttl ? 0 : p->cfg.cache_heuristic);
+    uint32_t ttl = CFG(p)->routes[c->route].cache_ttl;
+    life = cache_lifetime(m, &cc, date, ttl ? 0 : CFG(p)->cache_heuristic);
     if (life < 0 && ttl && heuristic_status(m->status))
         life = ttl;
 #else
-    life = cache_lifetime(m, &cc, date, p->cfg.cache_heuristic);
+    life = cache_lifetime(m, &cc, date, CFG(p)->cache_heuristic);
 #endif
     age = initial_age(m, date, now_wall, c->t_start, p->now);
     e->flags &= (uint8_t)~(CE_NO_CACHE | CE_NO_STALE);
@@ -705,7 +705,7 @@ storable(const rp_proxy *p, const rp_conn *c, const rp_http_msg *m, const cc_t *
         (cc->f & (CC_NO_STORE | CC_PRIVATE)) || has_field(m, H_SET_COOKIE))
         return 0;
     if ((m->status != 204 && !(m->flags & (RP_HF_LENGTH | RP_HF_CHUNKED))) ||
-        ((m->flags & RP_HF_LENGTH) && (uint64_t)m->content_length > p->cfg.cache_max_object))
+        ((m->flags & RP_HF_LENGTH) && (uint64_t)m->content_length > CFG(p)->cache_max_object))
         return 0;
     if ((c->cflags & CF_AUTH) &&
         !(cc->f & (CC_PUBLIC | CC_MUST_REVAL)) && cc->s_maxage < 0)
@@ -794,7 +794,7 @@ void
 fill_append(rp_proxy *p, rp_conn *c, const char *s, size_t n)
 {
     centry *e = &p->cache.e[c->cfill];
-    if (e->body.len + n > p->cfg.cache_max_object || chain_put(p, &e->body, s, n) != RP_OK) {
+    if (e->body.len + n > CFG(p)->cache_max_object || chain_put(p, &e->body, s, n) != RP_OK) {
         p->stats.cache_store_failures++;
         fill_abort(p, c);
     }

@@ -20,7 +20,7 @@ access_log(rp_proxy *p, rp_conn *c)
         "shutdown"};
     rp_access a;
     const rp_addr *dev = c->device != NO_DEVICE
-                             ? &p->cfg.devices[c->device].addr : NULL;
+                             ? &DEVP(p, c->device)->addr : NULL;
     uint32_t why;
 #endif
     if (c->status >= 100 && c->status < 600)
@@ -43,7 +43,7 @@ access_log(rp_proxy *p, rp_conn *c)
     a.why = NULL;
 #endif
     a.route = c->route == NO_ROUTE ? -1 : c->route;
-    a.pool = a.route < 0 ? NULL : p->cfg.pools[p->cfg.routes[c->route].pool].name;
+    a.pool = a.route < 0 ? NULL : CFG(p)->pools[CFG(p)->routes[c->route].pool].name;
     a.cache = NULL;
 #if RP_ENABLE_CACHE
     a.cache = cache_word(c->cflags);
@@ -66,18 +66,23 @@ access_log(rp_proxy *p, rp_conn *c)
 void
 device_release(rp_proxy *p, rp_conn *d)
 {
-    rp_device *dv = &p->cfg.devices[d->device];
+    rp_device *dv = DEVC(p, d);
+    int at = IDLE_AT(p, d); /* the live slot's index (< 0: the device is gone) */
     d->link = NULL;
     if ((d->flags & F_KEEP) && !buf_len(&d->in) && !buf_len(&d->out) &&
-        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping
+        !(d->flags & (F_EOF | F_DEAD)) && !p->stopping && at >= 0
 #if RP_ENABLE_LIMITS
         && (!dv->max_idle || dv->idle < dv->max_idle)
 #endif
         ) {
         conn_state(d, DS_IDLE);
         d->flags &= F_WBLOCK | F_HSDONE | F_TLSPART; /* socket flags that still hold */
-        d->next = p->idle[d->device];
-        p->idle[d->device] = d;
+#if RP_ENABLE_RELOAD
+        d->device = (uint8_t)at; /* idle connections are the live slot's */
+        d->cfs = p->live;
+#endif
+        d->next = p->idle[at];
+        p->idle[at] = d;
         dv->active--;
         dv->idle++;
         conn_settle(p, d); /* both buffers are empty: they go back */
@@ -159,15 +164,25 @@ idle_evict(rp_proxy *p)
 static int
 device_get(rp_proxy *p, int dev, rp_conn **out)
 {
-    rp_device *dv = &p->cfg.devices[dev];
+    rp_device *dv = DEVP(p, dev);
+#if RP_ENABLE_RELOAD /* idle connections are the live slot's: dev's twin's */
+    int at = CUR_SLOT(p) == p->live ? dev : p->dfwd[dev] - 1;
+    rp_conn *d = at >= 0 ? p->idle[at] : NULL;
+#else
+    int at = dev;
     rp_conn *d = p->idle[dev];
+#endif
     if (d) {
-        p->idle[dev] = d->next;
+        p->idle[at] = d->next;
         dv->idle--;
         dv->active++;
         d->flags = (d->flags & (F_WBLOCK | F_HSDONE | F_TLSPART)) | F_REUSED;
         conn_state(d, DS_BUSY);
         p->stats.device_reuses++;
+#if RP_ENABLE_RELOAD
+        d->device = (uint8_t)dev; /* in its client's slot */
+        d->cfs = (uint8_t)CUR_SLOT(p);
+#endif
     } else {
         rp_sock s;
         if ((d = conn_alloc(p, K_DEVICE)) == NULL && idle_evict(p))
@@ -213,7 +228,7 @@ device_get(rp_proxy *p, int dev, rp_conn **out)
 static rp_pool *
 pool_of(rp_proxy *p, const rp_conn *c)
 {
-    return &p->cfg.pools[p->cfg.routes[c->route].pool];
+    return &CFG(p)->pools[CFG(p)->routes[c->route].pool];
 }
 
 /* Take c out of its pool's queue, if it is in it. */
@@ -238,12 +253,21 @@ queue_unlink(rp_proxy *p, rp_conn *c)
 void
 queue_kick(rp_proxy *p)
 {
-    int i;
-    for (i = 0; i < p->cfg.npools; i++) {
-        rp_conn *w = p->cfg.pools[i].qhead;
-        if (w && w->deadline > p->now) {
-            w->deadline = p->now;
-            timer_hint(p, p->now);
+    int i, k;
+    for (k = 0; k <= RP_ENABLE_RELOAD; k++) { /* and the queues of the slot before a reload */
+#if RP_ENABLE_RELOAD
+        const rp_config *cf = SLOT(p, k);
+        if (k != p->live && p->spare != RL_OLD)
+            continue;
+#else
+        const rp_config *cf = CFG(p);
+#endif
+        for (i = 0; i < cf->npools; i++) {
+            rp_conn *w = cf->pools[i].qhead;
+            if (w && w->deadline > p->now) {
+                w->deadline = p->now;
+                timer_hint(p, p->now);
+            }
         }
     }
 }
@@ -319,7 +343,7 @@ queue_abandon(rp_proxy *p, rp_conn *c)
 int
 dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 {
-    const rp_pool *pl = &p->cfg.pools[p->cfg.routes[c->route].pool];
+    const rp_pool *pl = &CFG(p)->pools[CFG(p)->routes[c->route].pool];
     rp_http_msg again;
     rp_conn *d;
     rp_str cond[2];
@@ -380,7 +404,7 @@ dispatch(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 int
 device_failed(rp_proxy *p, rp_conn *c, rp_conn *d, int err, int connecting)
 {
-    const rp_pool *pl = &p->cfg.pools[p->cfg.routes[c->route].pool];
+    const rp_pool *pl = &CFG(p)->pools[CFG(p)->routes[c->route].pool];
     int stale = (d->flags & F_REUSED) && !(d->flags & F_GOT) && err != RP_ETIMEDOUT;
     int status = err == RP_ETIMEDOUT ? 504 : 502;
     if (!stale) {
@@ -455,7 +479,7 @@ path_is(rp_str target, const char *path)
 static int
 redirect_reply(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 {
-    const rp_config *cf = &p->cfg;
+    const rp_config *cf = CFG(p);
     unsigned port = cf->listeners[c->lsn].redirect_port;
     int i;
     wbuf w;
@@ -490,9 +514,13 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 {
     rp_str meth = m->method;
     uint32_t mf;
-    int keep, route;
+    int keep, route, m_keep_off = 0;
 #if RP_ENABLE_CACHE || RP_ENABLE_CLIENT_LIMIT || RP_ENABLE_ACL || RP_ENABLE_AUTH
     int rc;
+#endif
+#if RP_ENABLE_RELOAD
+    if (c->cfs != p->live && client_to_live(p, c) == 0)
+        m_keep_off = 1; /* its listener is gone: this request on the old slot, then closed */
 #endif
     c->flags &= ~F_EXCHANGE;
     if ((mf = method_flags(meth)) == MF_CONNECT)
@@ -502,7 +530,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         c->flags |= F_HTTP10;
     keep = m->minor ? !(m->flags & RP_HF_CONN_CLOSE)
                     : (m->flags & RP_HF_CONN_KEEP) && !(m->flags & RP_HF_CONN_CLOSE);
-    if (keep && !p->stopping)
+    if (keep && !p->stopping && !m_keep_off)
         c->flags |= F_KEEP;
     if ((m->flags & RP_HF_UPGRADE) && (m->flags & RP_HF_CONN_UPG) && m->minor == 1)
         c->flags |= F_UPG;
@@ -515,27 +543,27 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
         c->mode = M_NONE, c->flags |= F_REQ_DONE;
     c->head_len = (uint32_t)head_len;
 #if RP_ENABLE_CLIENT_LIMIT
-    if (p->cfg.cl_rate && (rc = client_rate(p, c)) != 0)
+    if (CFG(p)->cl_rate && (rc = client_rate(p, c)) != 0)
         return rc;
 #endif
 #if RP_ENABLE_REDIRECT
-    if (p->cfg.listeners[c->lsn].redirect)
+    if (CFG(p)->listeners[c->lsn].redirect)
         return redirect_reply(p, c, m);
 #endif
 #if RP_ENABLE_STATUS
-    if (p->cfg.status_path && (path_is(m->target, p->cfg.status_path) ||
+    if (CFG(p)->status_path && (path_is(m->target, CFG(p)->status_path) ||
                                STATUS_CONTROL_PATH(p, m->target)))
         return status_begin(p, c, m);
 #endif
-    if ((route = route_match(&p->cfg, m->host, m->target)) < 0)
+    if ((route = route_match(CFG(p), m->host, m->target)) < 0)
         return reply_error(p, c, 404, "no route for this host and path");
     c->route = (uint8_t)route;
 #if RP_ENABLE_ACL || RP_ENABLE_AUTH
-    if (ROUTE_GUARDED(&p->cfg.routes[route]) && (rc = route_guard(p, c, m)) != 0)
+    if (ROUTE_GUARDED(&CFG(p)->routes[route]) && (rc = route_guard(p, c, m)) != 0)
         return rc;
 #endif
 #if RP_ENABLE_PATH_MAP
-    if (p->cfg.routes[route].rewrite) {
+    if (CFG(p)->routes[route].rewrite) {
         if (path_climbs(m->target))
             return reply_error(p, c, 400, "dot-segment in the path on a rewrite= route");
         mhost_keep(c, m->host);
@@ -543,7 +571,7 @@ exchange_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m, size_t head_len)
 #endif
     conn_state(c, CS_FWD);
 #if RP_ENABLE_SHARE
-    if (p->cfg.routes[route].share && stream_request(p, c, m))
+    if (CFG(p)->routes[route].share && stream_request(p, c, m))
         return 1;
 #endif
 #if RP_ENABLE_CACHE

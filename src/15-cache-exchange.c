@@ -94,7 +94,7 @@ cache_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     cc_t rq;
     int use;
     c->cflags &= CF_COLLAPSED;
-    if (!p->cfg.routes[c->route].cache)
+    if (!CFG(p)->routes[c->route].cache)
         return c->cflags = 0;
     c->cflags |= CF_ON;
     c->chost = fnv(FNV0, m->host.p, m->host.n, 1);

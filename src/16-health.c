@@ -13,8 +13,8 @@ void
 probe_finish(rp_proxy *p, rp_conn *d, int ok)
 {
     int idx = d->device;
-    rp_device *dv = &p->cfg.devices[idx];
-    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    rp_device *dv = &CFG(p)->devices[idx];
+    const rp_pool *pl = &CFG(p)->pools[dv->pool];
     conn_free(p, d); /* a probe's slot: dv->probe goes back to NULL */
     dv->probes++;
     dv->probe_next = p->now + pl->interval_ms;
@@ -41,8 +41,8 @@ probe_finish(rp_proxy *p, rp_conn *d, int ok)
 static void
 probe_start(rp_proxy *p, int idx)
 {
-    rp_device *dv = &p->cfg.devices[idx];
-    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    rp_device *dv = &CFG(p)->devices[idx];
+    const rp_pool *pl = &CFG(p)->pools[dv->pool];
     rp_conn *d = conn_alloc(p, K_DEVICE);
     rp_sock s;
     wbuf w;
@@ -84,8 +84,8 @@ probe_start(rp_proxy *p, int idx)
 void
 probe_event(rp_proxy *p, rp_conn *d)
 {
-    rp_device *dv = &p->cfg.devices[d->device];
-    const rp_pool *pl = &p->cfg.pools[dv->pool];
+    rp_device *dv = &CFG(p)->devices[d->device];
+    const rp_pool *pl = &CFG(p)->pools[dv->pool];
     if (d->state == DS_PCONNECT) {
         int rc = rp_port_connect_result(d->sock);
         if (rc == RP_EAGAIN)
@@ -121,9 +121,9 @@ void
 health_run(rp_proxy *p)
 {
     int i;
-    for (i = 0; i < p->cfg.ndevices; i++) {
-        rp_device *dv = &p->cfg.devices[i];
-        const rp_pool *pl = &p->cfg.pools[dv->pool];
+    for (i = 0; i < CFG(p)->ndevices; i++) {
+        rp_device *dv = &CFG(p)->devices[i];
+        const rp_pool *pl = &CFG(p)->pools[dv->pool];
         if (!pl->health || dv->probe || dv->weight == 0 || !HAS_ADDR(dv))
             continue;
 #if RP_ENABLE_RUNTIME

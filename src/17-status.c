@@ -97,7 +97,7 @@ json_device(const rp_proxy *p, const rp_device *d, wbuf *w)
     json_num(w, "requests", d->requests, 1);
     json_num(w, "failures", d->failures, 1);
     json_str(w, "last_failure", d->last_err ? rp_strerror(d->last_err) : "");
-    json_str(w, "health", !p->cfg.pools[d->pool].health ? "none" : d->hc_down ? "down" : "up");
+    json_str(w, "health", !CFG(p)->pools[d->pool].health ? "none" : d->hc_down ? "down" : "up");
     json_num(w, "probes", d->probes, 1);
     json_num(w, "probe_failures", d->probe_failures, 1);
     w_put(w, "}", 1);
@@ -227,6 +227,14 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         json_num(w, "tls_handshakes", st->tls_handshakes, 1);
         json_num(w, "tls_failures", st->tls_failures, 1);
         json_num(w, "tls_refused", st->tls_refused, 1);
+#if RP_ENABLE_RELOAD
+        w_put(w, S(",\"reload\":{\"generation\":"));
+        w_num(w, p->reload.generation);
+        json_num(w, "reloads", p->reload.reloads, 1);
+        json_num(w, "failures", p->reload.failures, 1);
+        json_num(w, "draining", (uint64_t)rp_config_draining(p), 1);
+        w_put(w, "}", 1);
+#endif
 #if RP_ENABLE_CACHE
         w_put(w, S(",\"cache\":{\"entries\":"));
         w_num(w, p->cache.nentries);
@@ -245,8 +253,8 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         w_put(w, S(",\"pools\":["));
         return 1;
     }
-    if ((d = status_device(&p->cfg, k - 2, &pool, &pos)) == NULL) {
-        if (k - 2 > p->cfg.ndevices)
+    if ((d = status_device(CFG(p), k - 2, &pool, &pos)) == NULL) {
+        if (k - 2 > CFG(p)->ndevices)
             return 0;
 #if RP_ENABLE_SHARE
         w_put(w, "]", 1);
@@ -258,7 +266,7 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         return 1;
     }
     if (pos == 0) {
-        const rp_pool *pl = &p->cfg.pools[pool];
+        const rp_pool *pl = &CFG(p)->pools[pool];
         w_put(w, pool ? ",{" : "{", pool ? 2 : 1);
         w_put(w, S("\"name\":\""));
         w_cstr(w, pl->name);
@@ -277,7 +285,7 @@ status_json(rp_proxy *p, uint64_t k, wbuf *w)
         w_put(w, ",", 1);
     }
     json_device(p, d, w);
-    if (pos == p->cfg.pools[pool].ndevices - 1)
+    if (pos == CFG(p)->pools[pool].ndevices - 1)
         w_put(w, S("]}"));
     return 1;
 }
@@ -315,7 +323,7 @@ static const struct {
 static void
 prom_pool(const rp_proxy *p, uint64_t m, int i, wbuf *w)
 {
-    const rp_pool *pl = &p->cfg.pools[i];
+    const rp_pool *pl = &CFG(p)->pools[i];
     uint64_t v[RP_COUNT(prom_pool_metrics)];
     v[0] = pl->queued, v[1] = pl->queued_peak, v[2] = pl->queue_timeouts, v[3] = pl->queue_full;
     if (i == 0) {
@@ -354,7 +362,7 @@ static int
 status_prom(rp_proxy *p, uint64_t k, wbuf *w)
 {
     const rp_stats *st = &p->stats;
-    uint64_t nd = p->cfg.ndevices, m, di;
+    uint64_t nd = CFG(p)->ndevices, m, di;
     const rp_device *d;
     uint64_t v[RP_COUNT(prom_metrics)];
     int i;
@@ -428,6 +436,17 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     }
     k--;
 #endif
+#if RP_ENABLE_RELOAD
+    if (k == 0) { /* reloads (an item of their own) */
+        prom_global(w, "rproxy_config_generation", "gauge", p->reload.generation);
+        prom_global(w, "rproxy_config_reloads_total", "counter", p->reload.reloads);
+        prom_global(w, "rproxy_config_reload_failures_total", "counter", p->reload.failures);
+        prom_global(w, "rproxy_config_draining_connections", "gauge",
+                    (uint64_t)rp_config_draining(p));
+        return 1;
+    }
+    k--;
+#endif
 #if RP_ENABLE_TURN_STATS
     if (k == 0) { /* the event loop's turns (an item of their own: item 0 is full) */
         prom_global(w, "rproxy_loop_turns_total", "counter", p->loop.turns);
@@ -443,7 +462,7 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
 #endif
 #if RP_ENABLE_LIMITS
     if (nd && k >= nd * RP_COUNT(prom_metrics)) { /* then the pools' queues */
-        uint64_t np = (uint64_t)p->cfg.npools;
+        uint64_t np = (uint64_t)CFG(p)->npools;
         k -= nd * RP_COUNT(prom_metrics);
         if ((m = k / np) >= RP_COUNT(prom_pool_metrics))
             return 0;
@@ -454,7 +473,7 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     if (nd == 0 || (m = k / nd) >= RP_COUNT(prom_metrics))
         return 0;
     di = k % nd;
-    d = &p->cfg.devices[di];
+    d = &CFG(p)->devices[di];
     v[0] = (uint64_t)device_is_up(p, d), v[1] = d->weight, v[2] = (uint64_t)d->effective;
     v[3] = d->active, v[4] = d->idle, v[5] = d->requests, v[6] = d->failures;
     v[7] = d->probe_failures;
@@ -473,7 +492,7 @@ status_prom(rp_proxy *p, uint64_t k, wbuf *w)
     }
     w_cstr(w, prom_metrics[m].name);
     w_put(w, S("{pool=\""));
-    w_cstr(w, p->cfg.pools[d->pool].name);
+    w_cstr(w, CFG(p)->pools[d->pool].name);
     w_put(w, S("\",device=\""));
     w_dev_id(w, d); /* a named device by NAME:PORT: the label stays when it moves */
     w_put(w, S("\"} "));
@@ -531,8 +550,8 @@ local_step(rp_proxy *p, rp_conn *c)
 int
 status_control_path(const rp_proxy *p, rp_str t)
 {
-    size_t n = strlen(p->cfg.status_path);
-    return t.n >= n + 7 && memcmp(t.p, p->cfg.status_path, n) == 0 &&
+    size_t n = strlen(CFG(p)->status_path);
+    return t.n >= n + 7 && memcmp(t.p, CFG(p)->status_path, n) == 0 &&
            memcmp(t.p + n, "/device", 7) == 0 && (t.n == n + 7 || t.p[n + 7] == '?');
 }
 
@@ -605,7 +624,7 @@ pct_decode(rp_str v, char *buf, size_t cap)
 static int
 runtime_control(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 {
-    rp_config *cf = &p->cfg;
+    rp_config *cf = CFG(p);
     rp_str q = m->target, kv, key, pool = {NULL, 0}, dev = {NULL, 0}, state = {NULL, 0},
            weight = {NULL, 0};
     char addr[264], body[512]; /* a NAME:PORT is up to 259 bytes */
@@ -707,12 +726,12 @@ status_begin(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     rp_str q = m->target;
     wbuf w;
     size_t i;
-    if (!status_allowed(&p->cfg, &c->peer))
+    if (!status_allowed(CFG(p), &c->peer))
         return reply_error(p, c, 403, "status page: client not in its allow=");
 #if RP_ENABLE_AUTH
     {
         int rc;
-        if (p->cfg.status_auth && (rc = auth_gate(p, c, m, p->cfg.status_auth - 1)) != 0)
+        if (CFG(p)->status_auth && (rc = auth_gate(p, c, m, CFG(p)->status_auth - 1)) != 0)
             return rc;
     }
 #endif

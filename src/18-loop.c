@@ -32,7 +32,7 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
         rp_conn *c;
         rp_sock s;
 #if RP_ENABLE_TLS
-        if (p->cfg.listeners[lsn].tls && !p->tls_top && p->tls_fresh == RP_MAX_TLS_CONNS &&
+        if (CFG(p)->listeners[lsn].tls && !p->tls_top && p->tls_fresh == RP_MAX_TLS_CONNS &&
             !tls_evict(p, NULL, RP_TLS_EVICT_AGE_MS)) {
             /* no TLS slot: leave new clients in the kernel's queue until one
              * frees (tls_release), rather than accept and drop them */
@@ -61,15 +61,15 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
         c->peer = peer;
         c->lsn = (uint8_t)lsn;
 #if RP_ENABLE_TLS
-        if (p->cfg.listeners[lsn].tls && (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL &&
-            (!tls_evict(p, c, 0) || (c->tls = tls_take(p, &p->cfg.listeners[lsn])) == NULL)) {
+        if (CFG(p)->listeners[lsn].tls && (c->tls = tls_take(p, &CFG(p)->listeners[lsn])) == NULL &&
+            (!tls_evict(p, c, 0) || (c->tls = tls_take(p, &CFG(p)->listeners[lsn])) == NULL)) {
             p->stats.tls_refused++;
             conn_free(p, c);
             continue;
         }
 #endif
 #if RP_ENABLE_PROXY_PROTOCOL
-        if (p->cfg.listeners[lsn].proxy ? !proxy_accept(p, c) : client_admit(p, c))
+        if (CFG(p)->listeners[lsn].proxy ? !proxy_accept(p, c) : client_admit(p, c))
             continue;
 #else
         if (client_admit(p, c))
@@ -84,10 +84,13 @@ listener_event(rp_proxy *p, struct rp_lsock *l)
 void
 on_event(rp_proxy *p, void *ud, unsigned ev)
 {
-    if (*(uint8_t *)ud == K_LISTENER)
+    if (*(uint8_t *)ud == K_LISTENER) {
         listener_event(p, (struct rp_lsock *)ud);
-    else
+    } else {
+        CFG_ENTER(p, (rp_conn *)ud); /* its exchange's configuration */
         conn_event(p, (rp_conn *)ud, ev);
+        CFG_LIVE(p);
+    }
 }
 
 void
@@ -112,7 +115,9 @@ timers_run(rp_proxy *p)
             continue;
         if (c->deadline <= p->now) {
             TURN_COUNT(p, timers);
+            CFG_ENTER(p, c);
             conn_timeout(p, c);
+            CFG_LIVE(p);
         }
         else
             timer_hint(p, c->deadline);

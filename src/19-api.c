@@ -30,6 +30,22 @@ slots_init(rp_proxy *p, rp_conn *c, int n, int kind)
     }
 }
 
+/* The configuration's defaults (the RP_* settings), before a text or an
+ * image fills it. */
+void
+cfg_defaults(rp_config *c)
+{
+    c->t_client_header = RP_TIMEOUT_CLIENT_HEADER_MS;
+    c->t_client_idle = RP_TIMEOUT_CLIENT_IDLE_MS;
+    c->t_connect = RP_TIMEOUT_CONNECT_MS;
+    c->t_device = RP_TIMEOUT_DEVICE_MS;
+    c->t_device_idle = RP_TIMEOUT_DEVICE_IDLE_MS;
+    c->t_handshake = RP_TIMEOUT_HANDSHAKE_MS;
+    c->cache_max_object = RP_CACHE_MAX_OBJECT;
+    c->cache_lock_ms = RP_CACHE_LOCK_MS;
+    c->via = RP_DEFAULT_VIA;
+}
+
 int
 rp_init(rp_proxy *p)
 {
@@ -41,20 +57,16 @@ rp_init(rp_proxy *p)
         p->lsocks[i].kind = K_LISTENER;
         p->lsocks[i].sock = -1;
     }
-    p->cfg.t_client_header = RP_TIMEOUT_CLIENT_HEADER_MS;
-    p->cfg.t_client_idle = RP_TIMEOUT_CLIENT_IDLE_MS;
-    p->cfg.t_connect = RP_TIMEOUT_CONNECT_MS;
-    p->cfg.t_device = RP_TIMEOUT_DEVICE_MS;
-    p->cfg.t_device_idle = RP_TIMEOUT_DEVICE_IDLE_MS;
-    p->cfg.t_handshake = RP_TIMEOUT_HANDSHAKE_MS;
-    p->cfg.cache_max_object = RP_CACHE_MAX_OBJECT;
-    p->cfg.cache_lock_ms = RP_CACHE_LOCK_MS;
-    p->cfg.via = RP_DEFAULT_VIA;
+#if RP_ENABLE_RELOAD
+    p->cur = &p->cfg;
+    p->reload.generation = 1;
+#endif
+    cfg_defaults(CFG(p));
     return RP_OK;
 }
 
-int
-rp_config_load(rp_proxy *p, const rp_config *image)
+static int
+config_load_(rp_proxy *p, const rp_config *image)
 {
     int i, k;
     if (image->nlisteners > RP_MAX_LISTENERS || image->npools > RP_MAX_POOLS ||
@@ -64,21 +76,37 @@ rp_config_load(rp_proxy *p, const rp_config *image)
         for (k = 0; k < image->pools[i].ndevices; k++)
             if (image->pools[i].devices[k] >= image->ndevices)
                 return RP_EINVAL;
-    p->cfg = *image;
+    *CFG(p) = *image;
     return RP_OK;
+}
+
+int
+rp_config_load(rp_proxy *p, const rp_config *image)
+{
+#if RP_ENABLE_RELOAD
+    if (p->started) { /* into the spare slot: rp_config_apply switches */
+        int rc = reload_begin(p);
+        if (rc == RP_OK)
+            reload_end(p, rc = config_load_(p, image));
+        return rc;
+    }
+#endif
+    return config_load_(p, image);
 }
 
 #if RP_ENABLE_TLS
 /* Before the first TLS listener opens: a seeded generator (refuse to run
  * TLS without one), the session cache, and the EC code with its curves
  * narrowed to X25519, P-256 (key exchange) and P-384 (P-384 certificates). */
-static int
+int
 tls_start(rp_proxy *p)
 {
     unsigned char probe[16];
     int i, any = 0;
-    for (i = 0; i < p->cfg.nlisteners; i++)
-        any |= p->cfg.listeners[i].tls;
+    if (p->tls_ec.supported_curves) /* started already (a reload's) */
+        return RP_OK;
+    for (i = 0; i < CFG(p)->nlisteners; i++)
+        any |= CFG(p)->listeners[i].tls;
     if (!any)
         return RP_OK;
     if (rp_port_random(probe, sizeof(probe)) != RP_OK) {
@@ -114,8 +142,8 @@ rp_start(rp_proxy *p)
     if ((i = tls_start(p)) != RP_OK)
         return i;
 #endif
-    for (i = 0; i < p->cfg.nlisteners; i++) {
-        rp_sock s = rp_port_listen(&p->cfg.listeners[i].addr, RP_LISTEN_BACKLOG);
+    for (i = 0; i < CFG(p)->nlisteners; i++) {
+        rp_sock s = rp_port_listen(&CFG(p)->listeners[i].addr, RP_LISTEN_BACKLOG);
         if (s < 0) {
             listeners_close(p);
             return RP_EADDR;
@@ -125,9 +153,9 @@ rp_start(rp_proxy *p)
     }
     p->started = 1;
     p->t_started = p->now;
-    for (i = 0; i < p->cfg.ndevices; i++) { /* first probes, staggered */
-        rp_device *dv = &p->cfg.devices[i];
-        const rp_pool *pl = &p->cfg.pools[dv->pool];
+    for (i = 0; i < CFG(p)->ndevices; i++) { /* first probes, staggered */
+        rp_device *dv = &CFG(p)->devices[i];
+        const rp_pool *pl = &CFG(p)->pools[dv->pool];
         if (pl->health)
             dv->probe_next = p->now + 1 + (uint32_t)i * RP_HEALTH_STAGGER_MS % pl->interval_ms;
     }
@@ -253,6 +281,7 @@ rp_close_all(rp_proxy *p)
         if (c->state == CS_FREE)
             continue;
         n++;
+        CFG_ENTER(p, c); /* its exchange's configuration (its access line names its pool) */
         if (c->state != CS_HEAD && c->state != CS_CLOSING) { /* an exchange in flight */
             CUT(c, CUT_SHUTDOWN);
 #if RP_ENABLE_REASONS
@@ -262,6 +291,7 @@ rp_close_all(rp_proxy *p)
             access_log(p, c);
         }
         conn_free(p, c); /* and its device connection */
+        CFG_LIVE(p);
     }
     for (i = 0; i < RP_MAX_UPSTREAM; i++)
         if (p->devices[i].state != CS_FREE)
@@ -273,15 +303,15 @@ rp_close_all(rp_proxy *p)
 int
 rp_pool_pick(rp_proxy *p, int pool, uint32_t tried)
 {
-    if (pool < 0 || pool >= p->cfg.npools)
+    if (pool < 0 || pool >= CFG(p)->npools)
         return -1;
-    return pool_pick(p, &p->cfg.pools[pool], tried);
+    return pool_pick(p, &CFG(p)->pools[pool], tried);
 }
 
 void
 rp_device_report(rp_proxy *p, int dev, int err)
 {
-    if (dev < 0 || dev >= p->cfg.ndevices)
+    if (dev < 0 || dev >= CFG(p)->ndevices)
         return;
     if (err == RP_OK)
         device_ok(p, dev);
@@ -292,8 +322,8 @@ rp_device_report(rp_proxy *p, int dev, int err)
 int
 rp_device_up(const rp_proxy *p, int dev)
 {
-    return dev >= 0 && dev < p->cfg.ndevices && p->cfg.devices[dev].weight > 0 &&
-           device_is_up(p, &p->cfg.devices[dev]);
+    return dev >= 0 && dev < CFG(p)->ndevices && CFG(p)->devices[dev].weight > 0 &&
+           device_is_up(p, &CFG(p)->devices[dev]);
 }
 
 int
@@ -314,7 +344,11 @@ rp_strerror(int err)
         "connection reset\0timed out\0connect refused\0I/O error\0"
         "request target too long\0header too large\0not implemented\0"
         "HTTP version not supported\0expectation failed\0bad configuration\0"
-        "not found\0bad address\0permission denied\0";
+        "not found\0bad address\0permission denied\0"
+#if RP_ENABLE_RELOAD
+        "still in use\0"
+#endif
+        ;
     const char *s = names;
     for (; err < 0 && *s; err++)
         s += strlen(s) + 1;

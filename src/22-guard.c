@@ -75,7 +75,7 @@ client_find(rp_proxy *p, const rp_addr *a, int add)
     memcpy(old->ip, a->ip, n);
     old->seen = old->refill = p->now;
 #if RP_ENABLE_CLIENT_LIMIT
-    old->tokens = (uint32_t)p->cfg.cl_burst * 1000u;
+    old->tokens = (uint32_t)CFG(p)->cl_burst * 1000u;
 #endif
     return old;
 }
@@ -89,13 +89,13 @@ client_admit(rp_proxy *p, rp_conn *c)
                                "Content-Length: 18\r\nConnection: close\r\n\r\n"
                                "Too Many Requests\n";
     struct rp_client *e;
-    if (!p->cfg.cl_conns || (e = client_find(p, &c->peer, 1)) == NULL)
+    if (!CFG(p)->cl_conns || (e = client_find(p, &c->peer, 1)) == NULL)
         return 0;
-    if (e->conns >= p->cfg.cl_conns) {
+    if (e->conns >= CFG(p)->cl_conns) {
         char ip[48];
         p->stats.limit_conns++;
         rp_addr_format(&c->peer, ip, sizeof(ip));
-        RP_LOG(RP_LOG_INFO, ("client_limit conns=%u: %s has %u open: refused", p->cfg.cl_conns,
+        RP_LOG(RP_LOG_INFO, ("client_limit conns=%u: %s has %u open: refused", CFG(p)->cl_conns,
                              ip, e->conns));
         if (!c->tls) /* nothing else was read or written on it yet */
             rp_port_send(c->sock, busy, sizeof(busy) - 1);
@@ -126,7 +126,7 @@ client_gone(rp_proxy *p, rp_conn *c)
 int
 client_rate(rp_proxy *p, rp_conn *c)
 {
-    const rp_config *cf = &p->cfg;
+    const rp_config *cf = CFG(p);
     struct rp_client *e;
     uint64_t el, cap = (uint64_t)cf->cl_burst * 1000u, t;
     if (!cf->cl_rate)
@@ -239,7 +239,7 @@ auth_gate(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int list)
             slot = k; /* the one that expires first gives way */
     }
     rc = basic_credentials(v, buf, sizeof(buf), &user, &pass);
-    if (rc == RP_OK && users_check(&p->cfg.users[list], user, pass) == 1) {
+    if (rc == RP_OK && users_check(&CFG(p)->users[list], user, pass) == 1) {
         memcpy(slot->h, key, sizeof(key));
         slot->until = p->now + RP_AUTH_CACHE_MS;
         memset(buf, 0, sizeof(buf));
@@ -257,7 +257,7 @@ auth_gate(rp_proxy *p, rp_conn *c, const rp_http_msg *m, int list)
 void
 w_auth_challenge(const rp_proxy *p, const rp_conn *c, wbuf *w)
 {
-    const char *r = c->route != NO_ROUTE ? p->cfg.routes[c->route].realm : p->cfg.status_realm;
+    const char *r = c->route != NO_ROUTE ? CFG(p)->routes[c->route].realm : CFG(p)->status_realm;
     w_put(w, S("WWW-Authenticate: Basic realm=\""));
     for (r = r ? r : "rproxy"; *r; r++) {
         if (*r == '"' || *r == '\\')
@@ -274,7 +274,7 @@ w_auth_challenge(const rp_proxy *p, const rp_conn *c, wbuf *w)
 int
 route_guard(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 {
-    const rp_route *r = &p->cfg.routes[c->route];
+    const rp_route *r = &CFG(p)->routes[c->route];
     int rc;
     (void)m, (void)rc;
 #if RP_ENABLE_ACL
@@ -298,7 +298,7 @@ route_guard(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
 int
 proxy_accept(rp_proxy *p, rp_conn *c)
 {
-    const rp_listener_cfg *l = &p->cfg.listeners[c->lsn];
+    const rp_listener_cfg *l = &CFG(p)->listeners[c->lsn];
     if (l->nproxy_from && !addr_in_nets(&c->peer, l->proxy_from, l->nproxy_from)) {
         char ip[48];
         p->stats.proxy_refused++;

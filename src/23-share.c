@@ -110,7 +110,7 @@ stream_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
     uint8_t cred[24];
     size_t n;
     int i, free_ = -1;
-    if (!p->cfg.routes[c->route].share || !(c->flags & F_GET) || (c->flags & F_HEAD) ||
+    if (!CFG(p)->routes[c->route].share || !(c->flags & F_GET) || (c->flags & F_HEAD) ||
         c->mode != M_NONE || (c->flags & F_UPG))
         return 0;
     if ((n = stream_url(m, url)) == 0 || !stream_cred(m, cred))
@@ -125,6 +125,10 @@ stream_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         if ((s->state != SS_PENDING && s->state != SS_LIVE) || s->url_len != n ||
             memcmp(s->url, url, n) != 0 || memcmp(s->cred, cred, 24) != 0)
             continue;
+#if RP_ENABLE_RELOAD
+        if (s->cfs != CUR_SLOT(p)) /* opened before a reload: new viewers open their own */
+            continue;
+#endif
         p->stats.share_joins++;
         if (s->state == SS_PENDING) {
             viewer_add(p, c, i, SPOS_HEAD); /* its head stays held: it may go alone yet */
@@ -147,6 +151,9 @@ stream_request(rp_proxy *p, rp_conn *c, const rp_http_msg *m)
         memset(s, 0, sizeof(*s));
         s->state = SS_PENDING;
         s->route = c->route;
+#if RP_ENABLE_RELOAD
+        s->cfs = (uint8_t)CUR_SLOT(p);
+#endif
         s->url_len = (uint16_t)n;
         memcpy(s->url, url, n);
         memcpy(s->cred, cred, 24);
@@ -618,7 +625,7 @@ stream_leave(rp_proxy *p, rp_conn *c)
         s->state = SS_FREE;
         return;
     }
-    if (!p->cfg.routes[s->route].share_linger_ms) {
+    if (!CFG(p)->routes[s->route].share_linger_ms) {
         stream_ended(p, s);
     } else if (s->dev) {
         s->dev->flags |= F_SNOVIEW; /* T_SLINGER now */

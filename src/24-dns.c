@@ -40,7 +40,7 @@ w_dev_addr(wbuf *w, const rp_device *d)
 static void
 dns_start(rp_proxy *p, rp_device *d, int idx)
 {
-    const rp_pool *pl = &p->cfg.pools[d->pool];
+    const rp_pool *pl = &CFG(p)->pools[d->pool];
     int rc = rp_port_resolve(d->name, idx);
     d->resolve_at = p->now;
     d->resolve_next = p->now + pl->resolve_ms;
@@ -61,8 +61,8 @@ void
 dns_run(rp_proxy *p)
 {
     int i;
-    for (i = 0; i < p->cfg.ndevices; i++) {
-        rp_device *d = &p->cfg.devices[i];
+    for (i = 0; i < CFG(p)->ndevices; i++) {
+        rp_device *d = &CFG(p)->devices[i];
         if (!d->name || d->resolving)
             continue;
         if (d->resolve_next <= p->now)
@@ -124,8 +124,8 @@ void
 dns_collect(rp_proxy *p)
 {
     int i;
-    for (i = 0; i < p->cfg.ndevices && p->dns_pending; i++) {
-        rp_device *d = &p->cfg.devices[i];
+    for (i = 0; i < CFG(p)->ndevices && p->dns_pending; i++) {
+        rp_device *d = &CFG(p)->devices[i];
         rp_addr a;
         int rc;
         if (!d->resolving)

@@ -73,9 +73,9 @@ hmap_of(const rp_proxy *p, const rp_conn *c, const rp_conn *d, hmap *hm, char *b
     const rp_route *r;
     const rp_pool *pl;
     wbuf w;
-    if (c->route == NO_ROUTE || !(r = &p->cfg.routes[c->route])->rewrite)
+    if (c->route == NO_ROUTE || !(r = &CFG(p)->routes[c->route])->rewrite)
         return NULL;
-    pl = &p->cfg.pools[r->pool];
+    pl = &CFG(p)->pools[r->pool];
     hm->cpath.p = r->path, hm->cpath.n = strlen(r->path);
     hm->dpath.p = r->rewrite, hm->dpath.n = strlen(r->rewrite);
     hm->scheme.p = "https", hm->scheme.n = c->tls ? 5 : 4;
@@ -85,7 +85,7 @@ hmap_of(const rp_proxy *p, const rp_conn *c, const rp_conn *d, hmap *hm, char *b
         hm->dhost.p = pl->host, hm->dhost.n = strlen(pl->host);
     w.p = buf, w.n = 0, w.cap = 56, w.full = 0;
     if (d && d->device != NO_DEVICE)
-        w_addr(&w, &p->cfg.devices[d->device].addr);
+        w_addr(&w, &DEVC(p, d)->addr);
     hm->daddr.p = buf, hm->daddr.n = w.full ? 0 : w.n;
     return hm;
 }

@@ -35,7 +35,7 @@ hr_claims(const rp_config *cf, int s, int resp, rp_str name)
 void
 w_hrules(const rp_proxy *p, const rp_conn *c, wbuf *w, int resp)
 {
-    const rp_config *cf = &p->cfg;
+    const rp_config *cf = CFG(p);
     int sets[2], k, i;
     size_t at, e, j;
     sets[0] = c->lsn < cf->nlisteners ? cf->listeners[c->lsn].headers : 0;

@@ -45,6 +45,30 @@ typedef struct rp_conn rp_conn; /* a client or device connection (rproxy.h) */
 #define RP_ASSERT(e) ((void)0)
 #endif
 
+/* The configuration the code runs under (RP_ENABLE_RELOAD: a connection's
+ * slot while its report or timer is served, else the live one; [27]).
+ * DEVP(p, i): the device that keeps index i's state -- under the slot
+ * before the last reload, its twin in the live slot when it has one.
+ * DEVC(p, d): the same for device connection d, by d's own slot. */
+#if RP_ENABLE_RELOAD
+#define CFG(p) ((p)->cur)
+#define SLOT(p, k) ((k) ? &(p)->cfg2 : &(p)->cfg)
+#define CFG_ENTER(p, c) ((p)->cur = SLOT(p, (c)->cfs))
+#define CFG_LIVE(p) ((p)->cur = SLOT(p, (p)->live))
+#define DEVP(p, i) dev_at(p, CFG(p) == &(p)->cfg2, i)
+#define DEVC(p, d) dev_at(p, (d)->cfs, (d)->device)
+#define CCFG(p, c) SLOT(p, (c)->cfs) /* connection c's configuration */
+#define CUR_SLOT(p) (CFG(p) == &(p)->cfg2)
+enum { RL_FREE, RL_READY, RL_OLD }; /* rp_proxy.spare */
+#else
+#define CFG(p) (&(p)->cfg)
+#define CFG_ENTER(p, c) ((void)0)
+#define CFG_LIVE(p) ((void)0)
+#define DEVP(p, i) (&CFG(p)->devices[i])
+#define DEVC(p, d) (&CFG(p)->devices[(d)->device])
+#define CCFG(p, c) (&(p)->cfg)
+#endif
+
 /* ==== [1] Basics: views, characters, numbers, a bounded writer ==== */
 #define RP_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define RP_MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -186,6 +210,7 @@ RP_INTERNAL unsigned tls_interest(const rp_conn *c);
 RP_INTERNAL void tls_release(rp_proxy *p, rp_conn *c);
 #if RP_ENABLE_TLS
 RP_INTERNAL int tls_evict(rp_proxy *p, const rp_conn *keep, uint64_t min_age);
+RP_INTERNAL int tls_start(rp_proxy *p); /* [19] before the first TLS listener opens */
 #endif
 
 /* ==== [9] Connections (the state table is in 09-conn.c) ==== */
@@ -697,6 +722,8 @@ RP_INTERNAL int multipart_boundary(rp_str content_type, char *out, size_t cap);
 #define STREAM_LEAVE(p, c) ((void)0)
 #endif
 
+RP_INTERNAL void cfg_defaults(rp_config *c); /* [19] the RP_* defaults */
+
 /* [24] Devices by name (RP_ENABLE_DNS): lookups through the port. */
 #if RP_ENABLE_DNS
 #define HAS_ADDR(d) ((d)->addr.family != 0) /* a named device before its first answer: no */
@@ -711,6 +738,19 @@ RP_INTERNAL void w_dev_addr(wbuf *w, const rp_device *d); /* IP:PORT, "" before 
 #define DNS_SOON(p, d) ((void)0)
 #define w_dev_id(w, d) w_addr(w, &(d)->addr)
 #define w_dev_addr(w, d) w_addr(w, &(d)->addr)
+#endif
+
+/* [27] Reload (RP_ENABLE_RELOAD): two configuration slots. */
+#if RP_ENABLE_RELOAD
+RP_INTERNAL rp_device *dev_at(const rp_proxy *p, int slot, int i);
+RP_INTERNAL int reload_begin(rp_proxy *p);       /* parse/load into the spare slot */
+RP_INTERNAL void reload_end(rp_proxy *p, int rc);
+/* c's next request takes the live slot (its listener's twin); 0: its
+ * listener is gone, it stays on its slot for this last request. */
+RP_INTERNAL int client_to_live(rp_proxy *p, rp_conn *c);
+#define IDLE_AT(p, d) ((d)->cfs == (p)->live ? (int)(d)->device : (p)->dfwd[(d)->device] - 1)
+#else
+#define IDLE_AT(p, d) ((int)(d)->device)
 #endif
 
 #endif /* RP_INT_H */

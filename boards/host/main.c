@@ -16,7 +16,7 @@
  * choose where and how the access and error lines go, and a target that
  * fails loses lines, never the service; $NOTIFY_SOCKET gets systemd's
  * READY=1, STATUS= and STOPPING=1 datagrams (sd_notify's protocol, no
- * library).  SIGHUP does not reload yet: it says so and changes nothing.
+ * library).  SIGHUP reads the -c file again (reload(): two configuration slots).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sigaction, getopt */
@@ -65,6 +65,7 @@ static int quiet;
 /* Stop signals received (SIGTERM, SIGINT); SIGUSR1 (reopen the log file)
  * and SIGHUP (reload: not yet) pending. */
 static volatile sig_atomic_t stop_signals, reopen_signal, hup_signal;
+static const char *config_path; /* -c FILE: read again on SIGHUP */
 
 static void
 on_signal(int sig)
@@ -497,10 +498,13 @@ usage(FILE *f, int status)
           "  flight finish within the -g grace period, then rproxy exits 0; when the\n"
           "  grace period ends (or a second signal comes) first, the connections left are\n"
           "  cut, logged, and the exit status is 3.  SIGUSR1 reopens the -l FILE.\n"
-          "  SIGHUP does not reload yet: it logs that the configuration is unchanged;\n"
-          "  restart rproxy for a new configuration.\n"
+          "  SIGHUP reads the -c file again: a good one is applied between requests\n"
+          "  (exchanges in flight finish on the old one, listeners on the same address\n"
+          "  keep their socket), a bad one is logged as FILE:LINE: message and the\n"
+          "  running configuration stays.\n"
           "systemd: with $NOTIFY_SOCKET set, rproxy sends READY=1 once it accepts\n"
-          "  connections, STATUS= lines, and STOPPING=1 (Type=notify).\n"
+          "  connections, STATUS= lines, RELOADING=1 around a reload, and STOPPING=1\n"
+          "  (Type=notify).\n"
           "Logs: one ACCESS line per request and rproxy's own messages, to -l's target.\n"
           "Configuration: README.md, \"Configuration reference\"; the grammar is in\n"
           "  rproxy.h (\"Configuration\").  Errors print FILE:LINE: and how to fix it.\n",
@@ -726,9 +730,6 @@ configure(rp_proxy *p, const char *file)
     return 0;
 }
 
-/* Open the listeners and run the loop until stopped; 0, 1 (cannot start)
- * or 3 (the grace period ended, or a second signal came, with connections
- * still open: they are cut, each logged). */
 /* "listening on A, B; N routes, M devices" for STATUS=. */
 static void
 summary(const rp_proxy *p, char *out, size_t cap)
@@ -737,12 +738,100 @@ summary(const rp_proxy *p, char *out, size_t cap)
     size_t n = (size_t)snprintf(out, cap, "listening on ");
     int i;
 
-    for (i = 0; i < p->cfg.nlisteners && n < cap; i++) {
-        format_endpoint(&p->cfg.listeners[i].addr, ep, sizeof ep);
+    const rp_config *cf = rp_config_live(p);
+
+    for (i = 0; i < cf->nlisteners && n < cap; i++) {
+        format_endpoint(&cf->listeners[i].addr, ep, sizeof ep);
         n += (size_t)snprintf(out + n, cap - n, "%s%s", i ? ", " : "", ep);
     }
     if (n < cap)
-        snprintf(out + n, cap - n, "; %d route(s), %d device(s)", p->cfg.nroutes, p->cfg.ndevices);
+        snprintf(out + n, cap - n, "; %d route(s), %d device(s)", cf->nroutes, cf->ndevices);
+}
+
+/* SIGHUP: the file again (RP_ENABLE_RELOAD).  While connections still run
+ * on the configuration before the last reload, the reload waits for them,
+ * at most RELOAD_WAIT_MS, then gives up with a line; a bad file is
+ * FILE:LINE: message and the running configuration stays.  1 while it
+ * waits (call again after a turn), else 0. */
+#define RELOAD_WAIT_MS 10000
+static int
+reload(rp_proxy *p, uint64_t now, uint64_t *since)
+{
+#if RP_ENABLE_RELOAD
+    const rp_config *cf;
+    const void *data;
+    size_t len;
+    rp_cfg_error e;
+    int rc, n;
+
+    if (!config_path) {
+        say(RP_LOG_WARN, "reload: no configuration file (-c): the embedded demo stays");
+        return 0;
+    }
+    if ((n = rp_config_draining(p)) > 0) {
+        if (!*since) {
+            *since = now ? now : 1;
+            say(RP_LOG_INFO, "reload: waiting for %d connection(s) on the configuration before "
+                             "the last reload", n);
+            return 1;
+        }
+        if (now - *since < RELOAD_WAIT_MS)
+            return 1;
+        *since = 0;
+        memset(&e, 0, sizeof e);
+        rp_config_parse(p, "", 0, &e); /* refused (RP_EBUSY): counted as a failure */
+        say(RP_LOG_WARN, "reload: refused: %d connection(s) still run on the configuration "
+                         "before the last reload; send SIGHUP again when they finish", n);
+        notify("READY=1");
+        return 0;
+    }
+    if (!*since) /* (an apply waiting for lookups has its text parsed already) */
+        notify("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now * 1000);
+    memset(&e, 0, sizeof e);
+    if (*since != UINT64_MAX) {
+        rp_posix_blobs_forget(); /* read the files again: they may have changed */
+        if (rp_port_blob(config_path, &data, &len) != RP_OK) {
+            say(RP_LOG_ERROR, "reload: %s: cannot read: %s; the running configuration stays",
+                config_path, strerror(errno));
+            notify("READY=1");
+            *since = 0;
+            return 0;
+        }
+        if ((rc = rp_config_parse(p, data, len, &e)) != RP_OK) {
+            if (e.line > 0)
+                say(RP_LOG_ERROR, "reload: %s:%d: %s; the running configuration stays",
+                    config_path, e.line, e.msg);
+            else
+                say(RP_LOG_ERROR, "reload: %s: %s; the running configuration stays", config_path,
+                    e.msg[0] ? e.msg : rp_strerror(rc));
+            notify("READY=1");
+            *since = 0;
+            return 0;
+        }
+    }
+    if ((rc = rp_config_apply(p, &e)) == RP_EAGAIN) { /* device lookups in flight */
+        *since = UINT64_MAX;
+        return 1;
+    }
+    *since = 0;
+    if (rc != RP_OK) {
+        say(RP_LOG_ERROR, "reload: %s:%d: %s; the running configuration stays", config_path,
+            e.line, e.msg[0] ? e.msg : rp_strerror(rc));
+        notify("READY=1");
+        return 0;
+    }
+    cf = rp_config_live(p);
+    say(RP_LOG_INFO, "reload: %s applied: %d listeners, %d pools, %d devices, %d routes; %d "
+                     "connections finish on the previous configuration", config_path,
+        cf->nlisteners, cf->npools, cf->ndevices, cf->nroutes, rp_config_draining(p));
+    notify("READY=1");
+    return 0;
+#else
+    (void)p, (void)now, (void)since;
+    say(RP_LOG_WARN, "SIGHUP: this build has no reload (RP_ENABLE_RELOAD 0); the configuration "
+                     "is unchanged");
+    return 0;
+#endif
 }
 
 /* Open the listeners and run the loop until stopped; 0, 1 (cannot start)
@@ -752,9 +841,9 @@ static int
 serve(rp_proxy *p, long grace_ms)
 {
     char ep[64], status[256];
-    uint64_t deadline = 0, now, status_at = 0;
+    uint64_t deadline = 0, now, status_at = 0, reload_since = 0;
     long nofile, need = (long)RP_MAX_CONNS + RP_MAX_UPSTREAM + RP_MAX_LISTENERS + 8;
-    int i, rc, wait_ms = 1000, stopping = 0;
+    int i, rc, wait_ms = 1000, stopping = 0, reloading = 0;
 
     install_signals();
     nofile = rp_posix_raise_nofile();
@@ -770,8 +859,8 @@ serve(rp_proxy *p, long grace_ms)
         notify("STATUS=-u %s failed: refusing to run as root", run_user);
         return 1;
     }
-    for (i = 0; i < p->cfg.nlisteners; i++) {
-        format_endpoint(&p->cfg.listeners[i].addr, ep, sizeof ep);
+    for (i = 0; i < rp_config_live(p)->nlisteners; i++) {
+        format_endpoint(&rp_config_live(p)->listeners[i].addr, ep, sizeof ep);
         say(RP_LOG_INFO, "listening on %s", ep);
     }
     summary(p, status, sizeof status);
@@ -789,11 +878,16 @@ serve(rp_proxy *p, long grace_ms)
             reopen_signal = 0;
             log_reopen();
         }
-        if (hup_signal) {
+        if ((hup_signal || reloading) && !stopping) {
             hup_signal = 0;
-            say(RP_LOG_WARN, "SIGHUP: reload is not implemented yet; the configuration is "
-                             "unchanged (restart rproxy to apply a new one)");
+            reloading = reload(p, now, &reload_since);
+            if (reloading)
+                wait_ms = 50; /* look again soon */
+            else if (!stopping)
+                summary(p, status, sizeof status);
         }
+        if (!reloading && !stopping)
+            wait_ms = 1000;
         if (stop_signals && !stopping) {
             stopping = 1;
             rp_shutdown(p);
@@ -871,7 +965,7 @@ main(int argc, char **argv)
             return usage(stdout, 0);
     while ((c = getopt(argc, argv, "c:tqjg:u:l:hv")) != -1) {
         switch (c) {
-        case 'c': file = optarg; break;
+        case 'c': file = config_path = optarg; break;
         case 't': check = 1; break;
         case 'q': quiet = 1; break;
         case 'j': log_json = 1; break;

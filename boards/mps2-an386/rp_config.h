@@ -43,6 +43,9 @@
 #define RP_ENABLE_CLIENT_LIMIT 0 /* no client_limit (issue 14) */
 #define RP_ENABLE_SHARE   0     /* no stream sharing (issue 16) */
 #define RP_ENABLE_DNS     0     /* devices by address only: no resolver calls (issue 17) */
+#ifndef RP_ENABLE_RELOAD         /* (1 in `make firmware-ops`) */
+#define RP_ENABLE_RELOAD  0     /* no second configuration slot (issue 17) */
+#endif
 #define RP_ENABLE_CACHE   1     /* sensors answer the same reads again and again */
 #define RP_CACHE_BYTES    16384 /* arena: 32 blocks of 512 B */
 #define RP_CACHE_BLOCK    512

@@ -57,6 +57,24 @@ static const char CFG[] =
     "route path=/ pool=a\n"
     "timeout client_header=1000 client_idle=3000 connect=500 device=2000 device_idle=4000\n";
 
+#if RP_ENABLE_RELOAD
+/* What a reload switches to and back (op 15): the pools in the other order,
+ * 9002 gone, 9005 new, the routes reordered -- every index moves. */
+static const char CFG_R[] =
+    "listen 8080\n"
+    "pool b balance=leastconn retries=0\n"
+    "device b 127.0.0.1:9004 backup\n"
+    "device b 127.0.0.1:9003\n"
+    "pool a retries=1\n"
+    "device a 127.0.0.1:9005\n"
+    "device a 127.0.0.1:9001 max_fails=2 fail_timeout=1\n"
+    "route path=/s/ pool=a share=on share_linger=300\n"
+    "route path=/b/ pool=b\n"
+    "route pool=a\n"
+    "timeout client_header=1000 client_idle=3000 connect=500 device=2000 device_idle=4000\n";
+static int reload_flip;
+#endif
+
 /* A byte stream checked as it grows: HTTP messages one after another. */
 typedef struct {
     int sock;
@@ -352,9 +370,17 @@ invariants(void)
     int k, active = rp_active(P), devconns = 0;
     FZ_CHECK(fp_misuse() == 0, "port misuse");
     FZ_CHECK(active >= 0 && active <= RP_MAX_CONNS, "rp_active %d", active);
-    for (k = 0; k < P->cfg.ndevices; k++)
-        devconns += P->cfg.devices[k].active + P->cfg.devices[k].idle;
-    FZ_CHECK(fp_open_count() == P->cfg.nlisteners * !P->stopping + active + devconns,
+    for (k = 0; k < rp_config_live(P)->ndevices; k++)
+        devconns += rp_config_live(P)->devices[k].active + rp_config_live(P)->devices[k].idle;
+#if RP_ENABLE_RELOAD
+    if (P->spare == 2) { /* RL_OLD: devices gone from the file count on the old slot */
+        const rp_config *old = P->live ? &P->cfg : &P->cfg2;
+        for (k = 0; k < old->ndevices; k++)
+            if (!P->dfwd[k])
+                devconns += old->devices[k].active + old->devices[k].idle;
+    }
+#endif
+    FZ_CHECK(fp_open_count() == rp_config_live(P)->nlisteners * !P->stopping + active + devconns,
              "open sockets %d != listeners + %d clients + %d device conns", fp_open_count(),
              active, devconns);
 }
@@ -522,10 +548,25 @@ op(void)
         }
         break;
     }
-    case 15: /* graceful shutdown (rarely) */
-        if (next() == 0x5d)
+    case 15: { /* graceful shutdown (rarely), or a reload */
+        unsigned v = next();
+        if (v == 0x5d)
             rp_shutdown(P);
+#if RP_ENABLE_RELOAD
+        else if (v >= 0xe0 && !P->stopping) {
+            rp_cfg_error e;
+            const char *t = reload_flip ? CFG : CFG_R;
+            int rc = rp_config_parse(P, t, strlen(t), &e);
+            FZ_CHECK(rc == RP_OK || rc == RP_EBUSY, "reload parse: %d line %d %s", rc, e.line,
+                     e.msg);
+            if (rc == RP_OK) {
+                FZ_CHECK(rp_config_apply(P, &e) == RP_OK, "apply: %s", e.msg);
+                reload_flip = !reload_flip;
+            }
+        }
+#endif
         break;
+    }
     }
 }
 
@@ -554,14 +595,19 @@ finish(void)
         run();
     }
     FZ_CHECK(rp_active(P) == 0, "%d clients still open after every peer left", rp_active(P));
-    FZ_CHECK(fp_open_count() == P->cfg.nlisteners * !P->stopping, "%d sockets still open",
+    FZ_CHECK(fp_open_count() == rp_config_live(P)->nlisteners * !P->stopping, "%d sockets still open",
              fp_open_count());
     FZ_CHECK(P->buf_top == P->buf_fresh, "buffer blocks not returned: %d of %d", P->buf_top,
              P->buf_fresh);
-    for (k = 0; k < P->cfg.ndevices; k++)
-        FZ_CHECK(P->cfg.devices[k].active == 0 && P->cfg.devices[k].idle == 0,
-                 "device %d: active %d idle %d", k, P->cfg.devices[k].active,
-                 P->cfg.devices[k].idle);
+    for (k = 0; k < rp_config_live(P)->ndevices; k++) {
+        const rp_device *d = &rp_config_live(P)->devices[k];
+        FZ_CHECK(d->active == 0 && d->idle == 0, "device %d: active %d idle %d", k, d->active,
+                 d->idle);
+    }
+#if RP_ENABLE_RELOAD
+    FZ_CHECK(rp_config_draining(P) == 0, "%d connections still on the old slot",
+             rp_config_draining(P));
+#endif
 }
 
 int
@@ -582,6 +628,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fp_reset_all();
     fp_set_now(T0);
     ncl = ndv = 0;
+#if RP_ENABLE_RELOAD
+    reload_flip = 0;
+#endif
     dev_heads = 0;
     tunnels = 0;
     FZ_CHECK(rp_init(P) == RP_OK, "rp_init");
