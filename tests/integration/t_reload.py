@@ -145,6 +145,21 @@ def wait_draining(ctx, n, timeout=3.0):
     return r
 
 
+PROM = ("rproxy_config_generation", "rproxy_config_reloads_total",
+        "rproxy_config_reload_failures_total", "rproxy_config_draining_connections")
+
+
+def prom_reload(ctx):
+    """The reload samples of the Prometheus page, in PROM's order (None: missing)."""
+    text = one(ctx, "GET", "/status?format=prometheus").body.decode("utf-8", "replace")
+    got = {}
+    for ln in text.splitlines():
+        w = ln.split()
+        if len(w) == 2 and w[0] in PROM:
+            got[w[0]] = int(float(w[1]))
+    return [got.get(k) for k in PROM]
+
+
 def served_by(ctx, n, path="/r", port=None):
     got = []
     for i in range(n):
@@ -469,10 +484,15 @@ def t_reload_bad_file(ctx):
     expect_state(ctx, "after the bad file", generation=1, reloads=0, failures=1)
     eq([ln for ln in reload_lines(px) if APPLIED_RE.match(ln)], [], "no applied line")
 
+    eq(prom_reload(ctx), [1, 0, 1, 0], "Prometheus generation, reloads, failures, draining "
+       "after the bad file")
+
     m = applied(px, fixed)
     eq([int(x) for x in m.group(2, 3, 4, 5)], [1, 1, 1, 1],
        "applied line: listeners, pools, devices, routes")
     expect_state(ctx, "after the fixed file", generation=2, reloads=1, failures=1)
+    eq(prom_reload(ctx), [2, 1, 1, 0], "Prometheus generation, reloads, failures, draining "
+       "after the fixed file")
     eq(served_by(ctx, 4), ["b"] * 4, "the fixed file's route to b")
 
 
