@@ -508,6 +508,9 @@ def t_reload_listeners(ctx):
     routes = pool_lines("p", [a]) + ["route pool=p"]
     px = ctx.start(conf([p1, p2], routes))
     eq(served_by(ctx, 1, port=p2), ["a"], "P2 answers before")
+    idle2 = ctx.client(port=p2)
+    idle2.send(req_bytes("GET", "/idle"))
+    eq(idle2.read_response().status, 200, "a keep-alive request on P2")
     check(connect_refused(p3), "P3 refuses before the reload")
     ino = listen_inode(p1)
     check(ino is not None, "P1's listening socket found in /proc/net/tcp")
@@ -545,6 +548,8 @@ def t_reload_listeners(ctx):
     check(res["ok"] > 5, "P1 was used during the reload", "> 5 requests", res["ok"])
     eq(listen_inode(p1), ino, "P1 is the same listening socket after the reload")
     eq(served_by(ctx, 2, port=p3), ["a"] * 2, "P3 answers after the reload")
+    check(idle2.closed_within(3), "an idle keep-alive connection accepted on the removed "
+          "listener P2 is closed by the reload", "EOF", "still open")
     check(wait_until(lambda: connect_refused(p2), 2), "P2 refuses connections after the "
           "reload", "connection refused", "accepted")
     expect_state(ctx, "", generation=2, reloads=1, failures=0)
@@ -671,8 +676,11 @@ def t_reload_keeps_runtime_state(ctx):
     da = dev_json(ctx, "p", a.addr)
     eq(da["admin"], "drain", "a is still drained after the reload (status admin)")
     eq(da["requests"], ra, "a's request counter after the reload (not reset)")
+    bconns = b.conns
     eq(served_by(ctx, 4), ["b"] * 4, "new requests avoid the drained device")
     eq(dev_json(ctx, "p", b.addr)["requests"], rb + 4, "b's counter kept growing (3 + 4)")
+    eq(b.conns, bconns, "b's pooled connection from before the reload served them (no new "
+       "device connection)")
     eq(served_by(ctx, 2, path="/new/x"), ["c"] * 2, "the new route")
     r = one(ctx, "POST", "/status/device?pool=p&device=%s&state=ready" % a.addr)
     eq((r.status, json.loads(r.body).get("admin")), (200, "ready"),
@@ -721,6 +729,8 @@ def t_reload_removed_device(ctx):
     eq(len(r.body), len(body), "its body length")
     check(r.body == body, "its body byte-exact")
     wait_draining(ctx, 0)
+    check(a.wait_for(lambda d: d.eofs >= 1, 3), "the connection to the removed device a is "
+          "closed once its request finished (not pooled)", "EOF at a", a.eofs)
     with a.lock:
         eq([q.target for q in a.requests], ["/slow"], "a got nothing after the reload")
 
@@ -798,3 +808,37 @@ def t_reload_second_refused(ctx):
     applied(px)
     expect_state(ctx, "after SIGHUP again", generation=3, reloads=2, failures=1)
     eq(served_by(ctx, 2), ["b"] * 2, "the third configuration serves")
+
+
+# =====================================================================
+# 10. max_conns across a reload
+# =====================================================================
+
+@test("reload: a one-socket device (max_conns=1) busy on the old configuration: a request "
+      "after the reload waits in the queue, the device never sees a second connection")
+def t_reload_max_conns(ctx):
+    gate = threading.Event()
+
+    def slow(conn, req):
+        if req.target == "/slow":
+            gate.wait(10)
+        return echo(conn, req)
+
+    a = ctx.device(slow, name="a", single=True)
+    port = free_port()
+    pool = ["pool p queue=4 queue_timeout=8000", "device p %s max_conns=1" % a.addr]
+    px = ctx.start(conf([port], pool + ["route pool=p"]))
+    c1 = ctx.client(timeout=10)
+    c1.send(req_bytes("GET", "/slow"))
+    check(a.wait_requests(1, 3), "the slow request reached a")
+    applied(px, conf([port], pool + ["route path=/x/ pool=p", "route pool=p"]))
+    c2 = ctx.client(timeout=10)
+    c2.send(req_bytes("GET", "/two"))
+    time.sleep(0.4)
+    eq((a.conns, a.refused, len(a.requests)), (1, 0, 1),
+       "a while its one connection is busy (connections, refused, requests)")
+    gate.set()
+    r1, r2 = c1.read_response(), c2.read_response()
+    eq((r1.status, r2.status), (200, 200), "both requests answered")
+    eq(r2.get("X-Echo-Target"), "/two", "the queued request's answer")
+    eq((a.refused, a.max_live), (0, 1), "a never saw a second connection (refused, max open)")
