@@ -842,3 +842,70 @@ def t_reload_max_conns(ctx):
     eq((r1.status, r2.status), (200, 200), "both requests answered")
     eq(r2.get("X-Echo-Target"), "/two", "the queued request's answer")
     eq((a.refused, a.max_live), (0, 1), "a never saw a second connection (refused, max open)")
+
+
+# =====================================================================
+# 11. cache entries, health probes, an unreadable file
+# =====================================================================
+
+def cacheable(conn, req):
+    conn.send(response(200, headers=[("Cache-Control", "max-age=100"),
+                                     ("X-Device", conn.dev.name)],
+                       body=b"cached " + req.target.encode()))
+    return True
+
+
+@test("reload: a cached response stays cached across a reload that keeps the cached route; "
+      "probes stop for a removed device and start for a new one")
+def t_reload_cache_health(ctx):
+    a = ctx.device(dispatch({"/c/": cacheable}), name="a")
+    b = ctx.device(name="b")
+    port = free_port()
+    routes = ["route path=/c/ pool=p cache=on", "route pool=p"]
+    px = ctx.start(conf([port], pool_lines("p", [a]) + routes +
+                        ["health p path=/health interval=100"]))
+    r1 = one(ctx, "GET", "/c/one")
+    eq((r1.status, r1.body), (200, b"cached /c/one"), "the first GET of /c/one")
+    check(wait_until(lambda: a.paths().count("/health") >= 2, 3), "a is probed before")
+    applied(px, conf([port], pool_lines("p", [a, b]) + routes +
+                     ["health p path=/health interval=100"]))
+    r2 = one(ctx, "GET", "/c/one")
+    eq((r2.status, r2.body), (200, b"cached /c/one"), "/c/one after the reload")
+    eq(a.paths().count("/c/one"), 1, "/c/one came from the cache after the reload (the "
+       "device saw it once)")
+    check(wait_until(lambda: b.paths().count("/health") >= 2, 3), "the new device b is probed",
+          ">= 2 probes", b.paths())
+
+    applied(px, conf([port], pool_lines("p", [b]) + routes +
+                     ["health p path=/health interval=100"]))
+    time.sleep(0.2)     # a probe already sent may still arrive
+    n = a.paths().count("/health")
+    time.sleep(0.6)
+    eq(a.paths().count("/health"), n, "no probes of a after it was removed")
+    check(wait_until(lambda: b.paths().count("/health") >= 4, 3), "b is still probed")
+    expect_state(ctx, "", generation=3, reloads=2, failures=0)
+
+
+@test("reload: the file gone -> 'reload: FILE: cannot read: ...; the running configuration "
+      "stays', failures +1, nothing changed")
+def t_reload_unreadable(ctx):
+    import os
+    a = ctx.device(name="a")
+    port = free_port()
+    text = conf([port], pool_lines("p", [a]) + ["route pool=p"])
+    px = ctx.start(text)
+    os.rename(px.conf_path, px.conf_path + ".away")
+    n = len(reload_lines(px))
+    px.signal(signal.SIGHUP)
+    got = wait_until(lambda: reload_lines(px)[n:], 3)
+    check(got, "a reload line after SIGHUP", "rproxy: reload: FILE: cannot read: ...",
+          px.stderr_tail(5))
+    check(re.match(r"^rproxy: reload: %s: cannot read: .+; the running configuration stays$"
+                   % re.escape(px.conf_path), got[0]), "the cannot-read line",
+          "rproxy: reload: %s: cannot read: REASON; the running configuration stays"
+          % px.conf_path, got[0])
+    eq(served_by(ctx, 2), ["a"] * 2, "still serving")
+    expect_state(ctx, "after the unreadable file", generation=1, reloads=0, failures=1)
+    os.rename(px.conf_path + ".away", px.conf_path)
+    applied(px)
+    expect_state(ctx, "after the file came back", generation=2, reloads=1, failures=1)
