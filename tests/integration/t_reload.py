@@ -909,3 +909,66 @@ def t_reload_unreadable(ctx):
     os.rename(px.conf_path + ".away", px.conf_path)
     applied(px)
     expect_state(ctx, "after the file came back", generation=2, reloads=1, failures=1)
+
+
+# =====================================================================
+# 12. a shared live stream across a reload
+# =====================================================================
+
+def sse_seqs(c, want, timeout=5.0):
+    """Read from viewer c until `want` more whole events arrived; their sequence numbers."""
+    from t_share import SSE_RE
+    end = time.monotonic() + timeout
+    got = []
+    while len(got) < want and time.monotonic() < end:
+        m = SSE_RE.search(c.buf)
+        if m:
+            got.append(int(m.group(1)))
+            c.buf = c.buf[m.end():]
+            continue
+        try:
+            c._fill(max(0.01, end - time.monotonic()))
+        except socket.timeout:
+            break
+        if c.eof:
+            break
+    return got
+
+
+@test("reload: a shared stream opened before the reload keeps its viewer (events contiguous); "
+      "a viewer after the reload opens a new stream on the new configuration, the next one "
+      "joins it")
+def t_reload_share(ctx):
+    from t_share import stream_device, streams
+    cam = stream_device(ctx, kind="sse", fps=25, max_conns=3)
+    port = free_port()
+    routes = ["route path=/cam/ pool=p share=on", "route pool=p"]
+    px = ctx.start(conf([port], pool_lines("p", [cam]) + routes))
+
+    def viewer():
+        c = ctx.client(timeout=10)
+        c.send(req_bytes("GET", "/cam/live"))
+        r = c.read_head()
+        eq(r.status, 200, "stream head")
+        return c
+
+    v1 = viewer()
+    s1 = sse_seqs(v1, 3)
+    eq(len(s1), 3, "viewer 1: 3 events before the reload")
+    applied(px, conf([port], pool_lines("p", [cam]) + ["route path=/x/ pool=p"] + routes))
+    v2 = viewer()
+    s2 = sse_seqs(v2, 3)
+    eq(len(s2), 3, "viewer 2 (after the reload): 3 events")
+    eq(len(streams(cam)), 2, "the device serves a second stream for the new configuration")
+    v3 = viewer()
+    s3 = sse_seqs(v3, 3)
+    eq(len(s3), 3, "viewer 3: 3 events")
+    eq(len(streams(cam)), 2, "viewer 3 joined the new configuration's stream")
+    more = sse_seqs(v1, 10)
+    seq1 = s1 + more
+    eq(seq1, list(range(seq1[0], seq1[0] + len(seq1))), "viewer 1's events are contiguous "
+       "across the reload")
+    eq(len(seq1), 13, "viewer 1 kept receiving after the reload")
+    v1.close()
+    wait_draining(ctx, 0)
+    eq(cam.state["refused"], 0, "the device refused no stream")
