@@ -461,7 +461,8 @@ def t_reload_loop(ctx):
 # =====================================================================
 
 @test("reload: a file with an error half-way -> 'reload: FILE:LINE: MESSAGE; the running "
-      "configuration stays', nothing of it applied; the fixed file then applies")
+      "configuration stays', nothing of it applied; the fixed file then applies",
+      valgrind=True)
 def t_reload_bad_file(ctx):
     a, b = ctx.device(name="a"), ctx.device(name="b")
     port = free_port()
