@@ -1698,7 +1698,8 @@ int rp_start(rp_proxy *p);
 #if RP_ENABLE_RELOAD
 /** Reload counters, p->reload: generation (1 at start, +1 per applied
  *  configuration), reloads applied, failures (parse or apply refused while
- *  running). */
+ *  running; the caller adds the reloads it could not start, such as a file
+ *  it could not read: the one field it may write). */
 typedef struct {
     uint32_t generation, reloads, failures;
 } rp_reload;

@@ -793,6 +793,7 @@ reload(rp_proxy *p, uint64_t now, uint64_t *since)
         if (rp_port_blob(config_path, &data, &len) != RP_OK) {
             say(RP_LOG_ERROR, "reload: %s: cannot read: %s; the running configuration stays",
                 config_path, strerror(errno));
+            p->reload.failures++; /* (rproxy counts the ones it refuses itself) */
             notify("READY=1");
             *since = 0;
             return 0;
