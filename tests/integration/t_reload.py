@@ -973,3 +973,76 @@ def t_reload_share(ctx):
     v1.close()
     wait_draining(ctx, 0)
     eq(cam.state["refused"], 0, "the device refused no stream")
+
+
+# =====================================================================
+# 13. TLS: a renewed certificate, a plain listener becoming TLS
+# =====================================================================
+
+@test("reload: TLS: the certificate replaced (a.test -> b.test) is served to new handshakes, a "
+      "TLS keep-alive connection from before keeps working; a plain listener on the same "
+      "address turned tls speaks TLS")
+def t_reload_tls(ctx):
+    import tlsutil as T
+    from t_tls import cn, need_tls
+    need_tls()
+    pki = T.pki(ctx)
+    a = ctx.device(name="a")
+    pt, pp = free_port(), free_port()
+    body = pool_lines("p", [a]) + ["route pool=p"]
+
+    def text(cert, key, plain_opts):
+        return "\n".join(["listen 127.0.0.1:%d" % pp + plain_opts, "listen 127.0.0.1:%d tls" % pt,
+                          "tls cert=%s key=%s" % (cert, key)] + body + [TIMEOUTS, STATUS]) + "\n"
+
+    px = ctx.start(text(pki.a_crt, pki.a_key, ""))
+    r = T.s_client(ctx, pt, servername="a.test")
+    check(r.handshake_ok, "TLS handshake before the reload", "ok", r.summary())
+    eq(cn(r.subject), "a.test", "certificate before the reload")
+    kc = T.tls_client(ctx, pt)
+    kc.send(req_bytes("GET", "/tls1"))
+    eq(kc.read_response().status, 200, "a request on a TLS keep-alive connection")
+
+    applied(px, text(pki.b_crt, pki.b_key, " tls"))
+    r = T.s_client(ctx, pt, servername="b.test")
+    check(r.handshake_ok, "TLS handshake after the reload", "ok", r.summary())
+    eq(cn(r.subject), "b.test", "the new certificate after the reload")
+    kc.send(req_bytes("GET", "/tls2"))
+    try:
+        r2 = kc.read_response()
+    except Closed as e:
+        fail("the TLS keep-alive connection from before the reload closed", "a response",
+             short(e.got))
+    eq((r2.status, r2.get("X-Device")), (200, "a"), "its next request")
+    r = T.s_client(ctx, pp, servername="b.test")
+    check(r.handshake_ok, "the listener turned tls: handshake", "ok", r.summary())
+    eq(cn(r.subject), "b.test", "its certificate")
+    tc = T.tls_client(ctx, pp, server_hostname="b.test")
+    tc.send(req_bytes("GET", "/was-plain"))
+    eq(tc.read_response().status, 200, "HTTP over TLS on the former plain port")
+
+
+# =====================================================================
+# 14. timeouts: an exchange in flight keeps the ones it started with
+# =====================================================================
+
+@test("reload: timeout device=5000 -> 300: the slow request in flight keeps its 5 s and gets "
+      "its 200; the same request after the reload gets 504")
+def t_reload_timeouts(ctx):
+    def slow(conn, req):
+        if req.target.startswith("/slow"):
+            time.sleep(1.2)
+        return echo(conn, req)
+
+    a = ctx.device(slow, name="a")
+    port = free_port()
+    body = pool_lines("p", [a]) + ["route pool=p"]
+    px = ctx.start(conf([port], body))
+    c = ctx.client(timeout=10)
+    c.send(req_bytes("GET", "/slow1"))
+    check(a.wait_requests(1, 3), "the slow request reached a")
+    applied(px, conf([port], body, TIMEOUTS.replace("device=5000", "device=300")))
+    r = c.read_response(timeout=10)
+    eq(r.status, 200, "the slow request in flight during the reload (old timeout 5 s)")
+    r = one(ctx, "GET", "/slow2", timeout=10)
+    eq(r.status, 504, "the same slow request after the reload (new timeout 300 ms)")
