@@ -1046,3 +1046,29 @@ def t_reload_timeouts(ctx):
     eq(r.status, 200, "the slow request in flight during the reload (old timeout 5 s)")
     r = one(ctx, "GET", "/slow2", timeout=10)
     eq(r.status, 504, "the same slow request after the reload (new timeout 300 ms)")
+
+
+# =====================================================================
+# 15. devices and pools at new indexes
+# =====================================================================
+
+@test("reload: pools and devices reordered (a new pool first, p's devices swapped, a disabled): "
+      "requests go to b over b's own pooled connection, counters follow the devices")
+def t_reload_reordered(ctx):
+    a, b, c = ctx.device(name="a"), ctx.device(name="b"), ctx.device(name="c")
+    port = free_port()
+    px = ctx.start(conf([port], pool_lines("p", [a, b]) + ["route pool=p"]))
+    eq(sorted(served_by(ctx, 4)), ["a", "a", "b", "b"], "a and b before")
+    conns = (a.conns, b.conns)
+    eq(conns, (1, 1), "one pooled connection to each device")
+    applied(px, conf([port], pool_lines("z", [c]) + pool_lines("p", [b, a], [1, 0]) +
+                     ["route path=/z/ pool=z", "route pool=p"]))
+    eq(served_by(ctx, 4), ["b"] * 4, "a disabled: every request to b")
+    eq((a.conns, b.conns), conns, "b's pooled connection served them; none opened to a")
+    with a.lock:
+        eq(len(a.requests), 2, "a got nothing after the reload")
+    eq((dev_json(ctx, "p", a.addr)["requests"], dev_json(ctx, "p", b.addr)["requests"]),
+       (2, 6), "request counters (a, b) follow the devices to their new indexes")
+    eq((dev_json(ctx, "p", a.addr)["weight"], dev_json(ctx, "p", b.addr)["weight"]), (0, 1),
+       "weights from the new file")
+    eq(served_by(ctx, 2, path="/z/"), ["c"] * 2, "the new pool z")
