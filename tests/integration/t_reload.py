@@ -1072,3 +1072,50 @@ def t_reload_reordered(ctx):
     eq((dev_json(ctx, "p", a.addr)["weight"], dev_json(ctx, "p", b.addr)["weight"]), (0, 1),
        "weights from the new file")
     eq(served_by(ctx, 2, path="/z/"), ["c"] * 2, "the new pool z")
+
+
+# =====================================================================
+# 16. devices by name across a reload
+# =====================================================================
+
+@test("reload: a device by name keeps its address across a reload (serves at once); a reload "
+      "while its lookup is in flight applies once the slow answer came, serving meanwhile",
+      timeout=30)
+def t_reload_dns(ctx):
+    from t_dns import dns
+    from harness import RPROXY
+    a = ctx.device(name="a")
+    other = ctx.device(name="other")
+    s = dns(ctx)
+    s.delay = 3.0
+    s.set("cam1.test", "ok", "127.0.0.1")
+    port = free_port()
+    body = ["pool p resolve=1s", "device p cam1.test:%d" % a.port,
+            "pool q", "device q %s" % other.addr, "route path=/q/ pool=q", "route pool=p"]
+    px = ctx.start(conf([port], body), binary=s.wrapper(ctx.dir, RPROXY))
+    check(wait_until(lambda: one(ctx, "GET", "/cam").status == 200, 5, step=0.1),
+          "cam1.test resolved and serves")
+    # the lookups after each resolve=1s now take 3 s to answer
+    s.set("cam1.test", "slow", "127.0.0.1")
+    n0 = s.count("cam1.test")
+    check(wait_until(lambda: s.count("cam1.test") > n0, 4), "a slow lookup is in flight")
+    t0 = time.monotonic()
+    n = len(outcomes(px))
+    write(px, conf([port], body[:-1] + ["route path=/new/ pool=q", "route pool=p"]))
+    px.signal(signal.SIGHUP)
+    for i in range(5):
+        r = one(ctx, "GET", "/q/%d" % i, timeout=3)
+        eq((r.status, r.get("X-Device")), (200, "other"), "served while the reload waits")
+    ok = wait_until(lambda: len(outcomes(px)) > n, 12)
+    check(ok, "the reload is applied after the lookup answered", "applied",
+          px.stderr_tail(5))
+    check(APPLIED_RE.match(outcomes(px)[n]), "applied", "rproxy: reload: FILE applied: ...",
+          outcomes(px)[n])
+    ctx.note("applied %.1f s after SIGHUP (lookups take 3 s)" % (time.monotonic() - t0))
+    s.set("cam1.test", "ok", "127.0.0.1")
+    js = status_json(ctx)
+    dv = [x for p in js["pools"] if p["name"] == "p" for x in p["devices"]]
+    eq([(x.get("name"), x["addr"], x["state"]) for x in dv],
+       [("cam1.test", "127.0.0.1:%d" % a.port, "up")], "the named device keeps its address")
+    eq(one(ctx, "GET", "/cam2").get("X-Device"), "a", "served at once after the reload")
+    eq(one(ctx, "GET", "/new/x").get("X-Device"), "other", "the new route")
