@@ -1119,3 +1119,47 @@ def t_reload_dns(ctx):
        [("cam1.test", "127.0.0.1:%d" % a.port, "up")], "the named device keeps its address")
     eq(one(ctx, "GET", "/cam2").get("X-Device"), "a", "served at once after the reload")
     eq(one(ctx, "GET", "/new/x").get("X-Device"), "other", "the new route")
+
+
+# =====================================================================
+# 17. a keep-alive connection whose request was in flight during the reload
+# =====================================================================
+
+@test("reload: a keep-alive connection with a request in flight during the reload: its next "
+      "request (also a pipelined one) takes the new configuration, it stops counting as "
+      "draining, and the next SIGHUP applies without waiting")
+def t_reload_ka_in_flight(ctx):
+    gate = threading.Event()
+
+    def slow(conn, req):
+        if req.target.startswith("/slow"):
+            gate.wait(10)
+        return echo(conn, req)
+
+    a, b = ctx.device(slow, name="a"), ctx.device(slow, name="b")
+    port = free_port()
+    px = ctx.start(conf([port], pool_lines("p", [a, b], [1, 0]) + ["route pool=p"]))
+    k1 = ctx.client(timeout=10)
+    k1.send(req_bytes("GET", "/slow1"))
+    k2 = ctx.client(timeout=10)     # the same, with its next request already pipelined
+    k2.send(req_bytes("GET", "/slow2") + req_bytes("GET", "/next2"))
+    check(a.wait_for(lambda d: len(d.requests) >= 2, 3), "both slow requests reached a")
+    applied(px, conf([port], pool_lines("p", [a, b], [0, 1]) + ["route pool=p"]))
+    gate.set()
+    r = k1.read_response()
+    eq((r.status, r.get("X-Device")), (200, "a"), "k1's request in flight finished on a")
+    r = k2.read_response()
+    eq((r.status, r.get("X-Device")), (200, "a"), "k2's request in flight finished on a")
+    r = k2.read_response()
+    eq((r.status, r.get("X-Device")), (200, "b"), "k2's pipelined request: new configuration")
+    k1.send(req_bytes("GET", "/next1"))
+    r = k1.read_response()
+    eq((r.status, r.get("X-Device")), (200, "b"), "k1's next request: new configuration")
+    r = wait_until(lambda: reload_state(ctx)["draining"] == 0, 3)
+    check(r, "the keep-alive connections (still open) no longer count as draining", 0,
+          reload_state(ctx)["draining"])
+    ln = hup(px, conf([port], pool_lines("p", [a, b], [1, 0]) + ["route pool=p"]), timeout=5)
+    check(APPLIED_RE.match(ln), "the next SIGHUP applies at once", "applied", ln)
+    eq([x for x in reload_lines(px) if WAITING_RE.match(x)], [], "no waiting line")
+    k1.send(req_bytes("GET", "/again"))
+    eq(k1.read_response().get("X-Device"), "a", "k1 follows the third configuration")
