@@ -1163,3 +1163,38 @@ def t_reload_ka_in_flight(ctx):
     eq([x for x in reload_lines(px) if WAITING_RE.match(x)], [], "no waiting line")
     k1.send(req_bytes("GET", "/again"))
     eq(k1.read_response().get("X-Device"), "a", "k1 follows the third configuration")
+
+
+# =====================================================================
+# 18. a request waiting in a pool's queue when the reload removes its device
+# =====================================================================
+
+@test("reload: a request waiting in the queue of a pool whose only device the reload removes "
+      "is still answered (no hang), new requests go to the new device")
+def t_reload_queued(ctx):
+    gate = threading.Event()
+
+    def slow(conn, req):
+        if req.target.startswith("/slow"):
+            gate.wait(10)
+        return echo(conn, req)
+
+    a, b = ctx.device(slow, name="a"), ctx.device(name="b")
+    port = free_port()
+    pool = ["pool p queue=4 queue_timeout=8000"]
+    px = ctx.start(conf([port], pool + ["device p %s max_conns=1" % a.addr, "route pool=p"]))
+    c1 = ctx.client(timeout=10)
+    c1.send(req_bytes("GET", "/slow1"))
+    check(a.wait_requests(1, 3), "the slow request reached a")
+    c2 = ctx.client(timeout=10)
+    c2.send(req_bytes("GET", "/queued"))
+    check(wait_until(lambda: status_json(ctx)["pools"][0]["queued"] == 1, 3),
+          "the second request waits in p's queue")
+    applied(px, conf([port], pool + ["device p %s" % b.addr, "route pool=p"]))
+    eq(served_by(ctx, 2), ["b"] * 2, "new requests go to b")
+    gate.set()
+    eq(c1.read_response().status, 200, "the slow request finished")
+    r = c2.read_response(timeout=10)
+    eq(r.status, 200, "the queued request was answered")
+    ctx.note("the queued request was served by %s" % r.get("X-Device"))
+    wait_draining(ctx, 0)
