@@ -1198,3 +1198,28 @@ def t_reload_queued(ctx):
     eq(r.status, 200, "the queued request was answered")
     ctx.note("the queued request was served by %s" % r.get("X-Device"))
     wait_draining(ctx, 0)
+
+
+# =====================================================================
+# 19. a device's own settings changed: tls toward it
+# =====================================================================
+
+@test("reload: the same device address turned `tls`: its pooled plain connection is not "
+      "reused (a new connection with a TLS handshake, 502 from this plain device)")
+def t_reload_device_tls(ctx):
+    from t_tls import need_tls
+    need_tls()
+    a = ctx.device(name="a")
+    port = free_port()
+    px = ctx.start(conf([port], ["pool p", "device p %s" % a.addr, "route pool=p"]))
+    eq(served_by(ctx, 2), ["a"] * 2, "plain requests to a")
+    eq(a.conns, 1, "one pooled plain connection to a")
+    applied(px, conf([port], ["pool p", "device p %s tls verify=off" % a.addr, "route pool=p"]))
+    r = one(ctx, "GET", "/after")
+    with a.lock:
+        paths = [q.target for q in a.requests]
+    check("/after" not in paths, "the request after the reload did not go in plain text over "
+          "the connection pooled before (the device is `tls` now)", "not at the device",
+          (r.status, paths))
+    eq(r.status, 502, "a plain device behind `tls`: 502")
+    check(a.conns >= 2, "a new connection was opened for the TLS device", ">= 2", a.conns)
