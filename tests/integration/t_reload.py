@@ -353,6 +353,17 @@ def t_reload_weights(ctx):
     wait_draining(ctx, 0)
     eq(a.errors + b.errors, [], "device errors")
 
+    # 1:1 -> 1:3 counted at the devices
+    applied(px, conf([port], pool_lines("p", [a, b], [1, 1]) + ["route pool=p"]))
+    served_by(ctx, 4)
+    applied(px, conf([port], pool_lines("p", [a, b], [1, 3]) + ["route pool=p"]))
+    na, nb = len(a.requests), len(b.requests)
+    served_by(ctx, 40)
+    got = (len(a.requests) - na, len(b.requests) - nb)
+    ctx.note("weights 1:3 after a reload from 1:1: 40 requests split %d:%d" % got)
+    check(9 <= got[0] <= 12 and sum(got) == 40, "weights 1:3: 40 requests split about 10:30 "
+          "at the devices", "a 9..12 of 40", got)
+
 
 # =====================================================================
 # 2. 50 SIGHUPs under load
