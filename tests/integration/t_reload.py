@@ -1234,3 +1234,42 @@ def t_reload_device_tls(ctx):
           (r.status, paths))
     eq(r.status, 502, "a plain device behind `tls`: 502")
     check(a.conns >= 2, "a new connection was opened for the TLS device", ">= 2", a.conns)
+
+
+# =====================================================================
+# 20. half a request head, half an upload across the reload
+# =====================================================================
+
+@test("reload: a request head half-sent during the reload is routed by the new configuration; "
+      "an upload half-sent finishes byte-exact on the old one")
+def t_reload_partial(ctx):
+    def upload(conn, req):
+        body = json.dumps({"n": len(req.body),
+                           "sha": hashlib.sha256(req.body).hexdigest()}).encode()
+        conn.send(response(200, headers=[("X-Device", conn.dev.name)], body=body))
+        return True
+
+    h = dispatch({"/up": upload})
+    a, b = ctx.device(h, name="a"), ctx.device(h, name="b")
+    port = free_port()
+    px = ctx.start(conf([port], pool_lines("p", [a, b], [1, 0]) + ["route pool=p"]))
+    half = ctx.client(timeout=10)
+    half.send(b"GET /partial HTTP/1.1\r\nHo")
+    data = pattern(2 << 20)
+    up = ctx.client(timeout=10)
+    up.send(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data))
+    up.send(data[:1 << 20])
+    check(a.wait_for(lambda d: any(q.target == "/up" for q in d.requests), 3),
+          "the upload's head reached a")
+    applied(px, conf([port], pool_lines("p", [a, b], [0, 1]) + ["route pool=p"]))
+    half.send(b"st: x\r\n\r\n")
+    r = half.read_response()
+    eq((r.status, r.get("X-Device")), (200, "b"), "the request completed after the reload")
+    up.send(data[1 << 20:])
+    r = up.read_response()
+    eq((r.status, r.get("X-Device")), (200, "a"), "the upload finished on a")
+    eq(json.loads(r.body), {"n": len(data), "sha": hashlib.sha256(data).hexdigest()},
+       "the upload arrived byte-exact")
+    half.close()
+    up.close()
+    wait_draining(ctx, 0)
