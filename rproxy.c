@@ -1882,10 +1882,11 @@ typedef struct tls_scratch {
 
 /* The decoders' room: TLS slot 0's input buffer before rp_start; while
  * running (a reload's parse) a buffer block, taken for the parse. */
-#if RP_ENABLE_RELOAD
-typedef char tls_scratch_fits[sizeof(tls_scratch) <= RP_BUF_SIZE ? 1 : -1];
-#define TLS_SCRATCH(p) \
-    ((tls_scratch *)(void *)((p)->started ? (unsigned char *)(p)->scratch.d : (p)->tls[0].ibuf))
+#if RP_ENABLE_RELOAD /* (NULL: a block is too small for them, RP_BUF_SIZE) */
+#define TLS_SCRATCH(p)                                                                             \
+    ((tls_scratch *)(void *)(!(p)->started                     ? (p)->tls[0].ibuf                  \
+                             : sizeof(tls_scratch) <= RP_BUF_SIZE ? (unsigned char *)(p)->scratch.d \
+                                                                  : NULL))
 #else
 #define TLS_SCRATCH(p) ((tls_scratch *)(void *)(p)->tls[0].ibuf)
 #endif
@@ -2061,6 +2062,10 @@ const char *
 tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file, int *why)
 {
     tls_scratch *s = TLS_SCRATCH(p);
+    if (!s) {
+        *why = RP_ENOMEM;
+        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
+    }
     rp_config *c = CFG(p);
     rp_tls_cert tmp;
     const void *data;
@@ -2106,6 +2111,10 @@ const char *
 tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why)
 {
     tls_scratch *s = TLS_SCRATCH(p);
+    if (!s) {
+        *why = RP_ENOMEM;
+        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
+    }
     const void *data;
     size_t len;
     const char *err;
@@ -2122,6 +2131,10 @@ const char *
 tls_key_load(rp_proxy *p, rp_tls_cert *ct, const char *keyfile, int *why)
 {
     tls_scratch *s = TLS_SCRATCH(p);
+    if (!s) {
+        *why = RP_ENOMEM;
+        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
+    }
     const void *data;
     size_t len;
     const char *err;
@@ -11469,7 +11482,9 @@ stream_leave(rp_proxy *p, rp_conn *c)
  * keeps the last good address.  A new address closes the device's idle
  * connections (they lead to the old one) and clears its passive failures;
  * busy exchanges finish where they are.  The slot given to the port is the
- * device's index: one lookup per device at a time.
+ * device's index: one lookup per device at a time.  A reload ([27]) renumbers
+ * the devices: the lookups then in flight are orphans -- their answers are
+ * collected and dropped, and that port slot takes no new lookup before.
  * Owns: the devices' resolve fields, p->dns_pending.  Calls: [2] [7] [9].
  * Called by: [7] [16] (dns_soon), [17] (w_dev_id), [18] (dns_run),
  * [19] (dns_collect, from rp_poll). */
@@ -11488,12 +11503,14 @@ w_dev_id(wbuf *w, const rp_device *d)
     w_num(w, d->addr.port);
 }
 
+#if RP_ENABLE_STATUS
 void
 w_dev_addr(wbuf *w, const rp_device *d)
 {
     if (HAS_ADDR(d))
         w_addr(w, &d->addr);
 }
+#endif
 
 static void
 dns_start(rp_proxy *p, rp_device *d, int idx)
@@ -11523,6 +11540,12 @@ dns_run(rp_proxy *p)
         rp_device *d = &CFG(p)->devices[i];
         if (!d->name || d->resolving)
             continue;
+#if RP_ENABLE_RELOAD
+        if (p->dns_orphan[i]) { /* its port slot still has a lookup from before a reload */
+            timer_hint(p, p->now + RP_RESOLVE_RETRY_MS);
+            continue;
+        }
+#endif
         if (d->resolve_next <= p->now)
             dns_start(p, d, i);
         if (!d->resolving && d->resolve_next != UINT64_MAX)
@@ -11582,6 +11605,15 @@ void
 dns_collect(rp_proxy *p)
 {
     int i;
+#if RP_ENABLE_RELOAD
+    for (i = 0; i < RP_MAX_DEVICES && p->dns_pending; i++) { /* answers nobody waits for */
+        rp_addr a;
+        if (!p->dns_orphan[i] || rp_port_resolve_result(i, &a) == RP_EAGAIN)
+            continue;
+        p->dns_orphan[i] = 0;
+        p->dns_pending--;
+    }
+#endif
     for (i = 0; i < CFG(p)->ndevices && p->dns_pending; i++) {
         rp_device *d = &CFG(p)->devices[i];
         rp_addr a;
@@ -12072,7 +12104,7 @@ addr_same(const rp_addr *a, const rp_addr *b)
 }
 
 /* The old slot's device that is new device j (same pool name, same address
- * or name), not yet taken; -1: none. */
+ * or name, the same tls, verify and sni), not yet taken; -1: none. */
 static int
 twin_of(const rp_config *oc, const rp_config *nc, int j, const uint8_t *taken)
 {
@@ -12082,6 +12114,9 @@ twin_of(const rp_config *oc, const rp_config *nc, int j, const uint8_t *taken)
         const rp_device *o = &oc->devices[i];
         if (taken[i] || strcmp(oc->pools[o->pool].name, nc->pools[n->pool].name) != 0)
             continue;
+        if (o->tls != n->tls || o->verify != n->verify || /* its pooled connections would */
+            (o->sni || n->sni ? !o->sni || !n->sni || strcmp(o->sni, n->sni) : 0))
+            continue; /* speak the old protocol: a new device */
 #if RP_ENABLE_DNS
         if (o->name || n->name) {
             if (o->name && n->name && strcmp(o->name, n->name) == 0 &&
@@ -12187,10 +12222,6 @@ rp_config_apply(rp_proxy *p, rp_cfg_error *err)
     err->line = 0, err->col = 0, err->msg[0] = 0;
     if (p->spare != RL_READY || !p->started)
         return RP_EINVAL;
-#if RP_ENABLE_DNS
-    if (p->dns_pending) /* their answers are for the old slot's indexes */
-        return RP_EAGAIN;
-#endif
     memset(lfwd, 0, sizeof(lfwd));
     memset(dfwd, 0, sizeof(dfwd));
     memset(taken, 0, sizeof(taken));
@@ -12268,6 +12299,14 @@ rp_config_apply(rp_proxy *p, rp_cfg_error *err)
     }
 #if RP_ENABLE_AUTH
     memset(p->auth_ok, 0, sizeof(p->auth_ok)); /* the users files may have changed */
+#endif
+#if RP_ENABLE_DNS
+    for (i = 0; i < oc->ndevices; i++) /* lookups in flight answer the old indexes: dropped */
+        if (oc->devices[i].resolving) {
+            p->dns_orphan[i] = 1;
+            if (dfwd[i]) /* its twin asks again as soon as its port slot is free */
+                nc->devices[dfwd[i] - 1].resolve_next = p->now;
+        }
 #endif
     memcpy(p->dfwd, dfwd, sizeof(dfwd));
     memcpy(p->lfwd, lfwd, sizeof(lfwd));

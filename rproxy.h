@@ -1716,8 +1716,8 @@ typedef struct {
  *  new ones open; a device with the same pool name and address (or name)
  *  keeps its health, counters, runtime state and idle connections.
  *  Returns RP_OK; RP_EADDR with *err naming the `listen` line when a new
- *  listener cannot open (nothing changed); RP_EAGAIN while device lookups
- *  are in flight (try again after a turn); RP_EINVAL with nothing parsed. */
+ *  listener cannot open (nothing changed); RP_EINVAL with nothing parsed.
+ *  Device lookups in flight are dropped (the devices' twins ask again). */
 int rp_config_apply(rp_proxy *p, rp_cfg_error *err);
 
 /** Connections still on the configuration before the last apply (0: the
@@ -2201,6 +2201,9 @@ struct rp_proxy {
     uint8_t spare;         /* the other slot: RL_FREE, RL_READY, RL_OLD */
     uint8_t dfwd[RP_MAX_DEVICES];   /* RL_OLD: device -> its live twin + 1 (0: gone) */
     uint8_t lfwd[RP_MAX_LISTENERS]; /* RL_OLD: listener -> live one + 1 (0: gone) */
+#if RP_ENABLE_DNS
+    uint8_t dns_orphan[RP_MAX_DEVICES]; /* port slots whose lookup predates a reload */
+#endif
     rp_reload reload;      /* public: read */
     rp_buf scratch;        /* a reload's parse: the certificate decoders' room */
 #endif

@@ -6,7 +6,7 @@
 #   tests/integration/run.py --valgrind       against ./rproxy under valgrind
 #   tests/package/run.sh                      install, .deb, unit, daemon, cross
 #   tests/lwip-host/run.sh, tests/lwip-rtos/run.sh, tests/qemu/run.sh and
-#   protect.sh (the RP_ENABLE_LIMITS firmware), the
+#   protect.sh (the RP_ENABLE_LIMITS firmware), ops.sh (devices by DNS name), the
 #   fuzz smoke run and tests/soak-short.sh
 # Each prints TAP lines ("ok N - name" / "not ok N - name"); their output is
 # shown as it comes and counted.  A suite that exits non-zero without a
@@ -88,6 +88,7 @@ fi
 [ -f tests/qemu/run.sh ] && suite qemu bash tests/qemu/run.sh
 [ -f tests/qemu/plus.sh ] && suite qemu-plus bash tests/qemu/plus.sh
 [ -f tests/qemu/protect.sh ] && suite qemu-protect bash tests/qemu/protect.sh
+[ -f tests/qemu/ops.sh ] && suite qemu-ops sh tests/qemu/ops.sh
 # Issue 18: make install, man pages, the systemd unit, the .debs (amd64,
 # arm64, armhf) with lintian and a throwaway root, the daemon conventions,
 # the cross binaries under qemu-user.

@@ -33,10 +33,11 @@ typedef struct tls_scratch {
 
 /* The decoders' room: TLS slot 0's input buffer before rp_start; while
  * running (a reload's parse) a buffer block, taken for the parse. */
-#if RP_ENABLE_RELOAD
-typedef char tls_scratch_fits[sizeof(tls_scratch) <= RP_BUF_SIZE ? 1 : -1];
-#define TLS_SCRATCH(p) \
-    ((tls_scratch *)(void *)((p)->started ? (unsigned char *)(p)->scratch.d : (p)->tls[0].ibuf))
+#if RP_ENABLE_RELOAD /* (NULL: a block is too small for them, RP_BUF_SIZE) */
+#define TLS_SCRATCH(p)                                                                             \
+    ((tls_scratch *)(void *)(!(p)->started                     ? (p)->tls[0].ibuf                  \
+                             : sizeof(tls_scratch) <= RP_BUF_SIZE ? (unsigned char *)(p)->scratch.d \
+                                                                  : NULL))
 #else
 #define TLS_SCRATCH(p) ((tls_scratch *)(void *)(p)->tls[0].ibuf)
 #endif
@@ -212,6 +213,10 @@ const char *
 tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file, int *why)
 {
     tls_scratch *s = TLS_SCRATCH(p);
+    if (!s) {
+        *why = RP_ENOMEM;
+        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
+    }
     rp_config *c = CFG(p);
     rp_tls_cert tmp;
     const void *data;
@@ -257,6 +262,10 @@ const char *
 tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why)
 {
     tls_scratch *s = TLS_SCRATCH(p);
+    if (!s) {
+        *why = RP_ENOMEM;
+        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
+    }
     const void *data;
     size_t len;
     const char *err;
@@ -273,6 +282,10 @@ const char *
 tls_key_load(rp_proxy *p, rp_tls_cert *ct, const char *keyfile, int *why)
 {
     tls_scratch *s = TLS_SCRATCH(p);
+    if (!s) {
+        *why = RP_ENOMEM;
+        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
+    }
     const void *data;
     size_t len;
     const char *err;

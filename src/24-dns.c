@@ -11,7 +11,9 @@
  * keeps the last good address.  A new address closes the device's idle
  * connections (they lead to the old one) and clears its passive failures;
  * busy exchanges finish where they are.  The slot given to the port is the
- * device's index: one lookup per device at a time.
+ * device's index: one lookup per device at a time.  A reload ([27]) renumbers
+ * the devices: the lookups then in flight are orphans -- their answers are
+ * collected and dropped, and that port slot takes no new lookup before.
  * Owns: the devices' resolve fields, p->dns_pending.  Calls: [2] [7] [9].
  * Called by: [7] [16] (dns_soon), [17] (w_dev_id), [18] (dns_run),
  * [19] (dns_collect, from rp_poll). */
@@ -30,12 +32,14 @@ w_dev_id(wbuf *w, const rp_device *d)
     w_num(w, d->addr.port);
 }
 
+#if RP_ENABLE_STATUS
 void
 w_dev_addr(wbuf *w, const rp_device *d)
 {
     if (HAS_ADDR(d))
         w_addr(w, &d->addr);
 }
+#endif
 
 static void
 dns_start(rp_proxy *p, rp_device *d, int idx)
@@ -65,6 +69,12 @@ dns_run(rp_proxy *p)
         rp_device *d = &CFG(p)->devices[i];
         if (!d->name || d->resolving)
             continue;
+#if RP_ENABLE_RELOAD
+        if (p->dns_orphan[i]) { /* its port slot still has a lookup from before a reload */
+            timer_hint(p, p->now + RP_RESOLVE_RETRY_MS);
+            continue;
+        }
+#endif
         if (d->resolve_next <= p->now)
             dns_start(p, d, i);
         if (!d->resolving && d->resolve_next != UINT64_MAX)
@@ -124,6 +134,15 @@ void
 dns_collect(rp_proxy *p)
 {
     int i;
+#if RP_ENABLE_RELOAD
+    for (i = 0; i < RP_MAX_DEVICES && p->dns_pending; i++) { /* answers nobody waits for */
+        rp_addr a;
+        if (!p->dns_orphan[i] || rp_port_resolve_result(i, &a) == RP_EAGAIN)
+            continue;
+        p->dns_orphan[i] = 0;
+        p->dns_pending--;
+    }
+#endif
     for (i = 0; i < CFG(p)->ndevices && p->dns_pending; i++) {
         rp_device *d = &CFG(p)->devices[i];
         rp_addr a;

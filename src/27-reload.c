@@ -117,7 +117,7 @@ addr_same(const rp_addr *a, const rp_addr *b)
 }
 
 /* The old slot's device that is new device j (same pool name, same address
- * or name), not yet taken; -1: none. */
+ * or name, the same tls, verify and sni), not yet taken; -1: none. */
 static int
 twin_of(const rp_config *oc, const rp_config *nc, int j, const uint8_t *taken)
 {
@@ -127,6 +127,9 @@ twin_of(const rp_config *oc, const rp_config *nc, int j, const uint8_t *taken)
         const rp_device *o = &oc->devices[i];
         if (taken[i] || strcmp(oc->pools[o->pool].name, nc->pools[n->pool].name) != 0)
             continue;
+        if (o->tls != n->tls || o->verify != n->verify || /* its pooled connections would */
+            (o->sni || n->sni ? !o->sni || !n->sni || strcmp(o->sni, n->sni) : 0))
+            continue; /* speak the old protocol: a new device */
 #if RP_ENABLE_DNS
         if (o->name || n->name) {
             if (o->name && n->name && strcmp(o->name, n->name) == 0 &&
@@ -232,10 +235,6 @@ rp_config_apply(rp_proxy *p, rp_cfg_error *err)
     err->line = 0, err->col = 0, err->msg[0] = 0;
     if (p->spare != RL_READY || !p->started)
         return RP_EINVAL;
-#if RP_ENABLE_DNS
-    if (p->dns_pending) /* their answers are for the old slot's indexes */
-        return RP_EAGAIN;
-#endif
     memset(lfwd, 0, sizeof(lfwd));
     memset(dfwd, 0, sizeof(dfwd));
     memset(taken, 0, sizeof(taken));
@@ -313,6 +312,14 @@ rp_config_apply(rp_proxy *p, rp_cfg_error *err)
     }
 #if RP_ENABLE_AUTH
     memset(p->auth_ok, 0, sizeof(p->auth_ok)); /* the users files may have changed */
+#endif
+#if RP_ENABLE_DNS
+    for (i = 0; i < oc->ndevices; i++) /* lookups in flight answer the old indexes: dropped */
+        if (oc->devices[i].resolving) {
+            p->dns_orphan[i] = 1;
+            if (dfwd[i]) /* its twin asks again as soon as its port slot is free */
+                nc->devices[dfwd[i] - 1].resolve_next = p->now;
+        }
 #endif
     memcpy(p->dfwd, dfwd, sizeof(dfwd));
     memcpy(p->lfwd, lfwd, sizeof(lfwd));

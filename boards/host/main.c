@@ -785,35 +785,28 @@ reload(rp_proxy *p, uint64_t now, uint64_t *since)
         notify("READY=1");
         return 0;
     }
-    if (!*since) /* (an apply waiting for lookups has its text parsed already) */
-        notify("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now * 1000);
+    *since = 0;
+    notify("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now * 1000);
     memset(&e, 0, sizeof e);
-    if (*since != UINT64_MAX) {
-        rp_posix_blobs_forget(); /* read the files again: they may have changed */
-        if (rp_port_blob(config_path, &data, &len) != RP_OK) {
-            say(RP_LOG_ERROR, "reload: %s: cannot read: %s; the running configuration stays",
-                config_path, strerror(errno));
-            p->reload.failures++; /* (rproxy counts the ones it refuses itself) */
-            notify("READY=1");
-            *since = 0;
-            return 0;
-        }
-        if ((rc = rp_config_parse(p, data, len, &e)) != RP_OK) {
-            if (e.line > 0)
-                say(RP_LOG_ERROR, "reload: %s:%d: %s; the running configuration stays",
-                    config_path, e.line, e.msg);
-            else
-                say(RP_LOG_ERROR, "reload: %s: %s; the running configuration stays", config_path,
-                    e.msg[0] ? e.msg : rp_strerror(rc));
-            notify("READY=1");
-            *since = 0;
-            return 0;
-        }
+    rp_posix_blobs_forget(); /* read the files again: they may have changed */
+    if (rp_port_blob(config_path, &data, &len) != RP_OK) {
+        say(RP_LOG_ERROR, "reload: %s: cannot read: %s; the running configuration stays",
+            config_path, strerror(errno));
+        p->reload.failures++; /* (rproxy counts the ones it refuses itself) */
+        notify("READY=1");
+        return 0;
     }
-    if ((rc = rp_config_apply(p, &e)) == RP_EAGAIN) { /* device lookups in flight */
-        *since = UINT64_MAX;
-        return 1;
+    if ((rc = rp_config_parse(p, data, len, &e)) != RP_OK) {
+        if (e.line > 0)
+            say(RP_LOG_ERROR, "reload: %s:%d: %s; the running configuration stays", config_path,
+                e.line, e.msg);
+        else
+            say(RP_LOG_ERROR, "reload: %s: %s; the running configuration stays", config_path,
+                e.msg[0] ? e.msg : rp_strerror(rc));
+        notify("READY=1");
+        return 0;
     }
+    rc = rp_config_apply(p, &e);
     *since = 0;
     if (rc != RP_OK) {
         say(RP_LOG_ERROR, "reload: %s:%d: %s; the running configuration stays", config_path,

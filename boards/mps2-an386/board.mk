@@ -10,6 +10,10 @@
 #                        with RP_ENABLE_LIMITS 1 and protect.conf (a device that
 #                        serves one connection at a time behind max_conns=1 and
 #                        a queue; tests/qemu/protect.sh)
+#   make firmware-ops    build/mps2-an386-ops/rproxy-gw.elf: RP_BOARD_OPS (issue
+#                        17: devices by DNS name through lwIP's resolver, to a
+#                        name server at 10.0.2.2:9153) and ops.conf;
+#                        tests/qemu/ops.sh
 #
 # lwIP and BearSSL come from deps/ (scripts/fetch-deps.sh).  BearSSL is
 # built for the Cortex-M4 into $(FW_BUILD)/bearssl/libbearssl.a (bearssl.mk).
@@ -30,11 +34,24 @@ FW_BUILD   = build/mps2-an386-plus
 FW_CONF    = $(FW_DIR)/gateway-plus.conf
 FW_VDEF    = -DRP_BOARD_PLUS
 FW_BLOBS   = $(FW_BUILD)/tls/staff.users
+FW_CONF2   =
+FW_LWIP_MORE =
+else ifeq ($(FW_VARIANT),ops)
+# FW_VARIANT=ops (make firmware-ops): issue 17 on the board (rp_config.h and
+# lwipopts.h RP_BOARD_OPS: RP_ENABLE_DNS, LWIP_UDP + LWIP_DNS), ops.conf.
+FW_BUILD   = build/mps2-an386-ops
+FW_CONF    = $(FW_DIR)/ops.conf
+FW_CONF2   = $(FW_DIR)/ops2.conf
+FW_VDEF    = -DRP_BOARD_OPS=1
+FW_BLOBS   =
+FW_LWIP_MORE = $(LWIP_DIR)/core/dns.c
 else
 FW_BUILD   = build/mps2-an386
 FW_CONF    = $(FW_DIR)/gateway.conf
+FW_CONF2   =
 FW_VDEF    =
 FW_BLOBS   =
+FW_LWIP_MORE =
 endif
 FW_ELF     = $(FW_BUILD)/rproxy-gw.elf
 FW_PORT   ?= 8088
@@ -52,12 +69,14 @@ FW_CFLAGS  = $(FW_ARCH) -Os -g -ffunction-sections -fdata-sections
 FW_LDFLAGS = $(FW_ARCH) -T$(FW_DIR)/mps2-an386.ld -Wl,--gc-sections -Wl,-Map=$(FW_BUILD)/rproxy-gw.map \
              -specs=nano.specs -specs=nosys.specs
 FW_BOARD   = $(FW_BUILD)/board/main.o $(FW_BUILD)/board/startup.o $(FW_BUILD)/board/lan9118.o \
-             $(FW_BUILD)/board/blobs.o $(FW_BUILD)/board/gateway-cfg.o
-FW_LWIP    = $(patsubst $(LWIP_DIR)/%.c,$(FW_BUILD)/lwip/%.o,$(LWIP_SRC))
+             $(FW_BUILD)/board/blobs.o $(FW_BUILD)/board/gateway-cfg.o \
+             $(if $(FW_CONF2),$(FW_BUILD)/board/gateway-cfg2.o)
+FW_LWIP    = $(patsubst $(LWIP_DIR)/%.c,$(FW_BUILD)/lwip/%.o,$(LWIP_SRC) $(FW_LWIP_MORE))
 FW_OBJ     = $(FW_BUILD)/rproxy.o $(FW_BUILD)/port/lwip.o $(FW_BOARD) $(FW_LWIP)
 FW_HDRS    = rproxy.h $(FW_DIR)/rp_config.h $(FW_DIR)/lwipopts.h port/lwip.h $(FW_SSL_DIR)/inc/bearssl.h
 
-.PHONY: firmware firmware-plus firmware-protect qemu size-firmware size-firmware-plus
+.PHONY: firmware firmware-plus firmware-protect firmware-ops qemu size-firmware size-firmware-plus \
+        size-firmware-ops
 
 firmware: $(FW_ELF)
 
@@ -66,6 +85,12 @@ firmware-plus: $(FW_SSL_LIB)
 
 size-firmware-plus:
 	@$(MAKE) --no-print-directory size-firmware FW_VARIANT=plus
+
+firmware-ops: $(FW_SSL_LIB)
+	@$(MAKE) --no-print-directory firmware FW_VARIANT=ops FW_SSL_LIB=$(FW_SSL_LIB)
+
+size-firmware-ops:
+	@$(MAKE) --no-print-directory size-firmware FW_VARIANT=ops
 
 # The plus firmware's users file (user "admin", password "gw-secret"), made at
 # build time like the certificate.
@@ -129,6 +154,17 @@ $(FW_BUILD)/gateway-cfg.c: $(FW_CONF) $(FW_BUILD)/cfgimage $(FW_TLS)/gw.crt $(FW
 	cd $(FW_TLS) && ../cfgimage $(CURDIR)/$(FW_CONF) rp_gw_config >../gateway-cfg.c.tmp
 	mv $(FW_BUILD)/gateway-cfg.c.tmp $@
 	@echo "$(FW_CONF): ok"
+
+# The ops firmware's second image (FW_CONF2: ops2.conf), rp_gw_config2: what
+# a reload on the UART switches to (and back).
+$(FW_BUILD)/gateway-cfg2.c: $(FW_CONF2) $(FW_BUILD)/cfgimage $(FW_TLS)/gw.crt $(FW_TLS)/gw.key
+	cd $(FW_TLS) && ../cfgimage $(CURDIR)/$(FW_CONF2) rp_gw_config2 >../gateway-cfg2.c.tmp
+	mv $(FW_BUILD)/gateway-cfg2.c.tmp $@
+	@echo "$(FW_CONF2): ok"
+
+$(FW_BUILD)/board/gateway-cfg2.o: $(FW_BUILD)/gateway-cfg2.c $(FW_HDRS)
+	@mkdir -p $(dir $@)
+	$(FW_CC) $(FW_CPP) $(FW_WARN) -Werror $(FW_CFLAGS) -c -o $@ $<
 
 $(FW_BUILD)/board/gateway-cfg.o: $(FW_BUILD)/gateway-cfg.c $(FW_HDRS)
 	@mkdir -p $(dir $@)

@@ -56,4 +56,27 @@
 #define LWIP_STATS              0
 #define LWIP_CHECKSUM_ON_COPY   1
 
+/* The "ops" firmware (make firmware-ops: -DRP_BOARD_OPS=1): lwIP's DNS
+ * resolver for rproxy's devices by name (port/lwip.c [7]), over UDP.  The
+ * name server is set by main.c (10.0.2.2: under QEMU's user networking, the
+ * host's 127.0.0.1) on port 9153, where tests/qemu/ops.sh runs its own (an
+ * unprivileged port; a real gateway keeps 53 and takes its server from DHCP).
+ * Each outstanding query gets its own random source port (LWIP_DNS_SECURE's
+ * default), so the UDP pcbs match the requests: 4.  lwIP's table holds the
+ * names being looked up; answers are not kept (DNS_MAX_TTL 0). */
+#if defined(RP_BOARD_OPS) && RP_BOARD_OPS
+#undef LWIP_UDP
+#define LWIP_UDP                1
+#undef LWIP_DNS
+#define LWIP_DNS                1
+#define DNS_TABLE_SIZE          4       /* names looked up at once */
+#define DNS_MAX_NAME_LENGTH     64      /* (256 by default: 4 x 192 B of RAM saved) */
+#define DNS_MAX_SERVERS         1
+#define DNS_SERVER_PORT         9153
+#define DNS_MAX_TTL             0       /* no answer cached: rproxy's resolve= alone says when
+                                         * a name is asked again (default: the record's TTL,
+                                         * up to a week, would hide a moved device that long) */
+#define MEMP_NUM_UDP_PCB        4
+#endif
+
 #endif

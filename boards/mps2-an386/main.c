@@ -211,6 +211,76 @@ poll_timed(void)
                      (unsigned long)turn_max.accepted);
 }
 
+/* ==== The "ops" firmware (make firmware-ops) ====
+ * Issue 17 on the board: ops.conf names devices by DNS name, looked up by
+ * the port's rp_port_resolve through lwIP's resolver (LWIP_DNS, lwipopts.h)
+ * from the name server set here: 10.0.2.2, which QEMU's user networking
+ * forwards to the host's 127.0.0.1 (UDP too), on lwIP's DNS_SERVER_PORT
+ * (9153 in this variant), where tests/qemu/ops.sh runs a name server of its
+ * own.  (slirp's own 10.0.2.3 would ask the host's resolver: not used.)  A
+ * real gateway would take its name server from DHCP. */
+#if RP_BOARD_OPS
+#include "lwip/dns.h"
+
+static void
+ops_init(void)
+{
+    ip_addr_t ns;
+
+    IP_ADDR4(&ns, 10, 0, 2, 2);
+    dns_setserver(0, &ns);
+    board_printf("dns: name server 10.0.2.2:%u (lwIP resolver, %u lookups at once)\n",
+                 (unsigned)DNS_SERVER_PORT, (unsigned)DNS_TABLE_SIZE);
+    UART0_CTRL = 3u; /* TX and RX: 'r' reloads (ops_uart) */
+}
+
+/* Reload without a reboot: 'r' on the UART applies the other compiled-in
+ * image (ops.conf <-> ops2.conf) with the same calls a host uses --
+ * rp_config_load fills the spare slot, rp_config_apply switches between
+ * turns.  Exchanges in flight finish on the image they began with; while
+ * they still run on the one before the last switch, the next waits for
+ * them (RP_EBUSY) at most 10 s. */
+extern const rp_config rp_gw_config2;
+
+static void
+ops_uart(void)
+{
+    static int image, pending;
+    static uint32_t since;
+    rp_cfg_error err;
+    int rc;
+
+    if (UART0_STATE & 2u) { /* RX buffer full */
+        char ch = (char)UART0_DATA;
+        if ((ch == 'r' || ch == 'R') && !pending) {
+            pending = 1;
+            since = ticks;
+            board_printf("[%lu] reload: image %d requested\n", (unsigned long)ticks, 2 - image);
+        }
+    }
+    if (!pending)
+        return;
+    rc = rp_config_load(&proxy, image ? &rp_gw_config : &rp_gw_config2);
+    if (rc == RP_EBUSY && ticks - since < 10000u)
+        return; /* the image before the last switch still has exchanges */
+    pending = 0;
+    if (rc != RP_OK) {
+        board_printf("reload: refused: %s (%d connections on the image before)\n",
+                     rp_strerror(rc), rp_config_draining(&proxy));
+        return;
+    }
+    rc = rp_config_apply(&proxy, &err);
+    if (rc != RP_OK) {
+        board_printf("reload: image %d not applied: %s\n", 2 - image, err.msg);
+        return;
+    }
+    image = !image;
+    board_printf("[%lu] reload: image %d applied (generation %lu), %d connection(s) finish on "
+                 "the one before\n", (unsigned long)ticks, image + 1,
+                 (unsigned long)proxy.reload.generation, rp_config_draining(&proxy));
+}
+#endif
+
 /* ==== Main ==== */
 
 int
@@ -245,6 +315,9 @@ main(void)
     board_printf("eth: %02x:%02x:%02x:%02x:%02x:%02x 10.0.2.15/24 gw 10.0.2.2 link %s\n",
                  eth.hwaddr[0], eth.hwaddr[1], eth.hwaddr[2], eth.hwaddr[3], eth.hwaddr[4],
                  eth.hwaddr[5], netif_is_link_up(&eth) ? "up" : "down");
+#if RP_BOARD_OPS
+    ops_init();
+#endif
 
 #if RP_ENABLE_CONFIG_TEXT
     {
@@ -271,7 +344,7 @@ main(void)
         board_fault("rp_start failed");
     board_printf("rproxy: rp_proxy %lu bytes, %u devices, listening on 10.0.2.15:80 and "
                  ":443 (TLS, %d slots)\n",
-                 (unsigned long)rp_proxy_size(), (unsigned)proxy.cfg.ndevices, RP_MAX_TLS_CONNS);
+                 (unsigned long)rp_proxy_size(), (unsigned)rp_config_live(&proxy)->ndevices, RP_MAX_TLS_CONNS);
     board_printf("rproxy gateway ready\n");
 
     link_was = netif_is_link_up(&eth) != 0;
@@ -286,6 +359,9 @@ main(void)
         }
         sys_check_timeouts();
         poll_timed(); /* (a watchdog would be fed here, between turns) */
+#if RP_BOARD_OPS
+        ops_uart();
+#endif
         if (ticks - last_stats >= 10000u && proxy.stats.requests != last_req) {
             last_stats = ticks;
             last_req = (uint32_t)proxy.stats.requests;

@@ -117,4 +117,24 @@
 #define RP_MAX_HEADER_SETS 1
 #endif
 
+/* The "ops" firmware (make firmware-ops, tests/qemu/ops.sh): issue 17 on the
+ * board -- devices by DNS name (ops.conf), looked up through lwIP's
+ * resolver (lwipopts.h: LWIP_UDP + LWIP_DNS for this variant only) from a
+ * name server main.c sets; reload without a reboot (ops2.conf, a second
+ * image, applied when 'r' arrives on the UART).  Its rproxy.o is larger than the default's 24 KiB
+ * budget (board README). */
+#ifndef RP_BOARD_OPS
+#define RP_BOARD_OPS 0
+#endif
+#if RP_BOARD_OPS
+#undef RP_ENABLE_DNS
+#define RP_ENABLE_DNS     1
+#undef RP_ENABLE_STATUS
+#define RP_ENABLE_STATUS  1     /* each named device's name, address and lookups */
+#undef RP_ENABLE_RELOAD
+#define RP_ENABLE_RELOAD  1     /* a second config image applied on a UART command (main.c) */
+#undef RP_ENABLE_CACHE
+#define RP_ENABLE_CACHE   0     /* (no route of ops.conf caches: its flash keeps 128 KiB) */
+#endif
+
 #endif

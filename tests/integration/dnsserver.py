@@ -16,6 +16,9 @@ An entry is server.set(name, behaviour, *addrs):
     "servfail"  rcode 2
     "slow"      "ok", but only after `delay` seconds (other queries are answered meanwhile)
 Names not in the table get NXDOMAIN.  server.queries counts queries per name.
+DNSServer(bind=("127.0.0.1", 9153), ttl=1) listens on that address instead (tests/qemu/ops.py:
+the firmware's name server, reached through QEMU's user networking) and gives records that TTL
+(default 5 s).
 """
 
 import os
@@ -42,13 +45,14 @@ def _qname(msg, off):
     raise ValueError("short question")
 
 
-def _rr(qtype, data):
+def _rr(qtype, data, ttl=5):
     # name: a pointer to the question (offset 12)
-    return struct.pack(">HHHIH", 0xC00C, qtype, 1, 5, len(data)) + data
+    return struct.pack(">HHHIH", 0xC00C, qtype, 1, ttl, len(data)) + data
 
 
 class DNSServer:
-    def __init__(self):
+    def __init__(self, bind=None, ttl=5):
+        self.ttl = ttl
         self.table = {}
         self.queries = {}
         self.answered = {}          # name -> time of the last answer sent
@@ -56,14 +60,14 @@ class DNSServer:
         self.lock = threading.Lock()
         self.stopping = False
         self.udp = self.tcp = None
-        for _ in range(50):
-            self.ip = "127.53.%d.%d" % (random.randint(0, 255), random.randint(1, 254))
+        for _ in range(1 if bind else 50):
+            self.ip = bind[0] if bind else "127.53.%d.%d" % (random.randint(0, 255), random.randint(1, 254))
             u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                u.bind((self.ip, 53))
-                t.bind((self.ip, 53))
+                u.bind((self.ip, bind[1] if bind else 53))
+                t.bind((self.ip, bind[1] if bind else 53))
             except OSError:
                 u.close()
                 t.close()
@@ -71,7 +75,7 @@ class DNSServer:
             self.udp, self.tcp = u, t
             break
         if self.udp is None:
-            raise OSError("no free 127.53.x.y:53 for the test DNS server")
+            raise OSError("no free %s for the test DNS server" % ("%s:%d" % bind if bind else "127.53.x.y:53"))
         self.tcp.listen(16)
         self.threads = [threading.Thread(target=self._udp_loop, daemon=True),
                         threading.Thread(target=self._tcp_loop, daemon=True)]
@@ -112,9 +116,9 @@ class DNSServer:
             recs = []
             for a in addrs:
                 if ":" in a and qtype == QTYPE_AAAA:
-                    recs.append(_rr(QTYPE_AAAA, socket.inet_pton(socket.AF_INET6, a)))
+                    recs.append(_rr(QTYPE_AAAA, socket.inet_pton(socket.AF_INET6, a), self.ttl))
                 elif ":" not in a and qtype == QTYPE_A:
-                    recs.append(_rr(QTYPE_A, socket.inet_aton(a)))
+                    recs.append(_rr(QTYPE_A, socket.inet_aton(a), self.ttl))
             records = b"".join(recs)
             ancount = len(recs)
             if behaviour == "truncated" and records:
