@@ -62,6 +62,7 @@ TOPICS = [
     "t_share",          # shared live streams: one device connection, many viewers
     "t_guard",          # the front door: allow=, Basic auth, client_limit, PROXY protocol
     "t_dns",            # devices by DNS name: a test name server, moves, bad answers
+    "t_reload",         # SIGHUP reload: in-flight exchanges, listeners, bad files, carry-over
 ]
 
 
