@@ -12147,7 +12147,12 @@ device_carry(rp_device *n, const rp_device *o)
     n->active = o->active;
     n->idle = o->idle;
     n->fails = o->fails;
-    n->effective = o->effective < n->weight ? o->effective : n->weight;
+    /* the shortfall from failures carries over, not the old weight itself */
+    n->effective = (int32_t)n->weight - ((int32_t)o->weight - o->effective);
+    if (n->effective < 0)
+        n->effective = 0;
+    if (n->effective > n->weight)
+        n->effective = n->weight;
     n->probe = o->probe;
     n->last_err = o->last_err;
     n->probes = o->probes;
