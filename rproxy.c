@@ -114,6 +114,7 @@ enum { RL_FREE, RL_READY, RL_OLD }; /* rp_proxy.spare */
 #define DEVP(p, i) (&CFG(p)->devices[i])
 #define DEVC(p, d) (&CFG(p)->devices[(d)->device])
 #define CCFG(p, c) (&(p)->cfg)
+#define CUR_SLOT(p) 0
 #endif
 
 /* ==== [1] Basics: views, characters, numbers, a bounded writer ==== */
@@ -795,10 +796,13 @@ RP_INTERNAL void reload_end(rp_proxy *p, int rc);
 /* c's next request takes the live slot (its listener's twin); 0: its
  * listener is gone, it stays on its slot for this last request. */
 RP_INTERNAL int client_to_live(rp_proxy *p, rp_conn *c);
-#define IDLE_AT(p, d) ((d)->cfs == (p)->live ? (int)(d)->device : (p)->dfwd[(d)->device] - 1)
+/* p->idle's index for device i of slot k (idle connections are the live
+ * slot's): i itself, or its twin's; < 0: the device is gone. */
+#define IDLE_INDEX(p, k, i) ((k) == (p)->live ? (int)(i) : (p)->dfwd[i] - 1)
 #else
-#define IDLE_AT(p, d) ((int)(d)->device)
+#define IDLE_INDEX(p, k, i) ((int)(i))
 #endif
+#define IDLE_AT(p, d) IDLE_INDEX(p, (d)->cfs, (d)->device)
 
 #endif /* RP_INT_H */
 
@@ -1883,15 +1887,18 @@ typedef struct tls_scratch {
 } tls_scratch;
 
 /* The decoders' room: TLS slot 0's input buffer before rp_start; while
- * running (a reload's parse) a buffer block, taken for the parse. */
-#if RP_ENABLE_RELOAD /* (NULL: a block is too small for them, RP_BUF_SIZE) */
-#define TLS_SCRATCH(p)                                                                             \
-    ((tls_scratch *)(void *)(!(p)->started                     ? (p)->tls[0].ibuf                  \
-                             : sizeof(tls_scratch) <= RP_BUF_SIZE ? (unsigned char *)(p)->scratch.d \
-                                                                  : NULL))
-#else
-#define TLS_SCRATCH(p) ((tls_scratch *)(void *)(p)->tls[0].ibuf)
+ * running (a reload's parse) the buffer block rp_config_parse took for it;
+ * NULL when a block is too small for them (RP_BUF_SIZE): NO_SCRATCH. */
+static tls_scratch *
+tls_scratch_of(rp_proxy *p)
+{
+#if RP_ENABLE_RELOAD
+    if (p->started)
+        return sizeof(tls_scratch) <= RP_BUF_SIZE ? (tls_scratch *)(void *)p->scratch.d : NULL;
 #endif
+    return (tls_scratch *)(void *)p->tls[0].ibuf;
+}
+#define NO_SCRATCH "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)"
 
 typedef char tls_scratch_fits[sizeof(tls_scratch) <= BR_SSL_BUFSIZE_INPUT ? 1 : -1];
 
@@ -2063,16 +2070,14 @@ dn_append(void *ctx, const void *data, size_t len)
 const char *
 tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file, int *why)
 {
-    tls_scratch *s = TLS_SCRATCH(p);
-    if (!s) {
-        *why = RP_ENOMEM;
-        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
-    }
+    tls_scratch *s = tls_scratch_of(p);
     rp_config *c = CFG(p);
     rp_tls_cert tmp;
     const void *data;
     const char *err;
     size_t len, i;
+    if (!s)
+        return *why = RP_ENOMEM, NO_SCRATCH;
     memset(&tmp, 0, sizeof(tmp));
     if ((*why = rp_port_blob(file, &data, &len)) != RP_OK)
         return "cannot read CA file";
@@ -2112,14 +2117,12 @@ tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *fi
 const char *
 tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why)
 {
-    tls_scratch *s = TLS_SCRATCH(p);
-    if (!s) {
-        *why = RP_ENOMEM;
-        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
-    }
+    tls_scratch *s = tls_scratch_of(p);
     const void *data;
     size_t len;
     const char *err;
+    if (!s)
+        return *why = RP_ENOMEM, NO_SCRATCH;
     memset(ct, 0, sizeof(*ct));
     if ((*why = rp_port_blob(file, &data, &len)) != RP_OK)
         return "cannot read certificate file";
@@ -2132,14 +2135,12 @@ tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why)
 const char *
 tls_key_load(rp_proxy *p, rp_tls_cert *ct, const char *keyfile, int *why)
 {
-    tls_scratch *s = TLS_SCRATCH(p);
-    if (!s) {
-        *why = RP_ENOMEM;
-        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
-    }
+    tls_scratch *s = tls_scratch_of(p);
     const void *data;
     size_t len;
     const char *err;
+    if (!s)
+        return *why = RP_ENOMEM, NO_SCRATCH;
     if ((*why = rp_port_blob(keyfile, &data, &len)) != RP_OK)
         return "cannot read key file";
     s->keylen = 0;
@@ -3934,23 +3935,21 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
 {
 #if RP_ENABLE_RELOAD
     if (p->started) { /* into the spare slot: rp_config_apply switches */
-        static const char busy[] = "connections still run on the configuration before the "
-                                   "last reload: try again when they finish";
-        static const char nobuf[] = "no free buffer for the certificate decoders: try again";
+        const char *why = "connections still run on the configuration before the last "
+                          "reload: try again when they finish";
         int rc = reload_begin(p);
-        if (rc == RP_OK && !buf_attach(p, &p->scratch)) /* [5]'s decoders: TLS slot 0 is busy */
-            rc = RP_ENOMEM;
-        if (rc != RP_OK) {
-            err->line = 0, err->col = 0;
-            memcpy(err->msg, rc == RP_EBUSY ? busy : nobuf,
-                   rc == RP_EBUSY ? sizeof(busy) : sizeof(nobuf));
-            if (rc == RP_ENOMEM)
-                reload_end(p, rc);
-            return rc;
+        if (rc == RP_OK && !buf_attach(p, &p->scratch)) { /* [5]'s decoders: TLS slot 0 is busy */
+            reload_end(p, rc = RP_ENOMEM);
+            why = "no free buffer for the certificate decoders: try again";
         }
-        rc = config_parse_(p, text, len, err);
-        buf_release(p, &p->scratch, 1);
-        reload_end(p, rc);
+        if (rc == RP_OK) {
+            rc = config_parse_(p, text, len, err);
+            buf_release(p, &p->scratch, 1);
+            reload_end(p, rc);
+        } else {
+            err->line = 0, err->col = 0;
+            memcpy(err->msg, why, strlen(why) + 1);
+        }
         return rc;
     }
 #endif
@@ -7259,13 +7258,8 @@ static int
 device_get(rp_proxy *p, int dev, rp_conn **out)
 {
     rp_device *dv = DEVP(p, dev);
-#if RP_ENABLE_RELOAD /* idle connections are the live slot's: dev's twin's */
-    int at = CUR_SLOT(p) == p->live ? dev : p->dfwd[dev] - 1;
+    int at = IDLE_INDEX(p, CUR_SLOT(p), dev);
     rp_conn *d = at >= 0 ? p->idle[at] : NULL;
-#else
-    int at = dev;
-    rp_conn *d = p->idle[dev];
-#endif
     if (d) {
         p->idle[at] = d->next;
         dv->idle--;
@@ -12057,8 +12051,14 @@ rp_config_draining(rp_proxy *p)
         rp_conn *c = i < RP_MAX_CONNS ? &p->clients[i] : &p->devices[i - RP_MAX_CONNS];
         if (c->state == CS_FREE || c->cfs != old)
             continue;
-        if (c->kind == K_CLIENT && client_movable(c) && client_to_live(p, c))
-            continue;
+        if (c->kind == K_CLIENT && client_movable(c)) {
+            if (client_to_live(p, c))
+                continue;
+            if (!buf_len(&c->in) && !buf_len(&c->out)) { /* idle, its listener gone */
+                conn_free(p, c);
+                continue;
+            }
+        }
         n++;
     }
     if (!n)
@@ -12293,17 +12293,17 @@ rp_config_apply(rp_proxy *p, rp_cfg_error *err)
             d->cfs = (uint8_t)n;
         }
     }
+#if RP_ENABLE_LIMITS
     for (j = 0; j < nc->npools; j++) { /* a pool's queue counters follow its name */
         for (i = 0; i < oc->npools && strcmp(oc->pools[i].name, nc->pools[j].name); i++)
             ;
-#if RP_ENABLE_LIMITS
         if (i < oc->npools) {
             nc->pools[j].queued_peak = oc->pools[i].queued_peak;
             nc->pools[j].queue_timeouts = oc->pools[i].queue_timeouts;
             nc->pools[j].queue_full = oc->pools[i].queue_full;
         }
-#endif
     }
+#endif
 #if RP_ENABLE_AUTH
     memset(p->auth_ok, 0, sizeof(p->auth_ok)); /* the users files may have changed */
 #endif
@@ -12322,16 +12322,8 @@ rp_config_apply(rp_proxy *p, rp_cfg_error *err)
     CFG_LIVE(p);
     p->reload.generation++;
     p->reload.reloads++;
-    /* Clients between requests take the live slot now; an idle one whose
-     * listener is gone closes. */
-    for (i = 0; i < RP_MAX_CONNS; i++) {
-        rp_conn *c = &p->clients[i];
-        if (c->state == CS_FREE || c->cfs != o || !client_movable(c) || client_to_live(p, c))
-            continue;
-        if (!buf_len(&c->in) && !buf_len(&c->out))
-            conn_free(p, c);
-    }
-    rp_config_draining(p); /* RL_FREE at once when nothing was in flight */
+    rp_config_draining(p); /* clients between requests move now (an idle one whose
+                              listener is gone closes); RL_FREE when nothing is left */
     RP_LOG(RP_LOG_INFO, ("configuration applied (generation %u)", (unsigned)p->reload.generation));
     timer_hint(p, p->now); /* probes of new devices, queues: the timers look now */
     health_run(p);

@@ -32,15 +32,18 @@ typedef struct tls_scratch {
 } tls_scratch;
 
 /* The decoders' room: TLS slot 0's input buffer before rp_start; while
- * running (a reload's parse) a buffer block, taken for the parse. */
-#if RP_ENABLE_RELOAD /* (NULL: a block is too small for them, RP_BUF_SIZE) */
-#define TLS_SCRATCH(p)                                                                             \
-    ((tls_scratch *)(void *)(!(p)->started                     ? (p)->tls[0].ibuf                  \
-                             : sizeof(tls_scratch) <= RP_BUF_SIZE ? (unsigned char *)(p)->scratch.d \
-                                                                  : NULL))
-#else
-#define TLS_SCRATCH(p) ((tls_scratch *)(void *)(p)->tls[0].ibuf)
+ * running (a reload's parse) the buffer block rp_config_parse took for it;
+ * NULL when a block is too small for them (RP_BUF_SIZE): NO_SCRATCH. */
+static tls_scratch *
+tls_scratch_of(rp_proxy *p)
+{
+#if RP_ENABLE_RELOAD
+    if (p->started)
+        return sizeof(tls_scratch) <= RP_BUF_SIZE ? (tls_scratch *)(void *)p->scratch.d : NULL;
 #endif
+    return (tls_scratch *)(void *)p->tls[0].ibuf;
+}
+#define NO_SCRATCH "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)"
 
 typedef char tls_scratch_fits[sizeof(tls_scratch) <= BR_SSL_BUFSIZE_INPUT ? 1 : -1];
 
@@ -212,16 +215,14 @@ dn_append(void *ctx, const void *data, size_t len)
 const char *
 tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *file, int *why)
 {
-    tls_scratch *s = TLS_SCRATCH(p);
-    if (!s) {
-        *why = RP_ENOMEM;
-        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
-    }
+    tls_scratch *s = tls_scratch_of(p);
     rp_config *c = CFG(p);
     rp_tls_cert tmp;
     const void *data;
     const char *err;
     size_t len, i;
+    if (!s)
+        return *why = RP_ENOMEM, NO_SCRATCH;
     memset(&tmp, 0, sizeof(tmp));
     if ((*why = rp_port_blob(file, &data, &len)) != RP_OK)
         return "cannot read CA file";
@@ -261,14 +262,12 @@ tls_ca_load(rp_proxy *p, br_x509_trust_anchor *tas, size_t *ntas, const char *fi
 const char *
 tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why)
 {
-    tls_scratch *s = TLS_SCRATCH(p);
-    if (!s) {
-        *why = RP_ENOMEM;
-        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
-    }
+    tls_scratch *s = tls_scratch_of(p);
     const void *data;
     size_t len;
     const char *err;
+    if (!s)
+        return *why = RP_ENOMEM, NO_SCRATCH;
     memset(ct, 0, sizeof(*ct));
     if ((*why = rp_port_blob(file, &data, &len)) != RP_OK)
         return "cannot read certificate file";
@@ -281,14 +280,12 @@ tls_cert_load(rp_proxy *p, rp_tls_cert *ct, const char *file, int *why)
 const char *
 tls_key_load(rp_proxy *p, rp_tls_cert *ct, const char *keyfile, int *why)
 {
-    tls_scratch *s = TLS_SCRATCH(p);
-    if (!s) {
-        *why = RP_ENOMEM;
-        return "a reload cannot decode certificates in this build (RP_BUF_SIZE too small)";
-    }
+    tls_scratch *s = tls_scratch_of(p);
     const void *data;
     size_t len;
     const char *err;
+    if (!s)
+        return *why = RP_ENOMEM, NO_SCRATCH;
     if ((*why = rp_port_blob(keyfile, &data, &len)) != RP_OK)
         return "cannot read key file";
     s->keylen = 0;

@@ -1779,23 +1779,21 @@ rp_config_parse(rp_proxy *p, const char *text, size_t len, rp_cfg_error *err)
 {
 #if RP_ENABLE_RELOAD
     if (p->started) { /* into the spare slot: rp_config_apply switches */
-        static const char busy[] = "connections still run on the configuration before the "
-                                   "last reload: try again when they finish";
-        static const char nobuf[] = "no free buffer for the certificate decoders: try again";
+        const char *why = "connections still run on the configuration before the last "
+                          "reload: try again when they finish";
         int rc = reload_begin(p);
-        if (rc == RP_OK && !buf_attach(p, &p->scratch)) /* [5]'s decoders: TLS slot 0 is busy */
-            rc = RP_ENOMEM;
-        if (rc != RP_OK) {
-            err->line = 0, err->col = 0;
-            memcpy(err->msg, rc == RP_EBUSY ? busy : nobuf,
-                   rc == RP_EBUSY ? sizeof(busy) : sizeof(nobuf));
-            if (rc == RP_ENOMEM)
-                reload_end(p, rc);
-            return rc;
+        if (rc == RP_OK && !buf_attach(p, &p->scratch)) { /* [5]'s decoders: TLS slot 0 is busy */
+            reload_end(p, rc = RP_ENOMEM);
+            why = "no free buffer for the certificate decoders: try again";
         }
-        rc = config_parse_(p, text, len, err);
-        buf_release(p, &p->scratch, 1);
-        reload_end(p, rc);
+        if (rc == RP_OK) {
+            rc = config_parse_(p, text, len, err);
+            buf_release(p, &p->scratch, 1);
+            reload_end(p, rc);
+        } else {
+            err->line = 0, err->col = 0;
+            memcpy(err->msg, why, strlen(why) + 1);
+        }
         return rc;
     }
 #endif

@@ -165,13 +165,8 @@ static int
 device_get(rp_proxy *p, int dev, rp_conn **out)
 {
     rp_device *dv = DEVP(p, dev);
-#if RP_ENABLE_RELOAD /* idle connections are the live slot's: dev's twin's */
-    int at = CUR_SLOT(p) == p->live ? dev : p->dfwd[dev] - 1;
+    int at = IDLE_INDEX(p, CUR_SLOT(p), dev);
     rp_conn *d = at >= 0 ? p->idle[at] : NULL;
-#else
-    int at = dev;
-    rp_conn *d = p->idle[dev];
-#endif
     if (d) {
         p->idle[at] = d->next;
         dv->idle--;

@@ -68,8 +68,14 @@ rp_config_draining(rp_proxy *p)
         rp_conn *c = i < RP_MAX_CONNS ? &p->clients[i] : &p->devices[i - RP_MAX_CONNS];
         if (c->state == CS_FREE || c->cfs != old)
             continue;
-        if (c->kind == K_CLIENT && client_movable(c) && client_to_live(p, c))
-            continue;
+        if (c->kind == K_CLIENT && client_movable(c)) {
+            if (client_to_live(p, c))
+                continue;
+            if (!buf_len(&c->in) && !buf_len(&c->out)) { /* idle, its listener gone */
+                conn_free(p, c);
+                continue;
+            }
+        }
         n++;
     }
     if (!n)
@@ -304,17 +310,17 @@ rp_config_apply(rp_proxy *p, rp_cfg_error *err)
             d->cfs = (uint8_t)n;
         }
     }
+#if RP_ENABLE_LIMITS
     for (j = 0; j < nc->npools; j++) { /* a pool's queue counters follow its name */
         for (i = 0; i < oc->npools && strcmp(oc->pools[i].name, nc->pools[j].name); i++)
             ;
-#if RP_ENABLE_LIMITS
         if (i < oc->npools) {
             nc->pools[j].queued_peak = oc->pools[i].queued_peak;
             nc->pools[j].queue_timeouts = oc->pools[i].queue_timeouts;
             nc->pools[j].queue_full = oc->pools[i].queue_full;
         }
-#endif
     }
+#endif
 #if RP_ENABLE_AUTH
     memset(p->auth_ok, 0, sizeof(p->auth_ok)); /* the users files may have changed */
 #endif
@@ -333,16 +339,8 @@ rp_config_apply(rp_proxy *p, rp_cfg_error *err)
     CFG_LIVE(p);
     p->reload.generation++;
     p->reload.reloads++;
-    /* Clients between requests take the live slot now; an idle one whose
-     * listener is gone closes. */
-    for (i = 0; i < RP_MAX_CONNS; i++) {
-        rp_conn *c = &p->clients[i];
-        if (c->state == CS_FREE || c->cfs != o || !client_movable(c) || client_to_live(p, c))
-            continue;
-        if (!buf_len(&c->in) && !buf_len(&c->out))
-            conn_free(p, c);
-    }
-    rp_config_draining(p); /* RL_FREE at once when nothing was in flight */
+    rp_config_draining(p); /* clients between requests move now (an idle one whose
+                              listener is gone closes); RL_FREE when nothing is left */
     RP_LOG(RP_LOG_INFO, ("configuration applied (generation %u)", (unsigned)p->reload.generation));
     timer_hint(p, p->now); /* probes of new devices, queues: the timers look now */
     health_run(p);

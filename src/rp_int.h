@@ -69,6 +69,7 @@ enum { RL_FREE, RL_READY, RL_OLD }; /* rp_proxy.spare */
 #define DEVP(p, i) (&CFG(p)->devices[i])
 #define DEVC(p, d) (&CFG(p)->devices[(d)->device])
 #define CCFG(p, c) (&(p)->cfg)
+#define CUR_SLOT(p) 0
 #endif
 
 /* ==== [1] Basics: views, characters, numbers, a bounded writer ==== */
@@ -750,9 +751,12 @@ RP_INTERNAL void reload_end(rp_proxy *p, int rc);
 /* c's next request takes the live slot (its listener's twin); 0: its
  * listener is gone, it stays on its slot for this last request. */
 RP_INTERNAL int client_to_live(rp_proxy *p, rp_conn *c);
-#define IDLE_AT(p, d) ((d)->cfs == (p)->live ? (int)(d)->device : (p)->dfwd[(d)->device] - 1)
+/* p->idle's index for device i of slot k (idle connections are the live
+ * slot's): i itself, or its twin's; < 0: the device is gone. */
+#define IDLE_INDEX(p, k, i) ((k) == (p)->live ? (int)(i) : (p)->dfwd[i] - 1)
 #else
-#define IDLE_AT(p, d) ((int)(d)->device)
+#define IDLE_INDEX(p, k, i) ((int)(i))
 #endif
+#define IDLE_AT(p, d) IDLE_INDEX(p, (d)->cfs, (d)->device)
 
 #endif /* RP_INT_H */

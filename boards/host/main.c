@@ -778,8 +778,7 @@ reload(rp_proxy *p, uint64_t now, uint64_t *since)
         if (now - *since < RELOAD_WAIT_MS)
             return 1;
         *since = 0;
-        memset(&e, 0, sizeof e);
-        rp_config_parse(p, "", 0, &e); /* refused (RP_EBUSY): counted as a failure */
+        p->reload.failures++;
         say(RP_LOG_WARN, "reload: refused: %d connection(s) still run on the configuration "
                          "before the last reload; send SIGHUP again when they finish", n);
         notify("READY=1");
@@ -787,7 +786,6 @@ reload(rp_proxy *p, uint64_t now, uint64_t *since)
     }
     *since = 0;
     notify("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now * 1000);
-    memset(&e, 0, sizeof e);
     rp_posix_blobs_forget(); /* read the files again: they may have changed */
     if (rp_port_blob(config_path, &data, &len) != RP_OK) {
         say(RP_LOG_ERROR, "reload: %s: cannot read: %s; the running configuration stays",
@@ -796,21 +794,15 @@ reload(rp_proxy *p, uint64_t now, uint64_t *since)
         notify("READY=1");
         return 0;
     }
-    if ((rc = rp_config_parse(p, data, len, &e)) != RP_OK) {
+    if ((rc = rp_config_parse(p, data, len, &e)) == RP_OK)
+        rc = rp_config_apply(p, &e); /* (a listen line that cannot open: its line) */
+    if (rc != RP_OK) {
         if (e.line > 0)
             say(RP_LOG_ERROR, "reload: %s:%d: %s; the running configuration stays", config_path,
                 e.line, e.msg);
         else
             say(RP_LOG_ERROR, "reload: %s: %s; the running configuration stays", config_path,
                 e.msg[0] ? e.msg : rp_strerror(rc));
-        notify("READY=1");
-        return 0;
-    }
-    rc = rp_config_apply(p, &e);
-    *since = 0;
-    if (rc != RP_OK) {
-        say(RP_LOG_ERROR, "reload: %s:%d: %s; the running configuration stays", config_path,
-            e.line, e.msg[0] ? e.msg : rp_strerror(rc));
         notify("READY=1");
         return 0;
     }
